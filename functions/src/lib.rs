@@ -1,0 +1,5 @@
+//! Glue between AWS Lambda and the handlers in `bestchat-app`. Each binary in `src/bin` is one
+//! function of `infra/template.yaml`.
+
+pub mod http;
+pub mod migrate;

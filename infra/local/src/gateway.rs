@@ -1,0 +1,230 @@
+//! The HTTP side of the emulator: routes from the template, JWT checks, the payload v2 event,
+//! and the in-process call to the function's handler.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{ConnectInfo, Path, Request};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter, post};
+use bestchat_app::AppState;
+use bestchat_app::api::{HTTP_FUNCTIONS, Handler};
+use bestchat_app::http::{ApiResponse, error_response};
+use bestchat_domain::{DomainError, ErrorCode};
+use http::{HeaderValue, Method, StatusCode, header};
+use lambda_http::request::LambdaRequest;
+
+use crate::auth::{AuthError, DEV_TOKEN_TTL, JwtAuth, dev_subject};
+use crate::event::{EventContext, http_api_v2};
+use crate::template::HttpRoute;
+
+/// API Gateway HTTP APIs refuse request bodies over 10 MB before any function runs.
+pub const API_GATEWAY_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Largest body `POST /dev/token` reads.
+const DEV_TOKEN_MAX_BODY_BYTES: usize = 4096;
+
+pub struct Gateway {
+    pub state: Arc<AppState>,
+    pub auth: JwtAuth,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("template route {0} names function {1}, which has no handler")]
+    NoHandler(String, String),
+    #[error("template route {0} has an unsupported method")]
+    Method(String),
+}
+
+struct RouteTarget {
+    route: HttpRoute,
+    handler: Handler,
+}
+
+pub fn router(
+    gateway: Arc<Gateway>,
+    routes: &[HttpRoute],
+    dev_auth: bool,
+) -> Result<Router, RouterError> {
+    let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
+    for route in routes {
+        let handler = HTTP_FUNCTIONS
+            .iter()
+            .find(|f| f.name == route.function)
+            .map(|f| f.handler)
+            .ok_or_else(|| RouterError::NoHandler(route.route_key(), route.function.clone()))?;
+        let filter = Method::from_bytes(route.method.as_bytes())
+            .ok()
+            .and_then(|m| MethodFilter::try_from(m).ok())
+            .ok_or_else(|| RouterError::Method(route.route_key()))?;
+        let target = Arc::new(RouteTarget {
+            route: route.clone(),
+            handler,
+        });
+        let gateway = Arc::clone(&gateway);
+        let endpoint = move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                             params: Result<Path<HashMap<String, String>>, PathRejection>,
+                             request: Request| {
+            invoke(gateway, target, peer, params, request)
+        };
+        let methods = by_path.remove(route.path.as_str()).unwrap_or_default();
+        by_path.insert(&route.path, methods.on(filter, endpoint));
+    }
+    let mut app = Router::new();
+    for (path, methods) in by_path {
+        // API Gateway answers a known path with an unknown method as it does an unknown path.
+        app = app.route(path, methods.fallback(not_found));
+    }
+    if dev_auth {
+        let g = Arc::clone(&gateway);
+        app = app.route("/dev/token", post(move |request: Request| dev_token(g, request)));
+    }
+    Ok(app.fallback(not_found).layer(middleware::from_fn(log_request)))
+}
+
+async fn invoke(
+    gateway: Arc<Gateway>,
+    target: Arc<RouteTarget>,
+    peer: SocketAddr,
+    params: Result<Path<HashMap<String, String>>, PathRejection>,
+    request: Request,
+) -> Response {
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let response = match call(&gateway, &target, peer, params, request, &request_id).await {
+        Ok(response) => into_axum(response),
+        Err(e) => into_axum(error_response(&e)),
+    };
+    with_request_id(response, &request_id)
+}
+
+async fn call(
+    gateway: &Gateway,
+    target: &RouteTarget,
+    peer: SocketAddr,
+    params: Result<Path<HashMap<String, String>>, PathRejection>,
+    request: Request,
+    request_id: &str,
+) -> Result<ApiResponse, DomainError> {
+    let Path(path_params) = params.map_err(|_| route_not_found())?;
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, API_GATEWAY_MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            DomainError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the request body exceeds {API_GATEWAY_MAX_BODY_BYTES} bytes"),
+            )
+        })?;
+    let claims = if target.route.requires_auth {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        Some(gateway.auth.verify(authorization).map_err(|e| {
+            tracing::debug!(request_id, error = %e, "token refused");
+            DomainError::unauthorized(match e {
+                AuthError::Missing => "a bearer token is required",
+                _ => "the bearer token is invalid or expired",
+            })
+        })?)
+    } else {
+        None
+    };
+    let event = http_api_v2(
+        &parts,
+        &body,
+        &EventContext {
+            route: &target.route,
+            path_params: &path_params,
+            claims,
+            request_id,
+            peer,
+            now: chrono::Utc::now(),
+        },
+    );
+    // The same decoding lambda_http applies to the event in Lambda.
+    let lambda_request: LambdaRequest = serde_json::from_value(event).map_err(|e| {
+        tracing::error!(request_id, error = %e, "event does not decode");
+        DomainError::new(ErrorCode::Internal, "the gateway built an invalid event")
+    })?;
+    let request = bestchat_functions::http::api_request(http::Request::from(lambda_request));
+    Ok((target.handler)(Arc::clone(&gateway.state), request).await)
+}
+
+fn route_not_found() -> DomainError {
+    DomainError::new(ErrorCode::RouteNotFound, "no route matches this method and path")
+}
+
+async fn not_found() -> Response {
+    into_axum(error_response(&route_not_found()))
+}
+
+fn into_axum(response: ApiResponse) -> Response {
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// API Gateway tags every response with its request id.
+fn with_request_id(mut response: Response, request_id: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("apigw-requestid", value);
+    }
+    response
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevTokenRequest {
+    user: String,
+}
+
+async fn dev_token(gateway: Arc<Gateway>, request: Request) -> Response {
+    let result = async {
+        let body = axum::body::to_bytes(request.into_body(), DEV_TOKEN_MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                DomainError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
+            })?;
+        let body: DevTokenRequest = serde_json::from_slice(&body).map_err(|_| {
+            DomainError::new(ErrorCode::InvalidJson, r#"expected {"user": "<name>"}"#)
+        })?;
+        let (subject, user_id) = dev_subject(&body.user).ok_or_else(|| {
+            DomainError::validation("user must be 1 to 64 letters, digits, '-', '_', '.' or '@'")
+        })?;
+        let token = gateway
+            .auth
+            .mint(&subject, chrono::Utc::now().timestamp(), DEV_TOKEN_TTL)
+            .map_err(|_| DomainError::new(ErrorCode::Internal, "cannot sign the token"))?;
+        Ok::<_, DomainError>(serde_json::json!({ "token": token, "user_id": user_id }))
+    }
+    .await;
+    match result {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response(),
+        Err(e) => into_axum(error_response(&e)),
+    }
+}
+
+/// One line per request: method, path, status, latency.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    tracing::info!(
+        "{method} {path} {} {:.1}ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    response
+}

@@ -1,0 +1,117 @@
+//! `bestchat-local`: API Gateway and Lambda emulated on a laptop. It reads the routes from
+//! `infra/template.yaml`, checks JWTs as API Gateway's authorizer would, builds the payload v2
+//! event and calls each function's handler in-process.
+
+pub mod auth;
+pub mod config;
+mod event;
+mod gateway;
+pub mod template;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bestchat_app::{AppState, Config};
+use tokio::net::TcpListener;
+
+use crate::auth::{DEV_TOKEN_TTL, JwtAuth, dev_subject};
+use crate::config::LocalConfig;
+use crate::gateway::Gateway;
+
+/// A failure to start, worded for the person who ran the command.
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
+
+pub async fn run() -> Result<(), StartError> {
+    let config = Config::from_env()?;
+    let local = LocalConfig::from_env(&config)?;
+    let state = AppState::new(config)?;
+    let migrations = state.migrate().await?;
+    let routes = template::http_routes(template::TEMPLATE)?;
+    let gateway = Arc::new(Gateway {
+        state: Arc::clone(&state),
+        auth: JwtAuth::new(&local.jwt_secret, &local.jwt_issuer, &local.jwt_audience),
+    });
+    let app = gateway::router(Arc::clone(&gateway), &routes, local.dev_auth)?;
+    let listener = TcpListener::bind(&local.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} (BESTCHAT_ADDR): {e}", local.addr))?;
+    let addr = listener.local_addr()?;
+    let applied = migrations.applied.len();
+    banner(&state, &gateway, &local, addr, routes.len(), applied)?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn banner(
+    state: &AppState,
+    gateway: &Gateway,
+    local: &LocalConfig,
+    addr: SocketAddr,
+    route_count: usize,
+    applied: usize,
+) -> Result<(), StartError> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "BestChat local gateway listening on http://{addr}")?;
+    writeln!(
+        out,
+        "  store:  {} ({} migration(s) applied now)",
+        state.describe_store(),
+        applied
+    )?;
+    writeln!(out, "  routes: {route_count} from infra/template.yaml")?;
+    writeln!(
+        out,
+        "  auth:   HS256 JWT, issuer {:?}, audience {:?}",
+        gateway.auth.issuer(),
+        gateway.auth.audience()
+    )?;
+    if local.dev_auth {
+        let (subject, user_id) = dev_subject("dev").ok_or("the dev user name is invalid")?;
+        let token = gateway
+            .auth
+            .mint(&subject, chrono::Utc::now().timestamp(), DEV_TOKEN_TTL)?;
+        writeln!(out, "  dev auth: on (POST /dev/token {{\"user\": \"alice\"}} gives a token)")?;
+        writeln!(out, "  dev token for user \"dev\" ({user_id}), valid 24 h:")?;
+        writeln!(out, "    {token}")?;
+        writeln!(out, "  try:")?;
+        writeln!(
+            out,
+            "    curl -s -X POST -H 'Authorization: Bearer {token}' -d '{{\"title\":\"Hello\"}}' http://{addr}/api/conversations"
+        )?;
+        writeln!(
+            out,
+            "    curl -s -H 'Authorization: Bearer {token}' http://{addr}/api/conversations"
+        )?;
+    } else {
+        writeln!(out, "  dev auth: off (set BESTCHAT_DEV_AUTH=1 to enable POST /dev/token)")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,81 @@
+//! Conversation CRUD.
+
+use bestchat_domain::DomainError;
+use bestchat_domain::conversation::{CreateConversation, UpdateConversation};
+use bestchat_domain::ids::ConversationId;
+use bestchat_domain::page::PageRequest;
+use bestchat_domain::time::now;
+use http::{HeaderValue, StatusCode, header};
+
+use super::{Handler, caller, handler};
+use crate::error::AppError;
+use crate::http::{ApiRequest, ApiResponse, json_response, no_content};
+use crate::state::AppState;
+
+pub const CREATE: Handler = handler!(create);
+pub const LIST: Handler = handler!(list);
+pub const GET: Handler = handler!(get);
+pub const UPDATE: Handler = handler!(update);
+pub const DELETE: Handler = handler!(delete);
+
+/// The `{id}` path parameter. An id that is not a UUID names no conversation: 404, like one
+/// that belongs to someone else.
+pub(crate) fn conversation_id(request: &ApiRequest) -> Result<ConversationId, DomainError> {
+    request
+        .path_param("id")
+        .and_then(|raw| raw.parse().ok())
+        .ok_or_else(DomainError::conversation_not_found)
+}
+
+async fn create(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let body: CreateConversation = request.json()?;
+    let conversation = body.into_conversation(user, &state.config.default_model, now())?;
+    state.store().create_conversation(&conversation).await?;
+    let mut response = json_response(StatusCode::CREATED, &conversation)?;
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/conversations/{}", conversation.id))
+    {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let page = PageRequest::parse(request.query_param("limit"), request.query_param("cursor"))?;
+    let conversations = state.store().list_conversations(user, &page).await?;
+    json_response(StatusCode::OK, &conversations)
+}
+
+async fn get(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let id = conversation_id(&request)?;
+    let conversation = state
+        .store()
+        .get_conversation(user, id)
+        .await?
+        .ok_or_else(DomainError::conversation_not_found)?;
+    json_response(StatusCode::OK, &conversation)
+}
+
+async fn update(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let id = conversation_id(&request)?;
+    let patch = request.json::<UpdateConversation>()?.validate()?;
+    let conversation = state
+        .store()
+        .update_conversation(user, id, &patch, now())
+        .await?
+        .ok_or_else(DomainError::conversation_not_found)?;
+    json_response(StatusCode::OK, &conversation)
+}
+
+async fn delete(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let id = conversation_id(&request)?;
+    if state.store().delete_conversation(user, id).await? {
+        Ok(no_content())
+    } else {
+        Err(DomainError::conversation_not_found().into())
+    }
+}

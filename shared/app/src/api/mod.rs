@@ -1,0 +1,91 @@
+//! The HTTP operations. Each is one Lambda function; [`HTTP_FUNCTIONS`] names them as
+//! `infra/template.yaml` does, so the local gateway can serve every route in-process.
+
+pub mod conversations;
+pub mod health;
+pub mod messages;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bestchat_domain::ids::UserId;
+use bestchat_domain::{DomainError, ErrorCode};
+
+use crate::error::AppError;
+use crate::http::{ApiRequest, ApiResponse, error_response};
+use crate::state::AppState;
+
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// One operation: the same function pointer runs in its Lambda binary and in the local gateway.
+pub type Handler = fn(Arc<AppState>, ApiRequest) -> BoxFuture<ApiResponse>;
+
+/// A function of the template: its binary name (`BuildProperties.Binary`) and handler.
+pub struct HttpFunction {
+    pub name: &'static str,
+    pub handler: Handler,
+}
+
+pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
+    HttpFunction { name: "health", handler: health::GET },
+    HttpFunction { name: "conversations-create", handler: conversations::CREATE },
+    HttpFunction { name: "conversations-list", handler: conversations::LIST },
+    HttpFunction { name: "conversations-get", handler: conversations::GET },
+    HttpFunction { name: "conversations-update", handler: conversations::UPDATE },
+    HttpFunction { name: "conversations-delete", handler: conversations::DELETE },
+    HttpFunction { name: "messages-list", handler: messages::LIST },
+];
+
+/// Wraps a use case `async fn(&AppState, ApiRequest) -> Result<ApiResponse, AppError>` into a
+/// [`Handler`] that enforces the request-size limit and renders errors in the API's shape.
+macro_rules! handler {
+    ($operation:path) => {
+        |state: std::sync::Arc<$crate::state::AppState>, request: $crate::http::ApiRequest| {
+            Box::pin(async move { $crate::api::guarded(&state, request, $operation).await })
+                as $crate::api::BoxFuture<$crate::http::ApiResponse>
+        }
+    };
+}
+pub(crate) use handler;
+
+pub(crate) async fn guarded<'a, F, Fut>(
+    state: &'a AppState,
+    request: ApiRequest,
+    operation: F,
+) -> ApiResponse
+where
+    F: FnOnce(&'a AppState, ApiRequest) -> Fut,
+    Fut: Future<Output = Result<ApiResponse, AppError>>,
+{
+    let limit = state.config.max_request_bytes;
+    if request.body.len() > limit {
+        return error_response(&DomainError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body exceeds {limit} bytes"),
+        ));
+    }
+    let request_id = request.request_id.clone();
+    crate::http::finish(&request_id, operation(state, request).await)
+}
+
+/// The verified caller, recorded on first sight.
+pub(crate) async fn caller(state: &AppState, request: &ApiRequest) -> Result<UserId, AppError> {
+    let (user, subject) = request.user()?;
+    state.store().ensure_user(user, &subject).await?;
+    Ok(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HTTP_FUNCTIONS;
+    use std::collections::HashSet;
+
+    #[test]
+    fn function_names_are_unique() {
+        let mut seen = HashSet::new();
+        for f in HTTP_FUNCTIONS {
+            assert!(seen.insert(f.name), "{} listed twice", f.name);
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! BestChat's core types: ids, validation, error codes, the wire protocol and the ports that
+//! adapters implement. Nothing here performs I/O.
+
+pub mod conversation;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod message;
+pub mod model_ref;
+pub mod page;
+pub mod ports;
+pub mod time;
+
+pub use error::{DomainError, ErrorCode};

@@ -1,0 +1,3 @@
+//! The traits adapters implement. Each is narrow, so a function depends only on what it uses.
+
+pub mod store;

@@ -1,0 +1,76 @@
+//! Storage ports, implemented on PostgreSQL and SQLite with the same behaviour.
+
+use async_trait::async_trait;
+
+use crate::conversation::{Conversation, ConversationPatch};
+use crate::ids::{ConversationId, Subject, UserId};
+use crate::message::Message;
+use crate::page::{Page, PageRequest};
+use crate::time::Timestamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is overloaded; worth retrying later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness rule was broken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A row could not be read back into its type, or another unexpected failure.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Records the user on first sight; later calls change nothing.
+    async fn ensure_user(&self, id: UserId, subject: &Subject) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    async fn create_conversation(&self, conversation: &Conversation) -> Result<(), StoreError>;
+
+    /// `None` when it does not exist or belongs to someone else.
+    async fn get_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>, StoreError>;
+
+    /// Newest-updated first.
+    async fn list_conversations(
+        &self,
+        user: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<Conversation>, StoreError>;
+
+    /// Applies the patch atomically and returns the result; `None` when not the user's.
+    async fn update_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        patch: &ConversationPatch,
+        now: Timestamp,
+    ) -> Result<Option<Conversation>, StoreError>;
+
+    /// Deletes the conversation and everything under it; `false` when not the user's.
+    async fn delete_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<bool, StoreError>;
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    async fn insert_message(&self, message: &Message) -> Result<(), StoreError>;
+
+    /// Oldest first. The caller checks the conversation is the user's.
+    async fn list_messages(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError>;
+}

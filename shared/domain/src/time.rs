@@ -1,0 +1,18 @@
+//! Timestamps: UTC with microsecond precision, the precision both stores keep, so a value read
+//! back equals the value written.
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+pub type Timestamp = DateTime<Utc>;
+
+pub fn now() -> Timestamp {
+    Utc::now().trunc_subsecs(6)
+}
+
+pub fn to_micros(at: Timestamp) -> i64 {
+    at.timestamp_micros()
+}
+
+pub fn from_micros(micros: i64) -> Option<Timestamp> {
+    DateTime::from_timestamp_micros(micros)
+}

@@ -1,0 +1,10 @@
+//! Storage adapters: PostgreSQL for production, SQLite embedded for a laptop. Both implement the
+//! same ports from `bestchat-domain` and pass the same contract suite.
+
+pub mod migrations;
+mod records;
+pub mod postgres;
+pub mod sqlite;
+
+pub use postgres::{PgSettings, PgStore};
+pub use sqlite::SqliteStore;

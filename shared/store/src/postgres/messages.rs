@@ -1,0 +1,149 @@
+use async_trait::async_trait;
+use bestchat_domain::ids::{ConversationId, UserId};
+use bestchat_domain::message::Message;
+use bestchat_domain::page::{CursorKey, Page, PageRequest};
+use bestchat_domain::ports::store::{MessageStore, StoreError};
+use tokio_postgres::Row;
+
+use super::{PgStore, db_error, sql_limit};
+use crate::records::MessageRow;
+
+macro_rules! columns {
+    () => {
+        "id, conversation_id, user_id, role, content, status, client_message_id, reply_to,
+         provider, model, tool_calls, tool_call_id, token_count, input_tokens, output_tokens,
+         cached_tokens, cost_micros, finish_reason, error_code, error_message, created_at,
+         updated_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO messages (",
+    columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+               $19, $20, $21, $22)"
+);
+const LIST_FIRST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE conversation_id = $1 AND user_id = $2
+      ORDER BY created_at, id LIMIT $3"
+);
+const LIST_AFTER: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE conversation_id = $1 AND user_id = $2 AND (created_at, id) > ($3, $4)
+      ORDER BY created_at, id LIMIT $5"
+);
+
+/// PostgreSQL keeps counts as `integer`; the shared row keeps them as `i64`.
+fn int(row: &Row, idx: usize) -> Result<Option<i64>, StoreError> {
+    let v: Option<i32> = row.try_get(idx).map_err(db_error)?;
+    Ok(v.map(i64::from))
+}
+
+fn to_int(v: Option<i64>) -> Result<Option<i32>, StoreError> {
+    v.map(|n| i32::try_from(n).map_err(|_| StoreError::Internal(format!("count {n} overflows"))))
+        .transpose()
+}
+
+fn from_row(row: &Row) -> Result<Message, StoreError> {
+    MessageRow {
+        id: row.try_get(0).map_err(db_error)?,
+        conversation_id: row.try_get(1).map_err(db_error)?,
+        user_id: row.try_get(2).map_err(db_error)?,
+        role: row.try_get(3).map_err(db_error)?,
+        content: row.try_get(4).map_err(db_error)?,
+        status: row.try_get(5).map_err(db_error)?,
+        client_message_id: row.try_get(6).map_err(db_error)?,
+        reply_to: row.try_get(7).map_err(db_error)?,
+        provider: row.try_get(8).map_err(db_error)?,
+        model: row.try_get(9).map_err(db_error)?,
+        tool_calls: row.try_get(10).map_err(db_error)?,
+        tool_call_id: row.try_get(11).map_err(db_error)?,
+        token_count: int(row, 12)?.unwrap_or(0),
+        input_tokens: int(row, 13)?,
+        output_tokens: int(row, 14)?,
+        cached_tokens: int(row, 15)?,
+        cost_micros: row.try_get(16).map_err(db_error)?,
+        finish_reason: row.try_get(17).map_err(db_error)?,
+        error_code: row.try_get(18).map_err(db_error)?,
+        error_message: row.try_get(19).map_err(db_error)?,
+        created_at: row.try_get(20).map_err(db_error)?,
+        updated_at: row.try_get(21).map_err(db_error)?,
+    }
+    .into_domain()
+}
+
+#[async_trait]
+impl MessageStore for PgStore {
+    async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
+        let r = MessageRow::from_domain(message)?;
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(INSERT).await.map_err(db_error)?;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &r.id,
+                    &r.conversation_id,
+                    &r.user_id,
+                    &r.role,
+                    &r.content,
+                    &r.status,
+                    &r.client_message_id,
+                    &r.reply_to,
+                    &r.provider,
+                    &r.model,
+                    &r.tool_calls,
+                    &r.tool_call_id,
+                    &to_int(Some(r.token_count))?,
+                    &to_int(r.input_tokens)?,
+                    &to_int(r.output_tokens)?,
+                    &to_int(r.cached_tokens)?,
+                    &r.cost_micros,
+                    &r.finish_reason,
+                    &r.error_code,
+                    &r.error_message,
+                    &r.created_at,
+                    &r.updated_at,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn list_messages(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        let client = self.client().await?;
+        let limit = sql_limit(page.fetch_limit());
+        let rows = match &page.after {
+            None => {
+                let stmt = client.prepare_cached(LIST_FIRST).await.map_err(db_error)?;
+                client
+                    .query(&stmt, &[conversation.as_uuid(), user.as_uuid(), &limit])
+                    .await
+            }
+            Some(after) => {
+                let stmt = client.prepare_cached(LIST_AFTER).await.map_err(db_error)?;
+                client
+                    .query(
+                        &stmt,
+                        &[conversation.as_uuid(), user.as_uuid(), &after.at, &after.id, &limit],
+                    )
+                    .await
+            }
+        }
+        .map_err(db_error)?;
+        let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page, |m| CursorKey {
+            at: m.created_at,
+            id: *m.id.as_uuid(),
+        }))
+    }
+}

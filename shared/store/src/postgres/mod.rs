@@ -1,0 +1,101 @@
+//! PostgreSQL adapter: one deadpool pool per cold start, cached prepared statements, and SQL that
+//! is always a literal with bound parameters.
+
+mod conversations;
+mod messages;
+mod migrate;
+mod users;
+
+use std::time::Duration;
+
+use bestchat_domain::ports::store::StoreError;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+/// Pool limits; each is a named setting read by the app's configuration.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// Connections the pool may open (a Lambda container serves one request at a time).
+    pub pool_size: usize,
+    /// How long a request waits for a free connection or a new one to open.
+    pub acquire_timeout: Duration,
+    /// Longest a single statement may run before the server cancels it.
+    pub statement_timeout: Duration,
+}
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Builds the pool; no connection is opened until the first query, so a cold start does not
+    /// pay for one it may not use.
+    pub fn connect(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Internal(format!("invalid DATABASE_URL: {e}")))?;
+        config.options(format!(
+            "-c statement_timeout={}",
+            settings.statement_timeout.as_millis()
+        ));
+        config.connect_timeout(settings.acquire_timeout);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(settings.acquire_timeout))
+            .create_timeout(Some(settings.acquire_timeout))
+            .build()
+            .map_err(|e| StoreError::Internal(format!("cannot build the pool: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| match e {
+            PoolError::Backend(e) => db_error(e),
+            other => StoreError::Unavailable(other.to_string()),
+        })
+    }
+}
+
+/// Unique violations are conflicts; a lost or refused connection is unavailability; anything
+/// else is an internal failure.
+fn db_error(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
+        Some(code)
+            if code.code().starts_with("08")
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::QUERY_CANCELED =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        Some(_) => StoreError::Internal(e.to_string()),
+        None => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// Page sizes are bounded by the domain, so this never saturates in practice.
+fn sql_limit(n: u32) -> i64 {
+    i64::from(n)
+}

@@ -1,0 +1,161 @@
+//! Rows as both stores hold them, and their conversion to and from domain types, so the checks
+//! on what comes back from a database are written once.
+
+use bestchat_domain::conversation::{Conversation, ConversationSettings};
+use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::message::{
+    FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
+};
+use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::ports::store::StoreError;
+use bestchat_domain::time::Timestamp;
+use uuid::Uuid;
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Internal(format!("unreadable row: {what}"))
+}
+
+fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(value).map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+fn count(n: i64, what: &str) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| corrupt(what))
+}
+
+pub(crate) struct ConversationRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub provider: String,
+    pub model: String,
+    pub system_prompt: Option<String>,
+    pub settings: serde_json::Value,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl ConversationRow {
+    pub fn into_domain(self) -> Result<Conversation, StoreError> {
+        Ok(Conversation {
+            id: ConversationId::from_uuid(self.id),
+            user_id: UserId::from_uuid(self.user_id),
+            title: self.title,
+            provider: ProviderId::parse(&self.provider)
+                .map_err(|_| corrupt("conversations.provider"))?,
+            model: ModelId::parse(&self.model).map_err(|_| corrupt("conversations.model"))?,
+            system_prompt: self.system_prompt,
+            settings: serde_json::from_value::<ConversationSettings>(self.settings)
+                .map_err(|_| corrupt("conversations.settings"))?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+pub(crate) fn settings_json(settings: &ConversationSettings) -> Result<serde_json::Value, StoreError> {
+    json(settings)
+}
+
+pub(crate) struct MessageRow {
+    pub id: Uuid,
+    pub conversation_id: Uuid,
+    pub user_id: Uuid,
+    pub role: String,
+    pub content: String,
+    pub status: String,
+    pub client_message_id: Option<String>,
+    pub reply_to: Option<Uuid>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub tool_calls: serde_json::Value,
+    pub tool_call_id: Option<String>,
+    pub token_count: i64,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cached_tokens: Option<i64>,
+    pub cost_micros: Option<i64>,
+    pub finish_reason: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl MessageRow {
+    pub fn from_domain(m: &Message) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: *m.id.as_uuid(),
+            conversation_id: *m.conversation_id.as_uuid(),
+            user_id: *m.user_id.as_uuid(),
+            role: m.role.as_str().to_owned(),
+            content: m.content.clone(),
+            status: m.status.as_str().to_owned(),
+            client_message_id: m.client_message_id.clone(),
+            reply_to: m.reply_to.map(|id| *id.as_uuid()),
+            provider: m.provider.as_ref().map(|p| p.as_str().to_owned()),
+            model: m.model.as_ref().map(|p| p.as_str().to_owned()),
+            tool_calls: json(&m.tool_calls)?,
+            tool_call_id: m.tool_call_id.clone(),
+            token_count: i64::from(m.token_count),
+            input_tokens: m.usage.map(|u| i64::from(u.input_tokens)),
+            output_tokens: m.usage.map(|u| i64::from(u.output_tokens)),
+            cached_tokens: m.usage.map(|u| i64::from(u.cached_tokens)),
+            cost_micros: m.usage.and_then(|u| u.cost_micros),
+            finish_reason: m.finish_reason.map(|f| f.as_str().to_owned()),
+            error_code: m.error.as_ref().map(|e| e.code.clone()),
+            error_message: m.error.as_ref().map(|e| e.message.clone()),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        })
+    }
+
+    pub fn into_domain(self) -> Result<Message, StoreError> {
+        let usage = match (self.input_tokens, self.output_tokens) {
+            (Some(input), Some(output)) => Some(Usage {
+                input_tokens: count(input, "messages.input_tokens")?,
+                output_tokens: count(output, "messages.output_tokens")?,
+                cached_tokens: count(self.cached_tokens.unwrap_or(0), "messages.cached_tokens")?,
+                cost_micros: self.cost_micros,
+            }),
+            _ => None,
+        };
+        let error = match (self.error_code, self.error_message) {
+            (Some(code), Some(message)) => Some(MessageError { code, message }),
+            _ => None,
+        };
+        Ok(Message {
+            id: MessageId::from_uuid(self.id),
+            conversation_id: ConversationId::from_uuid(self.conversation_id),
+            user_id: UserId::from_uuid(self.user_id),
+            role: Role::parse(&self.role).ok_or_else(|| corrupt("messages.role"))?,
+            content: self.content,
+            status: MessageStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("messages.status"))?,
+            client_message_id: self.client_message_id,
+            reply_to: self.reply_to.map(MessageId::from_uuid),
+            provider: self
+                .provider
+                .map(|p| ProviderId::parse(&p))
+                .transpose()
+                .map_err(|_| corrupt("messages.provider"))?,
+            model: self
+                .model
+                .map(|m| ModelId::parse(&m))
+                .transpose()
+                .map_err(|_| corrupt("messages.model"))?,
+            tool_calls: serde_json::from_value::<Vec<ToolCall>>(self.tool_calls)
+                .map_err(|_| corrupt("messages.tool_calls"))?,
+            tool_call_id: self.tool_call_id,
+            token_count: count(self.token_count, "messages.token_count")?,
+            usage,
+            finish_reason: self
+                .finish_reason
+                .map(|f| FinishReason::parse(&f).ok_or_else(|| corrupt("messages.finish_reason")))
+                .transpose()?,
+            error,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}

@@ -1,0 +1,201 @@
+use async_trait::async_trait;
+use bestchat_domain::conversation::{Conversation, ConversationPatch};
+use bestchat_domain::ids::{ConversationId, UserId};
+use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::page::{CursorKey, Page, PageRequest};
+use bestchat_domain::ports::store::{ConversationStore, StoreError};
+use bestchat_domain::time::{Timestamp, to_micros};
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{SqliteStore, db_error, json_at, sql_limit, time_at, uuid_at};
+use crate::records::{ConversationRow, settings_json};
+
+macro_rules! columns {
+    () => {
+        "id, user_id, title, provider, model, system_prompt, settings, created_at, updated_at"
+    };
+}
+
+const INSERT: &str = "INSERT INTO conversations
+    (id, user_id, title, provider, model, system_prompt, settings, created_at, updated_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM conversations WHERE id = ?1 AND user_id = ?2"
+);
+const LIST_FIRST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM conversations WHERE user_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2"
+);
+const LIST_AFTER: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM conversations WHERE user_id = ?1 AND (updated_at, id) < (?2, ?3)
+      ORDER BY updated_at DESC, id DESC LIMIT ?4"
+);
+const UPDATE: &str = concat!(
+    "UPDATE conversations SET
+        title = COALESCE(?3, title),
+        provider = COALESCE(?4, provider),
+        model = COALESCE(?5, model),
+        system_prompt = CASE WHEN ?6 THEN ?7 ELSE system_prompt END,
+        settings = COALESCE(?8, settings),
+        updated_at = ?9
+     WHERE id = ?1 AND user_id = ?2 RETURNING ",
+    columns!()
+);
+const DELETE: &str = "DELETE FROM conversations WHERE id = ?1 AND user_id = ?2";
+
+fn read_row(row: &Row<'_>) -> rusqlite::Result<ConversationRow> {
+    Ok(ConversationRow {
+        id: uuid_at(row, 0)?,
+        user_id: uuid_at(row, 1)?,
+        title: row.get(2)?,
+        provider: row.get(3)?,
+        model: row.get(4)?,
+        system_prompt: row.get(5)?,
+        settings: json_at(row, 6)?,
+        created_at: time_at(row, 7)?,
+        updated_at: time_at(row, 8)?,
+    })
+}
+
+#[async_trait]
+impl ConversationStore for SqliteStore {
+    async fn create_conversation(&self, c: &Conversation) -> Result<(), StoreError> {
+        let settings = settings_json(&c.settings)?.to_string();
+        let c = c.clone();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(INSERT).map_err(db_error)?;
+            stmt.execute(params![
+                c.id.to_string(),
+                c.user_id.to_string(),
+                c.title,
+                c.provider.as_str(),
+                c.model.as_str(),
+                c.system_prompt,
+                settings,
+                to_micros(c.created_at),
+                to_micros(c.updated_at),
+            ])
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<Option<Conversation>, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(GET).map_err(db_error)?;
+            stmt.query_row(params![id.to_string(), user.to_string()], read_row)
+                .optional()
+                .map_err(db_error)?
+                .map(ConversationRow::into_domain)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn list_conversations(
+        &self,
+        user: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<Conversation>, StoreError> {
+        let page = *page;
+        self.call(move |conn| {
+            let limit = sql_limit(page.fetch_limit());
+            let rows = match page.after {
+                None => {
+                    let mut stmt = conn.prepare_cached(LIST_FIRST).map_err(db_error)?;
+                    stmt.query_map(params![user.to_string(), limit], read_row)
+                        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                }
+                Some(after) => {
+                    let mut stmt = conn.prepare_cached(LIST_AFTER).map_err(db_error)?;
+                    stmt.query_map(
+                        params![
+                            user.to_string(),
+                            to_micros(after.at),
+                            after.id.to_string(),
+                            limit
+                        ],
+                        read_row,
+                    )
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                }
+            }
+            .map_err(db_error)?;
+            let items = rows
+                .into_iter()
+                .map(ConversationRow::into_domain)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_rows(items, &page, |c| CursorKey {
+                at: c.updated_at,
+                id: *c.id.as_uuid(),
+            }))
+        })
+        .await
+    }
+
+    async fn update_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+        patch: &ConversationPatch,
+        now: Timestamp,
+    ) -> Result<Option<Conversation>, StoreError> {
+        if patch.is_empty() {
+            return self.get_conversation(user, id).await;
+        }
+        let settings = patch
+            .settings
+            .as_ref()
+            .map(settings_json)
+            .transpose()?
+            .map(|v| v.to_string());
+        let patch = patch.clone();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(UPDATE).map_err(db_error)?;
+            stmt.query_row(
+                params![
+                    id.to_string(),
+                    user.to_string(),
+                    patch.title,
+                    patch.provider.as_ref().map(ProviderId::as_str),
+                    patch.model.as_ref().map(ModelId::as_str),
+                    patch.system_prompt.is_some(),
+                    patch.system_prompt.clone().flatten(),
+                    settings,
+                    to_micros(now),
+                ],
+                read_row,
+            )
+            .optional()
+            .map_err(db_error)?
+            .map(ConversationRow::into_domain)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn delete_conversation(
+        &self,
+        user: UserId,
+        id: ConversationId,
+    ) -> Result<bool, StoreError> {
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(DELETE).map_err(db_error)?;
+            let n = stmt
+                .execute(params![id.to_string(), user.to_string()])
+                .map_err(db_error)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}

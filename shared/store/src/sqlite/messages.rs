@@ -1,0 +1,148 @@
+use async_trait::async_trait;
+use bestchat_domain::ids::{ConversationId, UserId};
+use bestchat_domain::message::Message;
+use bestchat_domain::page::{CursorKey, Page, PageRequest};
+use bestchat_domain::ports::store::{MessageStore, StoreError};
+use bestchat_domain::time::to_micros;
+use rusqlite::{Row, params};
+
+use super::{SqliteStore, db_error, json_at, opt_uuid_at, sql_limit, time_at, uuid_at};
+use crate::records::MessageRow;
+
+macro_rules! columns {
+    () => {
+        "id, conversation_id, user_id, role, content, status, client_message_id, reply_to,
+         provider, model, tool_calls, tool_call_id, token_count, input_tokens, output_tokens,
+         cached_tokens, cost_micros, finish_reason, error_code, error_message, created_at,
+         updated_at"
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO messages (",
+    columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+               ?19, ?20, ?21, ?22)"
+);
+const LIST_FIRST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE conversation_id = ?1 AND user_id = ?2
+      ORDER BY created_at, id LIMIT ?3"
+);
+const LIST_AFTER: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND (created_at, id) > (?3, ?4)
+      ORDER BY created_at, id LIMIT ?5"
+);
+
+fn read_row(row: &Row<'_>) -> rusqlite::Result<MessageRow> {
+    Ok(MessageRow {
+        id: uuid_at(row, 0)?,
+        conversation_id: uuid_at(row, 1)?,
+        user_id: uuid_at(row, 2)?,
+        role: row.get(3)?,
+        content: row.get(4)?,
+        status: row.get(5)?,
+        client_message_id: row.get(6)?,
+        reply_to: opt_uuid_at(row, 7)?,
+        provider: row.get(8)?,
+        model: row.get(9)?,
+        tool_calls: json_at(row, 10)?,
+        tool_call_id: row.get(11)?,
+        token_count: row.get(12)?,
+        input_tokens: row.get(13)?,
+        output_tokens: row.get(14)?,
+        cached_tokens: row.get(15)?,
+        cost_micros: row.get(16)?,
+        finish_reason: row.get(17)?,
+        error_code: row.get(18)?,
+        error_message: row.get(19)?,
+        created_at: time_at(row, 20)?,
+        updated_at: time_at(row, 21)?,
+    })
+}
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
+        let r = MessageRow::from_domain(message)?;
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(INSERT).map_err(db_error)?;
+            stmt.execute(params![
+                r.id.to_string(),
+                r.conversation_id.to_string(),
+                r.user_id.to_string(),
+                r.role,
+                r.content,
+                r.status,
+                r.client_message_id,
+                r.reply_to.map(|id| id.to_string()),
+                r.provider,
+                r.model,
+                r.tool_calls.to_string(),
+                r.tool_call_id,
+                r.token_count,
+                r.input_tokens,
+                r.output_tokens,
+                r.cached_tokens,
+                r.cost_micros,
+                r.finish_reason,
+                r.error_code,
+                r.error_message,
+                to_micros(r.created_at),
+                to_micros(r.updated_at),
+            ])
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_messages(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        let page = *page;
+        self.call(move |conn| {
+            let limit = sql_limit(page.fetch_limit());
+            let rows = match page.after {
+                None => {
+                    let mut stmt = conn.prepare_cached(LIST_FIRST).map_err(db_error)?;
+                    stmt.query_map(
+                        params![conversation.to_string(), user.to_string(), limit],
+                        read_row,
+                    )
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                }
+                Some(after) => {
+                    let mut stmt = conn.prepare_cached(LIST_AFTER).map_err(db_error)?;
+                    stmt.query_map(
+                        params![
+                            conversation.to_string(),
+                            user.to_string(),
+                            to_micros(after.at),
+                            after.id.to_string(),
+                            limit
+                        ],
+                        read_row,
+                    )
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                }
+            }
+            .map_err(db_error)?;
+            let items = rows
+                .into_iter()
+                .map(MessageRow::into_domain)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Page::from_rows(items, &page, |m| CursorKey {
+                at: m.created_at,
+                id: *m.id.as_uuid(),
+            }))
+        })
+        .await
+    }
+}

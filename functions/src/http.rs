@@ -36,7 +36,11 @@ pub fn api_request(event: Request) -> ApiRequest {
     };
     let path_params = event
         .path_parameters_ref()
-        .map(|m| m.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
         .unwrap_or_default();
     // A repeated query parameter counts once: the first value wins.
     let mut query = std::collections::HashMap::new();

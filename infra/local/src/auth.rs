@@ -68,8 +68,14 @@ impl JwtAuth {
 
     /// Verifies the `Authorization` header and returns the claims the way API Gateway hands
     /// them to a function: every value a string.
-    pub fn verify(&self, authorization: Option<&str>) -> Result<HashMap<String, String>, AuthError> {
-        let raw = authorization.map(str::trim).filter(|v| !v.is_empty()).ok_or(AuthError::Missing)?;
+    pub fn verify(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<HashMap<String, String>, AuthError> {
+        let raw = authorization
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(AuthError::Missing)?;
         // API Gateway accepts the token with or without the Bearer prefix.
         let token = raw
             .strip_prefix("Bearer ")
@@ -164,7 +170,9 @@ mod tests {
     #[test]
     fn refuses_missing_expired_forged_and_foreign_tokens() {
         assert!(matches!(auth().verify(None), Err(AuthError::Missing)));
-        let expired = auth().mint("u", now() - 7200, Duration::from_secs(3600)).unwrap();
+        let expired = auth()
+            .mint("u", now() - 7200, Duration::from_secs(3600))
+            .unwrap();
         assert!(auth().verify(Some(&expired)).is_err());
         let forged = JwtAuth::new(b"another-secret-another-secret-xx", "iss-a", "aud-a")
             .mint("u", now(), DEV_TOKEN_TTL)

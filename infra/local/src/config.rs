@@ -68,7 +68,9 @@ fn stored_secret(path: &Path) -> Result<Vec<u8>, LocalConfigError> {
         LocalConfigError(format!("cannot {what} {}: {e}", path.display()))
     };
     match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().len() >= MIN_SECRET_BYTES => return Ok(text.trim().as_bytes().to_vec()),
+        Ok(text) if text.trim().len() >= MIN_SECRET_BYTES => {
+            return Ok(text.trim().as_bytes().to_vec());
+        }
         Ok(_) => {
             return Err(LocalConfigError(format!(
                 "{} holds fewer than {MIN_SECRET_BYTES} characters; delete it to make a new one",
@@ -86,7 +88,8 @@ fn stored_secret(path: &Path) -> Result<Vec<u8>, LocalConfigError> {
         .map_err(|e| LocalConfigError(format!("no randomness for the secret: {e}")))?;
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let mut file = open_private(path).map_err(|e| fail("create", e))?;
-    file.write_all(hex.as_bytes()).map_err(|e| fail("write", e))?;
+    file.write_all(hex.as_bytes())
+        .map_err(|e| fail("write", e))?;
     Ok(hex.into_bytes())
 }
 
@@ -102,7 +105,10 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 
 #[cfg(not(unix))]
 fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new().write(true).create_new(true).open(path)
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 #[cfg(test)]

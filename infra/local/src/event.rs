@@ -31,7 +31,10 @@ pub fn http_api_v2(parts: &Parts, body: &[u8], ctx: &EventContext<'_>) -> Value 
         if name == http::header::COOKIE {
             cookies.extend(text.split(';').map(|c| c.trim().to_owned()));
         } else {
-            headers.entry(name.as_str().to_owned()).or_default().push(text.to_owned());
+            headers
+                .entry(name.as_str().to_owned())
+                .or_default()
+                .push(text.to_owned());
         }
     }
     let headers: BTreeMap<String, String> =
@@ -40,7 +43,10 @@ pub fn http_api_v2(parts: &Parts, body: &[u8], ctx: &EventContext<'_>) -> Value 
     let raw_query = parts.uri.query().unwrap_or_default();
     let mut query: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
-        query.entry(k.into_owned()).or_default().push(v.into_owned());
+        query
+            .entry(k.into_owned())
+            .or_default()
+            .push(v.into_owned());
     }
     let query: BTreeMap<String, String> =
         query.into_iter().map(|(k, v)| (k, v.join(","))).collect();
@@ -55,7 +61,10 @@ pub fn http_api_v2(parts: &Parts, body: &[u8], ctx: &EventContext<'_>) -> Value 
         .claims
         .as_ref()
         .map(|claims| json!({ "jwt": { "claims": claims, "scopes": null } }));
-    let host = headers.get("host").cloned().unwrap_or_else(|| "localhost".into());
+    let host = headers
+        .get("host")
+        .cloned()
+        .unwrap_or_else(|| "localhost".into());
 
     let mut event = json!({
         "version": "2.0",
@@ -145,13 +154,20 @@ mod tests {
         assert_eq!(event["pathParameters"]["id"], "abc");
         assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
         assert_eq!(event["headers"]["x-multi"], "1,2");
-        assert_eq!(event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"], "dev:alice");
+        assert_eq!(
+            event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"],
+            "dev:alice"
+        );
         assert!(event.get("body").is_none());
     }
 
     #[test]
     fn binary_bodies_are_base64() {
-        let (parts, ()) = http::Request::builder().uri("/x").body(()).unwrap().into_parts();
+        let (parts, ()) = http::Request::builder()
+            .uri("/x")
+            .body(())
+            .unwrap()
+            .into_parts();
         let route = HttpRoute {
             method: "POST".into(),
             path: "/x".into(),

@@ -68,11 +68,10 @@ pub fn router(
             handler,
         });
         let gateway = Arc::clone(&gateway);
-        let endpoint = move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
-                             params: Result<Path<HashMap<String, String>>, PathRejection>,
-                             request: Request| {
-            invoke(gateway, target, peer, params, request)
-        };
+        let endpoint =
+            move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                  params: Result<Path<HashMap<String, String>>, PathRejection>,
+                  request: Request| { invoke(gateway, target, peer, params, request) };
         let methods = by_path.remove(route.path.as_str()).unwrap_or_default();
         by_path.insert(&route.path, methods.on(filter, endpoint));
     }
@@ -83,9 +82,14 @@ pub fn router(
     }
     if dev_auth {
         let g = Arc::clone(&gateway);
-        app = app.route("/dev/token", post(move |request: Request| dev_token(g, request)));
+        app = app.route(
+            "/dev/token",
+            post(move |request: Request| dev_token(g, request)),
+        );
     }
-    Ok(app.fallback(not_found).layer(middleware::from_fn(log_request)))
+    Ok(app
+        .fallback(not_found)
+        .layer(middleware::from_fn(log_request)))
 }
 
 async fn invoke(
@@ -158,7 +162,10 @@ async fn call(
 }
 
 fn route_not_found() -> DomainError {
-    DomainError::new(ErrorCode::RouteNotFound, "no route matches this method and path")
+    DomainError::new(
+        ErrorCode::RouteNotFound,
+        "no route matches this method and path",
+    )
 }
 
 async fn not_found() -> Response {

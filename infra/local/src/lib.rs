@@ -77,7 +77,10 @@ fn banner(
         let token = gateway
             .auth
             .mint(&subject, chrono::Utc::now().timestamp(), DEV_TOKEN_TTL)?;
-        writeln!(out, "  dev auth: on (POST /dev/token {{\"user\": \"alice\"}} gives a token)")?;
+        writeln!(
+            out,
+            "  dev auth: on (POST /dev/token {{\"user\": \"alice\"}} gives a token)"
+        )?;
         writeln!(out, "  dev token for user \"dev\" ({user_id}), valid 24 h:")?;
         writeln!(out, "    {token}")?;
         writeln!(out, "  try:")?;
@@ -90,7 +93,10 @@ fn banner(
             "    curl -s -H 'Authorization: Bearer {token}' http://{addr}/api/conversations"
         )?;
     } else {
-        writeln!(out, "  dev auth: off (set BESTCHAT_DEV_AUTH=1 to enable POST /dev/token)")?;
+        writeln!(
+            out,
+            "  dev auth: off (set BESTCHAT_DEV_AUTH=1 to enable POST /dev/token)"
+        )?;
     }
     out.flush()?;
     Ok(())

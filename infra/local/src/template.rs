@@ -144,7 +144,10 @@ pub fn http_routes(template: &str) -> Result<Vec<HttpRoute>, TemplateError> {
         }
     }
     routes.sort_by(|a, b| (&a.path, &a.method).cmp(&(&b.path, &b.method)));
-    if let Some(pair) = routes.windows(2).find(|w| w[0].route_key() == w[1].route_key()) {
+    if let Some(pair) = routes
+        .windows(2)
+        .find(|w| w[0].route_key() == w[1].route_key())
+    {
         return Err(TemplateError::Duplicate(pair[0].route_key()));
     }
     Ok(routes)
@@ -179,8 +182,7 @@ mod tests {
             .into_iter()
             .map(|r| r.function)
             .collect();
-        let handled: BTreeSet<String> =
-            HTTP_FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+        let handled: BTreeSet<String> = HTTP_FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
         assert_eq!(routed, handled);
     }
 
@@ -216,6 +218,9 @@ Resources:
       Events:
         E: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: /x, Method: get}}
 "#;
-        assert!(matches!(http_routes(yaml), Err(TemplateError::Duplicate(_))));
+        assert!(matches!(
+            http_routes(yaml),
+            Err(TemplateError::Duplicate(_))
+        ));
     }
 }

@@ -78,7 +78,8 @@ impl Config {
             store,
             data_dir,
             postgres,
-            max_request_bytes: env.number("BESTCHAT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)?,
+            max_request_bytes: env
+                .number("BESTCHAT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)?,
             default_model,
         })
     }
@@ -117,8 +118,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 

@@ -18,13 +18,18 @@ impl AppError {
             Self::Domain(e) => e.clone(),
             Self::Store(StoreError::Conflict(detail)) => {
                 tracing::info!(request_id, detail, "store conflict");
-                DomainError::new(ErrorCode::Conflict, "the request conflicts with existing data")
+                DomainError::new(
+                    ErrorCode::Conflict,
+                    "the request conflicts with existing data",
+                )
             }
             Self::Store(StoreError::Unavailable(detail)) => {
                 tracing::error!(request_id, detail, "store unavailable");
                 DomainError::new(
                     ErrorCode::Unavailable,
-                    format!("the service is briefly unavailable; retry shortly (request {request_id})"),
+                    format!(
+                        "the service is briefly unavailable; retry shortly (request {request_id})"
+                    ),
                 )
             }
             Self::Store(StoreError::Internal(detail)) => {

@@ -73,7 +73,10 @@ fn public_serde_message(e: &serde_json::Error) -> String {
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Result<ApiResponse, AppError> {
     let bytes = serde_json::to_vec(body).map_err(|e| {
-        AppError::Domain(DomainError::new(ErrorCode::Internal, format!("encoding: {e}")))
+        AppError::Domain(DomainError::new(
+            ErrorCode::Internal,
+            format!("encoding: {e}"),
+        ))
     })?;
     Ok(with_json_type(http::Response::new(bytes), status))
 }
@@ -129,8 +132,14 @@ mod tests {
 
     #[test]
     fn json_errors_are_classified() {
-        assert_eq!(body("{").json::<Shape>().unwrap_err().code, ErrorCode::InvalidJson);
-        assert_eq!(body("").json::<Shape>().unwrap_err().code, ErrorCode::InvalidJson);
+        assert_eq!(
+            body("{").json::<Shape>().unwrap_err().code,
+            ErrorCode::InvalidJson
+        );
+        assert_eq!(
+            body("").json::<Shape>().unwrap_err().code,
+            ErrorCode::InvalidJson
+        );
         let wrong = body(r#"{"n":"x"}"#).json::<Shape>().unwrap_err();
         assert_eq!(wrong.code, ErrorCode::ValidationFailed);
         assert!(!wrong.message.contains("line"), "{}", wrong.message);

@@ -5,8 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::error::DomainError;
 use crate::ids::{ConversationId, UserId};
 use crate::limits::{
-    FALLBACKS_MAX, MAX_OUTPUT_TOKENS_MAX, SYSTEM_PROMPT_MAX_CHARS, TEMPERATURE_MAX,
-    TITLE_MAX_CHARS,
+    FALLBACKS_MAX, MAX_OUTPUT_TOKENS_MAX, SYSTEM_PROMPT_MAX_CHARS, TEMPERATURE_MAX, TITLE_MAX_CHARS,
 };
 use crate::model_ref::{ModelId, ModelRef, ProviderId};
 use crate::time::Timestamp;
@@ -251,8 +250,7 @@ mod tests {
     fn unknown_fields_are_refused() {
         assert!(serde_json::from_str::<CreateConversation>(r#"{"titel":"x"}"#).is_err());
         assert!(
-            serde_json::from_str::<CreateConversation>(r#"{"settings":{"temprature":1}}"#)
-                .is_err()
+            serde_json::from_str::<CreateConversation>(r#"{"settings":{"temprature":1}}"#).is_err()
         );
     }
 

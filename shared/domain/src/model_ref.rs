@@ -116,8 +116,8 @@ mod tests {
 
     #[test]
     fn deserializing_validates() {
-        let err = serde_json::from_str::<ModelRef>(r#"{"provider":"Bad Id","model":"m"}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<ModelRef>(r#"{"provider":"Bad Id","model":"m"}"#).unwrap_err();
         assert!(err.to_string().contains("provider must be"));
     }
 }

@@ -97,7 +97,11 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from up to `fetch_limit()` rows in list order.
-    pub fn from_rows(mut rows: Vec<T>, request: &PageRequest, key: impl Fn(&T) -> CursorKey) -> Self {
+    pub fn from_rows(
+        mut rows: Vec<T>,
+        request: &PageRequest,
+        key: impl Fn(&T) -> CursorKey,
+    ) -> Self {
         let limit = request.limit as usize;
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);
@@ -128,7 +132,13 @@ mod tests {
 
     #[test]
     fn foreign_cursors_are_refused() {
-        for bad in ["", "abc", "!!!", &URL_SAFE_NO_PAD.encode("v2:1:x"), &"a".repeat(500)] {
+        for bad in [
+            "",
+            "abc",
+            "!!!",
+            &URL_SAFE_NO_PAD.encode("v2:1:x"),
+            &"a".repeat(500),
+        ] {
             assert_eq!(
                 CursorKey::decode(bad).unwrap_err().code,
                 crate::ErrorCode::InvalidCursor
@@ -138,7 +148,10 @@ mod tests {
 
     #[test]
     fn limit_is_bounded() {
-        assert_eq!(PageRequest::parse(None, None).unwrap().limit, PAGE_LIMIT_DEFAULT);
+        assert_eq!(
+            PageRequest::parse(None, None).unwrap().limit,
+            PAGE_LIMIT_DEFAULT
+        );
         assert_eq!(PageRequest::parse(Some("200"), None).unwrap().limit, 200);
         for bad in ["0", "201", "-1", "ten"] {
             assert!(PageRequest::parse(Some(bad), None).is_err());
@@ -147,13 +160,21 @@ mod tests {
 
     #[test]
     fn next_cursor_only_when_more_rows() {
-        let req = PageRequest { limit: 2, after: None };
+        let req = PageRequest {
+            limit: 2,
+            after: None,
+        };
         let at = now();
-        let key = |n: &u128| CursorKey { at, id: Uuid::from_u128(*n) };
+        let key = |n: &u128| CursorKey {
+            at,
+            id: Uuid::from_u128(*n),
+        };
         let full = Page::from_rows(vec![1, 2, 3], &req, key);
         assert_eq!(full.items, vec![1, 2]);
         assert_eq!(
-            CursorKey::decode(full.next_cursor.as_deref().unwrap()).unwrap().id,
+            CursorKey::decode(full.next_cursor.as_deref().unwrap())
+                .unwrap()
+                .id,
             Uuid::from_u128(2)
         );
         let last = Page::from_rows(vec![1, 2], &req, key);

@@ -2,8 +2,8 @@
 //! same ports from `bestchat-domain` and pass the same contract suite.
 
 pub mod migrations;
-mod records;
 pub mod postgres;
+mod records;
 pub mod sqlite;
 
 pub use postgres::{PgSettings, PgStore};

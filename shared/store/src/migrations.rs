@@ -13,7 +13,11 @@ macro_rules! migration {
         Migration {
             version: $version,
             name: $name,
-            sql: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../migrations/", $path)),
+            sql: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../migrations/",
+                $path
+            )),
         }
     };
 }

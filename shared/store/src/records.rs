@@ -53,7 +53,9 @@ impl ConversationRow {
     }
 }
 
-pub(crate) fn settings_json(settings: &ConversationSettings) -> Result<serde_json::Value, StoreError> {
+pub(crate) fn settings_json(
+    settings: &ConversationSettings,
+) -> Result<serde_json::Value, StoreError> {
     json(settings)
 }
 
@@ -130,8 +132,7 @@ impl MessageRow {
             user_id: UserId::from_uuid(self.user_id),
             role: Role::parse(&self.role).ok_or_else(|| corrupt("messages.role"))?,
             content: self.content,
-            status: MessageStatus::parse(&self.status)
-                .ok_or_else(|| corrupt("messages.status"))?,
+            status: MessageStatus::parse(&self.status).ok_or_else(|| corrupt("messages.status"))?,
             client_message_id: self.client_message_id,
             reply_to: self.reply_to.map(MessageId::from_uuid),
             provider: self

@@ -28,13 +28,34 @@ pub struct HttpFunction {
 }
 
 pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
-    HttpFunction { name: "health", handler: health::GET },
-    HttpFunction { name: "conversations-create", handler: conversations::CREATE },
-    HttpFunction { name: "conversations-list", handler: conversations::LIST },
-    HttpFunction { name: "conversations-get", handler: conversations::GET },
-    HttpFunction { name: "conversations-update", handler: conversations::UPDATE },
-    HttpFunction { name: "conversations-delete", handler: conversations::DELETE },
-    HttpFunction { name: "messages-list", handler: messages::LIST },
+    HttpFunction {
+        name: "health",
+        handler: health::GET,
+    },
+    HttpFunction {
+        name: "conversations-create",
+        handler: conversations::CREATE,
+    },
+    HttpFunction {
+        name: "conversations-list",
+        handler: conversations::LIST,
+    },
+    HttpFunction {
+        name: "conversations-get",
+        handler: conversations::GET,
+    },
+    HttpFunction {
+        name: "conversations-update",
+        handler: conversations::UPDATE,
+    },
+    HttpFunction {
+        name: "conversations-delete",
+        handler: conversations::DELETE,
+    },
+    HttpFunction {
+        name: "messages-list",
+        handler: messages::LIST,
+    },
 ];
 
 /// Wraps a use case `async fn(&AppState, ApiRequest) -> Result<ApiResponse, AppError>` into a

@@ -134,7 +134,13 @@ impl MessageStore for PgStore {
                 client
                     .query(
                         &stmt,
-                        &[conversation.as_uuid(), user.as_uuid(), &after.at, &after.id, &limit],
+                        &[
+                            conversation.as_uuid(),
+                            user.as_uuid(),
+                            &after.at,
+                            &after.id,
+                            &limit,
+                        ],
                     )
                     .await
             }

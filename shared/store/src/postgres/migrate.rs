@@ -8,8 +8,8 @@ use bestchat_domain::ports::store::StoreError;
 use super::{PgStore, db_error};
 use crate::migrations::{MigrationReport, POSTGRES};
 
-const LOCK: &str = "SELECT pg_advisory_lock(7_300_544_823_519_146_349)";
-const UNLOCK: &str = "SELECT pg_advisory_unlock(7_300_544_823_519_146_349)";
+const LOCK: &str = "SELECT pg_advisory_lock(7300544823519146349)";
+const UNLOCK: &str = "SELECT pg_advisory_unlock(7300544823519146349)";
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version     integer PRIMARY KEY,
     name        text NOT NULL,
@@ -44,7 +44,10 @@ impl PgStore {
 async fn apply_pending(
     client: &mut deadpool_postgres::Client,
 ) -> Result<MigrationReport, StoreError> {
-    client.batch_execute(CREATE_LEDGER).await.map_err(db_error)?;
+    client
+        .batch_execute(CREATE_LEDGER)
+        .await
+        .map_err(db_error)?;
     let done: HashSet<i32> = client
         .query("SELECT version FROM schema_migrations", &[])
         .await

@@ -9,7 +9,9 @@ mod users;
 use std::time::Duration;
 
 use bestchat_domain::ports::store::StoreError;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
@@ -79,8 +81,9 @@ impl PgStore {
 /// Unique violations are conflicts; a lost or refused connection is unavailability; anything
 /// else is an internal failure.
 fn db_error(e: tokio_postgres::Error) -> StoreError {
+    let detail = describe(&e);
     match e.code() {
-        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(detail),
         Some(code)
             if code.code().starts_with("08")
                 || *code == SqlState::TOO_MANY_CONNECTIONS
@@ -88,10 +91,21 @@ fn db_error(e: tokio_postgres::Error) -> StoreError {
                 || *code == SqlState::CANNOT_CONNECT_NOW
                 || *code == SqlState::QUERY_CANCELED =>
         {
-            StoreError::Unavailable(e.to_string())
+            StoreError::Unavailable(detail)
         }
-        Some(_) => StoreError::Internal(e.to_string()),
-        None => StoreError::Unavailable(e.to_string()),
+        Some(_) => StoreError::Internal(detail),
+        None => StoreError::Unavailable(detail),
+    }
+}
+
+/// tokio-postgres prints only "db error"; the server's code and message are what help.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
     }
 }
 

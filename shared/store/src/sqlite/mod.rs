@@ -70,7 +70,11 @@ fn db_error(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn conversion(idx: usize, ty: Type, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+fn conversion(
+    idx: usize,
+    ty: Type,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, ty, Box::new(e))
 }
 

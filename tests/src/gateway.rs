@@ -1,0 +1,160 @@
+//! `bestchat-local` as a child process, the way a developer runs it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use bestchat_local::auth::JwtAuth;
+use bestchat_local::config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+
+/// The signing secret every test gateway uses, so tests can mint their own tokens.
+pub const TEST_SECRET: &str = "bestchat-test-secret-0123456789abcdef";
+/// How long a gateway may take to print its address.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Tokens as the test gateways accept them.
+pub fn auth() -> JwtAuth {
+    JwtAuth::new(TEST_SECRET.as_bytes(), DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+}
+
+pub fn token(subject: &str) -> String {
+    auth()
+        .mint(subject, now_epoch(), Duration::from_secs(3600))
+        .expect("mint token")
+}
+
+pub fn now_epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// Builds the binary once per test process (cargo is a no-op when it is fresh) and returns its
+/// path, so a test never runs a stale gateway.
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let output = Command::new(cargo)
+            .current_dir(&workspace)
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "bestchat-local",
+                "--bin",
+                "bestchat-local",
+                "--message-format=json-render-diagnostics",
+            ])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run cargo build for bestchat-local");
+        assert!(output.status.success(), "building bestchat-local failed");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|msg| msg["target"]["name"] == "bestchat-local")
+            .find_map(|msg| msg["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported no bestchat-local executable")
+    })
+}
+
+pub struct GatewayProcess {
+    child: Child,
+    pub base_url: String,
+    log: PathBuf,
+}
+
+impl GatewayProcess {
+    /// Starts a gateway on a free port with its data under `data_dir`, on PostgreSQL when
+    /// `database_url` is given and on SQLite otherwise.
+    pub fn start(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Self {
+        let log = data_dir.join(format!("gateway-{}.log", uuid::Uuid::now_v7()));
+        let log_file = std::fs::File::create(&log).expect("create gateway log");
+        let mut command = Command::new(binary());
+        command
+            .env_remove("DATABASE_URL")
+            .env("BESTCHAT_ADDR", "127.0.0.1:0")
+            .env("BESTCHAT_DATA_DIR", data_dir)
+            .env("BESTCHAT_JWT_SECRET", TEST_SECRET)
+            .env("BESTCHAT_DEV_AUTH", "1")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log_file);
+        if let Some(url) = database_url {
+            command.env("DATABASE_URL", url);
+        }
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn bestchat-local");
+        let stdout = child.stdout.take().expect("gateway stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            // Keep reading after the address line so the pipe never fills.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(base_url) => Self {
+                child,
+                base_url,
+                log,
+            },
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "bestchat-local did not start:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the gateway the way a terminal would (SIGTERM) and waits for it to exit.
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.terminate();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- bestchat-local log ---\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! End to end over real HTTP: `bestchat-local` as a child process, once on SQLite and once on a
+//! fresh PostgreSQL database, driven the way a client would.
+
+use std::time::Duration;
+
+use bestchat_tests::TempDir;
+use bestchat_tests::gateway::{GatewayProcess, auth, now_epoch, token};
+use bestchat_tests::postgres::TestDatabase;
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A gateway with whatever backs it, kept alive for the test.
+struct Running {
+    gateway: GatewayProcess,
+    _dir: TempDir,
+    _db: Option<TestDatabase>,
+}
+
+async fn sqlite(env: &[(&str, &str)]) -> Running {
+    let dir = TempDir::new("e2e");
+    let gateway = GatewayProcess::start(dir.path(), None, env);
+    Running {
+        gateway,
+        _dir: dir,
+        _db: None,
+    }
+}
+
+async fn postgres(env: &[(&str, &str)]) -> Running {
+    let dir = TempDir::new("e2e");
+    let db = TestDatabase::create().await;
+    let gateway = GatewayProcess::start(dir.path(), Some(db.url()), env);
+    Running {
+        gateway,
+        _dir: dir,
+        _db: Some(db),
+    }
+}
+
+macro_rules! on_both_stores {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let running = super::sqlite(&[]).await;
+                    super::$case(&running.gateway).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let running = super::postgres(&[]).await;
+                    super::$case(&running.gateway).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    conversation_crud,
+    another_user_gets_404,
+    lists_page_newest_first_with_cursors,
+    bad_input_gets_clear_errors,
+    tokens_are_checked_like_api_gateway,
+    messages_of_a_conversation,
+);
+
+struct Api<'a> {
+    gateway: &'a GatewayProcess,
+    client: Client,
+    token: String,
+}
+
+impl<'a> Api<'a> {
+    fn new(gateway: &'a GatewayProcess, user: &str) -> Self {
+        Self {
+            gateway,
+            client: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            token: token(user),
+        }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, self.gateway.url(path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+        };
+        (status, value)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(&body.to_string())).await
+    }
+
+    async fn patch(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        self.send(Method::PATCH, path, Some(&body.to_string()))
+            .await
+    }
+
+    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(Method::DELETE, path, None).await
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
+    assert_eq!(status.as_u16(), want_status, "{body}");
+    assert_eq!(body["error"]["code"], want_code, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+async fn conversation_crud(gateway: &GatewayProcess) {
+    let api = Api::new(gateway, "alice");
+    let (status, health) = api.get("/api/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok");
+
+    let (status, created) = api
+        .post(
+            "/api/conversations",
+            &json!({
+                "title": "Trip planning",
+                "provider": "openai",
+                "model": "gpt-4o",
+                "system_prompt": "You are concise.",
+                "settings": {"temperature": 0.3, "fallbacks": [{"provider": "anthropic", "model": "claude-sonnet-4"}]}
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["title"], "Trip planning");
+    assert_eq!(created["settings"]["temperature"], 0.3);
+    assert_eq!(created["settings"]["fallbacks"][0]["provider"], "anthropic");
+    assert!(created.get("user_id").is_none(), "user ids are not exposed");
+
+    let (status, fetched) = api.get(&format!("/api/conversations/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched, created);
+
+    let (status, updated) = api
+        .patch(
+            &format!("/api/conversations/{id}"),
+            &json!({"title": "Trip to Lisbon", "system_prompt": null}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["title"], "Trip to Lisbon");
+    assert_eq!(updated["system_prompt"], Value::Null);
+    assert_eq!(updated["model"], "gpt-4o");
+    assert_ne!(updated["updated_at"], created["updated_at"]);
+
+    let (status, list) = api.get("/api/conversations").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["title"], "Trip to Lisbon");
+    assert_eq!(list["next_cursor"], Value::Null);
+
+    let (status, body) = api.delete(&format!("/api/conversations/{id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(body, Value::Null);
+    let (status, body) = api.get(&format!("/api/conversations/{id}")).await;
+    assert_error(status, &body, 404, "conversation_not_found");
+    let (status, body) = api.delete(&format!("/api/conversations/{id}")).await;
+    assert_error(status, &body, 404, "conversation_not_found");
+}
+
+async fn another_user_gets_404(gateway: &GatewayProcess) {
+    let alice = Api::new(gateway, "alice");
+    let mallory = Api::new(gateway, "mallory");
+    let (_, created) = alice
+        .post("/api/conversations", &json!({"title": "Private"}))
+        .await;
+    let path = format!("/api/conversations/{}", created["id"].as_str().unwrap());
+
+    let (status, body) = mallory.get(&path).await;
+    assert_error(status, &body, 404, "conversation_not_found");
+    let (status, body) = mallory.patch(&path, &json!({"title": "Mine now"})).await;
+    assert_error(status, &body, 404, "conversation_not_found");
+    let (status, body) = mallory.delete(&path).await;
+    assert_error(status, &body, 404, "conversation_not_found");
+    let (status, body) = mallory.get(&format!("{path}/messages")).await;
+    assert_error(status, &body, 404, "conversation_not_found");
+    let (_, list) = mallory.get("/api/conversations").await;
+    assert_eq!(list["items"], json!([]));
+
+    // Nothing of Alice's changed.
+    let (status, still) = alice.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(still["title"], "Private");
+}
+
+async fn lists_page_newest_first_with_cursors(gateway: &GatewayProcess) {
+    let api = Api::new(gateway, "paginator");
+    for i in 0..5 {
+        let (status, _) = api
+            .post("/api/conversations", &json!({"title": format!("c{i}")}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let mut titles = Vec::new();
+    let mut path = "/api/conversations?limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = api.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        titles.extend(
+            items
+                .iter()
+                .map(|c| c["title"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/conversations?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(titles, vec!["c4", "c3", "c2", "c1", "c0"]);
+
+    let (status, body) = api.get("/api/conversations?cursor=not-a-cursor").await;
+    assert_error(status, &body, 400, "invalid_cursor");
+    let (status, body) = api.get("/api/conversations?limit=0").await;
+    assert_error(status, &body, 422, "validation_failed");
+    let (status, body) = api.get("/api/conversations?limit=201").await;
+    assert_error(status, &body, 422, "validation_failed");
+}
+
+async fn bad_input_gets_clear_errors(gateway: &GatewayProcess) {
+    let api = Api::new(gateway, "careless");
+    let (status, body) = api
+        .send(Method::POST, "/api/conversations", Some("{\"title\": "))
+        .await;
+    assert_error(status, &body, 400, "invalid_json");
+    let (status, body) = api.send(Method::POST, "/api/conversations", Some("")).await;
+    assert_error(status, &body, 400, "invalid_json");
+    let (status, body) = api.post("/api/conversations", &json!({"title": 42})).await;
+    assert_error(status, &body, 422, "validation_failed");
+    let (status, body) = api
+        .post("/api/conversations", &json!({"titel": "typo"}))
+        .await;
+    assert_error(status, &body, 422, "validation_failed");
+    let (status, body) = api
+        .post("/api/conversations", &json!({"title": "x".repeat(201)}))
+        .await;
+    assert_error(status, &body, 422, "validation_failed");
+    let (status, body) = api
+        .post(
+            "/api/conversations",
+            &json!({"settings": {"temperature": 9}}),
+        )
+        .await;
+    assert_error(status, &body, 422, "validation_failed");
+
+    // A body over the configured limit (BESTCHAT_MAX_REQUEST_BYTES, 1 MiB by default).
+    let huge = json!({"title": "big", "system_prompt": "x".repeat(1024 * 1024 + 10)});
+    let (status, body) = api.post("/api/conversations", &huge).await;
+    assert_error(status, &body, 413, "payload_too_large");
+
+    // Ids that are not UUIDs name nothing.
+    let (status, body) = api.get("/api/conversations/not-a-uuid").await;
+    assert_error(status, &body, 404, "conversation_not_found");
+    let (status, body) = api.get("/api/no-such-route").await;
+    assert_error(status, &body, 404, "route_not_found");
+    let (status, body) = api
+        .send(Method::PUT, "/api/conversations", Some("{}"))
+        .await;
+    assert_error(status, &body, 404, "route_not_found");
+
+    // Nothing was stored by any of the refused requests.
+    let (_, list) = api.get("/api/conversations").await;
+    assert_eq!(list["items"], json!([]));
+}
+
+async fn tokens_are_checked_like_api_gateway(gateway: &GatewayProcess) {
+    let client = Client::new();
+    let url = gateway.url("/api/conversations");
+    let expired = auth()
+        .mint("alice", now_epoch() - 7200, Duration::from_secs(3600))
+        .unwrap();
+    let forged = bestchat_local::auth::JwtAuth::new(
+        b"some-other-secret-some-other-secret",
+        bestchat_local::config::DEFAULT_ISSUER,
+        bestchat_local::config::DEFAULT_AUDIENCE,
+    )
+    .mint("alice", now_epoch(), Duration::from_secs(3600))
+    .unwrap();
+    let other_audience = bestchat_local::auth::JwtAuth::new(
+        bestchat_tests::gateway::TEST_SECRET.as_bytes(),
+        bestchat_local::config::DEFAULT_ISSUER,
+        "someone-else",
+    )
+    .mint("alice", now_epoch(), Duration::from_secs(3600))
+    .unwrap();
+    for header in [
+        None,
+        Some(format!("Bearer {expired}")),
+        Some(format!("Bearer {forged}")),
+        Some(format!("Bearer {other_audience}")),
+        Some("Bearer garbage".to_owned()),
+    ] {
+        let mut request = client.get(&url);
+        if let Some(h) = &header {
+            request = request.header("authorization", h);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_error(status, &body, 401, "unauthorized");
+    }
+    // Health needs no token; a dev token from the gateway works.
+    let health = client.get(gateway.url("/api/health")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let dev: Value = client
+        .post(gateway.url("/dev/token"))
+        .body(r#"{"user": "alice"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again: Value = client
+        .post(gateway.url("/dev/token"))
+        .body(r#"{"user": "alice"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dev["user_id"], again["user_id"], "same name, same user");
+    let ok = client
+        .get(&url)
+        .bearer_auth(dev["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+async fn messages_of_a_conversation(gateway: &GatewayProcess) {
+    let api = Api::new(gateway, "reader");
+    let (_, created) = api.post("/api/conversations", &json!({})).await;
+    assert_eq!(created["title"], "New conversation");
+    let id = created["id"].as_str().unwrap();
+    let (status, page) = api
+        .get(&format!("/api/conversations/{id}/messages?limit=10"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page, json!({"items": [], "next_cursor": null}));
+    let (status, body) = api
+        .get(&format!("/api/conversations/{id}/messages?cursor=%%%"))
+        .await;
+    assert_error(status, &body, 400, "invalid_cursor");
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_a_restart() {
+    let dir = TempDir::new("restart");
+    let gateway = GatewayProcess::start(dir.path(), None, &[]);
+    let api = Api::new(&gateway, "alice");
+    let (status, created) = api
+        .post("/api/conversations", &json!({"title": "Keep me"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    gateway.stop();
+
+    let gateway = GatewayProcess::start(dir.path(), None, &[]);
+    let api = Api::new(&gateway, "alice");
+    let (status, fetched) = api
+        .get(&format!(
+            "/api/conversations/{}",
+            created["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched, created);
+}
+
+#[tokio::test]
+async fn request_size_limit_is_a_setting() {
+    let running = sqlite(&[("BESTCHAT_MAX_REQUEST_BYTES", "2048")]).await;
+    let api = Api::new(&running.gateway, "alice");
+    let (status, body) = api
+        .post(
+            "/api/conversations",
+            &json!({"system_prompt": "x".repeat(3000)}),
+        )
+        .await;
+    assert_error(status, &body, 413, "payload_too_large");
+    let (status, _) = api
+        .post(
+            "/api/conversations",
+            &json!({"system_prompt": "x".repeat(1000)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+}

@@ -1,0 +1,460 @@
+//! One contract for the storage ports, run against both adapters: SQLite on a temporary file
+//! and PostgreSQL on a fresh database.
+
+use bestchat_app::state::Store;
+use bestchat_domain::conversation::{
+    Conversation, ConversationPatch, ConversationSettings, DEFAULT_TITLE,
+};
+use bestchat_domain::ids::{ConversationId, MessageId, Subject, UserId};
+use bestchat_domain::message::{
+    FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
+};
+use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
+use bestchat_domain::page::PageRequest;
+use bestchat_domain::ports::store::StoreError;
+use bestchat_domain::time::{Timestamp, now};
+use bestchat_store::{PgSettings, PgStore, SqliteStore};
+use bestchat_tests::TempDir;
+use bestchat_tests::postgres::TestDatabase;
+use chrono_free::plus_micros;
+
+/// Time arithmetic without another dependency: timestamps are micros in the domain.
+mod chrono_free {
+    use bestchat_domain::time::{Timestamp, from_micros, to_micros};
+
+    pub fn plus_micros(at: Timestamp, micros: i64) -> Timestamp {
+        from_micros(to_micros(at) + micros).unwrap()
+    }
+}
+
+async fn sqlite_store() -> (SqliteStore, TempDir) {
+    let dir = TempDir::new("store");
+    let store = SqliteStore::open(&dir.path().join("t.db")).unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+async fn pg_store() -> (PgStore, TestDatabase) {
+    let db = TestDatabase::create().await;
+    let store = PgStore::connect(db.url(), &PgSettings::default()).unwrap();
+    store.migrate().await.unwrap();
+    (store, db)
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$case(&store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let (store, _db) = super::pg_store().await;
+                    super::$case(&store).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    users_are_recorded_once,
+    conversation_crud,
+    conversations_page_newest_first,
+    pages_survive_equal_timestamps,
+    users_are_isolated,
+    messages_round_trip_every_field,
+    messages_page_oldest_first,
+    deleting_a_conversation_deletes_its_messages,
+    client_message_ids_are_unique_per_conversation,
+);
+
+async fn user(store: &dyn Store, name: &str) -> UserId {
+    let subject = Subject::parse(name).unwrap();
+    let id = UserId::from_subject(&subject);
+    store.ensure_user(id, &subject).await.unwrap();
+    id
+}
+
+fn conversation(user: UserId, title: &str, at: Timestamp) -> Conversation {
+    Conversation {
+        id: ConversationId::generate(),
+        user_id: user,
+        title: title.to_owned(),
+        provider: ProviderId::parse("echo").unwrap(),
+        model: ModelId::parse("echo-1").unwrap(),
+        system_prompt: None,
+        settings: ConversationSettings::default(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn message(c: &Conversation, role: Role, content: &str, at: Timestamp) -> Message {
+    Message {
+        id: MessageId::generate(),
+        conversation_id: c.id,
+        user_id: c.user_id,
+        role,
+        content: content.to_owned(),
+        status: MessageStatus::Complete,
+        client_message_id: None,
+        reply_to: None,
+        provider: None,
+        model: None,
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        token_count: 3,
+        usage: None,
+        finish_reason: None,
+        error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// Every item of every page, following cursors from the first page.
+async fn all_conversation_pages(store: &dyn Store, user: UserId, limit: u32) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut request = PageRequest { limit, after: None };
+    loop {
+        let page = store.list_conversations(user, &request).await.unwrap();
+        pages.push(page.items.iter().map(|c| c.title.clone()).collect());
+        match page.next_cursor {
+            Some(cursor) => {
+                request = PageRequest::parse(Some(&limit.to_string()), Some(&cursor)).unwrap()
+            }
+            None => return pages,
+        }
+    }
+}
+
+async fn users_are_recorded_once(store: &dyn Store) {
+    let a = user(store, "alice").await;
+    let again = user(store, "alice").await;
+    assert_eq!(a, again);
+    // The row exists: a conversation can reference it.
+    store
+        .create_conversation(&conversation(a, DEFAULT_TITLE, now()))
+        .await
+        .unwrap();
+}
+
+async fn conversation_crud(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let mut c = conversation(alice, "First", now());
+    c.system_prompt = Some("Be brief.".into());
+    c.settings.temperature = Some(0.5);
+    store.create_conversation(&c).await.unwrap();
+    assert_eq!(
+        store.get_conversation(alice, c.id).await.unwrap(),
+        Some(c.clone())
+    );
+
+    let later = plus_micros(c.updated_at, 1_000);
+    let settings = ConversationSettings {
+        temperature: None,
+        max_output_tokens: Some(256),
+        fallbacks: vec![ModelRef {
+            provider: ProviderId::parse("openai").unwrap(),
+            model: ModelId::parse("gpt-4o-mini").unwrap(),
+        }],
+    };
+    let patch = ConversationPatch {
+        title: Some("Renamed".into()),
+        system_prompt: Some(None),
+        settings: Some(settings.clone()),
+        ..ConversationPatch::default()
+    };
+    let updated = store
+        .update_conversation(alice, c.id, &patch, later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.title, "Renamed");
+    assert_eq!(updated.system_prompt, None);
+    assert_eq!(updated.settings, settings);
+    assert_eq!(updated.model, c.model, "fields not in the patch are kept");
+    assert_eq!(updated.created_at, c.created_at);
+    assert_eq!(updated.updated_at, later);
+    assert_eq!(
+        store.get_conversation(alice, c.id).await.unwrap(),
+        Some(updated.clone())
+    );
+
+    // An empty patch changes nothing, not even updated_at.
+    let same = store
+        .update_conversation(
+            alice,
+            c.id,
+            &ConversationPatch::default(),
+            plus_micros(later, 5),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(same, updated);
+
+    assert!(store.delete_conversation(alice, c.id).await.unwrap());
+    assert_eq!(store.get_conversation(alice, c.id).await.unwrap(), None);
+    assert!(!store.delete_conversation(alice, c.id).await.unwrap());
+    assert_eq!(
+        store
+            .update_conversation(alice, c.id, &patch, later)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn conversations_page_newest_first(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let start = now();
+    for i in 0..5 {
+        let c = conversation(alice, &format!("c{i}"), plus_micros(start, i * 1000));
+        store.create_conversation(&c).await.unwrap();
+    }
+    let pages = all_conversation_pages(store, alice, 2).await;
+    assert_eq!(pages, vec![vec!["c4", "c3"], vec!["c2", "c1"], vec!["c0"]]);
+    // Updating moves a conversation to the front.
+    let first = store
+        .list_conversations(
+            alice,
+            &PageRequest {
+                limit: 5,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let oldest = first.items.last().unwrap();
+    let patch = ConversationPatch {
+        title: Some("c0*".into()),
+        ..ConversationPatch::default()
+    };
+    store
+        .update_conversation(alice, oldest.id, &patch, plus_micros(start, 10_000))
+        .await
+        .unwrap();
+    let pages = all_conversation_pages(store, alice, 10).await;
+    assert_eq!(pages, vec![vec!["c0*", "c4", "c3", "c2", "c1"]]);
+}
+
+async fn pages_survive_equal_timestamps(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let at = now();
+    let mut expected: Vec<Conversation> = (0..7)
+        .map(|i| conversation(alice, &format!("t{i}"), at))
+        .collect();
+    for c in &expected {
+        store.create_conversation(c).await.unwrap();
+    }
+    // Ties on updated_at are broken by id, newest id first.
+    expected.sort_by(|a, b| b.id.cmp(&a.id));
+    let want: Vec<String> = expected.iter().map(|c| c.title.clone()).collect();
+    let got: Vec<String> = all_conversation_pages(store, alice, 3).await.concat();
+    assert_eq!(got, want);
+}
+
+async fn users_are_isolated(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let c = conversation(alice, "private", now());
+    store.create_conversation(&c).await.unwrap();
+    store
+        .insert_message(&message(&c, Role::User, "hello", now()))
+        .await
+        .unwrap();
+
+    assert_eq!(store.get_conversation(bob, c.id).await.unwrap(), None);
+    let patch = ConversationPatch {
+        title: Some("mine".into()),
+        ..ConversationPatch::default()
+    };
+    assert_eq!(
+        store
+            .update_conversation(bob, c.id, &patch, now())
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(!store.delete_conversation(bob, c.id).await.unwrap());
+    let bobs = store
+        .list_conversations(bob, &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(bobs.items.is_empty());
+    let seen = store
+        .list_messages(bob, c.id, &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(seen.items.is_empty());
+    // Alice's data is untouched.
+    assert_eq!(
+        store
+            .get_conversation(alice, c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .title,
+        "private"
+    );
+    assert_eq!(
+        store
+            .list_messages(alice, c.id, &PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+async fn messages_round_trip_every_field(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "m", now());
+    store.create_conversation(&c).await.unwrap();
+    let question = Message {
+        client_message_id: Some("client-1".into()),
+        ..message(&c, Role::User, "What is 2+2?", now())
+    };
+    let answer = Message {
+        id: MessageId::generate(),
+        role: Role::Assistant,
+        content: "4".into(),
+        status: MessageStatus::Incomplete,
+        client_message_id: None,
+        reply_to: Some(question.id),
+        provider: Some(ProviderId::parse("openai").unwrap()),
+        model: Some(ModelId::parse("gpt-4o").unwrap()),
+        tool_calls: vec![ToolCall {
+            id: "call_1".into(),
+            name: "calculator".into(),
+            arguments: serde_json::json!({"expression": "2+2"}),
+        }],
+        token_count: 12,
+        usage: Some(Usage {
+            input_tokens: 20,
+            output_tokens: 12,
+            cached_tokens: 4,
+            cost_micros: None,
+        }),
+        finish_reason: Some(FinishReason::ToolCalls),
+        error: Some(MessageError {
+            code: "provider_error".into(),
+            message: "stream cut".into(),
+        }),
+        created_at: plus_micros(question.created_at, 1),
+        updated_at: plus_micros(question.created_at, 2),
+        ..question.clone()
+    };
+    store.insert_message(&question).await.unwrap();
+    store.insert_message(&answer).await.unwrap();
+    let page = store
+        .list_messages(alice, c.id, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items, vec![question, answer]);
+    assert_eq!(page.next_cursor, None);
+}
+
+async fn messages_page_oldest_first(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "m", now());
+    store.create_conversation(&c).await.unwrap();
+    let start = now();
+    for i in 0..5 {
+        store
+            .insert_message(&message(
+                &c,
+                Role::User,
+                &format!("m{i}"),
+                plus_micros(start, i),
+            ))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut request = PageRequest {
+        limit: 2,
+        after: None,
+    };
+    loop {
+        let page = store.list_messages(alice, c.id, &request).await.unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.iter().map(|m| m.content.clone()));
+        match page.next_cursor {
+            Some(cursor) => request = PageRequest::parse(Some("2"), Some(&cursor)).unwrap(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec!["m0", "m1", "m2", "m3", "m4"]);
+}
+
+async fn deleting_a_conversation_deletes_its_messages(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let doomed = conversation(alice, "doomed", now());
+    let kept = conversation(alice, "kept", now());
+    store.create_conversation(&doomed).await.unwrap();
+    store.create_conversation(&kept).await.unwrap();
+    let question = message(&doomed, Role::User, "q", now());
+    let answer = Message {
+        reply_to: Some(question.id),
+        ..message(&doomed, Role::Assistant, "a", now())
+    };
+    store.insert_message(&question).await.unwrap();
+    store.insert_message(&answer).await.unwrap();
+    store
+        .insert_message(&message(&kept, Role::User, "stays", now()))
+        .await
+        .unwrap();
+
+    assert!(store.delete_conversation(alice, doomed.id).await.unwrap());
+    let gone = store
+        .list_messages(alice, doomed.id, &PageRequest::default())
+        .await
+        .unwrap();
+    assert!(gone.items.is_empty());
+    // The message ids are free again: the rows are really gone, not just hidden.
+    store.create_conversation(&doomed).await.unwrap();
+    store.insert_message(&question).await.unwrap();
+    let other = store
+        .list_messages(alice, kept.id, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(other.items.len(), 1);
+}
+
+async fn client_message_ids_are_unique_per_conversation(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c1 = conversation(alice, "one", now());
+    let c2 = conversation(alice, "two", now());
+    store.create_conversation(&c1).await.unwrap();
+    store.create_conversation(&c2).await.unwrap();
+    let first = Message {
+        client_message_id: Some("same".into()),
+        ..message(&c1, Role::User, "x", now())
+    };
+    store.insert_message(&first).await.unwrap();
+    let repeat = Message {
+        id: MessageId::generate(),
+        ..first.clone()
+    };
+    assert!(matches!(
+        store.insert_message(&repeat).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let elsewhere = Message {
+        id: MessageId::generate(),
+        conversation_id: c2.id,
+        ..first
+    };
+    store.insert_message(&elsewhere).await.unwrap();
+}

@@ -257,7 +257,7 @@ async fn pages_survive_equal_timestamps(store: &dyn Store) {
         store.create_conversation(c).await.unwrap();
     }
     // Ties on updated_at are broken by id, newest id first.
-    expected.sort_by(|a, b| b.id.cmp(&a.id));
+    expected.sort_by_key(|c| std::cmp::Reverse(c.id));
     let want: Vec<String> = expected.iter().map(|c| c.title.clone()).collect();
     let got: Vec<String> = all_conversation_pages(store, alice, 3).await.concat();
     assert_eq!(got, want);

@@ -64,6 +64,7 @@ impl Config {
             acquire_timeout: env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
             statement_timeout: env
                 .millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
+            ca_file: env.optional("DATABASE_CA_FILE").map(PathBuf::from),
         };
         if postgres.pool_size == 0 {
             return Err(ConfigError("DATABASE_POOL_SIZE must be at least 1".into()));

@@ -4,8 +4,10 @@
 mod conversations;
 mod messages;
 mod migrate;
+mod tls;
 mod users;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bestchat_domain::ports::store::StoreError;
@@ -13,6 +15,7 @@ use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 
 /// Pool limits; each is a named setting read by the app's configuration.
@@ -24,6 +27,8 @@ pub struct PgSettings {
     pub acquire_timeout: Duration,
     /// Longest a single statement may run before the server cancels it.
     pub statement_timeout: Duration,
+    /// PEM bundle that verifies the server's certificate under `sslmode=require`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PgSettings {
@@ -32,6 +37,7 @@ impl Default for PgSettings {
             pool_size: 8,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
+            ca_file: None,
         }
     }
 }
@@ -53,13 +59,18 @@ impl PgStore {
             settings.statement_timeout.as_millis()
         ));
         config.connect_timeout(settings.acquire_timeout);
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        // Without `sslmode=require` the connection is plain: "prefer" would try TLS against
+        // servers whose certificates nobody configured us to trust.
+        let manager = if config.get_ssl_mode() == SslMode::Require {
+            let tls = tls::connector(settings.ca_file.as_deref())?;
+            Manager::from_config(config, tls, manager_config)
+        } else {
+            config.ssl_mode(SslMode::Disable);
+            Manager::from_config(config, NoTls, manager_config)
+        };
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)
             .runtime(Runtime::Tokio1)

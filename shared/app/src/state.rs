@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use bestchat_domain::ports::store::{ConversationStore, MessageStore, StoreError, UserStore};
+use bestchat_store::PgStore;
+#[cfg(feature = "sqlite")]
+use bestchat_store::SqliteStore;
 use bestchat_store::migrations::MigrationReport;
-use bestchat_store::{PgStore, SqliteStore};
 
 use crate::config::{Config, ConfigError, StoreConfig};
 
@@ -15,6 +17,7 @@ impl<T: UserStore + ConversationStore + MessageStore> Store for T {}
 #[derive(Clone)]
 enum StoreAdapter {
     Postgres(PgStore),
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteStore),
 }
 
@@ -29,6 +32,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
+    #[error("DATABASE_URL is required: this build has no embedded store")]
+    NoEmbeddedStore,
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -46,6 +51,9 @@ impl AppState {
             StoreConfig::Postgres { url } => {
                 StoreAdapter::Postgres(PgStore::connect(url, &config.postgres)?)
             }
+            #[cfg(not(feature = "sqlite"))]
+            StoreConfig::Sqlite { .. } => return Err(StartError::NoEmbeddedStore),
+            #[cfg(feature = "sqlite")]
             StoreConfig::Sqlite { path } => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
@@ -62,6 +70,7 @@ impl AppState {
     pub fn store(&self) -> &dyn Store {
         match &self.store {
             StoreAdapter::Postgres(s) => s,
+            #[cfg(feature = "sqlite")]
             StoreAdapter::Sqlite(s) => s,
         }
     }
@@ -70,6 +79,7 @@ impl AppState {
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         match &self.store {
             StoreAdapter::Postgres(s) => s.migrate().await,
+            #[cfg(feature = "sqlite")]
             StoreAdapter::Sqlite(s) => s.migrate().await,
         }
     }

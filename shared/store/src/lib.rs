@@ -4,7 +4,9 @@
 pub mod migrations;
 pub mod postgres;
 mod records;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use postgres::{PgSettings, PgStore};
+#[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

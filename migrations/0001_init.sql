@@ -139,7 +139,7 @@ CREATE INDEX file_uploads_user_created ON file_uploads (user_id, created_at DESC
 CREATE TABLE provider_configs (
     user_id           uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     provider          text NOT NULL,
-    protocol          text NOT NULL CHECK (protocol IN ('openai', 'anthropic', 'gemini', 'bedrock', 'openai-responses')),
+    protocol          text NOT NULL CHECK (protocol IN ('openai', 'openai-responses', 'anthropic', 'gemini', 'bedrock', 'echo')),
     base_url          text,
     enabled           boolean NOT NULL DEFAULT true,
     default_model     text,

@@ -132,7 +132,7 @@ CREATE INDEX file_uploads_user_created ON file_uploads (user_id, created_at DESC
 CREATE TABLE provider_configs (
     user_id           TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     provider          TEXT NOT NULL,
-    protocol          TEXT NOT NULL CHECK (protocol IN ('openai', 'anthropic', 'gemini', 'bedrock', 'openai-responses')),
+    protocol          TEXT NOT NULL CHECK (protocol IN ('openai', 'openai-responses', 'anthropic', 'gemini', 'bedrock', 'echo')),
     base_url          TEXT,
     enabled           INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
     default_model     TEXT,

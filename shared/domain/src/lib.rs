@@ -9,6 +9,7 @@ pub mod message;
 pub mod model_ref;
 pub mod page;
 pub mod ports;
+pub mod provider;
 pub mod time;
 
 pub use error::{DomainError, ErrorCode};

@@ -22,3 +22,9 @@ pub const PAGE_LIMIT_DEFAULT: u32 = 50;
 pub const PAGE_LIMIT_MAX: u32 = 200;
 /// Characters in a cursor string (anything longer is not one of ours).
 pub const CURSOR_MAX_CHARS: usize = 128;
+/// Characters in a provider API key.
+pub const API_KEY_MAX_CHARS: usize = 4096;
+/// Characters in a provider base URL.
+pub const BASE_URL_MAX_CHARS: usize = 2048;
+/// Models a user may declare for one provider.
+pub const MODELS_PER_PROVIDER_MAX: usize = 200;

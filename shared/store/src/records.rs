@@ -7,6 +7,7 @@ use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
 };
 use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig, SealedKey};
 use bestchat_domain::ports::store::StoreError;
 use bestchat_domain::time::Timestamp;
 use uuid::Uuid;
@@ -155,6 +156,79 @@ impl MessageRow {
                 .map(|f| FinishReason::parse(&f).ok_or_else(|| corrupt("messages.finish_reason")))
                 .transpose()?,
             error,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+pub(crate) struct ProviderConfigRow {
+    pub user_id: Uuid,
+    pub provider: String,
+    pub protocol: String,
+    pub base_url: Option<String>,
+    pub enabled: bool,
+    pub default_model: Option<String>,
+    pub models: serde_json::Value,
+    pub key_ciphertext: Option<Vec<u8>>,
+    pub key_nonce: Option<Vec<u8>>,
+    pub wrapped_data_key: Option<Vec<u8>>,
+    pub key_vault_id: Option<String>,
+    pub key_last4: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl ProviderConfigRow {
+    pub fn from_domain(c: &ProviderConfig) -> Result<Self, StoreError> {
+        let key = c.key.as_ref();
+        Ok(Self {
+            user_id: *c.user_id.as_uuid(),
+            provider: c.provider.as_str().to_owned(),
+            protocol: c.protocol.as_str().to_owned(),
+            base_url: c.base_url.clone(),
+            enabled: c.enabled,
+            default_model: c.default_model.as_ref().map(|m| m.as_str().to_owned()),
+            models: json(&c.models)?,
+            key_ciphertext: key.map(|k| k.ciphertext.clone()),
+            key_nonce: key.map(|k| k.nonce.clone()),
+            wrapped_data_key: key.map(|k| k.wrapped_data_key.clone()),
+            key_vault_id: key.map(|k| k.vault_key_id.clone()),
+            key_last4: key.map(|k| k.last4.clone()),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        })
+    }
+
+    pub fn into_domain(self) -> Result<ProviderConfig, StoreError> {
+        let key = match (self.key_ciphertext, self.wrapped_data_key) {
+            (Some(ciphertext), Some(wrapped_data_key)) => Some(SealedKey {
+                ciphertext,
+                nonce: self.key_nonce.ok_or_else(|| corrupt("provider_configs.key_nonce"))?,
+                wrapped_data_key,
+                vault_key_id: self
+                    .key_vault_id
+                    .ok_or_else(|| corrupt("provider_configs.key_vault_id"))?,
+                last4: self.key_last4.unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        Ok(ProviderConfig {
+            user_id: UserId::from_uuid(self.user_id),
+            provider: ProviderId::parse(&self.provider)
+                .map_err(|_| corrupt("provider_configs.provider"))?,
+            protocol: Protocol::parse(&self.protocol)
+                .ok_or_else(|| corrupt("provider_configs.protocol"))?,
+            base_url: self.base_url,
+            enabled: self.enabled,
+            default_model: self
+                .default_model
+                .map(|m| ModelId::parse(&m))
+                .transpose()
+                .map_err(|_| corrupt("provider_configs.default_model"))?,
+            models: serde_json::from_value::<Vec<ModelInfo>>(self.models)
+                .map_err(|_| corrupt("provider_configs.models"))?,
+            key,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -1,3 +1,5 @@
 //! The traits adapters implement. Each is narrow, so a function depends only on what it uses.
 
+pub mod cache;
+pub mod keys;
 pub mod store;

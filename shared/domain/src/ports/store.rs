@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use crate::conversation::{Conversation, ConversationPatch};
 use crate::ids::{ConversationId, Subject, UserId};
 use crate::message::Message;
+use crate::model_ref::ProviderId;
 use crate::page::{Page, PageRequest};
+use crate::provider::ProviderConfig;
 use crate::time::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,4 +75,26 @@ pub trait MessageStore: Send + Sync {
         conversation: ConversationId,
         page: &PageRequest,
     ) -> Result<Page<Message>, StoreError>;
+}
+
+#[async_trait]
+pub trait ProviderConfigStore: Send + Sync {
+    /// The user's configs, by provider id.
+    async fn list_provider_configs(&self, user: UserId) -> Result<Vec<ProviderConfig>, StoreError>;
+
+    async fn get_provider_config(
+        &self,
+        user: UserId,
+        provider: &ProviderId,
+    ) -> Result<Option<ProviderConfig>, StoreError>;
+
+    /// Inserts or replaces the user's config for its provider.
+    async fn put_provider_config(&self, config: &ProviderConfig) -> Result<(), StoreError>;
+
+    /// `false` when there was none.
+    async fn delete_provider_config(
+        &self,
+        user: UserId,
+        provider: &ProviderId,
+    ) -> Result<bool, StoreError>;
 }

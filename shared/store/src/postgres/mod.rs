@@ -4,6 +4,7 @@
 mod conversations;
 mod messages;
 mod migrate;
+mod provider_configs;
 mod tls;
 mod users;
 

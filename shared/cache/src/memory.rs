@@ -1,0 +1,108 @@
+//! In-process cache for the local gateway: one process, so a mutex-guarded map is the whole
+//! shared state. Expired entries are dropped when read and swept when the map is full.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bestchat_domain::ports::cache::{Cache, CacheError};
+
+/// Entries kept before the oldest-expiring ones are evicted.
+pub const MEMORY_CACHE_MAX_ENTRIES: usize = 100_000;
+
+struct Entry {
+    value: Vec<u8>,
+    expires: Instant,
+}
+
+#[derive(Default)]
+pub struct MemoryCache {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+impl MemoryCache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> Result<T, CacheError> {
+        let mut map = self
+            .entries
+            .lock()
+            .map_err(|_| CacheError("in-process cache lock poisoned".into()))?;
+        Ok(f(&mut map, Instant::now()))
+    }
+}
+
+fn live<'a>(map: &'a mut HashMap<String, Entry>, key: &str, now: Instant) -> Option<&'a mut Entry> {
+    if map.get(key).is_some_and(|e| e.expires <= now) {
+        map.remove(key);
+    }
+    map.get_mut(key)
+}
+
+fn insert(map: &mut HashMap<String, Entry>, key: &str, value: Vec<u8>, expires: Instant, now: Instant) {
+    if map.len() >= MEMORY_CACHE_MAX_ENTRIES && !map.contains_key(key) {
+        map.retain(|_, e| e.expires > now);
+        if map.len() >= MEMORY_CACHE_MAX_ENTRIES
+            && let Some(victim) = map
+                .iter()
+                .min_by_key(|(_, e)| e.expires)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&victim);
+        }
+    }
+    map.insert(key.to_owned(), Entry { value, expires });
+}
+
+#[async_trait]
+impl Cache for MemoryCache {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        self.with(|map, now| live(map, key, now).map(|e| e.value.clone()))
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
+        self.with(|map, now| insert(map, key, value.to_vec(), now + ttl, now))
+    }
+
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        self.with(|map, now| {
+            if live(map, key, now).is_some() {
+                return false;
+            }
+            insert(map, key, value.to_vec(), now + ttl, now);
+            true
+        })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.with(|map, _| {
+            map.remove(key);
+        })
+    }
+
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
+        self.with(|map, now| {
+            let current = live(map, key, now).map(|e| {
+                let n = std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0);
+                (n, e.expires)
+            });
+            let (next, expires) = match current {
+                Some((n, expires)) => (n.saturating_add(1), expires),
+                None => (1, now + ttl),
+            };
+            insert(map, key, next.to_string().into_bytes(), expires, now);
+            next
+        })
+    }
+}

@@ -1,0 +1,26 @@
+//! The cache port: shared, expiring key-value state (Redis in production, in-process on a
+//! laptop). It is an optimisation and a coordination aid; callers treat its failures as misses.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cache unavailable: {0}")]
+pub struct CacheError(pub String);
+
+#[async_trait]
+pub trait Cache: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError>;
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
+
+    /// Sets the key only if it is absent; `true` when this call set it.
+    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration)
+    -> Result<bool, CacheError>;
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError>;
+
+    /// Adds one and returns the new value; a new key starts at 1 and expires after `ttl`.
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError>;
+}

@@ -1,0 +1,286 @@
+//! AWS Bedrock ConverseStream through the AWS SDK: IAM auth from the function's role, no key.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamOutput as Response;
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput,
+    InferenceConfiguration, Message, ReasoningContentBlockDelta, StopReason, SystemContentBlock,
+    Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
+    ToolSpecification, ToolUseBlock,
+};
+use aws_smithy_types::{Document, Number};
+use bestchat_domain::message::FinishReason;
+use serde_json::Value;
+
+use crate::types::{ChatMessage, ChatRequest, ErrorKind, ProviderError, StreamEvent, TokenUsage};
+
+/// Starts a ConverseStream call; errors before the stream are mapped like HTTP statuses.
+pub async fn open(
+    client: &aws_sdk_bedrockruntime::Client,
+    model: &str,
+    request: &ChatRequest,
+) -> Result<Source, ProviderError> {
+    let mut call = client
+        .converse_stream()
+        .model_id(model)
+        .set_messages(Some(messages(request)?));
+    if let Some(system) = &request.system {
+        call = call.system(SystemContentBlock::Text(system.clone()));
+    }
+    if !request.tools.is_empty() {
+        let mut config = ToolConfiguration::builder();
+        for tool in &request.tools {
+            let spec = ToolSpecification::builder()
+                .name(&tool.name)
+                .description(&tool.description)
+                .input_schema(ToolInputSchema::Json(document(&tool.parameters)))
+                .build()
+                .map_err(|e| ProviderError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+            config = config.tools(Tool::ToolSpec(spec));
+        }
+        call = call.tool_config(
+            config
+                .build()
+                .map_err(|e| ProviderError::new(ErrorKind::InvalidRequest, e.to_string()))?,
+        );
+    }
+    let mut inference = InferenceConfiguration::builder();
+    if let Some(n) = request.max_output_tokens {
+        inference = inference.max_tokens(i32::try_from(n).unwrap_or(i32::MAX));
+    }
+    if let Some(t) = request.temperature {
+        inference = inference.temperature(t as f32);
+    }
+    if !request.stop.is_empty() {
+        inference = inference.set_stop_sequences(Some(request.stop.clone()));
+    }
+    let response: Response = call
+        .inference_config(inference.build())
+        .send()
+        .await
+        .map_err(sdk_error)?;
+    Ok(Source {
+        response,
+        open_tools: BTreeSet::new(),
+        any_tools: false,
+        finish: None,
+    })
+}
+
+fn messages(request: &ChatRequest) -> Result<Vec<Message>, ProviderError> {
+    let mut out: Vec<(ConversationRole, Vec<ContentBlock>)> = Vec::new();
+    for message in &request.messages {
+        let (role, blocks) = match message {
+            ChatMessage::User { text } => (ConversationRole::User, vec![ContentBlock::Text(text.clone())]),
+            ChatMessage::Assistant { text, tool_calls } => {
+                let mut blocks = Vec::new();
+                if !text.is_empty() {
+                    blocks.push(ContentBlock::Text(text.clone()));
+                }
+                for call in tool_calls {
+                    blocks.push(ContentBlock::ToolUse(
+                        ToolUseBlock::builder()
+                            .tool_use_id(&call.id)
+                            .name(&call.name)
+                            .input(document(&call.arguments))
+                            .build()
+                            .map_err(|e| ProviderError::new(ErrorKind::InvalidRequest, e.to_string()))?,
+                    ));
+                }
+                (ConversationRole::Assistant, blocks)
+            }
+            ChatMessage::Tool {
+                call_id, content, ..
+            } => (
+                ConversationRole::User,
+                vec![ContentBlock::ToolResult(
+                    ToolResultBlock::builder()
+                        .tool_use_id(call_id)
+                        .content(ToolResultContentBlock::Text(content.clone()))
+                        .build()
+                        .map_err(|e| ProviderError::new(ErrorKind::InvalidRequest, e.to_string()))?,
+                )],
+            ),
+        };
+        match out.last_mut() {
+            Some((last, existing)) if *last == role => existing.extend(blocks),
+            _ => out.push((role, blocks)),
+        }
+    }
+    out.into_iter()
+        .map(|(role, content)| {
+            Message::builder()
+                .role(role)
+                .set_content(Some(content))
+                .build()
+                .map_err(|e| ProviderError::new(ErrorKind::InvalidRequest, e.to_string()))
+        })
+        .collect()
+}
+
+/// JSON to the SDK's document type.
+fn document(value: &Value) -> Document {
+    match value {
+        Value::Null => Document::Null,
+        Value::Bool(b) => Document::Bool(*b),
+        Value::Number(n) => Document::Number(match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Number::PosInt(u),
+            (None, Some(i)) => Number::NegInt(i),
+            _ => Number::Float(n.as_f64().unwrap_or_default()),
+        }),
+        Value::String(s) => Document::String(s.clone()),
+        Value::Array(items) => Document::Array(items.iter().map(document).collect()),
+        Value::Object(map) => {
+            Document::Object(map.iter().map(|(k, v)| (k.clone(), document(v))).collect())
+        }
+    }
+}
+
+fn kind_of(code: Option<&str>, status: Option<u16>) -> ErrorKind {
+    match code {
+        Some("ThrottlingException") => ErrorKind::RateLimited,
+        Some("ServiceUnavailableException" | "ModelNotReadyException") => ErrorKind::Overloaded,
+        Some("InternalServerException" | "ModelErrorException") => ErrorKind::Server,
+        Some("ModelTimeoutException") => ErrorKind::Timeout,
+        Some("ValidationException") => ErrorKind::InvalidRequest,
+        Some("AccessDeniedException") => ErrorKind::Auth,
+        Some("ResourceNotFoundException") => ErrorKind::NotFound,
+        Some("ModelStreamErrorException") => ErrorKind::Stream,
+        _ => status.map_or(ErrorKind::Stream, ErrorKind::from_status),
+    }
+}
+
+fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R>(e: SdkError<E, R>) -> ProviderError
+where
+    R: std::fmt::Debug,
+{
+    match &e {
+        SdkError::DispatchFailure(_) => ProviderError::new(ErrorKind::Connect, e.to_string()),
+        SdkError::TimeoutError(_) => ProviderError::new(ErrorKind::Timeout, e.to_string()),
+        SdkError::ServiceError(service) => {
+            let err = service.err();
+            let mut error = ProviderError::new(
+                kind_of(err.code(), None),
+                err.message().unwrap_or("Bedrock refused the request").to_owned(),
+            );
+            error.status = None;
+            error
+        }
+        _ => ProviderError::new(ErrorKind::Protocol, e.to_string()),
+    }
+}
+
+pub struct Source {
+    response: Response,
+    open_tools: BTreeSet<u32>,
+    any_tools: bool,
+    finish: Option<FinishReason>,
+}
+
+impl Source {
+    /// Reads one event; the stream's end after `messageStop` completes the answer.
+    pub async fn pull(&mut self, idle: Duration, out: &mut Vec<StreamEvent>) {
+        let event = match tokio::time::timeout(idle, self.response.stream.recv()).await {
+            Err(_) => {
+                return out.push(StreamEvent::Error(ProviderError::new(
+                    ErrorKind::Idle,
+                    "the provider went silent",
+                )));
+            }
+            Ok(Err(e)) => return out.push(StreamEvent::Error(sdk_error(e))),
+            Ok(Ok(None)) => {
+                return match self.finish.take() {
+                    Some(reason) => self.complete(reason, None, out),
+                    None => out.push(StreamEvent::Error(ProviderError::incomplete())),
+                };
+            }
+            Ok(Ok(Some(event))) => event,
+        };
+        match event {
+            ConverseStreamOutput::ContentBlockStart(e) => {
+                if let Some(ContentBlockStart::ToolUse(tool)) = e.start {
+                    let index = u32::try_from(e.content_block_index).unwrap_or_default();
+                    self.open_tools.insert(index);
+                    self.any_tools = true;
+                    out.push(StreamEvent::ToolCallStart {
+                        index,
+                        id: tool.tool_use_id,
+                        name: tool.name,
+                    });
+                }
+            }
+            ConverseStreamOutput::ContentBlockDelta(e) => {
+                let index = u32::try_from(e.content_block_index).unwrap_or_default();
+                match e.delta {
+                    Some(ContentBlockDelta::Text(text)) if !text.is_empty() => {
+                        out.push(StreamEvent::TextDelta(text));
+                    }
+                    Some(ContentBlockDelta::ToolUse(tool)) if !tool.input.is_empty() => {
+                        out.push(StreamEvent::ToolCallDelta {
+                            index,
+                            arguments: tool.input,
+                        });
+                    }
+                    Some(ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(
+                        text,
+                    ))) if !text.is_empty() => out.push(StreamEvent::ReasoningDelta(text)),
+                    _ => {}
+                }
+            }
+            ConverseStreamOutput::ContentBlockStop(e) => {
+                let index = u32::try_from(e.content_block_index).unwrap_or_default();
+                if self.open_tools.remove(&index) {
+                    out.push(StreamEvent::ToolCallEnd { index });
+                }
+            }
+            ConverseStreamOutput::MessageStop(e) => {
+                self.finish = Some(match e.stop_reason {
+                    StopReason::MaxTokens | StopReason::ModelContextWindowExceeded => {
+                        FinishReason::Length
+                    }
+                    StopReason::ToolUse => FinishReason::ToolCalls,
+                    StopReason::ContentFiltered | StopReason::GuardrailIntervened => {
+                        FinishReason::ContentFilter
+                    }
+                    StopReason::MalformedModelOutput | StopReason::MalformedToolUse => {
+                        FinishReason::Error
+                    }
+                    _ if self.any_tools => FinishReason::ToolCalls,
+                    _ => FinishReason::Stop,
+                });
+            }
+            ConverseStreamOutput::Metadata(e) => {
+                let usage = e.usage.map(|u| {
+                    let cached = u.cache_read_input_tokens.unwrap_or(0);
+                    let written = u.cache_write_input_tokens.unwrap_or(0);
+                    TokenUsage {
+                        input_tokens: count(u.input_tokens + cached + written),
+                        output_tokens: count(u.output_tokens),
+                        cached_tokens: count(cached),
+                        reasoning_tokens: 0,
+                    }
+                });
+                let reason = self.finish.take().unwrap_or(FinishReason::Stop);
+                self.complete(reason, usage, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn complete(&mut self, reason: FinishReason, usage: Option<TokenUsage>, out: &mut Vec<StreamEvent>) {
+        for index in std::mem::take(&mut self.open_tools) {
+            out.push(StreamEvent::ToolCallEnd { index });
+        }
+        if let Some(usage) = usage {
+            out.push(StreamEvent::Usage(usage));
+        }
+        out.push(StreamEvent::Finish(reason));
+    }
+}
+
+fn count(n: i32) -> u32 {
+    u32::try_from(n).unwrap_or_default()
+}

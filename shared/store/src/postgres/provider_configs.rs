@@ -1,0 +1,127 @@
+use async_trait::async_trait;
+use bestchat_domain::ids::UserId;
+use bestchat_domain::model_ref::ProviderId;
+use bestchat_domain::ports::store::{ProviderConfigStore, StoreError};
+use bestchat_domain::provider::ProviderConfig;
+use tokio_postgres::Row;
+
+use super::{PgStore, db_error};
+use crate::records::ProviderConfigRow;
+
+macro_rules! columns {
+    () => {
+        "user_id, provider, protocol, base_url, enabled, default_model, models, key_ciphertext,
+         key_nonce, wrapped_data_key, key_vault_id, key_last4, created_at, updated_at"
+    };
+}
+
+const LIST: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM provider_configs WHERE user_id = $1 ORDER BY provider"
+);
+const GET: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM provider_configs WHERE user_id = $1 AND provider = $2"
+);
+const PUT: &str = concat!(
+    "INSERT INTO provider_configs (",
+    columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     ON CONFLICT (user_id, provider) DO UPDATE SET
+        protocol = EXCLUDED.protocol, base_url = EXCLUDED.base_url,
+        enabled = EXCLUDED.enabled, default_model = EXCLUDED.default_model,
+        models = EXCLUDED.models, key_ciphertext = EXCLUDED.key_ciphertext,
+        key_nonce = EXCLUDED.key_nonce, wrapped_data_key = EXCLUDED.wrapped_data_key,
+        key_vault_id = EXCLUDED.key_vault_id, key_last4 = EXCLUDED.key_last4,
+        updated_at = EXCLUDED.updated_at"
+);
+const DELETE: &str = "DELETE FROM provider_configs WHERE user_id = $1 AND provider = $2";
+
+fn from_row(row: &Row) -> Result<ProviderConfig, StoreError> {
+    ProviderConfigRow {
+        user_id: row.try_get(0).map_err(db_error)?,
+        provider: row.try_get(1).map_err(db_error)?,
+        protocol: row.try_get(2).map_err(db_error)?,
+        base_url: row.try_get(3).map_err(db_error)?,
+        enabled: row.try_get(4).map_err(db_error)?,
+        default_model: row.try_get(5).map_err(db_error)?,
+        models: row.try_get(6).map_err(db_error)?,
+        key_ciphertext: row.try_get(7).map_err(db_error)?,
+        key_nonce: row.try_get(8).map_err(db_error)?,
+        wrapped_data_key: row.try_get(9).map_err(db_error)?,
+        key_vault_id: row.try_get(10).map_err(db_error)?,
+        key_last4: row.try_get(11).map_err(db_error)?,
+        created_at: row.try_get(12).map_err(db_error)?,
+        updated_at: row.try_get(13).map_err(db_error)?,
+    }
+    .into_domain()
+}
+
+#[async_trait]
+impl ProviderConfigStore for PgStore {
+    async fn list_provider_configs(&self, user: UserId) -> Result<Vec<ProviderConfig>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(LIST).await.map_err(db_error)?;
+        let rows = client.query(&stmt, &[user.as_uuid()]).await.map_err(db_error)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn get_provider_config(
+        &self,
+        user: UserId,
+        provider: &ProviderId,
+    ) -> Result<Option<ProviderConfig>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(GET).await.map_err(db_error)?;
+        let row = client
+            .query_opt(&stmt, &[user.as_uuid(), &provider.as_str()])
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn put_provider_config(&self, config: &ProviderConfig) -> Result<(), StoreError> {
+        let r = ProviderConfigRow::from_domain(config)?;
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(PUT).await.map_err(db_error)?;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &r.user_id,
+                    &r.provider,
+                    &r.protocol,
+                    &r.base_url,
+                    &r.enabled,
+                    &r.default_model,
+                    &r.models,
+                    &r.key_ciphertext,
+                    &r.key_nonce,
+                    &r.wrapped_data_key,
+                    &r.key_vault_id,
+                    &r.key_last4,
+                    &r.created_at,
+                    &r.updated_at,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn delete_provider_config(
+        &self,
+        user: UserId,
+        provider: &ProviderId,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(DELETE).await.map_err(db_error)?;
+        let n = client
+            .execute(&stmt, &[user.as_uuid(), &provider.as_str()])
+            .await
+            .map_err(db_error)?;
+        Ok(n > 0)
+    }
+}

@@ -5,11 +5,11 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bestchat_domain::provider::Protocol;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use tokio::sync::OnceCell;
 
 use crate::protocol::{Decoder, anthropic, bedrock, echo, gemini, openai, responses};
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::{SSE_MAX_EVENT_BYTES, SseEvent, SseParser};
 use crate::types::{ChatRequest, ErrorKind, ProviderError, StreamEvent};
 
 /// Limits on talking to providers; each is a named setting of the app's configuration.
@@ -146,6 +146,15 @@ impl Providers {
                     ));
                 };
                 let response = self.send(endpoint, request).await?;
+                if protocol == Protocol::OpenAi && is_json(response.headers()) {
+                    let body = self.whole_body(response).await?;
+                    return Ok(EventStream {
+                        source: Source::Buffered,
+                        pending: openai::decode_complete(&body).into(),
+                        done: false,
+                        idle_timeout: self.settings.idle_timeout,
+                    });
+                }
                 Source::Http(Box::new(HttpSource {
                     response,
                     sse: SseParser::default(),
@@ -204,6 +213,24 @@ impl Providers {
         }
     }
 
+    /// A body that is not a stream, read whole within the size and time limits.
+    async fn whole_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+        let mut body = Vec::new();
+        let read = async {
+            while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+                body.extend_from_slice(&chunk);
+                if body.len() > SSE_MAX_EVENT_BYTES {
+                    return Err(ProviderError::protocol("oversized body"));
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.settings.idle_timeout, read)
+            .await
+            .map_err(|_| ProviderError::new(ErrorKind::Idle, "the provider went silent"))??;
+        Ok(body)
+    }
+
     /// Turns a non-2xx answer into an error with the provider's message and `Retry-After`.
     pub(crate) async fn refusal(&self, mut response: reqwest::Response) -> ProviderError {
         let status = response.status().as_u16();
@@ -242,6 +269,14 @@ pub(crate) fn apply_auth(builder: reqwest::RequestBuilder, auth: &Auth) -> reqwe
     }
 }
 
+/// Some OpenAI-compatible servers ignore `stream: true` and answer with one JSON object.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
 fn first_byte_timeout() -> ProviderError {
     ProviderError::new(ErrorKind::Timeout, "no answer before the first-byte timeout")
 }
@@ -274,6 +309,8 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 enum Source {
+    /// Every event is already pending.
+    Buffered,
     Http(Box<HttpSource>),
     Bedrock(Box<bedrock::Source>),
     Echo(echo::Source),
@@ -344,6 +381,7 @@ impl EventStream {
             }
             let mut out = Vec::new();
             match &mut self.source {
+                Source::Buffered => out.push(StreamEvent::Error(ProviderError::incomplete())),
                 Source::Http(s) => s.pull(self.idle_timeout, &mut out).await,
                 Source::Bedrock(s) => s.pull(self.idle_timeout, &mut out).await,
                 Source::Echo(s) => s.pull(&mut out).await,

@@ -124,6 +124,63 @@ struct CompletionDetails {
     reasoning_tokens: u32,
 }
 
+/// A whole `chat.completion` body, from servers that answer a streaming request without
+/// streaming.
+pub fn decode_complete(body: &[u8]) -> Vec<StreamEvent> {
+    #[derive(Deserialize)]
+    struct Completion {
+        #[serde(default)]
+        choices: Vec<CompleteChoice>,
+        usage: Option<Usage>,
+    }
+    #[derive(Deserialize)]
+    struct CompleteChoice {
+        message: Option<CompleteMessage>,
+        finish_reason: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct CompleteMessage {
+        content: Option<String>,
+        reasoning_content: Option<String>,
+        tool_calls: Option<Vec<CallDelta>>,
+    }
+    let mut out = Vec::new();
+    let completion: Completion = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) => {
+            out.push(StreamEvent::Error(ProviderError::protocol(e)));
+            return out;
+        }
+    };
+    let mut decoder = Decoder::default();
+    for choice in completion.choices.into_iter().take(1) {
+        if let Some(m) = choice.message {
+            decoder.delta(
+                Delta {
+                    content: m.content,
+                    reasoning_content: m.reasoning_content,
+                    reasoning: None,
+                    tool_calls: m.tool_calls,
+                },
+                &mut out,
+            );
+        }
+        decoder.finish = Some(choice.finish_reason.as_deref().map_or(FinishReason::Stop, finish_reason));
+    }
+    decoder.usage = completion.usage.map(usage);
+    decoder.on_end(&mut out);
+    out
+}
+
+fn usage(u: Usage) -> TokenUsage {
+    TokenUsage {
+        input_tokens: u.prompt_tokens,
+        output_tokens: u.completion_tokens,
+        cached_tokens: u.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+        reasoning_tokens: u.completion_tokens_details.map_or(0, |d| d.reasoning_tokens),
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Decoder {
     calls: ToolCalls,
@@ -157,12 +214,7 @@ impl Decoder {
             }
         }
         if let Some(u) = chunk.usage {
-            self.usage = Some(TokenUsage {
-                input_tokens: u.prompt_tokens,
-                output_tokens: u.completion_tokens,
-                cached_tokens: u.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
-                reasoning_tokens: u.completion_tokens_details.map_or(0, |d| d.reasoning_tokens),
-            });
+            self.usage = Some(usage(u));
         }
     }
 

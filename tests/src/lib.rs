@@ -1,6 +1,7 @@
 //! Support for BestChat's tests: fresh PostgreSQL databases, temporary directories, tokens, and
 //! `bestchat-local` started as a real child process on a free port.
 
+pub mod fake_provider;
 pub mod gateway;
 pub mod postgres;
 
@@ -25,4 +26,25 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The Redis server tests use (`REDIS_URL`, default 127.0.0.1:6379).
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A key prefix no other test uses.
+pub fn unique_prefix() -> String {
+    format!("bestchat-test:{}:", uuid::Uuid::now_v7().simple())
+}
+
+/// A provider wire transcript from tests/fixtures/providers.
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/providers")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

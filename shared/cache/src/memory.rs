@@ -26,7 +26,10 @@ impl MemoryCache {
         Self::default()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> Result<T, CacheError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T,
+    ) -> Result<T, CacheError> {
         let mut map = self
             .entries
             .lock()
@@ -42,7 +45,13 @@ fn live<'a>(map: &'a mut HashMap<String, Entry>, key: &str, now: Instant) -> Opt
     map.get_mut(key)
 }
 
-fn insert(map: &mut HashMap<String, Entry>, key: &str, value: Vec<u8>, expires: Instant, now: Instant) {
+fn insert(
+    map: &mut HashMap<String, Entry>,
+    key: &str,
+    value: Vec<u8>,
+    expires: Instant,
+    now: Instant,
+) {
     if map.len() >= MEMORY_CACHE_MAX_ENTRIES && !map.contains_key(key) {
         map.retain(|_, e| e.expires > now);
         if map.len() >= MEMORY_CACHE_MAX_ENTRIES

@@ -116,7 +116,10 @@ impl Cache for RedisCache {
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
-        self.client.del::<i64, _>(self.key(key)).await.map_err(error)?;
+        self.client
+            .del::<i64, _>(self.key(key))
+            .await
+            .map_err(error)?;
         Ok(())
     }
 

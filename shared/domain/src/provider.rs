@@ -245,10 +245,21 @@ mod tests {
 
     #[test]
     fn base_urls() {
-        for ok in ["https://api.openai.com/v1", "http://localhost:11434/v1", "http://10.0.0.2:8000"] {
+        for ok in [
+            "https://api.openai.com/v1",
+            "http://localhost:11434/v1",
+            "http://10.0.0.2:8000",
+        ] {
             assert!(validate_base_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["ftp://x", "https://", "https://u:p@h/v1", "https://h/v1?x=1", "h/v1", "https://h /v1"] {
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://u:p@h/v1",
+            "https://h/v1?x=1",
+            "h/v1",
+            "https://h /v1",
+        ] {
             assert!(validate_base_url(bad).is_err(), "{bad}");
         }
     }
@@ -269,7 +280,9 @@ mod tests {
         assert!(bad.validate().is_err());
         let empty_key: PutProviderConfig = serde_json::from_str(r#"{"api_key":"  "}"#).unwrap();
         assert!(empty_key.validate().is_err());
-        assert!(serde_json::from_str::<PutProviderConfig>(r#"{"protocol":"smoke-signals"}"#).is_err());
+        assert!(
+            serde_json::from_str::<PutProviderConfig>(r#"{"protocol":"smoke-signals"}"#).is_err()
+        );
     }
 
     #[test]

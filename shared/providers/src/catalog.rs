@@ -28,9 +28,18 @@ impl AuthStyle {
     pub fn with_key(self, key: Option<String>) -> Auth {
         match (self, key) {
             (Self::AwsIam, _) => Auth::AwsIam,
-            (Self::XApiKey, Some(k)) => Auth::Header { name: "x-api-key", value: k },
-            (Self::XGoogApiKey, Some(k)) => Auth::Header { name: "x-goog-api-key", value: k },
-            (Self::ApiKey, Some(k)) => Auth::Header { name: "api-key", value: k },
+            (Self::XApiKey, Some(k)) => Auth::Header {
+                name: "x-api-key",
+                value: k,
+            },
+            (Self::XGoogApiKey, Some(k)) => Auth::Header {
+                name: "x-goog-api-key",
+                value: k,
+            },
+            (Self::ApiKey, Some(k)) => Auth::Header {
+                name: "api-key",
+                value: k,
+            },
             (_, Some(k)) => Auth::Bearer(k),
             (_, None) => Auth::None,
         }
@@ -120,7 +129,10 @@ impl Catalog {
     /// The embedded catalog, parsed and checked once per process.
     pub fn builtin() -> Result<&'static Catalog, CatalogError> {
         static CATALOG: OnceLock<Result<Catalog, CatalogError>> = OnceLock::new();
-        CATALOG.get_or_init(|| Self::parse(CATALOG_JSON)).as_ref().map_err(Clone::clone)
+        CATALOG
+            .get_or_init(|| Self::parse(CATALOG_JSON))
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     pub fn parse(json: &str) -> Result<Self, CatalogError> {
@@ -136,12 +148,18 @@ impl Catalog {
                 return Err(CatalogError(format!("provider {} listed twice", p.id)));
             }
             if !p.models.is_empty() && p.model(&p.default_model).is_none() {
-                return Err(CatalogError(format!("{}: default model is not listed", p.id)));
+                return Err(CatalogError(format!(
+                    "{}: default model is not listed",
+                    p.id
+                )));
             }
             if let Some(m) = &p.summary_model
                 && p.model(m).is_none()
             {
-                return Err(CatalogError(format!("{}: summary model is not listed", p.id)));
+                return Err(CatalogError(format!(
+                    "{}: summary model is not listed",
+                    p.id
+                )));
             }
             if p.base_url.is_none() && !p.base_url_required && p.protocol.allowed_for_custom() {
                 return Err(CatalogError(format!("{}: needs a base_url", p.id)));
@@ -178,13 +196,34 @@ mod tests {
     fn has_the_required_providers() {
         assert!(catalog().providers().len() >= 20);
         for id in [
-            "openai", "anthropic", "gemini", "bedrock", "azure-openai", "mistral", "groq",
-            "deepseek", "xai", "openrouter", "together", "fireworks", "perplexity", "cerebras",
-            "deepinfra", "ollama", "lmstudio", "vllm", "llamacpp", "nvidia-nim", "moonshot",
-            "dashscope", "echo",
+            "openai",
+            "anthropic",
+            "gemini",
+            "bedrock",
+            "azure-openai",
+            "mistral",
+            "groq",
+            "deepseek",
+            "xai",
+            "openrouter",
+            "together",
+            "fireworks",
+            "perplexity",
+            "cerebras",
+            "deepinfra",
+            "ollama",
+            "lmstudio",
+            "vllm",
+            "llamacpp",
+            "nvidia-nim",
+            "moonshot",
+            "dashscope",
+            "echo",
         ] {
             assert!(
-                catalog().provider(&ProviderId::parse(id).unwrap()).is_some(),
+                catalog()
+                    .provider(&ProviderId::parse(id).unwrap())
+                    .is_some(),
                 "{id} missing"
             );
         }
@@ -192,14 +231,33 @@ mod tests {
 
     #[test]
     fn every_first_party_model_has_a_window_and_prices() {
-        let first_party: Vec<_> = catalog().providers().iter().filter(|p| p.first_party).collect();
+        let first_party: Vec<_> = catalog()
+            .providers()
+            .iter()
+            .filter(|p| p.first_party)
+            .collect();
         assert!(first_party.len() >= 6);
         for p in first_party {
             assert!(!p.models.is_empty(), "{} lists no models", p.id);
             for m in &p.models {
-                assert!(m.context_window > 0 && m.max_output_tokens > 0, "{}/{}", p.id, m.id);
-                assert!(m.input_price_per_mtok.is_some(), "{}/{} input price", p.id, m.id);
-                assert!(m.output_price_per_mtok.is_some(), "{}/{} output price", p.id, m.id);
+                assert!(
+                    m.context_window > 0 && m.max_output_tokens > 0,
+                    "{}/{}",
+                    p.id,
+                    m.id
+                );
+                assert!(
+                    m.input_price_per_mtok.is_some(),
+                    "{}/{} input price",
+                    p.id,
+                    m.id
+                );
+                assert!(
+                    m.output_price_per_mtok.is_some(),
+                    "{}/{} output price",
+                    p.id,
+                    m.id
+                );
             }
         }
     }
@@ -207,9 +265,24 @@ mod tests {
     #[test]
     fn keys_go_where_each_provider_expects_them() {
         let p = |id: &str| catalog().provider(&ProviderId::parse(id).unwrap()).unwrap();
-        assert_eq!(p("openai").auth.with_key(Some("k".into())), Auth::Bearer("k".into()));
-        assert!(matches!(p("anthropic").auth.with_key(Some("k".into())), Auth::Header { name: "x-api-key", .. }));
-        assert!(matches!(p("gemini").auth.with_key(Some("k".into())), Auth::Header { name: "x-goog-api-key", .. }));
+        assert_eq!(
+            p("openai").auth.with_key(Some("k".into())),
+            Auth::Bearer("k".into())
+        );
+        assert!(matches!(
+            p("anthropic").auth.with_key(Some("k".into())),
+            Auth::Header {
+                name: "x-api-key",
+                ..
+            }
+        ));
+        assert!(matches!(
+            p("gemini").auth.with_key(Some("k".into())),
+            Auth::Header {
+                name: "x-goog-api-key",
+                ..
+            }
+        ));
         assert_eq!(p("bedrock").auth.with_key(None), Auth::AwsIam);
         assert_eq!(p("ollama").auth.with_key(None), Auth::None);
         assert_eq!(p("openai").max_tokens_field(), "max_completion_tokens");

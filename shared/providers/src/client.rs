@@ -46,7 +46,10 @@ pub enum Auth {
     /// `Authorization: Bearer <key>`.
     Bearer(String),
     /// A named header carrying the key (`x-api-key`, `x-goog-api-key`, `api-key`).
-    Header { name: &'static str, value: String },
+    Header {
+        name: &'static str,
+        value: String,
+    },
     /// AWS SigV4 with the function's role (Bedrock).
     AwsIam,
 }
@@ -128,7 +131,8 @@ impl Providers {
                 let client = self
                     .bedrock
                     .get_or_init(|| async {
-                        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                        let config =
+                            aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
                         aws_sdk_bedrockruntime::Client::new(&config)
                     })
                     .await;
@@ -183,14 +187,22 @@ impl Providers {
                 format!("{base}/chat/completions"),
                 openai::body(request, model, endpoint.max_tokens_field),
             ),
-            Protocol::OpenAiResponses => (format!("{base}/responses"), responses::body(request, model)),
-            Protocol::Anthropic => (format!("{base}/v1/messages"), anthropic::body(request, model)),
+            Protocol::OpenAiResponses => {
+                (format!("{base}/responses"), responses::body(request, model))
+            }
+            Protocol::Anthropic => (
+                format!("{base}/v1/messages"),
+                anthropic::body(request, model),
+            ),
             Protocol::Gemini => (
                 format!("{base}/v1beta/models/{model}:streamGenerateContent?alt=sse"),
                 gemini::body(request),
             ),
             Protocol::Bedrock | Protocol::Echo => {
-                return Err(ProviderError::new(ErrorKind::InvalidRequest, "not an HTTP protocol"));
+                return Err(ProviderError::new(
+                    ErrorKind::InvalidRequest,
+                    "not an HTTP protocol",
+                ));
             }
         };
         let mut builder = self
@@ -278,7 +290,10 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 fn first_byte_timeout() -> ProviderError {
-    ProviderError::new(ErrorKind::Timeout, "no answer before the first-byte timeout")
+    ProviderError::new(
+        ErrorKind::Timeout,
+        "no answer before the first-byte timeout",
+    )
 }
 
 pub(crate) fn transport_error(e: reqwest::Error) -> ProviderError {
@@ -305,7 +320,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
     let at = httpdate::parse_http_date(raw).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 enum Source {
@@ -339,7 +357,9 @@ impl HttpSource {
             }
             Ok(Ok(Some(bytes))) => {
                 if self.sse.push(&bytes, &mut self.events).is_err() {
-                    return out.push(StreamEvent::Error(ProviderError::protocol("oversized event")));
+                    return out.push(StreamEvent::Error(ProviderError::protocol(
+                        "oversized event",
+                    )));
                 }
                 for event in self.events.drain(..) {
                     self.decoder.on_event(&event, out);
@@ -347,7 +367,9 @@ impl HttpSource {
             }
             Ok(Ok(None)) => {
                 if self.sse.finish(&mut self.events).is_err() {
-                    return out.push(StreamEvent::Error(ProviderError::protocol("oversized event")));
+                    return out.push(StreamEvent::Error(ProviderError::protocol(
+                        "oversized event",
+                    )));
                 }
                 for event in self.events.drain(..) {
                     self.decoder.on_event(&event, out);
@@ -428,7 +450,10 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("250"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         let mut d = HeaderMap::new();
-        d.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        d.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&d), Some(Duration::ZERO));
         d.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&d), None);

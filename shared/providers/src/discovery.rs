@@ -32,7 +32,10 @@ struct GeminiModel {
     name: String,
 }
 
-pub async fn list_models(providers: &Providers, endpoint: &Endpoint) -> Result<Vec<String>, ProviderError> {
+pub async fn list_models(
+    providers: &Providers,
+    endpoint: &Endpoint,
+) -> Result<Vec<String>, ProviderError> {
     let base = endpoint.base_url.trim_end_matches('/');
     let url = match endpoint.protocol {
         Protocol::OpenAi | Protocol::OpenAiResponses => format!("{base}/models"),

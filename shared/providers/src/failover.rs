@@ -86,10 +86,13 @@ pub struct Failover<'a> {
 }
 
 impl Failover<'_> {
-    pub async fn start(&self, chain: &[Target], request: &ChatRequest) -> Result<Started, Exhausted> {
+    pub async fn start(
+        &self,
+        chain: &[Target],
+        request: &ChatRequest,
+    ) -> Result<Started, Exhausted> {
         let mut attempts = Vec::new();
-        let mut last_error =
-            ProviderError::new(ErrorKind::InvalidRequest, "no provider to try");
+        let mut last_error = ProviderError::new(ErrorKind::InvalidRequest, "no provider to try");
         for (index, target) in chain.iter().enumerate() {
             let key = target.breaker_key();
             if self.breaker.check(&key).await == BreakerState::Open {
@@ -97,7 +100,10 @@ impl Failover<'_> {
                 attempts.push(attempt(target, "breaker_open", None, Instant::now()));
                 last_error = ProviderError::new(
                     ErrorKind::Overloaded,
-                    format!("{} is failing; its circuit breaker is open", target.provider),
+                    format!(
+                        "{} is failing; its circuit breaker is open",
+                        target.provider
+                    ),
                 );
                 continue;
             }
@@ -145,7 +151,11 @@ impl Failover<'_> {
         })
     }
 
-    async fn try_once(&self, target: &Target, request: &ChatRequest) -> Result<EventStream, ProviderError> {
+    async fn try_once(
+        &self,
+        target: &Target,
+        request: &ChatRequest,
+    ) -> Result<EventStream, ProviderError> {
         let mut stream = self.providers.open(&target.endpoint, request).await?;
         stream.first_content().await?;
         Ok(stream)
@@ -174,7 +184,12 @@ fn jitter(cap: Duration) -> Duration {
     cap.mul_f64(fraction)
 }
 
-fn attempt(target: &Target, outcome: &str, error: Option<&ProviderError>, started: Instant) -> Attempt {
+fn attempt(
+    target: &Target,
+    outcome: &str,
+    error: Option<&ProviderError>,
+    started: Instant,
+) -> Attempt {
     Attempt {
         provider: target.provider.to_string(),
         model: target.model.to_string(),

@@ -17,4 +17,6 @@ pub mod sse;
 pub mod types;
 
 pub use client::{Auth, Endpoint, EventStream, HttpSettings, Providers};
-pub use types::{ChatMessage, ChatRequest, ErrorKind, ProviderError, StreamEvent, TokenUsage, ToolSpec};
+pub use types::{
+    ChatMessage, ChatRequest, ErrorKind, ProviderError, StreamEvent, TokenUsage, ToolSpec,
+};

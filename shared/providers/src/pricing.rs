@@ -12,7 +12,8 @@ pub fn cost_micros(model: &ModelInfo, usage: &TokenUsage) -> Option<i64> {
     let cached = model.cached_input_price_per_mtok.map_or(input, u128::from);
     let cached_tokens = u128::from(usage.cached_tokens.min(usage.input_tokens));
     let fresh_tokens = u128::from(usage.input_tokens) - cached_tokens;
-    let total = fresh_tokens * input + cached_tokens * cached + u128::from(usage.output_tokens) * output;
+    let total =
+        fresh_tokens * input + cached_tokens * cached + u128::from(usage.output_tokens) * output;
     // Round half up to whole micro-dollars.
     i64::try_from((total + 500_000) / 1_000_000).ok()
 }
@@ -53,19 +54,31 @@ mod tests {
         // 82 prompt tokens of which 64 cached, 41 out:
         // 18 * 0.15 + 64 * 0.075 + 41 * 0.60 = 2.7 + 4.8 + 24.6 = 32.1 -> 32 micro-dollars.
         assert_eq!(cost_micros(&m, &usage(82, 64, 41)), Some(32));
-        assert_eq!(cost_micros(&m, &usage(1_000_000, 0, 1_000_000)), Some(750_000));
+        assert_eq!(
+            cost_micros(&m, &usage(1_000_000, 0, 1_000_000)),
+            Some(750_000)
+        );
     }
 
     #[test]
     fn unknown_prices_give_unknown_cost() {
-        assert_eq!(cost_micros(&model(None, None, Some(1)), &usage(10, 0, 10)), None);
-        assert_eq!(cost_micros(&model(Some(1), None, None), &usage(10, 0, 10)), None);
+        assert_eq!(
+            cost_micros(&model(None, None, Some(1)), &usage(10, 0, 10)),
+            None
+        );
+        assert_eq!(
+            cost_micros(&model(Some(1), None, None), &usage(10, 0, 10)),
+            None
+        );
         // No cached price: cached tokens are charged as input.
         assert_eq!(
             cost_micros(&model(Some(1_000_000), None, Some(0)), &usage(10, 5, 0)),
             Some(10)
         );
         // Free is a known price.
-        assert_eq!(cost_micros(&model(Some(0), Some(0), Some(0)), &usage(10, 0, 10)), Some(0));
+        assert_eq!(
+            cost_micros(&model(Some(0), Some(0), Some(0)), &usage(10, 0, 10)),
+            Some(0)
+        );
     }
 }

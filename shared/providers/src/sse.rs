@@ -151,7 +151,9 @@ mod tests {
 
     #[test]
     fn fields_comments_and_multiline_data() {
-        let out = parse(&[b": keep-alive\nevent: ping\ndata: a\ndata:b\nid: 7\nretry: 10\n\ndata: [DONE]\n\n"]);
+        let out = parse(&[
+            b": keep-alive\nevent: ping\ndata: a\ndata:b\nid: 7\nretry: 10\n\ndata: [DONE]\n\n",
+        ]);
         assert_eq!(out, vec![ev(Some("ping"), "a\nb"), ev(None, "[DONE]")]);
     }
 
@@ -159,7 +161,10 @@ mod tests {
     fn line_endings_and_splits() {
         let text = "data: one\r\n\r\ndata: two\r\rdata: three\n\n";
         let whole = parse(&[text.as_bytes()]);
-        assert_eq!(whole, vec![ev(None, "one"), ev(None, "two"), ev(None, "three")]);
+        assert_eq!(
+            whole,
+            vec![ev(None, "one"), ev(None, "two"), ev(None, "three")]
+        );
         for i in 0..text.len() {
             let (a, b) = text.as_bytes().split_at(i);
             assert_eq!(parse(&[a, b]), whole, "split at {i}");

@@ -57,9 +57,18 @@ pub struct TokenUsage {
 pub enum StreamEvent {
     TextDelta(String),
     ReasoningDelta(String),
-    ToolCallStart { index: u32, id: String, name: String },
-    ToolCallDelta { index: u32, arguments: String },
-    ToolCallEnd { index: u32 },
+    ToolCallStart {
+        index: u32,
+        id: String,
+        name: String,
+    },
+    ToolCallDelta {
+        index: u32,
+        arguments: String,
+    },
+    ToolCallEnd {
+        index: u32,
+    },
     Usage(TokenUsage),
     Finish(FinishReason),
     Error(ProviderError),
@@ -128,7 +137,12 @@ impl ErrorKind {
     pub const fn counts_against_provider(self) -> bool {
         matches!(
             self,
-            Self::Connect | Self::Timeout | Self::Overloaded | Self::Server | Self::Incomplete | Self::Idle
+            Self::Connect
+                | Self::Timeout
+                | Self::Overloaded
+                | Self::Server
+                | Self::Incomplete
+                | Self::Idle
         )
     }
 
@@ -184,10 +198,16 @@ impl ProviderError {
     }
 
     pub fn incomplete() -> Self {
-        Self::new(ErrorKind::Incomplete, "the stream ended before the provider finished")
+        Self::new(
+            ErrorKind::Incomplete,
+            "the stream ended before the provider finished",
+        )
     }
 
     pub fn protocol(detail: impl std::fmt::Display) -> Self {
-        Self::new(ErrorKind::Protocol, format!("unreadable provider data: {detail}"))
+        Self::new(
+            ErrorKind::Protocol,
+            format!("unreadable provider data: {detail}"),
+        )
     }
 }

@@ -11,7 +11,9 @@ use bestchat_providers::{ErrorKind, StreamEvent, TokenUsage};
 use proptest::prelude::*;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/providers").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/providers")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -25,6 +27,10 @@ const STREAMS: &[(&str, Protocol)] = &[
     ("anthropic-overloaded-midstream.sse", Protocol::Anthropic),
     ("gemini-text.sse", Protocol::Gemini),
     ("gemini-function-call.sse", Protocol::Gemini),
+    (
+        "openai-responses-reasoning-tool.sse",
+        Protocol::OpenAiResponses,
+    ),
 ];
 
 #[derive(Debug, Default, PartialEq)]
@@ -53,10 +59,14 @@ fn summarize(events: &[StreamEvent]) -> Summary {
             StreamEvent::ReasoningDelta(t) => s.reasoning.push_str(t),
             StreamEvent::ToolCallStart { index, id, name } => {
                 assert!(open.insert(*index), "call {index} started twice");
-                s.calls.push((*index, id.clone(), name.clone(), String::new()));
+                s.calls
+                    .push((*index, id.clone(), name.clone(), String::new()));
             }
             StreamEvent::ToolCallDelta { index, arguments } => {
-                assert!(open.contains(index), "arguments for a call that is not open");
+                assert!(
+                    open.contains(index),
+                    "arguments for a call that is not open"
+                );
                 let call = s.calls.iter_mut().find(|c| c.0 == *index).unwrap();
                 call.3.push_str(arguments);
             }
@@ -66,7 +76,10 @@ fn summarize(events: &[StreamEvent]) -> Summary {
             StreamEvent::Error(e) => s.error = Some(e.kind),
         }
     }
-    assert!(events.last().is_some_and(StreamEvent::is_terminal), "no terminal event");
+    assert!(
+        events.last().is_some_and(StreamEvent::is_terminal),
+        "no terminal event"
+    );
     if s.error.is_none() {
         assert!(open.is_empty(), "calls left open: {open:?}");
     }
@@ -128,8 +141,18 @@ fn openai_parallel_tool_calls_with_cached_tokens() {
     assert_eq!(
         s.calls,
         vec![
-            (0, "call_Wx1".into(), "get_weather".into(), r#"{"city": "Paris"}"#.into()),
-            (1, "call_Yz2".into(), "get_time".into(), r#"{"tz": "Europe/Paris"}"#.into()),
+            (
+                0,
+                "call_Wx1".into(),
+                "get_weather".into(),
+                r#"{"city": "Paris"}"#.into()
+            ),
+            (
+                1,
+                "call_Yz2".into(),
+                "get_time".into(),
+                r#"{"tz": "Europe/Paris"}"#.into()
+            ),
         ]
     );
     assert_eq!(s.finish, Some(FinishReason::ToolCalls));
@@ -164,7 +187,10 @@ fn anthropic_thinking_then_tool_use() {
 
 #[test]
 fn anthropic_overloaded_midstream_is_an_error_after_the_text() {
-    let events = decode_all(Protocol::Anthropic, &fixture("anthropic-overloaded-midstream.sse"));
+    let events = decode_all(
+        Protocol::Anthropic,
+        &fixture("anthropic-overloaded-midstream.sse"),
+    );
     let s = summarize(&events);
     assert_eq!(s.text, "Red");
     assert_eq!(s.error, Some(ErrorKind::Overloaded));
@@ -186,15 +212,52 @@ fn gemini_function_call_arrives_whole() {
     let (_, id, name, args) = &s.calls[0];
     assert_eq!(name, "get_weather");
     assert!(!id.is_empty());
-    assert_eq!(serde_json::from_str::<serde_json::Value>(args).unwrap(), serde_json::json!({"city": "Paris"}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(args).unwrap(),
+        serde_json::json!({"city": "Paris"})
+    );
     assert_eq!(s.finish, Some(FinishReason::ToolCalls));
     assert_eq!(s.usage, usage(8, 12, 0));
 }
 
 #[test]
+fn responses_api_reasoning_text_and_function_call() {
+    let s = decoded(
+        "openai-responses-reasoning-tool.sse",
+        Protocol::OpenAiResponses,
+    );
+    assert_eq!(s.reasoning, "The user wants the weather.");
+    assert_eq!(s.text, "Checking the weather.");
+    assert_eq!(
+        s.calls,
+        vec![(
+            2,
+            "call_abc".into(),
+            "get_weather".into(),
+            r#"{"city": "Paris"}"#.into()
+        )]
+    );
+    assert_eq!(s.finish, Some(FinishReason::ToolCalls));
+    assert_eq!(
+        s.usage,
+        Some(TokenUsage {
+            input_tokens: 50,
+            output_tokens: 30,
+            cached_tokens: 10,
+            reasoning_tokens: 12
+        })
+    );
+}
+
+#[test]
 fn non_streaming_answer_to_a_streaming_request() {
-    let s = summarize(&openai::decode_complete(&fixture("openai-llamacpp-nonstream.json")));
-    assert_eq!(s.text, "Hello there! I'm here to help with any kind of math or science project");
+    let s = summarize(&openai::decode_complete(&fixture(
+        "openai-llamacpp-nonstream.json",
+    )));
+    assert_eq!(
+        s.text,
+        "Hello there! I'm here to help with any kind of math or science project"
+    );
     assert_eq!(s.finish, Some(FinishReason::Length));
     assert_eq!(s.usage, usage(33, 16, 0));
 }
@@ -211,27 +274,40 @@ fn a_stream_cut_anywhere_before_its_end_is_incomplete() {
         let marker: &[u8] = match protocol {
             Protocol::OpenAi => b"data: [DONE]",
             Protocol::Anthropic => b"event: message_stop",
+            Protocol::OpenAiResponses => b"event: response.completed",
             _ => b"\"finishReason\"",
         };
-        let at = body.windows(marker.len()).rposition(|w| w == marker).unwrap();
+        let at = body
+            .windows(marker.len())
+            .rposition(|w| w == marker)
+            .unwrap();
         let cut_at = body[..at].iter().rposition(|&b| b == b'\n').unwrap_or(0);
         let cut = decode_all(*protocol, &body[..cut_at]);
         let last = cut.last().unwrap();
         // OpenAI streams that already sent finish_reason are complete without [DONE].
-        let openai_finished = *protocol == Protocol::OpenAi
-            && !matches!(last, StreamEvent::Error(_));
+        let openai_finished =
+            *protocol == Protocol::OpenAi && !matches!(last, StreamEvent::Error(_));
         assert!(
-            openai_finished || matches!(last, StreamEvent::Error(e) if e.kind == ErrorKind::Incomplete),
+            openai_finished
+                || matches!(last, StreamEvent::Error(e) if e.kind == ErrorKind::Incomplete),
             "{name}: {last:?}"
         );
     }
-    let cut = decode_all(Protocol::OpenAi, b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n");
+    let cut = decode_all(
+        Protocol::OpenAi,
+        b"data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+    );
     assert!(matches!(cut.last(), Some(StreamEvent::Error(e)) if e.kind == ErrorKind::Incomplete));
 }
 
 #[test]
 fn malformed_json_is_a_protocol_error() {
-    for protocol in [Protocol::OpenAi, Protocol::Anthropic, Protocol::Gemini, Protocol::OpenAiResponses] {
+    for protocol in [
+        Protocol::OpenAi,
+        Protocol::Anthropic,
+        Protocol::Gemini,
+        Protocol::OpenAiResponses,
+    ] {
         let events = decode_all(protocol, b"data: {not json\n\n");
         assert!(
             matches!(events.last(), Some(StreamEvent::Error(e)) if e.kind == ErrorKind::Protocol),
@@ -268,7 +344,11 @@ fn every_single_split_point_gives_the_same_events() {
         let body = fixture(name);
         let whole = decode_all(*protocol, &body);
         for at in 0..=body.len() {
-            assert_eq!(decode_split(*protocol, &body, &[at]), whole, "{name} split at {at}");
+            assert_eq!(
+                decode_split(*protocol, &body, &[at]),
+                whole,
+                "{name} split at {at}"
+            );
         }
     }
 }

@@ -7,8 +7,8 @@ use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
 };
 use bestchat_domain::model_ref::{ModelId, ProviderId};
-use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig, SealedKey};
 use bestchat_domain::ports::store::StoreError;
+use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig, SealedKey};
 use bestchat_domain::time::Timestamp;
 use uuid::Uuid;
 
@@ -204,7 +204,9 @@ impl ProviderConfigRow {
         let key = match (self.key_ciphertext, self.wrapped_data_key) {
             (Some(ciphertext), Some(wrapped_data_key)) => Some(SealedKey {
                 ciphertext,
-                nonce: self.key_nonce.ok_or_else(|| corrupt("provider_configs.key_nonce"))?,
+                nonce: self
+                    .key_nonce
+                    .ok_or_else(|| corrupt("provider_configs.key_nonce"))?,
                 wrapped_data_key,
                 vault_key_id: self
                     .key_vault_id

@@ -16,8 +16,12 @@ pub trait Cache: Send + Sync {
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError>;
 
     /// Sets the key only if it is absent; `true` when this call set it.
-    async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration)
-    -> Result<bool, CacheError>;
+    async fn set_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, CacheError>;
 
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
 

@@ -74,14 +74,29 @@ pub fn body(request: &ChatRequest, model: &str) -> Value {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Event {
-    MessageStart { message: StartMessage },
-    ContentBlockStart { index: u32, content_block: Block },
-    ContentBlockDelta { index: u32, delta: BlockDelta },
-    ContentBlockStop { index: u32 },
-    MessageDelta { delta: MessageDelta, usage: Option<DeltaUsage> },
+    MessageStart {
+        message: StartMessage,
+    },
+    ContentBlockStart {
+        index: u32,
+        content_block: Block,
+    },
+    ContentBlockDelta {
+        index: u32,
+        delta: BlockDelta,
+    },
+    ContentBlockStop {
+        index: u32,
+    },
+    MessageDelta {
+        delta: MessageDelta,
+        usage: Option<DeltaUsage>,
+    },
     MessageStop,
     Ping,
-    Error { error: Value },
+    Error {
+        error: Value,
+    },
     #[serde(other)]
     Unknown,
 }
@@ -106,7 +121,10 @@ struct StartUsage {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Block {
-    ToolUse { id: String, name: String },
+    ToolUse {
+        id: String,
+        name: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -114,9 +132,15 @@ enum Block {
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum BlockDelta {
-    TextDelta { text: String },
-    ThinkingDelta { thinking: String },
-    InputJsonDelta { partial_json: String },
+    TextDelta {
+        text: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
     #[serde(other)]
     Other,
 }
@@ -153,9 +177,8 @@ impl Decoder {
             Event::MessageStart { message } => {
                 if let Some(u) = message.usage {
                     let cached = u.cache_read_input_tokens.unwrap_or(0);
-                    self.usage.input_tokens = u.input_tokens
-                        + cached
-                        + u.cache_creation_input_tokens.unwrap_or(0);
+                    self.usage.input_tokens =
+                        u.input_tokens + cached + u.cache_creation_input_tokens.unwrap_or(0);
                     self.usage.cached_tokens = cached;
                     self.usage.output_tokens = u.output_tokens;
                 }
@@ -189,7 +212,9 @@ impl Decoder {
             Event::MessageStop => {
                 self.calls.end_all(out);
                 out.push(StreamEvent::Usage(self.usage));
-                out.push(StreamEvent::Finish(self.finish.unwrap_or(FinishReason::Stop)));
+                out.push(StreamEvent::Finish(
+                    self.finish.unwrap_or(FinishReason::Stop),
+                ));
                 self.done = true;
             }
             Event::Error { error } => {

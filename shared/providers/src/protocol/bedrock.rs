@@ -74,7 +74,10 @@ fn messages(request: &ChatRequest) -> Result<Vec<Message>, ProviderError> {
     let mut out: Vec<(ConversationRole, Vec<ContentBlock>)> = Vec::new();
     for message in &request.messages {
         let (role, blocks) = match message {
-            ChatMessage::User { text } => (ConversationRole::User, vec![ContentBlock::Text(text.clone())]),
+            ChatMessage::User { text } => (
+                ConversationRole::User,
+                vec![ContentBlock::Text(text.clone())],
+            ),
             ChatMessage::Assistant { text, tool_calls } => {
                 let mut blocks = Vec::new();
                 if !text.is_empty() {
@@ -87,7 +90,9 @@ fn messages(request: &ChatRequest) -> Result<Vec<Message>, ProviderError> {
                             .name(&call.name)
                             .input(document(&call.arguments))
                             .build()
-                            .map_err(|e| ProviderError::new(ErrorKind::InvalidRequest, e.to_string()))?,
+                            .map_err(|e| {
+                                ProviderError::new(ErrorKind::InvalidRequest, e.to_string())
+                            })?,
                     ));
                 }
                 (ConversationRole::Assistant, blocks)
@@ -101,7 +106,9 @@ fn messages(request: &ChatRequest) -> Result<Vec<Message>, ProviderError> {
                         .tool_use_id(call_id)
                         .content(ToolResultContentBlock::Text(content.clone()))
                         .build()
-                        .map_err(|e| ProviderError::new(ErrorKind::InvalidRequest, e.to_string()))?,
+                        .map_err(|e| {
+                            ProviderError::new(ErrorKind::InvalidRequest, e.to_string())
+                        })?,
                 )],
             ),
         };
@@ -153,7 +160,9 @@ fn kind_of(code: Option<&str>, status: Option<u16>) -> ErrorKind {
     }
 }
 
-fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R>(e: SdkError<E, R>) -> ProviderError
+fn sdk_error<E: ProvideErrorMetadata + std::error::Error + 'static, R>(
+    e: SdkError<E, R>,
+) -> ProviderError
 where
     R: std::fmt::Debug,
 {
@@ -164,7 +173,9 @@ where
             let err = service.err();
             let mut error = ProviderError::new(
                 kind_of(err.code(), None),
-                err.message().unwrap_or("Bedrock refused the request").to_owned(),
+                err.message()
+                    .unwrap_or("Bedrock refused the request")
+                    .to_owned(),
             );
             error.status = None;
             error
@@ -224,9 +235,9 @@ impl Source {
                             arguments: tool.input,
                         });
                     }
-                    Some(ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(
-                        text,
-                    ))) if !text.is_empty() => out.push(StreamEvent::ReasoningDelta(text)),
+                    Some(ContentBlockDelta::ReasoningContent(
+                        ReasoningContentBlockDelta::Text(text),
+                    )) if !text.is_empty() => out.push(StreamEvent::ReasoningDelta(text)),
                     _ => {}
                 }
             }
@@ -270,7 +281,12 @@ impl Source {
         }
     }
 
-    fn complete(&mut self, reason: FinishReason, usage: Option<TokenUsage>, out: &mut Vec<StreamEvent>) {
+    fn complete(
+        &mut self,
+        reason: FinishReason,
+        usage: Option<TokenUsage>,
+        out: &mut Vec<StreamEvent>,
+    ) {
         for index in std::mem::take(&mut self.open_tools) {
             out.push(StreamEvent::ToolCallEnd { index });
         }

@@ -155,11 +155,7 @@ impl Decoder {
                 reasoning_tokens: u.thoughts_token_count,
             });
         }
-        if chunk
-            .prompt_feedback
-            .and_then(|f| f.block_reason)
-            .is_some()
-        {
+        if chunk.prompt_feedback.and_then(|f| f.block_reason).is_some() {
             return self.complete(FinishReason::ContentFilter, out);
         }
         let Some(candidate) = chunk.candidates.into_iter().next() else {

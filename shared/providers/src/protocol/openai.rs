@@ -165,7 +165,12 @@ pub fn decode_complete(body: &[u8]) -> Vec<StreamEvent> {
                 &mut out,
             );
         }
-        decoder.finish = Some(choice.finish_reason.as_deref().map_or(FinishReason::Stop, finish_reason));
+        decoder.finish = Some(
+            choice
+                .finish_reason
+                .as_deref()
+                .map_or(FinishReason::Stop, finish_reason),
+        );
     }
     decoder.usage = completion.usage.map(usage);
     decoder.on_end(&mut out);
@@ -177,7 +182,9 @@ fn usage(u: Usage) -> TokenUsage {
         input_tokens: u.prompt_tokens,
         output_tokens: u.completion_tokens,
         cached_tokens: u.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
-        reasoning_tokens: u.completion_tokens_details.map_or(0, |d| d.reasoning_tokens),
+        reasoning_tokens: u
+            .completion_tokens_details
+            .map_or(0, |d| d.reasoning_tokens),
     }
 }
 
@@ -219,7 +226,11 @@ impl Decoder {
     }
 
     fn delta(&mut self, delta: Delta, out: &mut Vec<StreamEvent>) {
-        if let Some(text) = delta.reasoning_content.or(delta.reasoning).filter(|t| !t.is_empty()) {
+        if let Some(text) = delta
+            .reasoning_content
+            .or(delta.reasoning)
+            .filter(|t| !t.is_empty())
+        {
             out.push(StreamEvent::ReasoningDelta(text));
         }
         if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
@@ -232,8 +243,12 @@ impl Decoder {
                 None => (None, None),
             };
             if !self.calls.is_open(index) {
-                self.calls
-                    .start(index, call.id.as_deref(), name.as_deref().unwrap_or_default(), out);
+                self.calls.start(
+                    index,
+                    call.id.as_deref(),
+                    name.as_deref().unwrap_or_default(),
+                    out,
+                );
             }
             if let Some(arguments) = arguments {
                 self.calls.arguments(index, &arguments, out);

@@ -171,10 +171,10 @@ impl Decoder {
                 self.complete(parsed.response, reason, out);
             }
             "response.failed" => {
-                let message = parsed
-                    .response
-                    .and_then(|r| r.error)
-                    .map_or_else(|| "the response failed".to_owned(), |e| super::error_text(&e));
+                let message = parsed.response.and_then(|r| r.error).map_or_else(
+                    || "the response failed".to_owned(),
+                    |e| super::error_text(&e),
+                );
                 self.fail(ProviderError::new(ErrorKind::Stream, message), out);
             }
             "error" => {
@@ -185,7 +185,12 @@ impl Decoder {
         }
     }
 
-    fn complete(&mut self, response: Option<Response>, reason: FinishReason, out: &mut Vec<StreamEvent>) {
+    fn complete(
+        &mut self,
+        response: Option<Response>,
+        reason: FinishReason,
+        out: &mut Vec<StreamEvent>,
+    ) {
         self.calls.end_all(out);
         if let Some(u) = response.and_then(|r| r.usage) {
             out.push(StreamEvent::Usage(TokenUsage {

@@ -64,7 +64,10 @@ impl ProviderConfigStore for PgStore {
     async fn list_provider_configs(&self, user: UserId) -> Result<Vec<ProviderConfig>, StoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(LIST).await.map_err(db_error)?;
-        let rows = client.query(&stmt, &[user.as_uuid()]).await.map_err(db_error)?;
+        let rows = client
+            .query(&stmt, &[user.as_uuid()])
+            .await
+            .map_err(db_error)?;
         rows.iter().map(from_row).collect()
     }
 

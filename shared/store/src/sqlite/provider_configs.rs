@@ -68,7 +68,9 @@ impl ProviderConfigStore for SqliteStore {
                 .query_map(params![user.to_string()], read_row)
                 .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
                 .map_err(db_error)?;
-            rows.into_iter().map(ProviderConfigRow::into_domain).collect()
+            rows.into_iter()
+                .map(ProviderConfigRow::into_domain)
+                .collect()
         })
         .await
     }

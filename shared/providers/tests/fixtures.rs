@@ -1,6 +1,9 @@
 //! Every real provider transcript in tests/fixtures/providers decodes to the expected events,
 //! and the same bytes split anywhere decode to the same events.
 
+// Test helpers outside #[test] functions may fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use bestchat_domain::message::FinishReason;

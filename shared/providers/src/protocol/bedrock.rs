@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamOutput as Response;
+use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput,
     InferenceConfiguration, Message, ReasoningContentBlockDelta, StopReason, SystemContentBlock,
@@ -146,17 +147,19 @@ fn document(value: &Value) -> Document {
     }
 }
 
-fn kind_of(code: Option<&str>, status: Option<u16>) -> ErrorKind {
-    match code {
-        Some("ThrottlingException") => ErrorKind::RateLimited,
-        Some("ServiceUnavailableException" | "ModelNotReadyException") => ErrorKind::Overloaded,
-        Some("InternalServerException" | "ModelErrorException") => ErrorKind::Server,
-        Some("ModelTimeoutException") => ErrorKind::Timeout,
-        Some("ValidationException") => ErrorKind::InvalidRequest,
-        Some("AccessDeniedException") => ErrorKind::Auth,
-        Some("ResourceNotFoundException") => ErrorKind::NotFound,
-        Some("ModelStreamErrorException") => ErrorKind::Stream,
-        _ => status.map_or(ErrorKind::Stream, ErrorKind::from_status),
+/// Operation errors name their code `ThrottlingException`; stream exceptions
+/// `throttlingException`.
+fn kind_of(code: Option<&str>) -> ErrorKind {
+    match code.map(str::to_ascii_lowercase).as_deref() {
+        Some("throttlingexception") => ErrorKind::RateLimited,
+        Some("serviceunavailableexception" | "modelnotreadyexception") => ErrorKind::Overloaded,
+        Some("internalserverexception" | "modelerrorexception") => ErrorKind::Server,
+        Some("modeltimeoutexception") => ErrorKind::Timeout,
+        Some("validationexception") => ErrorKind::InvalidRequest,
+        Some("accessdeniedexception") => ErrorKind::Auth,
+        Some("resourcenotfoundexception") => ErrorKind::NotFound,
+        Some("modelstreamerrorexception") => ErrorKind::Stream,
+        _ => ErrorKind::Stream,
     }
 }
 
@@ -172,7 +175,7 @@ where
         SdkError::ServiceError(service) => {
             let err = service.err();
             let mut error = ProviderError::new(
-                kind_of(err.code(), None),
+                kind_of(err.code()),
                 err.message()
                     .unwrap_or("Bedrock refused the request")
                     .to_owned(),
@@ -182,6 +185,25 @@ where
         }
         _ => ProviderError::new(ErrorKind::Protocol, e.to_string()),
     }
+}
+
+/// Exceptions inside the stream carry their kind in the variant, not in an error code.
+fn stream_error<R: std::fmt::Debug>(e: SdkError<ConverseStreamOutputError, R>) -> ProviderError {
+    let SdkError::ServiceError(service) = &e else {
+        return sdk_error(e);
+    };
+    let err = service.err();
+    let kind = match err {
+        ConverseStreamOutputError::ThrottlingException(_) => ErrorKind::RateLimited,
+        ConverseStreamOutputError::ServiceUnavailableException(_) => ErrorKind::Overloaded,
+        ConverseStreamOutputError::InternalServerException(_) => ErrorKind::Server,
+        ConverseStreamOutputError::ValidationException(_) => ErrorKind::InvalidRequest,
+        _ => kind_of(err.code()),
+    };
+    ProviderError::new(
+        kind,
+        err.message().unwrap_or("Bedrock stream error").to_owned(),
+    )
 }
 
 pub struct Source {
@@ -201,7 +223,7 @@ impl Source {
                     "the provider went silent",
                 )));
             }
-            Ok(Err(e)) => return out.push(StreamEvent::Error(sdk_error(e))),
+            Ok(Err(e)) => return out.push(StreamEvent::Error(stream_error(e))),
             Ok(Ok(None)) => {
                 return match self.finish.take() {
                     Some(reason) => self.complete(reason, None, out),

@@ -1,0 +1,238 @@
+//! The cache port's contract on Redis and in-process, and the circuit breaker whose state lives
+//! in it: shared between clients, half-open after the cooldown, failing open without Redis.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bestchat_cache::{MemoryCache, RedisCache, RedisSettings};
+use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::ports::cache::Cache;
+use bestchat_domain::provider::Protocol;
+use bestchat_providers::breaker::{Breaker, BreakerSettings, BreakerState};
+use bestchat_providers::failover::{Failover, RetrySettings, Target};
+use bestchat_providers::{Auth, ChatMessage, ChatRequest, Endpoint, HttpSettings, Providers};
+use bestchat_tests::fake_provider::{FakeProvider, Reply};
+use bestchat_tests::{fixture, redis_url, unique_prefix};
+
+fn redis() -> RedisCache {
+    RedisCache::connect(
+        &redis_url(),
+        &RedisSettings {
+            key_prefix: unique_prefix(),
+            command_timeout: Duration::from_secs(2),
+        },
+    )
+    .unwrap()
+}
+
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $( #[tokio::test] async fn $case() { super::$case(&bestchat_cache::MemoryCache::new()).await; } )*
+        }
+        mod redis {
+            $( #[tokio::test] async fn $case() { super::$case(&super::redis()).await; } )*
+        }
+    };
+}
+
+contract!(
+    values_round_trip_and_expire,
+    set_if_absent_sets_once,
+    increments_count_and_expire,
+    deletes_are_idempotent,
+);
+
+const SHORT: Duration = Duration::from_millis(150);
+/// Comfortably past `SHORT`, so expiry is certain without asserting on timing.
+const PAST_SHORT: Duration = Duration::from_millis(600);
+
+async fn values_round_trip_and_expire(cache: &dyn Cache) {
+    assert_eq!(cache.get("k").await.unwrap(), None);
+    cache
+        .set("k", b"v1", Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(cache.get("k").await.unwrap(), Some(b"v1".to_vec()));
+    cache.set("k", b"v2", SHORT).await.unwrap();
+    assert_eq!(cache.get("k").await.unwrap(), Some(b"v2".to_vec()));
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(cache.get("k").await.unwrap(), None);
+}
+
+async fn set_if_absent_sets_once(cache: &dyn Cache) {
+    assert!(cache.set_if_absent("once", b"a", SHORT).await.unwrap());
+    assert!(!cache.set_if_absent("once", b"b", SHORT).await.unwrap());
+    assert_eq!(cache.get("once").await.unwrap(), Some(b"a".to_vec()));
+    tokio::time::sleep(PAST_SHORT).await;
+    assert!(cache.set_if_absent("once", b"c", SHORT).await.unwrap());
+}
+
+async fn increments_count_and_expire(cache: &dyn Cache) {
+    assert_eq!(cache.increment("n", SHORT).await.unwrap(), 1);
+    assert_eq!(cache.increment("n", SHORT).await.unwrap(), 2);
+    assert_eq!(cache.increment("n", SHORT).await.unwrap(), 3);
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(
+        cache.increment("n", SHORT).await.unwrap(),
+        1,
+        "the count expired"
+    );
+}
+
+async fn deletes_are_idempotent(cache: &dyn Cache) {
+    cache.set("d", b"x", Duration::from_secs(60)).await.unwrap();
+    cache.delete("d").await.unwrap();
+    cache.delete("d").await.unwrap();
+    assert_eq!(cache.get("d").await.unwrap(), None);
+}
+
+fn request() -> ChatRequest {
+    ChatRequest {
+        messages: vec![ChatMessage::User { text: "hi".into() }],
+        ..ChatRequest::default()
+    }
+}
+
+fn target(name: &str, fake: &FakeProvider) -> Target {
+    Target {
+        provider: ProviderId::parse(name).unwrap(),
+        model: ModelId::parse("m").unwrap(),
+        endpoint: Endpoint {
+            protocol: Protocol::OpenAi,
+            base_url: fake.base_url.clone(),
+            model: "m".into(),
+            auth: Auth::Bearer("k".into()),
+            max_tokens_field: "max_tokens",
+        },
+    }
+}
+
+/// One Lambda container's view: its own HTTP client and breaker, on a shared cache.
+struct Client {
+    providers: Providers,
+    breaker: Breaker,
+    retry: RetrySettings,
+}
+
+impl Client {
+    fn new(cache: Arc<dyn Cache>, settings: BreakerSettings) -> Self {
+        Self {
+            providers: Providers::new(HttpSettings::default()).unwrap(),
+            breaker: Breaker::new(cache, settings),
+            retry: RetrySettings {
+                max_retries: 1,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(10),
+                ..RetrySettings::default()
+            },
+        }
+    }
+
+    async fn outcomes(&self, chain: &[Target]) -> Vec<String> {
+        let failover = Failover {
+            providers: &self.providers,
+            breaker: &self.breaker,
+            settings: &self.retry,
+        };
+        let attempts = match failover.start(chain, &request()).await {
+            Ok(started) => started.attempts,
+            Err(exhausted) => exhausted.attempts,
+        };
+        attempts
+            .iter()
+            .map(|a| format!("{}:{}", a.provider, a.outcome))
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn an_open_breaker_is_shared_by_every_client() {
+    let prefix = unique_prefix();
+    let shared = |prefix: &str| -> Arc<dyn Cache> {
+        Arc::new(
+            RedisCache::connect(
+                &redis_url(),
+                &RedisSettings {
+                    key_prefix: prefix.to_owned(),
+                    command_timeout: Duration::from_secs(2),
+                },
+            )
+            .unwrap(),
+        )
+    };
+    let settings = BreakerSettings {
+        failure_threshold: 2,
+        cooldown: Duration::from_secs(60),
+    };
+    let first = Client::new(shared(&prefix), settings.clone());
+    let second = Client::new(shared(&prefix), settings);
+    let down = FakeProvider::start(vec![], Reply::json(500, "{}")).await;
+    let healthy = FakeProvider::start(vec![], Reply::sse(fixture("openai-text-usage.sse"))).await;
+    let chain = [target("primary", &down), target("backup", &healthy)];
+
+    assert_eq!(
+        first.outcomes(&chain).await,
+        vec!["primary:server", "primary:server", "backup:ok"]
+    );
+    assert_eq!(down.requests().len(), 2);
+    // Another container skips the failing provider without calling it.
+    assert_eq!(
+        second.outcomes(&chain).await,
+        vec!["primary:breaker_open", "backup:ok"]
+    );
+    assert_eq!(down.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn after_the_cooldown_one_probe_goes_through() {
+    let breaker = Breaker::new(
+        Arc::new(redis()),
+        BreakerSettings {
+            failure_threshold: 1,
+            cooldown: SHORT,
+        },
+    );
+    assert_eq!(breaker.check("p").await, BreakerState::Closed);
+    breaker.record_failure("p").await;
+    assert_eq!(breaker.check("p").await, BreakerState::Open);
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(breaker.check("p").await, BreakerState::Probe);
+    assert_eq!(
+        breaker.check("p").await,
+        BreakerState::Open,
+        "only one probe at a time"
+    );
+    // A failed probe re-opens it; a successful one closes it.
+    breaker.record_failure("p").await;
+    assert_eq!(breaker.check("p").await, BreakerState::Open);
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(breaker.check("p").await, BreakerState::Probe);
+    breaker.record_success("p").await;
+    assert_eq!(breaker.check("p").await, BreakerState::Closed);
+}
+
+#[tokio::test]
+async fn without_redis_the_breaker_fails_open_and_requests_still_succeed() {
+    let unreachable = RedisCache::connect(
+        "redis://127.0.0.1:1",
+        &RedisSettings {
+            key_prefix: unique_prefix(),
+            command_timeout: Duration::from_millis(200),
+        },
+    )
+    .unwrap();
+    assert!(unreachable.get("x").await.is_err());
+    let client = Client::new(Arc::new(unreachable), BreakerSettings::default());
+    let healthy = FakeProvider::start(vec![], Reply::sse(fixture("openai-text-usage.sse"))).await;
+    assert_eq!(
+        client.outcomes(&[target("only", &healthy)]).await,
+        vec!["only:ok"]
+    );
+    // The in-process cache needs no server at all.
+    let local = Client::new(Arc::new(MemoryCache::new()), BreakerSettings::default());
+    assert_eq!(
+        local.outcomes(&[target("only", &healthy)]).await,
+        vec!["only:ok"]
+    );
+}

@@ -8,6 +8,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use bestchat_local::auth::JwtAuth;
+
+use crate::TempDir;
+use crate::postgres::TestDatabase;
 use bestchat_local::config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 
 /// The signing secret every test gateway uses, so tests can mint their own tokens.
@@ -156,5 +159,33 @@ impl Drop for GatewayProcess {
                 std::fs::read_to_string(&self.log).unwrap_or_default()
             );
         }
+    }
+}
+
+/// A gateway with whatever backs it, kept alive for the test.
+pub struct Running {
+    pub gateway: GatewayProcess,
+    pub dir: TempDir,
+    pub db: Option<TestDatabase>,
+}
+
+pub async fn sqlite(env: &[(&str, &str)]) -> Running {
+    let dir = TempDir::new("e2e");
+    let gateway = GatewayProcess::start(dir.path(), None, env);
+    Running {
+        gateway,
+        dir,
+        db: None,
+    }
+}
+
+pub async fn postgres(env: &[(&str, &str)]) -> Running {
+    let dir = TempDir::new("e2e");
+    let db = TestDatabase::create().await;
+    let gateway = GatewayProcess::start(dir.path(), Some(db.url()), env);
+    Running {
+        gateway,
+        dir,
+        db: Some(db),
     }
 }

@@ -1,6 +1,7 @@
 //! Support for BestChat's tests: fresh PostgreSQL databases, temporary directories, tokens, and
 //! `bestchat-local` started as a real child process on a free port.
 
+pub mod api;
 pub mod fake_provider;
 pub mod gateway;
 pub mod postgres;

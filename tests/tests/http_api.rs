@@ -4,38 +4,10 @@
 use std::time::Duration;
 
 use bestchat_tests::TempDir;
-use bestchat_tests::gateway::{GatewayProcess, auth, now_epoch, token};
-use bestchat_tests::postgres::TestDatabase;
+use bestchat_tests::api::{Api, assert_error};
+use bestchat_tests::gateway::{GatewayProcess, auth, now_epoch, postgres, sqlite};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-
-/// A gateway with whatever backs it, kept alive for the test.
-struct Running {
-    gateway: GatewayProcess,
-    _dir: TempDir,
-    _db: Option<TestDatabase>,
-}
-
-async fn sqlite(env: &[(&str, &str)]) -> Running {
-    let dir = TempDir::new("e2e");
-    let gateway = GatewayProcess::start(dir.path(), None, env);
-    Running {
-        gateway,
-        _dir: dir,
-        _db: None,
-    }
-}
-
-async fn postgres(env: &[(&str, &str)]) -> Running {
-    let dir = TempDir::new("e2e");
-    let db = TestDatabase::create().await;
-    let gateway = GatewayProcess::start(dir.path(), Some(db.url()), env);
-    Running {
-        gateway,
-        _dir: dir,
-        _db: Some(db),
-    }
-}
 
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
@@ -68,74 +40,6 @@ on_both_stores!(
     tokens_are_checked_like_api_gateway,
     messages_of_a_conversation,
 );
-
-struct Api<'a> {
-    gateway: &'a GatewayProcess,
-    client: Client,
-    token: String,
-}
-
-impl<'a> Api<'a> {
-    fn new(gateway: &'a GatewayProcess, user: &str) -> Self {
-        Self {
-            gateway,
-            client: Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
-            token: token(user),
-        }
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, self.gateway.url(path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_owned());
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-        };
-        (status, value)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.send(Method::POST, path, Some(&body.to_string())).await
-    }
-
-    async fn patch(&self, path: &str, body: &Value) -> (StatusCode, Value) {
-        self.send(Method::PATCH, path, Some(&body.to_string()))
-            .await
-    }
-
-    async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.send(Method::DELETE, path, None).await
-    }
-}
-
-fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_code: &str) {
-    assert_eq!(status.as_u16(), want_status, "{body}");
-    assert_eq!(body["error"]["code"], want_code, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{body}"
-    );
-}
 
 async fn conversation_crud(gateway: &GatewayProcess) {
     let api = Api::new(gateway, "alice");

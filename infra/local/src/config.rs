@@ -1,10 +1,11 @@
 //! Settings of the local gateway, on top of the app's own.
 
-use std::io::Write;
 use std::path::Path;
 
 use bestchat_app::Config;
 use bestchat_app::config::StoreConfig;
+use bestchat_platform::aead::random_bytes;
+use bestchat_platform::files::read_or_create_private;
 
 use crate::auth::MIN_SECRET_BYTES;
 
@@ -64,51 +65,25 @@ impl LocalConfig {
 /// The signing secret survives restarts, so tokens handed out stay valid; it is created on
 /// first run, readable by the owner only.
 fn stored_secret(path: &Path) -> Result<Vec<u8>, LocalConfigError> {
-    let fail = |what: &str, e: std::io::Error| {
-        LocalConfigError(format!("cannot {what} {}: {e}", path.display()))
-    };
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().len() >= MIN_SECRET_BYTES => {
-            return Ok(text.trim().as_bytes().to_vec());
-        }
-        Ok(_) => {
-            return Err(LocalConfigError(format!(
-                "{} holds fewer than {MIN_SECRET_BYTES} characters; delete it to make a new one",
-                path.display()
-            )));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(fail("read", e)),
+    let bytes = read_or_create_private(path, || {
+        random_bytes::<32>()
+            .map(|b| {
+                b.iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<String>()
+                    .into_bytes()
+            })
+            .unwrap_or_default()
+    })
+    .map_err(|e| LocalConfigError(format!("cannot read or create {}: {e}", path.display())))?;
+    let secret = String::from_utf8_lossy(&bytes).trim().as_bytes().to_vec();
+    if secret.len() < MIN_SECRET_BYTES {
+        return Err(LocalConfigError(format!(
+            "{} holds fewer than {MIN_SECRET_BYTES} characters; delete it to make a new one",
+            path.display()
+        )));
     }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail("create the directory of", e))?;
-    }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| LocalConfigError(format!("no randomness for the secret: {e}")))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let mut file = open_private(path).map_err(|e| fail("create", e))?;
-    file.write_all(hex.as_bytes())
-        .map_err(|e| fail("write", e))?;
-    Ok(hex.into_bytes())
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+    Ok(secret)
 }
 
 #[cfg(test)]

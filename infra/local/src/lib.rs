@@ -59,12 +59,10 @@ fn banner(
 ) -> Result<(), StartError> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "BestChat local gateway listening on http://{addr}")?;
-    writeln!(
-        out,
-        "  store:  {} ({} migration(s) applied now)",
-        state.describe_store(),
-        applied
-    )?;
+    for (what, adapter) in state.describe_adapters() {
+        writeln!(out, "  {what}:{:pad$}{adapter}", "", pad = 7 - what.len())?;
+    }
+    writeln!(out, "  migrations: {applied} applied now")?;
     writeln!(out, "  routes: {route_count} from infra/template.yaml")?;
     writeln!(
         out,

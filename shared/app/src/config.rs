@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bestchat_cache::RedisSettings;
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
+use bestchat_providers::HttpSettings;
+use bestchat_providers::breaker::BreakerSettings;
+use bestchat_providers::failover::RetrySettings;
 use bestchat_store::PgSettings;
 
 /// Where data lives.
@@ -16,6 +20,27 @@ pub enum StoreConfig {
     Sqlite { path: PathBuf },
 }
 
+/// Where shared, expiring state lives.
+#[derive(Debug, Clone)]
+pub enum CacheConfig {
+    /// `REDIS_URL=redis://…` (or `rediss://` for TLS).
+    Redis {
+        url: String,
+        settings: RedisSettings,
+    },
+    /// The embedded default: in this process only.
+    Memory,
+}
+
+/// What wraps the data keys that encrypt provider API keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultConfig {
+    /// `KMS_KEY_ID` (id, ARN or alias).
+    Kms { key_id: String },
+    /// The embedded default: a master key file under `BESTCHAT_DATA_DIR`.
+    Local { path: PathBuf },
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: StoreConfig,
@@ -25,6 +50,17 @@ pub struct Config {
     pub max_request_bytes: usize,
     /// Model for conversations created without one.
     pub default_model: ModelRef,
+    pub cache: CacheConfig,
+    pub vault: VaultConfig,
+    pub provider_http: HttpSettings,
+    pub retry: RetrySettings,
+    pub breaker: BreakerSettings,
+    /// `BESTCHAT_ENV_KEYS`: operator keys from the environment (`OPENAI_API_KEY`, …) serve users
+    /// who have not set their own.
+    pub env_keys: bool,
+    /// `BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS`: whether users may point a provider at loopback,
+    /// private or link-local addresses (on for a laptop's Ollama; off in the cloud).
+    pub allow_private_provider_urls: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +70,7 @@ pub struct ConfigError(String);
 pub const DEFAULT_DATA_DIR: &str = ".bestchat";
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub const SQLITE_FILE: &str = "bestchat.db";
+pub const MASTER_KEY_FILE: &str = "master.key";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -75,6 +112,67 @@ impl Config {
             model: ModelId::parse(&env.text("BESTCHAT_DEFAULT_MODEL", "echo-1"))
                 .map_err(|e| ConfigError(format!("BESTCHAT_DEFAULT_MODEL: {}", e.message)))?,
         };
+        let redis_defaults = RedisSettings::default();
+        let cache = match env.optional("REDIS_URL") {
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                CacheConfig::Redis {
+                    url,
+                    settings: RedisSettings {
+                        key_prefix: env.text("REDIS_KEY_PREFIX", &redis_defaults.key_prefix),
+                        command_timeout: env
+                            .millis("REDIS_COMMAND_TIMEOUT_MS", redis_defaults.command_timeout)?,
+                    },
+                }
+            }
+            Some(_) => {
+                return Err(ConfigError(
+                    "REDIS_URL must be a redis:// or rediss:// URL (unset it for the in-process cache)"
+                        .into(),
+                ));
+            }
+            None => CacheConfig::Memory,
+        };
+        let vault = match env.optional("KMS_KEY_ID") {
+            Some(key_id) => VaultConfig::Kms { key_id },
+            None => VaultConfig::Local {
+                path: data_dir.join(MASTER_KEY_FILE),
+            },
+        };
+        let http = HttpSettings::default();
+        let provider_http = HttpSettings {
+            connect_timeout: env
+                .millis("BESTCHAT_PROVIDER_CONNECT_TIMEOUT_MS", http.connect_timeout)?,
+            first_byte_timeout: env.millis(
+                "BESTCHAT_PROVIDER_FIRST_BYTE_TIMEOUT_MS",
+                http.first_byte_timeout,
+            )?,
+            idle_timeout: env.millis("BESTCHAT_PROVIDER_IDLE_TIMEOUT_MS", http.idle_timeout)?,
+            max_error_body_bytes: http.max_error_body_bytes,
+            echo_delay: env.millis("BESTCHAT_ECHO_DELAY_MS", http.echo_delay)?,
+        };
+        let retry_defaults = RetrySettings::default();
+        let retry = RetrySettings {
+            max_retries: env.number("BESTCHAT_PROVIDER_MAX_RETRIES", retry_defaults.max_retries)?,
+            base_delay: env.millis("BESTCHAT_RETRY_BASE_MS", retry_defaults.base_delay)?,
+            max_delay: env.millis("BESTCHAT_RETRY_MAX_MS", retry_defaults.max_delay)?,
+            max_retry_after: env.millis(
+                "BESTCHAT_RETRY_AFTER_MAX_MS",
+                retry_defaults.max_retry_after,
+            )?,
+        };
+        let breaker_defaults = BreakerSettings::default();
+        let breaker = BreakerSettings {
+            failure_threshold: env.number(
+                "BESTCHAT_BREAKER_THRESHOLD",
+                breaker_defaults.failure_threshold,
+            )?,
+            cooldown: env.millis("BESTCHAT_BREAKER_COOLDOWN_MS", breaker_defaults.cooldown)?,
+        };
+        if breaker.failure_threshold == 0 {
+            return Err(ConfigError(
+                "BESTCHAT_BREAKER_THRESHOLD must be at least 1".into(),
+            ));
+        }
         Ok(Self {
             store,
             data_dir,
@@ -82,6 +180,13 @@ impl Config {
             max_request_bytes: env
                 .number("BESTCHAT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)?,
             default_model,
+            cache,
+            vault,
+            provider_http,
+            retry,
+            breaker,
+            env_keys: env.flag("BESTCHAT_ENV_KEYS", false)?,
+            allow_private_provider_urls: env.flag("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", true)?,
         })
     }
 }
@@ -104,6 +209,15 @@ impl Env<'_> {
                 .trim()
                 .parse()
                 .map_err(|_| ConfigError(format!("{key} must be a whole number, got {raw:?}"))),
+        }
+    }
+
+    fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.optional(key).as_deref().map(str::trim) {
+            None => Ok(default),
+            Some("1" | "true" | "on" | "yes") => Ok(true),
+            Some("0" | "false" | "off" | "no") => Ok(false),
+            Some(other) => Err(ConfigError(format!("{key} must be 1 or 0, got {other:?}"))),
         }
     }
 
@@ -137,6 +251,40 @@ mod tests {
         );
         assert_eq!(c.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
         assert_eq!(c.default_model.provider.as_str(), "echo");
+        assert!(matches!(c.cache, CacheConfig::Memory));
+        assert_eq!(
+            c.vault,
+            VaultConfig::Local {
+                path: PathBuf::from(".bestchat/master.key")
+            }
+        );
+        assert!(!c.env_keys);
+        assert!(c.allow_private_provider_urls);
+    }
+
+    #[test]
+    fn cloud_adapters_and_provider_limits() {
+        let c = config(&[
+            ("REDIS_URL", "redis://cache:6379"),
+            ("KMS_KEY_ID", "alias/bestchat"),
+            ("BESTCHAT_ENV_KEYS", "1"),
+            ("BESTCHAT_PROVIDER_MAX_RETRIES", "4"),
+            ("BESTCHAT_BREAKER_COOLDOWN_MS", "1500"),
+        ])
+        .unwrap();
+        assert!(matches!(c.cache, CacheConfig::Redis { .. }));
+        assert_eq!(
+            c.vault,
+            VaultConfig::Kms {
+                key_id: "alias/bestchat".into()
+            }
+        );
+        assert!(c.env_keys);
+        assert_eq!(c.retry.max_retries, 4);
+        assert_eq!(c.breaker.cooldown, Duration::from_millis(1500));
+        assert!(config(&[("REDIS_URL", "memcached://x")]).is_err());
+        assert!(config(&[("BESTCHAT_ENV_KEYS", "maybe")]).is_err());
+        assert!(config(&[("BESTCHAT_BREAKER_THRESHOLD", "0")]).is_err());
     }
 
     #[test]

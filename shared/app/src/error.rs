@@ -1,5 +1,6 @@
 //! The one error type use cases return, and its mapping to the API's error shape.
 
+use bestchat_domain::ports::keys::VaultError;
 use bestchat_domain::ports::store::StoreError;
 use bestchat_domain::{DomainError, ErrorCode};
 
@@ -9,6 +10,8 @@ pub enum AppError {
     Domain(#[from] DomainError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
 }
 
 impl AppError {
@@ -29,6 +32,24 @@ impl AppError {
                     ErrorCode::Unavailable,
                     format!(
                         "the service is briefly unavailable; retry shortly (request {request_id})"
+                    ),
+                )
+            }
+            Self::Vault(VaultError::Unavailable(detail)) => {
+                tracing::error!(request_id, detail, "key vault unavailable");
+                DomainError::new(
+                    ErrorCode::Unavailable,
+                    format!(
+                        "the key vault is briefly unavailable; retry shortly (request {request_id})"
+                    ),
+                )
+            }
+            Self::Vault(VaultError::Rejected(detail)) => {
+                tracing::error!(request_id, detail, "a stored key cannot be decrypted");
+                DomainError::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "a stored API key cannot be decrypted; set it again (request {request_id})"
                     ),
                 )
             }

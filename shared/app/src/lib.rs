@@ -5,6 +5,9 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod models;
+pub mod provider_configs;
+pub mod secrets;
 pub mod state;
 
 pub use config::Config;

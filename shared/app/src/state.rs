@@ -2,17 +2,26 @@
 
 use std::sync::Arc;
 
-use bestchat_domain::ports::store::{ConversationStore, MessageStore, StoreError, UserStore};
+use bestchat_cache::{MemoryCache, RedisCache};
+use bestchat_domain::ports::cache::{Cache, CacheError};
+use bestchat_domain::ports::keys::{KeyVault, VaultError};
+use bestchat_domain::ports::store::{
+    ConversationStore, MessageStore, ProviderConfigStore, StoreError, UserStore,
+};
+use bestchat_platform::keys::{KmsKeyVault, LocalKeyVault};
+use bestchat_providers::breaker::Breaker;
+use bestchat_providers::catalog::{Catalog, CatalogError};
+use bestchat_providers::{ProviderError, Providers};
 use bestchat_store::PgStore;
 #[cfg(feature = "sqlite")]
 use bestchat_store::SqliteStore;
 use bestchat_store::migrations::MigrationReport;
 
-use crate::config::{Config, ConfigError, StoreConfig};
+use crate::config::{CacheConfig, Config, ConfigError, StoreConfig, VaultConfig};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
-pub trait Store: UserStore + ConversationStore + MessageStore {}
-impl<T: UserStore + ConversationStore + MessageStore> Store for T {}
+pub trait Store: UserStore + ConversationStore + MessageStore + ProviderConfigStore {}
+impl<T: UserStore + ConversationStore + MessageStore + ProviderConfigStore> Store for T {}
 
 #[derive(Clone)]
 enum StoreAdapter {
@@ -24,6 +33,11 @@ enum StoreAdapter {
 pub struct AppState {
     pub config: Config,
     store: StoreAdapter,
+    pub cache: Arc<dyn Cache>,
+    pub vault: Arc<dyn KeyVault>,
+    pub providers: Providers,
+    pub breaker: Breaker,
+    pub catalog: &'static Catalog,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +53,14 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot set up the cache: {0}")]
+    Cache(#[from] CacheError),
+    #[error("cannot open the key vault: {0}")]
+    Vault(#[from] VaultError),
+    #[error("cannot set up the provider client: {0}")]
+    Providers(#[from] ProviderError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
 }
 
 impl AppState {
@@ -46,6 +68,7 @@ impl AppState {
         Self::new(Config::from_env()?)
     }
 
+    /// Builds every adapter; none opens a network connection here, so a cold start stays fast.
     pub fn new(config: Config) -> Result<Arc<Self>, StartError> {
         let store = match &config.store {
             StoreConfig::Postgres { url } => {
@@ -64,7 +87,26 @@ impl AppState {
                 StoreAdapter::Sqlite(SqliteStore::open(path)?)
             }
         };
-        Ok(Arc::new(Self { config, store }))
+        let cache: Arc<dyn Cache> = match &config.cache {
+            CacheConfig::Redis { url, settings } => Arc::new(RedisCache::connect(url, settings)?),
+            CacheConfig::Memory => Arc::new(MemoryCache::new()),
+        };
+        let vault: Arc<dyn KeyVault> = match &config.vault {
+            VaultConfig::Kms { key_id } => Arc::new(KmsKeyVault::new(key_id.clone())),
+            VaultConfig::Local { path } => Arc::new(LocalKeyVault::open(path)?),
+        };
+        let providers = Providers::new(config.provider_http.clone())?;
+        let breaker = Breaker::new(Arc::clone(&cache), config.breaker.clone());
+        let catalog = Catalog::builtin()?;
+        Ok(Arc::new(Self {
+            config,
+            store,
+            cache,
+            vault,
+            providers,
+            breaker,
+            catalog,
+        }))
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -84,12 +126,21 @@ impl AppState {
         }
     }
 
-    /// A one-line description of the adapters, for the start banner.
-    pub fn describe_store(&self) -> String {
-        match &self.config.store {
+    /// One line per adapter, for the start banner.
+    pub fn describe_adapters(&self) -> Vec<(&'static str, String)> {
+        let store = match &self.config.store {
             StoreConfig::Postgres { url } => format!("PostgreSQL at {}", redact_url(url)),
             StoreConfig::Sqlite { path } => format!("SQLite at {}", path.display()),
-        }
+        };
+        let cache = match &self.config.cache {
+            CacheConfig::Redis { url, .. } => format!("Redis at {}", redact_url(url)),
+            CacheConfig::Memory => "in-process".to_owned(),
+        };
+        let vault = match &self.config.vault {
+            VaultConfig::Kms { key_id } => format!("KMS key {key_id}"),
+            VaultConfig::Local { path } => format!("local master key {}", path.display()),
+        };
+        vec![("store", store), ("cache", cache), ("keys", vault)]
     }
 }
 

@@ -13,6 +13,7 @@ pub enum ErrorCode {
     Unauthorized,
     ConversationNotFound,
     MessageNotFound,
+    ProviderConfigNotFound,
     RouteNotFound,
     Conflict,
     PayloadTooLarge,
@@ -32,6 +33,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::ConversationNotFound => "conversation_not_found",
             Self::MessageNotFound => "message_not_found",
+            Self::ProviderConfigNotFound => "provider_config_not_found",
             Self::RouteNotFound => "route_not_found",
             Self::Conflict => "conflict",
             Self::PayloadTooLarge => "payload_too_large",
@@ -48,7 +50,10 @@ impl ErrorCode {
         match self {
             Self::InvalidRequest | Self::InvalidJson | Self::InvalidCursor => 400,
             Self::Unauthorized => 401,
-            Self::ConversationNotFound | Self::MessageNotFound | Self::RouteNotFound => 404,
+            Self::ConversationNotFound
+            | Self::MessageNotFound
+            | Self::ProviderConfigNotFound
+            | Self::RouteNotFound => 404,
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::ValidationFailed => 422,
@@ -118,6 +123,7 @@ mod tests {
             ErrorCode::Unauthorized,
             ErrorCode::ConversationNotFound,
             ErrorCode::MessageNotFound,
+            ErrorCode::ProviderConfigNotFound,
             ErrorCode::RouteNotFound,
             ErrorCode::Conflict,
             ErrorCode::PayloadTooLarge,

@@ -4,6 +4,8 @@
 pub mod conversations;
 pub mod health;
 pub mod messages;
+pub mod provider_configs;
+pub mod providers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -55,6 +57,26 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "messages-list",
         handler: messages::LIST,
+    },
+    HttpFunction {
+        name: "providers-list",
+        handler: providers::LIST_PROVIDERS,
+    },
+    HttpFunction {
+        name: "models-list",
+        handler: providers::LIST_MODELS,
+    },
+    HttpFunction {
+        name: "provider-configs-list",
+        handler: provider_configs::LIST,
+    },
+    HttpFunction {
+        name: "provider-configs-put",
+        handler: provider_configs::PUT,
+    },
+    HttpFunction {
+        name: "provider-configs-delete",
+        handler: provider_configs::DELETE,
     },
 ];
 

@@ -77,6 +77,22 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Page<Message>, StoreError>;
 }
 
+/// One sensitive operation, for the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub id: uuid::Uuid,
+    pub user_id: UserId,
+    /// What was done, e.g. `provider_config.put`.
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    /// Never secrets: names and outcomes only.
+    pub details: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// Provider configurations. Every change is written together with its audit entry, in one
+/// transaction: the trail never misses a change, nor records one that did not happen.
 #[async_trait]
 pub trait ProviderConfigStore: Send + Sync {
     /// The user's configs, by provider id.
@@ -89,12 +105,17 @@ pub trait ProviderConfigStore: Send + Sync {
     ) -> Result<Option<ProviderConfig>, StoreError>;
 
     /// Inserts or replaces the user's config for its provider.
-    async fn put_provider_config(&self, config: &ProviderConfig) -> Result<(), StoreError>;
+    async fn put_provider_config(
+        &self,
+        config: &ProviderConfig,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
 
-    /// `false` when there was none.
+    /// `false` (and no audit entry) when there was none.
     async fn delete_provider_config(
         &self,
         user: UserId,
         provider: &ProviderId,
+        audit: &AuditEntry,
     ) -> Result<bool, StoreError>;
 }

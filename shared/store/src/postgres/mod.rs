@@ -1,6 +1,7 @@
 //! PostgreSQL adapter: one deadpool pool per cold start, cached prepared statements, and SQL that
 //! is always a literal with bound parameters.
 
+mod audit;
 mod conversations;
 mod messages;
 mod migrate;

@@ -1,11 +1,11 @@
 use async_trait::async_trait;
 use bestchat_domain::ids::UserId;
 use bestchat_domain::model_ref::ProviderId;
-use bestchat_domain::ports::store::{ProviderConfigStore, StoreError};
+use bestchat_domain::ports::store::{AuditEntry, ProviderConfigStore, StoreError};
 use bestchat_domain::provider::ProviderConfig;
 use tokio_postgres::Row;
 
-use super::{PgStore, db_error};
+use super::{PgStore, audit, db_error};
 use crate::records::ProviderConfigRow;
 
 macro_rules! columns {
@@ -85,46 +85,57 @@ impl ProviderConfigStore for PgStore {
         row.as_ref().map(from_row).transpose()
     }
 
-    async fn put_provider_config(&self, config: &ProviderConfig) -> Result<(), StoreError> {
+    async fn put_provider_config(
+        &self,
+        config: &ProviderConfig,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let r = ProviderConfigRow::from_domain(config)?;
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(PUT).await.map_err(db_error)?;
-        client
-            .execute(
-                &stmt,
-                &[
-                    &r.user_id,
-                    &r.provider,
-                    &r.protocol,
-                    &r.base_url,
-                    &r.enabled,
-                    &r.default_model,
-                    &r.models,
-                    &r.key_ciphertext,
-                    &r.key_nonce,
-                    &r.wrapped_data_key,
-                    &r.key_vault_id,
-                    &r.key_last4,
-                    &r.created_at,
-                    &r.updated_at,
-                ],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(PUT).await.map_err(db_error)?;
+        tx.execute(
+            &stmt,
+            &[
+                &r.user_id,
+                &r.provider,
+                &r.protocol,
+                &r.base_url,
+                &r.enabled,
+                &r.default_model,
+                &r.models,
+                &r.key_ciphertext,
+                &r.key_nonce,
+                &r.wrapped_data_key,
+                &r.key_vault_id,
+                &r.key_last4,
+                &r.created_at,
+                &r.updated_at,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+        audit::append(&tx, entry).await?;
+        tx.commit().await.map_err(db_error)
     }
 
     async fn delete_provider_config(
         &self,
         user: UserId,
         provider: &ProviderId,
+        entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(DELETE).await.map_err(db_error)?;
-        let n = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(DELETE).await.map_err(db_error)?;
+        let n = tx
             .execute(&stmt, &[user.as_uuid(), &provider.as_str()])
             .await
             .map_err(db_error)?;
+        if n > 0 {
+            audit::append(&tx, entry).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
         Ok(n > 0)
     }
 }

@@ -1,6 +1,7 @@
 //! SQLite adapter for running on a laptop: one file, WAL mode, foreign keys on, the same rules
 //! as PostgreSQL. rusqlite is blocking, so every call runs on tokio's blocking pool.
 
+mod audit;
 mod conversations;
 mod messages;
 mod migrate;

@@ -1,12 +1,12 @@
 use async_trait::async_trait;
 use bestchat_domain::ids::UserId;
 use bestchat_domain::model_ref::ProviderId;
-use bestchat_domain::ports::store::{ProviderConfigStore, StoreError};
+use bestchat_domain::ports::store::{AuditEntry, ProviderConfigStore, StoreError};
 use bestchat_domain::provider::ProviderConfig;
 use bestchat_domain::time::to_micros;
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{SqliteStore, db_error, json_at, time_at, uuid_at};
+use super::{SqliteStore, audit, db_error, json_at, time_at, uuid_at};
 use crate::records::ProviderConfigRow;
 
 macro_rules! columns {
@@ -92,28 +92,36 @@ impl ProviderConfigStore for SqliteStore {
         .await
     }
 
-    async fn put_provider_config(&self, config: &ProviderConfig) -> Result<(), StoreError> {
+    async fn put_provider_config(
+        &self,
+        config: &ProviderConfig,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let r = ProviderConfigRow::from_domain(config)?;
+        let entry = entry.clone();
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(PUT).map_err(db_error)?;
-            stmt.execute(params![
-                r.user_id.to_string(),
-                r.provider,
-                r.protocol,
-                r.base_url,
-                r.enabled,
-                r.default_model,
-                r.models.to_string(),
-                r.key_ciphertext,
-                r.key_nonce,
-                r.wrapped_data_key,
-                r.key_vault_id,
-                r.key_last4,
-                to_micros(r.created_at),
-                to_micros(r.updated_at),
-            ])
-            .map_err(db_error)?;
-            Ok(())
+            let tx = conn.transaction().map_err(db_error)?;
+            tx.prepare_cached(PUT)
+                .map_err(db_error)?
+                .execute(params![
+                    r.user_id.to_string(),
+                    r.provider,
+                    r.protocol,
+                    r.base_url,
+                    r.enabled,
+                    r.default_model,
+                    r.models.to_string(),
+                    r.key_ciphertext,
+                    r.key_nonce,
+                    r.wrapped_data_key,
+                    r.key_vault_id,
+                    r.key_last4,
+                    to_micros(r.created_at),
+                    to_micros(r.updated_at),
+                ])
+                .map_err(db_error)?;
+            audit::append(&tx, &entry)?;
+            tx.commit().map_err(db_error)
         })
         .await
     }
@@ -122,13 +130,21 @@ impl ProviderConfigStore for SqliteStore {
         &self,
         user: UserId,
         provider: &ProviderId,
+        entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
         let provider = provider.as_str().to_owned();
+        let entry = entry.clone();
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(DELETE).map_err(db_error)?;
-            let n = stmt
+            let tx = conn.transaction().map_err(db_error)?;
+            let n = tx
+                .prepare_cached(DELETE)
+                .map_err(db_error)?
                 .execute(params![user.to_string(), provider])
                 .map_err(db_error)?;
+            if n > 0 {
+                audit::append(&tx, &entry)?;
+            }
+            tx.commit().map_err(db_error)?;
             Ok(n > 0)
         })
         .await

@@ -1,0 +1,29 @@
+//! `GET /api/providers` and `GET /api/models`.
+
+use http::StatusCode;
+use serde_json::json;
+
+use super::{Handler, caller, handler};
+use crate::error::AppError;
+use crate::http::{ApiRequest, ApiResponse, json_response};
+use crate::models::{provider_views, usable_models};
+use crate::state::AppState;
+
+pub const LIST_PROVIDERS: Handler = handler!(list_providers);
+pub const LIST_MODELS: Handler = handler!(list_models);
+
+async fn list_providers(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    json_response(
+        StatusCode::OK,
+        &json!({ "items": provider_views(state, user).await? }),
+    )
+}
+
+async fn list_models(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    json_response(
+        StatusCode::OK,
+        &json!({ "items": usable_models(state, user).await? }),
+    )
+}

@@ -1,0 +1,273 @@
+//! What each user can reach: the catalog merged with their provider configs, keys resolved
+//! (their own, or the operator's when enabled), and model lists, discovered from the provider
+//! for servers the catalog cannot know and cached for 24 hours.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bestchat_domain::ids::UserId;
+use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig};
+use bestchat_providers::Endpoint;
+use bestchat_providers::catalog::{AuthStyle, ProviderSpec};
+use bestchat_providers::discovery;
+use serde::Serialize;
+
+use crate::error::AppError;
+use crate::secrets::open_api_key;
+use crate::state::AppState;
+
+/// How long a discovered model list is reused.
+pub const MODEL_LIST_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// How long a failed discovery is remembered, so a down server is not asked on every request.
+pub const MODEL_LIST_FAILURE_TTL: Duration = Duration::from_secs(5 * 60);
+/// Window assumed for a discovered model the user has not declared.
+pub const DISCOVERED_CONTEXT_WINDOW: u32 = 8192;
+/// Output limit assumed for a discovered model the user has not declared.
+pub const DISCOVERED_MAX_OUTPUT_TOKENS: u32 = 2048;
+
+/// A provider as `GET /api/providers` shows it.
+#[derive(Debug, Serialize)]
+pub struct ProviderView {
+    pub id: ProviderId,
+    pub name: String,
+    pub protocol: Protocol,
+    pub base_url: Option<String>,
+    pub requires_key: bool,
+    /// The user can call it now: a key is set (theirs or the operator's) or none is needed.
+    pub configured: bool,
+    pub enabled: bool,
+    /// Not in the catalog: the user declared it.
+    pub custom: bool,
+    pub models: Vec<ModelInfo>,
+}
+
+/// A user's provider: the catalog entry, their config, or both.
+pub struct UserProvider<'a> {
+    pub spec: Option<&'a ProviderSpec>,
+    pub config: Option<ProviderConfig>,
+}
+
+impl UserProvider<'_> {
+    pub fn id(&self) -> Option<&ProviderId> {
+        self.spec
+            .map(|s| &s.id)
+            .or(self.config.as_ref().map(|c| &c.provider))
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.config
+            .as_ref()
+            .map(|c| c.protocol)
+            .or(self.spec.map(|s| s.protocol))
+            .unwrap_or(Protocol::OpenAi)
+    }
+
+    pub fn base_url(&self) -> Option<String> {
+        self.config
+            .as_ref()
+            .and_then(|c| c.base_url.clone())
+            .or_else(|| self.spec.and_then(|s| s.base_url.clone()))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.config.as_ref().is_none_or(|c| c.enabled)
+    }
+
+    fn requires_key(&self) -> bool {
+        self.spec.is_some_and(|s| s.requires_key)
+    }
+
+    fn auth_style(&self) -> AuthStyle {
+        self.spec.map_or(AuthStyle::Bearer, |s| s.auth)
+    }
+}
+
+/// Every provider of the user: the catalog's, then their custom ones.
+pub async fn user_providers(
+    state: &AppState,
+    user: UserId,
+) -> Result<Vec<UserProvider<'static>>, AppError> {
+    let mut configs: HashMap<ProviderId, ProviderConfig> = state
+        .store()
+        .list_provider_configs(user)
+        .await?
+        .into_iter()
+        .map(|c| (c.provider.clone(), c))
+        .collect();
+    let mut out: Vec<UserProvider<'static>> = state
+        .catalog
+        .providers()
+        .iter()
+        .map(|spec| UserProvider {
+            spec: Some(spec),
+            config: configs.remove(&spec.id),
+        })
+        .collect();
+    let mut custom: Vec<ProviderConfig> = configs.into_values().collect();
+    custom.sort_by(|a, b| a.provider.cmp(&b.provider));
+    out.extend(custom.into_iter().map(|c| UserProvider {
+        spec: None,
+        config: Some(c),
+    }));
+    Ok(out)
+}
+
+/// The operator's key for this provider, when the operator lets such keys serve users.
+fn env_key(state: &AppState, spec: Option<&ProviderSpec>) -> Option<String> {
+    if !state.config.env_keys {
+        return None;
+    }
+    let var = spec?.key_env.as_deref()?;
+    std::env::var(var).ok().filter(|k| !k.trim().is_empty())
+}
+
+fn has_key(state: &AppState, p: &UserProvider<'_>) -> bool {
+    p.config.as_ref().is_some_and(|c| c.key.is_some()) || env_key(state, p.spec).is_some()
+}
+
+/// Where and how this user calls `model` of provider `p` (no model: the provider itself, to list
+/// its models). The user's own key comes first.
+pub async fn endpoint(
+    state: &AppState,
+    user: UserId,
+    p: &UserProvider<'_>,
+    model: Option<&ModelId>,
+) -> Result<Endpoint, AppError> {
+    let key = match (&p.config, p.id()) {
+        (Some(config), Some(id)) if config.key.is_some() => match &config.key {
+            Some(sealed) => Some(open_api_key(state.vault.as_ref(), user, id, sealed).await?),
+            None => None,
+        },
+        _ => env_key(state, p.spec),
+    };
+    let protocol = p
+        .spec
+        .zip(model)
+        .and_then(|(s, m)| s.model(m))
+        .and_then(|m| m.protocol)
+        .unwrap_or_else(|| p.protocol());
+    Ok(Endpoint {
+        protocol,
+        base_url: p.base_url().unwrap_or_default(),
+        model: model.map(ToString::to_string).unwrap_or_default(),
+        auth: p.auth_style().with_key(key),
+        max_tokens_field: p.spec.map_or("max_tokens", ProviderSpec::max_tokens_field),
+    })
+}
+
+fn discovered(id: &str, provider: &ProviderId) -> Option<ModelInfo> {
+    Some(ModelInfo {
+        id: ModelId::parse(id).ok()?,
+        provider: Some(provider.clone()),
+        context_window: DISCOVERED_CONTEXT_WINDOW,
+        max_output_tokens: DISCOVERED_MAX_OUTPUT_TOKENS,
+        input_price_per_mtok: None,
+        cached_input_price_per_mtok: None,
+        output_price_per_mtok: None,
+        supports_tools: false,
+        supports_vision: false,
+        supports_reasoning: false,
+    })
+}
+
+pub fn model_list_key(user: UserId, provider: &ProviderId) -> String {
+    format!("models:{user}:{provider}")
+}
+
+/// Ids the provider itself lists, from the cache or asked and cached.
+async fn discover(
+    state: &AppState,
+    user: UserId,
+    p: &UserProvider<'_>,
+    id: &ProviderId,
+) -> Vec<String> {
+    let key = model_list_key(user, id);
+    if let Ok(Some(raw)) = state.cache.get(&key).await
+        && let Ok(ids) = serde_json::from_slice::<Vec<String>>(&raw)
+    {
+        return ids;
+    }
+    let listed = match endpoint(state, user, p, None).await {
+        Ok(endpoint) => discovery::list_models(&state.providers, &endpoint)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let (ids, ttl) = match listed {
+        Ok(ids) => (ids, MODEL_LIST_TTL),
+        Err(reason) => {
+            tracing::info!(provider = %id, reason, "model discovery failed");
+            (Vec::new(), MODEL_LIST_FAILURE_TTL)
+        }
+    };
+    if let Ok(raw) = serde_json::to_vec(&ids) {
+        let _ = state.cache.set(&key, &raw, ttl).await;
+    }
+    ids
+}
+
+/// The models of one provider: the catalog's, the user's declarations (which win), and for a
+/// configured server with neither, what the server lists.
+pub async fn models_of(state: &AppState, user: UserId, p: &UserProvider<'_>) -> Vec<ModelInfo> {
+    let Some(id) = p.id().cloned() else {
+        return Vec::new();
+    };
+    let mut models: Vec<ModelInfo> = p
+        .spec
+        .map(|s| s.models.iter().map(|m| m.info(&s.id)).collect())
+        .unwrap_or_default();
+    if let Some(config) = &p.config {
+        for declared in &config.models {
+            let declared = ModelInfo {
+                provider: Some(id.clone()),
+                ..declared.clone()
+            };
+            match models.iter_mut().find(|m| m.id == declared.id) {
+                Some(existing) => *existing = declared,
+                None => models.push(declared),
+            }
+        }
+        let discoverable = matches!(p.protocol(), Protocol::OpenAi | Protocol::OpenAiResponses)
+            && config.enabled
+            && models.is_empty();
+        if discoverable {
+            models.extend(
+                discover(state, user, p, &id)
+                    .await
+                    .iter()
+                    .filter_map(|m| discovered(m, &id)),
+            );
+        }
+    }
+    models
+}
+
+pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<ProviderView>, AppError> {
+    let mut views = Vec::new();
+    for p in user_providers(state, user).await? {
+        let Some(id) = p.id().cloned() else { continue };
+        views.push(ProviderView {
+            name: p.spec.map_or_else(|| id.to_string(), |s| s.name.clone()),
+            protocol: p.protocol(),
+            base_url: p.base_url(),
+            requires_key: p.requires_key(),
+            configured: !p.requires_key() || has_key(state, &p),
+            enabled: p.enabled(),
+            custom: p.spec.is_none(),
+            models: models_of(state, user, &p).await,
+            id,
+        });
+    }
+    Ok(views)
+}
+
+/// Models of the providers this user can call now: configured and enabled.
+pub async fn usable_models(state: &AppState, user: UserId) -> Result<Vec<ModelInfo>, AppError> {
+    Ok(provider_views(state, user)
+        .await?
+        .into_iter()
+        .filter(|v| v.configured && v.enabled)
+        .flat_map(|v| v.models)
+        .collect())
+}

@@ -1,0 +1,296 @@
+//! Reading and changing a user's provider configurations. Keys are sealed before they are
+//! stored and only their last four characters are ever shown; every change is audited.
+
+use std::net::IpAddr;
+
+use bestchat_domain::DomainError;
+use bestchat_domain::ids::UserId;
+use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::ports::store::AuditEntry;
+use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig, PutProviderConfig};
+use bestchat_domain::time::{Timestamp, now};
+use bestchat_providers::catalog::ProviderSpec;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::AppError;
+use crate::models::model_list_key;
+use crate::secrets::seal_api_key;
+use crate::state::AppState;
+
+/// A configuration as the API shows it: never the key, only its last four characters.
+#[derive(Debug, Serialize)]
+pub struct ProviderConfigView {
+    pub provider: ProviderId,
+    pub protocol: Protocol,
+    /// The URL in use: the user's, or the catalog's.
+    pub base_url: Option<String>,
+    pub enabled: bool,
+    pub default_model: Option<ModelId>,
+    pub key_last4: Option<String>,
+    pub models: Vec<ModelInfo>,
+    pub updated_at: Timestamp,
+}
+
+fn view(config: ProviderConfig, spec: Option<&ProviderSpec>) -> ProviderConfigView {
+    let provider = config.provider.clone();
+    ProviderConfigView {
+        base_url: config
+            .base_url
+            .or_else(|| spec.and_then(|s| s.base_url.clone())),
+        models: config
+            .models
+            .into_iter()
+            .map(|m| ModelInfo {
+                provider: Some(provider.clone()),
+                ..m
+            })
+            .collect(),
+        provider,
+        protocol: config.protocol,
+        enabled: config.enabled,
+        default_model: config.default_model,
+        key_last4: config.key.map(|k| k.last4),
+        updated_at: config.updated_at,
+    }
+}
+
+pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ProviderConfigView>, AppError> {
+    Ok(state
+        .store()
+        .list_provider_configs(user)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let spec = state.catalog.provider(&c.provider);
+            view(c, spec)
+        })
+        .collect())
+}
+
+/// A provider id from the path: malformed ids are refused like any invalid field.
+pub fn provider_id(raw: Option<&str>) -> Result<ProviderId, DomainError> {
+    ProviderId::parse(raw.unwrap_or_default())
+}
+
+pub async fn put(
+    state: &AppState,
+    user: UserId,
+    provider: ProviderId,
+    body: PutProviderConfig,
+) -> Result<ProviderConfigView, AppError> {
+    body.validate()?;
+    let spec = state.catalog.provider(&provider);
+    let existing = state.store().get_provider_config(user, &provider).await?;
+    let protocol = protocol_of(&provider, spec, body.protocol, existing.as_ref())?;
+    let base_url = match body.base_url {
+        Some(url) => url,
+        None => existing.as_ref().and_then(|e| e.base_url.clone()),
+    };
+    check_base_url(state, &provider, spec, protocol, base_url.as_deref())?;
+    let uses_iam_or_nothing =
+        spec.is_some_and(|s| matches!(s.protocol, Protocol::Bedrock | Protocol::Echo));
+    let (key, key_change) = match body.api_key {
+        Some(Some(_)) if uses_iam_or_nothing => {
+            return Err(DomainError::validation(format!("{provider} takes no API key")).into());
+        }
+        Some(Some(raw)) => (
+            Some(seal_api_key(state.vault.as_ref(), user, &provider, raw.trim()).await?),
+            "set",
+        ),
+        Some(None) => (None, "removed"),
+        None => (existing.as_ref().and_then(|e| e.key.clone()), "kept"),
+    };
+    let at = now();
+    let config = ProviderConfig {
+        user_id: user,
+        provider: provider.clone(),
+        protocol,
+        base_url,
+        enabled: body
+            .enabled
+            .or(existing.as_ref().map(|e| e.enabled))
+            .unwrap_or(true),
+        default_model: match body.default_model {
+            Some(m) => m,
+            None => existing.as_ref().and_then(|e| e.default_model.clone()),
+        },
+        models: match body.models {
+            // Stored without the provider: it is the row's.
+            Some(models) => models
+                .into_iter()
+                .map(|m| ModelInfo {
+                    provider: None,
+                    ..m
+                })
+                .collect(),
+            None => existing
+                .as_ref()
+                .map(|e| e.models.clone())
+                .unwrap_or_default(),
+        },
+        key,
+        created_at: existing.as_ref().map_or(at, |e| e.created_at),
+        updated_at: at,
+    };
+    let audit = audit_entry(
+        user,
+        "provider_config.put",
+        &provider,
+        json!({
+            "key": key_change,
+            "created": existing.is_none(),
+            "enabled": config.enabled,
+            "base_url": config.base_url,
+        }),
+        at,
+    );
+    state.store().put_provider_config(&config, &audit).await?;
+    let _ = state.cache.delete(&model_list_key(user, &provider)).await;
+    Ok(view(config, spec))
+}
+
+pub async fn delete(
+    state: &AppState,
+    user: UserId,
+    provider: &ProviderId,
+) -> Result<bool, AppError> {
+    let audit = audit_entry(user, "provider_config.delete", provider, json!({}), now());
+    let deleted = state
+        .store()
+        .delete_provider_config(user, provider, &audit)
+        .await?;
+    let _ = state.cache.delete(&model_list_key(user, provider)).await;
+    Ok(deleted)
+}
+
+fn audit_entry(
+    user: UserId,
+    action: &str,
+    provider: &ProviderId,
+    details: serde_json::Value,
+    at: Timestamp,
+) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: user,
+        action: action.to_owned(),
+        target_type: Some("provider".into()),
+        target_id: Some(provider.to_string()),
+        details,
+        created_at: at,
+    }
+}
+
+/// A catalog provider keeps its protocol; a custom one must name one of the protocols reached by
+/// URL and key.
+fn protocol_of(
+    provider: &ProviderId,
+    spec: Option<&ProviderSpec>,
+    requested: Option<Protocol>,
+    existing: Option<&ProviderConfig>,
+) -> Result<Protocol, DomainError> {
+    match (spec, requested) {
+        (Some(spec), Some(p)) if p != spec.protocol => Err(DomainError::validation(format!(
+            "{provider} speaks {}; its protocol cannot change",
+            spec.protocol.as_str()
+        ))),
+        (Some(spec), _) => Ok(spec.protocol),
+        (None, Some(p)) if p.allowed_for_custom() => Ok(p),
+        (None, Some(_)) => Err(DomainError::validation(
+            "a custom provider's protocol must be openai, openai-responses, anthropic or gemini",
+        )),
+        (None, None) => existing.map(|e| e.protocol).ok_or_else(|| {
+            DomainError::validation(format!(
+                "{provider} is not in the catalog: a custom provider needs protocol and base_url"
+            ))
+        }),
+    }
+}
+
+fn check_base_url(
+    state: &AppState,
+    provider: &ProviderId,
+    spec: Option<&ProviderSpec>,
+    protocol: Protocol,
+    base_url: Option<&str>,
+) -> Result<(), DomainError> {
+    let takes_url = protocol.allowed_for_custom();
+    match base_url {
+        Some(_) if !takes_url => {
+            return Err(DomainError::validation(format!(
+                "{provider} takes no base_url"
+            )));
+        }
+        None if spec.is_none() || spec.is_some_and(|s| s.base_url_required) => {
+            return Err(DomainError::validation(format!(
+                "{provider} needs a base_url"
+            )));
+        }
+        _ => {}
+    }
+    if let Some(url) = base_url
+        && !state.config.allow_private_provider_urls
+        && is_private_host(url)
+    {
+        return Err(DomainError::validation(
+            "base_url points at a private, loopback or link-local address, which this deployment does not allow",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the URL's host is a name or address for this machine or a private network.
+fn is_private_host(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    }
+    .to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") || host.ends_with(".internal") {
+        return true;
+    }
+    match host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified()
+        }
+        Ok(IpAddr::V6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_private_host;
+
+    #[test]
+    fn private_hosts() {
+        for private in [
+            "http://localhost:11434/v1",
+            "http://127.0.0.1:8080",
+            "http://10.1.2.3/v1",
+            "http://192.168.0.9",
+            "http://169.254.169.254/latest",
+            "http://[::1]:8000/v1",
+            "http://[fd00::1]/v1",
+            "http://db.internal/v1",
+        ] {
+            assert!(is_private_host(private), "{private}");
+        }
+        for public in [
+            "https://api.openai.com/v1",
+            "https://8.8.8.8/v1",
+            "https://[2001:db8::1]/v1",
+        ] {
+            assert!(!is_private_host(public), "{public}");
+        }
+    }
+}

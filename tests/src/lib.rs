@@ -49,3 +49,11 @@ pub fn fixture(name: &str) -> Vec<u8> {
         .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// The moto server standing in for AWS (`MOTO_URL`; scripts/test starts one).
+pub fn moto_url() -> String {
+    std::env::var("MOTO_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| panic!("MOTO_URL is not set: run scripts/test, or start `moto_server -p 5000` and set MOTO_URL=http://127.0.0.1:5000"))
+}

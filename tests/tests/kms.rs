@@ -1,0 +1,74 @@
+//! The KMS key vault through the real AWS SDK against moto on loopback.
+
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use bestchat_app::secrets::{open_api_key, seal_api_key};
+use bestchat_domain::ids::UserId;
+use bestchat_domain::model_ref::ProviderId;
+use bestchat_domain::ports::keys::{KeyVault, VaultError};
+use bestchat_platform::keys::KmsKeyVault;
+use bestchat_tests::moto_url;
+
+async fn vault() -> KmsKeyVault {
+    let config = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto_url())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .build();
+    let client = aws_sdk_kms::Client::from_conf(config);
+    let key = client
+        .create_key()
+        .description("bestchat test key")
+        .send()
+        .await
+        .expect("moto creates a key");
+    let key_id = key.key_metadata.expect("metadata").key_id;
+    KmsKeyVault::with_client(key_id, client)
+}
+
+#[tokio::test]
+async fn data_keys_unwrap_only_under_their_context() {
+    let vault = vault().await;
+    let ctx = [("user", "u-1"), ("provider", "openai")];
+    let key = vault.generate_data_key(&ctx).await.unwrap();
+    assert_ne!(key.wrapped.as_slice(), key.plaintext.as_slice());
+    assert!(
+        key.vault_key_id.starts_with("arn:aws:kms:"),
+        "{}",
+        key.vault_key_id
+    );
+    let unwrapped = vault
+        .unwrap_data_key(&key.wrapped, &key.vault_key_id, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(unwrapped, key.plaintext);
+    let other = [("user", "u-2"), ("provider", "openai")];
+    assert!(matches!(
+        vault
+            .unwrap_data_key(&key.wrapped, &key.vault_key_id, &other)
+            .await,
+        Err(VaultError::Rejected(_))
+    ));
+}
+
+#[tokio::test]
+async fn api_keys_seal_and_open_with_kms() {
+    let vault = vault().await;
+    let user = UserId::generate();
+    let provider = ProviderId::parse("anthropic").unwrap();
+    let sealed = seal_api_key(&vault, user, &provider, "sk-ant-api03-secret-9876")
+        .await
+        .unwrap();
+    assert_eq!(sealed.last4, "9876");
+    assert_eq!(
+        open_api_key(&vault, user, &provider, &sealed)
+            .await
+            .unwrap(),
+        "sk-ant-api03-secret-9876"
+    );
+    assert!(
+        open_api_key(&vault, UserId::generate(), &provider, &sealed)
+            .await
+            .is_err()
+    );
+}

@@ -482,3 +482,21 @@ async fn when_every_target_fails_the_last_error_and_every_attempt_are_reported()
         "auth failures are not retried"
     );
 }
+
+#[tokio::test]
+async fn echo_streams_a_deterministic_answer_word_by_word() {
+    let echo = endpoint(Protocol::Echo, "", "echo-1", Auth::None);
+    let providers = Providers::new(HttpSettings {
+        echo_delay: Duration::from_millis(1),
+        ..HttpSettings::default()
+    })
+    .unwrap();
+    let first = collect(providers.open(&echo, &request()).await.unwrap()).await;
+    let second = collect(providers.open(&echo, &request()).await.unwrap()).await;
+    assert_eq!(first, second, "deterministic");
+    assert_eq!(text(&first), "Echo (echo-1): What colours are in the flag?");
+    let deltas = first.iter().filter(|e| matches!(e, StreamEvent::TextDelta(_))).count();
+    assert_eq!(deltas, 8, "one delta per word");
+    assert!(matches!(first[first.len() - 2], StreamEvent::Usage(u) if u.output_tokens == 8));
+    assert_eq!(first.last(), Some(&StreamEvent::Finish(FinishReason::Stop)));
+}

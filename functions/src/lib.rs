@@ -1,5 +1,7 @@
 //! Glue between AWS Lambda and the handlers in `bestchat-app`. Each binary in `src/bin` is one
 //! function of `infra/template.yaml`.
 
+pub mod authorizer;
+pub mod event;
 pub mod http;
-pub mod migrate;
+pub mod ws;

@@ -7,20 +7,28 @@ use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bestchat_local::auth::JwtAuth;
+use bestchat_app::auth::{JwtVerifier, KeySource};
 
 use crate::TempDir;
 use crate::postgres::TestDatabase;
-use bestchat_local::config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 
 /// The signing secret every test gateway uses, so tests can mint their own tokens.
 pub const TEST_SECRET: &str = "bestchat-test-secret-0123456789abcdef";
 /// How long a gateway may take to print its address.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The issuer and audience the gateway checks by default.
+pub const ISSUER: &str = "bestchat-local";
+pub const AUDIENCE: &str = "bestchat";
+
+/// Signs like a token issuer with `secret`.
+pub fn signer(secret: &[u8], issuer: &str, audience: &str) -> JwtVerifier {
+    JwtVerifier::new(KeySource::Secret(secret.to_vec()), issuer, audience)
+}
+
 /// Tokens as the test gateways accept them.
-pub fn auth() -> JwtAuth {
-    JwtAuth::new(TEST_SECRET.as_bytes(), DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+pub fn auth() -> JwtVerifier {
+    signer(TEST_SECRET.as_bytes(), ISSUER, AUDIENCE)
 }
 
 pub fn token(subject: &str) -> String {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use bestchat_tests::TempDir;
 use bestchat_tests::api::{Api, assert_error};
-use bestchat_tests::gateway::{GatewayProcess, auth, now_epoch, postgres, sqlite};
+use bestchat_tests::gateway::{
+    AUDIENCE, GatewayProcess, ISSUER, auth, now_epoch, postgres, signer, sqlite,
+};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -212,16 +214,12 @@ async fn tokens_are_checked_like_api_gateway(gateway: &GatewayProcess) {
     let expired = auth()
         .mint("alice", now_epoch() - 7200, Duration::from_secs(3600))
         .unwrap();
-    let forged = bestchat_local::auth::JwtAuth::new(
-        b"some-other-secret-some-other-secret",
-        bestchat_local::config::DEFAULT_ISSUER,
-        bestchat_local::config::DEFAULT_AUDIENCE,
-    )
-    .mint("alice", now_epoch(), Duration::from_secs(3600))
-    .unwrap();
-    let other_audience = bestchat_local::auth::JwtAuth::new(
+    let forged = signer(b"some-other-secret-some-other-secret", ISSUER, AUDIENCE)
+        .mint("alice", now_epoch(), Duration::from_secs(3600))
+        .unwrap();
+    let other_audience = signer(
         bestchat_tests::gateway::TEST_SECRET.as_bytes(),
-        bestchat_local::config::DEFAULT_ISSUER,
+        ISSUER,
         "someone-else",
     )
     .mint("alice", now_epoch(), Duration::from_secs(3600))

@@ -495,7 +495,10 @@ async fn echo_streams_a_deterministic_answer_word_by_word() {
     let second = collect(providers.open(&echo, &request()).await.unwrap()).await;
     assert_eq!(first, second, "deterministic");
     assert_eq!(text(&first), "Echo (echo-1): What colours are in the flag?");
-    let deltas = first.iter().filter(|e| matches!(e, StreamEvent::TextDelta(_))).count();
+    let deltas = first
+        .iter()
+        .filter(|e| matches!(e, StreamEvent::TextDelta(_)))
+        .count();
     assert_eq!(deltas, 8, "one delta per word");
     assert!(matches!(first[first.len() - 2], StreamEvent::Usage(u) if u.output_tokens == 8));
     assert_eq!(first.last(), Some(&StreamEvent::Finish(FinishReason::Stop)));

@@ -11,8 +11,9 @@ use bestchat_domain::message::{
 };
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_domain::page::PageRequest;
-use bestchat_domain::ports::store::StoreError;
+use bestchat_domain::ports::store::{StoreError, TurnStart};
 use bestchat_domain::time::{Timestamp, now};
+use bestchat_domain::usage::UsageLog;
 use bestchat_store::{PgSettings, PgStore, SqliteStore};
 use bestchat_tests::TempDir;
 use bestchat_tests::postgres::TestDatabase;
@@ -74,6 +75,8 @@ contract!(
     messages_page_oldest_first,
     deleting_a_conversation_deletes_its_messages,
     client_message_ids_are_unique_per_conversation,
+    a_turn_starts_once_per_client_message_id,
+    a_turn_is_claimed_once_and_finished_with_its_usage,
 );
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
@@ -457,4 +460,138 @@ async fn client_message_ids_are_unique_per_conversation(store: &dyn Store) {
         ..first
     };
     store.insert_message(&elsewhere).await.unwrap();
+}
+
+fn pair(c: &Conversation, client_id: &str) -> (Message, Message) {
+    let question = Message {
+        client_message_id: Some(client_id.to_owned()),
+        ..message(c, Role::User, "Why is the sky blue?", now())
+    };
+    let answer = Message {
+        status: MessageStatus::Pending,
+        reply_to: Some(question.id),
+        token_count: 0,
+        ..message(c, Role::Assistant, "", now())
+    };
+    (question, answer)
+}
+
+async fn a_turn_starts_once_per_client_message_id(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "sky", now());
+    store.create_conversation(&c).await.unwrap();
+    let (question, answer) = pair(&c, "client-1");
+    let later = plus_micros(c.updated_at, 5_000);
+    let question = Message {
+        created_at: later,
+        updated_at: later,
+        ..question
+    };
+    match store.start_turn(&question, &answer).await.unwrap() {
+        TurnStart::Started { user, assistant } => {
+            assert_eq!(user, question);
+            assert_eq!(assistant, answer);
+        }
+        other => panic!("expected a new turn: {other:?}"),
+    }
+    // The conversation moves to the top of the list.
+    assert_eq!(
+        store
+            .get_conversation(alice, c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .updated_at,
+        later
+    );
+    // The same client message id again: the original pair, nothing new stored.
+    let (again_q, again_a) = pair(&c, "client-1");
+    match store.start_turn(&again_q, &again_a).await.unwrap() {
+        TurnStart::Existing { user, assistant } => {
+            assert_eq!(user.id, question.id);
+            assert_eq!(assistant.id, answer.id);
+        }
+        other => panic!("expected the original pair: {other:?}"),
+    }
+    let all = store
+        .list_messages(alice, c.id, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 2);
+    assert_eq!(
+        store
+            .get_message(alice, answer.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        MessageStatus::Pending
+    );
+    let bob = user(store, "bob").await;
+    assert_eq!(store.get_message(bob, answer.id).await.unwrap(), None);
+}
+
+async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "sky", now());
+    store.create_conversation(&c).await.unwrap();
+    let (question, answer) = pair(&c, "client-2");
+    store.start_turn(&question, &answer).await.unwrap();
+    assert!(store.claim_turn(alice, answer.id, now()).await.unwrap());
+    assert!(
+        !store.claim_turn(alice, answer.id, now()).await.unwrap(),
+        "claimed once"
+    );
+    let bob = user(store, "bob").await;
+    assert!(!store.claim_turn(bob, answer.id, now()).await.unwrap());
+    assert_eq!(
+        store
+            .get_message(alice, answer.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        MessageStatus::Streaming
+    );
+
+    let done = Message {
+        content: "Rayleigh scattering.".into(),
+        status: MessageStatus::Complete,
+        provider: Some(ProviderId::parse("openai").unwrap()),
+        model: Some(ModelId::parse("gpt-4o-mini").unwrap()),
+        token_count: 4,
+        usage: Some(Usage {
+            input_tokens: 12,
+            output_tokens: 4,
+            cached_tokens: 2,
+            cost_micros: Some(5),
+        }),
+        finish_reason: Some(FinishReason::Stop),
+        updated_at: plus_micros(answer.created_at, 900),
+        ..answer.clone()
+    };
+    let log = UsageLog {
+        id: uuid::Uuid::now_v7(),
+        user_id: alice,
+        conversation_id: c.id,
+        message_id: answer.id,
+        provider: ProviderId::parse("openai").unwrap(),
+        model: ModelId::parse("gpt-4o-mini").unwrap(),
+        input_tokens: 12,
+        output_tokens: 4,
+        cached_tokens: 2,
+        cost_micros: Some(5),
+        latency_ms: 900,
+        ttft_ms: Some(120),
+        status: MessageStatus::Complete,
+        attempts: serde_json::json!([{"provider": "openai", "outcome": "ok"}]),
+        created_at: now(),
+    };
+    store.finish_turn(&done, Some(&log)).await.unwrap();
+    assert_eq!(
+        store.get_message(alice, answer.id).await.unwrap().unwrap(),
+        done
+    );
+    // A second usage row for the same id is refused: one record per call.
+    assert!(store.finish_turn(&done, Some(&log)).await.is_err());
 }

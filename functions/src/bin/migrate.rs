@@ -1,4 +1,7 @@
+use bestchat_app::events::event_function;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    bestchat_functions::migrate::run().await
+    let handler = event_function("migrate").ok_or("migrate is not an event function")?;
+    bestchat_functions::event::run(handler).await
 }

@@ -1,28 +1,27 @@
 //! Settings of the local gateway, on top of the app's own.
 
 use std::path::Path;
+use std::time::Duration;
 
 use bestchat_app::Config;
-use bestchat_app::config::StoreConfig;
+use bestchat_app::auth::MIN_SECRET_BYTES;
+use bestchat_app::config::{AuthKeys, StoreConfig};
 use bestchat_platform::aead::random_bytes;
 use bestchat_platform::files::read_or_create_private;
 
-use crate::auth::MIN_SECRET_BYTES;
-
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
-pub const DEFAULT_ISSUER: &str = "bestchat-local";
-pub const DEFAULT_AUDIENCE: &str = "bestchat";
 /// File under the data directory holding the generated signing secret.
 pub const SECRET_FILE: &str = "jwt-secret";
+/// API Gateway closes a WebSocket connection idle for ten minutes.
+pub const DEFAULT_WS_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 pub struct LocalConfig {
     /// `BESTCHAT_ADDR`; port 0 picks a free port (the banner prints the one chosen).
     pub addr: String,
     /// `BESTCHAT_DEV_AUTH`: serve `POST /dev/token`. On by default with the embedded store only.
     pub dev_auth: bool,
-    pub jwt_secret: Vec<u8>,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
+    /// `BESTCHAT_WS_IDLE_TIMEOUT_MS`: an idle WebSocket is closed after this.
+    pub ws_idle_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +29,9 @@ pub struct LocalConfig {
 pub struct LocalConfigError(String);
 
 impl LocalConfig {
-    pub fn from_env(app: &Config) -> Result<Self, LocalConfigError> {
+    /// Reads the gateway's own settings, and gives the app a signing secret of its own when the
+    /// environment names no keys: a file under the data directory, kept across restarts.
+    pub fn from_env(app: &mut Config) -> Result<Self, LocalConfigError> {
         let var = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
         let dev_auth = match var("BESTCHAT_DEV_AUTH").as_deref() {
             None => matches!(app.store, StoreConfig::Sqlite { .. }),
@@ -42,22 +43,22 @@ impl LocalConfig {
                 )));
             }
         };
-        let jwt_secret = match var("BESTCHAT_JWT_SECRET") {
-            Some(secret) if secret.len() >= MIN_SECRET_BYTES => secret.into_bytes(),
-            Some(_) => {
-                return Err(LocalConfigError(format!(
-                    "BESTCHAT_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
-                )));
-            }
-            None => stored_secret(&app.data_dir.join(SECRET_FILE))?,
+        if app.auth.keys == AuthKeys::Unset {
+            let secret = stored_secret(&app.data_dir.join(SECRET_FILE))?;
+            app.auth.keys = AuthKeys::Secret(String::from_utf8_lossy(&secret).into_owned());
+        }
+        let ws_idle_timeout = match var("BESTCHAT_WS_IDLE_TIMEOUT_MS") {
+            None => DEFAULT_WS_IDLE_TIMEOUT,
+            Some(raw) => raw.trim().parse().map(Duration::from_millis).map_err(|_| {
+                LocalConfigError(format!(
+                    "BESTCHAT_WS_IDLE_TIMEOUT_MS must be a whole number, got {raw:?}"
+                ))
+            })?,
         };
         Ok(Self {
             addr: var("BESTCHAT_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
             dev_auth,
-            jwt_secret,
-            jwt_issuer: var("BESTCHAT_JWT_ISSUER").unwrap_or_else(|| DEFAULT_ISSUER.to_owned()),
-            jwt_audience: var("BESTCHAT_JWT_AUDIENCE")
-                .unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned()),
+            ws_idle_timeout,
         })
     }
 }

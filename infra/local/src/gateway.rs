@@ -4,25 +4,28 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{ConnectInfo, Path, Request};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, Path, RawQuery, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, MethodRouter, post};
+use axum::routing::{MethodFilter, MethodRouter, any, get, post};
 use bestchat_app::AppState;
 use bestchat_app::api::{HTTP_FUNCTIONS, Handler};
-use bestchat_app::http::{ApiResponse, error_response};
+use bestchat_app::auth::{AuthError, DEV_TOKEN_TTL, JwtVerifier, dev_subject};
+use bestchat_app::http::{ApiRequest, ApiResponse, error_response};
 use bestchat_domain::{DomainError, ErrorCode};
+use bestchat_platform::publish::ConnectionHub;
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::LambdaRequest;
 
-use crate::auth::{AuthError, DEV_TOKEN_TTL, JwtAuth, dev_subject};
 use crate::event::{EventContext, http_api_v2};
-use crate::template::HttpRoute;
+use crate::sockets::SocketInfo;
+use crate::template::{HttpRoute, WsApi};
 
 /// API Gateway HTTP APIs refuse request bodies over 10 MB before any function runs.
 pub const API_GATEWAY_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
@@ -31,7 +34,21 @@ const DEV_TOKEN_MAX_BODY_BYTES: usize = 4096;
 
 pub struct Gateway {
     pub state: Arc<AppState>,
-    pub auth: JwtAuth,
+    /// The local sockets behind `/ws`; the `@connections` endpoint posts into it.
+    pub hub: ConnectionHub,
+    pub ws: WsApi,
+    /// `BESTCHAT_WS_IDLE_TIMEOUT_MS`.
+    pub ws_idle_timeout: Duration,
+    pub sockets: SocketInfo,
+}
+
+impl Gateway {
+    pub fn auth(&self) -> Result<&JwtVerifier, DomainError> {
+        self.state
+            .auth
+            .as_ref()
+            .ok_or_else(|| DomainError::new(ErrorCode::Internal, "no token keys are configured"))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +59,9 @@ pub enum RouterError {
     Method(String),
 }
 
-struct RouteTarget {
-    route: HttpRoute,
-    handler: Handler,
+pub struct RouteTarget {
+    pub route: HttpRoute,
+    pub handler: Handler,
 }
 
 pub fn router(
@@ -87,6 +104,32 @@ pub fn router(
             post(move |request: Request| dev_token(g, request)),
         );
     }
+    let ws = Arc::clone(&gateway);
+    app = app.route(
+        "/ws",
+        get(
+            move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                  RawQuery(query): RawQuery,
+                  headers: http::HeaderMap,
+                  upgrade: WebSocketUpgrade| {
+                crate::sockets::upgrade(ws, peer, query, headers, upgrade)
+            },
+        ),
+    );
+    let management = Arc::clone(&gateway);
+    app = app.route(
+        "/@connections/{id}",
+        any(move |params: Path<String>, request: Request| {
+            crate::management::connection(management, params, request)
+        }),
+    );
+    let lambda = Arc::clone(&gateway);
+    app = app.route(
+        "/2015-03-31/functions/{name}/invocations",
+        post(move |params: Path<String>, request: Request| {
+            crate::lambda_api::invoke(lambda, params, request)
+        }),
+    );
     Ok(app
         .fallback(not_found)
         .layer(middleware::from_fn(log_request)))
@@ -100,21 +143,29 @@ async fn invoke(
     request: Request,
 ) -> Response {
     let request_id = uuid::Uuid::now_v7().to_string();
-    let response = match call(&gateway, &target, peer, params, request, &request_id).await {
-        Ok(response) => into_axum(response),
+    let streaming = crate::sse::wanted(&target.route, request.headers());
+    let response = match prepare(&gateway, &target, peer, params, request, &request_id).await {
+        Ok(api_request) if streaming => {
+            crate::sse::respond(Arc::clone(&gateway), target.handler, api_request).await
+        }
+        Ok(api_request) => {
+            into_axum((target.handler)(Arc::clone(&gateway.state), api_request).await)
+        }
         Err(e) => into_axum(error_response(&e)),
     };
     with_request_id(response, &request_id)
 }
 
-async fn call(
+/// Checks the token like the JWT authorizer, then builds the payload v2 event and decodes it
+/// exactly as lambda_http does in Lambda.
+async fn prepare(
     gateway: &Gateway,
     target: &RouteTarget,
     peer: SocketAddr,
     params: Result<Path<HashMap<String, String>>, PathRejection>,
     request: Request,
     request_id: &str,
-) -> Result<ApiResponse, DomainError> {
+) -> Result<ApiRequest, DomainError> {
     let Path(path_params) = params.map_err(|_| route_not_found())?;
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, API_GATEWAY_MAX_BODY_BYTES)
@@ -130,7 +181,7 @@ async fn call(
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        Some(gateway.auth.verify(authorization).map_err(|e| {
+        Some(gateway.auth()?.verify(authorization).await.map_err(|e| {
             tracing::debug!(request_id, error = %e, "token refused");
             DomainError::unauthorized(match e {
                 AuthError::Missing => "a bearer token is required",
@@ -152,13 +203,13 @@ async fn call(
             now: chrono::Utc::now(),
         },
     );
-    // The same decoding lambda_http applies to the event in Lambda.
     let lambda_request: LambdaRequest = serde_json::from_value(event).map_err(|e| {
         tracing::error!(request_id, error = %e, "event does not decode");
         DomainError::new(ErrorCode::Internal, "the gateway built an invalid event")
     })?;
-    let request = bestchat_functions::http::api_request(http::Request::from(lambda_request));
-    Ok((target.handler)(Arc::clone(&gateway.state), request).await)
+    Ok(bestchat_functions::http::api_request(http::Request::from(
+        lambda_request,
+    )))
 }
 
 fn route_not_found() -> DomainError {
@@ -172,7 +223,7 @@ async fn not_found() -> Response {
     into_axum(error_response(&route_not_found()))
 }
 
-fn into_axum(response: ApiResponse) -> Response {
+pub fn into_axum(response: ApiResponse) -> Response {
     let (parts, body) = response.into_parts();
     Response::from_parts(parts, Body::from(body))
 }
@@ -205,7 +256,7 @@ async fn dev_token(gateway: Arc<Gateway>, request: Request) -> Response {
             DomainError::validation("user must be 1 to 64 letters, digits, '-', '_', '.' or '@'")
         })?;
         let token = gateway
-            .auth
+            .auth()?
             .mint(&subject, chrono::Utc::now().timestamp(), DEV_TOKEN_TTL)
             .map_err(|_| DomainError::new(ErrorCode::Internal, "cannot sign the token"))?;
         Ok::<_, DomainError>(serde_json::json!({ "token": token, "user_id": user_id }))

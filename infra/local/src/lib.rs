@@ -2,10 +2,13 @@
 //! `infra/template.yaml`, checks JWTs as API Gateway's authorizer would, builds the payload v2
 //! event and calls each function's handler in-process.
 
-pub mod auth;
 pub mod config;
 mod event;
 mod gateway;
+mod lambda_api;
+mod management;
+mod sockets;
+mod sse;
 pub mod template;
 
 use std::io::Write;
@@ -15,7 +18,9 @@ use std::sync::Arc;
 use bestchat_app::{AppState, Config};
 use tokio::net::TcpListener;
 
-use crate::auth::{DEV_TOKEN_TTL, JwtAuth, dev_subject};
+use bestchat_app::auth::{DEV_TOKEN_TTL, dev_subject};
+use bestchat_platform::publish::ConnectionHub;
+
 use crate::config::LocalConfig;
 use crate::gateway::Gateway;
 
@@ -23,14 +28,19 @@ use crate::gateway::Gateway;
 pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn run() -> Result<(), StartError> {
-    let config = Config::from_env()?;
-    let local = LocalConfig::from_env(&config)?;
+    let mut config = Config::from_env()?;
+    let local = LocalConfig::from_env(&mut config)?;
     let state = AppState::new(config)?;
     let migrations = state.migrate().await?;
     let routes = template::http_routes(template::TEMPLATE)?;
     let gateway = Arc::new(Gateway {
+        // With frames posted in process the app and the sockets share one hub; with WS_ENDPOINT
+        // set, frames come back through this gateway's @connections endpoint.
+        hub: state.hub.clone().unwrap_or_else(ConnectionHub::new),
         state: Arc::clone(&state),
-        auth: JwtAuth::new(&local.jwt_secret, &local.jwt_issuer, &local.jwt_audience),
+        ws: template::ws_api(template::TEMPLATE)?,
+        ws_idle_timeout: local.ws_idle_timeout,
+        sockets: sockets::SocketInfo::default(),
     });
     let app = gateway::router(Arc::clone(&gateway), &routes, local.dev_auth)?;
     let listener = TcpListener::bind(&local.addr)
@@ -60,21 +70,26 @@ fn banner(
     let mut out = std::io::stdout().lock();
     writeln!(out, "BestChat local gateway listening on http://{addr}")?;
     for (what, adapter) in state.describe_adapters() {
-        writeln!(out, "  {what}:{:pad$}{adapter}", "", pad = 7 - what.len())?;
+        writeln!(
+            out,
+            "  {what}:{:pad$}{adapter}",
+            "",
+            pad = 13usize.saturating_sub(what.len())
+        )?;
     }
     writeln!(out, "  migrations: {applied} applied now")?;
     writeln!(out, "  routes: {route_count} from infra/template.yaml")?;
+    let auth = gateway.auth()?;
     writeln!(
         out,
-        "  auth:   HS256 JWT, issuer {:?}, audience {:?}",
-        gateway.auth.issuer(),
-        gateway.auth.audience()
+        "  auth:   JWT, issuer {:?}, audience {:?}",
+        auth.issuer(),
+        auth.audience()
     )?;
+    writeln!(out, "  websocket: ws://{addr}/ws?token=<JWT>")?;
     if local.dev_auth {
         let (subject, user_id) = dev_subject("dev").ok_or("the dev user name is invalid")?;
-        let token = gateway
-            .auth
-            .mint(&subject, chrono::Utc::now().timestamp(), DEV_TOKEN_TTL)?;
+        let token = auth.mint(&subject, chrono::Utc::now().timestamp(), DEV_TOKEN_TTL)?;
         writeln!(
             out,
             "  dev auth: on (POST /dev/token {{\"user\": \"alice\"}} gives a token)"

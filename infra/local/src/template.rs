@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_yaml_ng::Value;
 
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
 
@@ -25,6 +26,31 @@ impl HttpRoute {
     }
 }
 
+/// One WebSocket API route: a route key (`$connect`, `sendMessage`, `$default`, …) served by a
+/// function's binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsRoute {
+    pub route_key: String,
+    pub function: String,
+}
+
+/// The WebSocket API as the template declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsApi {
+    pub routes: Vec<WsRoute>,
+    /// The binary of the `$connect` REQUEST authorizer.
+    pub authorizer: Option<String>,
+}
+
+impl WsApi {
+    pub fn function_for(&self, route_key: &str) -> Option<&str> {
+        self.routes
+            .iter()
+            .find(|r| r.route_key == route_key)
+            .map(|r| r.function.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("infra/template.yaml is not valid YAML: {0}")]
@@ -33,6 +59,8 @@ pub enum TemplateError {
     NoBinary(String),
     #[error("route {0} is declared twice")]
     Duplicate(String),
+    #[error("WebSocket resource {0} does not lead to a function binary")]
+    Unresolved(String),
 }
 
 #[derive(Deserialize)]
@@ -153,6 +181,87 @@ pub fn http_routes(template: &str) -> Result<Vec<HttpRoute>, TemplateError> {
     Ok(routes)
 }
 
+/// The text of a `!Sub` (or a plain string).
+fn sub_text(value: &Value) -> Option<&str> {
+    match value {
+        Value::String(s) => Some(s),
+        Value::Tagged(tagged) if tagged.tag == "!Sub" => tagged.value.as_str(),
+        _ => None,
+    }
+}
+
+/// The logical ids referenced as `${Id}` or `${Id.Attr}` in a `!Sub`.
+fn sub_refs(text: &str) -> Vec<&str> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split('}').next())
+        .map(|r| r.split('.').next().unwrap_or(r))
+        .filter(|r| !r.starts_with("AWS::"))
+        .collect()
+}
+
+/// The WebSocket routes and authorizer: route → integration → function → binary.
+pub fn ws_api(template: &str) -> Result<WsApi, TemplateError> {
+    let root: Value = serde_yaml_ng::from_str(template)?;
+    let resources = root.get("Resources").and_then(Value::as_mapping);
+    let resource = |id: &str| resources.and_then(|r| r.get(id));
+    let binary_of = |function: &str| -> Option<String> {
+        resource(function)?
+            .get("Metadata")?
+            .get("BuildProperties")?
+            .get("Binary")?
+            .as_str()
+            .map(str::to_owned)
+    };
+    let function_behind = |uri: &Value| -> Option<String> {
+        sub_refs(sub_text(uri)?).into_iter().find_map(binary_of)
+    };
+    let mut routes = Vec::new();
+    let mut authorizer = None;
+    for (name, body) in resources.into_iter().flatten() {
+        let name = name.as_str().unwrap_or_default();
+        let kind = body.get("Type").and_then(Value::as_str).unwrap_or_default();
+        let props = body.get("Properties");
+        match kind {
+            "AWS::ApiGatewayV2::Route" => {
+                let route_key = props
+                    .and_then(|p| p.get("RouteKey"))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| TemplateError::Unresolved(name.to_owned()))?;
+                let function = props
+                    .and_then(|p| p.get("Target"))
+                    .and_then(sub_text)
+                    .and_then(|t| sub_refs(t).into_iter().next())
+                    .and_then(|integration| {
+                        resource(integration)?
+                            .get("Properties")?
+                            .get("IntegrationUri")
+                    })
+                    .and_then(function_behind)
+                    .ok_or_else(|| TemplateError::Unresolved(name.to_owned()))?;
+                routes.push(WsRoute {
+                    route_key: route_key.to_owned(),
+                    function,
+                });
+            }
+            "AWS::ApiGatewayV2::Authorizer" => {
+                authorizer = Some(
+                    props
+                        .and_then(|p| p.get("AuthorizerUri"))
+                        .and_then(function_behind)
+                        .ok_or_else(|| TemplateError::Unresolved(name.to_owned()))?,
+                );
+            }
+            _ => {}
+        }
+    }
+    routes.sort_by(|a, b| a.route_key.cmp(&b.route_key));
+    if let Some(pair) = routes.windows(2).find(|w| w[0].route_key == w[1].route_key) {
+        return Err(TemplateError::Duplicate(pair[0].route_key.clone()));
+    }
+    Ok(WsApi { routes, authorizer })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +308,61 @@ mod tests {
             .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
             .collect();
         assert_eq!(declared, binaries);
+    }
+
+    #[test]
+    fn websocket_routes_lead_to_their_functions() {
+        let api = ws_api(TEMPLATE).unwrap();
+        assert_eq!(api.authorizer.as_deref(), Some("ws-authorizer"));
+        assert_eq!(api.function_for("$connect"), Some("ws-connect"));
+        assert_eq!(api.function_for("$disconnect"), Some("ws-disconnect"));
+        for action in [
+            "sendMessage",
+            "subscribe",
+            "resume",
+            "cancel",
+            "ping",
+            "$default",
+        ] {
+            assert_eq!(api.function_for(action), Some("ws-message"), "{action}");
+        }
+    }
+
+    /// Every WebSocket route leads to a handler, and every handler is routed.
+    #[test]
+    fn websocket_routes_and_handlers_match() {
+        let routed: BTreeSet<String> = ws_api(TEMPLATE)
+            .unwrap()
+            .routes
+            .into_iter()
+            .map(|r| r.function)
+            .collect();
+        let handled: BTreeSet<String> = bestchat_app::ws::WS_FUNCTIONS
+            .iter()
+            .map(|f| f.name.to_owned())
+            .collect();
+        assert_eq!(routed, handled);
+    }
+
+    /// Every event function has a deployed function, and every binary is either an HTTP, a
+    /// WebSocket, an authorizer or an event function.
+    #[test]
+    fn every_binary_has_a_handler() {
+        let mut handled: BTreeSet<String> =
+            HTTP_FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+        handled.extend(
+            bestchat_app::ws::WS_FUNCTIONS
+                .iter()
+                .map(|f| f.name.to_owned()),
+        );
+        handled.extend(
+            bestchat_app::events::EVENT_FUNCTIONS
+                .iter()
+                .map(|f| f.name.to_owned()),
+        );
+        handled.extend(ws_api(TEMPLATE).unwrap().authorizer);
+        let declared: BTreeSet<String> = functions(TEMPLATE).unwrap().into_iter().collect();
+        assert_eq!(declared, handled);
     }
 
     #[test]

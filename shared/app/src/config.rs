@@ -41,6 +41,56 @@ pub enum VaultConfig {
     Local { path: PathBuf },
 }
 
+/// How tokens are checked where no API Gateway does it (the `$connect` authorizer, the local
+/// gateway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthKeys {
+    /// `BESTCHAT_JWT_SECRET`: HS256.
+    Secret(String),
+    /// `BESTCHAT_JWKS_URL`: the identity provider's published keys.
+    Jwks(String),
+    /// Neither is set (the local gateway then makes its own secret).
+    Unset,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub keys: AuthKeys,
+    pub issuer: String,
+    pub audience: String,
+}
+
+/// The real-time path: where connections, frames and turns go.
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    /// `CONNECTIONS_TABLE`: DynamoDB; unset: in-process.
+    pub connections_table: Option<String>,
+    /// `WS_ENDPOINT`: API Gateway's management endpoint; unset: the local gateway's hub.
+    pub ws_endpoint: Option<String>,
+    /// `CHAT_TURN_FUNCTION`: the deployed chat-turn function; unset: run turns in process.
+    pub chat_turn_function: Option<String>,
+    /// A connection record expires after this if `$disconnect` never arrives.
+    pub connection_ttl: Duration,
+    /// `BESTCHAT_DELTA_COALESCE_MS`: how long later deltas wait to be sent together.
+    pub coalesce_window: Duration,
+    /// Largest frame posted to a connection (API Gateway's WebSocket frame limit).
+    pub frame_max_bytes: usize,
+    /// `BESTCHAT_CONNECTION_REFRESH_MS`: how often a turn looks for new subscribers and resumes.
+    pub connection_refresh: Duration,
+    /// `BESTCHAT_CANCEL_POLL_MS`: how often a turn checks for cancellation while the provider is
+    /// silent.
+    pub cancel_poll: Duration,
+    /// `BESTCHAT_STREAM_BUFFER_TTL_MS`: how long frames stay available for `resume`.
+    pub stream_buffer_ttl: Duration,
+    /// `BESTCHAT_STREAM_BUFFER_MAX_FRAMES`: frames kept per message.
+    pub stream_buffer_max_frames: u64,
+}
+
+/// API Gateway's WebSocket frame limit.
+pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
+/// API Gateway closes a WebSocket connection after two hours; keep the record a little longer.
+pub const CONNECTION_TTL: Duration = Duration::from_secs(3 * 60 * 60);
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: StoreConfig,
@@ -61,6 +111,11 @@ pub struct Config {
     /// `BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS`: whether users may point a provider at loopback,
     /// private or link-local addresses (on for a laptop's Ollama; off in the cloud).
     pub allow_private_provider_urls: bool,
+    pub auth: AuthConfig,
+    pub realtime: RealtimeConfig,
+    /// `BESTCHAT_TURN_MAX_MS`: longest one answer may stream (under the chat-turn function's
+    /// timeout, so the answer is stored as `incomplete` rather than lost).
+    pub turn_max_duration: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +228,54 @@ impl Config {
                 "BESTCHAT_BREAKER_THRESHOLD must be at least 1".into(),
             ));
         }
+        let auth = AuthConfig {
+            keys: match (
+                env.optional("BESTCHAT_JWT_SECRET"),
+                env.optional("BESTCHAT_JWKS_URL"),
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError(
+                        "set BESTCHAT_JWT_SECRET or BESTCHAT_JWKS_URL, not both".into(),
+                    ));
+                }
+                (Some(secret), None) if secret.len() < crate::auth::MIN_SECRET_BYTES => {
+                    return Err(ConfigError(format!(
+                        "BESTCHAT_JWT_SECRET must be at least {} bytes",
+                        crate::auth::MIN_SECRET_BYTES
+                    )));
+                }
+                (Some(secret), None) => AuthKeys::Secret(secret),
+                (None, Some(url)) => AuthKeys::Jwks(url),
+                (None, None) => AuthKeys::Unset,
+            },
+            issuer: env.text("BESTCHAT_JWT_ISSUER", "bestchat-local"),
+            audience: env.text("BESTCHAT_JWT_AUDIENCE", "bestchat"),
+        };
+        let realtime = RealtimeConfig {
+            connections_table: env.optional("CONNECTIONS_TABLE"),
+            ws_endpoint: env.optional("WS_ENDPOINT"),
+            chat_turn_function: env.optional("CHAT_TURN_FUNCTION"),
+            connection_ttl: CONNECTION_TTL,
+            coalesce_window: env.millis("BESTCHAT_DELTA_COALESCE_MS", Duration::from_millis(40))?,
+            frame_max_bytes: WS_FRAME_MAX_BYTES,
+            connection_refresh: env
+                .millis("BESTCHAT_CONNECTION_REFRESH_MS", Duration::from_millis(250))?,
+            cancel_poll: env.millis("BESTCHAT_CANCEL_POLL_MS", Duration::from_millis(250))?,
+            stream_buffer_ttl: env.millis(
+                "BESTCHAT_STREAM_BUFFER_TTL_MS",
+                Duration::from_secs(60 * 60),
+            )?,
+            stream_buffer_max_frames: env.number("BESTCHAT_STREAM_BUFFER_MAX_FRAMES", 20_000)?,
+        };
+        if realtime.coalesce_window > Duration::from_secs(1) {
+            return Err(ConfigError(
+                "BESTCHAT_DELTA_COALESCE_MS must be at most 1000".into(),
+            ));
+        }
         Ok(Self {
+            turn_max_duration: env.millis("BESTCHAT_TURN_MAX_MS", Duration::from_secs(14 * 60))?,
+            auth,
+            realtime,
             store,
             data_dir,
             postgres,

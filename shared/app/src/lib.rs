@@ -2,13 +2,19 @@
 //! run against. Lambda and the local gateway both call the handlers in [`api`].
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod models;
 pub mod provider_configs;
 pub mod secrets;
+pub mod send;
 pub mod state;
+pub mod tokens;
+pub mod turn;
+pub mod ws;
 
 pub use config::Config;
 pub use error::AppError;

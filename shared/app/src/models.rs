@@ -126,6 +126,11 @@ fn has_key(state: &AppState, p: &UserProvider<'_>) -> bool {
     p.config.as_ref().is_some_and(|c| c.key.is_some()) || env_key(state, p.spec).is_some()
 }
 
+/// Whether this user can call the provider now: a key is set, or none is needed.
+pub fn can_call(state: &AppState, p: &UserProvider<'_>) -> bool {
+    !p.requires_key() || has_key(state, p)
+}
+
 /// Where and how this user calls `model` of provider `p` (no model: the provider itself, to list
 /// its models). The user's own key comes first.
 pub async fn endpoint(
@@ -252,7 +257,7 @@ pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<Provid
             protocol: p.protocol(),
             base_url: p.base_url(),
             requires_key: p.requires_key(),
-            configured: !p.requires_key() || has_key(state, &p),
+            configured: can_call(state, &p),
             enabled: p.enabled(),
             custom: p.spec.is_none(),
             models: models_of(state, user, &p).await,

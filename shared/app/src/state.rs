@@ -1,14 +1,21 @@
 //! AppState: the adapters, chosen once per cold start from the configuration.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use bestchat_cache::{MemoryCache, RedisCache};
+use bestchat_cache::{
+    BufferSettings, MemoryCache, MemoryStreamBuffer, RedisCache, RedisStreamBuffer,
+};
 use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
+use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
 use bestchat_domain::ports::store::{
-    ConversationStore, MessageStore, ProviderConfigStore, StoreError, UserStore,
+    ConversationStore, MessageStore, ProviderConfigStore, StoreError, TurnStore, UserStore,
 };
+use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
+use bestchat_platform::invoke::LambdaInvoker;
 use bestchat_platform::keys::{KmsKeyVault, LocalKeyVault};
+use bestchat_platform::publish::{ApiGatewayPublisher, ConnectionHub};
 use bestchat_providers::breaker::Breaker;
 use bestchat_providers::catalog::{Catalog, CatalogError};
 use bestchat_providers::{ProviderError, Providers};
@@ -17,11 +24,19 @@ use bestchat_store::PgStore;
 use bestchat_store::SqliteStore;
 use bestchat_store::migrations::MigrationReport;
 
-use crate::config::{CacheConfig, Config, ConfigError, StoreConfig, VaultConfig};
+use crate::auth::{JwtVerifier, KeySource};
+use crate::config::{AuthKeys, CacheConfig, Config, ConfigError, StoreConfig, VaultConfig};
+use crate::events::{CHAT_TURN, InProcessInvoker};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
-pub trait Store: UserStore + ConversationStore + MessageStore + ProviderConfigStore {}
-impl<T: UserStore + ConversationStore + MessageStore + ProviderConfigStore> Store for T {}
+pub trait Store:
+    UserStore + ConversationStore + MessageStore + TurnStore + ProviderConfigStore
+{
+}
+impl<T> Store for T where
+    T: UserStore + ConversationStore + MessageStore + TurnStore + ProviderConfigStore
+{
+}
 
 #[derive(Clone)]
 enum StoreAdapter {
@@ -38,6 +53,14 @@ pub struct AppState {
     pub providers: Providers,
     pub breaker: Breaker,
     pub catalog: &'static Catalog,
+    pub connections: Arc<dyn Connections>,
+    pub publisher: Arc<dyn Publisher>,
+    /// The in-process sockets, when frames are not posted through API Gateway.
+    pub hub: Option<ConnectionHub>,
+    pub invoker: Arc<dyn Invoker>,
+    pub stream_buffer: Arc<dyn StreamBuffer>,
+    /// Token checks for the `$connect` authorizer; `None` when no keys are configured.
+    pub auth: Option<JwtVerifier>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,9 +110,22 @@ impl AppState {
                 StoreAdapter::Sqlite(SqliteStore::open(path)?)
             }
         };
-        let cache: Arc<dyn Cache> = match &config.cache {
-            CacheConfig::Redis { url, settings } => Arc::new(RedisCache::connect(url, settings)?),
-            CacheConfig::Memory => Arc::new(MemoryCache::new()),
+        let buffer_settings = BufferSettings {
+            ttl: config.realtime.stream_buffer_ttl,
+            max_frames: config.realtime.stream_buffer_max_frames,
+        };
+        let (cache, stream_buffer): (Arc<dyn Cache>, Arc<dyn StreamBuffer>) = match &config.cache {
+            CacheConfig::Redis { url, settings } => {
+                let redis = RedisCache::connect(url, settings)?;
+                (
+                    Arc::new(redis.clone()),
+                    Arc::new(RedisStreamBuffer::new(redis, buffer_settings)),
+                )
+            }
+            CacheConfig::Memory => (
+                Arc::new(MemoryCache::new()),
+                Arc::new(MemoryStreamBuffer::new(buffer_settings)),
+            ),
         };
         let vault: Arc<dyn KeyVault> = match &config.vault {
             VaultConfig::Kms { key_id } => Arc::new(KmsKeyVault::new(key_id.clone())),
@@ -98,14 +134,48 @@ impl AppState {
         let providers = Providers::new(config.provider_http.clone())?;
         let breaker = Breaker::new(Arc::clone(&cache), config.breaker.clone());
         let catalog = Catalog::builtin()?;
-        Ok(Arc::new(Self {
-            config,
-            store,
-            cache,
-            vault,
-            providers,
-            breaker,
-            catalog,
+        let connections: Arc<dyn Connections> = match &config.realtime.connections_table {
+            Some(table) => Arc::new(DynamoConnections::new(table.clone())),
+            None => Arc::new(MemoryConnections::new()),
+        };
+        let (publisher, hub): (Arc<dyn Publisher>, Option<ConnectionHub>) =
+            match &config.realtime.ws_endpoint {
+                Some(endpoint) => (Arc::new(ApiGatewayPublisher::new(endpoint.clone())), None),
+                None => {
+                    let hub = ConnectionHub::new();
+                    (Arc::new(hub.clone()), Some(hub))
+                }
+            };
+        let auth = match &config.auth.keys {
+            AuthKeys::Secret(secret) => Some(KeySource::Secret(secret.clone().into_bytes())),
+            AuthKeys::Jwks(url) => Some(KeySource::Jwks(url.clone())),
+            AuthKeys::Unset => None,
+        }
+        .map(|keys| JwtVerifier::new(keys, &config.auth.issuer, &config.auth.audience));
+        let lambda_functions = config.realtime.chat_turn_function.clone();
+        Ok(Arc::new_cyclic(|me| {
+            let invoker: Arc<dyn Invoker> = match lambda_functions {
+                Some(name) => Arc::new(LambdaInvoker::new(HashMap::from([(
+                    CHAT_TURN.to_owned(),
+                    name,
+                )]))),
+                None => Arc::new(InProcessInvoker::new(me.clone())),
+            };
+            Self {
+                config,
+                store,
+                cache,
+                vault,
+                providers,
+                breaker,
+                catalog,
+                connections,
+                publisher,
+                hub,
+                invoker,
+                stream_buffer,
+                auth,
+            }
         }))
     }
 
@@ -140,7 +210,27 @@ impl AppState {
             VaultConfig::Kms { key_id } => format!("KMS key {key_id}"),
             VaultConfig::Local { path } => format!("local master key {}", path.display()),
         };
-        vec![("store", store), ("cache", cache), ("keys", vault)]
+        let realtime = &self.config.realtime;
+        let connections = realtime.connections_table.as_ref().map_or_else(
+            || "in-process".to_owned(),
+            |t| format!("DynamoDB table {t}"),
+        );
+        let publisher = realtime.ws_endpoint.as_ref().map_or_else(
+            || "in-process".to_owned(),
+            |e| format!("API Gateway at {e}"),
+        );
+        let turns = realtime.chat_turn_function.as_ref().map_or_else(
+            || "in-process".to_owned(),
+            |f| format!("Lambda function {f}"),
+        );
+        vec![
+            ("store", store),
+            ("cache", cache),
+            ("keys", vault),
+            ("connections", connections),
+            ("frames", publisher),
+            ("turns", turns),
+        ]
     }
 }
 

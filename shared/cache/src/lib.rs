@@ -3,6 +3,8 @@
 
 mod memory;
 mod redis;
+mod stream_buffer;
 
 pub use memory::MemoryCache;
 pub use redis::{RedisCache, RedisSettings};
+pub use stream_buffer::{BufferSettings, MemoryStreamBuffer, RedisStreamBuffer};

@@ -11,5 +11,7 @@ pub mod page;
 pub mod ports;
 pub mod provider;
 pub mod time;
+pub mod usage;
+pub mod wire;
 
 pub use error::{DomainError, ErrorCode};

@@ -28,3 +28,9 @@ pub const API_KEY_MAX_CHARS: usize = 4096;
 pub const BASE_URL_MAX_CHARS: usize = 2048;
 /// Models a user may declare for one provider.
 pub const MODELS_PER_PROVIDER_MAX: usize = 200;
+/// Characters in a WebSocket connection id.
+pub const CONNECTION_ID_MAX_CHARS: usize = 128;
+/// Characters in a `client_message_id`.
+pub const CLIENT_MESSAGE_ID_MAX_CHARS: usize = 128;
+/// Characters in one message a user sends.
+pub const MESSAGE_CONTENT_MAX_CHARS: usize = 200_000;

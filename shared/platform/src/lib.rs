@@ -1,5 +1,8 @@
 //! Adapters to AWS services and their local twins, chosen by the app from the environment.
 
 pub mod aead;
+pub mod connections;
 pub mod files;
+pub mod invoke;
 pub mod keys;
+pub mod publish;

@@ -3,14 +3,17 @@
 use bestchat_domain::DomainError;
 use bestchat_domain::page::PageRequest;
 use http::StatusCode;
+use serde_json::json;
 
 use super::conversations::conversation_id;
 use super::{Handler, caller, handler};
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response};
+use crate::send::{SendMessage, send};
 use crate::state::AppState;
 
 pub const LIST: Handler = handler!(list);
+pub const SEND: Handler = handler!(send_message);
 
 async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
@@ -23,4 +26,22 @@ async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppE
         .ok_or_else(DomainError::conversation_not_found)?;
     let messages = state.store().list_messages(user, id, &page).await?;
     json_response(StatusCode::OK, &messages)
+}
+
+/// 202 when the message is new and its answer has started; 200 with the original pair when the
+/// `client_message_id` was sent before.
+async fn send_message(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let id = conversation_id(&request)?;
+    let body: SendMessage = request.json()?;
+    let sent = send(state, user, id, body).await?;
+    let status = if sent.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    json_response(
+        status,
+        &json!({ "user_message": sent.user, "assistant_message": sent.assistant }),
+    )
 }

@@ -59,6 +59,10 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         handler: messages::LIST,
     },
     HttpFunction {
+        name: "messages-send",
+        handler: messages::SEND,
+    },
+    HttpFunction {
         name: "providers-list",
         handler: providers::LIST_PROVIDERS,
     },

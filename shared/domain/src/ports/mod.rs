@@ -2,4 +2,5 @@
 
 pub mod cache;
 pub mod keys;
+pub mod realtime;
 pub mod store;

@@ -3,12 +3,13 @@
 use async_trait::async_trait;
 
 use crate::conversation::{Conversation, ConversationPatch};
-use crate::ids::{ConversationId, Subject, UserId};
+use crate::ids::{ConversationId, MessageId, Subject, UserId};
 use crate::message::Message;
 use crate::model_ref::ProviderId;
 use crate::page::{Page, PageRequest};
 use crate::provider::ProviderConfig;
 use crate::time::Timestamp;
+use crate::usage::UsageLog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -75,6 +76,47 @@ pub trait MessageStore: Send + Sync {
         conversation: ConversationId,
         page: &PageRequest,
     ) -> Result<Page<Message>, StoreError>;
+}
+
+/// What starting a turn did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnStart {
+    /// The user message and its pending answer were stored now.
+    Started { user: Message, assistant: Message },
+    /// The same `client_message_id` was sent before: the original pair, nothing new.
+    Existing { user: Message, assistant: Message },
+}
+
+/// The storage side of a chat turn.
+#[async_trait]
+pub trait TurnStore: Send + Sync {
+    /// Stores the user message and its `pending` answer in one transaction and moves the
+    /// conversation to the top of the list; a repeated `client_message_id` returns the original
+    /// pair instead.
+    async fn start_turn(
+        &self,
+        user: &Message,
+        assistant: &Message,
+    ) -> Result<TurnStart, StoreError>;
+
+    /// Moves the answer from `pending` to `streaming`, once: `false` when another invocation
+    /// claimed it first, or it does not exist.
+    async fn claim_turn(
+        &self,
+        user: UserId,
+        message: MessageId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Writes the final answer and, when a provider was called, its usage record, together.
+    async fn finish_turn(
+        &self,
+        message: &Message,
+        usage: Option<&UsageLog>,
+    ) -> Result<(), StoreError>;
+
+    async fn get_message(&self, user: UserId, id: MessageId)
+    -> Result<Option<Message>, StoreError>;
 }
 
 /// One sensitive operation, for the audit trail.

@@ -3,6 +3,7 @@ use bestchat_domain::ids::{ConversationId, UserId};
 use bestchat_domain::message::Message;
 use bestchat_domain::page::{CursorKey, Page, PageRequest};
 use bestchat_domain::ports::store::{MessageStore, StoreError};
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{PgStore, db_error, sql_limit};
@@ -17,6 +18,16 @@ macro_rules! columns {
     };
 }
 
+pub(super) const GET_BY_ID: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE id = $1 AND user_id = $2"
+);
+pub(super) const GET_BY_REPLY: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE reply_to = $1 AND user_id = $2"
+);
 const INSERT: &str = concat!(
     "INSERT INTO messages (",
     columns!(),
@@ -42,12 +53,7 @@ fn int(row: &Row, idx: usize) -> Result<Option<i64>, StoreError> {
     Ok(v.map(i64::from))
 }
 
-fn to_int(v: Option<i64>) -> Result<Option<i32>, StoreError> {
-    v.map(|n| i32::try_from(n).map_err(|_| StoreError::Internal(format!("count {n} overflows"))))
-        .transpose()
-}
-
-fn from_row(row: &Row) -> Result<Message, StoreError> {
+pub(super) fn from_row(row: &Row) -> Result<Message, StoreError> {
     MessageRow {
         id: row.try_get(0).map_err(db_error)?,
         conversation_id: row.try_get(1).map_err(db_error)?,
@@ -75,43 +81,56 @@ fn from_row(row: &Row) -> Result<Message, StoreError> {
     .into_domain()
 }
 
+/// Inserts one message on a client or inside a transaction.
+pub(super) async fn insert(
+    client: &impl GenericClient,
+    message: &Message,
+) -> Result<(), StoreError> {
+    let r = MessageRow::from_domain(message)?;
+    let stmt = client.prepare_cached(INSERT).await.map_err(db_error)?;
+    client
+        .execute(
+            &stmt,
+            &[
+                &r.id,
+                &r.conversation_id,
+                &r.user_id,
+                &r.role,
+                &r.content,
+                &r.status,
+                &r.client_message_id,
+                &r.reply_to,
+                &r.provider,
+                &r.model,
+                &r.tool_calls,
+                &r.tool_call_id,
+                &to_int(Some(r.token_count))?,
+                &to_int(r.input_tokens)?,
+                &to_int(r.output_tokens)?,
+                &to_int(r.cached_tokens)?,
+                &r.cost_micros,
+                &r.finish_reason,
+                &r.error_code,
+                &r.error_message,
+                &r.created_at,
+                &r.updated_at,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
+pub(super) fn to_int(v: Option<i64>) -> Result<Option<i32>, StoreError> {
+    v.map(|n| i32::try_from(n).map_err(|_| StoreError::Internal(format!("count {n} overflows"))))
+        .transpose()
+}
+
 #[async_trait]
 impl MessageStore for PgStore {
     async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
-        let r = MessageRow::from_domain(message)?;
         let client = self.client().await?;
-        let stmt = client.prepare_cached(INSERT).await.map_err(db_error)?;
-        client
-            .execute(
-                &stmt,
-                &[
-                    &r.id,
-                    &r.conversation_id,
-                    &r.user_id,
-                    &r.role,
-                    &r.content,
-                    &r.status,
-                    &r.client_message_id,
-                    &r.reply_to,
-                    &r.provider,
-                    &r.model,
-                    &r.tool_calls,
-                    &r.tool_call_id,
-                    &to_int(Some(r.token_count))?,
-                    &to_int(r.input_tokens)?,
-                    &to_int(r.output_tokens)?,
-                    &to_int(r.cached_tokens)?,
-                    &r.cost_micros,
-                    &r.finish_reason,
-                    &r.error_code,
-                    &r.error_message,
-                    &r.created_at,
-                    &r.updated_at,
-                ],
-            )
-            .await
-            .map_err(db_error)?;
-        Ok(())
+        insert(&client, message).await
     }
 
     async fn list_messages(

@@ -7,6 +7,7 @@ mod messages;
 mod migrate;
 mod provider_configs;
 mod tls;
+mod turns;
 mod users;
 
 use std::path::PathBuf;

@@ -4,7 +4,7 @@ use bestchat_domain::message::Message;
 use bestchat_domain::page::{CursorKey, Page, PageRequest};
 use bestchat_domain::ports::store::{MessageStore, StoreError};
 use bestchat_domain::time::to_micros;
-use rusqlite::{Row, params};
+use rusqlite::{Connection, Row, params};
 
 use super::{SqliteStore, db_error, json_at, opt_uuid_at, sql_limit, time_at, uuid_at};
 use crate::records::MessageRow;
@@ -24,6 +24,16 @@ const INSERT: &str = concat!(
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
                ?19, ?20, ?21, ?22)"
 );
+pub(super) const GET_BY_ID: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE id = ?1 AND user_id = ?2"
+);
+pub(super) const GET_BY_REPLY: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE reply_to = ?1 AND user_id = ?2"
+);
 const LIST_FIRST: &str = concat!(
     "SELECT ",
     columns!(),
@@ -37,7 +47,7 @@ const LIST_AFTER: &str = concat!(
       ORDER BY created_at, id LIMIT ?5"
 );
 
-fn read_row(row: &Row<'_>) -> rusqlite::Result<MessageRow> {
+pub(super) fn read_row(row: &Row<'_>) -> rusqlite::Result<MessageRow> {
     Ok(MessageRow {
         id: uuid_at(row, 0)?,
         conversation_id: uuid_at(row, 1)?,
@@ -64,40 +74,42 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<MessageRow> {
     })
 }
 
+/// Inserts one message, inside whatever transaction `conn` is in.
+pub(super) fn insert(conn: &Connection, r: &MessageRow) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(INSERT).map_err(db_error)?;
+    stmt.execute(params![
+        r.id.to_string(),
+        r.conversation_id.to_string(),
+        r.user_id.to_string(),
+        r.role,
+        r.content,
+        r.status,
+        r.client_message_id,
+        r.reply_to.map(|id| id.to_string()),
+        r.provider,
+        r.model,
+        r.tool_calls.to_string(),
+        r.tool_call_id,
+        r.token_count,
+        r.input_tokens,
+        r.output_tokens,
+        r.cached_tokens,
+        r.cost_micros,
+        r.finish_reason,
+        r.error_code,
+        r.error_message,
+        to_micros(r.created_at),
+        to_micros(r.updated_at),
+    ])
+    .map_err(db_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> Result<(), StoreError> {
         let r = MessageRow::from_domain(message)?;
-        self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(INSERT).map_err(db_error)?;
-            stmt.execute(params![
-                r.id.to_string(),
-                r.conversation_id.to_string(),
-                r.user_id.to_string(),
-                r.role,
-                r.content,
-                r.status,
-                r.client_message_id,
-                r.reply_to.map(|id| id.to_string()),
-                r.provider,
-                r.model,
-                r.tool_calls.to_string(),
-                r.tool_call_id,
-                r.token_count,
-                r.input_tokens,
-                r.output_tokens,
-                r.cached_tokens,
-                r.cost_micros,
-                r.finish_reason,
-                r.error_code,
-                r.error_message,
-                to_micros(r.created_at),
-                to_micros(r.updated_at),
-            ])
-            .map_err(db_error)?;
-            Ok(())
-        })
-        .await
+        self.call(move |conn| insert(conn, &r)).await
     }
 
     async fn list_messages(

@@ -6,6 +6,7 @@ mod conversations;
 mod messages;
 mod migrate;
 mod provider_configs;
+mod turns;
 mod users;
 
 use std::path::Path;

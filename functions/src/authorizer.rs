@@ -1,0 +1,45 @@
+//! The WebSocket `$connect` authorizer (a Lambda REQUEST authorizer): the `token` query
+//! parameter is checked like API Gateway checks JWTs; the answer is an IAM policy for the
+//! connection with the token's subject as context, or `Unauthorized` (API Gateway's 401).
+
+use bestchat_app::AppState;
+use bestchat_app::ws::authorize;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+/// The error message API Gateway turns into a 401.
+pub const UNAUTHORIZED: &str = "Unauthorized";
+
+pub async fn decide(state: &AppState, event: &Value) -> Result<Value, String> {
+    let token = event
+        .pointer("/queryStringParameters/token")
+        .and_then(Value::as_str);
+    let method_arn = event
+        .get("methodArn")
+        .and_then(Value::as_str)
+        .unwrap_or("*");
+    match authorize(state, token).await {
+        Ok(sub) => Ok(json!({
+            "principalId": sub,
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": method_arn}],
+            },
+            "context": { "sub": sub },
+        })),
+        Err(reason) => {
+            tracing::info!(reason, "connection refused");
+            Err(UNAUTHORIZED.to_owned())
+        }
+    }
+}
+
+pub async fn run() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let state = AppState::from_env()?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let state = std::sync::Arc::clone(&state);
+        async move { decide(&state, &event.payload).await.map_err(Error::from) }
+    }))
+    .await
+}

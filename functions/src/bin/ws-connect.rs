@@ -1,0 +1,10 @@
+use bestchat_app::ws::WS_FUNCTIONS;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let function = WS_FUNCTIONS
+        .iter()
+        .find(|f| f.name == "ws-connect")
+        .ok_or("ws-connect is not a WebSocket function")?;
+    bestchat_functions::ws::run(function.handler).await
+}

@@ -1,0 +1,312 @@
+//! JWT checks as API Gateway performs them (signature, expiry, issuer, audience): HS256 with a
+//! shared secret, or any key of the identity provider's JWKS (RS256, ES256, …). Used by the
+//! WebSocket `$connect` authorizer and by the local gateway for every route.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use bestchat_domain::ids::{Subject, UserId};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::RwLock;
+
+/// Lifetime of a token from `POST /dev/token` (API.md: 24 h).
+pub const DEV_TOKEN_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+/// Shortest secret accepted: HS256 keys shorter than the hash are weak.
+pub const MIN_SECRET_BYTES: usize = 32;
+/// Characters in a dev user name.
+pub const DEV_USER_MAX_CHARS: usize = 64;
+/// How long fetched signing keys are trusted before they are fetched again.
+pub const JWKS_TTL: Duration = Duration::from_secs(60 * 60);
+/// Least time between two fetches caused by an unknown key id.
+pub const JWKS_REFETCH_MIN: Duration = Duration::from_secs(60);
+/// Longest a JWKS fetch may take.
+pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where signing keys come from.
+pub enum KeySource {
+    /// HS256 with a shared secret (the local gateway, or a self-issued deployment).
+    Secret(Vec<u8>),
+    /// The identity provider's published keys (`BESTCHAT_JWKS_URL`).
+    Jwks(String),
+}
+
+struct FetchedKeys {
+    keys: HashMap<String, (DecodingKey, Algorithm)>,
+    at: Instant,
+}
+
+pub struct JwtVerifier {
+    issuer: String,
+    audience: String,
+    source: KeySource,
+    fetched: RwLock<Option<FetchedKeys>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("a bearer token is required")]
+    Missing,
+    #[error("the token is invalid: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("the token has no subject")]
+    NoSubject,
+    #[error("the token's signing key is unknown")]
+    UnknownKey,
+    #[error("the signing keys cannot be fetched: {0}")]
+    Keys(String),
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+}
+
+impl JwtVerifier {
+    pub fn new(source: KeySource, issuer: &str, audience: &str) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            source,
+            fetched: RwLock::new(None),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    fn validation(&self, algorithm: Algorithm) -> Validation {
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation
+    }
+
+    /// Verifies an `Authorization` header (or a bare token) and returns the claims the way API
+    /// Gateway hands them to a function: every value a string.
+    pub async fn verify(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<HashMap<String, String>, AuthError> {
+        let raw = authorization
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .ok_or(AuthError::Missing)?;
+        // API Gateway accepts the token with or without the Bearer prefix.
+        let token = raw
+            .strip_prefix("Bearer ")
+            .or_else(|| raw.strip_prefix("bearer "))
+            .unwrap_or(raw)
+            .trim();
+        let claims = match &self.source {
+            KeySource::Secret(secret) => jsonwebtoken::decode::<serde_json::Map<String, Value>>(
+                token,
+                &DecodingKey::from_secret(secret),
+                &self.validation(Algorithm::HS256),
+            )?,
+            KeySource::Jwks(url) => {
+                let kid = jsonwebtoken::decode_header(token)?
+                    .kid
+                    .ok_or(AuthError::UnknownKey)?;
+                let (key, algorithm) = self.key(url, &kid).await?;
+                jsonwebtoken::decode::<serde_json::Map<String, Value>>(
+                    token,
+                    &key,
+                    &self.validation(algorithm),
+                )?
+            }
+        }
+        .claims;
+        let claims: HashMap<String, String> = claims
+            .into_iter()
+            .map(|(k, v)| (k, claim_text(v)))
+            .collect();
+        match claims.get("sub") {
+            Some(sub) if Subject::parse(sub).is_ok() => Ok(claims),
+            _ => Err(AuthError::NoSubject),
+        }
+    }
+
+    /// The key with this id, fetching the set when it is stale or the id is new (at most once a
+    /// minute, so forged key ids cannot make us hammer the identity provider).
+    async fn key(&self, url: &str, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
+        {
+            let fetched = self.fetched.read().await;
+            if let Some(f) = fetched.as_ref() {
+                let fresh = f.at.elapsed() < JWKS_TTL;
+                if let Some(found) = f.keys.get(kid).filter(|_| fresh) {
+                    return Ok(found.clone());
+                }
+                if fresh && f.at.elapsed() < JWKS_REFETCH_MIN {
+                    return Err(AuthError::UnknownKey);
+                }
+            }
+        }
+        let mut fetched = self.fetched.write().await;
+        let keys = fetch_jwks(url).await?;
+        let found = keys.get(kid).cloned();
+        *fetched = Some(FetchedKeys {
+            keys,
+            at: Instant::now(),
+        });
+        found.ok_or(AuthError::UnknownKey)
+    }
+
+    /// A token for `subject`, valid for `ttl` from `now_epoch` (seconds). Only a secret can sign.
+    pub fn mint(&self, subject: &str, now_epoch: i64, ttl: Duration) -> Result<String, AuthError> {
+        let KeySource::Secret(secret) = &self.source else {
+            return Err(AuthError::Keys(
+                "only a shared secret can sign tokens".into(),
+            ));
+        };
+        let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let claims = Claims {
+            sub: subject,
+            iss: &self.issuer,
+            aud: &self.audience,
+            iat: now_epoch,
+            exp: now_epoch.saturating_add(ttl),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )?)
+    }
+}
+
+async fn fetch_jwks(url: &str) -> Result<HashMap<String, (DecodingKey, Algorithm)>, AuthError> {
+    let failed = |e: String| AuthError::Keys(e);
+    let client = reqwest::Client::builder()
+        .timeout(JWKS_FETCH_TIMEOUT)
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let set: JwkSet = client
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| failed(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(set
+        .keys
+        .iter()
+        .filter_map(|jwk| {
+            let kid = jwk.common.key_id.clone()?;
+            let algorithm = Algorithm::from_str(&jwk.common.key_algorithm?.to_string()).ok()?;
+            let key = DecodingKey::from_jwk(jwk).ok()?;
+            Some((kid, (key, algorithm)))
+        })
+        .collect())
+}
+
+/// API Gateway renders non-string claims as text: arrays as `[a b]`, others as JSON.
+fn claim_text(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        Value::Array(items) => {
+            let parts: Vec<String> = items.into_iter().map(claim_text).collect();
+            format!("[{}]", parts.join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The subject and user id of a dev user: the same name always gives the same user.
+pub fn dev_subject(name: &str) -> Option<(String, UserId)> {
+    let valid = !name.is_empty()
+        && name.chars().count() <= DEV_USER_MAX_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+    if !valid {
+        return None;
+    }
+    let subject = format!("dev:{name}");
+    let user = UserId::from_subject(&Subject::parse(&subject).ok()?);
+    Some((subject, user))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn auth() -> JwtVerifier {
+        JwtVerifier::new(KeySource::Secret(SECRET.to_vec()), "iss-a", "aud-a")
+    }
+
+    fn with(secret: &[u8], iss: &str, aud: &str) -> JwtVerifier {
+        JwtVerifier::new(KeySource::Secret(secret.to_vec()), iss, aud)
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    #[tokio::test]
+    async fn minted_tokens_verify_with_or_without_bearer() {
+        let token = auth().mint("dev:alice", now(), DEV_TOKEN_TTL).unwrap();
+        let claims = auth()
+            .verify(Some(&format!("Bearer {token}")))
+            .await
+            .unwrap();
+        assert_eq!(claims["sub"], "dev:alice");
+        assert_eq!(claims["iss"], "iss-a");
+        assert!(auth().verify(Some(&token)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn refuses_missing_expired_forged_and_foreign_tokens() {
+        assert!(matches!(auth().verify(None).await, Err(AuthError::Missing)));
+        let expired = auth()
+            .mint("u", now() - 7200, Duration::from_secs(3600))
+            .unwrap();
+        assert!(auth().verify(Some(&expired)).await.is_err());
+        let forged = with(b"another-secret-another-secret-xx", "iss-a", "aud-a")
+            .mint("u", now(), DEV_TOKEN_TTL)
+            .unwrap();
+        assert!(auth().verify(Some(&forged)).await.is_err());
+        let other_issuer = with(SECRET, "iss-b", "aud-a")
+            .mint("u", now(), DEV_TOKEN_TTL)
+            .unwrap();
+        assert!(auth().verify(Some(&other_issuer)).await.is_err());
+        let other_audience = with(SECRET, "iss-a", "aud-b")
+            .mint("u", now(), DEV_TOKEN_TTL)
+            .unwrap();
+        assert!(auth().verify(Some(&other_audience)).await.is_err());
+        assert!(auth().verify(Some("Bearer not.a.jwt")).await.is_err());
+    }
+
+    #[test]
+    fn claims_are_rendered_as_text() {
+        assert_eq!(claim_text(serde_json::json!(["a", "b"])), "[a b]");
+        assert_eq!(claim_text(serde_json::json!(5)), "5");
+    }
+
+    #[test]
+    fn dev_subjects() {
+        let (sub, id) = dev_subject("alice").unwrap();
+        assert_eq!(sub, "dev:alice");
+        assert_eq!(dev_subject("alice").unwrap().1, id);
+        assert_ne!(dev_subject("bob").unwrap().1, id);
+        assert!(dev_subject("").is_none());
+        assert!(dev_subject("a b").is_none());
+    }
+}

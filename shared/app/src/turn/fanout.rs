@@ -1,0 +1,196 @@
+//! Delivery of one message's events to every connection of its user that is subscribed to the
+//! conversation. Deltas are numbered and buffered before they are posted, so a connection that
+//! asks to `resume` gets exactly what it missed: the turn is the only writer of a message's
+//! frames, and it serves pending resume requests itself, in order, before carrying on live.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::ports::realtime::{ConnectionId, PublishError};
+use bestchat_domain::wire::{DeltaChannel, ServerEvent};
+use tokio::task::JoinSet;
+
+use super::frames::delta_frames;
+use crate::state::AppState;
+
+pub struct Fanout<'a> {
+    state: &'a AppState,
+    user: UserId,
+    conversation: ConversationId,
+    message: MessageId,
+    live: Vec<ConnectionId>,
+    /// The last `seq` produced; frames 1..=last_seq are in the buffer.
+    last_seq: u64,
+    refreshed: Instant,
+}
+
+impl<'a> Fanout<'a> {
+    pub async fn start(
+        state: &'a AppState,
+        user: UserId,
+        conversation: ConversationId,
+        message: MessageId,
+    ) -> Self {
+        let mut fanout = Self {
+            state,
+            user,
+            conversation,
+            message,
+            live: Vec::new(),
+            last_seq: 0,
+            refreshed: Instant::now(),
+        };
+        fanout.refresh().await;
+        fanout
+    }
+
+    /// Picks up new subscribers and serves pending resume requests.
+    pub async fn refresh(&mut self) {
+        self.refreshed = Instant::now();
+        let connections = match self.state.connections.of_user(self.user).await {
+            Ok(c) => c,
+            Err(e) => {
+                return tracing::warn!(error = %e, "connection list unavailable; keeping the current one");
+            }
+        };
+        let subscribed: Vec<ConnectionId> = connections
+            .into_iter()
+            .filter(|c| c.subscriptions.contains(&self.conversation))
+            .map(|c| c.id)
+            .collect();
+        self.live.retain(|id| subscribed.contains(id));
+        for id in subscribed {
+            if let Ok(Some(after)) = self.state.connections.claim_resume(&id, self.message).await {
+                self.replay(&id, after).await;
+            }
+            if !self.live.contains(&id) {
+                self.live.push(id);
+            }
+        }
+    }
+
+    pub async fn refresh_if_due(&mut self) {
+        if self.refreshed.elapsed() >= self.state.config.realtime.connection_refresh {
+            self.refresh().await;
+        }
+    }
+
+    /// Sends `id` the frames after `after` that this turn has produced so far.
+    async fn replay(&mut self, id: &ConnectionId, after: u64) {
+        let frames = match self
+            .state
+            .stream_buffer
+            .read_after(self.message, after)
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => return tracing::warn!(error = %e, "stream buffer unavailable for a resume"),
+        };
+        for (seq, frame) in frames.into_iter().filter(|(s, _)| *s <= self.last_seq) {
+            if let Err(PublishError::Gone) = self.state.publisher.post(id, frame.as_bytes()).await {
+                tracing::debug!(%id, seq, "resuming connection left");
+                return;
+            }
+        }
+    }
+
+    /// Numbers, buffers and posts one batch of deltas.
+    pub async fn delta(&mut self, text: &str, channel: DeltaChannel) {
+        let frames = delta_frames(
+            self.conversation,
+            self.message,
+            self.last_seq + 1,
+            text,
+            channel,
+            self.state.config.realtime.frame_max_bytes,
+        );
+        for (seq, frame) in frames {
+            self.last_seq = seq;
+            // Buffered before posted: a client that misses this frame can get it back.
+            if let Err(e) = self
+                .state
+                .stream_buffer
+                .append(self.message, seq, &frame)
+                .await
+            {
+                tracing::warn!(error = %e, seq, "stream buffer unavailable; resume may miss this frame");
+            }
+            self.post(frame.into_bytes()).await;
+        }
+    }
+
+    /// Posts an event that is not part of the numbered stream.
+    pub async fn event(&mut self, event: &ServerEvent) {
+        if let Ok(frame) = serde_json::to_vec(event) {
+            self.post(frame).await;
+        }
+    }
+
+    /// Posts to every live connection at once; a connection that is gone is forgotten.
+    async fn post(&mut self, frame: Vec<u8>) {
+        let gone = post_all(self.state, &self.live, frame).await;
+        self.live.retain(|id| !gone.contains(id));
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.last_seq
+    }
+}
+
+/// Posts `frame` to `targets` concurrently; returns the connections that are gone, which are
+/// also removed from the registry.
+async fn post_all(state: &AppState, targets: &[ConnectionId], frame: Vec<u8>) -> Vec<ConnectionId> {
+    let frame: Arc<[u8]> = frame.into();
+    let mut posts = JoinSet::new();
+    for id in targets {
+        let (publisher, id, frame) = (Arc::clone(&state.publisher), id.clone(), Arc::clone(&frame));
+        posts.spawn(async move {
+            let result = publisher.post(&id, &frame).await;
+            (id, result)
+        });
+    }
+    let mut gone = Vec::new();
+    while let Some(joined) = posts.join_next().await {
+        match joined {
+            Ok((id, Err(PublishError::Gone))) => {
+                tracing::info!(%id, "connection gone; removing it");
+                let _ = state.connections.remove(&id).await;
+                gone.push(id);
+            }
+            Ok((id, Err(e))) => tracing::warn!(%id, error = %e, "post failed"),
+            Ok((_, Ok(()))) => {}
+            Err(e) => tracing::warn!(error = %e, "post task failed"),
+        }
+    }
+    gone
+}
+
+/// Sends `event` to every connection of `user` subscribed to `conversation`.
+pub async fn broadcast(
+    state: &AppState,
+    user: UserId,
+    conversation: ConversationId,
+    event: &ServerEvent,
+) {
+    let targets: Vec<ConnectionId> = match state.connections.of_user(user).await {
+        Ok(c) => c
+            .into_iter()
+            .filter(|c| c.subscriptions.contains(&conversation))
+            .map(|c| c.id)
+            .collect(),
+        Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
+    };
+    if let Ok(frame) = serde_json::to_vec(event) {
+        post_all(state, &targets, frame).await;
+    }
+}
+
+/// Sends `event` to one connection.
+pub async fn send_to(state: &AppState, id: &ConnectionId, event: &ServerEvent) {
+    if let Ok(frame) = serde_json::to_vec(event)
+        && let Err(PublishError::Gone) = state.publisher.post(id, &frame).await
+    {
+        let _ = state.connections.remove(id).await;
+    }
+}

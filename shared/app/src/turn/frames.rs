@@ -1,0 +1,104 @@
+//! `message.delta` frames that never exceed the connection's frame limit: a long batch is split
+//! at character boundaries into several frames, each with its own `seq`.
+
+use bestchat_domain::ids::{ConversationId, MessageId};
+use bestchat_domain::wire::{DeltaChannel, ServerEvent};
+
+/// Bytes `c` takes inside a JSON string.
+fn escaped_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+fn frame(
+    conversation: ConversationId,
+    message: MessageId,
+    seq: u64,
+    text: &str,
+    channel: DeltaChannel,
+) -> String {
+    serde_json::to_string(&ServerEvent::MessageDelta {
+        conversation_id: conversation,
+        message_id: message,
+        seq,
+        text: text.to_owned(),
+        channel,
+    })
+    .unwrap_or_default()
+}
+
+/// Frames for `text`, numbered from `first_seq`.
+pub fn delta_frames(
+    conversation: ConversationId,
+    message: MessageId,
+    first_seq: u64,
+    text: &str,
+    channel: DeltaChannel,
+    max_bytes: usize,
+) -> Vec<(u64, String)> {
+    // The envelope with an empty text, with room for the widest seq.
+    let overhead = frame(conversation, message, u64::MAX, "", channel).len();
+    let budget = max_bytes.saturating_sub(overhead).max(6);
+    let mut frames = Vec::new();
+    let mut seq = first_seq;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut used = 0;
+        let mut cut = rest.len();
+        for (i, c) in rest.char_indices() {
+            let len = escaped_len(c);
+            if used + len > budget {
+                cut = i;
+                break;
+            }
+            used += len;
+        }
+        let (piece, tail) = rest.split_at(cut.max(rest.chars().next().map_or(0, char::len_utf8)));
+        frames.push((seq, frame(conversation, message, seq, piece, channel)));
+        seq += 1;
+        rest = tail;
+    }
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (ConversationId, MessageId) {
+        (ConversationId::generate(), MessageId::generate())
+    }
+
+    #[test]
+    fn short_text_is_one_frame() {
+        let (c, m) = ids();
+        let frames = delta_frames(c, m, 7, "Hello", DeltaChannel::Text, 32 * 1024);
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].0, 7);
+        let v: serde_json::Value = serde_json::from_str(&frames[0].1).unwrap();
+        assert_eq!(v["text"], "Hello");
+        assert_eq!(v["seq"], 7);
+    }
+
+    #[test]
+    fn long_text_splits_under_the_limit_and_reassembles() {
+        let (c, m) = ids();
+        // Quotes, newlines, control characters and multi-byte characters all expand differently.
+        let text: String = "ab\"c\\d\ne\u{1}é€😀 ".repeat(3000);
+        let limit = 1024;
+        let frames = delta_frames(c, m, 1, &text, DeltaChannel::Reasoning, limit);
+        assert!(frames.len() > 10);
+        let mut joined = String::new();
+        for (i, (seq, json)) in frames.iter().enumerate() {
+            assert!(json.len() <= limit, "frame {i} is {} bytes", json.len());
+            assert_eq!(*seq, i as u64 + 1);
+            let v: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(v["channel"], "reasoning");
+            joined.push_str(v["text"].as_str().unwrap());
+        }
+        assert_eq!(joined, text);
+    }
+}

@@ -1,0 +1,536 @@
+//! One assistant turn: claim the pending answer, build the request, stream it from the provider
+//! through the failover chain to every subscribed connection, and store the result with its usage.
+
+mod fanout;
+mod frames;
+mod history;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bestchat_domain::conversation::Conversation;
+use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::message::{
+    FinishReason, Message, MessageError, MessageStatus, ToolCall, Usage,
+};
+use bestchat_domain::model_ref::ModelRef;
+use bestchat_domain::provider::ModelInfo;
+use bestchat_domain::time::now;
+use bestchat_domain::usage::UsageLog;
+use bestchat_domain::wire::{DeltaChannel, ServerEvent};
+use bestchat_providers::failover::{Attempt, Failover, Target};
+use bestchat_providers::pricing::cost_micros;
+use bestchat_providers::{EventStream, ProviderError, StreamEvent, TokenUsage};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use fanout::Fanout;
+pub use fanout::{broadcast, send_to};
+
+use crate::error::AppError;
+use crate::models::{can_call, endpoint, models_of, user_providers};
+use crate::state::AppState;
+use crate::tokens::estimate_tokens;
+
+/// What `chat-turn` is invoked with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnJob {
+    pub user_id: UserId,
+    pub conversation_id: ConversationId,
+    pub message_id: MessageId,
+}
+
+/// Cancellation requests, checked between batches.
+pub fn cancel_key(message: MessageId) -> String {
+    format!("cancel:{message}")
+}
+
+/// How long a cancellation request is kept.
+pub const CANCEL_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// The `chat-turn` function.
+pub async fn handle(state: Arc<AppState>, payload: Value) -> Result<Value, String> {
+    let job: TurnJob =
+        serde_json::from_value(payload).map_err(|e| format!("bad chat-turn payload: {e}"))?;
+    let outcome = run(&state, &job).await.map_err(|e| e.to_string())?;
+    Ok(json!({ "outcome": outcome }))
+}
+
+/// How the provider part of a turn ended.
+enum Ending {
+    Finished(FinishReason),
+    Cancelled,
+    /// The provider failed after content arrived.
+    Cut(ProviderError),
+    /// Nothing usable came: every target failed, or none could be called.
+    Failed {
+        code: &'static str,
+        message: String,
+    },
+    TimedOut,
+}
+
+/// The model a turn asks, with its endpoint and registry entry.
+struct Candidate {
+    target: Target,
+    info: Option<ModelInfo>,
+}
+
+pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppError> {
+    let store = state.store();
+    if !store.claim_turn(job.user_id, job.message_id, now()).await? {
+        tracing::info!(message = %job.message_id, "turn already claimed; nothing to do");
+        return Ok("already_claimed");
+    }
+    let Some(conversation) = store
+        .get_conversation(job.user_id, job.conversation_id)
+        .await?
+    else {
+        return Ok("conversation_gone");
+    };
+    let Some(answer) = store.get_message(job.user_id, job.message_id).await? else {
+        return Ok("message_gone");
+    };
+    let started = Instant::now();
+    let mut fanout = Fanout::start(state, job.user_id, job.conversation_id, job.message_id).await;
+    let history = history::load(state, &conversation, answer.id).await?;
+    let request = history::request(&conversation, &history);
+    let candidates = match candidates(state, &conversation, &answer).await {
+        Ok(c) => c,
+        Err(message) => {
+            let ending = Ending::Failed {
+                code: "provider_not_configured",
+                message,
+            };
+            return finish(
+                state,
+                &mut fanout,
+                answer,
+                Streamed::empty(),
+                ending,
+                None,
+                started,
+            )
+            .await;
+        }
+    };
+    let chain: Vec<Target> = candidates.iter().map(|c| c.target.clone()).collect();
+    let failover = Failover {
+        providers: &state.providers,
+        breaker: &state.breaker,
+        settings: &state.config.retry,
+    };
+    match failover.start(&chain, &request).await {
+        Err(exhausted) => {
+            let ending = Ending::Failed {
+                code: "provider_error",
+                message: exhausted.error.message.clone(),
+            };
+            let last = exhausted.attempts.last().map(|a| a.provider.clone());
+            let answered = candidates
+                .iter()
+                .find(|c| Some(c.target.provider.to_string()) == last)
+                .or(candidates.first());
+            let streamed = Streamed {
+                attempts: exhausted.attempts,
+                ..Streamed::empty()
+            };
+            finish(
+                state,
+                &mut fanout,
+                answer,
+                streamed,
+                ending,
+                answered,
+                started,
+            )
+            .await
+        }
+        Ok(ready) => {
+            let answered = &candidates[ready.target];
+            let (streamed, ending) = stream(
+                state,
+                &mut fanout,
+                ready.stream,
+                ready.attempts,
+                job,
+                started,
+            )
+            .await;
+            finish(
+                state,
+                &mut fanout,
+                answer,
+                streamed,
+                ending,
+                Some(answered),
+                started,
+            )
+            .await
+        }
+    }
+}
+
+/// The model asked for (the answer's, else the conversation's) and then the fallbacks, each
+/// reachable by this user.
+async fn candidates(
+    state: &AppState,
+    conversation: &Conversation,
+    answer: &Message,
+) -> Result<Vec<Candidate>, String> {
+    let primary = ModelRef {
+        provider: answer
+            .provider
+            .clone()
+            .unwrap_or_else(|| conversation.provider.clone()),
+        model: answer
+            .model
+            .clone()
+            .unwrap_or_else(|| conversation.model.clone()),
+    };
+    let mut wanted = vec![primary.clone()];
+    for fallback in &conversation.settings.fallbacks {
+        if !wanted.contains(fallback) {
+            wanted.push(fallback.clone());
+        }
+    }
+    let providers = user_providers(state, conversation.user_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for (i, r) in wanted.iter().enumerate() {
+        let found = providers.iter().find(|p| p.id() == Some(&r.provider));
+        let problem = match found {
+            None => Some(format!("{} is not a provider you can use", r.provider)),
+            Some(p) if !p.enabled() => Some(format!(
+                "{} is disabled in your provider settings",
+                r.provider
+            )),
+            Some(p) if !can_call(state, p) => Some(format!(
+                "no API key is configured for {0}: add one with PUT /api/provider-configs/{0}",
+                r.provider
+            )),
+            Some(_) => None,
+        };
+        let Some(p) = found.filter(|_| problem.is_none()) else {
+            let reason = problem.unwrap_or_default();
+            if i == 0 && wanted.len() == 1 {
+                return Err(reason);
+            }
+            tracing::info!(provider = %r.provider, reason, "model left out of the chain");
+            continue;
+        };
+        let endpoint = endpoint(state, conversation.user_id, p, Some(&r.model))
+            .await
+            .map_err(|e| e.to_string())?;
+        let info = models_of(state, conversation.user_id, p)
+            .await
+            .into_iter()
+            .find(|m| m.id == r.model);
+        out.push(Candidate {
+            target: Target {
+                provider: r.provider.clone(),
+                model: r.model.clone(),
+                endpoint,
+            },
+            info,
+        });
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "none of the models of this conversation can be used (first: {primary:?})"
+        ));
+    }
+    Ok(out)
+}
+
+/// What arrived from the provider.
+struct Streamed {
+    text: String,
+    tool_calls: Vec<ToolCall>,
+    usage: Option<TokenUsage>,
+    first_token: Option<Duration>,
+    attempts: Vec<Attempt>,
+}
+
+impl Streamed {
+    fn empty() -> Self {
+        Self {
+            text: String::new(),
+            tool_calls: Vec::new(),
+            usage: None,
+            first_token: None,
+            attempts: Vec::new(),
+        }
+    }
+}
+
+/// A batch of deltas waiting for its window to close.
+struct Batch {
+    text: String,
+    channel: DeltaChannel,
+    due: Option<tokio::time::Instant>,
+}
+
+async fn stream(
+    state: &AppState,
+    fanout: &mut Fanout<'_>,
+    mut events: EventStream,
+    attempts: Vec<Attempt>,
+    job: &TurnJob,
+    started: Instant,
+) -> (Streamed, Ending) {
+    let realtime = &state.config.realtime;
+    let deadline = tokio::time::Instant::now() + state.config.turn_max_duration;
+    let mut got = Streamed {
+        attempts,
+        ..Streamed::empty()
+    };
+    let mut calls: Vec<(u32, ToolCall, String)> = Vec::new();
+    let mut batch = Batch {
+        text: String::new(),
+        channel: DeltaChannel::Text,
+        due: None,
+    };
+    let mut poll = tokio::time::interval(realtime.cancel_poll);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ending = loop {
+        let due = batch.due.unwrap_or(deadline);
+        tokio::select! {
+            event = events.next() => {
+                let Some(event) = event else { break Ending::Cut(ProviderError::incomplete()) };
+                match event {
+                    StreamEvent::TextDelta(t) | StreamEvent::ReasoningDelta(t) if t.is_empty() => {}
+                    StreamEvent::TextDelta(t) => {
+                        got.text.push_str(&t);
+                        if add(fanout, &mut batch, &mut got, t, DeltaChannel::Text, started, realtime).await
+                            && cancelled(state, job).await
+                        {
+                            break Ending::Cancelled;
+                        }
+                    }
+                    StreamEvent::ReasoningDelta(t) => {
+                        if add(fanout, &mut batch, &mut got, t, DeltaChannel::Reasoning, started, realtime).await
+                            && cancelled(state, job).await
+                        {
+                            break Ending::Cancelled;
+                        }
+                    }
+                    StreamEvent::ToolCallStart { index, id, name } => calls.push((
+                        index,
+                        ToolCall { id, name, arguments: Value::Null },
+                        String::new(),
+                    )),
+                    StreamEvent::ToolCallDelta { index, arguments } => {
+                        if let Some(call) = calls.iter_mut().find(|c| c.0 == index) {
+                            call.2.push_str(&arguments);
+                        }
+                    }
+                    StreamEvent::ToolCallEnd { .. } => {}
+                    StreamEvent::Usage(u) => got.usage = Some(u),
+                    StreamEvent::Finish(reason) => break Ending::Finished(reason),
+                    StreamEvent::Error(e) => break Ending::Cut(e),
+                }
+            }
+            () = tokio::time::sleep_until(due), if batch.due.is_some() => {
+                flush(fanout, &mut batch).await;
+                if cancelled(state, job).await {
+                    break Ending::Cancelled;
+                }
+            }
+            _ = poll.tick() => {
+                fanout.refresh_if_due().await;
+                if cancelled(state, job).await {
+                    break Ending::Cancelled;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => break Ending::TimedOut,
+        }
+    };
+    flush(fanout, &mut batch).await;
+    got.tool_calls = calls
+        .into_iter()
+        .map(|(_, mut call, arguments)| {
+            call.arguments = serde_json::from_str(&arguments).unwrap_or(Value::String(arguments));
+            call
+        })
+        .collect();
+    (got, ending)
+}
+
+/// Adds a delta to the batch; the first delta of the answer goes out at once, later ones wait
+/// for the window or a full frame. Returns whether a batch was sent.
+async fn add(
+    fanout: &mut Fanout<'_>,
+    batch: &mut Batch,
+    got: &mut Streamed,
+    text: String,
+    channel: DeltaChannel,
+    started: Instant,
+    realtime: &crate::config::RealtimeConfig,
+) -> bool {
+    let mut sent = false;
+    if !batch.text.is_empty() && batch.channel != channel {
+        flush(fanout, batch).await;
+        sent = true;
+    }
+    batch.channel = channel;
+    batch.text.push_str(&text);
+    if got.first_token.is_none() {
+        got.first_token = Some(started.elapsed());
+        flush(fanout, batch).await;
+        return true;
+    }
+    if batch.text.len() >= realtime.frame_max_bytes / 2 {
+        flush(fanout, batch).await;
+        return true;
+    }
+    if batch.due.is_none() {
+        batch.due = Some(tokio::time::Instant::now() + realtime.coalesce_window);
+    }
+    sent
+}
+
+async fn flush(fanout: &mut Fanout<'_>, batch: &mut Batch) {
+    batch.due = None;
+    if batch.text.is_empty() {
+        return;
+    }
+    let text = std::mem::take(&mut batch.text);
+    fanout.delta(&text, batch.channel).await;
+    fanout.refresh_if_due().await;
+}
+
+async fn cancelled(state: &AppState, job: &TurnJob) -> bool {
+    matches!(
+        state.cache.get(&cancel_key(job.message_id)).await,
+        Ok(Some(_))
+    )
+}
+
+/// Stores the final answer and its usage, then tells every connection.
+async fn finish(
+    state: &AppState,
+    fanout: &mut Fanout<'_>,
+    answer: Message,
+    got: Streamed,
+    ending: Ending,
+    answered: Option<&Candidate>,
+    started: Instant,
+) -> Result<&'static str, AppError> {
+    let (status, finish_reason, error, outcome) = match ending {
+        Ending::Finished(reason) => (MessageStatus::Complete, Some(reason), None, "complete"),
+        Ending::Cancelled => (MessageStatus::Cancelled, None, None, "cancelled"),
+        Ending::Cut(e) => (
+            MessageStatus::Incomplete,
+            None,
+            Some(MessageError {
+                code: "incomplete".into(),
+                message: e.to_string(),
+            }),
+            "incomplete",
+        ),
+        Ending::TimedOut => (
+            MessageStatus::Incomplete,
+            None,
+            Some(MessageError {
+                code: "turn_timeout".into(),
+                message: "the answer took longer than this deployment allows".into(),
+            }),
+            "incomplete",
+        ),
+        Ending::Failed { code, message } => (
+            MessageStatus::Error,
+            Some(FinishReason::Error),
+            Some(MessageError {
+                code: code.into(),
+                message,
+            }),
+            "error",
+        ),
+    };
+    let usage = got.usage.map(|u| Usage {
+        input_tokens: u.input_tokens,
+        output_tokens: u.output_tokens,
+        cached_tokens: u.cached_tokens,
+        cost_micros: answered
+            .and_then(|c| c.info.as_ref())
+            .and_then(|m| cost_micros(m, &u)),
+    });
+    let at = now();
+    let final_message = Message {
+        token_count: got
+            .usage
+            .map_or_else(|| estimate_tokens(&got.text), |u| u.output_tokens),
+        content: got.text,
+        status,
+        provider: answered
+            .map(|c| c.target.provider.clone())
+            .or(answer.provider.clone()),
+        model: answered
+            .map(|c| c.target.model.clone())
+            .or(answer.model.clone()),
+        tool_calls: got.tool_calls,
+        usage,
+        finish_reason,
+        error: error.clone(),
+        updated_at: at,
+        ..answer
+    };
+    // A usage record for every turn that reached a provider.
+    let log = answered
+        .filter(|_| !got.attempts.is_empty())
+        .map(|c| UsageLog {
+            id: uuid::Uuid::now_v7(),
+            user_id: final_message.user_id,
+            conversation_id: final_message.conversation_id,
+            message_id: final_message.id,
+            provider: c.target.provider.clone(),
+            model: c.target.model.clone(),
+            input_tokens: usage.map_or(0, |u| u.input_tokens),
+            output_tokens: usage.map_or(0, |u| u.output_tokens),
+            cached_tokens: usage.map_or(0, |u| u.cached_tokens),
+            cost_micros: usage.and_then(|u| u.cost_micros),
+            latency_ms: millis(started.elapsed()),
+            ttft_ms: got.first_token.map(millis),
+            status,
+            attempts: serde_json::to_value(&got.attempts).unwrap_or_default(),
+            created_at: at,
+        });
+    state
+        .store()
+        .finish_turn(&final_message, log.as_ref())
+        .await?;
+    tracing::info!(
+        message = %final_message.id, outcome, frames = fanout.delivered(),
+        provider = ?final_message.provider, model = ?final_message.model,
+        latency_ms = millis(started.elapsed()), ttft_ms = ?got.first_token.map(millis),
+        "turn finished"
+    );
+    // Serve resumes that arrived while the answer was being stored, then close the stream.
+    fanout.refresh().await;
+    if let Some(e) = error {
+        fanout
+            .event(&ServerEvent::MessageError {
+                conversation_id: Some(final_message.conversation_id),
+                message_id: Some(final_message.id),
+                code: e.code,
+                message: e.message,
+            })
+            .await;
+    }
+    fanout
+        .event(&ServerEvent::MessageCompleted {
+            conversation_id: final_message.conversation_id,
+            message_id: final_message.id,
+            usage: final_message.usage,
+            finish_reason: final_message.finish_reason,
+            message: final_message,
+        })
+        .await;
+    Ok(outcome)
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,295 @@
+//! The WebSocket functions: `$connect` (behind the token authorizer), `$disconnect`, and the
+//! message routes (`sendMessage`, `subscribe`, `resume`, `cancel`, `ping`). Replies that are not
+//! part of a message's stream are posted back to the connection.
+
+use std::sync::Arc;
+
+use bestchat_domain::ids::{MessageId, Subject, UserId};
+use bestchat_domain::message::MessageStatus;
+use bestchat_domain::ports::realtime::ConnectionId;
+use bestchat_domain::time::now;
+use bestchat_domain::wire::{ClientAction, ServerEvent};
+use bestchat_domain::{DomainError, ErrorCode};
+
+use crate::api::BoxFuture;
+use crate::error::AppError;
+use crate::send::{SendMessage, send};
+use crate::state::AppState;
+use crate::turn::{CANCEL_TTL, cancel_key, send_to};
+
+/// One WebSocket event, as the functions and the local gateway hand it over.
+#[derive(Debug, Clone)]
+pub struct WsRequest {
+    pub route_key: String,
+    pub connection_id: ConnectionId,
+    /// The `sub` the `$connect` authorizer verified; API Gateway repeats it on every event.
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub request_id: String,
+}
+
+pub type WsHandler = fn(Arc<AppState>, WsRequest) -> BoxFuture<u16>;
+
+pub struct WsFunction {
+    pub name: &'static str,
+    pub handler: WsHandler,
+}
+
+pub const WS_FUNCTIONS: &[WsFunction] = &[
+    WsFunction {
+        name: "ws-connect",
+        handler: |state, request| Box::pin(async move { connect(&state, request).await }),
+    },
+    WsFunction {
+        name: "ws-disconnect",
+        handler: |state, request| Box::pin(async move { disconnect(&state, request).await }),
+    },
+    WsFunction {
+        name: "ws-message",
+        handler: |state, request| Box::pin(async move { message(&state, request).await }),
+    },
+];
+
+/// The `$connect` authorizer's decision: the token's subject, or why it is refused.
+pub async fn authorize(state: &AppState, token: Option<&str>) -> Result<String, String> {
+    let verifier = state.auth.as_ref().ok_or_else(|| {
+        "no token keys are configured (BESTCHAT_JWT_SECRET or BESTCHAT_JWKS_URL)".to_owned()
+    })?;
+    let claims = verifier.verify(token).await.map_err(|e| e.to_string())?;
+    claims
+        .get("sub")
+        .cloned()
+        .ok_or_else(|| "the token has no subject".to_owned())
+}
+
+fn user_of(request: &WsRequest) -> Option<UserId> {
+    let subject = Subject::parse(request.subject.as_deref()?).ok()?;
+    Some(UserId::from_subject(&subject))
+}
+
+async fn connect(state: &AppState, request: WsRequest) -> u16 {
+    let Some(user) = user_of(&request) else {
+        return 401;
+    };
+    match state
+        .connections
+        .register(
+            &request.connection_id,
+            user,
+            now(),
+            state.config.realtime.connection_ttl,
+        )
+        .await
+    {
+        Ok(()) => 200,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot register the connection");
+            500
+        }
+    }
+}
+
+async fn disconnect(state: &AppState, request: WsRequest) -> u16 {
+    if let Err(e) = state.connections.remove(&request.connection_id).await {
+        tracing::warn!(error = %e, "cannot remove the connection");
+    }
+    200
+}
+
+fn error_event(e: &DomainError) -> ServerEvent {
+    ServerEvent::MessageError {
+        conversation_id: None,
+        message_id: None,
+        code: e.code.as_str().to_owned(),
+        message: e.message.clone(),
+    }
+}
+
+async fn message(state: &AppState, request: WsRequest) -> u16 {
+    let connection = request.connection_id.clone();
+    let Some(user) = user_of(&request) else {
+        return 401;
+    };
+    let action =
+        match serde_json::from_str::<ClientAction>(request.body.as_deref().unwrap_or_default()) {
+            Ok(a) => a,
+            Err(e) => {
+                let error = DomainError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("not an action this API knows: {e}"),
+                );
+                send_to(state, &connection, &error_event(&error)).await;
+                return 200;
+            }
+        };
+    if let Err(e) = act(state, user, &connection, action).await {
+        let public = e.to_public(&request.request_id);
+        send_to(state, &connection, &error_event(&public)).await;
+    }
+    200
+}
+
+async fn act(
+    state: &AppState,
+    user: UserId,
+    connection: &ConnectionId,
+    action: ClientAction,
+) -> Result<(), AppError> {
+    match action {
+        ClientAction::SendMessage {
+            conversation_id,
+            client_message_id,
+            content,
+            provider,
+            model,
+        } => {
+            state
+                .store()
+                .get_conversation(user, conversation_id)
+                .await?
+                .ok_or_else(DomainError::conversation_not_found)?;
+            // The sender sees its own turn, like every other device of the user.
+            state
+                .connections
+                .subscribe(connection, user, conversation_id)
+                .await
+                .map_err(|e| DomainError::new(ErrorCode::Unavailable, e.to_string()))?;
+            let sent = send(
+                state,
+                user,
+                conversation_id,
+                SendMessage {
+                    client_message_id,
+                    content,
+                    provider,
+                    model,
+                },
+            )
+            .await?;
+            if !sent.created {
+                // A repeat: nothing new happens; this connection gets the answer as it stands.
+                resume(state, user, connection, sent.assistant.id, 0).await?;
+            }
+            Ok(())
+        }
+        ClientAction::Subscribe { conversation_id } => {
+            state
+                .store()
+                .get_conversation(user, conversation_id)
+                .await?
+                .ok_or_else(DomainError::conversation_not_found)?;
+            state
+                .connections
+                .subscribe(connection, user, conversation_id)
+                .await
+                .map_err(|e| DomainError::new(ErrorCode::Unavailable, e.to_string()))?;
+            Ok(())
+        }
+        ClientAction::Resume {
+            message_id,
+            after_seq,
+        } => resume(state, user, connection, message_id, after_seq).await,
+        ClientAction::Cancel { message_id } => {
+            let message = state
+                .store()
+                .get_message(user, message_id)
+                .await?
+                .ok_or_else(message_not_found)?;
+            if matches!(
+                message.status,
+                MessageStatus::Pending | MessageStatus::Streaming
+            ) {
+                let _ = state
+                    .cache
+                    .set(&cancel_key(message_id), b"1", CANCEL_TTL)
+                    .await;
+            }
+            Ok(())
+        }
+        ClientAction::Ping => {
+            send_to(state, connection, &ServerEvent::Pong).await;
+            Ok(())
+        }
+    }
+}
+
+fn message_not_found() -> DomainError {
+    DomainError::new(ErrorCode::MessageNotFound, "no such message for this user")
+}
+
+/// Sends `connection` what it missed of `message` after `after_seq`, then the rest live.
+///
+/// The connection subscribes and files a resume request first, then reads the message's status.
+/// While the message streams, its turn serves the request in order with the live frames; once it
+/// has ended, whoever takes the request first (this call or the turn's last look) replays the
+/// buffer and sends `message.completed`. Either way the frames arrive exactly once.
+pub async fn resume(
+    state: &AppState,
+    user: UserId,
+    connection: &ConnectionId,
+    message_id: MessageId,
+    after_seq: u64,
+) -> Result<(), AppError> {
+    let message = state
+        .store()
+        .get_message(user, message_id)
+        .await?
+        .ok_or_else(message_not_found)?;
+    let unavailable = |e: bestchat_domain::ports::realtime::RegistryError| {
+        AppError::from(DomainError::new(ErrorCode::Unavailable, e.to_string()))
+    };
+    state
+        .connections
+        .subscribe(connection, user, message.conversation_id)
+        .await
+        .map_err(unavailable)?;
+    state
+        .connections
+        .request_resume(connection, message_id, after_seq)
+        .await
+        .map_err(unavailable)?;
+    let message = state
+        .store()
+        .get_message(user, message_id)
+        .await?
+        .ok_or_else(message_not_found)?;
+    if matches!(
+        message.status,
+        MessageStatus::Pending | MessageStatus::Streaming
+    ) {
+        return Ok(());
+    }
+    if state
+        .connections
+        .claim_resume(connection, message_id)
+        .await
+        .map_err(unavailable)?
+        .is_none()
+    {
+        return Ok(());
+    }
+    let frames = state
+        .stream_buffer
+        .read_after(message_id, after_seq)
+        .await
+        .unwrap_or_default();
+    for (_, frame) in frames {
+        if state
+            .publisher
+            .post(connection, frame.as_bytes())
+            .await
+            .is_err()
+        {
+            return Ok(());
+        }
+    }
+    let event = ServerEvent::MessageCompleted {
+        conversation_id: message.conversation_id,
+        message_id: message.id,
+        usage: message.usage,
+        finish_reason: message.finish_reason,
+        message,
+    };
+    send_to(state, connection, &event).await;
+    Ok(())
+}

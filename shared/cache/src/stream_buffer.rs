@@ -1,0 +1,172 @@
+//! The per-message frame buffer behind `resume`, on Redis Streams (entry id `0-<seq>`, capped
+//! length, expiring) and in-process.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bestchat_domain::ids::MessageId;
+use bestchat_domain::ports::cache::CacheError;
+use bestchat_domain::ports::realtime::StreamBuffer;
+use fred::prelude::{LuaInterface, StreamsInterface};
+
+use crate::RedisCache;
+
+/// How long a message's frames stay available for `resume`, and how many are kept.
+#[derive(Debug, Clone)]
+pub struct BufferSettings {
+    pub ttl: Duration,
+    pub max_frames: u64,
+}
+
+impl Default for BufferSettings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(60 * 60),
+            max_frames: 20_000,
+        }
+    }
+}
+
+/// Appends and refreshes the expiry in one round trip; appending a seq already there is a no-op,
+/// so a retried append cannot fail the turn.
+const APPEND: &str = "local ok = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[1], 'f', ARGV[2]) \
+    redis.call('PEXPIRE', KEYS[1], ARGV[4]) \
+    if type(ok) == 'table' and ok.err and not string.find(ok.err, 'equal or smaller') then \
+      return redis.error_reply(ok.err) end \
+    return 1";
+
+pub struct RedisStreamBuffer {
+    redis: RedisCache,
+    settings: BufferSettings,
+}
+
+impl RedisStreamBuffer {
+    pub fn new(redis: RedisCache, settings: BufferSettings) -> Self {
+        Self { redis, settings }
+    }
+
+    fn key(&self, message: MessageId) -> String {
+        self.redis.key(&format!("stream:{message}"))
+    }
+}
+
+fn error(e: fred::error::Error) -> CacheError {
+    CacheError(e.to_string())
+}
+
+#[async_trait]
+impl StreamBuffer for RedisStreamBuffer {
+    async fn append(&self, message: MessageId, seq: u64, frame: &str) -> Result<(), CacheError> {
+        let ttl = i64::try_from(self.settings.ttl.as_millis()).unwrap_or(i64::MAX);
+        self.redis
+            .client()
+            .eval::<i64, _, _, _>(
+                APPEND,
+                vec![self.key(message)],
+                vec![
+                    format!("0-{seq}"),
+                    frame.to_owned(),
+                    self.settings.max_frames.to_string(),
+                    ttl.to_string(),
+                ],
+            )
+            .await
+            .map_err(error)?;
+        Ok(())
+    }
+
+    async fn read_after(
+        &self,
+        message: MessageId,
+        after_seq: u64,
+    ) -> Result<Vec<(u64, String)>, CacheError> {
+        let entries: Vec<(String, HashMap<String, String>)> = self
+            .redis
+            .client()
+            .xrange_values(self.key(message), format!("0-{}", after_seq + 1), "+", None)
+            .await
+            .map_err(error)?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(id, mut fields)| {
+                let seq = id.strip_prefix("0-")?.parse().ok()?;
+                Some((seq, fields.remove("f")?))
+            })
+            .collect())
+    }
+}
+
+/// Messages kept in process before the oldest-expiring are dropped.
+pub const MEMORY_BUFFER_MAX_MESSAGES: usize = 10_000;
+
+struct Frames {
+    by_seq: BTreeMap<u64, String>,
+    expires: Instant,
+}
+
+pub struct MemoryStreamBuffer {
+    messages: Mutex<HashMap<MessageId, Frames>>,
+    settings: BufferSettings,
+}
+
+impl MemoryStreamBuffer {
+    pub fn new(settings: BufferSettings) -> Self {
+        Self {
+            messages: Mutex::new(HashMap::new()),
+            settings,
+        }
+    }
+}
+
+#[async_trait]
+impl StreamBuffer for MemoryStreamBuffer {
+    async fn append(&self, message: MessageId, seq: u64, frame: &str) -> Result<(), CacheError> {
+        let mut map = self
+            .messages
+            .lock()
+            .map_err(|_| CacheError("stream buffer lock poisoned".into()))?;
+        let now = Instant::now();
+        if map.len() >= MEMORY_BUFFER_MAX_MESSAGES && !map.contains_key(&message) {
+            map.retain(|_, f| f.expires > now);
+            if map.len() >= MEMORY_BUFFER_MAX_MESSAGES
+                && let Some(oldest) = map.iter().min_by_key(|(_, f)| f.expires).map(|(k, _)| *k)
+            {
+                map.remove(&oldest);
+            }
+        }
+        let frames = map.entry(message).or_insert_with(|| Frames {
+            by_seq: BTreeMap::new(),
+            expires: now,
+        });
+        frames.expires = now + self.settings.ttl;
+        frames.by_seq.entry(seq).or_insert_with(|| frame.to_owned());
+        let cap = usize::try_from(self.settings.max_frames).unwrap_or(usize::MAX);
+        while frames.by_seq.len() > cap {
+            frames.by_seq.pop_first();
+        }
+        Ok(())
+    }
+
+    async fn read_after(
+        &self,
+        message: MessageId,
+        after_seq: u64,
+    ) -> Result<Vec<(u64, String)>, CacheError> {
+        let map = self
+            .messages
+            .lock()
+            .map_err(|_| CacheError("stream buffer lock poisoned".into()))?;
+        Ok(map
+            .get(&message)
+            .filter(|f| f.expires > Instant::now())
+            .map(|f| {
+                f.by_seq
+                    .range(after_seq + 1..)
+                    .map(|(s, frame)| (*s, frame.clone()))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}

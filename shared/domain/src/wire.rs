@@ -1,0 +1,132 @@
+//! The WebSocket protocol of API.md: what clients send (`action`) and what the server sends
+//! (`type`). Server events are also what `POST …/messages` streams as SSE.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ConversationId, MessageId};
+use crate::message::{FinishReason, Message, Usage};
+use crate::model_ref::{ModelId, ProviderId};
+
+/// A client's message on the WebSocket, selected by its `action`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
+pub enum ClientAction {
+    SendMessage {
+        conversation_id: ConversationId,
+        client_message_id: String,
+        content: String,
+        provider: Option<ProviderId>,
+        model: Option<ModelId>,
+    },
+    Subscribe {
+        conversation_id: ConversationId,
+    },
+    Resume {
+        message_id: MessageId,
+        after_seq: u64,
+    },
+    Cancel {
+        message_id: MessageId,
+    },
+    Ping,
+}
+
+/// Which part of an answer a delta belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeltaChannel {
+    Text,
+    /// The model's visible reasoning, for models that stream it.
+    Reasoning,
+}
+
+impl DeltaChannel {
+    fn is_text(&self) -> bool {
+        *self == Self::Text
+    }
+}
+
+/// A server event, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type")]
+pub enum ServerEvent {
+    #[serde(rename = "message.created")]
+    MessageCreated { message: Message },
+    #[serde(rename = "message.delta")]
+    MessageDelta {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        /// 1, 2, 3, … per message, with no gaps.
+        seq: u64,
+        text: String,
+        #[serde(skip_serializing_if = "DeltaChannel::is_text")]
+        channel: DeltaChannel,
+    },
+    #[serde(rename = "message.completed")]
+    MessageCompleted {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        message: Message,
+        usage: Option<Usage>,
+        finish_reason: Option<FinishReason>,
+    },
+    #[serde(rename = "message.error")]
+    MessageError {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<ConversationId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_id: Option<MessageId>,
+        code: String,
+        message: String,
+    },
+    #[serde(rename = "context.optimized")]
+    ContextOptimized {
+        conversation_id: ConversationId,
+        strategy: String,
+        tokens_before: u32,
+        tokens_after: u32,
+    },
+    #[serde(rename = "pong")]
+    Pong,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_actions_parse_by_name() {
+        let id = ConversationId::generate();
+        let send: ClientAction = serde_json::from_str(&format!(
+            r#"{{"action":"sendMessage","conversation_id":"{id}","client_message_id":"c1","content":"hi"}}"#
+        ))
+        .unwrap();
+        assert!(matches!(send, ClientAction::SendMessage { .. }));
+        let ping: ClientAction = serde_json::from_str(r#"{"action":"ping"}"#).unwrap();
+        assert_eq!(ping, ClientAction::Ping);
+        assert!(serde_json::from_str::<ClientAction>(r#"{"action":"dance"}"#).is_err());
+        assert!(
+            serde_json::from_str::<ClientAction>(r#"{"action":"resume","message_id":"x"}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn deltas_omit_the_default_channel() {
+        let delta = ServerEvent::MessageDelta {
+            conversation_id: ConversationId::generate(),
+            message_id: MessageId::generate(),
+            seq: 1,
+            text: "Hi".into(),
+            channel: DeltaChannel::Text,
+        };
+        let json = serde_json::to_value(&delta).unwrap();
+        assert_eq!(json["type"], "message.delta");
+        assert_eq!(json["seq"], 1);
+        assert!(json.get("channel").is_none());
+        assert_eq!(
+            serde_json::to_value(ServerEvent::Pong).unwrap(),
+            serde_json::json!({"type": "pong"})
+        );
+    }
+}

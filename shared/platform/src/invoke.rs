@@ -1,0 +1,103 @@
+//! Invoking another Lambda function through aws-sdk-lambda, asynchronously (`Event`) or waiting
+//! for its answer (`RequestResponse`); a function that reports an error is an error here.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+use bestchat_domain::ports::realtime::{InvokeError, Invoker};
+use tokio::sync::OnceCell;
+
+pub struct LambdaInvoker {
+    /// Logical function name (`chat-turn`) to deployed name or ARN.
+    functions: HashMap<String, String>,
+    client: OnceCell<aws_sdk_lambda::Client>,
+}
+
+impl LambdaInvoker {
+    pub fn new(functions: HashMap<String, String>) -> Self {
+        Self {
+            functions,
+            client: OnceCell::new(),
+        }
+    }
+
+    pub fn with_client(functions: HashMap<String, String>, client: aws_sdk_lambda::Client) -> Self {
+        Self {
+            functions,
+            client: OnceCell::new_with(Some(client)),
+        }
+    }
+
+    async fn client(&self) -> &aws_sdk_lambda::Client {
+        self.client
+            .get_or_init(|| async {
+                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                aws_sdk_lambda::Client::new(&config)
+            })
+            .await
+    }
+
+    async fn call(
+        &self,
+        function: &str,
+        payload: &serde_json::Value,
+        kind: InvocationType,
+    ) -> Result<Option<Vec<u8>>, InvokeError> {
+        let failed = |reason: String| InvokeError::Failed {
+            function: function.to_owned(),
+            reason,
+        };
+        let name = self
+            .functions
+            .get(function)
+            .ok_or_else(|| failed("no deployed function is configured for it".into()))?;
+        let body = serde_json::to_vec(payload).map_err(|e| failed(e.to_string()))?;
+        let out = self
+            .client()
+            .await
+            .invoke()
+            .function_name(name)
+            .invocation_type(kind)
+            .payload(Blob::new(body))
+            .send()
+            .await
+            .map_err(|e| failed(format!("{e:?}")))?;
+        let payload = out.payload.map(Blob::into_inner);
+        if out.function_error.is_some() {
+            return Err(InvokeError::FunctionError {
+                function: function.to_owned(),
+                payload: String::from_utf8_lossy(&payload.unwrap_or_default()).into_owned(),
+            });
+        }
+        Ok(payload)
+    }
+}
+
+#[async_trait]
+impl Invoker for LambdaInvoker {
+    async fn invoke_async(
+        &self,
+        function: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), InvokeError> {
+        self.call(function, payload, InvocationType::Event)
+            .await
+            .map(|_| ())
+    }
+
+    async fn invoke(
+        &self,
+        function: &str,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value, InvokeError> {
+        let body = self
+            .call(function, payload, InvocationType::RequestResponse)
+            .await?;
+        serde_json::from_slice(&body.unwrap_or_default()).map_err(|e| InvokeError::Failed {
+            function: function.to_owned(),
+            reason: format!("the answer is not JSON: {e}"),
+        })
+    }
+}

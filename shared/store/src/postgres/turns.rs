@@ -1,0 +1,204 @@
+use async_trait::async_trait;
+use bestchat_domain::ids::{MessageId, UserId};
+use bestchat_domain::message::Message;
+use bestchat_domain::ports::store::{StoreError, TurnStart, TurnStore};
+use bestchat_domain::time::Timestamp;
+use bestchat_domain::usage::UsageLog;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
+
+use super::messages::{GET_BY_ID, GET_BY_REPLY, from_row, insert, to_int};
+use super::{PgStore, db_error};
+use crate::records::MessageRow;
+
+/// Inserts the user message unless its `client_message_id` was seen in this conversation.
+const INSERT_USER: &str = "INSERT INTO messages
+    (id, conversation_id, user_id, role, content, status, client_message_id, token_count,
+     created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (conversation_id, client_message_id) WHERE client_message_id IS NOT NULL
+    DO NOTHING";
+const BY_CLIENT_ID: &str = "SELECT id FROM messages
+    WHERE conversation_id = $1 AND user_id = $2 AND client_message_id = $3";
+const TOUCH_CONVERSATION: &str =
+    "UPDATE conversations SET updated_at = $3 WHERE id = $1 AND user_id = $2";
+const CLAIM: &str = "UPDATE messages SET status = 'streaming', updated_at = $3
+    WHERE id = $1 AND user_id = $2 AND status = 'pending'";
+const FINISH: &str = "UPDATE messages SET content = $3, status = $4, provider = $5, model = $6,
+        tool_calls = $7, token_count = $8, input_tokens = $9, output_tokens = $10,
+        cached_tokens = $11, cost_micros = $12, finish_reason = $13, error_code = $14,
+        error_message = $15, updated_at = $16
+    WHERE id = $1 AND user_id = $2";
+const INSERT_USAGE: &str = "INSERT INTO usage_logs
+    (id, user_id, conversation_id, message_id, provider, model, input_tokens, output_tokens,
+     cached_tokens, cost_micros, latency_ms, ttft_ms, status, attempts, created_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+
+fn int(n: u32) -> Result<i32, StoreError> {
+    i32::try_from(n).map_err(|_| StoreError::Internal(format!("count {n} overflows")))
+}
+
+async fn one(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Message>, StoreError> {
+    let stmt = client.prepare_cached(sql).await.map_err(db_error)?;
+    let row = client.query_opt(&stmt, params).await.map_err(db_error)?;
+    row.as_ref().map(from_row).transpose()
+}
+
+fn missing(what: &str) -> StoreError {
+    StoreError::Internal(format!("the earlier turn's {what} message is missing"))
+}
+
+#[async_trait]
+impl TurnStore for PgStore {
+    async fn start_turn(
+        &self,
+        user: &Message,
+        assistant: &Message,
+    ) -> Result<TurnStart, StoreError> {
+        let u = MessageRow::from_domain(user)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(INSERT_USER).await.map_err(db_error)?;
+        let inserted = tx
+            .execute(
+                &stmt,
+                &[
+                    &u.id,
+                    &u.conversation_id,
+                    &u.user_id,
+                    &u.role,
+                    &u.content,
+                    &u.status,
+                    &u.client_message_id,
+                    &to_int(Some(u.token_count))?,
+                    &u.created_at,
+                    &u.updated_at,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        if inserted == 0 {
+            let stmt = tx.prepare_cached(BY_CLIENT_ID).await.map_err(db_error)?;
+            let id: uuid::Uuid = tx
+                .query_one(
+                    &stmt,
+                    &[&u.conversation_id, &u.user_id, &u.client_message_id],
+                )
+                .await
+                .map_err(db_error)?
+                .get(0);
+            let original = one(&tx, GET_BY_ID, &[&id, &u.user_id])
+                .await?
+                .ok_or_else(|| missing("user"))?;
+            let answer = one(&tx, GET_BY_REPLY, &[&id, &u.user_id])
+                .await?
+                .ok_or_else(|| missing("assistant"))?;
+            tx.commit().await.map_err(db_error)?;
+            return Ok(TurnStart::Existing {
+                user: original,
+                assistant: answer,
+            });
+        }
+        insert(&tx, assistant).await?;
+        let stmt = tx
+            .prepare_cached(TOUCH_CONVERSATION)
+            .await
+            .map_err(db_error)?;
+        tx.execute(&stmt, &[&u.conversation_id, &u.user_id, &u.created_at])
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(TurnStart::Started {
+            user: user.clone(),
+            assistant: assistant.clone(),
+        })
+    }
+
+    async fn claim_turn(
+        &self,
+        user: UserId,
+        message: MessageId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(CLAIM).await.map_err(db_error)?;
+        let n = client
+            .execute(&stmt, &[message.as_uuid(), user.as_uuid(), &now])
+            .await
+            .map_err(db_error)?;
+        Ok(n == 1)
+    }
+
+    async fn finish_turn(
+        &self,
+        message: &Message,
+        usage: Option<&UsageLog>,
+    ) -> Result<(), StoreError> {
+        let r = MessageRow::from_domain(message)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(FINISH).await.map_err(db_error)?;
+        tx.execute(
+            &stmt,
+            &[
+                &r.id,
+                &r.user_id,
+                &r.content,
+                &r.status,
+                &r.provider,
+                &r.model,
+                &r.tool_calls,
+                &to_int(Some(r.token_count))?,
+                &to_int(r.input_tokens)?,
+                &to_int(r.output_tokens)?,
+                &to_int(r.cached_tokens)?,
+                &r.cost_micros,
+                &r.finish_reason,
+                &r.error_code,
+                &r.error_message,
+                &r.updated_at,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+        if let Some(u) = usage {
+            let stmt = tx.prepare_cached(INSERT_USAGE).await.map_err(db_error)?;
+            tx.execute(
+                &stmt,
+                &[
+                    &u.id,
+                    u.user_id.as_uuid(),
+                    u.conversation_id.as_uuid(),
+                    u.message_id.as_uuid(),
+                    &u.provider.as_str(),
+                    &u.model.as_str(),
+                    &int(u.input_tokens)?,
+                    &int(u.output_tokens)?,
+                    &int(u.cached_tokens)?,
+                    &u.cost_micros,
+                    &int(u.latency_ms)?,
+                    &u.ttft_ms.map(int).transpose()?,
+                    &u.status.as_str(),
+                    &u.attempts,
+                    &u.created_at,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn get_message(
+        &self,
+        user: UserId,
+        id: MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        let client = self.client().await?;
+        one(&client, GET_BY_ID, &[id.as_uuid(), user.as_uuid()]).await
+    }
+}

@@ -1,0 +1,200 @@
+use async_trait::async_trait;
+use bestchat_domain::ids::{MessageId, UserId};
+use bestchat_domain::message::Message;
+use bestchat_domain::ports::store::{StoreError, TurnStart, TurnStore};
+use bestchat_domain::time::{Timestamp, to_micros};
+use bestchat_domain::usage::UsageLog;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::messages::{GET_BY_ID, GET_BY_REPLY, insert, read_row};
+use super::{SqliteStore, db_error};
+use crate::records::MessageRow;
+
+const INSERT_USER: &str = "INSERT INTO messages
+    (id, conversation_id, user_id, role, content, status, client_message_id, token_count,
+     created_at, updated_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+    ON CONFLICT (conversation_id, client_message_id) WHERE client_message_id IS NOT NULL
+    DO NOTHING";
+const BY_CLIENT_ID: &str = "SELECT id FROM messages
+    WHERE conversation_id = ?1 AND user_id = ?2 AND client_message_id = ?3";
+const TOUCH_CONVERSATION: &str =
+    "UPDATE conversations SET updated_at = ?3 WHERE id = ?1 AND user_id = ?2";
+const CLAIM: &str = "UPDATE messages SET status = 'streaming', updated_at = ?3
+    WHERE id = ?1 AND user_id = ?2 AND status = 'pending'";
+const FINISH: &str = "UPDATE messages SET content = ?3, status = ?4, provider = ?5, model = ?6,
+        tool_calls = ?7, token_count = ?8, input_tokens = ?9, output_tokens = ?10,
+        cached_tokens = ?11, cost_micros = ?12, finish_reason = ?13, error_code = ?14,
+        error_message = ?15, updated_at = ?16
+    WHERE id = ?1 AND user_id = ?2";
+const INSERT_USAGE: &str = "INSERT INTO usage_logs
+    (id, user_id, conversation_id, message_id, provider, model, input_tokens, output_tokens,
+     cached_tokens, cost_micros, latency_ms, ttft_ms, status, attempts, created_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+fn one(conn: &Connection, sql: &str, id: &str, user: &str) -> Result<Option<Message>, StoreError> {
+    conn.prepare_cached(sql)
+        .map_err(db_error)?
+        .query_row(params![id, user], read_row)
+        .optional()
+        .map_err(db_error)?
+        .map(MessageRow::into_domain)
+        .transpose()
+}
+
+fn missing(what: &str) -> StoreError {
+    StoreError::Internal(format!("the earlier turn's {what} message is missing"))
+}
+
+#[async_trait]
+impl TurnStore for SqliteStore {
+    async fn start_turn(
+        &self,
+        user: &Message,
+        assistant: &Message,
+    ) -> Result<TurnStart, StoreError> {
+        let u = MessageRow::from_domain(user)?;
+        let a = MessageRow::from_domain(assistant)?;
+        let (user, assistant) = (user.clone(), assistant.clone());
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let inserted = tx
+                .prepare_cached(INSERT_USER)
+                .map_err(db_error)?
+                .execute(params![
+                    u.id.to_string(),
+                    u.conversation_id.to_string(),
+                    u.user_id.to_string(),
+                    u.role,
+                    u.content,
+                    u.status,
+                    u.client_message_id,
+                    u.token_count,
+                    to_micros(u.created_at),
+                    to_micros(u.updated_at),
+                ])
+                .map_err(db_error)?;
+            let user_id = u.user_id.to_string();
+            if inserted == 0 {
+                let id: String = tx
+                    .prepare_cached(BY_CLIENT_ID)
+                    .map_err(db_error)?
+                    .query_row(
+                        params![u.conversation_id.to_string(), user_id, u.client_message_id],
+                        |row| row.get(0),
+                    )
+                    .map_err(db_error)?;
+                let original =
+                    one(&tx, GET_BY_ID, &id, &user_id)?.ok_or_else(|| missing("user"))?;
+                let answer =
+                    one(&tx, GET_BY_REPLY, &id, &user_id)?.ok_or_else(|| missing("assistant"))?;
+                tx.commit().map_err(db_error)?;
+                return Ok(TurnStart::Existing {
+                    user: original,
+                    assistant: answer,
+                });
+            }
+            insert(&tx, &a)?;
+            tx.prepare_cached(TOUCH_CONVERSATION)
+                .map_err(db_error)?
+                .execute(params![
+                    u.conversation_id.to_string(),
+                    user_id,
+                    to_micros(u.created_at)
+                ])
+                .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+            Ok(TurnStart::Started { user, assistant })
+        })
+        .await
+    }
+
+    async fn claim_turn(
+        &self,
+        user: UserId,
+        message: MessageId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.call(move |conn| {
+            let n = conn
+                .prepare_cached(CLAIM)
+                .map_err(db_error)?
+                .execute(params![
+                    message.to_string(),
+                    user.to_string(),
+                    to_micros(now)
+                ])
+                .map_err(db_error)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn finish_turn(
+        &self,
+        message: &Message,
+        usage: Option<&UsageLog>,
+    ) -> Result<(), StoreError> {
+        let r = MessageRow::from_domain(message)?;
+        let usage = usage.cloned();
+        self.call(move |conn| {
+            let tx = conn.transaction().map_err(db_error)?;
+            tx.prepare_cached(FINISH)
+                .map_err(db_error)?
+                .execute(params![
+                    r.id.to_string(),
+                    r.user_id.to_string(),
+                    r.content,
+                    r.status,
+                    r.provider,
+                    r.model,
+                    r.tool_calls.to_string(),
+                    r.token_count,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cached_tokens,
+                    r.cost_micros,
+                    r.finish_reason,
+                    r.error_code,
+                    r.error_message,
+                    to_micros(r.updated_at),
+                ])
+                .map_err(db_error)?;
+            if let Some(u) = usage {
+                tx.prepare_cached(INSERT_USAGE)
+                    .map_err(db_error)?
+                    .execute(params![
+                        u.id.to_string(),
+                        u.user_id.to_string(),
+                        u.conversation_id.to_string(),
+                        u.message_id.to_string(),
+                        u.provider.as_str(),
+                        u.model.as_str(),
+                        u.input_tokens,
+                        u.output_tokens,
+                        u.cached_tokens,
+                        u.cost_micros,
+                        u.latency_ms,
+                        u.ttft_ms,
+                        u.status.as_str(),
+                        u.attempts.to_string(),
+                        to_micros(u.created_at),
+                    ])
+                    .map_err(db_error)?;
+            }
+            tx.commit().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn get_message(
+        &self,
+        user: UserId,
+        id: MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        self.call(move |conn| one(conn, GET_BY_ID, &id.to_string(), &user.to_string()))
+            .await
+    }
+}

@@ -85,12 +85,19 @@ impl GatewayProcess {
     /// Starts a gateway on a free port with its data under `data_dir`, on PostgreSQL when
     /// `database_url` is given and on SQLite otherwise.
     pub fn start(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Self {
+        let mut all = vec![("BESTCHAT_ADDR", "127.0.0.1:0")];
+        all.extend_from_slice(env);
+        Self::start_at(data_dir, database_url, &all)
+    }
+
+    /// Like `start`, with `BESTCHAT_ADDR` among `env`.
+    pub fn start_at(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Self {
         let log = data_dir.join(format!("gateway-{}.log", uuid::Uuid::now_v7()));
         let log_file = std::fs::File::create(&log).expect("create gateway log");
         let mut command = Command::new(binary());
         command
             .env_remove("DATABASE_URL")
-            .env("BESTCHAT_ADDR", "127.0.0.1:0")
+            .env_remove("REDIS_URL")
             .env("BESTCHAT_DATA_DIR", data_dir)
             .env("BESTCHAT_JWT_SECRET", TEST_SECRET)
             .env("BESTCHAT_DEV_AUTH", "1")
@@ -128,6 +135,11 @@ impl GatewayProcess {
                 );
             }
         }
+    }
+
+    /// What the gateway logged so far (one line per request, among others).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -175,6 +187,8 @@ pub struct Running {
     pub gateway: GatewayProcess,
     pub dir: TempDir,
     pub db: Option<TestDatabase>,
+    /// The DynamoDB connections table, for the production adapter set.
+    pub table: Option<String>,
 }
 
 pub async fn sqlite(env: &[(&str, &str)]) -> Running {
@@ -184,6 +198,7 @@ pub async fn sqlite(env: &[(&str, &str)]) -> Running {
         gateway,
         dir,
         db: None,
+        table: None,
     }
 }
 
@@ -195,5 +210,108 @@ pub async fn postgres(env: &[(&str, &str)]) -> Running {
         gateway,
         dir,
         db: Some(db),
+        table: None,
+    }
+}
+
+/// A DynamoDB client on moto.
+pub fn dynamodb() -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(crate::moto_url())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A fresh connections table shaped as the SAM template declares it.
+pub async fn create_connections_table() -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let name = format!("connections-{}", uuid::Uuid::now_v7().simple());
+    let key = |attr: &str| {
+        KeySchemaElement::builder()
+            .attribute_name(attr)
+            .key_type(KeyType::Hash)
+            .build()
+            .expect("key")
+    };
+    let attr = |attr: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(attr)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    dynamodb()
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("connection_id"))
+        .attribute_definitions(attr("user_id"))
+        .key_schema(key("connection_id"))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_user")
+                .key_schema(key("user_id"))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .expect("index"),
+        )
+        .send()
+        .await
+        .expect("moto creates the table");
+    name
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The production adapter set: PostgreSQL, Redis, DynamoDB (moto), and frames and turns sent
+/// through the real AWS SDK clients to this gateway's own `@connections` and Lambda Invoke
+/// endpoints, as they would go to API Gateway and Lambda.
+pub async fn cloud(env: &[(&str, &str)]) -> Running {
+    let dir = TempDir::new("e2e-cloud");
+    let db = TestDatabase::create().await;
+    let table = create_connections_table().await;
+    let port = free_port();
+    let self_url = format!("http://127.0.0.1:{port}");
+    let addr = format!("127.0.0.1:{port}");
+    let prefix = crate::unique_prefix();
+    let redis = crate::redis_url();
+    let moto = crate::moto_url();
+    let mut all: Vec<(&str, &str)> = vec![
+        ("BESTCHAT_ADDR", &addr),
+        ("REDIS_URL", &redis),
+        ("REDIS_KEY_PREFIX", &prefix),
+        ("CONNECTIONS_TABLE", &table),
+        ("AWS_ENDPOINT_URL_DYNAMODB", &moto),
+        ("WS_ENDPOINT", &self_url),
+        ("CHAT_TURN_FUNCTION", "chat-turn"),
+        ("AWS_ENDPOINT_URL_LAMBDA", &self_url),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    all.extend_from_slice(env);
+    let gateway = GatewayProcess::start_at(dir.path(), Some(db.url()), &all);
+    Running {
+        gateway,
+        dir,
+        db: Some(db),
+        table: Some(table),
     }
 }

@@ -5,6 +5,8 @@ pub mod api;
 pub mod fake_provider;
 pub mod gateway;
 pub mod postgres;
+pub mod scripted;
+pub mod ws;
 
 use std::path::{Path, PathBuf};
 

@@ -66,9 +66,9 @@ pub async fn connection(
                 StatusCode::OK,
                 [(header::CONTENT_TYPE, "application/json")],
                 json!({
-                    "ConnectedAt": meta.connected_at.to_rfc3339(),
-                    "LastActiveAt": meta.last_active.to_rfc3339(),
-                    "Identity": {"SourceIp": meta.source_ip, "UserAgent": meta.user_agent},
+                    "connectedAt": meta.connected_at.to_rfc3339(),
+                    "lastActiveAt": meta.last_active.to_rfc3339(),
+                    "identity": {"sourceIp": meta.source_ip, "userAgent": meta.user_agent},
                 })
                 .to_string(),
             )

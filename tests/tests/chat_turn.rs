@@ -421,3 +421,44 @@ async fn production_adapters_use_the_emulated_aws_endpoints() {
         "the open connection is registered in DynamoDB"
     );
 }
+
+/// API Gateway's limits, emulated: a message over 128 KB closes the connection, a silent one is
+/// closed after the idle timeout, and no frame the server sends exceeds 32 KB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_limits_are_enforced() {
+    let running = sqlite(&[("BESTCHAT_WS_IDLE_TIMEOUT_MS", "700")]).await;
+    let gateway = &running.gateway;
+
+    let mut big = WsClient::connect(gateway, "alice").await;
+    let huge = json!({"action": "ping", "padding": "x".repeat(200 * 1024)});
+    let _ = big
+        .send_raw(tokio_tungstenite::tungstenite::Message::Text(
+            huge.to_string().into(),
+        ))
+        .await;
+    assert!(
+        big.next().await.is_none(),
+        "closed: the message exceeds 128 KB"
+    );
+
+    let mut idle = WsClient::connect(gateway, "alice").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(idle.next().await.is_none(), "closed after the idle timeout");
+
+    // One 100 KB token arrives as several frames, each within the limit, in order.
+    let long = "ab\"cd ".repeat(17_000);
+    let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&[long.clone()]))).await;
+    let id = conversation(gateway, "alice", &fake).await;
+    let mut ws = WsClient::connect(gateway, "alice").await;
+    ws.send(&send(&id, "c-1", "One long token.")).await;
+    let events = ws.until(|e| e["type"] == "message.completed").await;
+    let frames: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "message.delta")
+        .collect();
+    assert!(frames.len() >= 4, "{} frames", frames.len());
+    for frame in &frames {
+        assert!(frame.to_string().len() <= 32 * 1024);
+    }
+    assert_eq!(deltas(&events).0, long);
+}

@@ -447,7 +447,11 @@ async fn websocket_limits_are_enforced() {
 
     // One 100 KB token arrives as several frames, each within the limit, in order.
     let long = "ab\"cd ".repeat(17_000);
-    let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&[long.clone()]))).await;
+    let fake = FakeProvider::start(
+        vec![],
+        Reply::sse(openai_stream(std::slice::from_ref(&long))),
+    )
+    .await;
     let id = conversation(gateway, "alice", &fake).await;
     let mut ws = WsClient::connect(gateway, "alice").await;
     ws.send(&send(&id, "c-1", "One long token.")).await;

@@ -234,7 +234,12 @@ async fn a_repeated_client_message_id_starts_no_second_turn(gateway: &GatewayPro
     ws.send(&send(&id, "once", "Hello")).await;
     let answer = first["assistant_message"]["id"].as_str().unwrap();
     let events = ws.until(completed(answer)).await;
-    assert_eq!(deltas(&events).0, text_of(&words(5)));
+    assert_eq!(
+        deltas(&events).0,
+        text_of(&words(5)),
+        "{events:#?}\n{}",
+        gateway.log()
+    );
     assert_eq!(fake.requests().len(), 1, "one provider call");
     assert_eq!(messages(gateway, "alice", &id).await.len(), 2);
 }

@@ -1,7 +1,7 @@
 //! `POST /api/conversations/{id}/messages` with `Accept: text/event-stream`: the events the
 //! WebSocket API would send about this message, as server-sent events on the same request. The
-//! stream is a connection of its own in the registry, subscribed to the conversation, and ends
-//! with the answer's `message.completed`.
+//! stream is a connection of its own in the registry that resumes the answer from its first
+//! frame, and ends with the answer's `message.completed`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use bestchat_app::api::Handler;
 use bestchat_app::http::{ApiRequest, error_response};
 use bestchat_app::ws::resume;
-use bestchat_domain::ids::{ConversationId, MessageId};
+use bestchat_domain::ids::MessageId;
 use bestchat_domain::ports::realtime::ConnectionId;
 use bestchat_domain::time::now;
 use bestchat_platform::publish::Outgoing;
@@ -50,12 +50,7 @@ impl Drop for Registration {
 }
 
 pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiRequest) -> Response {
-    let (Ok((user, _)), Some(conversation)) = (
-        request.user(),
-        request
-            .path_param("id")
-            .and_then(|id| id.parse::<ConversationId>().ok()),
-    ) else {
+    let Ok((user, _)) = request.user() else {
         return into_axum(handler(Arc::clone(&gateway.state), request).await);
     };
     let state = Arc::clone(&gateway.state);
@@ -67,47 +62,51 @@ pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiReques
         gateway: Arc::clone(&gateway),
         id: id.clone(),
     };
-    let registered = state
+    if let Err(e) = state
         .connections
         .register(&id, user, now(), state.config.turn_max_duration + SSE_GRACE)
-        .await;
-    // A conversation that is not the user's is refused by the handler below.
-    let subscribed = match registered {
-        Ok(()) => state.connections.subscribe(&id, user, conversation).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = subscribed {
+        .await
+    {
         tracing::warn!(error = %e, "cannot register the stream");
     }
     let response = handler(Arc::clone(&state), request).await;
-    let status = response.status();
-    let ids = serde_json::from_slice::<Value>(response.body())
-        .ok()
-        .and_then(|v| {
-            let user_message = v
-                .pointer("/user_message/id")?
-                .as_str()?
-                .parse::<MessageId>()
-                .ok()?;
-            let answer = v
-                .pointer("/assistant_message/id")?
-                .as_str()?
-                .parse::<MessageId>()
-                .ok()?;
-            Some((user_message, answer))
-        });
-    let Some((question, answer)) = ids.filter(|_| status.is_success()) else {
+    let body = serde_json::from_slice::<Value>(response.body()).ok();
+    let pair = body.as_ref().and_then(|v| {
+        let user_message = v
+            .pointer("/user_message/id")?
+            .as_str()?
+            .parse::<MessageId>()
+            .ok()?;
+        let answer = v
+            .pointer("/assistant_message/id")?
+            .as_str()?
+            .parse::<MessageId>()
+            .ok()?;
+        Some((user_message, answer))
+    });
+    let (Some((question, answer)), Some(body)) =
+        (pair.filter(|_| response.status().is_success()), body)
+    else {
         return into_axum(response);
     };
-    if status == StatusCode::OK
-        && let Err(e) = resume(&state, user, &id, answer, 0).await
-    {
+    // The two messages as stored, then the answer from its first frame: a resume from seq 0 is
+    // served in order by the turn, or from the buffer once it has ended.
+    let created: String = ["user_message", "assistant_message"]
+        .iter()
+        .map(|key| {
+            let event = serde_json::json!({"type": "message.created", "message": body[key]});
+            format!("event: message.created\ndata: {event}\n\n")
+        })
+        .collect();
+    if let Err(e) = resume(&state, user, &id, answer, 0).await {
         return into_axum(error_response(&e.to_public("sse")));
     }
     let deadline = tokio::time::Instant::now() + state.config.turn_max_duration + SSE_GRACE;
+    let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(created) });
     let events = futures_util::stream::unfold(Some((outgoing, registration)), move |open| {
         events(open, [question, answer], answer, deadline)
     });
+    let events = futures_util::StreamExt::chain(head, events);
     (
         StatusCode::OK,
         [

@@ -7,6 +7,7 @@ use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::limits::{CLIENT_MESSAGE_ID_MAX_CHARS, MESSAGE_CONTENT_MAX_CHARS};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::ports::realtime::ConnectionId;
 use bestchat_domain::ports::store::TurnStart;
 use bestchat_domain::time::now;
 use bestchat_domain::wire::ServerEvent;
@@ -63,11 +64,14 @@ impl SendMessage {
     }
 }
 
+/// `subscriber`, the connection that sent the message, is subscribed to the conversation before
+/// anything about the new turn is announced, so it sees all of it.
 pub async fn send(
     state: &AppState,
     user: UserId,
     conversation_id: ConversationId,
     input: SendMessage,
+    subscriber: Option<&ConnectionId>,
 ) -> Result<Sent, AppError> {
     input.validate()?;
     let conversation = state
@@ -122,6 +126,14 @@ pub async fn send(
             user: question,
             assistant,
         } => {
+            if let Some(connection) = subscriber
+                && let Err(e) = state
+                    .connections
+                    .subscribe(connection, user, conversation_id)
+                    .await
+            {
+                tracing::warn!(error = %e, "cannot subscribe the sender");
+            }
             for message in [&question, &assistant] {
                 let event = ServerEvent::MessageCreated {
                     message: message.clone(),

@@ -143,17 +143,7 @@ async fn act(
             provider,
             model,
         } => {
-            state
-                .store()
-                .get_conversation(user, conversation_id)
-                .await?
-                .ok_or_else(DomainError::conversation_not_found)?;
             // The sender sees its own turn, like every other device of the user.
-            state
-                .connections
-                .subscribe(connection, user, conversation_id)
-                .await
-                .map_err(|e| DomainError::new(ErrorCode::Unavailable, e.to_string()))?;
             let sent = send(
                 state,
                 user,
@@ -164,6 +154,7 @@ async fn act(
                     provider,
                     model,
                 },
+                Some(connection),
             )
             .await?;
             if !sent.created {
@@ -219,7 +210,7 @@ fn message_not_found() -> DomainError {
 
 /// Sends `connection` what it missed of `message` after `after_seq`, then the rest live.
 ///
-/// The connection subscribes and files a resume request first, then reads the message's status.
+/// The connection files a resume request and subscribes, then reads the message's status.
 /// While the message streams, its turn serves the request in order with the live frames; once it
 /// has ended, whoever takes the request first (this call or the turn's last look) replays the
 /// buffer and sends `message.completed`. Either way the frames arrive exactly once.
@@ -238,14 +229,16 @@ pub async fn resume(
     let unavailable = |e: bestchat_domain::ports::realtime::RegistryError| {
         AppError::from(DomainError::new(ErrorCode::Unavailable, e.to_string()))
     };
+    // The request is filed before the subscription: whoever sees this connection subscribed also
+    // sees that it waits for a replay, so it is never handed live frames it would then get again.
     state
         .connections
-        .subscribe(connection, user, message.conversation_id)
+        .request_resume(connection, message_id, after_seq)
         .await
         .map_err(unavailable)?;
     state
         .connections
-        .request_resume(connection, message_id, after_seq)
+        .subscribe(connection, user, message.conversation_id)
         .await
         .map_err(unavailable)?;
     let message = state

@@ -34,7 +34,7 @@ async fn send_message(state: &AppState, request: ApiRequest) -> Result<ApiRespon
     let user = caller(state, &request).await?;
     let id = conversation_id(&request)?;
     let body: SendMessage = request.json()?;
-    let sent = send(state, user, id, body).await?;
+    let sent = send(state, user, id, body, None).await?;
     let status = if sent.created {
         StatusCode::ACCEPTED
     } else {

@@ -54,20 +54,32 @@ impl<'a> Fanout<'a> {
                 return tracing::warn!(error = %e, "connection list unavailable; keeping the current one");
             }
         };
-        let subscribed: Vec<ConnectionId> = connections
-            .into_iter()
-            .filter(|c| c.subscriptions.contains(&self.conversation))
-            .map(|c| c.id)
-            .collect();
-        self.live.retain(|id| subscribed.contains(id));
-        for id in subscribed {
-            if let Ok(Some(after)) = self.state.connections.claim_resume(&id, self.message).await {
-                self.replay(&id, after).await;
-            }
-            if !self.live.contains(&id) {
-                self.live.push(id);
+        let mut reachable = Vec::new();
+        for c in connections {
+            // A resume request is served here whether or not the connection is subscribed; one
+            // that somebody else took is theirs to finish, live frames included.
+            let (resumed, served_elsewhere) = if c.pending_resumes.contains(&self.message) {
+                match self
+                    .state
+                    .connections
+                    .claim_resume(&c.id, self.message)
+                    .await
+                {
+                    Ok(Some(after)) => {
+                        self.replay(&c.id, after).await;
+                        (true, false)
+                    }
+                    _ => (false, true),
+                }
+            } else {
+                (false, false)
+            };
+            let subscribed = c.subscriptions.contains(&self.conversation) && !served_elsewhere;
+            if resumed || subscribed || self.live.contains(&c.id) {
+                reachable.push(c.id);
             }
         }
+        self.live = reachable;
     }
 
     pub async fn refresh_if_due(&mut self) {

@@ -48,6 +48,8 @@ pub struct ConnectionRecord {
     pub connected_at: Timestamp,
     /// Conversations whose events this connection receives.
     pub subscriptions: BTreeSet<ConversationId>,
+    /// Messages this connection has asked to resume and nobody has served yet.
+    pub pending_resumes: BTreeSet<MessageId>,
 }
 
 #[derive(Debug, thiserror::Error)]

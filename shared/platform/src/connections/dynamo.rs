@@ -82,11 +82,17 @@ fn record(item: &HashMap<String, AttributeValue>) -> Option<ConnectionRecord> {
         .and_then(|v| v.as_ss().ok())
         .map(|set| set.iter().filter_map(|c| c.parse().ok()).collect())
         .unwrap_or_default();
+    let pending_resumes: BTreeSet<MessageId> = item
+        .get("resumes")
+        .and_then(|v| v.as_m().ok())
+        .map(|m| m.keys().filter_map(|k| k.parse().ok()).collect())
+        .unwrap_or_default();
     Some(ConnectionRecord {
         id,
         user_id,
         connected_at,
         subscriptions,
+        pending_resumes,
     })
 }
 

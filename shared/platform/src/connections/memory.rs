@@ -97,6 +97,7 @@ impl Connections for MemoryConnections {
                     user_id: e.user,
                     connected_at: e.connected_at,
                     subscriptions: e.subscriptions.clone(),
+                    pending_resumes: e.resumes.keys().copied().collect(),
                 })
                 .collect();
             records.sort_by(|a, b| a.id.cmp(&b.id));

@@ -162,6 +162,7 @@ impl FakeProvider {
 }
 
 async fn serve(mut socket: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
+    socket.set_nodelay(true)?;
     let request = read_request(&mut socket).await?;
     let reply = {
         let mut s = state.lock().expect("state");

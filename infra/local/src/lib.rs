@@ -15,6 +15,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use bestchat_app::{AppState, Config};
 use tokio::net::TcpListener;
 
@@ -49,6 +50,13 @@ pub async fn run() -> Result<(), StartError> {
     let addr = listener.local_addr()?;
     let applied = migrations.applied.len();
     banner(&state, &gateway, &local, addr, routes.len(), applied)?;
+    // Deltas are small writes: without TCP_NODELAY, Nagle's algorithm holds each one back until
+    // the previous is acknowledged, adding tens of milliseconds.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -27,6 +27,11 @@ use crate::gateway::Gateway;
 pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
 /// API Gateway's WebSocket message limit (frames of one message together).
 pub const WS_MESSAGE_MAX_BYTES: usize = 128 * 1024;
+/// Read buffer per socket. tungstenite's default (128 KiB) would make each idle connection cost
+/// that much memory; messages larger than this are still read whole.
+pub const WS_READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Outgoing bytes buffered before a write is forced.
+pub const WS_WRITE_BUFFER_BYTES: usize = 8 * 1024;
 /// The stage name in the emulated events and ARNs.
 const STAGE: &str = "live";
 
@@ -195,6 +200,8 @@ pub async fn upgrade(
         },
     );
     upgrade
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
         .max_frame_size(WS_FRAME_MAX_BYTES)
         .max_message_size(WS_MESSAGE_MAX_BYTES)
         .on_upgrade(move |socket| session(gateway, socket, client, outgoing))

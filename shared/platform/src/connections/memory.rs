@@ -1,4 +1,5 @@
-//! In-process connection registry for the local gateway.
+//! In-process connection registry for the local gateway, indexed by user so a turn's lookups
+//! stay cheap with thousands of sockets open.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -11,6 +12,9 @@ use bestchat_domain::ports::realtime::{
 };
 use bestchat_domain::time::Timestamp;
 
+/// Operations between two sweeps of expired connections.
+const SWEEP_EVERY: u64 = 10_000;
+
 struct Entry {
     user: UserId,
     connected_at: Timestamp,
@@ -20,8 +24,56 @@ struct Entry {
 }
 
 #[derive(Default)]
+struct Registry {
+    entries: HashMap<ConnectionId, Entry>,
+    by_user: HashMap<UserId, BTreeSet<ConnectionId>>,
+    operations: u64,
+}
+
+impl Registry {
+    fn remove(&mut self, id: &ConnectionId) {
+        if let Some(entry) = self.entries.remove(id)
+            && let Some(ids) = self.by_user.get_mut(&entry.user)
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_user.remove(&entry.user);
+            }
+        }
+    }
+
+    /// The entry, unless it has expired (then it is dropped).
+    fn live(&mut self, id: &ConnectionId) -> Option<&mut Entry> {
+        if self
+            .entries
+            .get(id)
+            .is_some_and(|e| e.expires <= Instant::now())
+        {
+            self.remove(id);
+        }
+        self.entries.get_mut(id)
+    }
+
+    fn sweep(&mut self) {
+        self.operations += 1;
+        if self.operations % SWEEP_EVERY == 0 {
+            let now = Instant::now();
+            let expired: Vec<ConnectionId> = self
+                .entries
+                .iter()
+                .filter(|(_, e)| e.expires <= now)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in expired {
+                self.remove(&id);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
 pub struct MemoryConnections {
-    entries: Mutex<HashMap<ConnectionId, Entry>>,
+    registry: Mutex<Registry>,
 }
 
 impl MemoryConnections {
@@ -29,17 +81,13 @@ impl MemoryConnections {
         Self::default()
     }
 
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut HashMap<ConnectionId, Entry>) -> T,
-    ) -> Result<T, RegistryError> {
-        let mut map = self
-            .entries
+    fn with<T>(&self, f: impl FnOnce(&mut Registry) -> T) -> Result<T, RegistryError> {
+        let mut registry = self
+            .registry
             .lock()
             .map_err(|_| RegistryError("connection registry lock poisoned".into()))?;
-        let now = Instant::now();
-        map.retain(|_, e| e.expires > now);
-        Ok(f(&mut map))
+        registry.sweep();
+        Ok(f(&mut registry))
     }
 }
 
@@ -52,8 +100,9 @@ impl Connections for MemoryConnections {
         now: Timestamp,
         ttl: Duration,
     ) -> Result<(), RegistryError> {
-        self.with(|map| {
-            map.insert(
+        self.with(|r| {
+            r.remove(id);
+            r.entries.insert(
                 id.clone(),
                 Entry {
                     user,
@@ -63,13 +112,12 @@ impl Connections for MemoryConnections {
                     resumes: HashMap::new(),
                 },
             );
+            r.by_user.entry(user).or_default().insert(id.clone());
         })
     }
 
     async fn remove(&self, id: &ConnectionId) -> Result<(), RegistryError> {
-        self.with(|map| {
-            map.remove(id);
-        })
+        self.with(|r| r.remove(id))
     }
 
     async fn subscribe(
@@ -78,7 +126,7 @@ impl Connections for MemoryConnections {
         user: UserId,
         conversation: ConversationId,
     ) -> Result<bool, RegistryError> {
-        self.with(|map| match map.get_mut(id) {
+        self.with(|r| match r.live(id) {
             Some(e) if e.user == user => {
                 e.subscriptions.insert(conversation);
                 true
@@ -88,20 +136,24 @@ impl Connections for MemoryConnections {
     }
 
     async fn of_user(&self, user: UserId) -> Result<Vec<ConnectionRecord>, RegistryError> {
-        self.with(|map| {
-            let mut records: Vec<ConnectionRecord> = map
-                .iter()
-                .filter(|(_, e)| e.user == user)
-                .map(|(id, e)| ConnectionRecord {
-                    id: id.clone(),
-                    user_id: e.user,
-                    connected_at: e.connected_at,
-                    subscriptions: e.subscriptions.clone(),
-                    pending_resumes: e.resumes.keys().copied().collect(),
+        self.with(|r| {
+            let ids: Vec<ConnectionId> = r
+                .by_user
+                .get(&user)
+                .map(|s| s.iter().cloned().collect())
+                .unwrap_or_default();
+            ids.iter()
+                .filter_map(|id| {
+                    let e = r.live(id)?;
+                    Some(ConnectionRecord {
+                        id: id.clone(),
+                        user_id: e.user,
+                        connected_at: e.connected_at,
+                        subscriptions: e.subscriptions.clone(),
+                        pending_resumes: e.resumes.keys().copied().collect(),
+                    })
                 })
-                .collect();
-            records.sort_by(|a, b| a.id.cmp(&b.id));
-            records
+                .collect()
         })
     }
 
@@ -111,8 +163,8 @@ impl Connections for MemoryConnections {
         message: MessageId,
         after_seq: u64,
     ) -> Result<(), RegistryError> {
-        self.with(|map| {
-            if let Some(e) = map.get_mut(id) {
+        self.with(|r| {
+            if let Some(e) = r.live(id) {
                 e.resumes.insert(message, after_seq);
             }
         })
@@ -123,6 +175,6 @@ impl Connections for MemoryConnections {
         id: &ConnectionId,
         message: MessageId,
     ) -> Result<Option<u64>, RegistryError> {
-        self.with(|map| map.get_mut(id).and_then(|e| e.resumes.remove(&message)))
+        self.with(|r| r.live(id).and_then(|e| e.resumes.remove(&message)))
     }
 }

@@ -56,7 +56,7 @@ impl Registry {
 
     fn sweep(&mut self) {
         self.operations += 1;
-        if self.operations % SWEEP_EVERY == 0 {
+        if self.operations.is_multiple_of(SWEEP_EVERY) {
             let now = Instant::now();
             let expired: Vec<ConnectionId> = self
                 .entries

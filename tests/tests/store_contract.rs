@@ -2,6 +2,7 @@
 //! and PostgreSQL on a fresh database.
 
 use bestchat_app::state::Store;
+use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{
     Conversation, ConversationPatch, ConversationSettings, DEFAULT_TITLE,
 };
@@ -77,6 +78,7 @@ contract!(
     client_message_ids_are_unique_per_conversation,
     a_turn_starts_once_per_client_message_id,
     a_turn_is_claimed_once_and_finished_with_its_usage,
+    optimizations_are_recorded_and_the_latest_summary_found,
 );
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
@@ -594,4 +596,92 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     );
     // A second usage row for the same id is refused: one record per call.
     assert!(store.finish_turn(&done, Some(&log)).await.is_err());
+}
+
+async fn optimizations_are_recorded_and_the_latest_summary_found(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "long", now());
+    store.create_conversation(&c).await.unwrap();
+    let (question, answer) = pair(&c, "client-3");
+    store.start_turn(&question, &answer).await.unwrap();
+    assert_eq!(store.latest_summary(alice, c.id).await.unwrap(), None);
+    let at = now();
+    let row = |strategy, message_id, summary: Option<&str>, micros| ContextOptimization {
+        id: uuid::Uuid::now_v7(),
+        user_id: alice,
+        conversation_id: c.id,
+        message_id,
+        strategy,
+        tokens_before: 5_000,
+        tokens_after: 1_200,
+        range_start: Some(question.id),
+        range_end: Some(answer.id),
+        messages_affected: 2,
+        summary: summary.map(str::to_owned),
+        summary_model: summary.map(|_| "openai/gpt-4o-mini".to_owned()),
+        created_at: plus_micros(at, micros),
+    };
+    let older = row(Strategy::Summarization, None, Some("older summary"), 0);
+    let newer = row(Strategy::Summarization, None, Some("newer summary"), 10);
+    let usage = UsageLog {
+        id: uuid::Uuid::now_v7(),
+        user_id: alice,
+        conversation_id: c.id,
+        message_id: answer.id,
+        provider: ProviderId::parse("openai").unwrap(),
+        model: ModelId::parse("gpt-4o-mini").unwrap(),
+        input_tokens: 5_000,
+        output_tokens: 300,
+        cached_tokens: 0,
+        cost_micros: Some(900),
+        latency_ms: 1_500,
+        ttft_ms: Some(200),
+        status: MessageStatus::Complete,
+        attempts: serde_json::json!([]),
+        created_at: at,
+    };
+    store
+        .record_optimizations(&[older], &[usage.clone()])
+        .await
+        .unwrap();
+    store
+        .record_optimizations(&[newer.clone()], &[])
+        .await
+        .unwrap();
+    // What a turn did: its rows name the answer and are not summaries of their own.
+    let used = row(
+        Strategy::Summarization,
+        Some(answer.id),
+        Some("older summary"),
+        20,
+    );
+    let truncated = row(Strategy::Truncation, Some(answer.id), None, 20);
+    store
+        .record_optimizations(&[used, truncated], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_summary(alice, c.id).await.unwrap(),
+        Some(newer.clone())
+    );
+    // The usage record went in with its rows: a second insert of it is refused, and with it
+    // the rows of that call, all or nothing.
+    let again = row(Strategy::Summarization, None, Some("lost"), 30);
+    assert!(
+        store
+            .record_optimizations(&[again], &[usage])
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.latest_summary(alice, c.id).await.unwrap(),
+        Some(newer)
+    );
+    // A summary without its text is refused by the schema.
+    let empty = row(Strategy::Summarization, None, None, 40);
+    assert!(store.record_optimizations(&[empty], &[]).await.is_err());
+    let bob = user(store, "bob").await;
+    assert_eq!(store.latest_summary(bob, c.id).await.unwrap(), None);
+    assert!(store.delete_conversation(alice, c.id).await.unwrap());
+    assert_eq!(store.latest_summary(alice, c.id).await.unwrap(), None);
 }

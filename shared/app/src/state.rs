@@ -10,7 +10,8 @@ use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
 use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
 use bestchat_domain::ports::store::{
-    ConversationStore, MessageStore, ProviderConfigStore, StoreError, TurnStore, UserStore,
+    ContextStore, ConversationStore, MessageStore, ProviderConfigStore, StoreError, TurnStore,
+    UserStore,
 };
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
 use bestchat_platform::invoke::LambdaInvoker;
@@ -30,11 +31,16 @@ use crate::events::{CHAT_TURN, InProcessInvoker};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
 pub trait Store:
-    UserStore + ConversationStore + MessageStore + TurnStore + ProviderConfigStore
+    UserStore + ConversationStore + MessageStore + TurnStore + ProviderConfigStore + ContextStore
 {
 }
 impl<T> Store for T where
-    T: UserStore + ConversationStore + MessageStore + TurnStore + ProviderConfigStore
+    T: UserStore
+        + ConversationStore
+        + MessageStore
+        + TurnStore
+        + ProviderConfigStore
+        + ContextStore
 {
 }
 

@@ -1,6 +1,7 @@
 //! Rows as both stores hold them, and their conversion to and from domain types, so the checks
 //! on what comes back from a database are written once.
 
+use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{Conversation, ConversationSettings};
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::message::{
@@ -233,6 +234,64 @@ impl ProviderConfigRow {
             key,
             created_at: self.created_at,
             updated_at: self.updated_at,
+        })
+    }
+}
+
+pub(crate) struct OptimizationRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub conversation_id: Uuid,
+    pub message_id: Option<Uuid>,
+    pub strategy: String,
+    pub tokens_before: i64,
+    pub tokens_after: i64,
+    pub range_start_id: Option<Uuid>,
+    pub range_end_id: Option<Uuid>,
+    pub messages_affected: i64,
+    pub summary: Option<String>,
+    pub summary_model: Option<String>,
+    pub created_at: Timestamp,
+}
+
+impl OptimizationRow {
+    pub fn from_domain(o: &ContextOptimization) -> Self {
+        Self {
+            id: o.id,
+            user_id: *o.user_id.as_uuid(),
+            conversation_id: *o.conversation_id.as_uuid(),
+            message_id: o.message_id.map(|m| *m.as_uuid()),
+            strategy: o.strategy.as_str().to_owned(),
+            tokens_before: i64::from(o.tokens_before),
+            tokens_after: i64::from(o.tokens_after),
+            range_start_id: o.range_start.map(|m| *m.as_uuid()),
+            range_end_id: o.range_end.map(|m| *m.as_uuid()),
+            messages_affected: i64::from(o.messages_affected),
+            summary: o.summary.clone(),
+            summary_model: o.summary_model.clone(),
+            created_at: o.created_at,
+        }
+    }
+
+    pub fn into_domain(self) -> Result<ContextOptimization, StoreError> {
+        Ok(ContextOptimization {
+            id: self.id,
+            user_id: UserId::from_uuid(self.user_id),
+            conversation_id: ConversationId::from_uuid(self.conversation_id),
+            message_id: self.message_id.map(MessageId::from_uuid),
+            strategy: Strategy::parse(&self.strategy)
+                .ok_or_else(|| corrupt("context_optimizations.strategy"))?,
+            tokens_before: count(self.tokens_before, "context_optimizations.tokens_before")?,
+            tokens_after: count(self.tokens_after, "context_optimizations.tokens_after")?,
+            range_start: self.range_start_id.map(MessageId::from_uuid),
+            range_end: self.range_end_id.map(MessageId::from_uuid),
+            messages_affected: count(
+                self.messages_affected,
+                "context_optimizations.messages_affected",
+            )?,
+            summary: self.summary,
+            summary_model: self.summary_model,
+            created_at: self.created_at,
         })
     }
 }

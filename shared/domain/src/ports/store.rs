@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::context::ContextOptimization;
 use crate::conversation::{Conversation, ConversationPatch};
 use crate::ids::{ConversationId, MessageId, Subject, UserId};
 use crate::message::Message;
@@ -117,6 +118,24 @@ pub trait TurnStore: Send + Sync {
 
     async fn get_message(&self, user: UserId, id: MessageId)
     -> Result<Option<Message>, StoreError>;
+}
+
+/// What context management did, and the summaries it wrote.
+#[async_trait]
+pub trait ContextStore: Send + Sync {
+    /// Records optimizations and the usage of the provider calls that made them, together.
+    async fn record_optimizations(
+        &self,
+        rows: &[ContextOptimization],
+        usage: &[UsageLog],
+    ) -> Result<(), StoreError>;
+
+    /// The newest summary written for the conversation (a summarization row of no turn).
+    async fn latest_summary(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+    ) -> Result<Option<ContextOptimization>, StoreError>;
 }
 
 /// One sensitive operation, for the audit trail.

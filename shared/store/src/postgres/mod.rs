@@ -2,12 +2,14 @@
 //! is always a literal with bound parameters.
 
 mod audit;
+mod context;
 mod conversations;
 mod messages;
 mod migrate;
 mod provider_configs;
 mod tls;
 mod turns;
+mod usage;
 mod users;
 
 use std::path::PathBuf;

@@ -8,7 +8,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use super::messages::{GET_BY_ID, GET_BY_REPLY, from_row, insert, to_int};
-use super::{PgStore, db_error};
+use super::{PgStore, db_error, usage};
 use crate::records::MessageRow;
 
 /// Inserts the user message unless its `client_message_id` was seen in this conversation.
@@ -29,15 +29,6 @@ const FINISH: &str = "UPDATE messages SET content = $3, status = $4, provider = 
         cached_tokens = $11, cost_micros = $12, finish_reason = $13, error_code = $14,
         error_message = $15, updated_at = $16
     WHERE id = $1 AND user_id = $2";
-const INSERT_USAGE: &str = "INSERT INTO usage_logs
-    (id, user_id, conversation_id, message_id, provider, model, input_tokens, output_tokens,
-     cached_tokens, cost_micros, latency_ms, ttft_ms, status, attempts, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
-
-fn int(n: u32) -> Result<i32, StoreError> {
-    i32::try_from(n).map_err(|_| StoreError::Internal(format!("count {n} overflows")))
-}
-
 async fn one(
     client: &impl GenericClient,
     sql: &str,
@@ -166,29 +157,7 @@ impl TurnStore for PgStore {
         .await
         .map_err(db_error)?;
         if let Some(u) = usage {
-            let stmt = tx.prepare_cached(INSERT_USAGE).await.map_err(db_error)?;
-            tx.execute(
-                &stmt,
-                &[
-                    &u.id,
-                    u.user_id.as_uuid(),
-                    u.conversation_id.as_uuid(),
-                    u.message_id.as_uuid(),
-                    &u.provider.as_str(),
-                    &u.model.as_str(),
-                    &int(u.input_tokens)?,
-                    &int(u.output_tokens)?,
-                    &int(u.cached_tokens)?,
-                    &u.cost_micros,
-                    &int(u.latency_ms)?,
-                    &u.ttft_ms.map(int).transpose()?,
-                    &u.status.as_str(),
-                    &u.attempts,
-                    &u.created_at,
-                ],
-            )
-            .await
-            .map_err(db_error)?;
+            usage::append(&tx, u).await?;
         }
         tx.commit().await.map_err(db_error)
     }

@@ -2,11 +2,13 @@
 //! as PostgreSQL. rusqlite is blocking, so every call runs on tokio's blocking pool.
 
 mod audit;
+mod context;
 mod conversations;
 mod messages;
 mod migrate;
 mod provider_configs;
 mod turns;
+mod usage;
 mod users;
 
 use std::path::Path;

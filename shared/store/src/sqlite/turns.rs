@@ -7,7 +7,7 @@ use bestchat_domain::usage::UsageLog;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::messages::{GET_BY_ID, GET_BY_REPLY, insert, read_row};
-use super::{SqliteStore, db_error};
+use super::{SqliteStore, db_error, usage};
 use crate::records::MessageRow;
 
 const INSERT_USER: &str = "INSERT INTO messages
@@ -27,11 +27,6 @@ const FINISH: &str = "UPDATE messages SET content = ?3, status = ?4, provider = 
         cached_tokens = ?11, cost_micros = ?12, finish_reason = ?13, error_code = ?14,
         error_message = ?15, updated_at = ?16
     WHERE id = ?1 AND user_id = ?2";
-const INSERT_USAGE: &str = "INSERT INTO usage_logs
-    (id, user_id, conversation_id, message_id, provider, model, input_tokens, output_tokens,
-     cached_tokens, cost_micros, latency_ms, ttft_ms, status, attempts, created_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
-
 fn one(conn: &Connection, sql: &str, id: &str, user: &str) -> Result<Option<Message>, StoreError> {
     conn.prepare_cached(sql)
         .map_err(db_error)?
@@ -163,26 +158,7 @@ impl TurnStore for SqliteStore {
                 ])
                 .map_err(db_error)?;
             if let Some(u) = usage {
-                tx.prepare_cached(INSERT_USAGE)
-                    .map_err(db_error)?
-                    .execute(params![
-                        u.id.to_string(),
-                        u.user_id.to_string(),
-                        u.conversation_id.to_string(),
-                        u.message_id.to_string(),
-                        u.provider.as_str(),
-                        u.model.as_str(),
-                        u.input_tokens,
-                        u.output_tokens,
-                        u.cached_tokens,
-                        u.cost_micros,
-                        u.latency_ms,
-                        u.ttft_ms,
-                        u.status.as_str(),
-                        u.attempts.to_string(),
-                        to_micros(u.created_at),
-                    ])
-                    .map_err(db_error)?;
+                usage::append(&tx, &u)?;
             }
             tx.commit().map_err(db_error)
         })

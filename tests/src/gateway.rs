@@ -301,6 +301,7 @@ pub async fn cloud(env: &[(&str, &str)]) -> Running {
         ("AWS_ENDPOINT_URL_DYNAMODB", &moto),
         ("WS_ENDPOINT", &self_url),
         ("CHAT_TURN_FUNCTION", "chat-turn"),
+        ("SUMMARIZE_FUNCTION", "summarize"),
         ("AWS_ENDPOINT_URL_LAMBDA", &self_url),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -641,11 +641,11 @@ async fn optimizations_are_recorded_and_the_latest_summary_found(store: &dyn Sto
         created_at: at,
     };
     store
-        .record_optimizations(&[older], &[usage.clone()])
+        .record_optimizations(&[older], std::slice::from_ref(&usage))
         .await
         .unwrap();
     store
-        .record_optimizations(&[newer.clone()], &[])
+        .record_optimizations(std::slice::from_ref(&newer), &[])
         .await
         .unwrap();
     // What a turn did: its rows name the answer and are not summaries of their own.

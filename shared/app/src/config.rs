@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bestchat_cache::RedisSettings;
+use bestchat_context::ContextSettings;
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_providers::HttpSettings;
 use bestchat_providers::breaker::BreakerSettings;
@@ -69,6 +70,8 @@ pub struct RealtimeConfig {
     pub ws_endpoint: Option<String>,
     /// `CHAT_TURN_FUNCTION`: the deployed chat-turn function; unset: run turns in process.
     pub chat_turn_function: Option<String>,
+    /// `SUMMARIZE_FUNCTION`: the deployed summarize function; unset: summarize in process.
+    pub summarize_function: Option<String>,
     /// A connection record expires after this if `$disconnect` never arrives.
     pub connection_ttl: Duration,
     /// `BESTCHAT_DELTA_COALESCE_MS`: how long later deltas wait to be sent together.
@@ -90,6 +93,22 @@ pub struct RealtimeConfig {
 pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
 /// API Gateway closes a WebSocket connection after two hours; keep the record a little longer.
 pub const CONNECTION_TTL: Duration = Duration::from_secs(3 * 60 * 60);
+
+/// Context management: how long conversations are fitted into each model's window.
+#[derive(Debug, Clone)]
+pub struct ContextConfig {
+    pub settings: ContextSettings,
+    /// `BESTCHAT_RESERVED_OUTPUT_TOKENS`: space kept for the answer when the conversation does
+    /// not set `max_output_tokens` (never more than the model's output limit).
+    pub reserved_output_tokens: u32,
+    /// `BESTCHAT_SUMMARY_MODEL` (`provider/model`): the model that writes summaries, before the
+    /// catalog's cheap model of the conversation's provider and the conversation's own model.
+    pub summary_model: Option<ModelRef>,
+    /// `BESTCHAT_SUMMARY_MAX_TOKENS`: longest summary.
+    pub summary_max_tokens: u32,
+    /// `BESTCHAT_CONTEXT_CACHE_TTL_MS`: how long plans and summaries are cached.
+    pub cache_ttl: Duration,
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -116,6 +135,7 @@ pub struct Config {
     /// `BESTCHAT_TURN_MAX_MS`: longest one answer may stream (under the chat-turn function's
     /// timeout, so the answer is stored as `incomplete` rather than lost).
     pub turn_max_duration: Duration,
+    pub context: ContextConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -255,6 +275,7 @@ impl Config {
             connections_table: env.optional("CONNECTIONS_TABLE"),
             ws_endpoint: env.optional("WS_ENDPOINT"),
             chat_turn_function: env.optional("CHAT_TURN_FUNCTION"),
+            summarize_function: env.optional("SUMMARIZE_FUNCTION"),
             connection_ttl: CONNECTION_TTL,
             coalesce_window: env.millis("BESTCHAT_DELTA_COALESCE_MS", Duration::from_millis(40))?,
             frame_max_bytes: WS_FRAME_MAX_BYTES,
@@ -272,7 +293,9 @@ impl Config {
                 "BESTCHAT_DELTA_COALESCE_MS must be at most 1000".into(),
             ));
         }
+        let context = context(&env)?;
         Ok(Self {
+            context,
             turn_max_duration: env.millis("BESTCHAT_TURN_MAX_MS", Duration::from_secs(14 * 60))?,
             auth,
             realtime,
@@ -291,6 +314,70 @@ impl Config {
             allow_private_provider_urls: env.flag("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", true)?,
         })
     }
+}
+
+fn context(env: &Env<'_>) -> Result<ContextConfig, ConfigError> {
+    let d = ContextSettings::default();
+    let settings = ContextSettings {
+        margin_percent: env.number("BESTCHAT_CONTEXT_MARGIN_PERCENT", d.margin_percent)?,
+        margin_min_tokens: env.number("BESTCHAT_CONTEXT_MARGIN_MIN_TOKENS", d.margin_min_tokens)?,
+        summarize_at_percent: env
+            .number("BESTCHAT_SUMMARIZE_AT_PERCENT", d.summarize_at_percent)?,
+        summary_keeps_recent_percent: env.number(
+            "BESTCHAT_SUMMARY_KEEPS_RECENT_PERCENT",
+            d.summary_keeps_recent_percent,
+        )?,
+        summary_span_max_tokens: env.number(
+            "BESTCHAT_SUMMARY_SPAN_MAX_TOKENS",
+            d.summary_span_max_tokens,
+        )?,
+        tool_output_max_tokens: env
+            .number("BESTCHAT_TOOL_OUTPUT_MAX_TOKENS", d.tool_output_max_tokens)?,
+        tool_output_keep_tokens: env.number(
+            "BESTCHAT_TOOL_OUTPUT_KEEP_TOKENS",
+            d.tool_output_keep_tokens,
+        )?,
+        duplicate_min_chars: env.number("BESTCHAT_DUPLICATE_MIN_CHARS", d.duplicate_min_chars)?,
+    };
+    for (key, value) in [
+        ("BESTCHAT_CONTEXT_MARGIN_PERCENT", settings.margin_percent),
+        (
+            "BESTCHAT_SUMMARIZE_AT_PERCENT",
+            settings.summarize_at_percent,
+        ),
+        (
+            "BESTCHAT_SUMMARY_KEEPS_RECENT_PERCENT",
+            settings.summary_keeps_recent_percent,
+        ),
+    ] {
+        if value > 100 {
+            return Err(ConfigError(format!("{key} must be at most 100")));
+        }
+    }
+    let summary_model = match env.optional("BESTCHAT_SUMMARY_MODEL") {
+        None => None,
+        Some(raw) => {
+            let (provider, model) = raw.split_once('/').ok_or_else(|| {
+                ConfigError("BESTCHAT_SUMMARY_MODEL must be provider/model".into())
+            })?;
+            Some(ModelRef {
+                provider: ProviderId::parse(provider)
+                    .map_err(|e| ConfigError(format!("BESTCHAT_SUMMARY_MODEL: {}", e.message)))?,
+                model: ModelId::parse(model)
+                    .map_err(|e| ConfigError(format!("BESTCHAT_SUMMARY_MODEL: {}", e.message)))?,
+            })
+        }
+    };
+    Ok(ContextConfig {
+        settings,
+        reserved_output_tokens: env.number("BESTCHAT_RESERVED_OUTPUT_TOKENS", 4_096)?,
+        summary_model,
+        summary_max_tokens: env.number("BESTCHAT_SUMMARY_MAX_TOKENS", 1_024)?,
+        cache_ttl: env.millis(
+            "BESTCHAT_CONTEXT_CACHE_TTL_MS",
+            Duration::from_secs(30 * 60),
+        )?,
+    })
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);

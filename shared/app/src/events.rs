@@ -1,4 +1,5 @@
-//! Functions invoked with an event rather than an HTTP request (`chat-turn`, `migrate`), and the
+//! Functions invoked with an event rather than an HTTP request (`chat-turn`, `summarize`,
+//! `migrate`), and the
 //! in-process invoker that runs them when no Lambda is configured.
 
 use std::sync::{Arc, Weak};
@@ -19,11 +20,16 @@ pub struct EventFunction {
 }
 
 pub const CHAT_TURN: &str = "chat-turn";
+pub const SUMMARIZE: &str = "summarize";
 
 pub const EVENT_FUNCTIONS: &[EventFunction] = &[
     EventFunction {
         name: CHAT_TURN,
         handler: |state, payload| Box::pin(crate::turn::handle(state, payload)),
+    },
+    EventFunction {
+        name: SUMMARIZE,
+        handler: |state, payload| Box::pin(crate::summarize::handle(state, payload)),
     },
     EventFunction {
         name: "migrate",

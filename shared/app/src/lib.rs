@@ -12,6 +12,7 @@ pub mod provider_configs;
 pub mod secrets;
 pub mod send;
 pub mod state;
+pub mod summarize;
 pub mod tokens;
 pub mod turn;
 pub mod ws;

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use crate::error::AppError;
 use crate::events::CHAT_TURN;
 use crate::state::AppState;
-use crate::tokens::estimate_tokens;
+use crate::tokens::message_tokens;
 use crate::turn::{TurnJob, broadcast};
 
 /// Body of `POST /api/conversations/{id}/messages`; the same fields as the `sendMessage` action.
@@ -80,12 +80,16 @@ pub async fn send(
         .await?
         .ok_or_else(DomainError::conversation_not_found)?;
     let at = now();
+    let model = input
+        .model
+        .clone()
+        .unwrap_or_else(|| conversation.model.clone());
     let question = Message {
         id: MessageId::generate(),
         conversation_id,
         user_id: user,
         role: Role::User,
-        token_count: estimate_tokens(&input.content),
+        token_count: message_tokens(model.as_str(), &input.content, &[]),
         content: input.content,
         status: MessageStatus::Complete,
         client_message_id: Some(input.client_message_id),
@@ -112,7 +116,7 @@ pub async fn send(
                 .provider
                 .unwrap_or_else(|| conversation.provider.clone()),
         ),
-        model: Some(input.model.unwrap_or_else(|| conversation.model.clone())),
+        model: Some(model),
         token_count: 0,
         ..question.clone()
     };

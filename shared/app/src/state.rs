@@ -27,7 +27,7 @@ use bestchat_store::migrations::MigrationReport;
 
 use crate::auth::{JwtVerifier, KeySource};
 use crate::config::{AuthKeys, CacheConfig, Config, ConfigError, StoreConfig, VaultConfig};
-use crate::events::{CHAT_TURN, InProcessInvoker};
+use crate::events::{CHAT_TURN, InProcessInvoker, SUMMARIZE};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
 pub trait Store:
@@ -158,14 +158,18 @@ impl AppState {
             AuthKeys::Unset => None,
         }
         .map(|keys| JwtVerifier::new(keys, &config.auth.issuer, &config.auth.audience));
-        let lambda_functions = config.realtime.chat_turn_function.clone();
+        let lambda_functions: HashMap<String, String> = [
+            (CHAT_TURN, &config.realtime.chat_turn_function),
+            (SUMMARIZE, &config.realtime.summarize_function),
+        ]
+        .into_iter()
+        .filter_map(|(logical, deployed)| Some((logical.to_owned(), deployed.clone()?)))
+        .collect();
         Ok(Arc::new_cyclic(|me| {
-            let invoker: Arc<dyn Invoker> = match lambda_functions {
-                Some(name) => Arc::new(LambdaInvoker::new(HashMap::from([(
-                    CHAT_TURN.to_owned(),
-                    name,
-                )]))),
-                None => Arc::new(InProcessInvoker::new(me.clone())),
+            let invoker: Arc<dyn Invoker> = if lambda_functions.is_empty() {
+                Arc::new(InProcessInvoker::new(me.clone()))
+            } else {
+                Arc::new(LambdaInvoker::new(lambda_functions))
             };
             Self {
                 config,

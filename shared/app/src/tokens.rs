@@ -1,6 +1,13 @@
-//! Token counts stored with each message. Until the context crate counts with the model's
-//! tokenizer, a conservative estimate: about four characters per token.
+//! Token counts stored with each message when it is written, counted as the model that reads
+//! it would, so planning a context never tokenizes history again.
 
-pub fn estimate_tokens(text: &str) -> u32 {
-    u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
+use bestchat_context::tokens::Encoding;
+use bestchat_domain::message::ToolCall;
+
+pub fn message_tokens(model: &str, text: &str, tool_calls: &[ToolCall]) -> u32 {
+    let encoding = Encoding::for_model(model);
+    tool_calls.iter().fold(encoding.count(text), |sum, call| {
+        sum.saturating_add(encoding.count(&call.name))
+            .saturating_add(encoding.count(&call.arguments.to_string()))
+    })
 }

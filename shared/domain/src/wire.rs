@@ -82,6 +82,9 @@ pub enum ServerEvent {
     #[serde(rename = "context.optimized")]
     ContextOptimized {
         conversation_id: ConversationId,
+        /// The answer whose request was optimized; absent for a summary written between turns.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<MessageId>,
         strategy: String,
         tokens_before: u32,
         tokens_after: u32,

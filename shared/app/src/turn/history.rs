@@ -1,5 +1,5 @@
-//! The conversation so far, as the provider request carries it. The context planner (issue 5)
-//! decides what fits; here every earlier message that carries content is taken in order.
+//! The conversation so far, and what of it a provider may be sent; the context planner decides
+//! what of that fits.
 
 use std::collections::HashSet;
 
@@ -8,7 +8,7 @@ use bestchat_domain::ids::MessageId;
 use bestchat_domain::limits::PAGE_LIMIT_MAX;
 use bestchat_domain::message::{Message, MessageStatus, Role};
 use bestchat_domain::page::PageRequest;
-use bestchat_providers::{ChatMessage, ChatRequest};
+use bestchat_providers::ChatMessage;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -55,19 +55,25 @@ fn keep_newest(mut messages: Vec<Message>) -> Vec<Message> {
     messages
 }
 
-/// The provider request for the history: failed and unfinished answers are left out, and a tool
-/// call travels only with its result.
-pub fn request(conversation: &Conversation, history: &[Message]) -> ChatRequest {
+/// A message as the provider will see it.
+pub struct Sendable<'a> {
+    pub message: &'a Message,
+    pub chat: ChatMessage,
+}
+
+/// What of the history goes to a provider: failed and unfinished answers are left out, and a
+/// tool call travels only with its result.
+pub fn sendable(history: &[Message]) -> Vec<Sendable<'_>> {
     let answered: HashSet<&str> = history
         .iter()
         .filter(|m| m.role == Role::Tool)
         .filter_map(|m| m.tool_call_id.as_deref())
         .collect();
     let mut called = std::collections::HashMap::new();
-    let mut messages = Vec::with_capacity(history.len());
+    let mut out = Vec::with_capacity(history.len());
     for m in history {
-        match m.role {
-            Role::User => messages.push(ChatMessage::User {
+        let chat = match m.role {
+            Role::User => Some(ChatMessage::User {
                 text: m.content.clone(),
             }),
             Role::Assistant => {
@@ -81,35 +87,43 @@ pub fn request(conversation: &Conversation, history: &[Message]) -> ChatRequest 
                     .filter(|c| answered.contains(c.id.as_str()))
                     .cloned()
                     .collect();
-                if usable && (!m.content.is_empty() || !tool_calls.is_empty()) {
+                (usable && (!m.content.is_empty() || !tool_calls.is_empty())).then(|| {
                     called.extend(tool_calls.iter().map(|c| (c.id.clone(), c.name.clone())));
-                    messages.push(ChatMessage::Assistant {
+                    ChatMessage::Assistant {
                         text: m.content.clone(),
                         tool_calls,
-                    });
-                }
+                    }
+                })
             }
-            Role::Tool => {
-                if let Some((id, name)) = m
-                    .tool_call_id
-                    .as_ref()
-                    .and_then(|id| called.get(id).map(|name| (id, name)))
-                {
-                    messages.push(ChatMessage::Tool {
-                        call_id: id.clone(),
-                        name: name.clone(),
-                        content: m.content.clone(),
-                    });
-                }
-            }
+            Role::Tool => m
+                .tool_call_id
+                .as_ref()
+                .and_then(|id| called.get(id).map(|name| (id, name)))
+                .map(|(id, name)| ChatMessage::Tool {
+                    call_id: id.clone(),
+                    name: name.clone(),
+                    content: m.content.clone(),
+                }),
+        };
+        if let Some(chat) = chat {
+            out.push(Sendable { message: m, chat });
         }
     }
-    ChatRequest {
-        system: conversation.system_prompt.clone(),
-        messages,
-        tools: Vec::new(),
-        temperature: conversation.settings.temperature,
-        max_output_tokens: conversation.settings.max_output_tokens,
-        stop: Vec::new(),
+    out
+}
+
+/// The message with its text replaced (by the planner's compression).
+pub fn with_text(chat: ChatMessage, new: String) -> ChatMessage {
+    match chat {
+        ChatMessage::User { .. } => ChatMessage::User { text: new },
+        ChatMessage::Assistant { tool_calls, .. } => ChatMessage::Assistant {
+            text: new,
+            tool_calls,
+        },
+        ChatMessage::Tool { call_id, name, .. } => ChatMessage::Tool {
+            call_id,
+            name,
+            content: new,
+        },
     }
 }

@@ -1,20 +1,19 @@
 //! One assistant turn: claim the pending answer, build the request, stream it from the provider
 //! through the failover chain to every subscribed connection, and store the result with its usage.
 
+pub(crate) mod chain;
+mod context;
 mod fanout;
 mod frames;
-mod history;
+pub(crate) mod history;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bestchat_domain::conversation::Conversation;
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, ToolCall, Usage,
 };
-use bestchat_domain::model_ref::ModelRef;
-use bestchat_domain::provider::ModelInfo;
 use bestchat_domain::time::now;
 use bestchat_domain::usage::UsageLog;
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
@@ -28,9 +27,9 @@ use fanout::Fanout;
 pub use fanout::{broadcast, send_to};
 
 use crate::error::AppError;
-use crate::models::{can_call, endpoint, models_of, user_providers};
 use crate::state::AppState;
-use crate::tokens::estimate_tokens;
+use crate::tokens::message_tokens;
+use chain::Candidate;
 
 /// What `chat-turn` is invoked with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,12 +69,6 @@ enum Ending {
     TimedOut,
 }
 
-/// The model a turn asks, with its endpoint and registry entry.
-struct Candidate {
-    target: Target,
-    info: Option<ModelInfo>,
-}
-
 pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppError> {
     let store = state.store();
     if !store.claim_turn(job.user_id, job.message_id, now()).await? {
@@ -94,13 +87,45 @@ pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppErr
     let started = Instant::now();
     let mut fanout = Fanout::start(state, job.user_id, job.conversation_id, job.message_id).await;
     let history = history::load(state, &conversation, answer.id).await?;
-    let request = history::request(&conversation, &history);
-    let candidates = match candidates(state, &conversation, &answer).await {
+    let candidates = match chain::candidates(state, &conversation, &answer).await {
         Ok(c) => c,
         Err(message) => {
             let ending = Ending::Failed {
                 code: "provider_not_configured",
                 message,
+            };
+            return finish(
+                state,
+                &mut fanout,
+                answer,
+                Streamed::empty(),
+                ending,
+                None,
+                started,
+            )
+            .await;
+        }
+    };
+    let request = match context::build(state, &conversation, &answer, &history, &candidates).await?
+    {
+        Ok(built) => {
+            for o in &built.optimizations {
+                fanout
+                    .event(&ServerEvent::ContextOptimized {
+                        conversation_id: conversation.id,
+                        message_id: Some(answer.id),
+                        strategy: o.strategy.as_str().to_owned(),
+                        tokens_before: o.tokens_before,
+                        tokens_after: o.tokens_after,
+                    })
+                    .await;
+            }
+            built.request
+        }
+        Err(too_large) => {
+            let ending = Ending::Failed {
+                code: "context_too_large",
+                message: too_large.to_string(),
             };
             return finish(
                 state,
@@ -169,79 +194,6 @@ pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppErr
             .await
         }
     }
-}
-
-/// The model asked for (the answer's, else the conversation's) and then the fallbacks, each
-/// reachable by this user.
-async fn candidates(
-    state: &AppState,
-    conversation: &Conversation,
-    answer: &Message,
-) -> Result<Vec<Candidate>, String> {
-    let primary = ModelRef {
-        provider: answer
-            .provider
-            .clone()
-            .unwrap_or_else(|| conversation.provider.clone()),
-        model: answer
-            .model
-            .clone()
-            .unwrap_or_else(|| conversation.model.clone()),
-    };
-    let mut wanted = vec![primary.clone()];
-    for fallback in &conversation.settings.fallbacks {
-        if !wanted.contains(fallback) {
-            wanted.push(fallback.clone());
-        }
-    }
-    let providers = user_providers(state, conversation.user_id)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for (i, r) in wanted.iter().enumerate() {
-        let found = providers.iter().find(|p| p.id() == Some(&r.provider));
-        let problem = match found {
-            None => Some(format!("{} is not a provider you can use", r.provider)),
-            Some(p) if !p.enabled() => Some(format!(
-                "{} is disabled in your provider settings",
-                r.provider
-            )),
-            Some(p) if !can_call(state, p) => Some(format!(
-                "no API key is configured for {0}: add one with PUT /api/provider-configs/{0}",
-                r.provider
-            )),
-            Some(_) => None,
-        };
-        let Some(p) = found.filter(|_| problem.is_none()) else {
-            let reason = problem.unwrap_or_default();
-            if i == 0 && wanted.len() == 1 {
-                return Err(reason);
-            }
-            tracing::info!(provider = %r.provider, reason, "model left out of the chain");
-            continue;
-        };
-        let endpoint = endpoint(state, conversation.user_id, p, Some(&r.model))
-            .await
-            .map_err(|e| e.to_string())?;
-        let info = models_of(state, conversation.user_id, p)
-            .await
-            .into_iter()
-            .find(|m| m.id == r.model);
-        out.push(Candidate {
-            target: Target {
-                provider: r.provider.clone(),
-                model: r.model.clone(),
-                endpoint,
-            },
-            info,
-        });
-    }
-    if out.is_empty() {
-        return Err(format!(
-            "none of the models of this conversation can be used (first: {primary:?})"
-        ));
-    }
-    Ok(out)
 }
 
 /// What arrived from the provider.
@@ -459,9 +411,13 @@ async fn finish(
     });
     let at = now();
     let final_message = Message {
-        token_count: got
-            .usage
-            .map_or_else(|| estimate_tokens(&got.text), |u| u.output_tokens),
+        token_count: message_tokens(
+            answered.map_or(answer.model.as_ref().map_or("", |m| m.as_str()), |c| {
+                c.target.model.as_str()
+            }),
+            &got.text,
+            &got.tool_calls,
+        ),
         content: got.text,
         status,
         provider: answered
@@ -531,6 +487,6 @@ async fn finish(
     Ok(outcome)
 }
 
-fn millis(d: Duration) -> u32 {
+pub(crate) fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }

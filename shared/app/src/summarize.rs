@@ -1,0 +1,414 @@
+//! The `summarize` function: writes the running summary of a long conversation with a cheap
+//! model, off the path of any answer. The span is summarized in chunks that fit the summary
+//! model's window, each folded into the summary so far; the result is stored with the range it
+//! covers (extending the previous summary), cached, and announced.
+
+use std::time::{Duration, Instant};
+
+use bestchat_context::tokens::{Encoding, MESSAGE_OVERHEAD_TOKENS};
+use bestchat_context::{Limits, SummarizeSpan};
+use bestchat_domain::context::{ContextOptimization, Strategy};
+use bestchat_domain::conversation::Conversation;
+use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::message::MessageStatus;
+use bestchat_domain::model_ref::ModelRef;
+use bestchat_domain::time::now;
+use bestchat_domain::usage::UsageLog;
+use bestchat_domain::wire::ServerEvent;
+use bestchat_providers::failover::Failover;
+use bestchat_providers::pricing::cost_micros;
+use bestchat_providers::{ChatMessage, ChatRequest, StreamEvent, TokenUsage};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::AppError;
+use crate::models::user_providers;
+use crate::state::AppState;
+use crate::turn::broadcast;
+use crate::turn::chain::{Candidate, resolve};
+use crate::turn::{history, millis};
+
+/// What `summarize` is invoked with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummarizeJob {
+    pub user_id: UserId,
+    pub conversation_id: ConversationId,
+    /// The answer whose planning asked for the summary; its usage is accounted to it.
+    pub message_id: MessageId,
+    pub span: SummarizeSpan,
+}
+
+/// Held while a summary is written, so a conversation gets one writer at a time.
+pub fn lock_key(conversation: ConversationId) -> String {
+    format!("ctx:summarizing:{conversation}")
+}
+
+fn summary_key(conversation: ConversationId) -> String {
+    format!("ctx:summary:{conversation}")
+}
+
+/// Longer than any summary takes; a crashed writer's lock expires after it.
+pub const SUMMARIZE_LOCK_TTL: Duration = Duration::from_secs(15 * 60);
+
+const INSTRUCTIONS: &str = "You maintain the running summary of a conversation between a user and an AI assistant. \
+Keep every fact, decision, name, number, file, code identifier, instruction and open question that later turns may need; \
+drop pleasantries and repetition. Write compact notes in the conversation's language. Reply with the summary only.";
+
+/// Tokens of the framing around the summary so far and the transcript.
+const FRAMING_TOKENS: u32 = 64;
+
+/// The newest stored summary of the conversation, cached.
+pub async fn latest(
+    state: &AppState,
+    conversation: &Conversation,
+) -> Result<Option<ContextOptimization>, AppError> {
+    let key = summary_key(conversation.id);
+    if let Ok(Some(bytes)) = state.cache.get(&key).await
+        && let Ok(summary) = serde_json::from_slice::<Option<ContextOptimization>>(&bytes)
+    {
+        return Ok(summary);
+    }
+    let summary = state
+        .store()
+        .latest_summary(conversation.user_id, conversation.id)
+        .await?;
+    remember(state, conversation.id, summary.as_ref()).await;
+    Ok(summary)
+}
+
+async fn remember(
+    state: &AppState,
+    conversation: ConversationId,
+    summary: Option<&ContextOptimization>,
+) {
+    let Ok(bytes) = serde_json::to_vec(&summary) else {
+        return;
+    };
+    if let Err(e) = state
+        .cache
+        .set(
+            &summary_key(conversation),
+            &bytes,
+            state.config.context.cache_ttl,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "cannot cache the summary");
+    }
+}
+
+pub async fn handle(state: std::sync::Arc<AppState>, payload: Value) -> Result<Value, String> {
+    let job: SummarizeJob =
+        serde_json::from_value(payload).map_err(|e| format!("bad summarize payload: {e}"))?;
+    let lock = lock_key(job.conversation_id);
+    match state
+        .cache
+        .set_if_absent(&lock, b"1", SUMMARIZE_LOCK_TTL)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return Ok(json!({ "outcome": "busy" })),
+        Err(e) => return Err(format!("cannot take the summary lock: {e}")),
+    }
+    let outcome = run(&state, &job).await;
+    if let Err(e) = state.cache.delete(&lock).await {
+        tracing::warn!(error = %e, "cannot release the summary lock; it expires on its own");
+    }
+    let outcome = outcome.map_err(|e| e.to_string())?;
+    tracing::info!(conversation = %job.conversation_id, outcome, "summarize finished");
+    Ok(json!({ "outcome": outcome }))
+}
+
+async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppError> {
+    let Some(conversation) = state
+        .store()
+        .get_conversation(job.user_id, job.conversation_id)
+        .await?
+    else {
+        return Ok("conversation_gone");
+    };
+    let history = history::load(state, &conversation, job.message_id).await?;
+    let sendable = history::sendable(&history);
+    let position = |id: MessageId| sendable.iter().position(|s| s.message.id == id);
+    let (Some(from), Some(through)) = (position(job.span.from), position(job.span.through)) else {
+        return Ok("stale");
+    };
+    let previous = if job.span.extends_summary {
+        let previous = state
+            .store()
+            .latest_summary(job.user_id, job.conversation_id)
+            .await?;
+        // Only a summary ending right before the span is extended; anything else means another
+        // writer moved on.
+        match previous {
+            Some(p) if from > 0 && p.range_end == Some(sendable[from - 1].message.id) => Some(p),
+            _ => return Ok("stale"),
+        }
+    } else {
+        None
+    };
+    let Some(model) = summary_model(state, &conversation).await else {
+        return Ok("no_model");
+    };
+    let encoding = Encoding::for_model(model.target.model.as_str());
+    let (window, output) = model.window_and_output();
+    let output = state.config.context.summary_max_tokens.min(output);
+    let budget = Limits {
+        window,
+        reserved_output: output,
+    }
+    .budget(&state.config.context.settings);
+    let mut summary = previous.as_ref().and_then(|p| p.summary.clone());
+    let mut usage = Vec::new();
+    let span = &sendable[from..=through];
+    let mut next = 0;
+    while next < span.len() {
+        let fixed = encoding.count(INSTRUCTIONS)
+            + summary.as_deref().map_or(0, |s| encoding.count(s))
+            + FRAMING_TOKENS;
+        let Some(room) = budget.checked_sub(fixed).filter(|r| *r > 0) else {
+            tracing::warn!(model = %model.target.model, "the summary model's window is too small");
+            return Ok("window_too_small");
+        };
+        let (transcript, taken) = transcript(&span[next..], room, encoding);
+        next += taken;
+        let request = ChatRequest {
+            system: Some(INSTRUCTIONS.to_owned()),
+            messages: vec![ChatMessage::User {
+                text: match &summary {
+                    Some(s) => format!(
+                        "The summary so far:\n{s}\n\nThe conversation that follows it:\n\n{transcript}"
+                    ),
+                    None => format!("The conversation:\n\n{transcript}"),
+                },
+            }],
+            tools: Vec::new(),
+            temperature: Some(0.2),
+            max_output_tokens: Some(output),
+            stop: Vec::new(),
+        };
+        let (text, log) = call(state, job, &model, &request).await;
+        usage.push(log);
+        match text {
+            Some(text) => summary = Some(text),
+            None => {
+                record_usage(state, &usage).await;
+                return Ok("provider_failed");
+            }
+        }
+    }
+    let Some(summary) = summary else {
+        return Ok("empty");
+    };
+    let covered: u32 = span
+        .iter()
+        .map(|s| {
+            s.message
+                .token_count
+                .saturating_add(MESSAGE_OVERHEAD_TOKENS)
+        })
+        .sum();
+    let row = ContextOptimization {
+        id: uuid::Uuid::now_v7(),
+        user_id: job.user_id,
+        conversation_id: job.conversation_id,
+        message_id: None,
+        strategy: Strategy::Summarization,
+        tokens_before: covered.saturating_add(previous.as_ref().map_or(0, |p| p.tokens_before)),
+        tokens_after: encoding.count(&summary),
+        range_start: previous
+            .as_ref()
+            .and_then(|p| p.range_start)
+            .or(Some(job.span.from)),
+        range_end: Some(job.span.through),
+        messages_affected: u32::try_from(span.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(previous.as_ref().map_or(0, |p| p.messages_affected)),
+        summary: Some(summary),
+        summary_model: Some(format!("{}/{}", model.target.provider, model.target.model)),
+        created_at: now(),
+    };
+    state
+        .store()
+        .record_optimizations(std::slice::from_ref(&row), &usage)
+        .await?;
+    remember(state, job.conversation_id, Some(&row)).await;
+    let event = ServerEvent::ContextOptimized {
+        conversation_id: job.conversation_id,
+        message_id: None,
+        strategy: Strategy::Summarization.as_str().to_owned(),
+        tokens_before: row.tokens_before,
+        tokens_after: row.tokens_after,
+    };
+    broadcast(state, job.user_id, job.conversation_id, &event).await;
+    Ok("summarized")
+}
+
+/// The operator's summary model, else the cheap model the catalog names for the conversation's
+/// provider, else the conversation's own model: the first this user can call.
+async fn summary_model(state: &AppState, conversation: &Conversation) -> Option<Candidate> {
+    let providers = user_providers(state, conversation.user_id).await.ok()?;
+    let catalog_choice = state
+        .catalog
+        .provider(&conversation.provider)
+        .and_then(|p| p.summary_model.clone())
+        .map(|model| ModelRef {
+            provider: conversation.provider.clone(),
+            model,
+        });
+    let own = ModelRef {
+        provider: conversation.provider.clone(),
+        model: conversation.model.clone(),
+    };
+    let choices = [
+        state.config.context.summary_model.clone(),
+        catalog_choice,
+        Some(own),
+    ];
+    for choice in choices.iter().flatten() {
+        match resolve(state, conversation.user_id, &providers, choice).await {
+            Ok(c) => return Some(c),
+            Err(reason) => tracing::info!(model = ?choice, reason, "summary model unavailable"),
+        }
+    }
+    None
+}
+
+/// As much of `messages` as fits in `room` tokens, as a transcript; a single message larger than
+/// the room is cut. Returns the transcript and how many messages it took (at least one).
+fn transcript(
+    messages: &[history::Sendable<'_>],
+    room: u32,
+    encoding: Encoding,
+) -> (String, usize) {
+    let mut out = String::new();
+    let mut used = 0u32;
+    let mut taken = 0;
+    for s in messages {
+        let line = line(&s.chat);
+        let tokens = s
+            .message
+            .token_count
+            .saturating_add(MESSAGE_OVERHEAD_TOKENS);
+        if taken > 0 && used.saturating_add(tokens) > room {
+            break;
+        }
+        if tokens > room {
+            // Characters per token of this message, to cut it near the room.
+            let chars = line.chars().count();
+            let keep = usize::try_from(u64::from(room) * chars as u64 / u64::from(tokens.max(1)))
+                .unwrap_or(chars);
+            let cut: String = line.chars().take(keep).collect();
+            let cut = shrink_to(cut, room, encoding);
+            out.push_str(&cut);
+            out.push_str("\n[…cut]\n\n");
+            return (out, taken + 1);
+        }
+        out.push_str(&line);
+        out.push_str("\n\n");
+        used = used.saturating_add(tokens);
+        taken += 1;
+    }
+    (out, taken)
+}
+
+/// Trims text until it counts at most `room` tokens.
+fn shrink_to(mut text: String, room: u32, encoding: Encoding) -> String {
+    while encoding.count(&text) > room && !text.is_empty() {
+        let keep = text.chars().count() * 9 / 10;
+        text = text.chars().take(keep).collect();
+    }
+    text
+}
+
+fn line(chat: &ChatMessage) -> String {
+    match chat {
+        ChatMessage::User { text } => format!("User: {text}"),
+        ChatMessage::Assistant { text, tool_calls } => {
+            let calls: Vec<String> = tool_calls
+                .iter()
+                .map(|c| format!("[called {}({})]", c.name, c.arguments))
+                .collect();
+            format!("Assistant: {text}{}", calls.join(" "))
+        }
+        ChatMessage::Tool { name, content, .. } => format!("Tool result ({name}): {content}"),
+    }
+}
+
+/// One call of the summary model: the text, unless it failed, and its usage record.
+async fn call(
+    state: &AppState,
+    job: &SummarizeJob,
+    model: &Candidate,
+    request: &ChatRequest,
+) -> (Option<String>, UsageLog) {
+    let started = Instant::now();
+    let failover = Failover {
+        providers: &state.providers,
+        breaker: &state.breaker,
+        settings: &state.config.retry,
+    };
+    let chain = [model.target.clone()];
+    let (text, tokens, first_token, attempts, status) = match failover.start(&chain, request).await
+    {
+        Err(exhausted) => {
+            tracing::warn!(error = %exhausted.error, "summary call failed");
+            (None, None, None, exhausted.attempts, MessageStatus::Error)
+        }
+        Ok(mut ready) => {
+            let deadline = tokio::time::Instant::now() + state.config.turn_max_duration;
+            let mut text = String::new();
+            let mut tokens: Option<TokenUsage> = None;
+            let mut first_token = None;
+            let mut status = MessageStatus::Incomplete;
+            while let Ok(Some(event)) = tokio::time::timeout_at(deadline, ready.stream.next()).await
+            {
+                match event {
+                    StreamEvent::TextDelta(t) => {
+                        first_token.get_or_insert_with(|| started.elapsed());
+                        text.push_str(&t);
+                    }
+                    StreamEvent::Usage(u) => tokens = Some(u),
+                    StreamEvent::Finish(_) => {
+                        status = MessageStatus::Complete;
+                        break;
+                    }
+                    StreamEvent::Error(e) => {
+                        tracing::warn!(error = %e, "summary stream failed");
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            let done = status == MessageStatus::Complete && !text.trim().is_empty();
+            let text = done.then(|| text.trim().to_owned());
+            (text, tokens, first_token, ready.attempts, status)
+        }
+    };
+    let log = UsageLog {
+        id: uuid::Uuid::now_v7(),
+        user_id: job.user_id,
+        conversation_id: job.conversation_id,
+        message_id: job.message_id,
+        provider: model.target.provider.clone(),
+        model: model.target.model.clone(),
+        input_tokens: tokens.map_or(0, |u| u.input_tokens),
+        output_tokens: tokens.map_or(0, |u| u.output_tokens),
+        cached_tokens: tokens.map_or(0, |u| u.cached_tokens),
+        cost_micros: tokens
+            .zip(model.info.as_ref())
+            .and_then(|(u, m)| cost_micros(m, &u)),
+        latency_ms: millis(started.elapsed()),
+        ttft_ms: first_token.map(millis),
+        status,
+        attempts: serde_json::to_value(&attempts).unwrap_or_default(),
+        created_at: now(),
+    };
+    (text, log)
+}
+
+async fn record_usage(state: &AppState, usage: &[UsageLog]) {
+    if let Err(e) = state.store().record_optimizations(&[], usage).await {
+        tracing::error!(error = %e, "cannot record the summary calls' usage");
+    }
+}

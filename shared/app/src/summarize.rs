@@ -412,3 +412,60 @@ async fn record_usage(state: &AppState, usage: &[UsageLog]) {
         tracing::error!(error = %e, "cannot record the summary calls' usage");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bestchat_domain::ids::ConversationId;
+    use bestchat_domain::message::{Message, MessageStatus, Role};
+    use bestchat_domain::time::now;
+
+    fn user_message(content: &str, tokens: u32) -> Message {
+        let at = now();
+        Message {
+            id: MessageId::generate(),
+            conversation_id: ConversationId::generate(),
+            user_id: UserId::from_uuid(uuid::Uuid::nil()),
+            role: Role::User,
+            content: content.to_owned(),
+            status: MessageStatus::Complete,
+            client_message_id: None,
+            reply_to: None,
+            provider: None,
+            model: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            token_count: tokens,
+            usage: None,
+            finish_reason: None,
+            error: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn transcripts_are_chunked_to_the_room() {
+        let messages: Vec<Message> = (0..10)
+            .map(|i| user_message(&format!("message {i} {}", "word ".repeat(20)), 30))
+            .collect();
+        let sendable = history::sendable(&messages);
+        // 34 tokens each with overhead: three fit in 110.
+        let (text, taken) = transcript(&sendable, 110, Encoding::Estimate);
+        assert_eq!(taken, 3);
+        assert!(text.contains("User: message 2") && !text.contains("message 3"));
+        let (_, rest) = transcript(&sendable[taken..], 110, Encoding::Estimate);
+        assert_eq!(rest, 3);
+    }
+
+    #[test]
+    fn a_message_larger_than_the_room_is_cut_to_fit() {
+        let big = user_message(&"word ".repeat(2_000), 2_500);
+        let messages = [big];
+        let sendable = history::sendable(&messages);
+        let (text, taken) = transcript(&sendable, 300, Encoding::Estimate);
+        assert_eq!(taken, 1);
+        assert!(text.ends_with("[…cut]\n\n"));
+        assert!(Encoding::Estimate.count(&text) <= 300 + 10);
+    }
+}

@@ -12,6 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const MODEL: &str = "tiny-1";
+/// The user's choice of summary model for the provider.
+const SUMMARIZER: &str = "tiny-summarizer";
 const WINDOW: u32 = 1_500;
 const RESERVED: u32 = 200;
 const SYSTEM: &str = "You are the BestChat test assistant. Answer in one short paragraph.";
@@ -34,7 +36,9 @@ async fn setup(running: &Running, fake: &FakeProvider) -> String {
         .put(
             "/api/provider-configs/tiny",
             &json!({"protocol": "openai", "base_url": format!("{}/v1", fake.base_url),
-                    "models": [{"id": MODEL, "context_window": WINDOW, "max_output_tokens": RESERVED}]}),
+                    "summary_model": SUMMARIZER,
+                    "models": [{"id": MODEL, "context_window": WINDOW, "max_output_tokens": RESERVED},
+                               {"id": SUMMARIZER, "context_window": WINDOW, "max_output_tokens": RESERVED}]}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -199,14 +203,19 @@ async fn a_long_conversation_stays_inside_a_small_window() {
         turns[24]["messages"][1]["content"].as_str(),
         Some(sent[0].as_str())
     );
-    // The summary model was asked, and later turns send its summary.
-    assert!(
-        fake.requests()
-            .iter()
-            .any(|r| !is_turn(r)
-                && system_of(&r.json()).is_some_and(|s| s.contains("running summary"))),
-        "the summary model was asked"
-    );
+    // The user's summary model was asked, and later turns send its summary.
+    let summaries: Vec<Value> = fake
+        .requests()
+        .iter()
+        .filter(|r| !is_turn(r))
+        .map(Recorded::json)
+        .collect();
+    assert!(!summaries.is_empty(), "the summary model was asked");
+    for s in &summaries {
+        assert_eq!(s["model"], SUMMARIZER);
+        assert!(system_of(s).unwrap().contains("running summary"));
+    }
+    assert!(turns.iter().all(|t| t["model"] == MODEL));
     assert!(
         turns
             .iter()

@@ -106,7 +106,7 @@ async fn keys_are_sealed_and_shown_by_last_four_only(running: &Running) {
     let (status, config) = api
         .put(
             "/api/provider-configs/openai",
-            &json!({"api_key": KEY, "default_model": "gpt-4o"}),
+            &json!({"api_key": KEY, "default_model": "gpt-4o", "summary_model": "gpt-4o-mini"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{config}");
@@ -127,6 +127,7 @@ async fn keys_are_sealed_and_shown_by_last_four_only(running: &Running) {
     assert_eq!(config["enabled"], false);
     let (_, listed) = api.get("/api/provider-configs").await;
     assert_eq!(find(&listed, "openai")["default_model"], "gpt-4o");
+    assert_eq!(find(&listed, "openai")["summary_model"], "gpt-4o-mini");
     assert!(!listed.to_string().contains("TOPSECRET"));
     let (_, config) = api
         .put("/api/provider-configs/openai", &json!({"api_key": null}))

@@ -27,6 +27,8 @@ pub struct ProviderConfigView {
     pub base_url: Option<String>,
     pub enabled: bool,
     pub default_model: Option<ModelId>,
+    /// The model that writes summaries of this provider's long conversations.
+    pub summary_model: Option<ModelId>,
     pub key_last4: Option<String>,
     pub models: Vec<ModelInfo>,
     pub updated_at: Timestamp,
@@ -50,6 +52,7 @@ fn view(config: ProviderConfig, spec: Option<&ProviderSpec>) -> ProviderConfigVi
         protocol: config.protocol,
         enabled: config.enabled,
         default_model: config.default_model,
+        summary_model: config.summary_model,
         key_last4: config.key.map(|k| k.last4),
         updated_at: config.updated_at,
     }
@@ -114,6 +117,10 @@ pub async fn put(
         default_model: match body.default_model {
             Some(m) => m,
             None => existing.as_ref().and_then(|e| e.default_model.clone()),
+        },
+        summary_model: match body.summary_model {
+            Some(m) => m,
+            None => existing.as_ref().and_then(|e| e.summary_model.clone()),
         },
         models: match body.models {
             // Stored without the provider: it is the row's.

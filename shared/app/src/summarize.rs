@@ -244,10 +244,20 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
     Ok("summarized")
 }
 
-/// The operator's summary model, else the cheap model the catalog names for the conversation's
-/// provider, else the conversation's own model: the first this user can call.
+/// The user's summary model for the conversation's provider, else the operator's, else the cheap
+/// model the catalog names for the provider, else the conversation's own model: the first this
+/// user can call.
 async fn summary_model(state: &AppState, conversation: &Conversation) -> Option<Candidate> {
     let providers = user_providers(state, conversation.user_id).await.ok()?;
+    let users_choice = providers
+        .iter()
+        .find(|p| p.id() == Some(&conversation.provider))
+        .and_then(|p| p.config.as_ref())
+        .and_then(|c| c.summary_model.clone())
+        .map(|model| ModelRef {
+            provider: conversation.provider.clone(),
+            model,
+        });
     let catalog_choice = state
         .catalog
         .provider(&conversation.provider)
@@ -261,6 +271,7 @@ async fn summary_model(state: &AppState, conversation: &Conversation) -> Option<
         model: conversation.model.clone(),
     };
     let choices = [
+        users_choice,
         state.config.context.summary_model.clone(),
         catalog_choice,
         Some(own),

@@ -128,6 +128,8 @@ pub struct ProviderConfig {
     pub base_url: Option<String>,
     pub enabled: bool,
     pub default_model: Option<ModelId>,
+    /// The model that writes summaries of this provider's long conversations.
+    pub summary_model: Option<ModelId>,
     /// Models the user declares (custom providers, or models newer than the catalog).
     pub models: Vec<ModelInfo>,
     pub key: Option<SealedKey>,
@@ -148,6 +150,8 @@ pub struct PutProviderConfig {
     pub enabled: Option<bool>,
     #[serde(default, deserialize_with = "crate::conversation::present")]
     pub default_model: Option<Option<ModelId>>,
+    #[serde(default, deserialize_with = "crate::conversation::present")]
+    pub summary_model: Option<Option<ModelId>>,
     pub models: Option<Vec<ModelInfo>>,
 }
 

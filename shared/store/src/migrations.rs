@@ -23,10 +23,24 @@ macro_rules! migration {
 }
 
 /// `migrations/NNNN_*.sql`, in order.
-pub const POSTGRES: &[Migration] = &[migration!(1, "0001_init", "0001_init.sql")];
+pub const POSTGRES: &[Migration] = &[
+    migration!(1, "0001_init", "0001_init.sql"),
+    migration!(
+        2,
+        "0002_provider_summary_model",
+        "0002_provider_summary_model.sql"
+    ),
+];
 
 /// `migrations/sqlite/NNNN_*.sql`: the same versions with the same meaning.
-pub const SQLITE: &[Migration] = &[migration!(1, "0001_init", "sqlite/0001_init.sql")];
+pub const SQLITE: &[Migration] = &[
+    migration!(1, "0001_init", "sqlite/0001_init.sql"),
+    migration!(
+        2,
+        "0002_provider_summary_model",
+        "sqlite/0002_provider_summary_model.sql"
+    ),
+];
 
 /// What one run of a migration runner did.
 #[derive(Debug, Clone, PartialEq, Eq)]

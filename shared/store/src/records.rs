@@ -170,6 +170,7 @@ pub(crate) struct ProviderConfigRow {
     pub base_url: Option<String>,
     pub enabled: bool,
     pub default_model: Option<String>,
+    pub summary_model: Option<String>,
     pub models: serde_json::Value,
     pub key_ciphertext: Option<Vec<u8>>,
     pub key_nonce: Option<Vec<u8>>,
@@ -190,6 +191,7 @@ impl ProviderConfigRow {
             base_url: c.base_url.clone(),
             enabled: c.enabled,
             default_model: c.default_model.as_ref().map(|m| m.as_str().to_owned()),
+            summary_model: c.summary_model.as_ref().map(|m| m.as_str().to_owned()),
             models: json(&c.models)?,
             key_ciphertext: key.map(|k| k.ciphertext.clone()),
             key_nonce: key.map(|k| k.nonce.clone()),
@@ -229,6 +231,11 @@ impl ProviderConfigRow {
                 .map(|m| ModelId::parse(&m))
                 .transpose()
                 .map_err(|_| corrupt("provider_configs.default_model"))?,
+            summary_model: self
+                .summary_model
+                .map(|m| ModelId::parse(&m))
+                .transpose()
+                .map_err(|_| corrupt("provider_configs.summary_model"))?,
             models: serde_json::from_value::<Vec<ModelInfo>>(self.models)
                 .map_err(|_| corrupt("provider_configs.models"))?,
             key,

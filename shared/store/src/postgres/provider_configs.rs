@@ -11,7 +11,7 @@ use crate::records::ProviderConfigRow;
 macro_rules! columns {
     () => {
         "user_id, provider, protocol, base_url, enabled, default_model, models, key_ciphertext,
-         key_nonce, wrapped_data_key, key_vault_id, key_last4, created_at, updated_at"
+         key_nonce, wrapped_data_key, key_vault_id, key_last4, created_at, updated_at, summary_model"
     };
 }
 
@@ -28,14 +28,14 @@ const GET: &str = concat!(
 const PUT: &str = concat!(
     "INSERT INTO provider_configs (",
     columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
      ON CONFLICT (user_id, provider) DO UPDATE SET
         protocol = EXCLUDED.protocol, base_url = EXCLUDED.base_url,
         enabled = EXCLUDED.enabled, default_model = EXCLUDED.default_model,
         models = EXCLUDED.models, key_ciphertext = EXCLUDED.key_ciphertext,
         key_nonce = EXCLUDED.key_nonce, wrapped_data_key = EXCLUDED.wrapped_data_key,
         key_vault_id = EXCLUDED.key_vault_id, key_last4 = EXCLUDED.key_last4,
-        updated_at = EXCLUDED.updated_at"
+        updated_at = EXCLUDED.updated_at, summary_model = EXCLUDED.summary_model"
 );
 const DELETE: &str = "DELETE FROM provider_configs WHERE user_id = $1 AND provider = $2";
 
@@ -55,6 +55,7 @@ fn from_row(row: &Row) -> Result<ProviderConfig, StoreError> {
         key_last4: row.try_get(11).map_err(db_error)?,
         created_at: row.try_get(12).map_err(db_error)?,
         updated_at: row.try_get(13).map_err(db_error)?,
+        summary_model: row.try_get(14).map_err(db_error)?,
     }
     .into_domain()
 }
@@ -111,6 +112,7 @@ impl ProviderConfigStore for PgStore {
                 &r.key_last4,
                 &r.created_at,
                 &r.updated_at,
+                &r.summary_model,
             ],
         )
         .await

@@ -12,7 +12,7 @@ use crate::records::ProviderConfigRow;
 macro_rules! columns {
     () => {
         "user_id, provider, protocol, base_url, enabled, default_model, models, key_ciphertext,
-         key_nonce, wrapped_data_key, key_vault_id, key_last4, created_at, updated_at"
+         key_nonce, wrapped_data_key, key_vault_id, key_last4, created_at, updated_at, summary_model"
     };
 }
 
@@ -29,14 +29,14 @@ const GET: &str = concat!(
 const PUT: &str = concat!(
     "INSERT INTO provider_configs (",
     columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
      ON CONFLICT (user_id, provider) DO UPDATE SET
         protocol = excluded.protocol, base_url = excluded.base_url,
         enabled = excluded.enabled, default_model = excluded.default_model,
         models = excluded.models, key_ciphertext = excluded.key_ciphertext,
         key_nonce = excluded.key_nonce, wrapped_data_key = excluded.wrapped_data_key,
         key_vault_id = excluded.key_vault_id, key_last4 = excluded.key_last4,
-        updated_at = excluded.updated_at"
+        updated_at = excluded.updated_at, summary_model = excluded.summary_model"
 );
 const DELETE: &str = "DELETE FROM provider_configs WHERE user_id = ?1 AND provider = ?2";
 
@@ -56,6 +56,7 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<ProviderConfigRow> {
         key_last4: row.get(11)?,
         created_at: time_at(row, 12)?,
         updated_at: time_at(row, 13)?,
+        summary_model: row.get(14)?,
     })
 }
 
@@ -118,6 +119,7 @@ impl ProviderConfigStore for SqliteStore {
                     r.key_last4,
                     to_micros(r.created_at),
                     to_micros(r.updated_at),
+                    r.summary_model,
                 ])
                 .map_err(db_error)?;
             audit::append(&tx, &entry)?;

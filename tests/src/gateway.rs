@@ -146,6 +146,12 @@ impl GatewayProcess {
         format!("{}{path}", self.base_url)
     }
 
+    /// Kills the gateway at once (SIGKILL), as a crashed function dies: nothing is flushed.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the gateway the way a terminal would (SIGTERM) and waits for it to exit.
     pub fn stop(mut self) {
         self.terminate();

@@ -79,6 +79,7 @@ contract!(
     a_turn_starts_once_per_client_message_id,
     a_turn_is_claimed_once_and_finished_with_its_usage,
     optimizations_are_recorded_and_the_latest_summary_found,
+    unfinished_turns_are_found_and_abandoned_once,
 );
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
@@ -684,4 +685,85 @@ async fn optimizations_are_recorded_and_the_latest_summary_found(store: &dyn Sto
     assert_eq!(store.latest_summary(bob, c.id).await.unwrap(), None);
     assert!(store.delete_conversation(alice, c.id).await.unwrap());
     assert_eq!(store.latest_summary(alice, c.id).await.unwrap(), None);
+}
+
+async fn unfinished_turns_are_found_and_abandoned_once(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "crash", now());
+    store.create_conversation(&c).await.unwrap();
+    let (question, answer) = pair(&c, "client-4");
+    store.start_turn(&question, &answer).await.unwrap();
+    let (other_question, other) = pair(&c, "client-5");
+    store.start_turn(&other_question, &other).await.unwrap();
+    let before_both = plus_micros(answer.updated_at, -1);
+    let after_both = plus_micros(other.updated_at, 1_000_000);
+    assert!(
+        store
+            .unfinished_turns(before_both, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let found = store.unfinished_turns(after_both, 10).await.unwrap();
+    assert_eq!(
+        found.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![answer.id, other.id],
+        "pending answers, oldest first"
+    );
+    assert_eq!(
+        store.unfinished_turns(after_both, 1).await.unwrap().len(),
+        1
+    );
+    // A streaming answer is unfinished too; a finished one is not.
+    assert!(
+        store
+            .claim_turn(alice, answer.id, answer.updated_at)
+            .await
+            .unwrap()
+    );
+    let finished = Message {
+        content: "done".into(),
+        status: MessageStatus::Complete,
+        finish_reason: Some(FinishReason::Stop),
+        ..other.clone()
+    };
+    store.finish_turn(&finished, None).await.unwrap();
+    let found = store.unfinished_turns(after_both, 10).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].status, MessageStatus::Streaming);
+    // Abandoning writes only while unfinished.
+    let lost = Message {
+        content: "partial".into(),
+        status: MessageStatus::Incomplete,
+        error: Some(MessageError {
+            code: "turn_lost".into(),
+            message: "the answer stopped".into(),
+        }),
+        ..found[0].clone()
+    };
+    assert!(store.abandon_turn(&lost).await.unwrap());
+    assert!(!store.abandon_turn(&lost).await.unwrap(), "once");
+    let late = Message {
+        content: "overwritten".into(),
+        ..finished.clone()
+    };
+    assert!(
+        !store.abandon_turn(&late).await.unwrap(),
+        "a finished answer stays"
+    );
+    assert_eq!(
+        store.get_message(alice, other.id).await.unwrap().unwrap(),
+        finished
+    );
+    assert_eq!(
+        store.get_message(alice, answer.id).await.unwrap().unwrap(),
+        lost
+    );
+    assert!(
+        store
+            .unfinished_turns(after_both, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -14,6 +14,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
 pub const SECRET_FILE: &str = "jwt-secret";
 /// API Gateway closes a WebSocket connection idle for ten minutes.
 pub const DEFAULT_WS_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// The deployed janitor runs every five minutes; locally, every minute.
+pub const DEFAULT_JANITOR_INTERVAL: Duration = Duration::from_secs(60);
 
 pub struct LocalConfig {
     /// `BESTCHAT_ADDR`; port 0 picks a free port (the banner prints the one chosen).
@@ -22,6 +24,8 @@ pub struct LocalConfig {
     pub dev_auth: bool,
     /// `BESTCHAT_WS_IDLE_TIMEOUT_MS`: an idle WebSocket is closed after this.
     pub ws_idle_timeout: Duration,
+    /// `BESTCHAT_JANITOR_INTERVAL_MS`: how often the janitor runs (a schedule in the cloud).
+    pub janitor_interval: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,18 +51,24 @@ impl LocalConfig {
             let secret = stored_secret(&app.data_dir.join(SECRET_FILE))?;
             app.auth.keys = AuthKeys::Secret(String::from_utf8_lossy(&secret).into_owned());
         }
-        let ws_idle_timeout = match var("BESTCHAT_WS_IDLE_TIMEOUT_MS") {
-            None => DEFAULT_WS_IDLE_TIMEOUT,
+        let millis = |key: &str, default: Duration| match var(key) {
+            None => Ok(default),
             Some(raw) => raw.trim().parse().map(Duration::from_millis).map_err(|_| {
-                LocalConfigError(format!(
-                    "BESTCHAT_WS_IDLE_TIMEOUT_MS must be a whole number, got {raw:?}"
-                ))
-            })?,
+                LocalConfigError(format!("{key} must be a whole number, got {raw:?}"))
+            }),
         };
+        let ws_idle_timeout = millis("BESTCHAT_WS_IDLE_TIMEOUT_MS", DEFAULT_WS_IDLE_TIMEOUT)?;
+        let janitor_interval = millis("BESTCHAT_JANITOR_INTERVAL_MS", DEFAULT_JANITOR_INTERVAL)?;
+        if janitor_interval.is_zero() {
+            return Err(LocalConfigError(
+                "BESTCHAT_JANITOR_INTERVAL_MS must be at least 1".into(),
+            ));
+        }
         Ok(Self {
             addr: var("BESTCHAT_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
             dev_auth,
             ws_idle_timeout,
+            janitor_interval,
         })
     }
 }

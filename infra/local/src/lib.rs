@@ -44,6 +44,7 @@ pub async fn run() -> Result<(), StartError> {
         sockets: sockets::SocketInfo::default(),
     });
     let app = gateway::router(Arc::clone(&gateway), &routes, local.dev_auth)?;
+    tokio::spawn(janitor(Arc::clone(&state), local.janitor_interval));
     let listener = TcpListener::bind(&local.addr)
         .await
         .map_err(|e| format!("cannot listen on {} (BESTCHAT_ADDR): {e}", local.addr))?;
@@ -65,6 +66,21 @@ pub async fn run() -> Result<(), StartError> {
     .await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Runs the janitor on an interval, as the deployment's schedule does.
+async fn janitor(state: Arc<AppState>, interval: std::time::Duration) {
+    let start = tokio::time::Instant::now() + interval;
+    let mut ticks = tokio::time::interval_at(start, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match bestchat_app::janitor::run(&state).await {
+            Ok(0) => {}
+            Ok(ended) => tracing::warn!(ended, "ended answers whose turn died"),
+            Err(e) => tracing::error!(error = %e, "janitor failed"),
+        }
+    }
 }
 
 fn banner(

@@ -135,6 +135,9 @@ pub struct Config {
     /// `BESTCHAT_TURN_MAX_MS`: longest one answer may stream (under the chat-turn function's
     /// timeout, so the answer is stored as `incomplete` rather than lost).
     pub turn_max_duration: Duration,
+    /// `BESTCHAT_JANITOR_GRACE_MS`: an answer unfinished for longer than a turn may last plus
+    /// this is ended by the janitor.
+    pub janitor_grace: Duration,
     pub context: ContextConfig,
 }
 
@@ -296,6 +299,7 @@ impl Config {
         let context = context(&env)?;
         Ok(Self {
             context,
+            janitor_grace: env.millis("BESTCHAT_JANITOR_GRACE_MS", Duration::from_secs(120))?,
             turn_max_duration: env.millis("BESTCHAT_TURN_MAX_MS", Duration::from_secs(14 * 60))?,
             auth,
             realtime,

@@ -1,5 +1,5 @@
 //! Functions invoked with an event rather than an HTTP request (`chat-turn`, `summarize`,
-//! `migrate`), and the
+//! `janitor`, `migrate`), and the
 //! in-process invoker that runs them when no Lambda is configured.
 
 use std::sync::{Arc, Weak};
@@ -30,6 +30,10 @@ pub const EVENT_FUNCTIONS: &[EventFunction] = &[
     EventFunction {
         name: SUMMARIZE,
         handler: |state, payload| Box::pin(crate::summarize::handle(state, payload)),
+    },
+    EventFunction {
+        name: crate::janitor::JANITOR,
+        handler: |state, payload| Box::pin(crate::janitor::handle(state, payload)),
     },
     EventFunction {
         name: "migrate",

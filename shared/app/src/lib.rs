@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod http;
+pub mod janitor;
 pub mod models;
 pub mod provider_configs;
 pub mod secrets;

@@ -30,6 +30,11 @@ pub const POSTGRES: &[Migration] = &[
         "0002_provider_summary_model",
         "0002_provider_summary_model.sql"
     ),
+    migration!(
+        3,
+        "0003_messages_unfinished",
+        "0003_messages_unfinished.sql"
+    ),
 ];
 
 /// `migrations/sqlite/NNNN_*.sql`: the same versions with the same meaning.
@@ -39,6 +44,11 @@ pub const SQLITE: &[Migration] = &[
         2,
         "0002_provider_summary_model",
         "sqlite/0002_provider_summary_model.sql"
+    ),
+    migration!(
+        3,
+        "0003_messages_unfinished",
+        "sqlite/0003_messages_unfinished.sql"
     ),
 ];
 

@@ -118,6 +118,18 @@ pub trait TurnStore: Send + Sync {
 
     async fn get_message(&self, user: UserId, id: MessageId)
     -> Result<Option<Message>, StoreError>;
+
+    /// Answers still `pending` or `streaming` and untouched since before `before`, oldest first,
+    /// at most `limit`: turns that died without finishing.
+    async fn unfinished_turns(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// Writes the final answer only while it is still unfinished: `false` when its turn
+    /// finished it first.
+    async fn abandon_turn(&self, message: &Message) -> Result<bool, StoreError>;
 }
 
 /// What context management did, and the summaries it wrote.

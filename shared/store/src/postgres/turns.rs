@@ -7,8 +7,8 @@ use bestchat_domain::usage::UsageLog;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
-use super::messages::{GET_BY_ID, GET_BY_REPLY, from_row, insert, to_int};
-use super::{PgStore, db_error, usage};
+use super::messages::{GET_BY_ID, GET_BY_REPLY, UNFINISHED, from_row, insert, to_int};
+use super::{PgStore, db_error, sql_limit, usage};
 use crate::records::MessageRow;
 
 /// Inserts the user message unless its `client_message_id` was seen in this conversation.
@@ -24,11 +24,21 @@ const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET updated_at = $3 WHERE id = $1 AND user_id = $2";
 const CLAIM: &str = "UPDATE messages SET status = 'streaming', updated_at = $3
     WHERE id = $1 AND user_id = $2 AND status = 'pending'";
-const FINISH: &str = "UPDATE messages SET content = $3, status = $4, provider = $5, model = $6,
-        tool_calls = $7, token_count = $8, input_tokens = $9, output_tokens = $10,
-        cached_tokens = $11, cost_micros = $12, finish_reason = $13, error_code = $14,
-        error_message = $15, updated_at = $16
-    WHERE id = $1 AND user_id = $2";
+macro_rules! finish {
+    ($condition:literal) => {
+        concat!(
+            "UPDATE messages SET content = $3, status = $4, provider = $5, model = $6,
+                tool_calls = $7, token_count = $8, input_tokens = $9, output_tokens = $10,
+                cached_tokens = $11, cost_micros = $12, finish_reason = $13, error_code = $14,
+                error_message = $15, updated_at = $16
+            WHERE id = $1 AND user_id = $2",
+            $condition
+        )
+    };
+}
+const FINISH: &str = finish!("");
+const ABANDON: &str = finish!(" AND status IN ('pending', 'streaming')");
+
 async fn one(
     client: &impl GenericClient,
     sql: &str,
@@ -41,6 +51,39 @@ async fn one(
 
 fn missing(what: &str) -> StoreError {
     StoreError::Internal(format!("the earlier turn's {what} message is missing"))
+}
+
+/// Writes an answer's final fields with `sql` (FINISH or ABANDON); the rows it changed.
+async fn write_final(
+    client: &impl GenericClient,
+    sql: &str,
+    r: &MessageRow,
+) -> Result<u64, StoreError> {
+    let stmt = client.prepare_cached(sql).await.map_err(db_error)?;
+    client
+        .execute(
+            &stmt,
+            &[
+                &r.id,
+                &r.user_id,
+                &r.content,
+                &r.status,
+                &r.provider,
+                &r.model,
+                &r.tool_calls,
+                &to_int(Some(r.token_count))?,
+                &to_int(r.input_tokens)?,
+                &to_int(r.output_tokens)?,
+                &to_int(r.cached_tokens)?,
+                &r.cost_micros,
+                &r.finish_reason,
+                &r.error_code,
+                &r.error_message,
+                &r.updated_at,
+            ],
+        )
+        .await
+        .map_err(db_error)
 }
 
 #[async_trait]
@@ -132,30 +175,7 @@ impl TurnStore for PgStore {
         let r = MessageRow::from_domain(message)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        let stmt = tx.prepare_cached(FINISH).await.map_err(db_error)?;
-        tx.execute(
-            &stmt,
-            &[
-                &r.id,
-                &r.user_id,
-                &r.content,
-                &r.status,
-                &r.provider,
-                &r.model,
-                &r.tool_calls,
-                &to_int(Some(r.token_count))?,
-                &to_int(r.input_tokens)?,
-                &to_int(r.output_tokens)?,
-                &to_int(r.cached_tokens)?,
-                &r.cost_micros,
-                &r.finish_reason,
-                &r.error_code,
-                &r.error_message,
-                &r.updated_at,
-            ],
-        )
-        .await
-        .map_err(db_error)?;
+        write_final(&tx, FINISH, &r).await?;
         if let Some(u) = usage {
             usage::append(&tx, u).await?;
         }
@@ -169,5 +189,25 @@ impl TurnStore for PgStore {
     ) -> Result<Option<Message>, StoreError> {
         let client = self.client().await?;
         one(&client, GET_BY_ID, &[id.as_uuid(), user.as_uuid()]).await
+    }
+
+    async fn unfinished_turns(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(UNFINISHED).await.map_err(db_error)?;
+        let rows = client
+            .query(&stmt, &[&before, &sql_limit(limit)])
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn abandon_turn(&self, message: &Message) -> Result<bool, StoreError> {
+        let r = MessageRow::from_domain(message)?;
+        let client = self.client().await?;
+        Ok(write_final(&client, ABANDON, &r).await? == 1)
     }
 }

@@ -6,8 +6,8 @@ use bestchat_domain::time::{Timestamp, to_micros};
 use bestchat_domain::usage::UsageLog;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::messages::{GET_BY_ID, GET_BY_REPLY, insert, read_row};
-use super::{SqliteStore, db_error, usage};
+use super::messages::{GET_BY_ID, GET_BY_REPLY, UNFINISHED, insert, read_row};
+use super::{SqliteStore, db_error, sql_limit, usage};
 use crate::records::MessageRow;
 
 const INSERT_USER: &str = "INSERT INTO messages
@@ -22,11 +22,20 @@ const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET updated_at = ?3 WHERE id = ?1 AND user_id = ?2";
 const CLAIM: &str = "UPDATE messages SET status = 'streaming', updated_at = ?3
     WHERE id = ?1 AND user_id = ?2 AND status = 'pending'";
-const FINISH: &str = "UPDATE messages SET content = ?3, status = ?4, provider = ?5, model = ?6,
-        tool_calls = ?7, token_count = ?8, input_tokens = ?9, output_tokens = ?10,
-        cached_tokens = ?11, cost_micros = ?12, finish_reason = ?13, error_code = ?14,
-        error_message = ?15, updated_at = ?16
-    WHERE id = ?1 AND user_id = ?2";
+macro_rules! finish {
+    ($condition:literal) => {
+        concat!(
+            "UPDATE messages SET content = ?3, status = ?4, provider = ?5, model = ?6,
+                tool_calls = ?7, token_count = ?8, input_tokens = ?9, output_tokens = ?10,
+                cached_tokens = ?11, cost_micros = ?12, finish_reason = ?13, error_code = ?14,
+                error_message = ?15, updated_at = ?16
+            WHERE id = ?1 AND user_id = ?2",
+            $condition
+        )
+    };
+}
+const FINISH: &str = finish!("");
+const ABANDON: &str = finish!(" AND status IN ('pending', 'streaming')");
 fn one(conn: &Connection, sql: &str, id: &str, user: &str) -> Result<Option<Message>, StoreError> {
     conn.prepare_cached(sql)
         .map_err(db_error)?
@@ -35,6 +44,31 @@ fn one(conn: &Connection, sql: &str, id: &str, user: &str) -> Result<Option<Mess
         .map_err(db_error)?
         .map(MessageRow::into_domain)
         .transpose()
+}
+
+/// Writes an answer's final fields with `sql` (FINISH or ABANDON); the rows it changed.
+fn write_final(conn: &Connection, sql: &str, r: &MessageRow) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .map_err(db_error)?
+        .execute(params![
+            r.id.to_string(),
+            r.user_id.to_string(),
+            r.content,
+            r.status,
+            r.provider,
+            r.model,
+            r.tool_calls.to_string(),
+            r.token_count,
+            r.input_tokens,
+            r.output_tokens,
+            r.cached_tokens,
+            r.cost_micros,
+            r.finish_reason,
+            r.error_code,
+            r.error_message,
+            to_micros(r.updated_at),
+        ])
+        .map_err(db_error)
 }
 
 fn missing(what: &str) -> StoreError {
@@ -136,27 +170,7 @@ impl TurnStore for SqliteStore {
         let usage = usage.cloned();
         self.call(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
-            tx.prepare_cached(FINISH)
-                .map_err(db_error)?
-                .execute(params![
-                    r.id.to_string(),
-                    r.user_id.to_string(),
-                    r.content,
-                    r.status,
-                    r.provider,
-                    r.model,
-                    r.tool_calls.to_string(),
-                    r.token_count,
-                    r.input_tokens,
-                    r.output_tokens,
-                    r.cached_tokens,
-                    r.cost_micros,
-                    r.finish_reason,
-                    r.error_code,
-                    r.error_message,
-                    to_micros(r.updated_at),
-                ])
-                .map_err(db_error)?;
+            write_final(&tx, FINISH, &r)?;
             if let Some(u) = usage {
                 usage::append(&tx, &u)?;
             }
@@ -171,6 +185,29 @@ impl TurnStore for SqliteStore {
         id: MessageId,
     ) -> Result<Option<Message>, StoreError> {
         self.call(move |conn| one(conn, GET_BY_ID, &id.to_string(), &user.to_string()))
+            .await
+    }
+
+    async fn unfinished_turns(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.call(move |conn| {
+            let rows = conn
+                .prepare_cached(UNFINISHED)
+                .map_err(db_error)?
+                .query_map(params![to_micros(before), sql_limit(limit)], read_row)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(db_error)?;
+            rows.into_iter().map(MessageRow::into_domain).collect()
+        })
+        .await
+    }
+
+    async fn abandon_turn(&self, message: &Message) -> Result<bool, StoreError> {
+        let r = MessageRow::from_domain(message)?;
+        self.call(move |conn| Ok(write_final(conn, ABANDON, &r)? == 1))
             .await
     }
 }

@@ -534,6 +534,27 @@ async fn a_turn_starts_once_per_client_message_id(store: &dyn Store) {
     assert_eq!(store.get_message(bob, answer.id).await.unwrap(), None);
 }
 
+/// The usage record of one provider call for `answer`.
+fn usage_log(answer: &Message) -> UsageLog {
+    UsageLog {
+        id: uuid::Uuid::now_v7(),
+        user_id: answer.user_id,
+        conversation_id: answer.conversation_id,
+        message_id: answer.id,
+        provider: ProviderId::parse("openai").unwrap(),
+        model: ModelId::parse("gpt-4o-mini").unwrap(),
+        input_tokens: 12,
+        output_tokens: 4,
+        cached_tokens: 2,
+        cost_micros: Some(5),
+        latency_ms: 900,
+        ttft_ms: Some(120),
+        status: MessageStatus::Complete,
+        attempts: serde_json::json!([{"provider": "openai", "outcome": "ok"}]),
+        created_at: now(),
+    }
+}
+
 async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     let alice = user(store, "alice").await;
     let c = conversation(alice, "sky", now());
@@ -573,23 +594,7 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
         updated_at: plus_micros(answer.created_at, 900),
         ..answer.clone()
     };
-    let log = UsageLog {
-        id: uuid::Uuid::now_v7(),
-        user_id: alice,
-        conversation_id: c.id,
-        message_id: answer.id,
-        provider: ProviderId::parse("openai").unwrap(),
-        model: ModelId::parse("gpt-4o-mini").unwrap(),
-        input_tokens: 12,
-        output_tokens: 4,
-        cached_tokens: 2,
-        cost_micros: Some(5),
-        latency_ms: 900,
-        ttft_ms: Some(120),
-        status: MessageStatus::Complete,
-        attempts: serde_json::json!([{"provider": "openai", "outcome": "ok"}]),
-        created_at: now(),
-    };
+    let log = usage_log(&answer);
     store.finish_turn(&done, Some(&log)).await.unwrap();
     assert_eq!(
         store.get_message(alice, answer.id).await.unwrap().unwrap(),
@@ -624,23 +629,7 @@ async fn optimizations_are_recorded_and_the_latest_summary_found(store: &dyn Sto
     };
     let older = row(Strategy::Summarization, None, Some("older summary"), 0);
     let newer = row(Strategy::Summarization, None, Some("newer summary"), 10);
-    let usage = UsageLog {
-        id: uuid::Uuid::now_v7(),
-        user_id: alice,
-        conversation_id: c.id,
-        message_id: answer.id,
-        provider: ProviderId::parse("openai").unwrap(),
-        model: ModelId::parse("gpt-4o-mini").unwrap(),
-        input_tokens: 5_000,
-        output_tokens: 300,
-        cached_tokens: 0,
-        cost_micros: Some(900),
-        latency_ms: 1_500,
-        ttft_ms: Some(200),
-        status: MessageStatus::Complete,
-        attempts: serde_json::json!([]),
-        created_at: at,
-    };
+    let usage = usage_log(&answer);
     store
         .record_optimizations(&[older], std::slice::from_ref(&usage))
         .await

@@ -106,7 +106,7 @@ pub struct ContextConfig {
     pub summary_model: Option<ModelRef>,
     /// `BESTCHAT_SUMMARY_MAX_TOKENS`: longest summary.
     pub summary_max_tokens: u32,
-    /// `BESTCHAT_CONTEXT_CACHE_TTL_MS`: how long plans and summaries are cached.
+    /// `BESTCHAT_CONTEXT_CACHE_TTL_MS`: how long a conversation's summary is cached.
     pub cache_ttl: Duration,
 }
 

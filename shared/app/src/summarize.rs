@@ -16,7 +16,6 @@ use bestchat_domain::time::now;
 use bestchat_domain::usage::UsageLog;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_providers::failover::Failover;
-use bestchat_providers::pricing::cost_micros;
 use bestchat_providers::{ChatMessage, ChatRequest, StreamEvent, TokenUsage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -25,8 +24,8 @@ use crate::error::AppError;
 use crate::models::user_providers;
 use crate::state::AppState;
 use crate::turn::broadcast;
-use crate::turn::chain::{Candidate, resolve};
-use crate::turn::{history, millis};
+use crate::turn::chain::{Call, Candidate, resolve};
+use crate::turn::history;
 
 /// What `summarize` is invoked with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +52,9 @@ pub const SUMMARIZE_LOCK_TTL: Duration = Duration::from_secs(15 * 60);
 const INSTRUCTIONS: &str = "You maintain the running summary of a conversation between a user and an AI assistant. \
 Keep every fact, decision, name, number, file, code identifier, instruction and open question that later turns may need; \
 drop pleasantries and repetition. Write compact notes in the conversation's language. Reply with the summary only.";
+
+/// Summaries should be faithful, not creative.
+const SUMMARY_TEMPERATURE: f64 = 0.2;
 
 /// Tokens of the framing around the summary so far and the transcript.
 const FRAMING_TOKENS: u32 = 64;
@@ -183,7 +185,7 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
                 },
             }],
             tools: Vec::new(),
-            temperature: Some(0.2),
+            temperature: Some(SUMMARY_TEMPERATURE),
             max_output_tokens: Some(output),
             stop: Vec::new(),
         };
@@ -296,7 +298,7 @@ fn transcript(
     let mut used = 0u32;
     let mut taken = 0;
     for s in messages {
-        let line = line(&s.chat);
+        let line = line(&s.chat(None));
         let tokens = s
             .message
             .token_count
@@ -396,25 +398,16 @@ async fn call(
             (text, tokens, first_token, ready.attempts, status)
         }
     };
-    let log = UsageLog {
-        id: uuid::Uuid::now_v7(),
-        user_id: job.user_id,
-        conversation_id: job.conversation_id,
-        message_id: job.message_id,
-        provider: model.target.provider.clone(),
-        model: model.target.model.clone(),
-        input_tokens: tokens.map_or(0, |u| u.input_tokens),
-        output_tokens: tokens.map_or(0, |u| u.output_tokens),
-        cached_tokens: tokens.map_or(0, |u| u.cached_tokens),
-        cost_micros: tokens
-            .zip(model.info.as_ref())
-            .and_then(|(u, m)| cost_micros(m, &u)),
-        latency_ms: millis(started.elapsed()),
-        ttft_ms: first_token.map(millis),
+    let log = model.usage_log(Call {
+        user: job.user_id,
+        conversation: job.conversation_id,
+        message: job.message_id,
+        tokens,
+        started,
+        first_token,
         status,
-        attempts: serde_json::to_value(&attempts).unwrap_or_default(),
-        created_at: now(),
-    };
+        attempts: &attempts,
+    });
     (text, log)
 }
 

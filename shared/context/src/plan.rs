@@ -44,14 +44,14 @@ pub struct PlanInput<'a> {
 }
 
 /// A message that is sent: its index in the history and, when compressed, its new content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {
     pub index: usize,
     pub content: Option<String>,
 }
 
 /// One strategy applied: the prompt's size before and after it, and the messages it touched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Optimization {
     pub strategy: Strategy,
     pub tokens_before: u32,
@@ -71,7 +71,7 @@ pub struct SummarizeSpan {
     pub extends_summary: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     pub messages: Vec<Planned>,
     /// The stored summary is sent in place of the turns it covers.

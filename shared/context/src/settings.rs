@@ -1,9 +1,7 @@
 //! The planner's settings and a model's limits.
 
-use serde::{Deserialize, Serialize};
-
 /// Every threshold of context management; each is a named setting of the deployment.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextSettings {
     /// Safety margin kept free in every window, as a share of the window (percent)…
     pub margin_percent: u32,
@@ -42,7 +40,7 @@ impl Default for ContextSettings {
 }
 
 /// What a model takes and gives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub window: u32,
     /// Tokens kept free for the answer.

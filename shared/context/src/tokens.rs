@@ -2,7 +2,6 @@
 //! encoder loaded once per process and only when a model that needs it is counted; every other
 //! model gets a calibrated estimate, since its tokenizer is not public.
 
-use serde::{Deserialize, Serialize};
 use tiktoken_rs::CoreBPE;
 
 /// Tokens a chat format adds around every message (role markers, separators).
@@ -11,8 +10,7 @@ pub const MESSAGE_OVERHEAD_TOKENS: u32 = 4;
 pub const REQUEST_OVERHEAD_TOKENS: u32 = 3;
 
 /// How a model's text is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
     /// GPT-4o, GPT-4.1, GPT-5, the o-series, gpt-oss.
     O200kBase,

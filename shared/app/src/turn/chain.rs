@@ -2,12 +2,19 @@
 //! when this user can reach it.
 
 use bestchat_domain::conversation::Conversation;
-use bestchat_domain::ids::UserId;
-use bestchat_domain::message::Message;
+use std::time::{Duration, Instant};
+
+use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::message::{Message, MessageStatus};
 use bestchat_domain::model_ref::ModelRef;
 use bestchat_domain::provider::ModelInfo;
-use bestchat_providers::failover::Target;
+use bestchat_domain::time::now;
+use bestchat_domain::usage::UsageLog;
+use bestchat_providers::TokenUsage;
+use bestchat_providers::failover::{Attempt, Target};
+use bestchat_providers::pricing::cost_micros;
 
+use super::millis;
 use crate::models::{
     DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, UserProvider, can_call, endpoint,
     models_of, user_providers,
@@ -20,7 +27,45 @@ pub(crate) struct Candidate {
     pub info: Option<ModelInfo>,
 }
 
+/// One call of a model, as its usage_logs row records it.
+pub(crate) struct Call<'a> {
+    pub user: UserId,
+    pub conversation: ConversationId,
+    /// The answer the call was for.
+    pub message: MessageId,
+    pub tokens: Option<TokenUsage>,
+    pub started: Instant,
+    pub first_token: Option<Duration>,
+    pub status: MessageStatus,
+    pub attempts: &'a [Attempt],
+}
+
 impl Candidate {
+    /// What `tokens` of this model cost; `None` when its price is unknown.
+    pub fn cost(&self, tokens: &TokenUsage) -> Option<i64> {
+        self.info.as_ref().and_then(|m| cost_micros(m, tokens))
+    }
+
+    pub fn usage_log(&self, call: Call<'_>) -> UsageLog {
+        UsageLog {
+            id: uuid::Uuid::now_v7(),
+            user_id: call.user,
+            conversation_id: call.conversation,
+            message_id: call.message,
+            provider: self.target.provider.clone(),
+            model: self.target.model.clone(),
+            input_tokens: call.tokens.map_or(0, |u| u.input_tokens),
+            output_tokens: call.tokens.map_or(0, |u| u.output_tokens),
+            cached_tokens: call.tokens.map_or(0, |u| u.cached_tokens),
+            cost_micros: call.tokens.and_then(|u| self.cost(&u)),
+            latency_ms: millis(call.started.elapsed()),
+            ttft_ms: call.first_token.map(millis),
+            status: call.status,
+            attempts: serde_json::to_value(call.attempts).unwrap_or_default(),
+            created_at: now(),
+        }
+    }
+
     /// The window and output limit, assuming a discovered model's when the registry has none.
     pub fn window_and_output(&self) -> (u32, u32) {
         self.info.as_ref().map_or(

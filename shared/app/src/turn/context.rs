@@ -1,10 +1,8 @@
 //! The context of one turn: the history planned into the window of every model of the chain,
 //! what was optimized recorded, and a summary requested once the history passes its threshold.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
 use bestchat_context::tokens::Encoding;
-use bestchat_context::{Entry, Limits, Plan, PlanError, PlanInput, SummaryRef, plan};
+use bestchat_context::{Entry, Limits, PlanError, PlanInput, SummaryRef, plan};
 use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::Conversation;
 use bestchat_domain::message::Message;
@@ -37,29 +35,22 @@ pub(super) async fn build(
 ) -> Result<Result<TurnContext, PlanError>, AppError> {
     let sendable = history::sendable(history);
     let encoding = Encoding::for_model(chain.first().map_or("", |c| c.target.model.as_str()));
-    let entries: Vec<Entry<'_>> = sendable.iter().map(|s| entry(s, encoding)).collect();
+    let entries: Vec<Entry<'_>> = sendable.iter().map(entry).collect();
     let wanted_output = conversation
         .settings
         .max_output_tokens
         .unwrap_or(state.config.context.reserved_output_tokens);
     // The tightest model of the chain: a fallback must not get a request its window refuses.
-    let limits = chain
-        .iter()
-        .map(Candidate::window_and_output)
-        .fold(None, |tightest: Option<Limits>, (window, output)| {
-            let l = Limits {
-                window,
-                reserved_output: wanted_output.min(output),
-            };
-            Some(tightest.map_or(l, |t| Limits {
-                window: t.window.min(l.window),
-                reserved_output: t.reserved_output.min(l.reserved_output),
-            }))
-        })
-        .unwrap_or(Limits {
-            window: crate::models::DISCOVERED_CONTEXT_WINDOW,
+    let limits = chain.iter().map(Candidate::window_and_output).fold(
+        Limits {
+            window: u32::MAX,
             reserved_output: wanted_output,
-        });
+        },
+        |tightest, (window, output)| Limits {
+            window: tightest.window.min(window),
+            reserved_output: tightest.reserved_output.min(output),
+        },
+    );
     let summary = summarize::latest(state, conversation).await?;
     let framed = summary
         .as_ref()
@@ -84,7 +75,7 @@ pub(super) async fn build(
         limits,
         settings: &state.config.context.settings,
     };
-    let plan = match cached_plan(state, conversation, &input, encoding).await {
+    let plan = match plan(&input, &|text| encoding.count(text)) {
         Ok(plan) => plan,
         Err(e) => return Ok(Err(e)),
     };
@@ -102,13 +93,7 @@ pub(super) async fn build(
     let messages: Vec<ChatMessage> = plan
         .messages
         .iter()
-        .map(|p| {
-            let chat = sendable[p.index].chat.clone();
-            match &p.content {
-                Some(text) => history::with_text(chat, text.clone()),
-                None => chat,
-            }
-        })
+        .map(|p| sendable[p.index].chat(p.content.clone()))
         .collect();
     let at = now();
     let optimizations: Vec<ContextOptimization> = plan
@@ -164,56 +149,13 @@ pub(super) async fn build(
     }))
 }
 
-fn entry<'a>(s: &Sendable<'a>, encoding: Encoding) -> Entry<'a> {
-    let content = s.message.content.as_str();
-    // Rows written before counts were stored carry none.
-    let tokens = match s.message.token_count {
-        0 if !content.is_empty() => encoding.count(content),
-        n => n,
-    };
+fn entry<'a>(s: &Sendable<'a>) -> Entry<'a> {
     Entry {
         id: s.message.id,
         role: s.message.role,
-        content,
-        tokens,
+        content: &s.message.content,
+        tokens: s.message.token_count,
     }
-}
-
-/// Plans are reused while their inputs are unchanged: messages are immutable once written, so
-/// their ids and counts stand for their content.
-async fn cached_plan(
-    state: &AppState,
-    conversation: &Conversation,
-    input: &PlanInput<'_>,
-    encoding: Encoding,
-) -> Result<Plan, PlanError> {
-    let mut h = DefaultHasher::new();
-    for e in input.entries {
-        (e.id, e.tokens).hash(&mut h);
-    }
-    (
-        input.system_tokens,
-        input.summary.map(|s| (s.through, s.tokens)),
-        input.limits,
-        input.settings,
-    )
-        .hash(&mut h);
-    let key = format!("ctx:plan:{}:{:016x}", conversation.id, h.finish());
-    if let Ok(Some(bytes)) = state.cache.get(&key).await
-        && let Ok(plan) = serde_json::from_slice::<Plan>(&bytes)
-    {
-        return Ok(plan);
-    }
-    let plan = plan(input, &|text| encoding.count(text))?;
-    if let Ok(bytes) = serde_json::to_vec(&plan)
-        && let Err(e) = state
-            .cache
-            .set(&key, &bytes, state.config.context.cache_ttl)
-            .await
-    {
-        tracing::warn!(error = %e, "cannot cache the plan");
-    }
-    Ok(plan)
 }
 
 /// Starts the `summarize` function unless one is already writing this conversation's summary.

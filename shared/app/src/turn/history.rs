@@ -1,12 +1,12 @@
 //! The conversation so far, and what of it a provider may be sent; the context planner decides
 //! what of that fits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bestchat_domain::conversation::Conversation;
 use bestchat_domain::ids::MessageId;
 use bestchat_domain::limits::PAGE_LIMIT_MAX;
-use bestchat_domain::message::{Message, MessageStatus, Role};
+use bestchat_domain::message::{Message, MessageStatus, Role, ToolCall};
 use bestchat_domain::page::PageRequest;
 use bestchat_providers::ChatMessage;
 
@@ -55,10 +55,40 @@ fn keep_newest(mut messages: Vec<Message>) -> Vec<Message> {
     messages
 }
 
-/// A message as the provider will see it.
+/// A message a provider may be sent; its provider form is built only if the plan sends it.
 pub struct Sendable<'a> {
     pub message: &'a Message,
-    pub chat: ChatMessage,
+    form: Form<'a>,
+}
+
+enum Form<'a> {
+    User,
+    /// The tool calls whose results are in the history.
+    Assistant(Vec<&'a ToolCall>),
+    /// The result of the call named so.
+    Tool {
+        call_id: &'a str,
+        name: &'a str,
+    },
+}
+
+impl Sendable<'_> {
+    /// The message as a provider takes it, with `text` in place of its content when given.
+    pub fn chat(&self, text: Option<String>) -> ChatMessage {
+        let text = text.unwrap_or_else(|| self.message.content.clone());
+        match &self.form {
+            Form::User => ChatMessage::User { text },
+            Form::Assistant(calls) => ChatMessage::Assistant {
+                text,
+                tool_calls: calls.iter().map(|c| (*c).clone()).collect(),
+            },
+            Form::Tool { call_id, name } => ChatMessage::Tool {
+                call_id: (*call_id).to_owned(),
+                name: (*name).to_owned(),
+                content: text,
+            },
+        }
+    }
 }
 
 /// What of the history goes to a provider: failed and unfinished answers are left out, and a
@@ -69,61 +99,34 @@ pub fn sendable(history: &[Message]) -> Vec<Sendable<'_>> {
         .filter(|m| m.role == Role::Tool)
         .filter_map(|m| m.tool_call_id.as_deref())
         .collect();
-    let mut called = std::collections::HashMap::new();
+    let mut called: HashMap<&str, &str> = HashMap::new();
     let mut out = Vec::with_capacity(history.len());
     for m in history {
-        let chat = match m.role {
-            Role::User => Some(ChatMessage::User {
-                text: m.content.clone(),
-            }),
+        let form = match m.role {
+            Role::User => Some(Form::User),
             Role::Assistant => {
                 let usable = matches!(
                     m.status,
                     MessageStatus::Complete | MessageStatus::Incomplete | MessageStatus::Cancelled
                 );
-                let tool_calls: Vec<_> = m
+                let calls: Vec<&ToolCall> = m
                     .tool_calls
                     .iter()
                     .filter(|c| answered.contains(c.id.as_str()))
-                    .cloned()
                     .collect();
-                (usable && (!m.content.is_empty() || !tool_calls.is_empty())).then(|| {
-                    called.extend(tool_calls.iter().map(|c| (c.id.clone(), c.name.clone())));
-                    ChatMessage::Assistant {
-                        text: m.content.clone(),
-                        tool_calls,
-                    }
+                (usable && (!m.content.is_empty() || !calls.is_empty())).then(|| {
+                    called.extend(calls.iter().map(|c| (c.id.as_str(), c.name.as_str())));
+                    Form::Assistant(calls)
                 })
             }
             Role::Tool => m
                 .tool_call_id
-                .as_ref()
-                .and_then(|id| called.get(id).map(|name| (id, name)))
-                .map(|(id, name)| ChatMessage::Tool {
-                    call_id: id.clone(),
-                    name: name.clone(),
-                    content: m.content.clone(),
-                }),
+                .as_deref()
+                .and_then(|id| called.get(id).map(|name| Form::Tool { call_id: id, name })),
         };
-        if let Some(chat) = chat {
-            out.push(Sendable { message: m, chat });
+        if let Some(form) = form {
+            out.push(Sendable { message: m, form });
         }
     }
     out
-}
-
-/// The message with its text replaced (by the planner's compression).
-pub fn with_text(chat: ChatMessage, new: String) -> ChatMessage {
-    match chat {
-        ChatMessage::User { .. } => ChatMessage::User { text: new },
-        ChatMessage::Assistant { tool_calls, .. } => ChatMessage::Assistant {
-            text: new,
-            tool_calls,
-        },
-        ChatMessage::Tool { call_id, name, .. } => ChatMessage::Tool {
-            call_id,
-            name,
-            content: new,
-        },
-    }
 }

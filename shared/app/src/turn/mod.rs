@@ -15,10 +15,8 @@ use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, ToolCall, Usage,
 };
 use bestchat_domain::time::now;
-use bestchat_domain::usage::UsageLog;
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
 use bestchat_providers::failover::{Attempt, Failover, Target};
-use bestchat_providers::pricing::cost_micros;
 use bestchat_providers::{EventStream, ProviderError, StreamEvent, TokenUsage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -29,7 +27,7 @@ pub use fanout::{broadcast, send_to};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
-use chain::Candidate;
+use chain::{Call, Candidate};
 
 /// What `chat-turn` is invoked with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,16 +92,7 @@ pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppErr
                 code: "provider_not_configured",
                 message,
             };
-            return finish(
-                state,
-                &mut fanout,
-                answer,
-                Streamed::empty(),
-                ending,
-                None,
-                started,
-            )
-            .await;
+            return unanswered(state, &mut fanout, answer, ending, started).await;
         }
     };
     let request = match context::build(state, &conversation, &answer, &history, &candidates).await?
@@ -127,16 +116,7 @@ pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppErr
                 code: "context_too_large",
                 message: too_large.to_string(),
             };
-            return finish(
-                state,
-                &mut fanout,
-                answer,
-                Streamed::empty(),
-                ending,
-                None,
-                started,
-            )
-            .await;
+            return unanswered(state, &mut fanout, answer, ending, started).await;
         }
     };
     let chain: Vec<Target> = candidates.iter().map(|c| c.target.clone()).collect();
@@ -360,6 +340,26 @@ async fn cancelled(state: &AppState, job: &TurnJob) -> bool {
     )
 }
 
+/// Ends a turn that never reached a provider.
+async fn unanswered(
+    state: &AppState,
+    fanout: &mut Fanout<'_>,
+    answer: Message,
+    ending: Ending,
+    started: Instant,
+) -> Result<&'static str, AppError> {
+    finish(
+        state,
+        fanout,
+        answer,
+        Streamed::empty(),
+        ending,
+        None,
+        started,
+    )
+    .await
+}
+
 /// Stores the final answer and its usage, then tells every connection.
 async fn finish(
     state: &AppState,
@@ -405,9 +405,7 @@ async fn finish(
         input_tokens: u.input_tokens,
         output_tokens: u.output_tokens,
         cached_tokens: u.cached_tokens,
-        cost_micros: answered
-            .and_then(|c| c.info.as_ref())
-            .and_then(|m| cost_micros(m, &u)),
+        cost_micros: answered.and_then(|c| c.cost(&u)),
     });
     let at = now();
     let final_message = Message {
@@ -434,25 +432,18 @@ async fn finish(
         ..answer
     };
     // A usage record for every turn that reached a provider.
-    let log = answered
-        .filter(|_| !got.attempts.is_empty())
-        .map(|c| UsageLog {
-            id: uuid::Uuid::now_v7(),
-            user_id: final_message.user_id,
-            conversation_id: final_message.conversation_id,
-            message_id: final_message.id,
-            provider: c.target.provider.clone(),
-            model: c.target.model.clone(),
-            input_tokens: usage.map_or(0, |u| u.input_tokens),
-            output_tokens: usage.map_or(0, |u| u.output_tokens),
-            cached_tokens: usage.map_or(0, |u| u.cached_tokens),
-            cost_micros: usage.and_then(|u| u.cost_micros),
-            latency_ms: millis(started.elapsed()),
-            ttft_ms: got.first_token.map(millis),
+    let log = answered.filter(|_| !got.attempts.is_empty()).map(|c| {
+        c.usage_log(Call {
+            user: final_message.user_id,
+            conversation: final_message.conversation_id,
+            message: final_message.id,
+            tokens: got.usage,
+            started,
+            first_token: got.first_token,
             status,
-            attempts: serde_json::to_value(&got.attempts).unwrap_or_default(),
-            created_at: at,
-        });
+            attempts: &got.attempts,
+        })
+    });
     state
         .store()
         .finish_turn(&final_message, log.as_ref())

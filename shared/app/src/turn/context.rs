@@ -52,13 +52,19 @@ pub(super) async fn build(
         },
     );
     let summary = summarize::latest(state, conversation).await?;
-    let framed = summary
-        .as_ref()
-        .and_then(|s| s.summary.as_deref())
-        .map(|text| format!("{SUMMARY_FRAME}{text}"));
+    // The summary as it is appended to the system prompt, separator included, so its count is
+    // exactly what it adds to the request.
+    let appended =
+        summary
+            .as_ref()
+            .and_then(|s| s.summary.as_deref())
+            .map(|text| match conversation.system_prompt {
+                Some(_) => format!("\n\n{SUMMARY_FRAME}{text}"),
+                None => format!("{SUMMARY_FRAME}{text}"),
+            });
     let summary_ref = summary
         .as_ref()
-        .zip(framed.as_deref())
+        .zip(appended.as_deref())
         .and_then(|(s, text)| {
             Some(SummaryRef {
                 through: s.range_end?,
@@ -82,13 +88,9 @@ pub(super) async fn build(
     if let Some(span) = &plan.summarize {
         request_summary(state, conversation, answer, span).await;
     }
-    let system = match (
-        &conversation.system_prompt,
-        framed.filter(|_| plan.use_summary),
-    ) {
-        (Some(prompt), Some(summary)) => Some(format!("{prompt}\n\n{summary}")),
-        (None, Some(summary)) => Some(summary),
-        (prompt, None) => prompt.clone(),
+    let system = match appended.filter(|_| plan.use_summary) {
+        Some(summary) => Some(conversation.system_prompt.clone().unwrap_or_default() + &summary),
+        None => conversation.system_prompt.clone(),
     };
     let messages: Vec<ChatMessage> = plan
         .messages

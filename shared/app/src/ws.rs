@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use bestchat_domain::ids::{MessageId, Subject, UserId};
-use bestchat_domain::message::MessageStatus;
 use bestchat_domain::ports::realtime::ConnectionId;
 use bestchat_domain::time::now;
 use bestchat_domain::wire::{ClientAction, ServerEvent};
@@ -186,10 +185,7 @@ async fn act(
                 .get_message(user, message_id)
                 .await?
                 .ok_or_else(message_not_found)?;
-            if matches!(
-                message.status,
-                MessageStatus::Pending | MessageStatus::Streaming
-            ) {
+            if message.status.is_unfinished() {
                 let _ = state
                     .cache
                     .set(&cancel_key(message_id), b"1", CANCEL_TTL)
@@ -246,10 +242,7 @@ pub async fn resume(
         .get_message(user, message_id)
         .await?
         .ok_or_else(message_not_found)?;
-    if matches!(
-        message.status,
-        MessageStatus::Pending | MessageStatus::Streaming
-    ) {
+    if message.status.is_unfinished() {
         return Ok(());
     }
     if state

@@ -51,6 +51,13 @@ string_enum!(
     }
 );
 
+impl MessageStatus {
+    /// Its turn has not ended yet: the answer may still change.
+    pub const fn is_unfinished(self) -> bool {
+        matches!(self, Self::Pending | Self::Streaming)
+    }
+}
+
 string_enum!(
     /// Why a provider stopped, normalized across providers.
     FinishReason {

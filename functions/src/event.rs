@@ -1,8 +1,8 @@
-//! Functions invoked with a JSON event (`chat-turn`, `migrate`).
+//! Functions invoked with a JSON event (`chat-turn`, `summarize`, `janitor`, `migrate`).
 
-use bestchat_app::AppState;
 use bestchat_app::events::EventHandler;
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use bestchat_app::{AppError, AppState};
+use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
 pub async fn run(handler: EventHandler) -> Result<(), Error> {
@@ -10,8 +10,33 @@ pub async fn run(handler: EventHandler) -> Result<(), Error> {
     let state = AppState::from_env()?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let state = std::sync::Arc::clone(&state);
-        // A returned error is reported to Lambda as the function's error.
-        async move { handler(state, event.payload).await.map_err(Error::from) }
+        // A returned error is reported to Lambda as the function's error, typed.
+        async move { handler(state, event.payload).await.map_err(diagnostic) }
     }))
     .await
+}
+
+/// What Lambda records of a failed invocation: the error's type name (what failed, for alarms
+/// and failure destinations) and its detail (this is the operator's log, not a client).
+pub fn diagnostic(error: AppError) -> Diagnostic {
+    tracing::error!(error = %error, error_type = error.error_type(), "invocation failed");
+    Diagnostic {
+        error_type: error.error_type().to_owned(),
+        error_message: error.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bestchat_domain::ports::store::StoreError;
+
+    #[test]
+    fn failures_become_typed_diagnostics() {
+        let d = diagnostic(AppError::Store(StoreError::Unavailable("pool timed out".into())));
+        assert_eq!(d.error_type, "BestChat.StoreUnavailable");
+        assert!(d.error_message.contains("pool timed out"));
+        let d = diagnostic(AppError::Payload("missing field message_id".into()));
+        assert_eq!(d.error_type, "BestChat.InvalidPayload");
+    }
 }

@@ -12,7 +12,8 @@ use bestchat_domain::message::{
 };
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_domain::page::PageRequest;
-use bestchat_domain::ports::store::{StoreError, TurnStart};
+use bestchat_domain::ErrorCode;
+use bestchat_domain::ports::store::{Finisher, LeaseId, StoreError, TurnStart};
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::usage::UsageLog;
 use bestchat_store::{PgSettings, PgStore, SqliteStore};
@@ -79,8 +80,14 @@ contract!(
     a_turn_starts_once_per_client_message_id,
     a_turn_is_claimed_once_and_finished_with_its_usage,
     optimizations_are_recorded_and_the_latest_summary_found,
-    unfinished_turns_are_found_and_abandoned_once,
+    leases_decide_who_ends_an_answer,
+    the_sender_ends_only_an_unclaimed_answer,
 );
+
+/// Far enough ahead that nothing lapses during a test.
+fn later_by_an_hour(at: Timestamp) -> Timestamp {
+    plus_micros(at, 3_600_000_000)
+}
 
 async fn user(store: &dyn Store, name: &str) -> UserId {
     let subject = Subject::parse(name).unwrap();
@@ -123,6 +130,7 @@ fn message(c: &Conversation, role: Role, content: &str, at: Timestamp) -> Messag
         error: None,
         created_at: at,
         updated_at: at,
+        content_omitted: false,
     }
 }
 
@@ -354,7 +362,7 @@ async fn messages_round_trip_every_field(store: &dyn Store) {
         }),
         finish_reason: Some(FinishReason::ToolCalls),
         error: Some(MessageError {
-            code: "provider_error".into(),
+            code: ErrorCode::ProviderError,
             message: "stream cut".into(),
         }),
         created_at: plus_micros(question.created_at, 1),
@@ -490,7 +498,11 @@ async fn a_turn_starts_once_per_client_message_id(store: &dyn Store) {
         updated_at: later,
         ..question
     };
-    match store.start_turn(&question, &answer).await.unwrap() {
+    match store
+        .start_turn(&question, &answer, later_by_an_hour(now()))
+        .await
+        .unwrap()
+    {
         TurnStart::Started { user, assistant } => {
             assert_eq!(user, question);
             assert_eq!(assistant, answer);
@@ -509,7 +521,11 @@ async fn a_turn_starts_once_per_client_message_id(store: &dyn Store) {
     );
     // The same client message id again: the original pair, nothing new stored.
     let (again_q, again_a) = pair(&c, "client-1");
-    match store.start_turn(&again_q, &again_a).await.unwrap() {
+    match store
+        .start_turn(&again_q, &again_a, later_by_an_hour(now()))
+        .await
+        .unwrap()
+    {
         TurnStart::Existing { user, assistant } => {
             assert_eq!(user.id, question.id);
             assert_eq!(assistant.id, answer.id);
@@ -560,14 +576,32 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     let c = conversation(alice, "sky", now());
     store.create_conversation(&c).await.unwrap();
     let (question, answer) = pair(&c, "client-2");
-    store.start_turn(&question, &answer).await.unwrap();
-    assert!(store.claim_turn(alice, answer.id, now()).await.unwrap());
+    store
+        .start_turn(&question, &answer, later_by_an_hour(now()))
+        .await
+        .unwrap();
+    let lease = LeaseId::generate();
+    let expires = later_by_an_hour(now());
     assert!(
-        !store.claim_turn(alice, answer.id, now()).await.unwrap(),
+        store
+            .claim_turn(alice, answer.id, lease, now(), expires)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_turn(alice, answer.id, LeaseId::generate(), now(), expires)
+            .await
+            .unwrap(),
         "claimed once"
     );
     let bob = user(store, "bob").await;
-    assert!(!store.claim_turn(bob, answer.id, now()).await.unwrap());
+    assert!(
+        !store
+            .claim_turn(bob, answer.id, LeaseId::generate(), now(), expires)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .get_message(alice, answer.id)
@@ -595,13 +629,70 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
         ..answer.clone()
     };
     let log = usage_log(&answer);
-    store.finish_turn(&done, Some(&log)).await.unwrap();
+    assert!(
+        !store
+            .finish_turn(&done, Some(&log), Finisher::Lease(LeaseId::generate()))
+            .await
+            .unwrap(),
+        "another lease writes nothing"
+    );
+    assert!(
+        store
+            .finish_turn(&done, Some(&log), Finisher::Lease(lease))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store.get_message(alice, answer.id).await.unwrap().unwrap(),
         done
     );
-    // A second usage row for the same id is refused: one record per call.
-    assert!(store.finish_turn(&done, Some(&log)).await.is_err());
+    // Written once: the same lease cannot write again, and nothing (usage included) doubles.
+    let again = Message {
+        content: "again".into(),
+        ..done.clone()
+    };
+    assert!(
+        !store
+            .finish_turn(&again, Some(&usage_log(&answer)), Finisher::Lease(lease))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_message(alice, answer.id).await.unwrap().unwrap(),
+        done
+    );
+    // A usage row with an id already stored is refused, and the answer's write with it.
+    let (q2, a2) = pair(&c, "client-2b");
+    store
+        .start_turn(&q2, &a2, later_by_an_hour(now()))
+        .await
+        .unwrap();
+    let lease2 = LeaseId::generate();
+    store
+        .claim_turn(alice, a2.id, lease2, now(), expires)
+        .await
+        .unwrap();
+    let finished2 = Message {
+        content: "x".into(),
+        status: MessageStatus::Complete,
+        ..a2.clone()
+    };
+    assert!(
+        store
+            .finish_turn(&finished2, Some(&log), Finisher::Lease(lease2))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store
+            .get_message(alice, a2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        MessageStatus::Streaming,
+        "all or nothing"
+    );
 }
 
 async fn optimizations_are_recorded_and_the_latest_summary_found(store: &dyn Store) {
@@ -609,7 +700,10 @@ async fn optimizations_are_recorded_and_the_latest_summary_found(store: &dyn Sto
     let c = conversation(alice, "long", now());
     store.create_conversation(&c).await.unwrap();
     let (question, answer) = pair(&c, "client-3");
-    store.start_turn(&question, &answer).await.unwrap();
+    store
+        .start_turn(&question, &answer, later_by_an_hour(now()))
+        .await
+        .unwrap();
     assert_eq!(store.latest_summary(alice, c.id).await.unwrap(), None);
     let at = now();
     let row = |strategy, message_id, summary: Option<&str>, micros| ContextOptimization {
@@ -676,83 +770,190 @@ async fn optimizations_are_recorded_and_the_latest_summary_found(store: &dyn Sto
     assert_eq!(store.latest_summary(alice, c.id).await.unwrap(), None);
 }
 
-async fn unfinished_turns_are_found_and_abandoned_once(store: &dyn Store) {
+async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
     let alice = user(store, "alice").await;
     let c = conversation(alice, "crash", now());
     store.create_conversation(&c).await.unwrap();
+    let start = now();
+    let claim_by = plus_micros(start, 10_000_000);
     let (question, answer) = pair(&c, "client-4");
-    store.start_turn(&question, &answer).await.unwrap();
+    store
+        .start_turn(&question, &answer, claim_by)
+        .await
+        .unwrap();
     let (other_question, other) = pair(&c, "client-5");
-    store.start_turn(&other_question, &other).await.unwrap();
-    let before_both = plus_micros(answer.updated_at, -1);
-    let after_both = plus_micros(other.updated_at, 1_000_000);
+    store
+        .start_turn(&other_question, &other, plus_micros(claim_by, 1))
+        .await
+        .unwrap();
+    let before = plus_micros(claim_by, -1);
+    let after = plus_micros(claim_by, 1_000);
     assert!(
-        store
-            .unfinished_turns(before_both, 10)
-            .await
-            .unwrap()
-            .is_empty()
+        store.lapsed_turns(before, 0, 10).await.unwrap().is_empty(),
+        "a pending answer within its claim time is left alone"
     );
-    let found = store.unfinished_turns(after_both, 10).await.unwrap();
+    let found = store.lapsed_turns(after, 0, 10).await.unwrap();
     assert_eq!(
         found.iter().map(|m| m.id).collect::<Vec<_>>(),
         vec![answer.id, other.id],
-        "pending answers, oldest first"
+        "unclaimed answers, the longest lapsed first"
     );
+    assert_eq!(store.lapsed_turns(after, 0, 1).await.unwrap().len(), 1);
     assert_eq!(
-        store.unfinished_turns(after_both, 1).await.unwrap().len(),
-        1
+        store.lapsed_turns(after, 1, 10).await.unwrap()[0].id,
+        other.id,
+        "skip passes over answers that could not be ended"
     );
-    // A streaming answer is unfinished too; a finished one is not.
+
+    // A claimed answer is the lease holder's until the lease lapses.
+    let lease = LeaseId::generate();
+    let expires = plus_micros(after, 5_000_000);
     assert!(
         store
-            .claim_turn(alice, answer.id, answer.updated_at)
+            .claim_turn(alice, answer.id, lease, start, expires)
             .await
             .unwrap()
     );
-    let finished = Message {
-        content: "done".into(),
-        status: MessageStatus::Complete,
-        finish_reason: Some(FinishReason::Stop),
-        ..other.clone()
-    };
-    store.finish_turn(&finished, None).await.unwrap();
-    let found = store.unfinished_turns(after_both, 10).await.unwrap();
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].status, MessageStatus::Streaming);
-    // Abandoning writes only while unfinished.
+    let found = store.lapsed_turns(after, 0, 10).await.unwrap();
+    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), vec![other.id]);
     let lost = Message {
         content: "partial".into(),
         status: MessageStatus::Incomplete,
-        error: Some(MessageError {
-            code: "turn_lost".into(),
-            message: "the answer stopped".into(),
-        }),
-        ..found[0].clone()
-    };
-    assert!(store.abandon_turn(&lost).await.unwrap());
-    assert!(!store.abandon_turn(&lost).await.unwrap(), "once");
-    let late = Message {
-        content: "overwritten".into(),
-        ..finished.clone()
+        error: Some(MessageError::of(ErrorCode::TurnLost)),
+        ..answer.clone()
     };
     assert!(
-        !store.abandon_turn(&late).await.unwrap(),
-        "a finished answer stays"
+        !store
+            .finish_turn(&lost, None, Finisher::Lapsed(after))
+            .await
+            .unwrap(),
+        "a live lease cannot be taken"
     );
-    assert_eq!(
-        store.get_message(alice, other.id).await.unwrap().unwrap(),
-        finished
+    // Renewed, it lapses later still.
+    let renewed = plus_micros(expires, 5_000_000);
+    assert!(store.renew_lease(answer.id, lease, renewed).await.unwrap());
+    assert!(
+        !store
+            .renew_lease(answer.id, LeaseId::generate(), renewed)
+            .await
+            .unwrap(),
+        "only the holder renews"
+    );
+    let past_first_expiry = plus_micros(expires, 1);
+    assert!(
+        !store
+            .lapsed_turns(past_first_expiry, 0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|m| m.id == answer.id)
+    );
+    // Once it lapses, the janitor ends it, once; then the turn can neither renew nor write.
+    let lapsed = plus_micros(renewed, 1);
+    assert!(
+        store
+            .finish_turn(&lost, None, Finisher::Lapsed(lapsed))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_turn(&lost, None, Finisher::Lapsed(lapsed))
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(!store.renew_lease(answer.id, lease, lapsed).await.unwrap());
+    let late = Message {
+        content: "overwritten".into(),
+        status: MessageStatus::Complete,
+        ..answer.clone()
+    };
+    assert!(
+        !store
+            .finish_turn(&late, None, Finisher::Lease(lease))
+            .await
+            .unwrap(),
+        "the status never flips back"
     );
     assert_eq!(
         store.get_message(alice, answer.id).await.unwrap().unwrap(),
         lost
     );
+    // A finished answer is never lapsed.
     assert!(
         store
-            .unfinished_turns(after_both, 10)
+            .finish_turn(
+                &Message {
+                    status: MessageStatus::Error,
+                    ..other.clone()
+                },
+                None,
+                Finisher::Lapsed(after)
+            )
             .await
             .unwrap()
-            .is_empty()
+    );
+    assert!(store.lapsed_turns(lapsed, 0, 10).await.unwrap().is_empty());
+}
+
+async fn the_sender_ends_only_an_unclaimed_answer(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "start", now());
+    store.create_conversation(&c).await.unwrap();
+    let (question, answer) = pair(&c, "client-6");
+    store
+        .start_turn(&question, &answer, later_by_an_hour(now()))
+        .await
+        .unwrap();
+    let failed = Message {
+        status: MessageStatus::Error,
+        error: Some(MessageError::of(ErrorCode::Unavailable)),
+        ..answer.clone()
+    };
+    let (q2, a2) = pair(&c, "client-7");
+    store
+        .start_turn(&q2, &a2, later_by_an_hour(now()))
+        .await
+        .unwrap();
+    // A turn claimed the second answer after all: the sender's write must not touch it.
+    store
+        .claim_turn(
+            alice,
+            a2.id,
+            LeaseId::generate(),
+            now(),
+            later_by_an_hour(now()),
+        )
+        .await
+        .unwrap();
+    let failed2 = Message {
+        status: MessageStatus::Error,
+        ..a2.clone()
+    };
+    assert!(
+        store
+            .finish_turn(&failed, None, Finisher::Unclaimed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_turn(&failed2, None, Finisher::Unclaimed)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_message(alice, a2.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        MessageStatus::Streaming
+    );
+    assert_eq!(
+        store.get_message(alice, answer.id).await.unwrap().unwrap(),
+        failed
     );
 }

@@ -151,7 +151,7 @@ async fn invoke(
         Ok(api_request) => {
             into_axum((target.handler)(Arc::clone(&gateway.state), api_request).await)
         }
-        Err(e) => into_axum(error_response(&e)),
+        Err(e) => into_axum(error_response(&e, &request_id)),
     };
     with_request_id(response, &request_id)
 }
@@ -213,14 +213,13 @@ async fn prepare(
 }
 
 fn route_not_found() -> DomainError {
-    DomainError::new(
-        ErrorCode::RouteNotFound,
-        "no route matches this method and path",
-    )
+    DomainError::of(ErrorCode::RouteNotFound)
 }
 
 async fn not_found() -> Response {
-    into_axum(error_response(&route_not_found()))
+    let request_id = uuid::Uuid::now_v7().to_string();
+    let response = into_axum(error_response(&route_not_found(), &request_id));
+    with_request_id(response, &request_id)
 }
 
 pub fn into_axum(response: ApiResponse) -> Response {
@@ -269,7 +268,7 @@ async fn dev_token(gateway: Arc<Gateway>, request: Request) -> Response {
             body.to_string(),
         )
             .into_response(),
-        Err(e) => into_axum(error_response(&e)),
+        Err(e) => into_axum(error_response(&e, "")),
     }
 }
 

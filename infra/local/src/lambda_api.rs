@@ -85,7 +85,7 @@ pub async fn invoke(gateway: Arc<Gateway>, Path(name): Path<String>, request: Re
         "Event" => {
             tokio::spawn(async move {
                 if let Err(e) = handler(state, payload).await {
-                    tracing::error!(function = name, error = e, "asynchronous invocation failed");
+                    tracing::error!(function = name, error = %e, error_type = e.error_type(), "asynchronous invocation failed");
                 }
             });
             StatusCode::ACCEPTED.into_response()
@@ -112,7 +112,7 @@ pub async fn invoke(gateway: Arc<Gateway>, Path(name): Path<String>, request: Re
                         "Unhandled",
                     ),
                 ],
-                json!({ "errorMessage": e, "errorType": "Error" }).to_string(),
+                json!({ "errorMessage": e.to_string(), "errorType": e.error_type() }).to_string(),
             )
                 .into_response(),
         },

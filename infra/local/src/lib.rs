@@ -76,8 +76,12 @@ async fn janitor(state: Arc<AppState>, interval: std::time::Duration) {
     loop {
         ticks.tick().await;
         match bestchat_app::janitor::run(&state).await {
-            Ok(0) => {}
-            Ok(ended) => tracing::warn!(ended, "ended answers whose turn died"),
+            Ok(swept) if swept.ended == 0 && swept.failed == 0 => {}
+            Ok(swept) => tracing::warn!(
+                ended = swept.ended,
+                failed = swept.failed,
+                "ended answers whose turn died"
+            ),
             Err(e) => tracing::error!(error = %e, "janitor failed"),
         }
     }

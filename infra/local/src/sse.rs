@@ -99,7 +99,8 @@ pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiReques
         })
         .collect();
     if let Err(e) = resume(&state, user, &id, answer, 0).await {
-        return into_axum(error_response(&e.to_public("sse")));
+        let request_id = id.to_string();
+        return into_axum(error_response(&e.to_public(&request_id), &request_id));
     }
     let deadline = tokio::time::Instant::now() + state.config.turn_max_duration + SSE_GRACE;
     let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(created) });

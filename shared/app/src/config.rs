@@ -135,9 +135,12 @@ pub struct Config {
     /// `BESTCHAT_TURN_MAX_MS`: longest one answer may stream (under the chat-turn function's
     /// timeout, so the answer is stored as `incomplete` rather than lost).
     pub turn_max_duration: Duration,
-    /// `BESTCHAT_JANITOR_GRACE_MS`: an answer unfinished for longer than a turn may last plus
-    /// this is ended by the janitor.
-    pub janitor_grace: Duration,
+    /// `BESTCHAT_TURN_LEASE_MS`: a running turn's lease on its answer; renewed every third of
+    /// it, so the janitor ends a dead turn's answer this long after the turn stopped renewing.
+    pub turn_lease: Duration,
+    /// `BESTCHAT_TURN_START_TIMEOUT_MS`: a sent message's answer must be claimed by a turn
+    /// within this, or the janitor ends it (the invocation was lost).
+    pub turn_start_timeout: Duration,
     pub context: ContextConfig,
 }
 
@@ -146,6 +149,8 @@ pub struct Config {
 pub struct ConfigError(String);
 
 pub const DEFAULT_DATA_DIR: &str = ".bestchat";
+/// Shortest lease: renewals every third of it must stay cheap next to a database round trip.
+pub const MIN_TURN_LEASE: Duration = Duration::from_millis(300);
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub const SQLITE_FILE: &str = "bestchat.db";
 pub const MASTER_KEY_FILE: &str = "master.key";
@@ -297,9 +302,20 @@ impl Config {
             ));
         }
         let context = context(&env)?;
+        let turn_lease = env.millis("BESTCHAT_TURN_LEASE_MS", Duration::from_secs(30))?;
+        if turn_lease < MIN_TURN_LEASE {
+            return Err(ConfigError(format!(
+                "BESTCHAT_TURN_LEASE_MS must be at least {}",
+                MIN_TURN_LEASE.as_millis()
+            )));
+        }
         Ok(Self {
             context,
-            janitor_grace: env.millis("BESTCHAT_JANITOR_GRACE_MS", Duration::from_secs(120))?,
+            turn_lease,
+            turn_start_timeout: env.millis(
+                "BESTCHAT_TURN_START_TIMEOUT_MS",
+                Duration::from_secs(120),
+            )?,
             turn_max_duration: env.millis("BESTCHAT_TURN_MAX_MS", Duration::from_secs(14 * 60))?,
             auth,
             realtime,

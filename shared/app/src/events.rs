@@ -9,10 +9,12 @@ use bestchat_domain::ports::realtime::{InvokeError, Invoker};
 use serde_json::{Value, json};
 
 use crate::api::BoxFuture;
+use crate::error::AppError;
 use crate::state::AppState;
 
-/// Runs one event; the error is what the function reports as its failure.
-pub type EventHandler = fn(Arc<AppState>, Value) -> BoxFuture<Result<Value, String>>;
+/// Runs one event; the error is what the function reports as its failure (its code and error
+/// type name what failed; the detail is for the log).
+pub type EventHandler = fn(Arc<AppState>, Value) -> BoxFuture<Result<Value, AppError>>;
 
 pub struct EventFunction {
     pub name: &'static str,
@@ -41,8 +43,8 @@ pub const EVENT_FUNCTIONS: &[EventFunction] = &[
     },
 ];
 
-async fn migrate(state: Arc<AppState>) -> Result<Value, String> {
-    let report = state.migrate().await.map_err(|e| e.to_string())?;
+async fn migrate(state: Arc<AppState>) -> Result<Value, AppError> {
+    let report = state.migrate().await?;
     Ok(json!({ "applied": report.applied }))
 }
 
@@ -84,7 +86,7 @@ impl Invoker for InProcessInvoker {
         let (name, payload) = (function.to_owned(), payload.clone());
         tokio::spawn(async move {
             if let Err(e) = handler(state, payload).await {
-                tracing::error!(function = name, error = e, "invocation failed");
+                tracing::error!(function = name, error = %e, error_type = e.error_type(), "invocation failed");
             }
         });
         Ok(())
@@ -96,7 +98,7 @@ impl Invoker for InProcessInvoker {
             .await
             .map_err(|e| InvokeError::FunctionError {
                 function: function.to_owned(),
-                payload: e,
+                payload: e.to_string(),
             })
     }
 }

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use bestchat_domain::ids::{Subject, UserId};
-use bestchat_domain::{DomainError, ErrorCode};
+use bestchat_domain::DomainError;
+use bestchat_domain::text::decode_json;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -44,40 +45,15 @@ impl ApiRequest {
         self.query.get(name).map(String::as_str)
     }
 
-    /// Syntax errors are 400 `invalid_json`; well-formed JSON of the wrong shape is 422.
+    /// The body as `T`; see [`decode_json`] for how failures are classified.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, DomainError> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(DomainError::new(
-                ErrorCode::InvalidJson,
-                "the request body must be a JSON object",
-            ));
-        }
-        serde_json::from_slice(&self.body).map_err(|e| {
-            let code = match e.classify() {
-                serde_json::error::Category::Data => ErrorCode::ValidationFailed,
-                _ => ErrorCode::InvalidJson,
-            };
-            DomainError::new(code, public_serde_message(&e))
-        })
-    }
-}
-
-/// serde's message without the line/column suffix, which means nothing to an API client.
-fn public_serde_message(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
+        decode_json(&self.body)
     }
 }
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Result<ApiResponse, AppError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| {
-        AppError::Domain(DomainError::new(
-            ErrorCode::Internal,
-            format!("encoding: {e}"),
-        ))
-    })?;
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| AppError::Internal(format!("encoding: {e}")))?;
     Ok(with_json_type(http::Response::new(bytes), status))
 }
 
@@ -87,10 +63,13 @@ pub fn no_content() -> ApiResponse {
     response
 }
 
-pub fn error_response(error: &DomainError) -> ApiResponse {
-    let body = serde_json::json!({
-        "error": { "code": error.code, "message": error.message }
-    });
+/// The API's error shape; `request_id` names the failure in the log.
+pub fn error_response(error: &DomainError, request_id: &str) -> ApiResponse {
+    let mut detail = serde_json::json!({ "code": error.code, "message": error.message });
+    if !request_id.is_empty() {
+        detail["request_id"] = request_id.into();
+    }
+    let body = serde_json::json!({ "error": detail });
     let status =
         StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     with_json_type(http::Response::new(body.to_string().into_bytes()), status)
@@ -109,42 +88,14 @@ fn with_json_type(mut response: ApiResponse, status: StatusCode) -> ApiResponse 
 pub fn finish(request_id: &str, result: Result<ApiResponse, AppError>) -> ApiResponse {
     match result {
         Ok(response) => response,
-        Err(e) => error_response(&e.to_public(request_id)),
+        Err(e) => error_response(&e.to_public(request_id), request_id),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn body(text: &str) -> ApiRequest {
-        ApiRequest {
-            body: text.as_bytes().to_vec(),
-            ..ApiRequest::default()
-        }
-    }
-
-    #[derive(Debug, serde::Deserialize)]
-    #[allow(dead_code)]
-    struct Shape {
-        n: u32,
-    }
-
-    #[test]
-    fn json_errors_are_classified() {
-        assert_eq!(
-            body("{").json::<Shape>().unwrap_err().code,
-            ErrorCode::InvalidJson
-        );
-        assert_eq!(
-            body("").json::<Shape>().unwrap_err().code,
-            ErrorCode::InvalidJson
-        );
-        let wrong = body(r#"{"n":"x"}"#).json::<Shape>().unwrap_err();
-        assert_eq!(wrong.code, ErrorCode::ValidationFailed);
-        assert!(!wrong.message.contains("line"), "{}", wrong.message);
-        assert_eq!(body(r#"{"n":1}"#).json::<Shape>().unwrap().n, 1);
-    }
+    use bestchat_domain::ErrorCode;
 
     #[test]
     fn missing_subject_is_unauthorized() {
@@ -156,10 +107,11 @@ mod tests {
 
     #[test]
     fn error_shape() {
-        let r = error_response(&DomainError::conversation_not_found());
+        let r = error_response(&DomainError::conversation_not_found(), "req-7");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v["error"]["code"], "conversation_not_found");
         assert!(v["error"]["message"].is_string());
+        assert_eq!(v["error"]["request_id"], "req-7");
     }
 }

@@ -1,93 +1,167 @@
-//! The `janitor` function, run on a schedule: answers whose turn died without finishing (the
-//! function crashed or ran out of memory) are ended with what was streamed of them, recovered
-//! from the resume buffer, and announced, so no client waits forever and nothing that reached a
-//! screen is lost.
+//! The `janitor` function, run on a schedule: answers whose turn died (the function crashed, ran
+//! out of memory or time, or its invocation was lost) are ended with what was streamed of them,
+//! recovered from the resume buffer, and announced, so no client waits forever and nothing that
+//! reached a screen is lost. Evidence, not age: an answer is ended only once its turn's lease
+//! lapsed, and only if it still has, in the same write.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use bestchat_domain::ErrorCode;
 use bestchat_domain::ids::MessageId;
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus};
-use bestchat_domain::time::{Timestamp, from_micros, now, to_micros};
-use bestchat_domain::wire::ServerEvent;
+use bestchat_domain::ports::realtime::StreamBuffer;
+use bestchat_domain::ports::store::{Finisher, TurnStore};
+use bestchat_domain::text::replace_nul_owned;
+use bestchat_domain::time::{Timestamp, now};
 use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
-use crate::turn::broadcast;
+use crate::turn::{broadcast, completed_event};
 
 pub const JANITOR: &str = "janitor";
 
-/// Answers ended per run; the next run takes the rest.
+/// Answers read per query.
 pub const JANITOR_BATCH: u32 = 200;
+/// Queries per run; what is left waits for the next run, so a run ends within its timeout.
+pub const JANITOR_MAX_BATCHES: u32 = 25;
 
-pub async fn handle(state: Arc<AppState>, _payload: Value) -> Result<Value, String> {
-    let ended = run(&state).await.map_err(|e| e.to_string())?;
-    if ended > 0 {
-        tracing::warn!(ended, "ended answers whose turn died");
-    }
-    Ok(json!({ "ended": ended }))
+/// What one run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Answers this run ended.
+    pub ended: u32,
+    /// Answers that could not be written; the next run tries them again.
+    pub failed: u32,
 }
 
-/// Ends every answer unfinished for longer than a turn may last plus the grace period.
-pub async fn run(state: &AppState) -> Result<u32, AppError> {
-    let Some(before) = cutoff(
-        now(),
-        state.config.turn_max_duration + state.config.janitor_grace,
-    ) else {
-        return Ok(0);
+pub async fn handle(state: Arc<AppState>, _payload: Value) -> Result<Value, AppError> {
+    let swept = run(&state).await?;
+    if swept.ended > 0 || swept.failed > 0 {
+        tracing::warn!(
+            ended = swept.ended,
+            failed = swept.failed,
+            "ended answers whose turn died"
+        );
+    }
+    Ok(json!({ "ended": swept.ended, "failed": swept.failed }))
+}
+
+pub async fn run(state: &AppState) -> Result<Swept, AppError> {
+    let ended = sweep(state.store(), state.stream_buffer.as_ref(), now()).await?;
+    let swept = Swept {
+        ended: u32::try_from(ended.ended.len()).unwrap_or(u32::MAX),
+        failed: ended.failed,
     };
-    let stale = state
-        .store()
-        .unfinished_turns(before, JANITOR_BATCH)
-        .await?;
-    let mut ended = 0;
-    for message in stale {
-        let text = streamed_text(state, message.id).await;
-        let last = ended_message(message, text);
-        if state.store().abandon_turn(&last).await? {
-            ended += 1;
-            announce(state, last).await;
+    for last in ended.ended {
+        announce(state, last).await;
+    }
+    Ok(swept)
+}
+
+/// The answers a sweep ended, to be announced, and how many it could not.
+pub struct Ended {
+    pub ended: Vec<Message>,
+    pub failed: u32,
+}
+
+/// Ends every answer whose lease lapsed before `at`. One answer that cannot be written is
+/// logged and skipped (later queries skip past it), and never stops the work on the others.
+pub async fn sweep(
+    store: &dyn TurnStore,
+    buffer: &dyn StreamBuffer,
+    at: Timestamp,
+) -> Result<Ended, AppError> {
+    let mut out = Ended {
+        ended: Vec::new(),
+        failed: 0,
+    };
+    for _ in 0..JANITOR_MAX_BATCHES {
+        let lapsed = store.lapsed_turns(at, out.failed, JANITOR_BATCH).await?;
+        let last_batch = lapsed.len() < JANITOR_BATCH as usize;
+        for message in lapsed {
+            match end(store, buffer, message, at).await {
+                Ok(Some(last)) => out.ended.push(last),
+                // Its turn finished it, or another janitor ended it, meanwhile.
+                Ok(None) => {}
+                Err(_) => out.failed += 1,
+            }
+        }
+        if last_batch {
+            break;
         }
     }
-    Ok(ended)
+    Ok(out)
 }
 
-fn cutoff(at: Timestamp, age: Duration) -> Option<Timestamp> {
-    let age = i64::try_from(age.as_micros()).ok()?;
-    from_micros(to_micros(at).checked_sub(age)?)
+/// Ends one answer with what was streamed; when even that cannot be stored, as an error with
+/// nothing, so the row cannot block the sweep. `None` when someone else ended it first.
+async fn end(
+    store: &dyn TurnStore,
+    buffer: &dyn StreamBuffer,
+    message: Message,
+    at: Timestamp,
+) -> Result<Option<Message>, AppError> {
+    let id = message.id;
+    let text = streamed_text(buffer, id).await;
+    let recovered = ended_message(message.clone(), text);
+    match store
+        .finish_turn(&recovered, None, Finisher::Lapsed(at))
+        .await
+    {
+        Ok(true) => return Ok(Some(recovered)),
+        Ok(false) => return Ok(None),
+        Err(e) => {
+            tracing::error!(message = %id, error = %e, "cannot store the recovered answer; ending it empty");
+        }
+    }
+    let empty = ended_message(message, String::new());
+    match store.finish_turn(&empty, None, Finisher::Lapsed(at)).await {
+        Ok(true) => Ok(Some(empty)),
+        Ok(false) => Ok(None),
+        Err(e) => {
+            tracing::error!(message = %id, error = %e, "cannot end the answer; the next run tries again");
+            Err(e.into())
+        }
+    }
 }
 
 /// The text deltas the turn had sent, in order, from the resume buffer.
-async fn streamed_text(state: &AppState, message: MessageId) -> String {
-    let frames = match state.stream_buffer.read_after(message, 0).await {
+async fn streamed_text(buffer: &dyn StreamBuffer, message: MessageId) -> String {
+    let frames = match buffer.read_after(message, 0).await {
         Ok(frames) => frames,
         Err(e) => {
             tracing::warn!(error = %e, %message, "cannot read the resume buffer");
             return String::new();
         }
     };
-    frames
+    let mut text: String = frames
         .iter()
         .filter_map(|(_, frame)| serde_json::from_str::<Value>(frame).ok())
         .filter(|f| f["type"] == "message.delta" && f.get("channel").is_none_or(|c| c == "text"))
         .filter_map(|f| f["text"].as_str().map(str::to_owned))
-        .collect()
+        .collect();
+    replace_nul_owned(&mut text);
+    text
 }
 
 fn ended_message(message: Message, text: String) -> Message {
-    let (status, finish_reason, sentence) = if text.is_empty() {
+    let (status, finish_reason, error) = if text.is_empty() {
         (
             MessageStatus::Error,
             Some(FinishReason::Error),
-            "the answer stopped before anything arrived; send the message again",
+            MessageError {
+                code: ErrorCode::TurnLost,
+                message: "the answer stopped before anything arrived; send the message again"
+                    .into(),
+            },
         )
     } else {
         (
             MessageStatus::Incomplete,
             None,
-            "the answer stopped unexpectedly; what arrived is kept",
+            MessageError::of(ErrorCode::TurnLost),
         )
     };
     let model = message.model.as_ref().map_or("", |m| m.as_str()).to_owned();
@@ -96,10 +170,7 @@ fn ended_message(message: Message, text: String) -> Message {
         content: text,
         status,
         finish_reason,
-        error: Some(MessageError {
-            code: "turn_lost".into(),
-            message: sentence.into(),
-        }),
+        error: Some(error),
         updated_at: now(),
         ..message
     }
@@ -108,20 +179,14 @@ fn ended_message(message: Message, text: String) -> Message {
 async fn announce(state: &AppState, last: Message) {
     let (user, conversation) = (last.user_id, last.conversation_id);
     if let Some(e) = &last.error {
-        let event = ServerEvent::MessageError {
+        let event = bestchat_domain::wire::ServerEvent::MessageError {
             conversation_id: Some(conversation),
             message_id: Some(last.id),
-            code: e.code.clone(),
+            code: e.code,
             message: e.message.clone(),
+            request_id: None,
         };
         broadcast(state, user, conversation, &event).await;
     }
-    let event = ServerEvent::MessageCompleted {
-        conversation_id: conversation,
-        message_id: last.id,
-        usage: None,
-        finish_reason: last.finish_reason,
-        message: last,
-    };
-    broadcast(state, user, conversation, &event).await;
+    broadcast(state, user, conversation, &completed_event(last)).await;
 }

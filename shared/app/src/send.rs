@@ -2,14 +2,14 @@
 //! announced to the user's connections, and the turn handed to `chat-turn` asynchronously so no
 //! client ever waits on the provider.
 
-use bestchat_domain::DomainError;
+use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::limits::{CLIENT_MESSAGE_ID_MAX_CHARS, MESSAGE_CONTENT_MAX_CHARS};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::ports::realtime::ConnectionId;
-use bestchat_domain::ports::store::TurnStart;
-use bestchat_domain::time::now;
+use bestchat_domain::ports::store::{Finisher, TurnStart};
+use bestchat_domain::time::{after, now};
 use bestchat_domain::wire::ServerEvent;
 use serde::Deserialize;
 
@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::events::CHAT_TURN;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
-use crate::turn::{TurnJob, broadcast};
+use crate::turn::{TurnJob, broadcast, completed_event};
 
 /// Body of `POST /api/conversations/{id}/messages`; the same fields as the `sendMessage` action.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,6 +46,11 @@ impl SendMessage {
             return Err(DomainError::validation(format!(
                 "client_message_id must be 1 to {CLIENT_MESSAGE_ID_MAX_CHARS} characters without control characters"
             )));
+        }
+        if self.content.contains('\0') {
+            return Err(DomainError::validation(
+                "text must not contain NUL (U+0000) characters",
+            ));
         }
         if self.content.trim().is_empty() {
             return Err(DomainError::validation("content must not be empty"));
@@ -103,6 +108,7 @@ pub async fn send(
         error: None,
         created_at: at,
         updated_at: at,
+        content_omitted: false,
     };
     let answer = Message {
         id: MessageId::generate(),
@@ -120,7 +126,12 @@ pub async fn send(
         token_count: 0,
         ..question.clone()
     };
-    match state.store().start_turn(&question, &answer).await? {
+    let claim_by = after(at, state.config.turn_start_timeout);
+    match state
+        .store()
+        .start_turn(&question, &answer, claim_by)
+        .await?
+    {
         TurnStart::Existing { user, assistant } => Ok(Sent {
             user,
             assistant,
@@ -168,26 +179,33 @@ pub async fn send(
     }
 }
 
-/// The turn could not be handed over: the answer ends as an error rather than waiting forever.
+/// The turn could not be handed over: the answer ends as an error rather than waiting for the
+/// janitor, unless a turn claimed it after all (then it is that turn's to finish).
 async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, AppError> {
     let failed = Message {
         status: MessageStatus::Error,
         finish_reason: Some(FinishReason::Error),
-        error: Some(MessageError {
-            code: "unavailable".into(),
-            message: "the answer could not be started; send the message again".into(),
-        }),
+        error: Some(MessageError::of(ErrorCode::Unavailable)),
         updated_at: now(),
         ..assistant
     };
-    state.store().finish_turn(&failed, None).await?;
-    let event = ServerEvent::MessageCompleted {
-        conversation_id: failed.conversation_id,
-        message_id: failed.id,
-        message: failed.clone(),
-        usage: None,
-        finish_reason: failed.finish_reason,
-    };
-    broadcast(state, failed.user_id, failed.conversation_id, &event).await;
+    if !state
+        .store()
+        .finish_turn(&failed, None, Finisher::Unclaimed)
+        .await?
+    {
+        let current = state
+            .store()
+            .get_message(failed.user_id, failed.id)
+            .await?;
+        return Ok(current.unwrap_or(failed));
+    }
+    broadcast(
+        state,
+        failed.user_id,
+        failed.conversation_id,
+        &completed_event(failed.clone()),
+    )
+    .await;
     Ok(failed)
 }

@@ -99,24 +99,22 @@ async fn remember(
     }
 }
 
-pub async fn handle(state: std::sync::Arc<AppState>, payload: Value) -> Result<Value, String> {
-    let job: SummarizeJob =
-        serde_json::from_value(payload).map_err(|e| format!("bad summarize payload: {e}"))?;
+pub async fn handle(state: std::sync::Arc<AppState>, payload: Value) -> Result<Value, AppError> {
+    let job: SummarizeJob = serde_json::from_value(payload)
+        .map_err(|e| AppError::Payload(format!("summarize: {e}")))?;
     let lock = lock_key(job.conversation_id);
-    match state
+    if !state
         .cache
         .set_if_absent(&lock, b"1", SUMMARIZE_LOCK_TTL)
-        .await
+        .await?
     {
-        Ok(true) => {}
-        Ok(false) => return Ok(json!({ "outcome": "busy" })),
-        Err(e) => return Err(format!("cannot take the summary lock: {e}")),
+        return Ok(json!({ "outcome": "busy" }));
     }
     let outcome = run(&state, &job).await;
     if let Err(e) = state.cache.delete(&lock).await {
         tracing::warn!(error = %e, "cannot release the summary lock; it expires on its own");
     }
-    let outcome = outcome.map_err(|e| e.to_string())?;
+    let outcome = outcome?;
     tracing::info!(conversation = %job.conversation_id, outcome, "summarize finished");
     Ok(json!({ "outcome": outcome }))
 }
@@ -280,8 +278,11 @@ async fn summary_model(state: &AppState, conversation: &Conversation) -> Option<
     ];
     for choice in choices.iter().flatten() {
         match resolve(state, conversation.user_id, &providers, choice).await {
-            Ok(c) => return Some(c),
-            Err(reason) => tracing::info!(model = ?choice, reason, "summary model unavailable"),
+            Ok(Ok(c)) => return Some(c),
+            Ok(Err(reason)) => {
+                tracing::info!(model = ?choice, %reason, "summary model unavailable");
+            }
+            Err(e) => tracing::warn!(model = ?choice, error = %e, "summary model unavailable"),
         }
     }
     None
@@ -445,6 +446,7 @@ mod tests {
             error: None,
             created_at: at,
             updated_at: at,
+            content_omitted: false,
         }
     }
 

@@ -8,6 +8,7 @@ use bestchat_domain::ids::{MessageId, Subject, UserId};
 use bestchat_domain::ports::realtime::ConnectionId;
 use bestchat_domain::time::now;
 use bestchat_domain::wire::{ClientAction, ServerEvent};
+use bestchat_domain::text::decode_json;
 use bestchat_domain::{DomainError, ErrorCode};
 
 use crate::api::BoxFuture;
@@ -95,12 +96,13 @@ async fn disconnect(state: &AppState, request: WsRequest) -> u16 {
     200
 }
 
-fn error_event(e: &DomainError) -> ServerEvent {
+fn error_event(e: &DomainError, request_id: &str) -> ServerEvent {
     ServerEvent::MessageError {
         conversation_id: None,
         message_id: None,
-        code: e.code.as_str().to_owned(),
+        code: e.code,
         message: e.message.clone(),
+        request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
     }
 }
 
@@ -109,23 +111,30 @@ async fn message(state: &AppState, request: WsRequest) -> u16 {
     let Some(user) = user_of(&request) else {
         return 401;
     };
-    let action =
-        match serde_json::from_str::<ClientAction>(request.body.as_deref().unwrap_or_default()) {
-            Ok(a) => a,
-            Err(e) => {
-                let error = DomainError::new(
-                    ErrorCode::InvalidRequest,
-                    format!("not an action this API knows: {e}"),
-                );
-                send_to(state, &connection, &error_event(&error)).await;
-                return 200;
-            }
-        };
+    let action = match decode_action(request.body.as_deref().unwrap_or_default()) {
+        Ok(a) => a,
+        Err(error) => {
+            send_to(state, &connection, &error_event(&error, &request.request_id)).await;
+            return 200;
+        }
+    };
     if let Err(e) = act(state, user, &connection, action).await {
         let public = e.to_public(&request.request_id);
-        send_to(state, &connection, &error_event(&public)).await;
+        send_to(state, &connection, &error_event(&public, &request.request_id)).await;
     }
     200
+}
+
+/// A frame as an action: the same rules as an HTTP body, and an unknown action is
+/// `invalid_request` whatever else is wrong with it.
+pub fn decode_action(body: &str) -> Result<ClientAction, DomainError> {
+    decode_json::<ClientAction>(body.as_bytes()).map_err(|e| match e.code {
+        ErrorCode::ValidationFailed if !e.message.contains("NUL") => DomainError::new(
+            ErrorCode::InvalidRequest,
+            format!("not an action this API knows: {}", e.message),
+        ),
+        _ => e,
+    })
 }
 
 async fn act(
@@ -171,8 +180,7 @@ async fn act(
             state
                 .connections
                 .subscribe(connection, user, conversation_id)
-                .await
-                .map_err(|e| DomainError::new(ErrorCode::Unavailable, e.to_string()))?;
+                .await?;
             Ok(())
         }
         ClientAction::Resume {
@@ -184,12 +192,13 @@ async fn act(
                 .store()
                 .get_message(user, message_id)
                 .await?
-                .ok_or_else(message_not_found)?;
+                .ok_or_else(DomainError::message_not_found)?;
+            // A cancel that cannot be recorded is refused aloud, never silently dropped.
             if message.status.is_unfinished() {
-                let _ = state
+                state
                     .cache
                     .set(&cancel_key(message_id), b"1", CANCEL_TTL)
-                    .await;
+                    .await?;
             }
             Ok(())
         }
@@ -200,9 +209,6 @@ async fn act(
     }
 }
 
-fn message_not_found() -> DomainError {
-    DomainError::new(ErrorCode::MessageNotFound, "no such message for this user")
-}
 
 /// Sends `connection` what it missed of `message` after `after_seq`, then the rest live.
 ///
@@ -221,35 +227,29 @@ pub async fn resume(
         .store()
         .get_message(user, message_id)
         .await?
-        .ok_or_else(message_not_found)?;
-    let unavailable = |e: bestchat_domain::ports::realtime::RegistryError| {
-        AppError::from(DomainError::new(ErrorCode::Unavailable, e.to_string()))
-    };
+        .ok_or_else(DomainError::message_not_found)?;
     // The request is filed before the subscription: whoever sees this connection subscribed also
     // sees that it waits for a replay, so it is never handed live frames it would then get again.
     state
         .connections
         .request_resume(connection, message_id, after_seq)
-        .await
-        .map_err(unavailable)?;
+        .await?;
     state
         .connections
         .subscribe(connection, user, message.conversation_id)
-        .await
-        .map_err(unavailable)?;
+        .await?;
     let message = state
         .store()
         .get_message(user, message_id)
         .await?
-        .ok_or_else(message_not_found)?;
+        .ok_or_else(DomainError::message_not_found)?;
     if message.status.is_unfinished() {
         return Ok(());
     }
     if state
         .connections
         .claim_resume(connection, message_id)
-        .await
-        .map_err(unavailable)?
+        .await?
         .is_none()
     {
         return Ok(());

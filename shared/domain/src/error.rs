@@ -1,68 +1,71 @@
-//! The stable error codes of the public API and the error every use case returns.
+//! The stable error codes of the public API and the public error every use case ends in.
+//!
+//! Each code knows its HTTP status, whether retrying the same request later may succeed, and a
+//! fixed public sentence. Clients only ever see a code, a sentence written here or by our own
+//! validation, and a request id; the detail of what went wrong stays in the log.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// Stable snake_case codes; clients may match on them, so a code never changes meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    InvalidRequest,
-    InvalidJson,
-    InvalidCursor,
-    Unauthorized,
-    ConversationNotFound,
-    MessageNotFound,
-    ProviderConfigNotFound,
-    RouteNotFound,
-    Conflict,
-    PayloadTooLarge,
-    ValidationFailed,
-    RateLimited,
-    ProviderError,
-    Unavailable,
-    Internal,
+macro_rules! error_codes {
+    ($($variant:ident => $text:literal, $status:literal, $retryable:literal, $sentence:literal;)+) => {
+        /// Stable snake_case codes; clients may match on them, so a code never changes meaning.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorCode {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// The HTTP status API.md pairs with the code.
+            pub const fn http_status(self) -> u16 {
+                match self { $(Self::$variant => $status),+ }
+            }
+
+            /// Whether the same request may succeed if tried again later.
+            pub const fn retryable(self) -> bool {
+                match self { $(Self::$variant => $retryable),+ }
+            }
+
+            /// The sentence a client sees when nothing more specific (and safe) can be said.
+            pub const fn sentence(self) -> &'static str {
+                match self { $(Self::$variant => $sentence),+ }
+            }
+
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidJson => "invalid_json",
-            Self::InvalidCursor => "invalid_cursor",
-            Self::Unauthorized => "unauthorized",
-            Self::ConversationNotFound => "conversation_not_found",
-            Self::MessageNotFound => "message_not_found",
-            Self::ProviderConfigNotFound => "provider_config_not_found",
-            Self::RouteNotFound => "route_not_found",
-            Self::Conflict => "conflict",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::ValidationFailed => "validation_failed",
-            Self::RateLimited => "rate_limited",
-            Self::ProviderError => "provider_error",
-            Self::Unavailable => "unavailable",
-            Self::Internal => "internal",
-        }
-    }
-
-    /// The HTTP status API.md pairs with the code.
-    pub const fn http_status(self) -> u16 {
-        match self {
-            Self::InvalidRequest | Self::InvalidJson | Self::InvalidCursor => 400,
-            Self::Unauthorized => 401,
-            Self::ConversationNotFound
-            | Self::MessageNotFound
-            | Self::ProviderConfigNotFound
-            | Self::RouteNotFound => 404,
-            Self::Conflict => 409,
-            Self::PayloadTooLarge => 413,
-            Self::ValidationFailed => 422,
-            Self::RateLimited => 429,
-            Self::ProviderError => 502,
-            Self::Unavailable => 503,
-            Self::Internal => 500,
-        }
-    }
+error_codes! {
+    InvalidRequest => "invalid_request", 400, false, "the request is not valid";
+    InvalidJson => "invalid_json", 400, false, "the request body is not valid JSON";
+    InvalidCursor => "invalid_cursor", 400, false, "the cursor is not one this list returned";
+    Unauthorized => "unauthorized", 401, false, "a valid bearer token is required";
+    ConversationNotFound => "conversation_not_found", 404, false, "no such conversation for this user";
+    MessageNotFound => "message_not_found", 404, false, "no such message for this user";
+    ProviderConfigNotFound => "provider_config_not_found", 404, false, "no such provider configuration for this user";
+    RouteNotFound => "route_not_found", 404, false, "no route matches this method and path";
+    Conflict => "conflict", 409, false, "the request conflicts with existing data";
+    PayloadTooLarge => "payload_too_large", 413, false, "the request is too large";
+    ValidationFailed => "validation_failed", 422, false, "the request has an invalid field";
+    RateLimited => "rate_limited", 429, true, "too many requests; retry shortly";
+    TooManyConnections => "too_many_connections", 429, true, "this user has too many open connections; close one first";
+    ProviderError => "provider_error", 502, true, "the model provider failed to answer";
+    ProviderNotConfigured => "provider_not_configured", 422, false, "the model cannot be used: its provider is not set up for this user";
+    ContextTooLarge => "context_too_large", 422, false, "the message and system prompt do not fit the model's context window";
+    Incomplete => "incomplete", 502, true, "the answer was cut off; what arrived is kept";
+    TurnTimeout => "turn_timeout", 504, true, "the answer took longer than this deployment allows; what arrived is kept";
+    TurnLost => "turn_lost", 503, true, "the answer stopped unexpectedly; what arrived is kept";
+    Unavailable => "unavailable", 503, true, "the service is briefly unavailable; retry shortly";
+    Internal => "internal", 500, false, "an internal error occurred";
 }
 
 impl fmt::Display for ErrorCode {
@@ -87,6 +90,11 @@ impl DomainError {
         }
     }
 
+    /// The code with its fixed sentence.
+    pub fn of(code: ErrorCode) -> Self {
+        Self::new(code, code.sentence())
+    }
+
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ValidationFailed, message)
     }
@@ -96,17 +104,15 @@ impl DomainError {
     }
 
     pub fn conversation_not_found() -> Self {
-        Self::new(
-            ErrorCode::ConversationNotFound,
-            "no such conversation for this user",
-        )
+        Self::of(ErrorCode::ConversationNotFound)
+    }
+
+    pub fn message_not_found() -> Self {
+        Self::of(ErrorCode::MessageNotFound)
     }
 
     pub fn invalid_cursor() -> Self {
-        Self::new(
-            ErrorCode::InvalidCursor,
-            "the cursor is not one this list returned",
-        )
+        Self::of(ErrorCode::InvalidCursor)
     }
 }
 
@@ -115,28 +121,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn serde_names_match_as_str() {
-        for code in [
-            ErrorCode::InvalidRequest,
-            ErrorCode::InvalidJson,
-            ErrorCode::InvalidCursor,
-            ErrorCode::Unauthorized,
-            ErrorCode::ConversationNotFound,
-            ErrorCode::MessageNotFound,
-            ErrorCode::ProviderConfigNotFound,
-            ErrorCode::RouteNotFound,
-            ErrorCode::Conflict,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::ValidationFailed,
-            ErrorCode::RateLimited,
-            ErrorCode::ProviderError,
-            ErrorCode::Unavailable,
-            ErrorCode::Internal,
-        ] {
+    fn serde_names_match_as_str_and_parse() {
+        for code in ErrorCode::ALL {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),
                 serde_json::Value::String(code.as_str().to_owned())
             );
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(*code));
         }
+        assert_eq!(ErrorCode::parse("nope"), None);
+    }
+
+    #[test]
+    fn every_code_is_a_client_or_server_error_with_a_sentence() {
+        for code in ErrorCode::ALL {
+            assert!((400..600).contains(&code.http_status()), "{code}");
+            assert!(code.sentence().len() > 10, "{code}");
+        }
+        assert!(ErrorCode::Unavailable.retryable());
+        assert!(!ErrorCode::ValidationFailed.retryable());
     }
 }

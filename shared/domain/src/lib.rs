@@ -11,6 +11,7 @@ pub mod model_ref;
 pub mod page;
 pub mod ports;
 pub mod provider;
+pub mod text;
 pub mod time;
 pub mod usage;
 pub mod wire;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ErrorCode;
 use crate::ids::{ConversationId, MessageId, UserId};
 use crate::model_ref::{ModelId, ProviderId};
 use crate::time::Timestamp;
@@ -78,10 +79,21 @@ pub struct Usage {
     pub cost_micros: Option<i64>,
 }
 
+/// Why a message ended badly: a stable code and its public sentence; the detail is in the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
+}
+
+impl MessageError {
+    /// The code with its fixed public sentence.
+    pub fn of(code: ErrorCode) -> Self {
+        Self {
+            code,
+            message: code.sentence().to_owned(),
+        }
+    }
 }
 
 /// A tool call the model asked for.
@@ -123,6 +135,11 @@ pub struct Message {
     pub error: Option<MessageError>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Set only in a server event whose frame could not carry the whole message: its content
+    /// and tool calls are left out; `GET /api/conversations/{id}/messages/{message_id}` has
+    /// them.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub content_omitted: bool,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ErrorCode;
 use crate::ids::{ConversationId, MessageId};
 use crate::message::{FinishReason, Message, Usage};
 use crate::model_ref::{ModelId, ProviderId};
@@ -76,8 +77,11 @@ pub enum ServerEvent {
         conversation_id: Option<ConversationId>,
         #[serde(skip_serializing_if = "Option::is_none")]
         message_id: Option<MessageId>,
-        code: String,
+        code: ErrorCode,
         message: String,
+        /// Names the failure in the server's log.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
     },
     #[serde(rename = "context.optimized")]
     ContextOptimized {

@@ -1,10 +1,12 @@
 //! Sends a request to a provider and exposes its answer as one [`EventStream`]. One
 //! `reqwest::Client` (and one Bedrock client, made on first use) per cold start.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use bestchat_domain::provider::Protocol;
+use bestchat_domain::text::replace_nul;
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use tokio::sync::OnceCell;
 
@@ -388,7 +390,13 @@ pub struct EventStream {
     idle_timeout: Duration,
 }
 
+/// Events a spawned stream reads ahead of its consumer.
+pub const STREAM_QUEUE_EVENTS: usize = 256;
+
 impl EventStream {
+    /// The next event, with any NUL in the provider's text replaced (PostgreSQL cannot store
+    /// it). Each source awaits only before it produces events, so dropping this future loses
+    /// nothing; consumers that race it against timers should still use [`EventStream::spawn`].
     pub async fn next(&mut self) -> Option<StreamEvent> {
         loop {
             if let Some(event) = self.pending.pop_front() {
@@ -396,7 +404,7 @@ impl EventStream {
                     self.done = true;
                     self.pending.clear();
                 }
-                return Some(event);
+                return Some(without_nul(event));
             }
             if self.done {
                 return None;
@@ -410,6 +418,21 @@ impl EventStream {
             }
             self.pending.extend(out);
         }
+    }
+
+    /// Reads the stream in a task of its own and hands its events over a bounded queue: a
+    /// consumer can race [`SpawnedStream::recv`] against timers in `select!` without ever
+    /// dropping a half-read event. The task stops when the returned value is dropped.
+    pub fn spawn(mut self, capacity: usize) -> SpawnedStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let task = tokio::spawn(async move {
+            while let Some(event) = self.next().await {
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        SpawnedStream { rx, task }
     }
 
     /// Waits for the first content (or the end of an empty answer), keeping every event for the
@@ -434,6 +457,51 @@ impl EventStream {
             self.pending.push_front(event);
         }
         Ok(())
+    }
+}
+
+/// A provider stream read by its own task; see [`EventStream::spawn`].
+pub struct SpawnedStream {
+    rx: tokio::sync::mpsc::Receiver<StreamEvent>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SpawnedStream {
+    /// The next event; `None` after the last. Cancel-safe: an event is either returned or still
+    /// queued.
+    pub async fn recv(&mut self) -> Option<StreamEvent> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for SpawnedStream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn without_nul(event: StreamEvent) -> StreamEvent {
+    let clean = |text: String| match replace_nul(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(clean) => clean,
+    };
+    match event {
+        StreamEvent::TextDelta(t) => StreamEvent::TextDelta(clean(t)),
+        StreamEvent::ReasoningDelta(t) => StreamEvent::ReasoningDelta(clean(t)),
+        StreamEvent::ToolCallStart { index, id, name } => StreamEvent::ToolCallStart {
+            index,
+            id: clean(id),
+            name: clean(name),
+        },
+        StreamEvent::ToolCallDelta { index, arguments } => StreamEvent::ToolCallDelta {
+            index,
+            arguments: clean(arguments),
+        },
+        StreamEvent::Error(mut e) => {
+            e.message = clean(e.message);
+            StreamEvent::Error(e)
+        }
+        other => other,
     }
 }
 

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::text::replace_nul;
 use serde::Serialize;
 
 use crate::breaker::{Breaker, BreakerState};
@@ -195,7 +196,7 @@ fn attempt(
         model: target.model.to_string(),
         outcome: outcome.to_owned(),
         status: error.and_then(|e| e.status),
-        message: error.map(|e| e.message.clone()),
+        message: error.map(|e| replace_nul(&e.message).into_owned()),
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     }
 }

@@ -163,6 +163,25 @@ impl ErrorKind {
         }
     }
 
+    /// What a client is told: a fixed sentence, never the provider's own words (those go to
+    /// the log, and may carry anything an upstream or an attacker's server put in them).
+    pub const fn public_sentence(self) -> &'static str {
+        match self {
+            Self::Connect => "the model provider could not be reached",
+            Self::Timeout => "the model provider did not answer in time",
+            Self::RateLimited => "the model provider is limiting requests; retry shortly",
+            Self::Overloaded => "the model provider is overloaded; retry shortly",
+            Self::Server => "the model provider had an internal error",
+            Self::Auth => "the model provider refused the API key",
+            Self::NotFound => "the model provider does not know this model",
+            Self::InvalidRequest => "the model provider refused the request",
+            Self::Protocol => "the model provider's answer could not be understood",
+            Self::Incomplete => "the connection to the model provider broke",
+            Self::Idle => "the model provider went silent",
+            Self::Stream => "the model provider reported an error while answering",
+        }
+    }
+
     /// The kind an HTTP status maps to.
     pub fn from_status(status: u16) -> Self {
         match status {

@@ -35,6 +35,7 @@ pub const POSTGRES: &[Migration] = &[
         "0003_messages_unfinished",
         "0003_messages_unfinished.sql"
     ),
+    migration!(4, "0004_turn_leases", "0004_turn_leases.sql"),
 ];
 
 /// `migrations/sqlite/NNNN_*.sql`: the same versions with the same meaning.
@@ -50,6 +51,7 @@ pub const SQLITE: &[Migration] = &[
         "0003_messages_unfinished",
         "sqlite/0003_messages_unfinished.sql"
     ),
+    migration!(4, "0004_turn_leases", "sqlite/0004_turn_leases.sql"),
 ];
 
 /// What one run of a migration runner did.

@@ -1,6 +1,7 @@
 //! Rows as both stores hold them, and their conversion to and from domain types, so the checks
 //! on what comes back from a database are written once.
 
+use bestchat_domain::ErrorCode;
 use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{Conversation, ConversationSettings};
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
@@ -107,7 +108,7 @@ impl MessageRow {
             cached_tokens: m.usage.map(|u| i64::from(u.cached_tokens)),
             cost_micros: m.usage.and_then(|u| u.cost_micros),
             finish_reason: m.finish_reason.map(|f| f.as_str().to_owned()),
-            error_code: m.error.as_ref().map(|e| e.code.clone()),
+            error_code: m.error.as_ref().map(|e| e.code.as_str().to_owned()),
             error_message: m.error.as_ref().map(|e| e.message.clone()),
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -125,7 +126,10 @@ impl MessageRow {
             _ => None,
         };
         let error = match (self.error_code, self.error_message) {
-            (Some(code), Some(message)) => Some(MessageError { code, message }),
+            (Some(code), Some(message)) => Some(MessageError {
+                code: ErrorCode::parse(&code).ok_or_else(|| corrupt("messages.error_code"))?,
+                message,
+            }),
             _ => None,
         };
         Ok(Message {
@@ -159,6 +163,7 @@ impl MessageRow {
             error,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            content_omitted: false,
         })
     }
 }

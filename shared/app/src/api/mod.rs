@@ -106,13 +106,14 @@ where
     Fut: Future<Output = Result<ApiResponse, AppError>>,
 {
     let limit = state.config.max_request_bytes;
+    let request_id = request.request_id.clone();
     if request.body.len() > limit {
-        return error_response(&DomainError::new(
+        let refusal = DomainError::new(
             ErrorCode::PayloadTooLarge,
             format!("the request body exceeds {limit} bytes"),
-        ));
+        );
+        return error_response(&refusal, &request_id);
     }
-    let request_id = request.request_id.clone();
     crate::http::finish(&request_id, operation(state, request).await)
 }
 

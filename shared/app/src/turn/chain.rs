@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::message::{Message, MessageStatus};
-use bestchat_domain::model_ref::ModelRef;
+use bestchat_domain::model_ref::{ModelRef, ProviderId};
+use bestchat_domain::ports::keys::VaultError;
 use bestchat_domain::provider::ModelInfo;
 use bestchat_domain::time::now;
 use bestchat_domain::usage::UsageLog;
@@ -19,6 +20,7 @@ use crate::models::{
     DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, UserProvider, can_call, endpoint,
     models_of, user_providers,
 };
+use crate::error::AppError;
 use crate::state::AppState;
 
 /// A model with its endpoint and registry entry.
@@ -75,12 +77,44 @@ impl Candidate {
     }
 }
 
-/// The model asked for (the answer's, else the conversation's) and then the fallbacks.
+/// Why a model cannot be called by this user; what the user can do about it is in the sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Unusable {
+    UnknownProvider(ProviderId),
+    Disabled(ProviderId),
+    NoKey(ProviderId),
+    /// The stored key no longer opens (the vault key was rotated away, or the row was copied).
+    KeyUnreadable(ProviderId),
+}
+
+impl Unusable {
+    pub fn sentence(&self) -> String {
+        match self {
+            Self::UnknownProvider(p) => format!("{p} is not a provider you can use"),
+            Self::Disabled(p) => format!("{p} is disabled in your provider settings"),
+            Self::NoKey(p) => format!(
+                "no API key is configured for {p}: add one with PUT /api/provider-configs/{p}"
+            ),
+            Self::KeyUnreadable(p) => format!(
+                "the stored API key for {p} cannot be opened: set it again with PUT /api/provider-configs/{p}"
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.sentence())
+    }
+}
+
+/// The model asked for (the answer's, else the conversation's) and then the fallbacks that this
+/// user can call; when none can be, why the first cannot.
 pub(crate) async fn candidates(
     state: &AppState,
     conversation: &Conversation,
     answer: &Message,
-) -> Result<Vec<Candidate>, String> {
+) -> Result<Result<Vec<Candidate>, Unusable>, AppError> {
     let primary = ModelRef {
         provider: answer
             .provider
@@ -91,69 +125,64 @@ pub(crate) async fn candidates(
             .clone()
             .unwrap_or_else(|| conversation.model.clone()),
     };
-    let mut wanted = vec![primary.clone()];
+    let mut wanted = vec![primary];
     for fallback in &conversation.settings.fallbacks {
         if !wanted.contains(fallback) {
             wanted.push(fallback.clone());
         }
     }
-    let providers = user_providers(state, conversation.user_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let providers = user_providers(state, conversation.user_id).await?;
     let mut out = Vec::new();
+    let mut first_reason = None;
     for r in &wanted {
-        match resolve(state, conversation.user_id, &providers, r).await {
+        match resolve(state, conversation.user_id, &providers, r).await? {
             Ok(c) => out.push(c),
-            Err(reason) if wanted.len() == 1 => return Err(reason),
             Err(reason) => {
-                tracing::info!(provider = %r.provider, reason, "model left out of the chain");
+                tracing::info!(provider = %r.provider, %reason, "model left out of the chain");
+                first_reason.get_or_insert(reason);
             }
         }
     }
-    if out.is_empty() {
-        return Err(format!(
-            "none of the models of this conversation can be used (first: {primary:?})"
-        ));
+    match first_reason {
+        Some(reason) if out.is_empty() => Ok(Err(reason)),
+        _ => Ok(Ok(out)),
     }
-    Ok(out)
 }
 
-/// The model if this user can call it, or why not.
+/// The model if this user can call it, or why not; an error only when a port failed.
 pub(crate) async fn resolve(
     state: &AppState,
     user: UserId,
     providers: &[UserProvider<'_>],
     r: &ModelRef,
-) -> Result<Candidate, String> {
-    let p = providers
-        .iter()
-        .find(|p| p.id() == Some(&r.provider))
-        .ok_or_else(|| format!("{} is not a provider you can use", r.provider))?;
+) -> Result<Result<Candidate, Unusable>, AppError> {
+    let Some(p) = providers.iter().find(|p| p.id() == Some(&r.provider)) else {
+        return Ok(Err(Unusable::UnknownProvider(r.provider.clone())));
+    };
     if !p.enabled() {
-        return Err(format!(
-            "{} is disabled in your provider settings",
-            r.provider
-        ));
+        return Ok(Err(Unusable::Disabled(r.provider.clone())));
     }
     if !can_call(state, p) {
-        return Err(format!(
-            "no API key is configured for {0}: add one with PUT /api/provider-configs/{0}",
-            r.provider
-        ));
+        return Ok(Err(Unusable::NoKey(r.provider.clone())));
     }
-    let endpoint = endpoint(state, user, p, Some(&r.model))
-        .await
-        .map_err(|e| e.to_string())?;
+    let endpoint = match endpoint(state, user, p, Some(&r.model)).await {
+        Ok(endpoint) => endpoint,
+        Err(AppError::Vault(VaultError::Rejected(detail))) => {
+            tracing::error!(provider = %r.provider, detail, "a stored key does not open");
+            return Ok(Err(Unusable::KeyUnreadable(r.provider.clone())));
+        }
+        Err(e) => return Err(e),
+    };
     let info = models_of(state, user, p)
         .await
         .into_iter()
         .find(|m| m.id == r.model);
-    Ok(Candidate {
+    Ok(Ok(Candidate {
         target: Target {
             provider: r.provider.clone(),
             model: r.model.clone(),
             endpoint,
         },
         info,
-    })
+    }))
 }

@@ -11,7 +11,7 @@ use bestchat_domain::ports::realtime::{ConnectionId, PublishError};
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
 use tokio::task::JoinSet;
 
-use super::frames::delta_frames;
+use super::frames::{delta_frames, encode_event};
 use crate::state::AppState;
 
 pub struct Fanout<'a> {
@@ -134,7 +134,7 @@ impl<'a> Fanout<'a> {
 
     /// Posts an event that is not part of the numbered stream.
     pub async fn event(&mut self, event: &ServerEvent) {
-        if let Ok(frame) = serde_json::to_vec(event) {
+        if let Some(frame) = encode_event(event, self.state.config.realtime.frame_max_bytes) {
             self.post(frame).await;
         }
     }
@@ -193,14 +193,14 @@ pub async fn broadcast(
             .collect(),
         Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
     };
-    if let Ok(frame) = serde_json::to_vec(event) {
+    if let Some(frame) = encode_event(event, state.config.realtime.frame_max_bytes) {
         post_all(state, &targets, frame).await;
     }
 }
 
 /// Sends `event` to one connection.
 pub async fn send_to(state: &AppState, id: &ConnectionId, event: &ServerEvent) {
-    if let Ok(frame) = serde_json::to_vec(event)
+    if let Some(frame) = encode_event(event, state.config.realtime.frame_max_bytes)
         && let Err(PublishError::Gone) = state.publisher.post(id, &frame).await
     {
         let _ = state.connections.remove(id).await;

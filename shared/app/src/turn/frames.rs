@@ -2,6 +2,7 @@
 //! at character boundaries into several frames, each with its own `seq`.
 
 use bestchat_domain::ids::{ConversationId, MessageId};
+use bestchat_domain::message::Message;
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
 
 /// Bytes `c` takes inside a JSON string.
@@ -28,6 +29,52 @@ fn frame(
         channel,
     })
     .unwrap_or_default()
+}
+
+/// `event` as one frame of at most `max_bytes`. A message too large to ride along (in
+/// `message.created` or `message.completed`) goes without its content and tool calls, marked
+/// `content_omitted`; clients fetch it whole over HTTP. `None` only for an event that cannot
+/// fit at all, which is logged.
+pub fn encode_event(event: &ServerEvent, max_bytes: usize) -> Option<Vec<u8>> {
+    let frame = serde_json::to_vec(event).ok()?;
+    if frame.len() <= max_bytes {
+        return Some(frame);
+    }
+    let omit = |message: &Message| Message {
+        content: String::new(),
+        tool_calls: Vec::new(),
+        content_omitted: true,
+        ..message.clone()
+    };
+    let slim = match event {
+        ServerEvent::MessageCreated { message } => ServerEvent::MessageCreated {
+            message: omit(message),
+        },
+        ServerEvent::MessageCompleted {
+            conversation_id,
+            message_id,
+            message,
+            usage,
+            finish_reason,
+        } => ServerEvent::MessageCompleted {
+            conversation_id: *conversation_id,
+            message_id: *message_id,
+            message: omit(message),
+            usage: *usage,
+            finish_reason: *finish_reason,
+        },
+        _ => {
+            tracing::error!(bytes = frame.len(), "an event exceeds the frame limit; not sent");
+            return None;
+        }
+    };
+    let frame = serde_json::to_vec(&slim).ok()?;
+    if frame.len() <= max_bytes {
+        Some(frame)
+    } else {
+        tracing::error!(bytes = frame.len(), "an event exceeds the frame limit; not sent");
+        None
+    }
 }
 
 /// Frames for `text`, numbered from `first_seq`.

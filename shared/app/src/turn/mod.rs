@@ -1,33 +1,39 @@
-//! One assistant turn: claim the pending answer, build the request, stream it from the provider
-//! through the failover chain to every subscribed connection, and store the result with its usage.
+//! One assistant turn: claim the pending answer under a lease, build the request, stream it from
+//! the provider through the failover chain to every subscribed connection, and store the result
+//! with its usage, if the lease is still ours.
 
 pub(crate) mod chain;
 mod context;
 mod fanout;
 mod frames;
 pub(crate) mod history;
+mod lease;
+mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bestchat_domain::ErrorCode;
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
-use bestchat_domain::message::{
-    FinishReason, Message, MessageError, MessageStatus, ToolCall, Usage,
-};
+use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Usage};
+use bestchat_domain::ports::store::{Finisher, StoreError};
 use bestchat_domain::time::now;
-use bestchat_domain::wire::{DeltaChannel, ServerEvent};
-use bestchat_providers::failover::{Attempt, Failover, Target};
-use bestchat_providers::{EventStream, ProviderError, StreamEvent, TokenUsage};
+use bestchat_domain::wire::ServerEvent;
+use bestchat_providers::client::STREAM_QUEUE_EVENTS;
+use bestchat_providers::failover::{Failover, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use fanout::Fanout;
 pub use fanout::{broadcast, send_to};
+pub use frames::encode_event;
 
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
 use chain::{Call, Candidate};
+use lease::Lease;
+use stream::{Batch, Ending, Streamed};
 
 /// What `chat-turn` is invoked with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,34 +51,53 @@ pub fn cancel_key(message: MessageId) -> String {
 /// How long a cancellation request is kept.
 pub const CANCEL_TTL: Duration = Duration::from_secs(60 * 60);
 
+/// Attempts at the final write before the turn leaves its answer to the janitor.
+const FINISH_ATTEMPTS: u32 = 4;
+/// Wait before the first repeat of a failed final write; doubled each time.
+const FINISH_RETRY_DELAY: Duration = Duration::from_millis(100);
+
 /// The `chat-turn` function.
-pub async fn handle(state: Arc<AppState>, payload: Value) -> Result<Value, String> {
-    let job: TurnJob =
-        serde_json::from_value(payload).map_err(|e| format!("bad chat-turn payload: {e}"))?;
-    let outcome = run(&state, &job).await.map_err(|e| e.to_string())?;
+pub async fn handle(state: Arc<AppState>, payload: Value) -> Result<Value, AppError> {
+    let job: TurnJob = serde_json::from_value(payload)
+        .map_err(|e| AppError::Payload(format!("chat-turn: {e}")))?;
+    let outcome = run(&state, &job).await?;
     Ok(json!({ "outcome": outcome }))
 }
 
-/// How the provider part of a turn ended.
-enum Ending {
-    Finished(FinishReason),
-    Cancelled,
-    /// The provider failed after content arrived.
-    Cut(ProviderError),
-    /// Nothing usable came: every target failed, or none could be called.
-    Failed {
-        code: &'static str,
-        message: String,
-    },
-    TimedOut,
-}
-
+/// Claims the answer, then runs the turn while its lease is kept. If the lease is lost (the
+/// janitor ended the answer), the turn is dropped where it stands: it can no longer write, and
+/// must not post anything more.
 pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppError> {
     let store = state.store();
-    if !store.claim_turn(job.user_id, job.message_id, now()).await? {
+    let lease = Lease::new(job.message_id, state.config.turn_lease);
+    let at = now();
+    if !store
+        .claim_turn(
+            job.user_id,
+            job.message_id,
+            lease.id(),
+            at,
+            lease.expiry(at),
+        )
+        .await?
+    {
         tracing::info!(message = %job.message_id, "turn already claimed; nothing to do");
         return Ok("already_claimed");
     }
+    // Cancel safety: `keep` returns only when the lease is lost, and then dropping the turn
+    // wherever it waits is the point; the turn finishing first drops `keep`, which at worst
+    // abandons a renewal in flight.
+    tokio::select! {
+        outcome = answer(state, job, &lease) => outcome,
+        () = lease.keep(store) => {
+            tracing::warn!(message = %job.message_id, lease = %lease.id(), "lease lost; the turn stops without writing");
+            Ok("lease_lost")
+        }
+    }
+}
+
+async fn answer(state: &AppState, job: &TurnJob, lease: &Lease) -> Result<&'static str, AppError> {
+    let store = state.store();
     let Some(conversation) = store
         .get_conversation(job.user_id, job.conversation_id)
         .await?
@@ -84,19 +109,58 @@ pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppErr
     };
     let started = Instant::now();
     let mut fanout = Fanout::start(state, job.user_id, job.conversation_id, job.message_id).await;
-    let history = history::load(state, &conversation, answer.id).await?;
-    let candidates = match chain::candidates(state, &conversation, &answer).await {
-        Ok(c) => c,
-        Err(message) => {
-            let ending = Ending::Failed {
-                code: "provider_not_configured",
-                message,
-            };
-            return unanswered(state, &mut fanout, answer, ending, started).await;
+    let produced = match produce(state, &mut fanout, &conversation, &answer, job, lease, started)
+        .await
+    {
+        Ok(produced) => produced,
+        Err(e) => {
+            let public = e.to_public(&lease.id().to_string());
+            Produced::failed(public.code, public.message)
         }
     };
-    let request = match context::build(state, &conversation, &answer, &history, &candidates).await?
-    {
+    finish(state, &mut fanout, answer, produced, lease, started).await
+}
+
+/// What the provider part of a turn yielded, and from which model.
+struct Produced {
+    streamed: Streamed,
+    ending: Ending,
+    /// Deltas not yet posted (held back while the lease could not be counted on).
+    unsent: Batch,
+    answered: Option<Candidate>,
+}
+
+impl Produced {
+    fn failed(code: ErrorCode, message: String) -> Self {
+        Self {
+            streamed: Streamed::default(),
+            ending: Ending::Failed(MessageError { code, message }),
+            unsent: Batch::default(),
+            answered: None,
+        }
+    }
+}
+
+async fn produce(
+    state: &AppState,
+    fanout: &mut Fanout<'_>,
+    conversation: &bestchat_domain::conversation::Conversation,
+    answer: &Message,
+    job: &TurnJob,
+    lease: &Lease,
+    started: Instant,
+) -> Result<Produced, AppError> {
+    let history = history::load(state, conversation, answer.id).await?;
+    let mut candidates = match chain::candidates(state, conversation, answer).await? {
+        Ok(c) => c,
+        Err(unusable) => {
+            return Ok(Produced::failed(
+                ErrorCode::ProviderNotConfigured,
+                unusable.sentence(),
+            ));
+        }
+    };
+    let request = match context::build(state, conversation, answer, &history, &candidates).await? {
         Ok(built) => {
             for o in &built.optimizations {
                 fanout
@@ -112,13 +176,13 @@ pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppErr
             built.request
         }
         Err(too_large) => {
-            let ending = Ending::Failed {
-                code: "context_too_large",
-                message: too_large.to_string(),
-            };
-            return unanswered(state, &mut fanout, answer, ending, started).await;
+            return Ok(Produced::failed(
+                ErrorCode::ContextTooLarge,
+                too_large.to_string(),
+            ));
         }
     };
+    drop(history);
     let chain: Vec<Target> = candidates.iter().map(|c| c.target.clone()).collect();
     let failover = Failover {
         providers: &state.providers,
@@ -127,287 +191,64 @@ pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppErr
     };
     match failover.start(&chain, &request).await {
         Err(exhausted) => {
-            let ending = Ending::Failed {
-                code: "provider_error",
-                message: exhausted.error.message.clone(),
-            };
+            tracing::warn!(message = %answer.id, lease = %lease.id(), error = %exhausted.error, "every provider of the chain failed");
             let last = exhausted.attempts.last().map(|a| a.provider.clone());
-            let answered = candidates
+            let index = candidates
                 .iter()
-                .find(|c| Some(c.target.provider.to_string()) == last)
-                .or(candidates.first());
-            let streamed = Streamed {
-                attempts: exhausted.attempts,
-                ..Streamed::empty()
-            };
-            finish(
-                state,
-                &mut fanout,
-                answer,
-                streamed,
-                ending,
-                answered,
-                started,
-            )
-            .await
+                .position(|c| Some(c.target.provider.to_string()) == last)
+                .unwrap_or(0);
+            Ok(Produced {
+                streamed: Streamed {
+                    attempts: exhausted.attempts,
+                    ..Streamed::default()
+                },
+                ending: Ending::Failed(MessageError {
+                    code: ErrorCode::ProviderError,
+                    message: exhausted.error.kind.public_sentence().to_owned(),
+                }),
+                unsent: Batch::default(),
+                answered: Some(candidates.swap_remove(index)),
+            })
         }
         Ok(ready) => {
-            let answered = &candidates[ready.target];
-            let (streamed, ending) = stream(
-                state,
-                &mut fanout,
-                ready.stream,
-                ready.attempts,
-                job,
-                started,
-            )
-            .await;
-            finish(
-                state,
-                &mut fanout,
-                answer,
+            let events = ready.stream.spawn(STREAM_QUEUE_EVENTS);
+            let (streamed, ending, unsent) =
+                stream::run(state, fanout, events, ready.attempts, job, lease, started).await;
+            Ok(Produced {
                 streamed,
                 ending,
-                Some(answered),
-                started,
-            )
-            .await
+                unsent,
+                answered: Some(candidates.swap_remove(ready.target)),
+            })
         }
     }
 }
 
-/// What arrived from the provider.
-struct Streamed {
-    text: String,
-    tool_calls: Vec<ToolCall>,
-    usage: Option<TokenUsage>,
-    first_token: Option<Duration>,
-    attempts: Vec<Attempt>,
-}
-
-impl Streamed {
-    fn empty() -> Self {
-        Self {
-            text: String::new(),
-            tool_calls: Vec::new(),
-            usage: None,
-            first_token: None,
-            attempts: Vec::new(),
-        }
-    }
-}
-
-/// A batch of deltas waiting for its window to close.
-struct Batch {
-    text: String,
-    channel: DeltaChannel,
-    due: Option<tokio::time::Instant>,
-}
-
-async fn stream(
-    state: &AppState,
-    fanout: &mut Fanout<'_>,
-    mut events: EventStream,
-    attempts: Vec<Attempt>,
-    job: &TurnJob,
-    started: Instant,
-) -> (Streamed, Ending) {
-    let realtime = &state.config.realtime;
-    let deadline = tokio::time::Instant::now() + state.config.turn_max_duration;
-    let mut got = Streamed {
-        attempts,
-        ..Streamed::empty()
-    };
-    let mut calls: Vec<(u32, ToolCall, String)> = Vec::new();
-    let mut batch = Batch {
-        text: String::new(),
-        channel: DeltaChannel::Text,
-        due: None,
-    };
-    let mut poll = tokio::time::interval(realtime.cancel_poll);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let ending = loop {
-        let due = batch.due.unwrap_or(deadline);
-        tokio::select! {
-            event = events.next() => {
-                let Some(event) = event else { break Ending::Cut(ProviderError::incomplete()) };
-                match event {
-                    StreamEvent::TextDelta(t) | StreamEvent::ReasoningDelta(t) if t.is_empty() => {}
-                    StreamEvent::TextDelta(t) => {
-                        got.text.push_str(&t);
-                        if add(fanout, &mut batch, &mut got, t, DeltaChannel::Text, started, realtime).await
-                            && cancelled(state, job).await
-                        {
-                            break Ending::Cancelled;
-                        }
-                    }
-                    StreamEvent::ReasoningDelta(t) => {
-                        if add(fanout, &mut batch, &mut got, t, DeltaChannel::Reasoning, started, realtime).await
-                            && cancelled(state, job).await
-                        {
-                            break Ending::Cancelled;
-                        }
-                    }
-                    StreamEvent::ToolCallStart { index, id, name } => calls.push((
-                        index,
-                        ToolCall { id, name, arguments: Value::Null },
-                        String::new(),
-                    )),
-                    StreamEvent::ToolCallDelta { index, arguments } => {
-                        if let Some(call) = calls.iter_mut().find(|c| c.0 == index) {
-                            call.2.push_str(&arguments);
-                        }
-                    }
-                    StreamEvent::ToolCallEnd { .. } => {}
-                    StreamEvent::Usage(u) => got.usage = Some(u),
-                    StreamEvent::Finish(reason) => break Ending::Finished(reason),
-                    StreamEvent::Error(e) => break Ending::Cut(e),
-                }
-            }
-            () = tokio::time::sleep_until(due), if batch.due.is_some() => {
-                flush(fanout, &mut batch).await;
-                if cancelled(state, job).await {
-                    break Ending::Cancelled;
-                }
-            }
-            _ = poll.tick() => {
-                fanout.refresh_if_due().await;
-                if cancelled(state, job).await {
-                    break Ending::Cancelled;
-                }
-            }
-            () = tokio::time::sleep_until(deadline) => break Ending::TimedOut,
-        }
-    };
-    flush(fanout, &mut batch).await;
-    got.tool_calls = calls
-        .into_iter()
-        .map(|(_, mut call, arguments)| {
-            call.arguments = serde_json::from_str(&arguments).unwrap_or(Value::String(arguments));
-            call
-        })
-        .collect();
-    (got, ending)
-}
-
-/// Adds a delta to the batch; the first delta of the answer goes out at once, later ones wait
-/// for the window or a full frame. Returns whether a batch was sent.
-async fn add(
-    fanout: &mut Fanout<'_>,
-    batch: &mut Batch,
-    got: &mut Streamed,
-    text: String,
-    channel: DeltaChannel,
-    started: Instant,
-    realtime: &crate::config::RealtimeConfig,
-) -> bool {
-    let mut sent = false;
-    if !batch.text.is_empty() && batch.channel != channel {
-        flush(fanout, batch).await;
-        sent = true;
-    }
-    batch.channel = channel;
-    batch.text.push_str(&text);
-    if got.first_token.is_none() {
-        got.first_token = Some(started.elapsed());
-        flush(fanout, batch).await;
-        return true;
-    }
-    if batch.text.len() >= realtime.frame_max_bytes / 2 {
-        flush(fanout, batch).await;
-        return true;
-    }
-    if batch.due.is_none() {
-        batch.due = Some(tokio::time::Instant::now() + realtime.coalesce_window);
-    }
-    sent
-}
-
-async fn flush(fanout: &mut Fanout<'_>, batch: &mut Batch) {
-    batch.due = None;
-    if batch.text.is_empty() {
-        return;
-    }
-    let text = std::mem::take(&mut batch.text);
-    fanout.delta(&text, batch.channel).await;
-    fanout.refresh_if_due().await;
-}
-
-async fn cancelled(state: &AppState, job: &TurnJob) -> bool {
-    matches!(
-        state.cache.get(&cancel_key(job.message_id)).await,
-        Ok(Some(_))
-    )
-}
-
-/// Ends a turn that never reached a provider.
-async fn unanswered(
-    state: &AppState,
-    fanout: &mut Fanout<'_>,
-    answer: Message,
-    ending: Ending,
-    started: Instant,
-) -> Result<&'static str, AppError> {
-    finish(
-        state,
-        fanout,
-        answer,
-        Streamed::empty(),
-        ending,
-        None,
-        started,
-    )
-    .await
-}
-
-/// Stores the final answer and its usage, then tells every connection.
+/// Stores the final answer and its usage if the lease is still ours, then tells every
+/// connection. A write the lease forbids ends the turn silently: whoever took the answer told
+/// the clients.
 async fn finish(
     state: &AppState,
     fanout: &mut Fanout<'_>,
     answer: Message,
-    got: Streamed,
-    ending: Ending,
-    answered: Option<&Candidate>,
+    produced: Produced,
+    lease: &Lease,
     started: Instant,
 ) -> Result<&'static str, AppError> {
-    let (status, finish_reason, error, outcome) = match ending {
-        Ending::Finished(reason) => (MessageStatus::Complete, Some(reason), None, "complete"),
-        Ending::Cancelled => (MessageStatus::Cancelled, None, None, "cancelled"),
-        Ending::Cut(e) => (
-            MessageStatus::Incomplete,
-            None,
-            Some(MessageError {
-                code: "incomplete".into(),
-                message: e.to_string(),
-            }),
-            "incomplete",
-        ),
-        Ending::TimedOut => (
-            MessageStatus::Incomplete,
-            None,
-            Some(MessageError {
-                code: "turn_timeout".into(),
-                message: "the answer took longer than this deployment allows".into(),
-            }),
-            "incomplete",
-        ),
-        Ending::Failed { code, message } => (
-            MessageStatus::Error,
-            Some(FinishReason::Error),
-            Some(MessageError {
-                code: code.into(),
-                message,
-            }),
-            "error",
-        ),
-    };
+    let Produced {
+        streamed: got,
+        ending,
+        mut unsent,
+        answered,
+    } = produced;
+    let answered = answered.as_ref();
+    let (status, finish_reason, error) = ending.into_parts();
     let usage = got.usage.map(|u| Usage {
         input_tokens: u.input_tokens,
         output_tokens: u.output_tokens,
         cached_tokens: u.cached_tokens,
         cost_micros: answered.and_then(|c| c.cost(&u)),
     });
-    let at = now();
     let final_message = Message {
         token_count: message_tokens(
             answered.map_or(answer.model.as_ref().map_or("", |m| m.as_str()), |c| {
@@ -428,7 +269,7 @@ async fn finish(
         usage,
         finish_reason,
         error: error.clone(),
-        updated_at: at,
+        updated_at: now(),
         ..answer
     };
     // A usage record for every turn that reached a provider.
@@ -444,16 +285,18 @@ async fn finish(
             attempts: &got.attempts,
         })
     });
-    state
-        .store()
-        .finish_turn(&final_message, log.as_ref())
-        .await?;
+    if !write_final(state, &final_message, log.as_ref(), lease).await? {
+        tracing::warn!(message = %final_message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
+        return Ok("lease_lost");
+    }
     tracing::info!(
-        message = %final_message.id, outcome, frames = fanout.delivered(),
-        provider = ?final_message.provider, model = ?final_message.model,
-        latency_ms = millis(started.elapsed()), ttft_ms = ?got.first_token.map(millis),
-        "turn finished"
+        message = %final_message.id, lease = %lease.id(), status = status.as_str(),
+        frames = fanout.delivered(), provider = ?final_message.provider,
+        model = ?final_message.model, latency_ms = millis(started.elapsed()),
+        ttft_ms = ?got.first_token.map(millis), "turn finished"
     );
+    // What was held back is stored now, so it can be posted.
+    stream::flush(fanout, &mut unsent).await;
     // Serve resumes that arrived while the answer was being stored, then close the stream.
     fanout.refresh().await;
     if let Some(e) = error {
@@ -463,21 +306,79 @@ async fn finish(
                 message_id: Some(final_message.id),
                 code: e.code,
                 message: e.message,
+                request_id: Some(lease.id().to_string()),
             })
             .await;
     }
-    fanout
-        .event(&ServerEvent::MessageCompleted {
-            conversation_id: final_message.conversation_id,
-            message_id: final_message.id,
-            usage: final_message.usage,
-            finish_reason: final_message.finish_reason,
-            message: final_message,
-        })
-        .await;
-    Ok(outcome)
+    fanout.event(&completed_event(final_message)).await;
+    Ok(status.as_str())
+}
+
+/// The final write, repeated a few times when the store is briefly unavailable (a connection
+/// killed under the turn): `false` when the lease no longer allows it.
+async fn write_final(
+    state: &AppState,
+    message: &Message,
+    log: Option<&bestchat_domain::usage::UsageLog>,
+    lease: &Lease,
+) -> Result<bool, AppError> {
+    let mut delay = FINISH_RETRY_DELAY;
+    for attempt in 1..=FINISH_ATTEMPTS {
+        match state
+            .store()
+            .finish_turn(message, log, Finisher::Lease(lease.id()))
+            .await
+        {
+            Ok(written) => return Ok(written),
+            Err(StoreError::Unavailable(detail)) if attempt < FINISH_ATTEMPTS => {
+                tracing::warn!(message = %message.id, attempt, detail, "final write failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
+/// `message.completed` for a stored answer.
+pub fn completed_event(message: Message) -> ServerEvent {
+    ServerEvent::MessageCompleted {
+        conversation_id: message.conversation_id,
+        message_id: message.id,
+        usage: message.usage,
+        finish_reason: message.finish_reason,
+        message,
+    }
 }
 
 pub(crate) fn millis(d: Duration) -> u32 {
     u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+impl Ending {
+    /// The stored status, finish reason and error of an answer that ended so.
+    fn into_parts(self) -> (MessageStatus, Option<FinishReason>, Option<MessageError>) {
+        match self {
+            Self::Finished(reason) => (MessageStatus::Complete, Some(reason), None),
+            Self::Cancelled => (MessageStatus::Cancelled, None, None),
+            Self::Cut(e) => (
+                MessageStatus::Incomplete,
+                None,
+                Some(MessageError {
+                    code: ErrorCode::Incomplete,
+                    message: format!(
+                        "the answer was cut off ({}); what arrived is kept",
+                        e.kind.public_sentence()
+                    ),
+                }),
+            ),
+            Self::TimedOut => (
+                MessageStatus::Incomplete,
+                None,
+                Some(MessageError::of(ErrorCode::TurnTimeout)),
+            ),
+            Self::Failed(error) => (MessageStatus::Error, Some(FinishReason::Error), Some(error)),
+        }
+    }
 }

@@ -88,48 +88,87 @@ pub enum TurnStart {
     Existing { user: Message, assistant: Message },
 }
 
+/// A running turn's hold on its answer. Only the holder may write the answer's end; a holder
+/// that stops renewing loses it to the janitor once it lapses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseId(pub uuid::Uuid);
+
+impl LeaseId {
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::now_v7())
+    }
+}
+
+impl std::fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Who writes an answer's end. The store checks the condition in the same statement as the
+/// write, so of two writers racing for one answer exactly one succeeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finisher {
+    /// The turn holding this lease, while the answer is still unfinished.
+    Lease(LeaseId),
+    /// Whoever finds the answer unfinished with its lease lapsed before this time (the janitor).
+    Lapsed(Timestamp),
+    /// The sender, while no turn has claimed the answer.
+    Unclaimed,
+}
+
 /// The storage side of a chat turn.
 #[async_trait]
 pub trait TurnStore: Send + Sync {
     /// Stores the user message and its `pending` answer in one transaction and moves the
     /// conversation to the top of the list; a repeated `client_message_id` returns the original
-    /// pair instead.
+    /// pair instead. A turn must claim the answer before `claim_by`, or the janitor ends it.
     async fn start_turn(
         &self,
         user: &Message,
         assistant: &Message,
+        claim_by: Timestamp,
     ) -> Result<TurnStart, StoreError>;
 
-    /// Moves the answer from `pending` to `streaming`, once: `false` when another invocation
-    /// claimed it first, or it does not exist.
+    /// Moves the answer from `pending` to `streaming` under `lease`, held until `expires`, once:
+    /// `false` when another invocation claimed it first, or it does not exist.
     async fn claim_turn(
         &self,
         user: UserId,
         message: MessageId,
+        lease: LeaseId,
         now: Timestamp,
+        expires: Timestamp,
     ) -> Result<bool, StoreError>;
 
-    /// Writes the final answer and, when a provider was called, its usage record, together.
+    /// Extends the lease to `expires`; `false` when it is no longer this lease's to extend.
+    async fn renew_lease(
+        &self,
+        message: MessageId,
+        lease: LeaseId,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Writes the final answer and, when a provider was called, its usage record, together,
+    /// if `by` may still write it: `false` (and nothing written) when it may not.
     async fn finish_turn(
         &self,
         message: &Message,
         usage: Option<&UsageLog>,
-    ) -> Result<(), StoreError>;
+        by: Finisher,
+    ) -> Result<bool, StoreError>;
 
     async fn get_message(&self, user: UserId, id: MessageId)
     -> Result<Option<Message>, StoreError>;
 
-    /// Answers still `pending` or `streaming` and untouched since before `before`, oldest first,
-    /// at most `limit`: turns that died without finishing.
-    async fn unfinished_turns(
+    /// Answers still `pending` or `streaming` whose lease lapsed before `at`, the longest
+    /// lapsed first, after skipping `skip`, at most `limit`: turns that died without finishing.
+    async fn lapsed_turns(
         &self,
-        before: Timestamp,
+        at: Timestamp,
+        skip: u32,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
-
-    /// Writes the final answer only while it is still unfinished: `false` when its turn
-    /// finished it first.
-    async fn abandon_turn(&self, message: &Message) -> Result<bool, StoreError>;
 }
 
 /// What context management did, and the summaries it wrote.

@@ -71,11 +71,13 @@ impl Source {
         }
     }
 
+    /// The next word, after the pause that separates it from the previous one. The pause comes
+    /// before the word is taken: a caller that drops this future loses the wait, never a word.
     pub async fn pull(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.started && !self.words.is_empty() && !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
         if let Some(word) = self.words.pop_front() {
-            if self.started && !self.delay.is_zero() {
-                tokio::time::sleep(self.delay).await;
-            }
             self.started = true;
             out.push(StreamEvent::TextDelta(word));
         } else if !self.finished {

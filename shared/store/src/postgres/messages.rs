@@ -28,12 +28,12 @@ pub(super) const GET_BY_REPLY: &str = concat!(
     columns!(),
     " FROM messages WHERE reply_to = $1 AND user_id = $2"
 );
-/// Answers whose turn never finished, for the janitor.
-pub(super) const UNFINISHED: &str = concat!(
+/// Answers whose turn died: unfinished, and nobody renewed the lease, for the janitor.
+pub(super) const LAPSED: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM messages WHERE status IN ('pending', 'streaming') AND updated_at < $1
-      ORDER BY updated_at LIMIT $2"
+    " FROM messages WHERE status IN ('pending', 'streaming') AND lease_expires_at < $1
+      ORDER BY lease_expires_at, id LIMIT $3 OFFSET $2"
 );
 const INSERT: &str = concat!(
     "INSERT INTO messages (",

@@ -1,13 +1,13 @@
 use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, UserId};
 use bestchat_domain::message::Message;
-use bestchat_domain::ports::store::{StoreError, TurnStart, TurnStore};
+use bestchat_domain::ports::store::{Finisher, LeaseId, StoreError, TurnStart, TurnStore};
 use bestchat_domain::time::Timestamp;
 use bestchat_domain::usage::UsageLog;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
-use super::messages::{GET_BY_ID, GET_BY_REPLY, UNFINISHED, from_row, insert, to_int};
+use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, from_row, insert, to_int};
 use super::{PgStore, db_error, sql_limit, usage};
 use crate::records::MessageRow;
 
@@ -22,22 +22,30 @@ const BY_CLIENT_ID: &str = "SELECT id FROM messages
     WHERE conversation_id = $1 AND user_id = $2 AND client_message_id = $3";
 const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET updated_at = $3 WHERE id = $1 AND user_id = $2";
-const CLAIM: &str = "UPDATE messages SET status = 'streaming', updated_at = $3
+/// The pending answer must be claimed before this, or the janitor ends it.
+const CLAIM_BY: &str = "UPDATE messages SET lease_expires_at = $2 WHERE id = $1";
+const CLAIM: &str = "UPDATE messages
+    SET status = 'streaming', lease_owner = $3, lease_expires_at = $5, updated_at = $4
     WHERE id = $1 AND user_id = $2 AND status = 'pending'";
+const RENEW: &str = "UPDATE messages SET lease_expires_at = $3
+    WHERE id = $1 AND lease_owner = $2 AND status = 'streaming'";
+/// The final write; `$17` is what the finisher's condition compares with.
 macro_rules! finish {
     ($condition:literal) => {
         concat!(
             "UPDATE messages SET content = $3, status = $4, provider = $5, model = $6,
                 tool_calls = $7, token_count = $8, input_tokens = $9, output_tokens = $10,
                 cached_tokens = $11, cost_micros = $12, finish_reason = $13, error_code = $14,
-                error_message = $15, updated_at = $16
-            WHERE id = $1 AND user_id = $2",
+                error_message = $15, updated_at = $16, lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = $1 AND user_id = $2 AND ",
             $condition
         )
     };
 }
-const FINISH: &str = finish!("");
-const ABANDON: &str = finish!(" AND status IN ('pending', 'streaming')");
+const FINISH_LEASED: &str = finish!("status = 'streaming' AND lease_owner = $17");
+const FINISH_LAPSED: &str =
+    finish!("status IN ('pending', 'streaming') AND lease_expires_at < $17");
+const FINISH_UNCLAIMED: &str = finish!("status = 'pending' AND $17::boolean");
 
 async fn one(
     client: &impl GenericClient,
@@ -53,12 +61,22 @@ fn missing(what: &str) -> StoreError {
     StoreError::Internal(format!("the earlier turn's {what} message is missing"))
 }
 
-/// Writes an answer's final fields with `sql` (FINISH or ABANDON); the rows it changed.
+/// Writes an answer's final fields if `by` may; the rows it changed.
 async fn write_final(
     client: &impl GenericClient,
-    sql: &str,
     r: &MessageRow,
+    by: Finisher,
 ) -> Result<u64, StoreError> {
+    let (sql, lease, lapsed_before) = match by {
+        Finisher::Lease(lease) => (FINISH_LEASED, Some(lease.0), None),
+        Finisher::Lapsed(at) => (FINISH_LAPSED, None, Some(at)),
+        Finisher::Unclaimed => (FINISH_UNCLAIMED, None, None),
+    };
+    let condition: &(dyn ToSql + Sync) = match (&lease, &lapsed_before) {
+        (Some(lease), _) => lease,
+        (_, Some(at)) => at,
+        _ => &true,
+    };
     let stmt = client.prepare_cached(sql).await.map_err(db_error)?;
     client
         .execute(
@@ -80,6 +98,7 @@ async fn write_final(
                 &r.error_code,
                 &r.error_message,
                 &r.updated_at,
+                condition,
             ],
         )
         .await
@@ -92,6 +111,7 @@ impl TurnStore for PgStore {
         &self,
         user: &Message,
         assistant: &Message,
+        claim_by: Timestamp,
     ) -> Result<TurnStart, StoreError> {
         let u = MessageRow::from_domain(user)?;
         let mut client = self.client().await?;
@@ -138,6 +158,10 @@ impl TurnStore for PgStore {
             });
         }
         insert(&tx, assistant).await?;
+        let stmt = tx.prepare_cached(CLAIM_BY).await.map_err(db_error)?;
+        tx.execute(&stmt, &[assistant.id.as_uuid(), &claim_by])
+            .await
+            .map_err(db_error)?;
         let stmt = tx
             .prepare_cached(TOUCH_CONVERSATION)
             .await
@@ -156,12 +180,32 @@ impl TurnStore for PgStore {
         &self,
         user: UserId,
         message: MessageId,
+        lease: LeaseId,
         now: Timestamp,
+        expires: Timestamp,
     ) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(CLAIM).await.map_err(db_error)?;
         let n = client
-            .execute(&stmt, &[message.as_uuid(), user.as_uuid(), &now])
+            .execute(
+                &stmt,
+                &[message.as_uuid(), user.as_uuid(), &lease.0, &now, &expires],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n == 1)
+    }
+
+    async fn renew_lease(
+        &self,
+        message: MessageId,
+        lease: LeaseId,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(RENEW).await.map_err(db_error)?;
+        let n = client
+            .execute(&stmt, &[message.as_uuid(), &lease.0, &expires])
             .await
             .map_err(db_error)?;
         Ok(n == 1)
@@ -171,15 +215,19 @@ impl TurnStore for PgStore {
         &self,
         message: &Message,
         usage: Option<&UsageLog>,
-    ) -> Result<(), StoreError> {
+        by: Finisher,
+    ) -> Result<bool, StoreError> {
         let r = MessageRow::from_domain(message)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
-        write_final(&tx, FINISH, &r).await?;
+        if write_final(&tx, &r, by).await? == 0 {
+            return Ok(false);
+        }
         if let Some(u) = usage {
             usage::append(&tx, u).await?;
         }
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn get_message(
@@ -191,23 +239,18 @@ impl TurnStore for PgStore {
         one(&client, GET_BY_ID, &[id.as_uuid(), user.as_uuid()]).await
     }
 
-    async fn unfinished_turns(
+    async fn lapsed_turns(
         &self,
-        before: Timestamp,
+        at: Timestamp,
+        skip: u32,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
         let client = self.client().await?;
-        let stmt = client.prepare_cached(UNFINISHED).await.map_err(db_error)?;
+        let stmt = client.prepare_cached(LAPSED).await.map_err(db_error)?;
         let rows = client
-            .query(&stmt, &[&before, &sql_limit(limit)])
+            .query(&stmt, &[&at, &sql_limit(skip), &sql_limit(limit)])
             .await
             .map_err(db_error)?;
         rows.iter().map(from_row).collect()
-    }
-
-    async fn abandon_turn(&self, message: &Message) -> Result<bool, StoreError> {
-        let r = MessageRow::from_domain(message)?;
-        let client = self.client().await?;
-        Ok(write_final(&client, ABANDON, &r).await? == 1)
     }
 }

@@ -24,12 +24,12 @@ const INSERT: &str = concat!(
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
                ?19, ?20, ?21, ?22)"
 );
-/// Answers whose turn never finished, for the janitor.
-pub(super) const UNFINISHED: &str = concat!(
+/// Answers whose turn died: unfinished, and nobody renewed the lease, for the janitor.
+pub(super) const LAPSED: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM messages WHERE status IN ('pending', 'streaming') AND updated_at < ?1
-      ORDER BY updated_at LIMIT ?2"
+    " FROM messages WHERE status IN ('pending', 'streaming') AND lease_expires_at < ?1
+      ORDER BY lease_expires_at, id LIMIT ?3 OFFSET ?2"
 );
 pub(super) const GET_BY_ID: &str = concat!(
     "SELECT ",

@@ -1,12 +1,12 @@
 use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, UserId};
 use bestchat_domain::message::Message;
-use bestchat_domain::ports::store::{StoreError, TurnStart, TurnStore};
+use bestchat_domain::ports::store::{Finisher, LeaseId, StoreError, TurnStart, TurnStore};
 use bestchat_domain::time::{Timestamp, to_micros};
 use bestchat_domain::usage::UsageLog;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::messages::{GET_BY_ID, GET_BY_REPLY, UNFINISHED, insert, read_row};
+use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, insert, read_row};
 use super::{SqliteStore, db_error, sql_limit, usage};
 use crate::records::MessageRow;
 
@@ -20,22 +20,29 @@ const BY_CLIENT_ID: &str = "SELECT id FROM messages
     WHERE conversation_id = ?1 AND user_id = ?2 AND client_message_id = ?3";
 const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET updated_at = ?3 WHERE id = ?1 AND user_id = ?2";
-const CLAIM: &str = "UPDATE messages SET status = 'streaming', updated_at = ?3
+/// The pending answer must be claimed before this, or the janitor ends it.
+const CLAIM_BY: &str = "UPDATE messages SET lease_expires_at = ?2 WHERE id = ?1";
+const CLAIM: &str = "UPDATE messages
+    SET status = 'streaming', lease_owner = ?3, lease_expires_at = ?5, updated_at = ?4
     WHERE id = ?1 AND user_id = ?2 AND status = 'pending'";
+const RENEW: &str = "UPDATE messages SET lease_expires_at = ?3
+    WHERE id = ?1 AND lease_owner = ?2 AND status = 'streaming'";
+/// The final write; `?17` is what the finisher's condition compares with.
 macro_rules! finish {
     ($condition:literal) => {
         concat!(
             "UPDATE messages SET content = ?3, status = ?4, provider = ?5, model = ?6,
                 tool_calls = ?7, token_count = ?8, input_tokens = ?9, output_tokens = ?10,
                 cached_tokens = ?11, cost_micros = ?12, finish_reason = ?13, error_code = ?14,
-                error_message = ?15, updated_at = ?16
-            WHERE id = ?1 AND user_id = ?2",
+                error_message = ?15, updated_at = ?16, lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = ?1 AND user_id = ?2 AND ",
             $condition
         )
     };
 }
-const FINISH: &str = finish!("");
-const ABANDON: &str = finish!(" AND status IN ('pending', 'streaming')");
+const FINISH_LEASED: &str = finish!("status = 'streaming' AND lease_owner = ?17");
+const FINISH_LAPSED: &str = finish!("status IN ('pending', 'streaming') AND lease_expires_at < ?17");
+const FINISH_UNCLAIMED: &str = finish!("status = 'pending' AND ?17");
 fn one(conn: &Connection, sql: &str, id: &str, user: &str) -> Result<Option<Message>, StoreError> {
     conn.prepare_cached(sql)
         .map_err(db_error)?
@@ -46,8 +53,13 @@ fn one(conn: &Connection, sql: &str, id: &str, user: &str) -> Result<Option<Mess
         .transpose()
 }
 
-/// Writes an answer's final fields with `sql` (FINISH or ABANDON); the rows it changed.
-fn write_final(conn: &Connection, sql: &str, r: &MessageRow) -> Result<usize, StoreError> {
+/// Writes an answer's final fields if `by` may; the rows it changed.
+fn write_final(conn: &Connection, r: &MessageRow, by: Finisher) -> Result<usize, StoreError> {
+    let (sql, condition) = match by {
+        Finisher::Lease(lease) => (FINISH_LEASED, rusqlite::types::Value::Text(lease.to_string())),
+        Finisher::Lapsed(at) => (FINISH_LAPSED, rusqlite::types::Value::Integer(to_micros(at))),
+        Finisher::Unclaimed => (FINISH_UNCLAIMED, rusqlite::types::Value::Integer(1)),
+    };
     conn.prepare_cached(sql)
         .map_err(db_error)?
         .execute(params![
@@ -67,6 +79,7 @@ fn write_final(conn: &Connection, sql: &str, r: &MessageRow) -> Result<usize, St
             r.error_code,
             r.error_message,
             to_micros(r.updated_at),
+            condition,
         ])
         .map_err(db_error)
 }
@@ -81,6 +94,7 @@ impl TurnStore for SqliteStore {
         &self,
         user: &Message,
         assistant: &Message,
+        claim_by: Timestamp,
     ) -> Result<TurnStart, StoreError> {
         let u = MessageRow::from_domain(user)?;
         let a = MessageRow::from_domain(assistant)?;
@@ -126,6 +140,10 @@ impl TurnStore for SqliteStore {
                 });
             }
             insert(&tx, &a)?;
+            tx.prepare_cached(CLAIM_BY)
+                .map_err(db_error)?
+                .execute(params![a.id.to_string(), to_micros(claim_by)])
+                .map_err(db_error)?;
             tx.prepare_cached(TOUCH_CONVERSATION)
                 .map_err(db_error)?
                 .execute(params![
@@ -144,7 +162,9 @@ impl TurnStore for SqliteStore {
         &self,
         user: UserId,
         message: MessageId,
+        lease: LeaseId,
         now: Timestamp,
+        expires: Timestamp,
     ) -> Result<bool, StoreError> {
         self.call(move |conn| {
             let n = conn
@@ -153,7 +173,30 @@ impl TurnStore for SqliteStore {
                 .execute(params![
                     message.to_string(),
                     user.to_string(),
-                    to_micros(now)
+                    lease.to_string(),
+                    to_micros(now),
+                    to_micros(expires),
+                ])
+                .map_err(db_error)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn renew_lease(
+        &self,
+        message: MessageId,
+        lease: LeaseId,
+        expires: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.call(move |conn| {
+            let n = conn
+                .prepare_cached(RENEW)
+                .map_err(db_error)?
+                .execute(params![
+                    message.to_string(),
+                    lease.to_string(),
+                    to_micros(expires)
                 ])
                 .map_err(db_error)?;
             Ok(n == 1)
@@ -165,16 +208,20 @@ impl TurnStore for SqliteStore {
         &self,
         message: &Message,
         usage: Option<&UsageLog>,
-    ) -> Result<(), StoreError> {
+        by: Finisher,
+    ) -> Result<bool, StoreError> {
         let r = MessageRow::from_domain(message)?;
         let usage = usage.cloned();
         self.call(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
-            write_final(&tx, FINISH, &r)?;
+            if write_final(&tx, &r, by)? == 0 {
+                return Ok(false);
+            }
             if let Some(u) = usage {
                 usage::append(&tx, &u)?;
             }
-            tx.commit().map_err(db_error)
+            tx.commit().map_err(db_error)?;
+            Ok(true)
         })
         .await
     }
@@ -188,26 +235,24 @@ impl TurnStore for SqliteStore {
             .await
     }
 
-    async fn unfinished_turns(
+    async fn lapsed_turns(
         &self,
-        before: Timestamp,
+        at: Timestamp,
+        skip: u32,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError> {
         self.call(move |conn| {
             let rows = conn
-                .prepare_cached(UNFINISHED)
+                .prepare_cached(LAPSED)
                 .map_err(db_error)?
-                .query_map(params![to_micros(before), sql_limit(limit)], read_row)
+                .query_map(
+                    params![to_micros(at), sql_limit(skip), sql_limit(limit)],
+                    read_row,
+                )
                 .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
                 .map_err(db_error)?;
             rows.into_iter().map(MessageRow::into_domain).collect()
         })
         .await
-    }
-
-    async fn abandon_turn(&self, message: &Message) -> Result<bool, StoreError> {
-        let r = MessageRow::from_domain(message)?;
-        self.call(move |conn| Ok(write_final(conn, ABANDON, &r)? == 1))
-            .await
     }
 }

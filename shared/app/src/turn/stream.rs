@@ -1,0 +1,218 @@
+//! The streaming part of a turn: the provider's events in, numbered and coalesced deltas out,
+//! until the provider finishes, fails, the user cancels, or the turn runs out of time.
+//!
+//! Every future raced in the loop's `select!` is cancel-safe: the provider stream is read by its
+//! own task and handed over a queue ([`SpawnedStream::recv`]), the timers are recreated or are
+//! `Interval::tick`, and all other work happens in the arms' bodies, which are never raced.
+
+use std::time::{Duration, Instant};
+
+use bestchat_domain::message::{FinishReason, ToolCall};
+use bestchat_domain::text::replace_nul_in_json;
+use bestchat_domain::wire::DeltaChannel;
+use bestchat_providers::client::SpawnedStream;
+use bestchat_providers::failover::Attempt;
+use bestchat_providers::{ProviderError, StreamEvent, TokenUsage};
+use serde_json::Value;
+
+use super::fanout::Fanout;
+use super::lease::Lease;
+use super::{TurnJob, cancel_key};
+use crate::config::RealtimeConfig;
+use crate::state::AppState;
+
+/// How the provider part of a turn ended.
+pub(super) enum Ending {
+    Finished(FinishReason),
+    Cancelled,
+    /// The provider failed after content arrived.
+    Cut(ProviderError),
+    /// Nothing usable came: every target failed, or none could be called.
+    Failed(bestchat_domain::message::MessageError),
+    TimedOut,
+}
+
+/// What arrived from the provider.
+#[derive(Default)]
+pub(super) struct Streamed {
+    pub text: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub usage: Option<TokenUsage>,
+    pub first_token: Option<Duration>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Deltas waiting for their window to close (or, while the lease cannot be counted on, for it
+/// to be renewed), in order, consecutive deltas of one channel joined.
+#[derive(Default)]
+pub(super) struct Batch {
+    parts: Vec<(DeltaChannel, String)>,
+    bytes: usize,
+    due: Option<tokio::time::Instant>,
+}
+
+impl Batch {
+    fn push(&mut self, channel: DeltaChannel, text: &str) {
+        self.bytes += text.len();
+        match self.parts.last_mut() {
+            Some((last, joined)) if *last == channel => joined.push_str(text),
+            _ => self.parts.push((channel, text.to_owned())),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+}
+
+pub(super) async fn run(
+    state: &AppState,
+    fanout: &mut Fanout<'_>,
+    mut events: SpawnedStream,
+    attempts: Vec<Attempt>,
+    job: &TurnJob,
+    lease: &Lease,
+    started: Instant,
+) -> (Streamed, Ending, Batch) {
+    let realtime = &state.config.realtime;
+    let deadline = tokio::time::Instant::now() + state.config.turn_max_duration;
+    let mut got = Streamed {
+        attempts,
+        ..Streamed::default()
+    };
+    let mut calls: Vec<(u32, ToolCall, String)> = Vec::new();
+    let mut batch = Batch::default();
+    let mut poll = tokio::time::interval(realtime.cancel_poll);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ending = loop {
+        let due = batch.due.unwrap_or(deadline);
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break Ending::Cut(ProviderError::incomplete()) };
+                match event {
+                    StreamEvent::TextDelta(t) | StreamEvent::ReasoningDelta(t) if t.is_empty() => {}
+                    StreamEvent::TextDelta(t) => {
+                        got.text.push_str(&t);
+                        if add(fanout, &mut batch, &mut got, t, DeltaChannel::Text, started, realtime, lease).await
+                            && cancelled(state, job).await
+                        {
+                            break Ending::Cancelled;
+                        }
+                    }
+                    StreamEvent::ReasoningDelta(t) => {
+                        if add(fanout, &mut batch, &mut got, t, DeltaChannel::Reasoning, started, realtime, lease).await
+                            && cancelled(state, job).await
+                        {
+                            break Ending::Cancelled;
+                        }
+                    }
+                    StreamEvent::ToolCallStart { index, id, name } => calls.push((
+                        index,
+                        ToolCall { id, name, arguments: Value::Null },
+                        String::new(),
+                    )),
+                    StreamEvent::ToolCallDelta { index, arguments } => {
+                        if let Some(call) = calls.iter_mut().find(|c| c.0 == index) {
+                            call.2.push_str(&arguments);
+                        }
+                    }
+                    StreamEvent::ToolCallEnd { .. } => {}
+                    StreamEvent::Usage(u) => got.usage = Some(u),
+                    StreamEvent::Finish(reason) => break Ending::Finished(reason),
+                    StreamEvent::Error(e) => {
+                        tracing::warn!(message = %job.message_id, lease = %lease.id(), error = %e, "the provider failed mid-answer");
+                        break Ending::Cut(e);
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(due), if batch.due.is_some() => {
+                flush_if_held(fanout, &mut batch, realtime, lease).await;
+                if cancelled(state, job).await {
+                    break Ending::Cancelled;
+                }
+            }
+            _ = poll.tick() => {
+                fanout.refresh_if_due().await;
+                if cancelled(state, job).await {
+                    break Ending::Cancelled;
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => break Ending::TimedOut,
+        }
+    };
+    flush_if_held(fanout, &mut batch, realtime, lease).await;
+    got.tool_calls = calls
+        .into_iter()
+        .map(|(_, mut call, arguments)| {
+            let mut parsed = serde_json::from_str(&arguments).unwrap_or(Value::String(arguments));
+            replace_nul_in_json(&mut parsed);
+            call.arguments = parsed;
+            call
+        })
+        .collect();
+    (got, ending, batch)
+}
+
+/// Adds a delta to the batch; the first delta of the answer goes out at once, later ones wait
+/// for the window or a full frame. Returns whether a batch was sent.
+#[allow(clippy::too_many_arguments)]
+async fn add(
+    fanout: &mut Fanout<'_>,
+    batch: &mut Batch,
+    got: &mut Streamed,
+    text: String,
+    channel: DeltaChannel,
+    started: Instant,
+    realtime: &RealtimeConfig,
+    lease: &Lease,
+) -> bool {
+    batch.push(channel, &text);
+    if got.first_token.is_none() {
+        got.first_token = Some(started.elapsed());
+        return flush_if_held(fanout, batch, realtime, lease).await;
+    }
+    if batch.bytes >= realtime.frame_max_bytes / 2 {
+        return flush_if_held(fanout, batch, realtime, lease).await;
+    }
+    if batch.due.is_none() {
+        batch.due = Some(tokio::time::Instant::now() + realtime.coalesce_window);
+    }
+    false
+}
+
+/// Posts the batch while the lease is provably ours. Otherwise the batch waits (checked again
+/// after a window): were the janitor to end the answer meanwhile, it would store what was
+/// posted, so a client never sees text the stored answer lacks.
+async fn flush_if_held(
+    fanout: &mut Fanout<'_>,
+    batch: &mut Batch,
+    realtime: &RealtimeConfig,
+    lease: &Lease,
+) -> bool {
+    if batch.is_empty() {
+        batch.due = None;
+        return false;
+    }
+    if !lease.held() {
+        batch.due = Some(tokio::time::Instant::now() + realtime.coalesce_window);
+        return false;
+    }
+    flush(fanout, batch).await;
+    true
+}
+
+/// Posts the batch, whatever the lease says (the caller knows the answer is stored).
+pub(super) async fn flush(fanout: &mut Fanout<'_>, batch: &mut Batch) {
+    let parts = std::mem::take(batch);
+    for (channel, text) in parts.parts {
+        fanout.delta(&text, channel).await;
+    }
+    fanout.refresh_if_due().await;
+}
+
+async fn cancelled(state: &AppState, job: &TurnJob) -> bool {
+    matches!(
+        state.cache.get(&cancel_key(job.message_id)).await,
+        Ok(Some(_))
+    )
+}

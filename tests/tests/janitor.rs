@@ -24,6 +24,8 @@ async fn an_answer_whose_turn_died_ends_with_what_was_streamed() {
     let shared = [
         ("REDIS_URL", redis.as_str()),
         ("REDIS_KEY_PREFIX", prefix.as_str()),
+        // A short lease: once the process dies, its answer lapses within seconds.
+        ("BESTCHAT_TURN_LEASE_MS", "1500"),
     ];
     let first = GatewayProcess::start(dir.path(), Some(db.url()), &shared);
     let api = Api::new(&first, "crash-user");
@@ -61,13 +63,11 @@ async fn an_answer_whose_turn_died_ends_with_what_was_streamed() {
     }
     first.kill();
 
-    // The next process finds the answer stuck in `streaming` once a turn could no longer be
-    // running it.
+    // The next process finds the answer stuck in `streaming` once nobody renews its lease.
     let env = [
         shared[0],
         shared[1],
-        ("BESTCHAT_TURN_MAX_MS", "300"),
-        ("BESTCHAT_JANITOR_GRACE_MS", "300"),
+        shared[2],
         // Its first run comes after one interval: time to subscribe and see it.
         ("BESTCHAT_JANITOR_INTERVAL_MS", "1000"),
     ];

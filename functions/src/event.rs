@@ -33,7 +33,9 @@ mod tests {
 
     #[test]
     fn failures_become_typed_diagnostics() {
-        let d = diagnostic(AppError::Store(StoreError::Unavailable("pool timed out".into())));
+        let d = diagnostic(AppError::Store(StoreError::Unavailable(
+            "pool timed out".into(),
+        )));
         assert_eq!(d.error_type, "BestChat.StoreUnavailable");
         assert!(d.error_message.contains("pool timed out"));
         let d = diagnostic(AppError::Payload("missing field message_id".into()));

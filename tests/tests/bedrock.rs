@@ -1,6 +1,7 @@
 //! The Bedrock adapter through the real AWS SDK against a fake ConverseStream endpoint on
 //! loopback that speaks the AWS event-stream framing.
 
+use bestchat_egress::{Guard, Reach};
 use std::time::Duration;
 
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
@@ -77,10 +78,13 @@ fn providers(fake: &FakeProvider) -> Providers {
         .endpoint_url(&fake.base_url)
         .credentials_provider(Credentials::new("AKIDTEST", "secret", None, None, "test"))
         .build();
-    Providers::new(HttpSettings {
-        first_byte_timeout: Duration::from_secs(5),
-        ..HttpSettings::default()
-    })
+    Providers::new(
+        HttpSettings {
+            first_byte_timeout: Duration::from_secs(5),
+            ..HttpSettings::default()
+        },
+        Guard::new(Reach::Anywhere),
+    )
     .unwrap()
     .with_bedrock_client(aws_sdk_bedrockruntime::Client::from_conf(config))
 }

@@ -1,6 +1,7 @@
 //! The cache port's contract on Redis and in-process, and the circuit breaker whose state lives
 //! in it: shared between clients, half-open after the cooldown, failing open without Redis.
 
+use bestchat_egress::{Guard, Reach};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -118,7 +119,8 @@ struct Client {
 impl Client {
     fn new(cache: Arc<dyn Cache>, settings: BreakerSettings) -> Self {
         Self {
-            providers: Providers::new(HttpSettings::default()).unwrap(),
+            providers: Providers::new(HttpSettings::default(), Guard::new(Reach::Anywhere))
+                .unwrap(),
             breaker: Breaker::new(cache, settings),
             retry: RetrySettings {
                 max_retries: 1,

@@ -1,6 +1,7 @@
 //! The provider adapters through the real reqwest client against fake providers on loopback
 //! that replay real transcripts and scripted faults, with retries and fallbacks on top.
 
+use bestchat_egress::{Guard, Reach};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +20,14 @@ use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::fixture;
 
 fn providers() -> Providers {
-    Providers::new(HttpSettings {
-        first_byte_timeout: Duration::from_millis(500),
-        idle_timeout: Duration::from_secs(5),
-        ..HttpSettings::default()
-    })
+    Providers::new(
+        HttpSettings {
+            first_byte_timeout: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(5),
+            ..HttpSettings::default()
+        },
+        Guard::new(Reach::Anywhere),
+    )
     .unwrap()
 }
 
@@ -486,10 +490,13 @@ async fn when_every_target_fails_the_last_error_and_every_attempt_are_reported()
 #[tokio::test]
 async fn echo_streams_a_deterministic_answer_word_by_word() {
     let echo = endpoint(Protocol::Echo, "", "echo-1", Auth::None);
-    let providers = Providers::new(HttpSettings {
-        echo_delay: Duration::from_millis(1),
-        ..HttpSettings::default()
-    })
+    let providers = Providers::new(
+        HttpSettings {
+            echo_delay: Duration::from_millis(1),
+            ..HttpSettings::default()
+        },
+        Guard::new(Reach::Anywhere),
+    )
     .unwrap();
     let first = collect(providers.open(&echo, &request()).await.unwrap()).await;
     let second = collect(providers.open(&echo, &request()).await.unwrap()).await;

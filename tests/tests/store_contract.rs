@@ -2,6 +2,7 @@
 //! and PostgreSQL on a fresh database.
 
 use bestchat_app::state::Store;
+use bestchat_domain::ErrorCode;
 use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{
     Conversation, ConversationPatch, ConversationSettings, DEFAULT_TITLE,
@@ -12,7 +13,6 @@ use bestchat_domain::message::{
 };
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_domain::page::PageRequest;
-use bestchat_domain::ErrorCode;
 use bestchat_domain::ports::store::{Finisher, LeaseId, StoreError, TurnStart};
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::usage::UsageLog;
@@ -815,7 +815,10 @@ async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
             .unwrap()
     );
     let found = store.lapsed_turns(after, 0, 10).await.unwrap();
-    assert_eq!(found.iter().map(|m| m.id).collect::<Vec<_>>(), vec![other.id]);
+    assert_eq!(
+        found.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![other.id]
+    );
     let lost = Message {
         content: "partial".into(),
         status: MessageStatus::Incomplete,

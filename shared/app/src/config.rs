@@ -230,7 +230,17 @@ impl Config {
                 http.first_byte_timeout,
             )?,
             idle_timeout: env.millis("BESTCHAT_PROVIDER_IDLE_TIMEOUT_MS", http.idle_timeout)?,
-            max_error_body_bytes: http.max_error_body_bytes,
+            max_error_body_bytes: env.number(
+                "BESTCHAT_PROVIDER_MAX_ERROR_BODY_BYTES",
+                http.max_error_body_bytes,
+            )?,
+            max_event_bytes: env
+                .number("BESTCHAT_PROVIDER_MAX_EVENT_BYTES", http.max_event_bytes)?,
+            max_body_bytes: env.number("BESTCHAT_PROVIDER_MAX_BODY_BYTES", http.max_body_bytes)?,
+            max_model_list_bytes: env.number(
+                "BESTCHAT_PROVIDER_MAX_MODEL_LIST_BYTES",
+                http.max_model_list_bytes,
+            )?,
             echo_delay: env.millis("BESTCHAT_ECHO_DELAY_MS", http.echo_delay)?,
         };
         let retry_defaults = RetrySettings::default();
@@ -312,10 +322,8 @@ impl Config {
         Ok(Self {
             context,
             turn_lease,
-            turn_start_timeout: env.millis(
-                "BESTCHAT_TURN_START_TIMEOUT_MS",
-                Duration::from_secs(120),
-            )?,
+            turn_start_timeout: env
+                .millis("BESTCHAT_TURN_START_TIMEOUT_MS", Duration::from_secs(120))?,
             turn_max_duration: env.millis("BESTCHAT_TURN_MAX_MS", Duration::from_secs(14 * 60))?,
             auth,
             realtime,

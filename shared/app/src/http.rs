@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use bestchat_domain::ids::{Subject, UserId};
 use bestchat_domain::DomainError;
+use bestchat_domain::ids::{Subject, UserId};
 use bestchat_domain::text::decode_json;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Serialize;

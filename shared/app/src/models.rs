@@ -78,8 +78,23 @@ impl UserProvider<'_> {
         self.spec.is_some_and(|s| s.requires_key)
     }
 
+    /// The catalog's, or for a custom provider its protocol's official SDK's.
     fn auth_style(&self) -> AuthStyle {
-        self.spec.map_or(AuthStyle::Bearer, |s| s.auth)
+        self.spec
+            .map_or_else(|| AuthStyle::for_protocol(self.protocol()), |s| s.auth)
+    }
+
+    /// The user points the provider somewhere other than the catalog's own URL.
+    fn uses_own_url(&self) -> bool {
+        let own = self.config.as_ref().and_then(|c| c.base_url.as_deref());
+        let catalog = self.spec.and_then(|s| s.base_url.as_deref());
+        match (own, catalog) {
+            (None, _) => false,
+            (Some(own), Some(catalog)) => {
+                own.trim_end_matches('/') != catalog.trim_end_matches('/')
+            }
+            (Some(_), None) => true,
+        }
     }
 }
 
@@ -114,16 +129,18 @@ pub async fn user_providers(
 }
 
 /// The operator's key for this provider, when the operator lets such keys serve users.
-fn env_key(state: &AppState, spec: Option<&ProviderSpec>) -> Option<String> {
-    if !state.config.env_keys {
+/// The operator's key for this provider, when the operator lets such keys serve users. It only
+/// ever goes to the catalog's own URL: with a base URL of the user's, only the user's key does.
+fn env_key(state: &AppState, p: &UserProvider<'_>) -> Option<String> {
+    if !state.config.env_keys || p.uses_own_url() {
         return None;
     }
-    let var = spec?.key_env.as_deref()?;
+    let var = p.spec?.key_env.as_deref()?;
     std::env::var(var).ok().filter(|k| !k.trim().is_empty())
 }
 
 fn has_key(state: &AppState, p: &UserProvider<'_>) -> bool {
-    p.config.as_ref().is_some_and(|c| c.key.is_some()) || env_key(state, p.spec).is_some()
+    p.config.as_ref().is_some_and(|c| c.key.is_some()) || env_key(state, p).is_some()
 }
 
 /// Whether this user can call the provider now: a key is set, or none is needed.
@@ -144,7 +161,7 @@ pub async fn endpoint(
             Some(sealed) => Some(open_api_key(state.vault.as_ref(), user, id, sealed).await?),
             None => None,
         },
-        _ => env_key(state, p.spec),
+        _ => env_key(state, p),
     };
     let protocol = p
         .spec

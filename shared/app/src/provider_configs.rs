@@ -1,8 +1,6 @@
 //! Reading and changing a user's provider configurations. Keys are sealed before they are
 //! stored and only their last four characters are ever shown; every change is audited.
 
-use std::net::IpAddr;
-
 use bestchat_domain::DomainError;
 use bestchat_domain::ids::UserId;
 use bestchat_domain::model_ref::{ModelId, ProviderId};
@@ -29,6 +27,8 @@ pub struct ProviderConfigView {
     pub default_model: Option<ModelId>,
     /// The model that writes summaries of this provider's long conversations.
     pub summary_model: Option<ModelId>,
+    /// Whether a key is stored (a short key shows no `key_last4`).
+    pub has_key: bool,
     pub key_last4: Option<String>,
     pub models: Vec<ModelInfo>,
     pub updated_at: Timestamp,
@@ -53,7 +53,8 @@ fn view(config: ProviderConfig, spec: Option<&ProviderSpec>) -> ProviderConfigVi
         enabled: config.enabled,
         default_model: config.default_model,
         summary_model: config.summary_model,
-        key_last4: config.key.map(|k| k.last4),
+        has_key: config.key.is_some(),
+        key_last4: config.key.and_then(|k| k.shown_last4()),
         updated_at: config.updated_at,
     }
 }
@@ -236,68 +237,16 @@ fn check_base_url(
         }
         _ => {}
     }
-    if let Some(url) = base_url
-        && !state.config.allow_private_provider_urls
-        && is_private_host(url)
-    {
-        return Err(DomainError::validation(
-            "base_url points at a private, loopback or link-local address, which this deployment does not allow",
-        ));
+    // Literal addresses are refused at once; names are checked each time they resolve.
+    if let Some(url) = base_url {
+        let parsed = url::Url::parse(url)
+            .map_err(|_| DomainError::validation("base_url must be an http:// or https:// URL"))?;
+        state.guard.check_url(&parsed).map_err(|refusal| {
+            tracing::info!(%refusal, "base_url refused");
+            DomainError::validation(
+                "base_url points at a private, loopback or link-local address, which this deployment does not allow",
+            )
+        })?;
     }
     Ok(())
-}
-
-/// Whether the URL's host is a name or address for this machine or a private network.
-fn is_private_host(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    }
-    .to_ascii_lowercase();
-    if host == "localhost" || host.ends_with(".localhost") || host.ends_with(".internal") {
-        return true;
-    }
-    match host.parse::<IpAddr>() {
-        Ok(IpAddr::V4(ip)) => {
-            ip.is_private() || ip.is_loopback() || ip.is_link_local() || ip.is_unspecified()
-        }
-        Ok(IpAddr::V6(ip)) => {
-            let first = ip.segments()[0];
-            ip.is_loopback()
-                || ip.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-        }
-        Err(_) => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_private_host;
-
-    #[test]
-    fn private_hosts() {
-        for private in [
-            "http://localhost:11434/v1",
-            "http://127.0.0.1:8080",
-            "http://10.1.2.3/v1",
-            "http://192.168.0.9",
-            "http://169.254.169.254/latest",
-            "http://[::1]:8000/v1",
-            "http://[fd00::1]/v1",
-            "http://db.internal/v1",
-        ] {
-            assert!(is_private_host(private), "{private}");
-        }
-        for public in [
-            "https://api.openai.com/v1",
-            "https://8.8.8.8/v1",
-            "https://[2001:db8::1]/v1",
-        ] {
-            assert!(!is_private_host(public), "{public}");
-        }
-    }
 }

@@ -2,7 +2,6 @@
 //! announced to the user's connections, and the turn handed to `chat-turn` asynchronously so no
 //! client ever waits on the provider.
 
-use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::limits::{CLIENT_MESSAGE_ID_MAX_CHARS, MESSAGE_CONTENT_MAX_CHARS};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role};
@@ -11,6 +10,7 @@ use bestchat_domain::ports::realtime::ConnectionId;
 use bestchat_domain::ports::store::{Finisher, TurnStart};
 use bestchat_domain::time::{after, now};
 use bestchat_domain::wire::ServerEvent;
+use bestchat_domain::{DomainError, ErrorCode};
 use serde::Deserialize;
 
 use crate::error::AppError;
@@ -194,10 +194,7 @@ async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, 
         .finish_turn(&failed, None, Finisher::Unclaimed)
         .await?
     {
-        let current = state
-            .store()
-            .get_message(failed.user_id, failed.id)
-            .await?;
+        let current = state.store().get_message(failed.user_id, failed.id).await?;
         return Ok(current.unwrap_or(failed));
     }
     broadcast(

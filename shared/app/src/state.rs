@@ -13,6 +13,7 @@ use bestchat_domain::ports::store::{
     ContextStore, ConversationStore, MessageStore, ProviderConfigStore, StoreError, TurnStore,
     UserStore,
 };
+use bestchat_egress::{Guard, Reach};
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
 use bestchat_platform::invoke::LambdaInvoker;
 use bestchat_platform::keys::{KmsKeyVault, LocalKeyVault};
@@ -57,6 +58,8 @@ pub struct AppState {
     pub cache: Arc<dyn Cache>,
     pub vault: Arc<dyn KeyVault>,
     pub providers: Providers,
+    /// The private-address guard every user-aimed request goes through.
+    pub guard: Guard,
     pub breaker: Breaker,
     pub catalog: &'static Catalog,
     pub connections: Arc<dyn Connections>,
@@ -137,7 +140,12 @@ impl AppState {
             VaultConfig::Kms { key_id } => Arc::new(KmsKeyVault::new(key_id.clone())),
             VaultConfig::Local { path } => Arc::new(LocalKeyVault::open(path)?),
         };
-        let providers = Providers::new(config.provider_http.clone())?;
+        let guard = Guard::new(if config.allow_private_provider_urls {
+            Reach::Anywhere
+        } else {
+            Reach::PublicOnly
+        });
+        let providers = Providers::new(config.provider_http.clone(), guard.clone())?;
         let breaker = Breaker::new(Arc::clone(&cache), config.breaker.clone());
         let catalog = Catalog::builtin()?;
         let connections: Arc<dyn Connections> = match &config.realtime.connections_table {
@@ -177,6 +185,7 @@ impl AppState {
                 cache,
                 vault,
                 providers,
+                guard,
                 breaker,
                 catalog,
                 connections,

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use bestchat_domain::ids::{MessageId, Subject, UserId};
 use bestchat_domain::ports::realtime::ConnectionId;
+use bestchat_domain::text::decode_json;
 use bestchat_domain::time::now;
 use bestchat_domain::wire::{ClientAction, ServerEvent};
-use bestchat_domain::text::decode_json;
 use bestchat_domain::{DomainError, ErrorCode};
 
 use crate::api::BoxFuture;
@@ -114,13 +114,23 @@ async fn message(state: &AppState, request: WsRequest) -> u16 {
     let action = match decode_action(request.body.as_deref().unwrap_or_default()) {
         Ok(a) => a,
         Err(error) => {
-            send_to(state, &connection, &error_event(&error, &request.request_id)).await;
+            send_to(
+                state,
+                &connection,
+                &error_event(&error, &request.request_id),
+            )
+            .await;
             return 200;
         }
     };
     if let Err(e) = act(state, user, &connection, action).await {
         let public = e.to_public(&request.request_id);
-        send_to(state, &connection, &error_event(&public, &request.request_id)).await;
+        send_to(
+            state,
+            &connection,
+            &error_event(&public, &request.request_id),
+        )
+        .await;
     }
     200
 }
@@ -208,7 +218,6 @@ async fn act(
         }
     }
 }
-
 
 /// Sends `connection` what it missed of `message` after `after_seq`, then the rest live.
 ///

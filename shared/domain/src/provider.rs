@@ -221,10 +221,27 @@ pub fn validate_base_url(url: &str) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// The last four characters of a key, all the API ever shows of it.
+/// Keys shorter than this show nothing of themselves: four characters would be most of one.
+pub const KEY_LAST4_MIN_CHARS: usize = 12;
+/// The AES-GCM tag that follows a sealed key's ciphertext.
+const SEAL_TAG_BYTES: usize = 16;
+
+/// The last four characters of a key, all the API ever shows of it; nothing for a short key.
 pub fn key_last4(key: &str) -> String {
     let chars: Vec<char> = key.chars().collect();
-    chars[chars.len().saturating_sub(4)..].iter().collect()
+    if chars.len() < KEY_LAST4_MIN_CHARS {
+        return String::new();
+    }
+    chars[chars.len() - 4..].iter().collect()
+}
+
+impl SealedKey {
+    /// What the API shows of the key. The sealed length also guards rows stored before short
+    /// keys were hidden, whose `last4` may be the whole key.
+    pub fn shown_last4(&self) -> Option<String> {
+        let long_enough = self.ciphertext.len() >= KEY_LAST4_MIN_CHARS + SEAL_TAG_BYTES;
+        (long_enough && !self.last4.is_empty()).then(|| self.last4.clone())
+    }
 }
 
 #[cfg(test)]
@@ -292,6 +309,18 @@ mod tests {
     #[test]
     fn last4() {
         assert_eq!(key_last4("sk-abcdef1234"), "1234");
-        assert_eq!(key_last4("ab"), "ab");
+        for short in ["", "ab", "abcd", "sk-12345678"] {
+            assert_eq!(key_last4(short), "", "{short}");
+        }
+        let sealed = |plain_len: usize, last4: &str| SealedKey {
+            ciphertext: vec![0; plain_len + SEAL_TAG_BYTES],
+            nonce: vec![0; 12],
+            wrapped_data_key: vec![1],
+            vault_key_id: "local".into(),
+            last4: last4.into(),
+        };
+        assert_eq!(sealed(20, "wxyz").shown_last4().as_deref(), Some("wxyz"));
+        assert_eq!(sealed(3, "abc").shown_last4(), None, "a legacy short key");
+        assert_eq!(sealed(20, "").shown_last4(), None);
     }
 }

@@ -106,7 +106,10 @@ mod tests {
         assert_eq!(code(r#"{"n":"x"}"#), ErrorCode::ValidationFailed);
         assert_eq!(code(r#"{"n":-1}"#), ErrorCode::ValidationFailed);
         assert_eq!(code(r#"{"n":1e400}"#), ErrorCode::InvalidJson);
-        assert_eq!(code(r#"{"n":1,"s":"a\u0000b"}"#), ErrorCode::ValidationFailed);
+        assert_eq!(
+            code(r#"{"n":1,"s":"a\u0000b"}"#),
+            ErrorCode::ValidationFailed
+        );
         assert_eq!(code(r#"{"n":1,"x\u0000":1}"#), ErrorCode::ValidationFailed);
         let wrong = decode_json::<Shape>(br#"{"n":"x"}"#).unwrap_err();
         assert!(!wrong.message.contains("line"), "{}", wrong.message);

@@ -25,6 +25,16 @@ pub enum AuthStyle {
 }
 
 impl AuthStyle {
+    /// How the protocol's official SDK sends a key, for providers the catalog does not know.
+    pub const fn for_protocol(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Anthropic => Self::XApiKey,
+            Protocol::Gemini => Self::XGoogApiKey,
+            Protocol::Bedrock => Self::AwsIam,
+            Protocol::OpenAi | Protocol::OpenAiResponses | Protocol::Echo => Self::Bearer,
+        }
+    }
+
     pub fn with_key(self, key: Option<String>) -> Auth {
         match (self, key) {
             (Self::AwsIam, _) => Auth::AwsIam,
@@ -287,6 +297,41 @@ mod tests {
         assert_eq!(p("ollama").auth.with_key(None), Auth::None);
         assert_eq!(p("openai").max_tokens_field(), "max_completion_tokens");
         assert_eq!(p("groq").max_tokens_field(), "max_tokens");
+    }
+
+    #[test]
+    fn every_catalog_entry_authenticates_as_its_protocol_sdk_does() {
+        // A custom provider of a protocol authenticates the way that protocol's catalog entries
+        // do (Azure's `api-key` and keyless local servers are the catalog's own exceptions).
+        for spec in catalog().providers() {
+            if matches!(spec.auth, AuthStyle::ApiKey | AuthStyle::None) {
+                continue;
+            }
+            assert_eq!(
+                AuthStyle::for_protocol(spec.protocol),
+                spec.auth,
+                "{}",
+                spec.id
+            );
+        }
+        assert!(matches!(
+            AuthStyle::for_protocol(Protocol::Anthropic).with_key(Some("k".into())),
+            Auth::Header {
+                name: "x-api-key",
+                ..
+            }
+        ));
+        assert!(matches!(
+            AuthStyle::for_protocol(Protocol::Gemini).with_key(Some("k".into())),
+            Auth::Header {
+                name: "x-goog-api-key",
+                ..
+            }
+        ));
+        assert_eq!(
+            AuthStyle::for_protocol(Protocol::OpenAi).with_key(Some("k".into())),
+            Auth::Bearer("k".into())
+        );
     }
 
     #[test]

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use bestchat_domain::provider::Protocol;
 use bestchat_domain::text::replace_nul;
+use bestchat_egress::{Guard, Refusal, refusal_of};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use tokio::sync::OnceCell;
 
 use crate::protocol::{Decoder, anthropic, bedrock, echo, gemini, openai, responses};
-use crate::sse::{SSE_MAX_EVENT_BYTES, SseEvent, SseParser};
+use crate::sse::{SseEvent, SseParser};
 use crate::types::{ChatRequest, ErrorKind, ProviderError, StreamEvent};
 
 /// Limits on talking to providers; each is a named setting of the app's configuration.
@@ -23,8 +24,14 @@ pub struct HttpSettings {
     pub first_byte_timeout: Duration,
     /// Longest silence between two chunks of a streaming answer.
     pub idle_timeout: Duration,
-    /// Largest error body read to explain a refusal.
+    /// Largest error body read to explain a refusal (the rest is not read).
     pub max_error_body_bytes: usize,
+    /// Largest single server-sent event of a streaming answer.
+    pub max_event_bytes: usize,
+    /// Largest whole answer of a server that does not stream.
+    pub max_body_bytes: usize,
+    /// Largest model list read from a provider.
+    pub max_model_list_bytes: usize,
     /// Pause between the echo provider's words.
     pub echo_delay: Duration,
 }
@@ -36,6 +43,9 @@ impl Default for HttpSettings {
             first_byte_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(120),
             max_error_body_bytes: 64 * 1024,
+            max_event_bytes: 4 * 1024 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
+            max_model_list_bytes: 4 * 1024 * 1024,
             echo_delay: Duration::from_millis(20),
         }
     }
@@ -82,19 +92,23 @@ pub struct Endpoint {
 
 pub struct Providers {
     http: reqwest::Client,
+    guard: Guard,
     settings: HttpSettings,
     bedrock: OnceCell<aws_sdk_bedrockruntime::Client>,
 }
 
 impl Providers {
-    pub fn new(settings: HttpSettings) -> Result<Self, ProviderError> {
-        let http = reqwest::Client::builder()
+    /// Every HTTP request to a provider goes through `guard` (base URLs are the user's to set).
+    pub fn new(settings: HttpSettings, guard: Guard) -> Result<Self, ProviderError> {
+        let http = guard
+            .client_builder()
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| ProviderError::new(ErrorKind::Connect, e.to_string()))?;
         Ok(Self {
             http,
+            guard,
             settings,
             bedrock: OnceCell::new(),
         })
@@ -112,8 +126,18 @@ impl Providers {
         &self.settings
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// A request to `url` through the guard: refused before anything is sent when its host is
+    /// an address the guard does not allow (names are checked as they resolve).
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        let url = reqwest::Url::parse(url).map_err(|_| {
+            ProviderError::new(ErrorKind::InvalidRequest, "the provider URL is invalid")
+        })?;
+        self.guard.check_url(&url).map_err(blocked)?;
+        Ok(self.http.request(method, url))
     }
 
     /// Sends the request. An error here means nothing was received; once a stream is returned,
@@ -163,7 +187,7 @@ impl Providers {
                 }
                 Source::Http(Box::new(HttpSource {
                     response,
-                    sse: SseParser::default(),
+                    sse: SseParser::new(self.settings.max_event_bytes),
                     decoder,
                     events: Vec::new(),
                 }))
@@ -208,8 +232,7 @@ impl Providers {
             }
         };
         let mut builder = self
-            .http
-            .post(url)
+            .request(reqwest::Method::POST, &url)?
             .header(ACCEPT, "text/event-stream")
             .json(&body);
         builder = apply_auth(builder, &endpoint.auth);
@@ -228,21 +251,13 @@ impl Providers {
     }
 
     /// A body that is not a stream, read whole within the size and time limits.
-    async fn whole_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-        let mut body = Vec::new();
-        let read = async {
-            while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-                body.extend_from_slice(&chunk);
-                if body.len() > SSE_MAX_EVENT_BYTES {
-                    return Err(ProviderError::protocol("oversized body"));
-                }
-            }
-            Ok(())
-        };
-        tokio::time::timeout(self.settings.idle_timeout, read)
-            .await
-            .map_err(|_| ProviderError::new(ErrorKind::Idle, "the provider went silent"))??;
-        Ok(body)
+    async fn whole_body(&self, response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
+        read_bounded(
+            response,
+            self.settings.max_body_bytes,
+            self.settings.idle_timeout,
+        )
+        .await
     }
 
     /// Turns a non-2xx answer into an error with the provider's message and `Retry-After`.
@@ -259,9 +274,14 @@ impl Providers {
             }
         };
         let _ = tokio::time::timeout(self.settings.first_byte_timeout, read).await;
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
+        body.truncate(self.settings.max_error_body_bytes);
+        // For the log only: clients see a fixed sentence for the error's kind.
+        let message: String = serde_json::from_slice::<serde_json::Value>(&body)
             .map(|v| crate::protocol::error_text(&v))
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(500).collect());
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned())
+            .chars()
+            .take(ERROR_TEXT_MAX_CHARS)
+            .collect();
         ProviderError {
             kind: ErrorKind::from_status(status),
             message: if message.is_empty() {
@@ -273,6 +293,38 @@ impl Providers {
             retry_after,
         }
     }
+}
+
+/// Reads a body of at most `limit` bytes within `timeout`; a longer one is refused, never held.
+pub(crate) async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, ProviderError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > u64::try_from(limit).unwrap_or(u64::MAX))
+    {
+        return Err(ProviderError::protocol("oversized body"));
+    }
+    let mut body = Vec::new();
+    let read = async {
+        while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+            if body.len() + chunk.len() > limit {
+                return Err(ProviderError::protocol("oversized body"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| ProviderError::new(ErrorKind::Idle, "the provider went silent"))??;
+    Ok(body)
+}
+
+fn blocked(refusal: Refusal) -> ProviderError {
+    ProviderError::new(ErrorKind::Blocked, refusal.to_string())
 }
 
 pub(crate) fn apply_auth(builder: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {
@@ -299,6 +351,9 @@ fn first_byte_timeout() -> ProviderError {
 }
 
 pub(crate) fn transport_error(e: reqwest::Error) -> ProviderError {
+    if let Some(refusal) = refusal_of(&e) {
+        return blocked(refusal.clone());
+    }
     let kind = if e.is_timeout() {
         ErrorKind::Timeout
     } else {
@@ -389,6 +444,9 @@ pub struct EventStream {
     done: bool,
     idle_timeout: Duration,
 }
+
+/// Characters of a provider's error text kept for the log.
+const ERROR_TEXT_MAX_CHARS: usize = 500;
 
 /// Events a spawned stream reads ahead of its consumer.
 pub const STREAM_QUEUE_EVENTS: usize = 256;

@@ -4,7 +4,7 @@
 use bestchat_domain::provider::Protocol;
 use serde::Deserialize;
 
-use crate::client::{Endpoint, Providers, apply_auth, transport_error};
+use crate::client::{Endpoint, Providers, apply_auth, read_bounded, transport_error};
 use crate::types::{ErrorKind, ProviderError};
 
 /// Most model ids kept from one listing.
@@ -43,11 +43,15 @@ pub async fn list_models(
         Protocol::Gemini => format!("{base}/v1beta/models"),
         Protocol::Bedrock | Protocol::Echo => return Ok(Vec::new()),
     };
-    let mut request = apply_auth(providers.http().get(url), &endpoint.auth);
+    let mut request = apply_auth(
+        providers.request(reqwest::Method::GET, &url)?,
+        &endpoint.auth,
+    );
     if endpoint.protocol == Protocol::Anthropic {
         request = request.header("anthropic-version", crate::protocol::anthropic::API_VERSION);
     }
-    let timeout = providers.settings().first_byte_timeout;
+    let settings = providers.settings();
+    let timeout = settings.first_byte_timeout;
     let response = tokio::time::timeout(timeout, request.send())
         .await
         .map_err(|_| ProviderError::new(ErrorKind::Timeout, "the model list did not arrive"))?
@@ -55,10 +59,7 @@ pub async fn list_models(
     if !response.status().is_success() {
         return Err(providers.refusal(response).await);
     }
-    let body = tokio::time::timeout(timeout, response.bytes())
-        .await
-        .map_err(|_| ProviderError::new(ErrorKind::Timeout, "the model list did not arrive"))?
-        .map_err(transport_error)?;
+    let body = read_bounded(response, settings.max_model_list_bytes, timeout).await?;
     let mut ids: Vec<String> = match endpoint.protocol {
         Protocol::Gemini => serde_json::from_slice::<GeminiList>(&body)
             .map_err(ProviderError::protocol)?

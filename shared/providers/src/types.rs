@@ -115,6 +115,8 @@ pub enum ErrorKind {
     Idle,
     /// The provider reported an error inside the stream.
     Stream,
+    /// The provider's address is one the private-address guard does not allow.
+    Blocked,
 }
 
 impl ErrorKind {
@@ -160,6 +162,7 @@ impl ErrorKind {
             Self::Incomplete => "incomplete",
             Self::Idle => "idle",
             Self::Stream => "stream",
+            Self::Blocked => "blocked",
         }
     }
 
@@ -179,6 +182,9 @@ impl ErrorKind {
             Self::Incomplete => "the connection to the model provider broke",
             Self::Idle => "the model provider went silent",
             Self::Stream => "the model provider reported an error while answering",
+            Self::Blocked => {
+                "the provider's address is on a private or local network, which this deployment does not reach"
+            }
         }
     }
 

@@ -16,11 +16,11 @@ use bestchat_providers::failover::{Attempt, Target};
 use bestchat_providers::pricing::cost_micros;
 
 use super::millis;
+use crate::error::AppError;
 use crate::models::{
     DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, UserProvider, can_call, endpoint,
     models_of, user_providers,
 };
-use crate::error::AppError;
 use crate::state::AppState;
 
 /// A model with its endpoint and registry entry.

@@ -64,7 +64,10 @@ pub fn encode_event(event: &ServerEvent, max_bytes: usize) -> Option<Vec<u8>> {
             finish_reason: *finish_reason,
         },
         _ => {
-            tracing::error!(bytes = frame.len(), "an event exceeds the frame limit; not sent");
+            tracing::error!(
+                bytes = frame.len(),
+                "an event exceeds the frame limit; not sent"
+            );
             return None;
         }
     };
@@ -72,7 +75,10 @@ pub fn encode_event(event: &ServerEvent, max_bytes: usize) -> Option<Vec<u8>> {
     if frame.len() <= max_bytes {
         Some(frame)
     } else {
-        tracing::error!(bytes = frame.len(), "an event exceeds the frame limit; not sent");
+        tracing::error!(
+            bytes = frame.len(),
+            "an event exceeds the frame limit; not sent"
+        );
         None
     }
 }

@@ -109,8 +109,16 @@ async fn answer(state: &AppState, job: &TurnJob, lease: &Lease) -> Result<&'stat
     };
     let started = Instant::now();
     let mut fanout = Fanout::start(state, job.user_id, job.conversation_id, job.message_id).await;
-    let produced = match produce(state, &mut fanout, &conversation, &answer, job, lease, started)
-        .await
+    let produced = match produce(
+        state,
+        &mut fanout,
+        &conversation,
+        &answer,
+        job,
+        lease,
+        started,
+    )
+    .await
     {
         Ok(produced) => produced,
         Err(e) => {

@@ -41,7 +41,8 @@ macro_rules! finish {
     };
 }
 const FINISH_LEASED: &str = finish!("status = 'streaming' AND lease_owner = ?17");
-const FINISH_LAPSED: &str = finish!("status IN ('pending', 'streaming') AND lease_expires_at < ?17");
+const FINISH_LAPSED: &str =
+    finish!("status IN ('pending', 'streaming') AND lease_expires_at < ?17");
 const FINISH_UNCLAIMED: &str = finish!("status = 'pending' AND ?17");
 fn one(conn: &Connection, sql: &str, id: &str, user: &str) -> Result<Option<Message>, StoreError> {
     conn.prepare_cached(sql)
@@ -56,8 +57,14 @@ fn one(conn: &Connection, sql: &str, id: &str, user: &str) -> Result<Option<Mess
 /// Writes an answer's final fields if `by` may; the rows it changed.
 fn write_final(conn: &Connection, r: &MessageRow, by: Finisher) -> Result<usize, StoreError> {
     let (sql, condition) = match by {
-        Finisher::Lease(lease) => (FINISH_LEASED, rusqlite::types::Value::Text(lease.to_string())),
-        Finisher::Lapsed(at) => (FINISH_LAPSED, rusqlite::types::Value::Integer(to_micros(at))),
+        Finisher::Lease(lease) => (
+            FINISH_LEASED,
+            rusqlite::types::Value::Text(lease.to_string()),
+        ),
+        Finisher::Lapsed(at) => (
+            FINISH_LAPSED,
+            rusqlite::types::Value::Integer(to_micros(at)),
+        ),
         Finisher::Unclaimed => (FINISH_UNCLAIMED, rusqlite::types::Value::Integer(1)),
     };
     conn.prepare_cached(sql)

@@ -25,6 +25,10 @@ pub const JWKS_TTL: Duration = Duration::from_secs(60 * 60);
 pub const JWKS_REFETCH_MIN: Duration = Duration::from_secs(60);
 /// Longest a JWKS fetch may take.
 pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest JWKS document read (real ones are a few kilobytes).
+pub const JWKS_MAX_BYTES: usize = 64 * 1024;
+/// Clock skew forgiven on `exp`, `nbf` and `iat` unless `BESTCHAT_JWT_LEEWAY_S` says otherwise.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 
 /// Where signing keys come from.
 pub enum KeySource {
@@ -34,16 +38,21 @@ pub enum KeySource {
     Jwks(String),
 }
 
-struct FetchedKeys {
-    keys: HashMap<String, (DecodingKey, Algorithm)>,
-    at: Instant,
+type KeySet = HashMap<String, (DecodingKey, Algorithm)>;
+
+/// The identity provider's keys as last fetched, and when a fetch was last tried.
+#[derive(Default)]
+struct Jwks {
+    keys: Option<(KeySet, Instant)>,
+    tried: Option<Instant>,
 }
 
 pub struct JwtVerifier {
     issuer: String,
     audience: String,
+    leeway: Duration,
     source: KeySource,
-    fetched: RwLock<Option<FetchedKeys>>,
+    jwks: RwLock<Jwks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +61,8 @@ pub enum AuthError {
     Missing,
     #[error("the token is invalid: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("the token was issued in the future")]
+    IssuedInTheFuture,
     #[error("the token has no subject")]
     NoSubject,
     #[error("the token's signing key is unknown")]
@@ -74,9 +85,15 @@ impl JwtVerifier {
         Self {
             issuer: issuer.to_owned(),
             audience: audience.to_owned(),
+            leeway: DEFAULT_LEEWAY,
             source,
-            fetched: RwLock::new(None),
+            jwks: RwLock::new(Jwks::default()),
         }
+    }
+
+    /// Forgives `leeway` of clock skew on `exp`, `nbf` and `iat`.
+    pub fn with_leeway(self, leeway: Duration) -> Self {
+        Self { leeway, ..self }
     }
 
     pub fn issuer(&self) -> &str {
@@ -92,7 +109,23 @@ impl JwtVerifier {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway.as_secs();
         validation
+    }
+
+    /// jsonwebtoken does not look at `iat`; a token issued later than now is forged or minted
+    /// by a clock that cannot be trusted.
+    fn check_issued_at(&self, claims: &serde_json::Map<String, Value>) -> Result<(), AuthError> {
+        let Some(iat) = claims.get("iat") else {
+            return Ok(());
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        let latest = now.saturating_add(self.leeway.as_secs());
+        match iat.as_f64() {
+            Some(at) if at.is_finite() && at <= latest as f64 => Ok(()),
+            _ => Err(AuthError::IssuedInTheFuture),
+        }
     }
 
     /// Verifies an `Authorization` header (or a bare token) and returns the claims the way API
@@ -130,6 +163,7 @@ impl JwtVerifier {
             }
         }
         .claims;
+        self.check_issued_at(&claims)?;
         let claims: HashMap<String, String> = claims
             .into_iter()
             .map(|(k, v)| (k, claim_text(v)))
@@ -140,29 +174,46 @@ impl JwtVerifier {
         }
     }
 
-    /// The key with this id, fetching the set when it is stale or the id is new (at most once a
-    /// minute, so forged key ids cannot make us hammer the identity provider).
+    /// The key with this id, fetching the set when it is stale or the id is new. Fetches are at
+    /// most one a minute whatever happens, so forged key ids or a failing identity provider
+    /// cannot make us hammer it; while a fetch fails, the keys fetched before still serve.
     async fn key(&self, url: &str, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
-        {
-            let fetched = self.fetched.read().await;
-            if let Some(f) = fetched.as_ref() {
-                let fresh = f.at.elapsed() < JWKS_TTL;
-                if let Some(found) = f.keys.get(kid).filter(|_| fresh) {
-                    return Ok(found.clone());
-                }
-                if fresh && f.at.elapsed() < JWKS_REFETCH_MIN {
-                    return Err(AuthError::UnknownKey);
-                }
+        let settled = |jwks: &Jwks| {
+            let known = jwks.keys.as_ref().and_then(|(keys, _)| keys.get(kid).cloned());
+            let fresh = jwks
+                .keys
+                .as_ref()
+                .is_some_and(|(_, at)| at.elapsed() < JWKS_TTL);
+            let throttled = jwks.tried.is_some_and(|at| at.elapsed() < JWKS_REFETCH_MIN);
+            match known {
+                Some(found) if fresh || throttled => Some(Ok(found)),
+                None if throttled => Some(Err(AuthError::UnknownKey)),
+                _ => None,
+            }
+        };
+        if let Some(answer) = settled(&*self.jwks.read().await) {
+            return answer;
+        }
+        let mut jwks = self.jwks.write().await;
+        // Another request may have fetched while this one waited for the lock.
+        if let Some(answer) = settled(&jwks) {
+            return answer;
+        }
+        jwks.tried = Some(Instant::now());
+        match fetch_jwks(url).await {
+            Ok(keys) => {
+                let found = keys.get(kid).cloned();
+                jwks.keys = Some((keys, Instant::now()));
+                found.ok_or(AuthError::UnknownKey)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch the signing keys; using the ones fetched before");
+                jwks.keys
+                    .as_ref()
+                    .and_then(|(keys, _)| keys.get(kid).cloned())
+                    .ok_or(e)
             }
         }
-        let mut fetched = self.fetched.write().await;
-        let keys = fetch_jwks(url).await?;
-        let found = keys.get(kid).cloned();
-        *fetched = Some(FetchedKeys {
-            keys,
-            at: Instant::now(),
-        });
-        found.ok_or(AuthError::UnknownKey)
     }
 
     /// A token for `subject`, valid for `ttl` from `now_epoch` (seconds). Only a secret can sign.
@@ -194,15 +245,20 @@ async fn fetch_jwks(url: &str) -> Result<HashMap<String, (DecodingKey, Algorithm
         .timeout(JWKS_FETCH_TIMEOUT)
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    let set: JwkSet = client
+    let mut response = client
         .get(url)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
-        .map_err(|e| failed(e.to_string()))?
-        .json()
-        .await
         .map_err(|e| failed(e.to_string()))?;
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| failed(e.to_string()))? {
+        if body.len() + chunk.len() > JWKS_MAX_BYTES {
+            return Err(failed(format!("the JWKS exceeds {JWKS_MAX_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let set: JwkSet = serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
     Ok(set
         .keys
         .iter()
@@ -292,6 +348,69 @@ mod tests {
             .unwrap();
         assert!(auth().verify(Some(&other_audience)).await.is_err());
         assert!(auth().verify(Some("Bearer not.a.jwt")).await.is_err());
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap()
+    }
+
+    fn claims(iat: i64, nbf: Option<i64>, exp: i64) -> serde_json::Value {
+        let mut c = serde_json::json!({"sub": "u", "iss": "iss-a", "aud": "aud-a", "iat": iat, "exp": exp});
+        if let Some(nbf) = nbf {
+            c["nbf"] = nbf.into();
+        }
+        c
+    }
+
+    #[tokio::test]
+    async fn the_token_clock_is_checked_within_the_leeway() {
+        let t = now();
+        let ok = signed(claims(t, Some(t), t + 600));
+        assert!(auth().verify(Some(&ok)).await.is_ok());
+        let not_yet = signed(claims(t, Some(t + 3600), t + 7200));
+        assert!(auth().verify(Some(&not_yet)).await.is_err(), "nbf ahead");
+        let from_tomorrow = signed(claims(t + 86_400, None, t + 90_000));
+        assert!(matches!(
+            auth().verify(Some(&from_tomorrow)).await,
+            Err(AuthError::IssuedInTheFuture)
+        ));
+        // Skew within the leeway is forgiven; beyond it is not.
+        let skewed = signed(claims(t + 20, Some(t + 20), t + 600));
+        assert!(auth().verify(Some(&skewed)).await.is_ok());
+        let just_expired = signed(claims(t - 600, None, t - 20));
+        assert!(auth().verify(Some(&just_expired)).await.is_ok());
+        let expired = signed(claims(t - 600, None, t - 45));
+        assert!(auth().verify(Some(&expired)).await.is_err(), "past 30 s");
+        let strict = auth().with_leeway(Duration::ZERO);
+        assert!(strict.verify(Some(&skewed)).await.is_err());
+        assert!(DEFAULT_LEEWAY <= Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn unsigned_and_other_algorithm_tokens_are_refused() {
+        use base64::Engine;
+        let b64 = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let t = now();
+        let body = b64(claims(t, None, t + 600));
+        for alg in ["none", "None", "NONE"] {
+            let header = b64(serde_json::json!({"alg": alg, "typ": "JWT"}));
+            let unsigned = format!("{header}.{body}.");
+            assert!(auth().verify(Some(&unsigned)).await.is_err(), "{alg}");
+        }
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims(t, None, t + 600),
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(auth().verify(Some(&hs512)).await.is_err(), "only HS256");
     }
 
     #[test]

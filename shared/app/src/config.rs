@@ -59,6 +59,8 @@ pub struct AuthConfig {
     pub keys: AuthKeys,
     pub issuer: String,
     pub audience: String,
+    /// `BESTCHAT_JWT_LEEWAY_S`: clock skew forgiven on `exp`, `nbf` and `iat`.
+    pub leeway: Duration,
 }
 
 /// The real-time path: where connections, frames and turns go.
@@ -149,6 +151,8 @@ pub struct Config {
 pub struct ConfigError(String);
 
 pub const DEFAULT_DATA_DIR: &str = ".bestchat";
+/// Most clock skew a deployment may forgive on tokens.
+pub const MAX_JWT_LEEWAY: Duration = Duration::from_secs(300);
 /// Shortest lease: renewals every third of it must stay cheap next to a database round trip.
 pub const MIN_TURN_LEASE: Duration = Duration::from_millis(300);
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
@@ -288,7 +292,17 @@ impl Config {
             },
             issuer: env.text("BESTCHAT_JWT_ISSUER", "bestchat-local"),
             audience: env.text("BESTCHAT_JWT_AUDIENCE", "bestchat"),
+            leeway: Duration::from_secs(env.number(
+                "BESTCHAT_JWT_LEEWAY_S",
+                crate::auth::DEFAULT_LEEWAY.as_secs(),
+            )?),
         };
+        if auth.leeway > MAX_JWT_LEEWAY {
+            return Err(ConfigError(format!(
+                "BESTCHAT_JWT_LEEWAY_S must be at most {}",
+                MAX_JWT_LEEWAY.as_secs()
+            )));
+        }
         let realtime = RealtimeConfig {
             connections_table: env.optional("CONNECTIONS_TABLE"),
             ws_endpoint: env.optional("WS_ENDPOINT"),

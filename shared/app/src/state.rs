@@ -165,7 +165,10 @@ impl AppState {
             AuthKeys::Jwks(url) => Some(KeySource::Jwks(url.clone())),
             AuthKeys::Unset => None,
         }
-        .map(|keys| JwtVerifier::new(keys, &config.auth.issuer, &config.auth.audience));
+        .map(|keys| {
+            JwtVerifier::new(keys, &config.auth.issuer, &config.auth.audience)
+                .with_leeway(config.auth.leeway)
+        });
         let lambda_functions: HashMap<String, String> = [
             (CHAT_TURN, &config.realtime.chat_turn_function),
             (SUMMARIZE, &config.realtime.summarize_function),

@@ -14,6 +14,9 @@ use crate::postgres::TestDatabase;
 
 /// The signing secret every test gateway uses, so tests can mint their own tokens.
 pub const TEST_SECRET: &str = "bestchat-test-secret-0123456789abcdef";
+/// The secret every test gateway's AWS emulation asks of its callers, so tests can call it with
+/// their own SDK clients.
+pub const EMULATOR_SECRET: &str = "bestchat-test-emulator-secret-0123456789";
 /// How long a gateway may take to print its address.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -100,6 +103,7 @@ impl GatewayProcess {
             .env_remove("REDIS_URL")
             .env("BESTCHAT_DATA_DIR", data_dir)
             .env("BESTCHAT_JWT_SECRET", TEST_SECRET)
+            .env("BESTCHAT_EMULATOR_SECRET", EMULATOR_SECRET)
             .env("BESTCHAT_DEV_AUTH", "1")
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

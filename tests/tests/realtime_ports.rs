@@ -18,7 +18,7 @@ use bestchat_domain::time::now;
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
 use bestchat_platform::invoke::LambdaInvoker;
 use bestchat_platform::publish::ApiGatewayPublisher;
-use bestchat_tests::gateway::{cloud, create_connections_table, dynamodb};
+use bestchat_tests::gateway::{EMULATOR_SECRET, cloud, create_connections_table, dynamodb};
 use bestchat_tests::ws::WsClient;
 use bestchat_tests::{redis_url, unique_prefix};
 use serde_json::json;
@@ -243,12 +243,39 @@ async fn the_api_gateway_publisher_posts_through_the_management_api() {
         .expect("the socket is registered")
         .id;
 
-    let publisher = ApiGatewayPublisher::with_client(management(&running.gateway.base_url));
+    // Only the gateway's own process may use its emulation: without the secret, nothing.
+    let outsider = ApiGatewayPublisher::with_client(management(&running.gateway.base_url), None);
+    assert!(matches!(
+        outsider.post(&id, br#"{"type":"pong"}"#).await,
+        Err(PublishError::Failed(_))
+    ));
+    let wrong = ApiGatewayPublisher::with_client(
+        management(&running.gateway.base_url),
+        Some("not-the-secret-not-the-secret-not-it".into()),
+    );
+    assert!(wrong.post(&id, br#"{"type":"pong"}"#).await.is_err());
+    assert!(
+        management(&running.gateway.base_url)
+            .get_connection()
+            .connection_id(id.as_str())
+            .send()
+            .await
+            .is_err()
+    );
+    let publisher = ApiGatewayPublisher::with_client(
+        management(&running.gateway.base_url),
+        Some(EMULATOR_SECRET.into()),
+    );
     publisher.post(&id, br#"{"type":"pong"}"#).await.unwrap();
     assert_eq!(client.next().await.unwrap(), json!({"type": "pong"}));
     let info = management(&running.gateway.base_url)
         .get_connection()
         .connection_id(id.as_str())
+        .customize()
+        .mutate_request(|r| {
+            r.headers_mut()
+                .insert("x-bestchat-emulator-secret", EMULATOR_SECRET);
+        })
         .send()
         .await
         .unwrap();
@@ -292,7 +319,19 @@ async fn the_lambda_invoker_invokes_through_the_invoke_api() {
         ),
         ("missing".to_owned(), "does-not-exist".to_owned()),
     ]);
-    let invoker = LambdaInvoker::with_client(functions, aws_sdk_lambda::Client::from_conf(config));
+    let client = aws_sdk_lambda::Client::from_conf(config);
+    let outsider = LambdaInvoker::with_client(functions.clone(), client.clone(), None);
+    assert!(matches!(
+        outsider.invoke("migrate", &json!({})).await,
+        Err(InvokeError::Failed { .. })
+    ));
+    assert!(
+        outsider
+            .invoke_async("chat-turn", &json!({}))
+            .await
+            .is_err()
+    );
+    let invoker = LambdaInvoker::with_client(functions, client, Some(EMULATOR_SECRET.into()));
     assert_eq!(
         invoker.invoke("migrate", &json!({})).await.unwrap(),
         json!({"applied": []})

@@ -26,7 +26,14 @@ pub struct LocalConfig {
     pub ws_idle_timeout: Duration,
     /// `BESTCHAT_JANITOR_INTERVAL_MS`: how often the janitor runs (a schedule in the cloud).
     pub janitor_interval: Duration,
+    /// `BESTCHAT_EMULATE_AWS`: serve `/@connections/*` and `/2015-03-31/functions/*`, for the
+    /// app's own SDK clients (they send the start's secret). Only on a loopback address.
+    pub emulate_aws: Option<EmulatorSecret>,
 }
+
+/// What the AWS emulation endpoints require of a caller.
+#[derive(Clone)]
+pub struct EmulatorSecret(pub String);
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -64,13 +71,60 @@ impl LocalConfig {
                 "BESTCHAT_JANITOR_INTERVAL_MS must be at least 1".into(),
             ));
         }
+        let addr = var("BESTCHAT_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let emulate_aws = match var("BESTCHAT_EMULATE_AWS").as_deref() {
+            None | Some("1" | "true" | "on") => true,
+            Some("0" | "false" | "off") => false,
+            Some(other) => {
+                return Err(LocalConfigError(format!(
+                    "BESTCHAT_EMULATE_AWS must be 1 or 0, got {other:?}"
+                )));
+            }
+        };
+        let emulate_aws = if emulate_aws {
+            if !is_loopback(&addr) {
+                return Err(LocalConfigError(format!(
+                    "BESTCHAT_ADDR {addr} is not a loopback address, and the AWS emulation \
+                     (/@connections, /2015-03-31/functions) must not be reachable from other \
+                     machines: listen on 127.0.0.1, or set BESTCHAT_EMULATE_AWS=0 to serve \
+                     without it"
+                )));
+            }
+            // The app's SDK clients send this; a secret from the environment lets a test's
+            // own clients use the emulation too.
+            let secret = match &app.realtime.emulator_secret {
+                Some(secret) => secret.clone(),
+                None => hex(&random_bytes::<32>().map_err(|e| {
+                    LocalConfigError(format!("cannot make the emulator secret: {e}"))
+                })?),
+            };
+            app.realtime.emulator_secret = Some(secret.clone());
+            Some(EmulatorSecret(secret))
+        } else {
+            None
+        };
         Ok(Self {
-            addr: var("BESTCHAT_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
+            addr,
             dev_auth,
             ws_idle_timeout,
             janitor_interval,
+            emulate_aws,
         })
     }
+}
+
+/// Whether `addr` (`host:port`) listens on this machine only.
+fn is_loopback(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The signing secret survives restarts, so tokens handed out stay valid; it is created on
@@ -78,12 +132,7 @@ impl LocalConfig {
 fn stored_secret(path: &Path) -> Result<Vec<u8>, LocalConfigError> {
     let bytes = read_or_create_private(path, || {
         random_bytes::<32>()
-            .map(|b| {
-                b.iter()
-                    .map(|x| format!("{x:02x}"))
-                    .collect::<String>()
-                    .into_bytes()
-            })
+            .map(|b| hex(&b).into_bytes())
             .unwrap_or_default()
     })
     .map_err(|e| LocalConfigError(format!("cannot read or create {}: {e}", path.display())))?;
@@ -100,6 +149,16 @@ fn stored_secret(path: &Path) -> Result<Vec<u8>, LocalConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_loopback_addresses_count_as_local() {
+        for local in ["127.0.0.1:8787", "127.0.0.1:0", "[::1]:80", "localhost:8787"] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for open in ["0.0.0.0:8787", "[::]:8787", "192.168.1.5:80", "example.com:80"] {
+            assert!(!is_loopback(open), "{open}");
+        }
+    }
 
     #[test]
     fn secret_is_created_private_and_reused() {

@@ -19,10 +19,12 @@ use bestchat_app::api::{HTTP_FUNCTIONS, Handler};
 use bestchat_app::auth::{AuthError, DEV_TOKEN_TTL, JwtVerifier, dev_subject};
 use bestchat_app::http::{ApiRequest, ApiResponse, error_response};
 use bestchat_domain::{DomainError, ErrorCode};
+use bestchat_platform::emulator::{EMULATOR_SECRET_HEADER, secret_matches};
 use bestchat_platform::publish::ConnectionHub;
 use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::LambdaRequest;
 
+use crate::config::EmulatorSecret;
 use crate::event::{EventContext, http_api_v2};
 use crate::sockets::SocketInfo;
 use crate::template::{HttpRoute, WsApi};
@@ -64,10 +66,13 @@ pub struct RouteTarget {
     pub handler: Handler,
 }
 
+/// The HTTP routes of the template, `/ws`, `/dev/token` when `dev_auth`, and the AWS emulation
+/// when `emulator` names the secret its callers must show.
 pub fn router(
     gateway: Arc<Gateway>,
     routes: &[HttpRoute],
     dev_auth: bool,
+    emulator: Option<EmulatorSecret>,
 ) -> Result<Router, RouterError> {
     let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
     for route in routes {
@@ -116,20 +121,27 @@ pub fn router(
             },
         ),
     );
-    let management = Arc::clone(&gateway);
-    app = app.route(
-        "/@connections/{id}",
-        any(move |params: Path<String>, request: Request| {
-            crate::management::connection(management, params, request)
-        }),
-    );
-    let lambda = Arc::clone(&gateway);
-    app = app.route(
-        "/2015-03-31/functions/{name}/invocations",
-        post(move |params: Path<String>, request: Request| {
-            crate::lambda_api::invoke(lambda, params, request)
-        }),
-    );
+    if let Some(secret) = emulator {
+        let management = Arc::clone(&gateway);
+        let lambda = Arc::clone(&gateway);
+        let emulation = Router::new()
+            .route(
+                "/@connections/{id}",
+                any(move |params: Path<String>, request: Request| {
+                    crate::management::connection(management, params, request)
+                }),
+            )
+            .route(
+                "/2015-03-31/functions/{name}/invocations",
+                post(move |params: Path<String>, request: Request| {
+                    crate::lambda_api::invoke(lambda, params, request)
+                }),
+            )
+            .layer(middleware::from_fn(move |request: Request, next: Next| {
+                own_process_only(secret.clone(), request, next)
+            }));
+        app = app.merge(emulation);
+    }
     Ok(app
         .fallback(not_found)
         .layer(middleware::from_fn(log_request)))
@@ -270,6 +282,32 @@ async fn dev_token(gateway: Arc<Gateway>, request: Request) -> Response {
             .into_response(),
         Err(e) => into_axum(error_response(&e, "")),
     }
+}
+
+/// The AWS emulation answers only this process's own SDK clients, which send the secret made
+/// at start; anyone else gets what AWS answers an unsigned request.
+async fn own_process_only(secret: EmulatorSecret, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(EMULATOR_SECRET_HEADER)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if secret_matches(presented, secret.0.as_bytes()) {
+        return next.run(request).await;
+    }
+    tracing::warn!(path = %request.uri().path(), "AWS emulation refused a caller without the secret");
+    (
+        StatusCode::FORBIDDEN,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::HeaderName::from_static("x-amzn-errortype"),
+                "AccessDeniedException",
+            ),
+        ],
+        r#"{"message":"Forbidden"}"#,
+    )
+        .into_response()
 }
 
 /// One line per request: method, path, status, latency.

@@ -43,7 +43,12 @@ pub async fn run() -> Result<(), StartError> {
         ws_idle_timeout: local.ws_idle_timeout,
         sockets: sockets::SocketInfo::default(),
     });
-    let app = gateway::router(Arc::clone(&gateway), &routes, local.dev_auth)?;
+    let app = gateway::router(
+        Arc::clone(&gateway),
+        &routes,
+        local.dev_auth,
+        local.emulate_aws.clone(),
+    )?;
     tokio::spawn(janitor(Arc::clone(&state), local.janitor_interval));
     let listener = TcpListener::bind(&local.addr)
         .await
@@ -115,6 +120,14 @@ fn banner(
         auth.audience()
     )?;
     writeln!(out, "  websocket: ws://{addr}/ws?token=<JWT>")?;
+    if local.emulate_aws.is_some() {
+        writeln!(
+            out,
+            "  aws emulation: /@connections and /2015-03-31/functions, for this process's own clients only"
+        )?;
+    } else {
+        writeln!(out, "  aws emulation: off (BESTCHAT_EMULATE_AWS=0)")?;
+    }
     if local.dev_auth {
         let (subject, user_id) = dev_subject("dev").ok_or("the dev user name is invalid")?;
         let token = auth.mint(&subject, chrono::Utc::now().timestamp(), DEV_TOKEN_TTL)?;

@@ -89,6 +89,9 @@ pub struct RealtimeConfig {
     pub stream_buffer_ttl: Duration,
     /// `BESTCHAT_STREAM_BUFFER_MAX_FRAMES`: frames kept per message.
     pub stream_buffer_max_frames: u64,
+    /// `BESTCHAT_EMULATOR_SECRET`: sent by the SDK clients to the local gateway's AWS
+    /// emulation, which refuses requests without it. Unset in AWS; the gateway makes one.
+    pub emulator_secret: Option<String>,
 }
 
 /// API Gateway's WebSocket frame limit.
@@ -319,7 +322,17 @@ impl Config {
                 Duration::from_secs(60 * 60),
             )?,
             stream_buffer_max_frames: env.number("BESTCHAT_STREAM_BUFFER_MAX_FRAMES", 20_000)?,
+            emulator_secret: env.optional("BESTCHAT_EMULATOR_SECRET"),
         };
+        if let Some(secret) = &realtime.emulator_secret
+            && (secret.len() < crate::auth::MIN_SECRET_BYTES
+                || !secret.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(ConfigError(format!(
+                "BESTCHAT_EMULATOR_SECRET must be at least {} visible ASCII characters",
+                crate::auth::MIN_SECRET_BYTES
+            )));
+        }
         if realtime.coalesce_window > Duration::from_secs(1) {
             return Err(ConfigError(
                 "BESTCHAT_DELTA_COALESCE_MS must be at most 1000".into(),

@@ -154,7 +154,13 @@ impl AppState {
         };
         let (publisher, hub): (Arc<dyn Publisher>, Option<ConnectionHub>) =
             match &config.realtime.ws_endpoint {
-                Some(endpoint) => (Arc::new(ApiGatewayPublisher::new(endpoint.clone())), None),
+                Some(endpoint) => (
+                    Arc::new(ApiGatewayPublisher::new(
+                        endpoint.clone(),
+                        config.realtime.emulator_secret.clone(),
+                    )),
+                    None,
+                ),
                 None => {
                     let hub = ConnectionHub::new();
                     (Arc::new(hub.clone()), Some(hub))
@@ -180,7 +186,10 @@ impl AppState {
             let invoker: Arc<dyn Invoker> = if lambda_functions.is_empty() {
                 Arc::new(InProcessInvoker::new(me.clone()))
             } else {
-                Arc::new(LambdaInvoker::new(lambda_functions))
+                Arc::new(LambdaInvoker::new(
+                    lambda_functions,
+                    config.realtime.emulator_secret.clone(),
+                ))
             };
             Self {
                 config,

@@ -9,24 +9,34 @@ use aws_sdk_lambda::types::InvocationType;
 use bestchat_domain::ports::realtime::{InvokeError, Invoker};
 use tokio::sync::OnceCell;
 
+use crate::emulator::with_secret;
+
 pub struct LambdaInvoker {
     /// Logical function name (`chat-turn`) to deployed name or ARN.
     functions: HashMap<String, String>,
     client: OnceCell<aws_sdk_lambda::Client>,
+    /// Proves to the local gateway's emulation that this process is its own; unset in AWS.
+    emulator_secret: Option<String>,
 }
 
 impl LambdaInvoker {
-    pub fn new(functions: HashMap<String, String>) -> Self {
+    pub fn new(functions: HashMap<String, String>, emulator_secret: Option<String>) -> Self {
         Self {
             functions,
             client: OnceCell::new(),
+            emulator_secret,
         }
     }
 
-    pub fn with_client(functions: HashMap<String, String>, client: aws_sdk_lambda::Client) -> Self {
+    pub fn with_client(
+        functions: HashMap<String, String>,
+        client: aws_sdk_lambda::Client,
+        emulator_secret: Option<String>,
+    ) -> Self {
         Self {
             functions,
             client: OnceCell::new_with(Some(client)),
+            emulator_secret,
         }
     }
 
@@ -61,6 +71,8 @@ impl LambdaInvoker {
             .function_name(name)
             .invocation_type(kind)
             .payload(Blob::new(body))
+            .customize()
+            .mutate_request(with_secret(self.emulator_secret.clone()))
             .send()
             .await
             .map_err(|e| failed(format!("{e:?}")))?;

@@ -2,6 +2,7 @@
 
 pub mod aead;
 pub mod connections;
+pub mod emulator;
 pub mod files;
 pub mod invoke;
 pub mod keys;

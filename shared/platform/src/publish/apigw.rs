@@ -7,24 +7,33 @@ use aws_sdk_apigatewaymanagement::primitives::Blob;
 use bestchat_domain::ports::realtime::{ConnectionId, PublishError, Publisher};
 use tokio::sync::OnceCell;
 
+use crate::emulator::with_secret;
+
 pub struct ApiGatewayPublisher {
     /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}` (`WS_ENDPOINT`).
     endpoint: String,
     client: OnceCell<aws_sdk_apigatewaymanagement::Client>,
+    /// Proves to the local gateway's emulation that this process is its own; unset in AWS.
+    emulator_secret: Option<String>,
 }
 
 impl ApiGatewayPublisher {
-    pub fn new(endpoint: String) -> Self {
+    pub fn new(endpoint: String, emulator_secret: Option<String>) -> Self {
         Self {
             endpoint,
             client: OnceCell::new(),
+            emulator_secret,
         }
     }
 
-    pub fn with_client(client: aws_sdk_apigatewaymanagement::Client) -> Self {
+    pub fn with_client(
+        client: aws_sdk_apigatewaymanagement::Client,
+        emulator_secret: Option<String>,
+    ) -> Self {
         Self {
             endpoint: String::new(),
             client: OnceCell::new_with(Some(client)),
+            emulator_secret,
         }
     }
 
@@ -50,6 +59,8 @@ impl Publisher for ApiGatewayPublisher {
             .post_to_connection()
             .connection_id(id.as_str())
             .data(Blob::new(frame))
+            .customize()
+            .mutate_request(with_secret(self.emulator_secret.clone()))
             .send()
             .await;
         match result {

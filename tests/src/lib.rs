@@ -5,6 +5,7 @@ pub mod api;
 pub mod fake_provider;
 pub mod gateway;
 pub mod postgres;
+pub mod proxy;
 pub mod scripted;
 pub mod ws;
 
@@ -37,6 +38,26 @@ pub fn redis_url() -> String {
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// The address of the Redis server tests use, for a proxy in front of it.
+pub fn redis_addr() -> std::net::SocketAddr {
+    let url = redis_url();
+    let authority = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(&url)
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .rsplit('@')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    std::net::ToSocketAddrs::to_socket_addrs(&authority)
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("REDIS_URL {url} has no reachable host:port"))
 }
 
 /// A key prefix no other test uses.

@@ -13,7 +13,8 @@ use bestchat_providers::breaker::{Breaker, BreakerSettings, BreakerState};
 use bestchat_providers::failover::{Failover, RetrySettings, Target};
 use bestchat_providers::{Auth, ChatMessage, ChatRequest, Endpoint, HttpSettings, Providers};
 use bestchat_tests::fake_provider::{FakeProvider, Reply};
-use bestchat_tests::{fixture, redis_url, unique_prefix};
+use bestchat_tests::proxy::TcpProxy;
+use bestchat_tests::{fixture, redis_addr, redis_url, unique_prefix};
 
 fn redis() -> RedisCache {
     RedisCache::connect(
@@ -21,6 +22,7 @@ fn redis() -> RedisCache {
         &RedisSettings {
             key_prefix: unique_prefix(),
             command_timeout: Duration::from_secs(2),
+            ..RedisSettings::default()
         },
     )
     .unwrap()
@@ -158,6 +160,7 @@ async fn an_open_breaker_is_shared_by_every_client() {
                 &RedisSettings {
                     key_prefix: prefix.to_owned(),
                     command_timeout: Duration::from_secs(2),
+                    ..RedisSettings::default()
                 },
             )
             .unwrap(),
@@ -221,6 +224,7 @@ async fn without_redis_the_breaker_fails_open_and_requests_still_succeed() {
         &RedisSettings {
             key_prefix: unique_prefix(),
             command_timeout: Duration::from_millis(200),
+            ..RedisSettings::default()
         },
     )
     .unwrap();
@@ -237,4 +241,38 @@ async fn without_redis_the_breaker_fails_open_and_requests_still_succeed() {
         local.outcomes(&[target("only", &healthy)]).await,
         vec!["only:ok"]
     );
+}
+
+#[tokio::test]
+async fn after_a_failure_redis_is_skipped_until_its_cooldown_ends() {
+    let proxy = TcpProxy::start(redis_addr()).await;
+    let cache = RedisCache::connect(
+        &format!("redis://{}", proxy.addr),
+        &RedisSettings {
+            key_prefix: unique_prefix(),
+            command_timeout: Duration::from_millis(300),
+            cooldown: Duration::from_millis(1500),
+        },
+    )
+    .unwrap();
+    cache.set("k", b"v", Duration::from_secs(60)).await.unwrap();
+    proxy.blackhole();
+    assert!(cache.get("k").await.is_err(), "the server does not answer");
+    proxy.forward();
+    // The server is back, but within the cool-down the cache does not ask it: every command
+    // fails at once instead of waiting out a timeout.
+    for _ in 0..20 {
+        assert!(cache.get("k").await.is_err());
+    }
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let mut answer = cache.get("k").await;
+    for _ in 0..50 {
+        if answer.is_ok() {
+            break;
+        }
+        // The client reconnects on its own schedule; each failure restarts the cool-down.
+        tokio::time::sleep(Duration::from_millis(1600)).await;
+        answer = cache.get("k").await;
+    }
+    assert_eq!(answer.unwrap(), Some(b"v".to_vec()));
 }

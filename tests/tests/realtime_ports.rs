@@ -158,6 +158,7 @@ fn redis_buffer() -> RedisStreamBuffer {
         &RedisSettings {
             key_prefix: unique_prefix(),
             command_timeout: Duration::from_secs(2),
+            ..RedisSettings::default()
         },
     )
     .unwrap();

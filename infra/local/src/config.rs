@@ -152,10 +152,20 @@ mod tests {
 
     #[test]
     fn only_loopback_addresses_count_as_local() {
-        for local in ["127.0.0.1:8787", "127.0.0.1:0", "[::1]:80", "localhost:8787"] {
+        for local in [
+            "127.0.0.1:8787",
+            "127.0.0.1:0",
+            "[::1]:80",
+            "localhost:8787",
+        ] {
             assert!(is_loopback(local), "{local}");
         }
-        for open in ["0.0.0.0:8787", "[::]:8787", "192.168.1.5:80", "example.com:80"] {
+        for open in [
+            "0.0.0.0:8787",
+            "[::]:8787",
+            "192.168.1.5:80",
+            "example.com:80",
+        ] {
             assert!(!is_loopback(open), "{open}");
         }
     }

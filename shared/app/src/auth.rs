@@ -179,7 +179,10 @@ impl JwtVerifier {
     /// cannot make us hammer it; while a fetch fails, the keys fetched before still serve.
     async fn key(&self, url: &str, kid: &str) -> Result<(DecodingKey, Algorithm), AuthError> {
         let settled = |jwks: &Jwks| {
-            let known = jwks.keys.as_ref().and_then(|(keys, _)| keys.get(kid).cloned());
+            let known = jwks
+                .keys
+                .as_ref()
+                .and_then(|(keys, _)| keys.get(kid).cloned());
             let fresh = jwks
                 .keys
                 .as_ref()
@@ -360,7 +363,8 @@ mod tests {
     }
 
     fn claims(iat: i64, nbf: Option<i64>, exp: i64) -> serde_json::Value {
-        let mut c = serde_json::json!({"sub": "u", "iss": "iss-a", "aud": "aud-a", "iat": iat, "exp": exp});
+        let mut c =
+            serde_json::json!({"sub": "u", "iss": "iss-a", "aud": "aud-a", "iat": iat, "exp": exp});
         if let Some(nbf) = nbf {
             c["nbf"] = nbf.into();
         }

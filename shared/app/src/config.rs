@@ -211,6 +211,7 @@ impl Config {
                         key_prefix: env.text("REDIS_KEY_PREFIX", &redis_defaults.key_prefix),
                         command_timeout: env
                             .millis("REDIS_COMMAND_TIMEOUT_MS", redis_defaults.command_timeout)?,
+                        cooldown: env.millis("REDIS_COOLDOWN_MS", redis_defaults.cooldown)?,
                     },
                 }
             }
@@ -218,6 +219,13 @@ impl Config {
                 return Err(ConfigError(
                     "REDIS_URL must be a redis:// or rediss:// URL (unset it for the in-process cache)"
                         .into(),
+                ));
+            }
+            // In Lambda every container would get its own resume buffer and breakers, and a
+            // client reconnecting to another container would resume from nothing.
+            None if env.optional("AWS_LAMBDA_FUNCTION_NAME").is_some() => {
+                return Err(ConfigError(
+                    "REDIS_URL is required in AWS Lambda: resume buffers, cancel flags and circuit breakers must be shared by every container".into(),
                 ));
             }
             None => CacheConfig::Memory,
@@ -527,6 +535,16 @@ mod tests {
         assert_eq!(c.retry.max_retries, 4);
         assert_eq!(c.breaker.cooldown, Duration::from_millis(1500));
         assert!(config(&[("REDIS_URL", "memcached://x")]).is_err());
+        let in_lambda = config(&[("AWS_LAMBDA_FUNCTION_NAME", "chat-turn")]).unwrap_err();
+        assert!(in_lambda.to_string().contains("REDIS_URL"), "{in_lambda}");
+        assert!(
+            config(&[
+                ("AWS_LAMBDA_FUNCTION_NAME", "chat-turn"),
+                ("REDIS_URL", "rediss://cache:6379"),
+                ("REDIS_COOLDOWN_MS", "2000"),
+            ])
+            .is_ok()
+        );
         assert!(config(&[("BESTCHAT_ENV_KEYS", "maybe")]).is_err());
         assert!(config(&[("BESTCHAT_BREAKER_THRESHOLD", "0")]).is_err());
     }

@@ -1,8 +1,15 @@
 //! Redis adapter (fred). Keys carry a prefix so several deployments, or tests, can share one
 //! server. Connecting does not block a cold start: commands wait for the connection up to the
 //! command timeout, and a failure is reported as unavailability, which callers treat as a miss.
+//!
+//! After a failure, Redis is skipped for a cool-down: every command fails at once instead of
+//! waiting out its timeout, so a turn streaming with Redis down runs at the speed of the
+//! embedded store rather than a timeout per delta. The first command after the cool-down
+//! probes the server again.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bestchat_domain::ports::cache::{Cache, CacheError};
@@ -21,6 +28,8 @@ pub struct RedisSettings {
     pub key_prefix: String,
     /// Longest a command, including waiting for a connection, may take.
     pub command_timeout: Duration,
+    /// How long Redis is skipped after a command failed (`REDIS_COOLDOWN_MS`).
+    pub cooldown: Duration,
 }
 
 impl Default for RedisSettings {
@@ -28,6 +37,7 @@ impl Default for RedisSettings {
         Self {
             key_prefix: "bestchat:".into(),
             command_timeout: Duration::from_millis(500),
+            cooldown: Duration::from_secs(5),
         }
     }
 }
@@ -36,6 +46,9 @@ impl Default for RedisSettings {
 pub struct RedisCache {
     client: Client,
     prefix: String,
+    cooldown: Duration,
+    /// Until when commands are refused without asking Redis.
+    skip_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl RedisCache {
@@ -55,12 +68,51 @@ impl RedisCache {
         Ok(Self {
             client,
             prefix: settings.key_prefix.clone(),
+            cooldown: settings.cooldown,
+            skip_until: Arc::new(Mutex::new(None)),
         })
     }
 
-    /// The underlying client, for adapters that need more than key-value commands.
+    /// The underlying client, to build commands for [`RedisCache::run`].
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Runs one command through the breaker; fred's commands send nothing until polled, so a
+    /// skipped command never reaches the server. Cancel-safe: dropping the future leaves the
+    /// breaker as it was.
+    pub async fn run<T>(
+        &self,
+        command: impl Future<Output = Result<T, fred::error::Error>>,
+    ) -> Result<T, CacheError> {
+        if self.skipping() {
+            return Err(CacheError("Redis is skipped after a recent failure".into()));
+        }
+        match command.await {
+            Ok(value) => {
+                self.set_skip(None);
+                Ok(value)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, cooldown_ms = self.cooldown.as_millis(), "Redis failed; skipping it for a while");
+                self.set_skip(Some(Instant::now() + self.cooldown));
+                Err(error(e))
+            }
+        }
+    }
+
+    fn skipping(&self) -> bool {
+        self.skip_until
+            .lock()
+            .ok()
+            .and_then(|until| *until)
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    fn set_skip(&self, until: Option<Instant>) {
+        if let Ok(mut skip) = self.skip_until.lock() {
+            *skip = until;
+        }
     }
 
     pub fn key(&self, key: &str) -> String {
@@ -79,20 +131,20 @@ fn millis(ttl: Duration) -> i64 {
 #[async_trait]
 impl Cache for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, CacheError> {
-        self.client.get(self.key(key)).await.map_err(error)
+        let key = self.key(key);
+        self.run(self.client.get(key)).await
     }
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), CacheError> {
-        self.client
-            .set::<(), _, _>(
-                self.key(key),
-                value,
-                Some(Expiration::PX(millis(ttl))),
-                None,
-                false,
-            )
-            .await
-            .map_err(error)
+        let key = self.key(key);
+        self.run(self.client.set::<(), _, _>(
+            key,
+            value,
+            Some(Expiration::PX(millis(ttl))),
+            None,
+            false,
+        ))
+        .await
     }
 
     async fn set_if_absent(
@@ -101,32 +153,28 @@ impl Cache for RedisCache {
         value: &[u8],
         ttl: Duration,
     ) -> Result<bool, CacheError> {
+        let key = self.key(key);
         let reply: Option<String> = self
-            .client
-            .set(
-                self.key(key),
+            .run(self.client.set(
+                key,
                 value,
                 Some(Expiration::PX(millis(ttl))),
                 Some(SetOptions::NX),
                 false,
-            )
-            .await
-            .map_err(error)?;
+            ))
+            .await?;
         Ok(reply.is_some())
     }
 
     async fn delete(&self, key: &str) -> Result<(), CacheError> {
-        self.client
-            .del::<i64, _>(self.key(key))
-            .await
-            .map_err(error)?;
+        let key = self.key(key);
+        self.run(self.client.del::<i64, _>(key)).await?;
         Ok(())
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
-        self.client
-            .eval(INCREMENT, vec![self.key(key)], vec![millis(ttl)])
+        let key = self.key(key);
+        self.run(self.client.eval(INCREMENT, vec![key], vec![millis(ttl)]))
             .await
-            .map_err(error)
     }
 }

@@ -2,6 +2,7 @@
 //! length, expiring) and in-process.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -52,28 +53,24 @@ impl RedisStreamBuffer {
     }
 }
 
-fn error(e: fred::error::Error) -> CacheError {
-    CacheError(e.to_string())
-}
-
 #[async_trait]
 impl StreamBuffer for RedisStreamBuffer {
     async fn append(&self, message: MessageId, seq: u64, frame: &str) -> Result<(), CacheError> {
         let ttl = i64::try_from(self.settings.ttl.as_millis()).unwrap_or(i64::MAX);
+        let key = self.key(message);
+        let args = vec![
+            format!("0-{seq}"),
+            frame.to_owned(),
+            self.settings.max_frames.to_string(),
+            ttl.to_string(),
+        ];
         self.redis
-            .client()
-            .eval::<i64, _, _, _>(
-                APPEND,
-                vec![self.key(message)],
-                vec![
-                    format!("0-{seq}"),
-                    frame.to_owned(),
-                    self.settings.max_frames.to_string(),
-                    ttl.to_string(),
-                ],
+            .run(
+                self.redis
+                    .client()
+                    .eval::<i64, _, _, _>(APPEND, vec![key], args),
             )
-            .await
-            .map_err(error)?;
+            .await?;
         Ok(())
     }
 
@@ -82,12 +79,19 @@ impl StreamBuffer for RedisStreamBuffer {
         message: MessageId,
         after_seq: u64,
     ) -> Result<Vec<(u64, String)>, CacheError> {
+        // Nothing comes after the last possible seq.
+        let Some(first) = after_seq.checked_add(1) else {
+            return Ok(Vec::new());
+        };
+        let key = self.key(message);
         let entries: Vec<(String, HashMap<String, String>)> = self
             .redis
-            .client()
-            .xrange_values(self.key(message), format!("0-{}", after_seq + 1), "+", None)
-            .await
-            .map_err(error)?;
+            .run(
+                self.redis
+                    .client()
+                    .xrange_values(key, format!("0-{first}"), "+", None),
+            )
+            .await?;
         Ok(entries
             .into_iter()
             .filter_map(|(id, mut fields)| {
@@ -163,7 +167,7 @@ impl StreamBuffer for MemoryStreamBuffer {
             .filter(|f| f.expires > Instant::now())
             .map(|f| {
                 f.by_seq
-                    .range(after_seq + 1..)
+                    .range((Bound::Excluded(after_seq), Bound::Unbounded))
                     .map(|(s, frame)| (*s, frame.clone()))
                     .collect()
             })

@@ -410,6 +410,41 @@ async fn messages_page_oldest_first(store: &dyn Store) {
         }
     }
     assert_eq!(seen, vec!["m0", "m1", "m2", "m3", "m4"]);
+    // Walking back from the last message, newest first, the last one itself left out.
+    let all = store
+        .list_messages(alice, c.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .items;
+    let last = all.last().unwrap();
+    let key = |m: &Message| bestchat_domain::page::CursorKey {
+        at: m.created_at,
+        id: *m.id.as_uuid(),
+    };
+    let back = store
+        .messages_before(alice, c.id, key(last), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        back.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        vec!["m3", "m2"]
+    );
+    let rest = store
+        .messages_before(alice, c.id, key(&back[1]), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+        vec!["m1", "m0"]
+    );
+    let bob = user(store, "bob").await;
+    assert!(
+        store
+            .messages_before(bob, c.id, key(last), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn deleting_a_conversation_deletes_its_messages(store: &dyn Store) {

@@ -113,6 +113,10 @@ pub struct ContextConfig {
     pub summary_max_tokens: u32,
     /// `BESTCHAT_CONTEXT_CACHE_TTL_MS`: how long a conversation's summary is cached.
     pub cache_ttl: Duration,
+    /// `BESTCHAT_HISTORY_MAX_MESSAGES`: most messages a turn reads back through.
+    pub history_max_messages: usize,
+    /// `BESTCHAT_HISTORY_MAX_TOKENS`: a turn stops reading back once this many tokens are in.
+    pub history_max_tokens: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -440,6 +444,8 @@ fn context(env: &Env<'_>) -> Result<ContextConfig, ConfigError> {
             "BESTCHAT_CONTEXT_CACHE_TTL_MS",
             Duration::from_secs(30 * 60),
         )?,
+        history_max_messages: env.number("BESTCHAT_HISTORY_MAX_MESSAGES", 20_000)?,
+        history_max_tokens: env.number("BESTCHAT_HISTORY_MAX_TOKENS", 2_000_000)?,
     })
 }
 

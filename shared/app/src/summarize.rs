@@ -127,7 +127,14 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
     else {
         return Ok("conversation_gone");
     };
-    let history = history::load(state, &conversation, job.message_id).await?;
+    let Some(answer) = state
+        .store()
+        .get_message(job.user_id, job.message_id)
+        .await?
+    else {
+        return Ok("message_gone");
+    };
+    let history = history::load(state, &conversation, &answer).await?;
     let sendable = history::sendable(&history);
     let position = |id: MessageId| sendable.iter().position(|s| s.message.id == id);
     let (Some(from), Some(through)) = (position(job.span.from), position(job.span.through)) else {

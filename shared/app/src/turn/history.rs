@@ -4,55 +4,62 @@
 use std::collections::{HashMap, HashSet};
 
 use bestchat_domain::conversation::Conversation;
-use bestchat_domain::ids::MessageId;
-use bestchat_domain::limits::PAGE_LIMIT_MAX;
 use bestchat_domain::message::{Message, MessageStatus, Role, ToolCall};
-use bestchat_domain::page::PageRequest;
+use bestchat_domain::page::CursorKey;
 use bestchat_providers::ChatMessage;
 
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Most messages read for one turn; beyond it the oldest are left out.
-pub const HISTORY_LOAD_MAX: usize = 20_000;
+/// Messages read per query while walking back through a conversation.
+const HISTORY_PAGE: u32 = 200;
 
-/// Every message of the conversation, oldest first, up to (not including) `answer`.
+/// The conversation before `answer`, oldest first: read newest first, page by page, and no
+/// further back than the history limits (`BESTCHAT_HISTORY_MAX_MESSAGES`,
+/// `BESTCHAT_HISTORY_MAX_TOKENS`), so a turn never reads more than it could send.
 pub async fn load(
     state: &AppState,
     conversation: &Conversation,
-    answer: MessageId,
+    answer: &Message,
 ) -> Result<Vec<Message>, AppError> {
-    let mut all = Vec::new();
-    let mut page = PageRequest {
-        limit: PAGE_LIMIT_MAX,
-        after: None,
+    let limits = &state.config.context;
+    let mut newest_first: Vec<Message> = Vec::new();
+    let mut tokens = 0u64;
+    let mut before = CursorKey {
+        at: answer.created_at,
+        id: *answer.id.as_uuid(),
     };
     loop {
-        let batch = state
+        let room = limits
+            .history_max_messages
+            .saturating_sub(newest_first.len());
+        let want = u32::try_from(room).unwrap_or(u32::MAX).min(HISTORY_PAGE);
+        if want == 0 {
+            break;
+        }
+        let page = state
             .store()
-            .list_messages(conversation.user_id, conversation.id, &page)
+            .messages_before(conversation.user_id, conversation.id, before, want)
             .await?;
-        let done = batch.next_cursor.is_none();
-        for message in batch.items {
-            if message.id == answer {
-                return Ok(keep_newest(all));
+        let last_page = page.len() < want as usize;
+        for message in page {
+            tokens += u64::from(message.token_count);
+            before = CursorKey {
+                at: message.created_at,
+                id: *message.id.as_uuid(),
+            };
+            newest_first.push(message);
+            if tokens >= limits.history_max_tokens {
+                newest_first.reverse();
+                return Ok(newest_first);
             }
-            all.push(message);
         }
-        match batch.next_cursor {
-            Some(cursor) if !done => {
-                page = PageRequest::parse(Some(&PAGE_LIMIT_MAX.to_string()), Some(&cursor))?
-            }
-            _ => return Ok(keep_newest(all)),
+        if last_page {
+            break;
         }
     }
-}
-
-fn keep_newest(mut messages: Vec<Message>) -> Vec<Message> {
-    if messages.len() > HISTORY_LOAD_MAX {
-        messages.drain(..messages.len() - HISTORY_LOAD_MAX);
-    }
-    messages
+    newest_first.reverse();
+    Ok(newest_first)
 }
 
 /// A message a provider may be sent; its provider form is built only if the plan sends it.

@@ -158,7 +158,7 @@ async fn produce(
     lease: &Lease,
     started: Instant,
 ) -> Result<Produced, AppError> {
-    let history = history::load(state, conversation, answer.id).await?;
+    let history = history::load(state, conversation, answer).await?;
     let mut candidates = match chain::candidates(state, conversation, answer).await? {
         Ok(c) => c,
         Err(unusable) => {

@@ -7,7 +7,7 @@ use crate::conversation::{Conversation, ConversationPatch};
 use crate::ids::{ConversationId, MessageId, Subject, UserId};
 use crate::message::Message;
 use crate::model_ref::ProviderId;
-use crate::page::{Page, PageRequest};
+use crate::page::{CursorKey, Page, PageRequest};
 use crate::provider::ProviderConfig;
 use crate::time::Timestamp;
 use crate::usage::UsageLog;
@@ -77,6 +77,15 @@ pub trait MessageStore: Send + Sync {
         conversation: ConversationId,
         page: &PageRequest,
     ) -> Result<Page<Message>, StoreError>;
+
+    /// Newest first: at most `limit` messages that sort before `before` (time, then id).
+    async fn messages_before(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        before: CursorKey,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError>;
 }
 
 /// What starting a turn did.

@@ -47,6 +47,12 @@ const LIST_FIRST: &str = concat!(
     " FROM messages WHERE conversation_id = $1 AND user_id = $2
       ORDER BY created_at, id LIMIT $3"
 );
+const BEFORE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE conversation_id = $1 AND user_id = $2 AND (created_at, id) < ($3, $4)
+      ORDER BY created_at DESC, id DESC LIMIT $5"
+);
 const LIST_AFTER: &str = concat!(
     "SELECT ",
     columns!(),
@@ -177,5 +183,30 @@ impl MessageStore for PgStore {
             at: m.created_at,
             id: *m.id.as_uuid(),
         }))
+    }
+
+    async fn messages_before(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        before: CursorKey,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(BEFORE).await.map_err(db_error)?;
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    conversation.as_uuid(),
+                    user.as_uuid(),
+                    &before.at,
+                    &before.id,
+                    &sql_limit(limit),
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(from_row).collect()
     }
 }

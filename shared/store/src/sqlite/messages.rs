@@ -47,6 +47,12 @@ const LIST_FIRST: &str = concat!(
     " FROM messages WHERE conversation_id = ?1 AND user_id = ?2
       ORDER BY created_at, id LIMIT ?3"
 );
+const BEFORE: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages WHERE conversation_id = ?1 AND user_id = ?2 AND (created_at, id) < (?3, ?4)
+      ORDER BY created_at DESC, id DESC LIMIT ?5"
+);
 const LIST_AFTER: &str = concat!(
     "SELECT ",
     columns!(),
@@ -161,6 +167,34 @@ impl MessageStore for SqliteStore {
                 at: m.created_at,
                 id: *m.id.as_uuid(),
             }))
+        })
+        .await
+    }
+
+    async fn messages_before(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+        before: CursorKey,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.call(move |conn| {
+            let rows = conn
+                .prepare_cached(BEFORE)
+                .map_err(db_error)?
+                .query_map(
+                    params![
+                        conversation.to_string(),
+                        user.to_string(),
+                        to_micros(before.at),
+                        before.id.to_string(),
+                        sql_limit(limit)
+                    ],
+                    read_row,
+                )
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(db_error)?;
+            rows.into_iter().map(MessageRow::into_domain).collect()
         })
         .await
     }

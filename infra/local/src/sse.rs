@@ -10,7 +10,8 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bestchat_app::api::Handler;
 use bestchat_app::http::{ApiRequest, error_response};
-use bestchat_app::ws::resume;
+use bestchat_app::ws::{SSE_CONNECTION_PREFIX, open_connections, resume};
+use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_domain::ids::MessageId;
 use bestchat_domain::ports::realtime::ConnectionId;
 use bestchat_domain::time::now;
@@ -54,7 +55,21 @@ pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiReques
         return into_axum(handler(Arc::clone(&gateway.state), request).await);
     };
     let state = Arc::clone(&gateway.state);
-    let Ok(id) = ConnectionId::parse(&format!("sse-{}", uuid::Uuid::now_v7().simple())) else {
+    let request_id = request.request_id.clone();
+    match open_connections(&state, user).await {
+        Ok((_, streams)) if streams >= state.config.realtime.max_sse_streams_per_user => {
+            return into_axum(error_response(
+                &DomainError::of(ErrorCode::TooManyConnections),
+                &request_id,
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return into_axum(error_response(&e.to_public(&request_id), &request_id)),
+    }
+    let Ok(id) = ConnectionId::parse(&format!(
+        "{SSE_CONNECTION_PREFIX}{}",
+        uuid::Uuid::now_v7().simple()
+    )) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let outgoing = gateway.hub.attach(id.clone());
@@ -99,7 +114,6 @@ pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiReques
         })
         .collect();
     if let Err(e) = resume(&state, user, &id, answer, 0).await {
-        let request_id = id.to_string();
         return into_axum(error_response(&e.to_public(&request_id), &request_id));
     }
     let deadline = tokio::time::Instant::now() + state.config.turn_max_duration + SSE_GRACE;

@@ -89,6 +89,10 @@ pub struct RealtimeConfig {
     pub stream_buffer_ttl: Duration,
     /// `BESTCHAT_STREAM_BUFFER_MAX_FRAMES`: frames kept per message.
     pub stream_buffer_max_frames: u64,
+    /// `BESTCHAT_MAX_CONNECTIONS_PER_USER`: open WebSocket connections one user may hold.
+    pub max_connections_per_user: usize,
+    /// `BESTCHAT_MAX_SSE_STREAMS_PER_USER`: answers one user may stream as SSE at once.
+    pub max_sse_streams_per_user: usize,
     /// `BESTCHAT_EMULATOR_SECRET`: sent by the SDK clients to the local gateway's AWS
     /// emulation, which refuses requests without it. Unset in AWS; the gateway makes one.
     pub emulator_secret: Option<String>,
@@ -334,6 +338,8 @@ impl Config {
                 Duration::from_secs(60 * 60),
             )?,
             stream_buffer_max_frames: env.number("BESTCHAT_STREAM_BUFFER_MAX_FRAMES", 20_000)?,
+            max_connections_per_user: env.number("BESTCHAT_MAX_CONNECTIONS_PER_USER", 20)?,
+            max_sse_streams_per_user: env.number("BESTCHAT_MAX_SSE_STREAMS_PER_USER", 5)?,
             emulator_secret: env.optional("BESTCHAT_EMULATOR_SECRET"),
         };
         if let Some(secret) = &realtime.emulator_secret

@@ -67,10 +67,35 @@ fn user_of(request: &WsRequest) -> Option<UserId> {
     Some(UserId::from_subject(&subject))
 }
 
+/// Connections of the local gateway's SSE streams carry this prefix in the registry.
+pub const SSE_CONNECTION_PREFIX: &str = "sse-";
+
+/// How many of the user's registered connections are WebSockets and how many SSE streams.
+pub async fn open_connections(state: &AppState, user: UserId) -> Result<(usize, usize), AppError> {
+    let all = state.connections.of_user(user).await?;
+    let sse = all
+        .iter()
+        .filter(|c| c.id.as_str().starts_with(SSE_CONNECTION_PREFIX))
+        .count();
+    Ok((all.len() - sse, sse))
+}
+
 async fn connect(state: &AppState, request: WsRequest) -> u16 {
     let Some(user) = user_of(&request) else {
         return 401;
     };
+    // A soft cap: two connections racing may both pass, never many.
+    match open_connections(state, user).await {
+        Ok((sockets, _)) if sockets >= state.config.realtime.max_connections_per_user => {
+            tracing::info!(%user, sockets, "connection refused: too many open");
+            return 429;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot count the user's connections");
+            return 500;
+        }
+    }
     match state
         .connections
         .register(

@@ -1,6 +1,7 @@
 //! Reading a conversation's messages.
 
 use bestchat_domain::DomainError;
+use bestchat_domain::ids::MessageId;
 use bestchat_domain::page::PageRequest;
 use http::StatusCode;
 use serde_json::json;
@@ -13,6 +14,7 @@ use crate::send::{SendMessage, send};
 use crate::state::AppState;
 
 pub const LIST: Handler = handler!(list);
+pub const GET: Handler = handler!(get);
 pub const SEND: Handler = handler!(send_message);
 
 async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
@@ -26,6 +28,23 @@ async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppE
         .ok_or_else(DomainError::conversation_not_found)?;
     let messages = state.store().list_messages(user, id, &page).await?;
     json_response(StatusCode::OK, &messages)
+}
+
+/// One message whole: what an event too large for a WebSocket frame leaves out.
+async fn get(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let conversation = conversation_id(&request)?;
+    let id: MessageId = request
+        .path_param("message_id")
+        .and_then(|raw| raw.parse().ok())
+        .ok_or_else(DomainError::message_not_found)?;
+    let message = state
+        .store()
+        .get_message(user, id)
+        .await?
+        .filter(|m| m.conversation_id == conversation)
+        .ok_or_else(DomainError::message_not_found)?;
+    json_response(StatusCode::OK, &message)
 }
 
 /// 202 when the message is new and its answer has started; 200 with the original pair when the

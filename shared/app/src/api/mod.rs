@@ -59,6 +59,10 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         handler: messages::LIST,
     },
     HttpFunction {
+        name: "messages-get",
+        handler: messages::GET,
+    },
+    HttpFunction {
         name: "messages-send",
         handler: messages::SEND,
     },

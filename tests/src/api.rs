@@ -51,6 +51,27 @@ impl<'a> Api<'a> {
         (status, value)
     }
 
+    /// Sends `body` as it is, bytes that need not be JSON or even UTF-8; the answer's status
+    /// and text.
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, String) {
+        let response = self
+            .client
+            .request(method, self.gateway.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.text().await.unwrap())
+    }
+
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.send(Method::GET, path, None).await
     }
@@ -81,5 +102,28 @@ pub fn assert_error(status: StatusCode, body: &Value, want_status: u16, want_cod
             .as_str()
             .is_some_and(|m| !m.is_empty()),
         "{body}"
+    );
+}
+
+/// A refusal in the API's shape: a 4xx status and `{"error": {"code", "message"}}`; never a
+/// 5xx, whatever the request was.
+pub fn assert_refused(status: StatusCode, text: &str, what: &str) {
+    assert!(
+        status.is_client_error(),
+        "{what}: expected a 4xx refusal, got {status}: {text}"
+    );
+    let body: Value = serde_json::from_str(text)
+        .unwrap_or_else(|_| panic!("{what}: the refusal is not JSON: {text}"));
+    assert!(
+        body["error"]["code"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "{what}: no error code: {text}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{what}: no error message: {text}"
     );
 }

@@ -141,6 +141,35 @@ impl GatewayProcess {
         }
     }
 
+    /// Runs the gateway with `env`, expecting it to refuse to start; what it wrote to stderr.
+    pub fn refused_start(data_dir: &Path, env: &[(&str, &str)]) -> String {
+        let mut command = Command::new(binary());
+        command
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env("BESTCHAT_DATA_DIR", data_dir)
+            .env("BESTCHAT_JWT_SECRET", TEST_SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn bestchat-local");
+        for _ in 0..600 {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(!status.success(), "the gateway exited cleanly");
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut stderr, &mut err);
+                }
+                return err;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        panic!("the gateway started where it should have refused to");
+    }
+
     /// What the gateway logged so far (one line per request, among others).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

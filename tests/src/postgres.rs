@@ -54,6 +54,38 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Kills every connection to this database (as a failover or an operator would); how
+    /// many were killed.
+    pub async fn terminate_connections(&self) -> usize {
+        let client = connect(&admin_url()).await;
+        client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&self.name],
+            )
+            .await
+            .expect("terminate the backends")
+            .len()
+    }
+
+    /// Runs `sql` in this database.
+    pub async fn execute(&self, sql: &str) {
+        connect(&self.url)
+            .await
+            .batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {url}: {e}"));
+    tokio::spawn(connection);
+    client
 }
 
 impl Drop for TestDatabase {

@@ -32,7 +32,8 @@ impl WsClient {
     }
 
     pub async fn connect_url(url: &str) -> Result<Self, tokio_tungstenite::tungstenite::Error> {
-        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        let (stream, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(limits()), false).await?;
         Ok(Self { stream })
     }
 
@@ -92,6 +93,32 @@ impl WsClient {
 
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
+    }
+}
+
+/// API Gateway's limits, held to on the client side too: a frame over 32 KB or a message over
+/// 128 KB from the server ends the connection, so a test sees it as a missing event.
+fn limits() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_frame_size(Some(WS_FRAME_MAX_BYTES))
+        .max_message_size(Some(WS_MESSAGE_MAX_BYTES))
+}
+
+/// API Gateway's WebSocket frame and message limits.
+pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
+pub const WS_MESSAGE_MAX_BYTES: usize = 128 * 1024;
+
+impl WsClient {
+    /// Every event that arrives within `window`.
+    pub async fn events_for(&mut self, window: Duration) -> Vec<Value> {
+        let end = tokio::time::Instant::now() + window;
+        let mut events = Vec::new();
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(end, self.stream.next()).await {
+            if let Message::Text(text) = frame {
+                events.push(serde_json::from_str(&text).expect("events are JSON"));
+            }
+        }
+        events
     }
 }
 

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
-use crate::turn::{broadcast, completed_event};
+use bestchat_domain::wire::ServerEvent;
+
+use crate::turn::{announce_end, completed_event};
 
 pub const JANITOR: &str = "janitor";
 
@@ -177,16 +179,16 @@ fn ended_message(message: Message, text: String) -> Message {
 }
 
 async fn announce(state: &AppState, last: Message) {
-    let (user, conversation) = (last.user_id, last.conversation_id);
+    let mut events = Vec::new();
     if let Some(e) = &last.error {
-        let event = bestchat_domain::wire::ServerEvent::MessageError {
-            conversation_id: Some(conversation),
+        events.push(ServerEvent::MessageError {
+            conversation_id: Some(last.conversation_id),
             message_id: Some(last.id),
             code: e.code,
             message: e.message.clone(),
             request_id: None,
-        };
-        broadcast(state, user, conversation, &event).await;
+        });
     }
-    broadcast(state, user, conversation, &completed_event(last)).await;
+    events.push(completed_event(last.clone()));
+    announce_end(state, &last, &events).await;
 }

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::events::CHAT_TURN;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
-use crate::turn::{TurnJob, broadcast, completed_event};
+use crate::turn::{TurnJob, announce_end, broadcast, completed_event};
 
 /// Body of `POST /api/conversations/{id}/messages`; the same fields as the `sendMessage` action.
 #[derive(Debug, Clone, Deserialize)]
@@ -197,12 +197,6 @@ async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, 
         let current = state.store().get_message(failed.user_id, failed.id).await?;
         return Ok(current.unwrap_or(failed));
     }
-    broadcast(
-        state,
-        failed.user_id,
-        failed.conversation_id,
-        &completed_event(failed.clone()),
-    )
-    .await;
+    announce_end(state, &failed, &[completed_event(failed.clone())]).await;
     Ok(failed)
 }

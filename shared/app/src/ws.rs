@@ -237,7 +237,7 @@ async fn act(
             }
             Ok(())
         }
-        ClientAction::Ping => {
+        ClientAction::Ping {} => {
             send_to(state, connection, &ServerEvent::Pong).await;
             Ok(())
         }

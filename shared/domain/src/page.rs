@@ -11,6 +11,10 @@ use crate::limits::{CURSOR_MAX_CHARS, PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX};
 use crate::time::{Timestamp, from_micros, to_micros};
 
 const CURSOR_VERSION: &str = "v1";
+/// The times a cursor may name, 0001-01-01 to 9999-12-31 UTC: every row's time is in it, and
+/// both stores (PostgreSQL's `timestamptz` included) can compare with any of them.
+const CURSOR_MICROS_MIN: i64 = -62_135_596_800_000_000;
+const CURSOR_MICROS_MAX: i64 = 253_402_300_799_999_999;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CursorKey {
@@ -39,8 +43,9 @@ impl CursorKey {
             return Err(DomainError::invalid_cursor());
         };
         let at = micros
-            .parse()
+            .parse::<i64>()
             .ok()
+            .filter(|m| (CURSOR_MICROS_MIN..=CURSOR_MICROS_MAX).contains(m))
             .and_then(from_micros)
             .ok_or_else(DomainError::invalid_cursor)?;
         let id = Uuid::parse_str(id).map_err(|_| DomainError::invalid_cursor())?;
@@ -138,6 +143,12 @@ mod tests {
             "!!!",
             &URL_SAFE_NO_PAD.encode("v2:1:x"),
             &"a".repeat(500),
+            // Times no store can hold, and numbers that are not times at all.
+            &URL_SAFE_NO_PAD.encode(format!("v1:-9000000000000000000:{}", Uuid::nil())),
+            &URL_SAFE_NO_PAD.encode(format!("v1:9223372036854775807:{}", Uuid::nil())),
+            &URL_SAFE_NO_PAD.encode(format!("v1:99999999999999999999:{}", Uuid::nil())),
+            &URL_SAFE_NO_PAD.encode(format!("v1:1e9:{}", Uuid::nil())),
+            &URL_SAFE_NO_PAD.encode(format!("v1:1\u{0}:{}", Uuid::nil())),
         ] {
             assert_eq!(
                 CursorKey::decode(bad).unwrap_err().code,

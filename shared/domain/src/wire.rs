@@ -29,7 +29,8 @@ pub enum ClientAction {
     Cancel {
         message_id: MessageId,
     },
-    Ping,
+    /// A struct variant, so that unknown fields are refused here as on every other action.
+    Ping {},
 }
 
 /// Which part of an answer a delta belongs to.
@@ -110,7 +111,8 @@ mod tests {
         .unwrap();
         assert!(matches!(send, ClientAction::SendMessage { .. }));
         let ping: ClientAction = serde_json::from_str(r#"{"action":"ping"}"#).unwrap();
-        assert_eq!(ping, ClientAction::Ping);
+        assert_eq!(ping, ClientAction::Ping {});
+        assert!(serde_json::from_str::<ClientAction>(r#"{"action":"ping","x":1}"#).is_err());
         assert!(serde_json::from_str::<ClientAction>(r#"{"action":"dance"}"#).is_err());
         assert!(
             serde_json::from_str::<ClientAction>(r#"{"action":"resume","message_id":"x"}"#)

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::message::Message;
 use bestchat_domain::ports::realtime::{ConnectionId, PublishError};
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
 use tokio::task::JoinSet;
@@ -176,6 +177,50 @@ async fn post_all(state: &AppState, targets: &[ConnectionId], frame: Vec<u8>) ->
         }
     }
     gone
+}
+
+/// Tells every connection of the user that follows the ended `message` how it ended: those
+/// that asked to resume it get the frames they missed first, from the buffer. A resume request
+/// is served once, here or by `resume` itself (whichever claims it), so no connection gets the
+/// end twice.
+pub async fn announce_end(state: &AppState, message: &Message, events: &[ServerEvent]) {
+    let connections = match state.connections.of_user(message.user_id).await {
+        Ok(c) => c,
+        Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
+    };
+    let limit = state.config.realtime.frame_max_bytes;
+    let frames: Vec<Vec<u8>> = events
+        .iter()
+        .filter_map(|e| encode_event(e, limit))
+        .collect();
+    for c in connections {
+        let resuming = c.pending_resumes.contains(&message.id);
+        if !resuming && !c.subscriptions.contains(&message.conversation_id) {
+            continue;
+        }
+        if resuming {
+            match state.connections.claim_resume(&c.id, message.id).await {
+                Ok(Some(after)) => {
+                    let missed = state
+                        .stream_buffer
+                        .read_after(message.id, after)
+                        .await
+                        .unwrap_or_default();
+                    for (_, frame) in missed {
+                        let _ = state.publisher.post(&c.id, frame.as_bytes()).await;
+                    }
+                }
+                // Someone else took it, and sends the end with the frames.
+                _ => continue,
+            }
+        }
+        for frame in &frames {
+            if let Err(PublishError::Gone) = state.publisher.post(&c.id, frame).await {
+                let _ = state.connections.remove(&c.id).await;
+                break;
+            }
+        }
+    }
 }
 
 /// Sends `event` to every connection of `user` subscribed to `conversation`.

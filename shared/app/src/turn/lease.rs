@@ -18,6 +18,9 @@ pub struct Lease {
     /// after it).
     renewed: Mutex<Instant>,
     lost: AtomicBool,
+    /// The turn is writing its end: a renewal refused from now on means it has, not that
+    /// someone else took the answer.
+    ending: AtomicBool,
 }
 
 impl Lease {
@@ -29,6 +32,7 @@ impl Lease {
             term,
             renewed: Mutex::new(Instant::now()),
             lost: AtomicBool::new(false),
+            ending: AtomicBool::new(false),
         }
     }
 
@@ -48,9 +52,15 @@ impl Lease {
         !self.lost.load(Ordering::Acquire) && renewed < self.term * 2 / 3
     }
 
+    /// Called before the final write, which ends the lease.
+    pub fn ending(&self) {
+        self.ending.store(true, Ordering::Release);
+    }
+
     /// Renews the lease every third of its term, and returns only once it is lost (someone
     /// else ended the answer). A failed renewal is retried at the next third; `held` tells
-    /// whether the lease can still be counted on meanwhile.
+    /// whether the lease can still be counted on meanwhile. Once the turn is ending, a refused
+    /// renewal is the turn's own final write, and this never returns.
     pub async fn keep(&self, store: &dyn TurnStore) {
         loop {
             tokio::time::sleep(self.term / 3).await;
@@ -63,6 +73,9 @@ impl Lease {
                     if let Ok(mut renewed) = self.renewed.lock() {
                         *renewed = sent;
                     }
+                }
+                Ok(false) if self.ending.load(Ordering::Acquire) => {
+                    return std::future::pending().await;
                 }
                 Ok(false) => {
                     self.lost.store(true, Ordering::Release);

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use fanout::Fanout;
-pub use fanout::{broadcast, send_to};
+pub use fanout::{announce_end, broadcast, send_to};
 pub use frames::encode_event;
 
 use crate::error::AppError;
@@ -293,6 +293,7 @@ async fn finish(
             attempts: &got.attempts,
         })
     });
+    lease.ending();
     if !write_final(state, &final_message, log.as_ref(), lease).await? {
         tracing::warn!(message = %final_message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
         return Ok("lease_lost");

@@ -1,0 +1,281 @@
+//! Nobody reaches what is not theirs. Every HTTP route and every WebSocket route of
+//! `infra/template.yaml` is tried by Mallory with Alice's ids; a route with no entry in the
+//! matrix fails the test, so a new route cannot ship untried.
+
+use std::time::Duration;
+
+use bestchat_local::template::{TEMPLATE, http_routes, ws_api};
+use bestchat_tests::api::{Api, assert_error};
+use bestchat_tests::chat::{answer_id, fake_conversation, send_action, stored_messages};
+use bestchat_tests::fake_provider::{FakeProvider, Reply};
+use bestchat_tests::gateway::GatewayProcess;
+use bestchat_tests::scripted::{openai_stream, words};
+use bestchat_tests::ws::{WsClient, completed};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+super::on_both_adapter_sets!(&[];
+    every_http_route_refuses_another_users_ids,
+    every_websocket_route_refuses_another_users_ids,
+);
+
+/// What Alice owns, as Mallory might learn its ids.
+struct Alice {
+    conversation: String,
+    question: String,
+    answer: String,
+    /// A custom provider of hers, with a key.
+    provider: &'static str,
+    model: &'static str,
+}
+
+const ALICE: &str = "alice";
+const MALLORY: &str = "mallory";
+const ALICE_KEY: &str = "sk-alice-private-key-000111";
+
+async fn alice_owns_things(gateway: &GatewayProcess, fake: &FakeProvider) -> Alice {
+    let api = Api::new(gateway, ALICE);
+    let conversation = fake_conversation(gateway, ALICE, fake).await;
+    let (status, sent) = api
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            &json!({"client_message_id": "a-1", "content": "my secret plans"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let (status, body) = api
+        .put(
+            "/api/provider-configs/alice-llm",
+            &json!({"protocol": "openai", "base_url": format!("{}/v1", fake.base_url),
+                    "api_key": ALICE_KEY,
+                    "models": [{"id": "alice-model", "context_window": 8000, "max_output_tokens": 1000}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    Alice {
+        question: sent["user_message"]["id"].as_str().unwrap().to_owned(),
+        answer: sent["assistant_message"]["id"].as_str().unwrap().to_owned(),
+        conversation,
+        provider: "alice-llm",
+        model: "alice-model",
+    }
+}
+
+/// Alice's data as she sees it, to compare before and after Mallory's attempts.
+async fn snapshot(gateway: &GatewayProcess, alice: &Alice) -> Value {
+    let api = Api::new(gateway, ALICE);
+    let (_, conversation) = api
+        .get(&format!("/api/conversations/{}", alice.conversation))
+        .await;
+    let (_, configs) = api.get("/api/provider-configs").await;
+    let messages: Vec<Value> = stored_messages(gateway, ALICE, &alice.conversation)
+        .await
+        .into_iter()
+        .map(|m| json!({"id": m["id"], "content": m["content"], "role": m["role"]}))
+        .collect();
+    json!({"conversation": conversation, "configs": configs, "messages": messages})
+}
+
+/// Whether Mallory's answer mentions anything of Alice's.
+fn leaks(body: &Value, alice: &Alice) -> bool {
+    let text = body.to_string();
+    [
+        alice.conversation.as_str(),
+        alice.question.as_str(),
+        alice.answer.as_str(),
+        alice.provider,
+        alice.model,
+        "my secret plans",
+        &ALICE_KEY[ALICE_KEY.len() - 4..],
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
+    let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(20)))).await;
+    let alice = alice_owns_things(gateway, &fake).await;
+    let mallory = Api::new(gateway, MALLORY);
+    let own = fake_conversation(gateway, MALLORY, &fake).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = snapshot(gateway, &alice).await;
+    let routes = http_routes(TEMPLATE).unwrap();
+    assert!(routes.len() >= 14, "{} routes", routes.len());
+    for route in &routes {
+        let key = route.route_key();
+        let conv = format!("/api/conversations/{}", alice.conversation);
+        match key.as_str() {
+            "GET /api/health" => {
+                let (status, body) = mallory.get("/api/health").await;
+                assert_eq!(status, StatusCode::OK);
+                assert!(!leaks(&body, &alice));
+            }
+            "POST /api/conversations" => {
+                // The owner is the token's subject, whatever the body claims.
+                let (status, body) = mallory
+                    .post(
+                        "/api/conversations",
+                        &json!({"title": "mine", "user_id": alice.conversation}),
+                    )
+                    .await;
+                assert!(
+                    status.is_client_error(),
+                    "unknown fields are refused: {body}"
+                );
+                let (status, body) = mallory
+                    .post("/api/conversations", &json!({"title": "mine"}))
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+            }
+            "GET /api/conversations" => {
+                let (status, body) = mallory.get("/api/conversations?limit=200").await;
+                assert_eq!(status, StatusCode::OK);
+                assert!(!leaks(&body, &alice), "{key}: {body}");
+            }
+            "GET /api/conversations/{id}" => {
+                let (status, body) = mallory.get(&conv).await;
+                assert_error(status, &body, 404, "conversation_not_found");
+            }
+            "PATCH /api/conversations/{id}" => {
+                let (status, body) = mallory.patch(&conv, &json!({"title": "pwned"})).await;
+                assert_error(status, &body, 404, "conversation_not_found");
+            }
+            "DELETE /api/conversations/{id}" => {
+                let (status, body) = mallory.delete(&conv).await;
+                assert_error(status, &body, 404, "conversation_not_found");
+            }
+            "GET /api/conversations/{id}/messages" => {
+                let (status, body) = mallory.get(&format!("{conv}/messages")).await;
+                assert_error(status, &body, 404, "conversation_not_found");
+            }
+            "GET /api/conversations/{id}/messages/{message_id}" => {
+                for message in [&alice.question, &alice.answer] {
+                    let (status, body) = mallory.get(&format!("{conv}/messages/{message}")).await;
+                    assert_error(status, &body, 404, "message_not_found");
+                    // Her message id under his own conversation is no better.
+                    let (status, body) = mallory
+                        .get(&format!("/api/conversations/{own}/messages/{message}"))
+                        .await;
+                    assert_error(status, &body, 404, "message_not_found");
+                }
+            }
+            "POST /api/conversations/{id}/messages" => {
+                let (status, body) = mallory
+                    .post(
+                        &format!("{conv}/messages"),
+                        &json!({"client_message_id": "m-1", "content": "hi"}),
+                    )
+                    .await;
+                assert_error(status, &body, 404, "conversation_not_found");
+            }
+            "GET /api/providers" | "GET /api/models" | "GET /api/provider-configs" => {
+                let (status, body) = mallory.get(route.path.as_str()).await;
+                assert_eq!(status, StatusCode::OK);
+                assert!(!leaks(&body, &alice), "{key}: {body}");
+            }
+            "PUT /api/provider-configs/{provider}" => {
+                // His own config of that name, not a change to hers.
+                let path = format!("/api/provider-configs/{}", alice.provider);
+                let (status, body) = mallory
+                    .put(
+                        &path,
+                        &json!({"protocol": "openai", "base_url": "https://example.com/v1"}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                assert_eq!(body["has_key"], false, "{body}");
+                assert!(body["models"].as_array().unwrap().is_empty());
+                let (status, _) = mallory.delete(&path).await;
+                assert_eq!(status, StatusCode::NO_CONTENT);
+            }
+            "DELETE /api/provider-configs/{provider}" => {
+                let (status, body) = mallory
+                    .delete(&format!("/api/provider-configs/{}", alice.provider))
+                    .await;
+                assert_error(status, &body, 404, "provider_config_not_found");
+            }
+            other => panic!(
+                "{other} has no entry in the cross-user matrix: say what another user's ids do there"
+            ),
+        }
+    }
+    assert_eq!(
+        snapshot(gateway, &alice).await,
+        before,
+        "Alice's data is as she left it"
+    );
+}
+
+async fn every_websocket_route_refuses_another_users_ids(gateway: &GatewayProcess) {
+    let slow = Reply::sse(openai_stream(&words(60))).paced(40, Duration::from_millis(20));
+    let fake = FakeProvider::start(vec![], slow).await;
+    let conversation = fake_conversation(gateway, ALICE, &fake).await;
+    let mut phone = WsClient::connect(gateway, ALICE).await;
+    let mut mallory = WsClient::connect(gateway, MALLORY).await;
+    phone
+        .send(&send_action(&conversation, "a-1", "my secret plans"))
+        .await;
+    let first = phone.until(|e| e["type"] == "message.delta").await;
+    let answer = answer_id(&first);
+    let api = ws_api(TEMPLATE).unwrap();
+    for route in &api.routes {
+        match route.route_key.as_str() {
+            // The token decides who connects; what a connection then receives is checked below.
+            "$connect" | "$disconnect" => {}
+            "$default" => {
+                mallory
+                    .send(&json!({"action": "readAll", "conversation_id": conversation}))
+                    .await;
+                assert_eq!(mallory.next().await.unwrap()["code"], "invalid_request");
+            }
+            "ping" => {
+                mallory.send(&json!({"action": "ping"})).await;
+                assert_eq!(mallory.next().await.unwrap()["type"], "pong");
+            }
+            "sendMessage" => {
+                mallory
+                    .send(&send_action(&conversation, "m-1", "injected"))
+                    .await;
+                assert_eq!(
+                    mallory.next().await.unwrap()["code"],
+                    "conversation_not_found"
+                );
+            }
+            "subscribe" => {
+                mallory
+                    .send(&json!({"action": "subscribe", "conversation_id": conversation}))
+                    .await;
+                assert_eq!(
+                    mallory.next().await.unwrap()["code"],
+                    "conversation_not_found"
+                );
+            }
+            "resume" => {
+                mallory
+                    .send(&json!({"action": "resume", "message_id": answer, "after_seq": 0}))
+                    .await;
+                assert_eq!(mallory.next().await.unwrap()["code"], "message_not_found");
+            }
+            "cancel" => {
+                mallory
+                    .send(&json!({"action": "cancel", "message_id": answer}))
+                    .await;
+                assert_eq!(mallory.next().await.unwrap()["code"], "message_not_found");
+            }
+            other => panic!(
+                "WebSocket route {other} has no entry in the cross-user matrix: say what another user's ids do there"
+            ),
+        }
+    }
+    // Alice's answer ran to its end, untouched; Mallory received none of it.
+    let rest = phone.until(completed(&answer)).await;
+    assert_eq!(rest.last().unwrap()["message"]["status"], "complete");
+    let overheard = mallory.events_for(Duration::from_millis(500)).await;
+    let text = serde_json::to_string(&overheard).unwrap();
+    assert!(
+        !text.contains(&answer) && !text.contains(&conversation),
+        "{overheard:?}"
+    );
+    let stored = stored_messages(gateway, ALICE, &conversation).await;
+    assert_eq!(stored.len(), 2, "no message was injected");
+}

@@ -192,3 +192,226 @@ async fn announce(state: &AppState, last: Message) {
     events.push(completed_event(last.clone()));
     announce_end(state, &last, &events).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use bestchat_cache::{BufferSettings, MemoryStreamBuffer};
+    use bestchat_domain::ids::{ConversationId, UserId};
+    use bestchat_domain::message::Role;
+    use bestchat_domain::ports::store::{LeaseId, StoreError, TurnStart};
+    use bestchat_domain::usage::UsageLog;
+
+    use super::*;
+
+    /// The janitor's narrow port, in memory: lapsed answers, and ids whose write fails.
+    #[derive(Default)]
+    struct Lapsed {
+        unfinished: Mutex<Vec<Message>>,
+        /// Writes of these always fail; of `fails_with_text`, only those that carry text.
+        broken: HashSet<MessageId>,
+        fails_with_text: HashSet<MessageId>,
+        skips: Mutex<Vec<u32>>,
+    }
+
+    fn unused() -> StoreError {
+        StoreError::Internal("not part of the janitor's port".into())
+    }
+
+    #[async_trait]
+    impl TurnStore for Lapsed {
+        async fn start_turn(
+            &self,
+            _: &Message,
+            _: &Message,
+            _: Timestamp,
+        ) -> Result<TurnStart, StoreError> {
+            Err(unused())
+        }
+        async fn claim_turn(
+            &self,
+            _: UserId,
+            _: MessageId,
+            _: LeaseId,
+            _: Timestamp,
+            _: Timestamp,
+        ) -> Result<bool, StoreError> {
+            Err(unused())
+        }
+        async fn renew_lease(
+            &self,
+            _: MessageId,
+            _: LeaseId,
+            _: Timestamp,
+        ) -> Result<bool, StoreError> {
+            Err(unused())
+        }
+        async fn get_message(
+            &self,
+            _: UserId,
+            _: MessageId,
+        ) -> Result<Option<Message>, StoreError> {
+            Err(unused())
+        }
+        async fn lapsed_turns(
+            &self,
+            _: Timestamp,
+            skip: u32,
+            limit: u32,
+        ) -> Result<Vec<Message>, StoreError> {
+            self.skips.lock().unwrap().push(skip);
+            let all = self.unfinished.lock().unwrap();
+            Ok(all
+                .iter()
+                .skip(skip as usize)
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        }
+        async fn finish_turn(
+            &self,
+            message: &Message,
+            _: Option<&UsageLog>,
+            by: Finisher,
+        ) -> Result<bool, StoreError> {
+            assert!(
+                matches!(by, Finisher::Lapsed(_)),
+                "the janitor only ever takes lapsed answers"
+            );
+            if self.broken.contains(&message.id)
+                || (self.fails_with_text.contains(&message.id) && !message.content.is_empty())
+            {
+                return Err(StoreError::Internal("22021 invalid byte sequence".into()));
+            }
+            let mut all = self.unfinished.lock().unwrap();
+            let before = all.len();
+            all.retain(|m| m.id != message.id);
+            Ok(all.len() < before)
+        }
+    }
+
+    fn streaming() -> Message {
+        let at = now();
+        Message {
+            id: MessageId::generate(),
+            conversation_id: ConversationId::generate(),
+            user_id: UserId::generate(),
+            role: Role::Assistant,
+            content: String::new(),
+            status: MessageStatus::Streaming,
+            client_message_id: None,
+            reply_to: None,
+            provider: None,
+            model: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            token_count: 0,
+            usage: None,
+            finish_reason: None,
+            error: None,
+            created_at: at,
+            updated_at: at,
+            content_omitted: false,
+        }
+    }
+
+    fn buffer() -> MemoryStreamBuffer {
+        MemoryStreamBuffer::new(BufferSettings::default())
+    }
+
+    #[tokio::test]
+    async fn lapsed_answers_end_with_what_was_streamed() {
+        let (streamed, silent) = (streaming(), streaming());
+        let store = Lapsed {
+            unfinished: Mutex::new(vec![streamed.clone(), silent.clone()]),
+            ..Lapsed::default()
+        };
+        let frames = buffer();
+        for (seq, frame) in [
+            r#"{"type":"message.delta","seq":1,"text":"Hel"}"#,
+            r#"{"type":"message.delta","seq":2,"text":"thinking","channel":"reasoning"}"#,
+            r#"{"type":"message.delta","seq":3,"text":"lo"}"#,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            frames
+                .append(streamed.id, seq as u64 + 1, frame)
+                .await
+                .unwrap();
+        }
+        let ended = sweep(&store, &frames, now()).await.unwrap();
+        assert_eq!(ended.failed, 0);
+        let by_id = |id| ended.ended.iter().find(|m| m.id == id).unwrap();
+        let first = by_id(streamed.id);
+        assert_eq!(first.content, "Hello", "text deltas only, in order");
+        assert_eq!(first.status, MessageStatus::Incomplete);
+        assert_eq!(first.error.as_ref().unwrap().code, ErrorCode::TurnLost);
+        let second = by_id(silent.id);
+        assert_eq!(second.status, MessageStatus::Error);
+        assert_eq!(second.content, "");
+        assert!(store.unfinished.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn one_answer_that_cannot_be_written_never_stops_the_others() {
+        let answers: Vec<Message> = (0..(JANITOR_BATCH as usize + 50))
+            .map(|_| streaming())
+            .collect();
+        let poisoned = answers[0].id;
+        let store = Lapsed {
+            unfinished: Mutex::new(answers.clone()),
+            broken: HashSet::from([poisoned]),
+            ..Lapsed::default()
+        };
+        let ended = sweep(&store, &buffer(), now()).await.unwrap();
+        assert_eq!(ended.failed, 1);
+        assert_eq!(
+            ended.ended.len(),
+            answers.len() - 1,
+            "every other answer ended"
+        );
+        let left: Vec<MessageId> = store
+            .unfinished
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(
+            left,
+            vec![poisoned],
+            "the broken one waits for the next run"
+        );
+        assert!(
+            store.skips.lock().unwrap().iter().skip(1).all(|&s| s == 1),
+            "later reads skip past it"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_whose_text_cannot_be_stored_ends_empty() {
+        let answer = streaming();
+        let store = Lapsed {
+            unfinished: Mutex::new(vec![answer.clone()]),
+            fails_with_text: HashSet::from([answer.id]),
+            ..Lapsed::default()
+        };
+        let frames = buffer();
+        frames
+            .append(
+                answer.id,
+                1,
+                r#"{"type":"message.delta","seq":1,"text":"partial"}"#,
+            )
+            .await
+            .unwrap();
+        let ended = sweep(&store, &frames, now()).await.unwrap();
+        assert_eq!(ended.failed, 0);
+        assert_eq!(ended.ended[0].status, MessageStatus::Error);
+        assert_eq!(ended.ended[0].content, "");
+    }
+}

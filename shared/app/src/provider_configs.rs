@@ -91,7 +91,7 @@ pub async fn put(
         Some(url) => url,
         None => existing.as_ref().and_then(|e| e.base_url.clone()),
     };
-    check_base_url(state, &provider, spec, protocol, base_url.as_deref())?;
+    check_base_url(state, &provider, spec, protocol, base_url.as_deref()).await?;
     let uses_iam_or_nothing =
         spec.is_some_and(|s| matches!(s.protocol, Protocol::Bedrock | Protocol::Echo));
     let (key, key_change) = match body.api_key {
@@ -216,7 +216,10 @@ fn protocol_of(
     }
 }
 
-fn check_base_url(
+/// Longest a new base URL's name may take to resolve before it is accepted unchecked.
+const BASE_URL_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn check_base_url(
     state: &AppState,
     provider: &ProviderId,
     spec: Option<&ProviderSpec>,
@@ -237,11 +240,16 @@ fn check_base_url(
         }
         _ => {}
     }
-    // Literal addresses are refused at once; names are checked each time they resolve.
+    // Refused at once when it is, or now resolves to, a private address; every connection is
+    // checked again, so a name that changes later is caught there.
     if let Some(url) = base_url {
         let parsed = url::Url::parse(url)
             .map_err(|_| DomainError::validation("base_url must be an http:// or https:// URL"))?;
-        state.guard.check_url(&parsed).map_err(|refusal| {
+        let checked =
+            tokio::time::timeout(BASE_URL_CHECK_TIMEOUT, state.guard.check_url_now(&parsed))
+                .await
+                .unwrap_or(Ok(()));
+        checked.map_err(|refusal| {
             tracing::info!(%refusal, "base_url refused");
             DomainError::validation(
                 "base_url points at a private, loopback or link-local address, which this deployment does not allow",

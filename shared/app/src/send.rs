@@ -200,3 +200,182 @@ async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, 
     announce_end(state, &failed, &[completed_event(failed.clone())]).await;
     Ok(failed)
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::time::Duration;
+
+    use bestchat_domain::conversation::CreateConversation;
+    use bestchat_domain::ids::Subject;
+    use bestchat_platform::publish::Outgoing;
+    use serde_json::Value;
+    use tokio::sync::mpsc::Receiver;
+
+    use super::*;
+    use crate::state::embedded;
+
+    /// A user with a conversation on the default (echo) model, and a device subscribed to it.
+    async fn alice(state: &AppState) -> (UserId, ConversationId, Receiver<Outgoing>) {
+        let subject = Subject::parse("alice").unwrap();
+        let user = UserId::from_subject(&subject);
+        state.store().ensure_user(user, &subject).await.unwrap();
+        let conversation = CreateConversation {
+            title: None,
+            provider: None,
+            model: None,
+            system_prompt: None,
+            settings: None,
+        }
+        .into_conversation(user, &state.config.default_model, now())
+        .unwrap();
+        state
+            .store()
+            .create_conversation(&conversation)
+            .await
+            .unwrap();
+        let device = ConnectionId::parse("device-1=").unwrap();
+        let hub = state.hub.as_ref().expect("the embedded publisher");
+        let rx = hub.attach(device.clone());
+        state
+            .connections
+            .register(&device, user, now(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        state
+            .connections
+            .subscribe(&device, user, conversation.id)
+            .await
+            .unwrap();
+        (user, conversation.id, rx)
+    }
+
+    async fn next_event(rx: &mut Receiver<Outgoing>) -> Value {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(Outgoing::Frame(bytes))) => serde_json::from_slice(&bytes).unwrap(),
+            other => panic!("no event: {other:?}"),
+        }
+    }
+
+    fn message(content: &str, client_id: &str) -> SendMessage {
+        SendMessage {
+            client_message_id: client_id.into(),
+            content: content.into(),
+            provider: None,
+            model: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_is_stored_announced_and_answered_once() {
+        let embedded = embedded::state(&[]).await;
+        let state = &embedded.state;
+        let (user, conversation, mut device) = alice(state).await;
+        let sent = send(
+            state,
+            user,
+            conversation,
+            message("hello there", "c-1"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(sent.created);
+        assert_eq!(sent.user.status, MessageStatus::Complete);
+        assert_eq!(sent.assistant.status, MessageStatus::Pending);
+        assert_eq!(sent.assistant.reply_to, Some(sent.user.id));
+        let first = next_event(&mut device).await;
+        assert_eq!(first["type"], "message.created");
+        assert_eq!(first["message"]["role"], "user");
+        let second = next_event(&mut device).await;
+        assert_eq!(second["message"]["id"], sent.assistant.id.to_string());
+        // The turn runs in process and ends with one message.completed.
+        let mut text = String::new();
+        loop {
+            let event = next_event(&mut device).await;
+            match event["type"].as_str() {
+                Some("message.delta") => text.push_str(event["text"].as_str().unwrap()),
+                Some("message.completed") => {
+                    assert_eq!(event["message"]["status"], "complete");
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert_eq!(text, "Echo (echo-1): hello there");
+        let stored = state
+            .store()
+            .get_message(user, sent.assistant.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.content, text);
+        // The same client message id again: the same pair, no second turn.
+        let again = send(
+            state,
+            user,
+            conversation,
+            message("hello there", "c-1"),
+            None,
+        )
+        .await
+        .unwrap();
+        assert!(!again.created);
+        assert_eq!(again.assistant.id, sent.assistant.id);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), device.recv())
+                .await
+                .is_err(),
+            "a repeat announces nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_messages_are_refused_before_anything_is_stored() {
+        let embedded = embedded::state(&[]).await;
+        let state = &embedded.state;
+        let (user, conversation, _device) = alice(state).await;
+        let too_long = "x".repeat(MESSAGE_CONTENT_MAX_CHARS + 1);
+        for (content, client_id) in [
+            ("a\u{0}b", "nul"),
+            ("   ", "blank"),
+            (too_long.as_str(), "long"),
+            ("fine", ""),
+            ("fine", "bad\nid"),
+        ] {
+            let refused = send(state, user, conversation, message(content, client_id), None)
+                .await
+                .err()
+                .expect("refused");
+            assert!(
+                matches!(refused, AppError::Domain(ref e) if e.code == ErrorCode::ValidationFailed),
+                "{refused:?}"
+            );
+        }
+        let provider_only = SendMessage {
+            provider: Some(ProviderId::parse("openai").unwrap()),
+            ..message("fine", "p")
+        };
+        assert!(
+            send(state, user, conversation, provider_only, None)
+                .await
+                .is_err()
+        );
+        let elsewhere = send(
+            state,
+            user,
+            ConversationId::generate(),
+            message("fine", "x"),
+            None,
+        )
+        .await
+        .err()
+        .unwrap();
+        assert_eq!(elsewhere.code(), ErrorCode::ConversationNotFound);
+        let page = state
+            .store()
+            .list_messages(user, conversation, &Default::default())
+            .await
+            .unwrap();
+        assert!(page.items.is_empty(), "nothing was stored");
+    }
+}

@@ -290,3 +290,72 @@ mod tests {
         assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
     }
 }
+
+/// An `AppState` on the embedded adapters (SQLite in a fresh directory, everything else in
+/// process), for the use cases' own tests.
+#[cfg(all(test, feature = "sqlite"))]
+pub(crate) mod embedded {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use super::AppState;
+    use crate::config::Config;
+
+    pub struct Embedded {
+        pub state: Arc<AppState>,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Embedded {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// An ended assistant message, for tests that announce or store one.
+    pub fn answer(
+        user: bestchat_domain::ids::UserId,
+        conversation: bestchat_domain::ids::ConversationId,
+        id: bestchat_domain::ids::MessageId,
+    ) -> bestchat_domain::message::Message {
+        use bestchat_domain::message::{Message, MessageStatus, Role};
+        let at = bestchat_domain::time::now();
+        Message {
+            id,
+            conversation_id: conversation,
+            user_id: user,
+            role: Role::Assistant,
+            content: "abc".into(),
+            status: MessageStatus::Complete,
+            client_message_id: None,
+            reply_to: None,
+            provider: None,
+            model: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            token_count: 1,
+            usage: None,
+            finish_reason: None,
+            error: None,
+            created_at: at,
+            updated_at: at,
+            content_omitted: false,
+        }
+    }
+
+    /// The state, migrated; `vars` on top of the embedded defaults.
+    pub async fn state(vars: &[(&str, &str)]) -> Embedded {
+        let dir = std::env::temp_dir().join(format!("bestchat-app-{}", uuid::Uuid::now_v7()));
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        map.insert("BESTCHAT_DATA_DIR".into(), dir.display().to_string());
+        map.entry("BESTCHAT_ECHO_DELAY_MS".into())
+            .or_insert_with(|| "0".into());
+        let config = Config::from_lookup(|k| map.get(k).cloned()).expect("config");
+        let state = AppState::new(config).expect("state");
+        state.migrate().await.expect("migrations");
+        Embedded { state, dir }
+    }
+}

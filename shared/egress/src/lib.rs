@@ -102,6 +102,22 @@ impl Guard {
         self.check_ip(ip).map_err(|()| Refusal::Address(ip))
     }
 
+    /// [`Guard::check_url`], and for a name, what it resolves to now: early word for a user
+    /// who sets a URL. A name that does not resolve yet is let through; every connection is
+    /// checked again whatever this said.
+    pub async fn check_url_now(&self, url: &Url) -> Result<(), Refusal> {
+        self.check_url(url)?;
+        match (self.reach, url.host()) {
+            (Reach::PublicOnly, Some(Host::Domain(name))) => {
+                match self.resolve_checked(name.to_owned()).await {
+                    Err(refusal @ Refusal::Resolved { .. }) => Err(refusal),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check_ip(&self, ip: IpAddr) -> Result<(), ()> {
         match self.reach {
             Reach::Anywhere => Ok(()),

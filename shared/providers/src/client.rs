@@ -324,7 +324,12 @@ pub(crate) async fn read_bounded(
 }
 
 fn blocked(refusal: Refusal) -> ProviderError {
-    ProviderError::new(ErrorKind::Blocked, refusal.to_string())
+    let kind = match refusal {
+        // Not a decision of the guard: the name does not exist (here, now).
+        Refusal::Unresolved(_) => ErrorKind::Connect,
+        _ => ErrorKind::Blocked,
+    };
+    ProviderError::new(kind, refusal.to_string())
 }
 
 pub(crate) fn apply_auth(builder: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {

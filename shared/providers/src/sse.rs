@@ -87,6 +87,11 @@ impl SseParser {
 
     fn take_line(&mut self, out: &mut Vec<SseEvent>) -> Result<(), SseTooLarge> {
         let raw = std::mem::take(&mut self.line);
+        // Whatever the line is (a comment, an event name), none may exceed the limit: the
+        // answer must not depend on where the bytes happened to be split.
+        if raw.len() > self.limit {
+            return Err(SseTooLarge { limit: self.limit });
+        }
         let line = String::from_utf8_lossy(&raw);
         if line.is_empty() {
             self.dispatch(out);

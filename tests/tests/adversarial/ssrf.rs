@@ -76,32 +76,42 @@ async fn every_spelling_of_a_private_address_is_refused() {
     assert!(fake.requests().is_empty());
 }
 
+/// Names that resolve to this machine, whatever the resolver (no /etc/hosts edits needed).
+const LOCAL_NAMES: &[&str] = &["localhost", "ip6-localhost"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_name_that_resolves_to_a_private_address_is_never_connected() {
+async fn a_name_that_resolves_to_a_private_address_is_refused() {
     let running = sqlite(PUBLIC_ONLY).await;
-    let gateway = &running.gateway;
-    let api = Api::new(gateway, "eve");
+    let api = Api::new(&running.gateway, "eve");
     let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(3)))).await;
     let port = fake.base_url.rsplit(':').next().unwrap();
-    // Names are accepted as written and judged by what they resolve to, at every connection.
-    for (provider, host) in [("by-name", "localhost"), ("by-name-v6", "ip6-localhost")] {
-        let url = format!("http://{host}:{port}/v1");
+    let url = format!("http://localhost:{port}/v1");
+    let (status, body) = api
+        .put("/api/provider-configs/by-name", &custom(&url))
+        .await;
+    assert_error(status, &body, 422, "validation_failed");
+    assert!(fake.requests().is_empty());
+}
+
+/// URLs stored while the deployment allowed them (or names that resolved elsewhere then): the
+/// guard still holds at each connection, for answers and for model discovery alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_urls_stored_earlier_are_refused_at_connection() {
+    let dir = TempDir::new("ssrf-later");
+    let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(3)))).await;
+    let port = fake.base_url.rsplit(':').next().unwrap().to_owned();
+    let open = GatewayProcess::start(dir.path(), None, &[]);
+    let mut providers = vec![("literal".to_owned(), format!("{}/v1", fake.base_url))];
+    for (i, host) in LOCAL_NAMES.iter().enumerate() {
+        providers.push((format!("name{i}"), format!("http://{host}:{port}/v1")));
+    }
+    let api = Api::new(&open, "eve");
+    for (provider, url) in &providers {
         let (status, body) = api
-            .put(&format!("/api/provider-configs/{provider}"), &custom(&url))
+            .put(&format!("/api/provider-configs/{provider}"), &custom(url))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let answer = ask(gateway, "eve", provider).await;
-        assert_eq!(answer["status"], "error", "{answer}");
-        assert_eq!(answer["error"]["code"], "provider_error");
-        assert!(
-            answer["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("private or local network"),
-            "{answer}"
-        );
     }
-    // Model discovery goes through the same guard.
     let (status, _) = api
         .put(
             "/api/provider-configs/discover",
@@ -109,29 +119,23 @@ async fn a_name_that_resolves_to_a_private_address_is_never_connected() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, models) = api.get("/api/models").await;
-    assert_eq!(status, StatusCode::OK, "{models}");
-    assert!(fake.requests().is_empty(), "nothing reached the machine");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_private_literal_stored_earlier_is_refused_at_connection() {
-    // Set while the deployment allowed it; the guard still holds at each connection.
-    let dir = TempDir::new("ssrf-later");
-    let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(3)))).await;
-    let open = GatewayProcess::start(dir.path(), None, &[]);
-    let (status, body) = Api::new(&open, "eve")
-        .put(
-            "/api/provider-configs/later",
-            &custom(&format!("{}/v1", fake.base_url)),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     open.stop();
     let closed = GatewayProcess::start(dir.path(), None, PUBLIC_ONLY);
-    let answer = ask(&closed, "eve", "later").await;
-    assert_eq!(answer["error"]["code"], "provider_error", "{answer}");
-    assert!(fake.requests().is_empty());
+    for (provider, _) in &providers {
+        let answer = ask(&closed, "eve", provider).await;
+        assert_eq!(answer["status"], "error", "{provider}: {answer}");
+        assert_eq!(answer["error"]["code"], "provider_error");
+        // A name that does not resolve here at all is unreachable, which it is.
+        let sentence = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            sentence.contains("private or local network")
+                || (provider.starts_with("name") && sentence.contains("could not be reached")),
+            "{provider}: {answer}"
+        );
+    }
+    let (status, models) = Api::new(&closed, "eve").get("/api/models").await;
+    assert_eq!(status, StatusCode::OK, "{models}");
+    assert!(fake.requests().is_empty(), "nothing reached the machine");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

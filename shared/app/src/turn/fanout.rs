@@ -251,3 +251,118 @@ pub async fn send_to(state: &AppState, id: &ConnectionId, event: &ServerEvent) {
         let _ = state.connections.remove(id).await;
     }
 }
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::time::Duration;
+
+    use bestchat_domain::time::now;
+    use bestchat_platform::publish::Outgoing;
+    use serde_json::Value;
+    use tokio::sync::mpsc::Receiver;
+
+    use super::*;
+    use crate::state::embedded;
+
+    async fn device(
+        state: &AppState,
+        name: &str,
+        user: UserId,
+        conversation: Option<ConversationId>,
+    ) -> (ConnectionId, Receiver<Outgoing>) {
+        let id = ConnectionId::parse(name).unwrap();
+        let rx = state.hub.as_ref().unwrap().attach(id.clone());
+        state
+            .connections
+            .register(&id, user, now(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        if let Some(c) = conversation {
+            state.connections.subscribe(&id, user, c).await.unwrap();
+        }
+        (id, rx)
+    }
+
+    fn drain(rx: &mut Receiver<Outgoing>) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(Outgoing::Frame(bytes)) = rx.try_recv() {
+            out.push(serde_json::from_slice(&bytes).unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn deltas_are_numbered_buffered_and_sent_to_every_subscribed_device() {
+        let embedded = embedded::state(&[]).await;
+        let state = &embedded.state;
+        let (user, conversation, message) = (
+            UserId::generate(),
+            ConversationId::generate(),
+            MessageId::generate(),
+        );
+        let (_, mut phone) = device(state, "phone=", user, Some(conversation)).await;
+        let (_, mut other) = device(state, "other=", user, None).await;
+        let (_, mut stranger) =
+            device(state, "stranger=", UserId::generate(), Some(conversation)).await;
+        let mut fanout = Fanout::start(state, user, conversation, message).await;
+        fanout.delta("Hello", DeltaChannel::Text).await;
+        fanout.delta(" world", DeltaChannel::Reasoning).await;
+        assert_eq!(fanout.delivered(), 2);
+        let seen = drain(&mut phone);
+        assert_eq!(
+            seen.iter()
+                .map(|e| e["seq"].as_u64().unwrap())
+                .collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(seen[1]["channel"], "reasoning");
+        assert!(drain(&mut other).is_empty(), "not subscribed");
+        assert!(drain(&mut stranger).is_empty(), "another user's");
+        let buffered = state.stream_buffer.read_after(message, 0).await.unwrap();
+        assert_eq!(buffered.len(), 2, "buffered for resume");
+    }
+
+    #[tokio::test]
+    async fn the_end_reaches_resuming_devices_after_what_they_missed_once() {
+        let embedded = embedded::state(&[]).await;
+        let state = &embedded.state;
+        let user = UserId::generate();
+        let conversation = ConversationId::generate();
+        let message = MessageId::generate();
+        for (seq, text) in [(1, "a"), (2, "b"), (3, "c")] {
+            let frame = format!(r#"{{"type":"message.delta","seq":{seq},"text":"{text}"}}"#);
+            state
+                .stream_buffer
+                .append(message, seq, &frame)
+                .await
+                .unwrap();
+        }
+        let (resuming, mut resumer) = device(state, "resumer=", user, None).await;
+        state
+            .connections
+            .request_resume(&resuming, message, 1)
+            .await
+            .unwrap();
+        let (_, mut watcher) = device(state, "watcher=", user, Some(conversation)).await;
+        let (_, mut bystander) = device(state, "bystander=", user, None).await;
+        let ended = embedded::answer(user, conversation, message);
+        let end = [crate::turn::completed_event(ended.clone())];
+        announce_end(state, &ended, &end).await;
+        let got = drain(&mut resumer);
+        let kinds: Vec<String> = got
+            .iter()
+            .map(|e| format!("{}{}", e["type"].as_str().unwrap(), e["seq"]))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec!["message.delta2", "message.delta3", "message.completednull"]
+        );
+        let watched = drain(&mut watcher);
+        assert_eq!(watched.len(), 1);
+        assert_eq!(watched[0]["type"], "message.completed");
+        assert!(drain(&mut bystander).is_empty());
+        // Served once: a second announcement does not replay to the resumer.
+        announce_end(state, &ended, &end).await;
+        assert!(drain(&mut resumer).is_empty());
+    }
+}

@@ -201,7 +201,8 @@ async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, 
     Ok(failed)
 }
 
-#[cfg(all(test, feature = "sqlite"))]
+#[cfg(test)]
+#[cfg(feature = "sqlite")]
 mod tests {
     use std::time::Duration;
 

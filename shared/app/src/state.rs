@@ -293,7 +293,8 @@ mod tests {
 
 /// An `AppState` on the embedded adapters (SQLite in a fresh directory, everything else in
 /// process), for the use cases' own tests.
-#[cfg(all(test, feature = "sqlite"))]
+#[cfg(test)]
+#[cfg(feature = "sqlite")]
 pub(crate) mod embedded {
     use std::collections::HashMap;
     use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The WebSocket action decoder under arbitrary frames, a bounded number of cases per run: it
 //! never panics, refuses with a 4xx code, refuses NUL anywhere, and accepts only the actions
 //! API.md lists.
+#![allow(clippy::expect_used)]
 
 use bestchat_app::ws::decode_action;
 use bestchat_domain::ErrorCode;

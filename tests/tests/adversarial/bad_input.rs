@@ -206,7 +206,7 @@ fn hostile_queries() -> Vec<String> {
         format!("v1:-9000000000000000000:{nil}"),
         format!("v1:-62167219200000000:{nil}"),
         format!("v1:9223372036854775807:{nil}"),
-        format!("v1:1:not-a-uuid"),
+        "v1:1:not-a-uuid".to_owned(),
         format!("v1:1\u{0}:{nil}"),
         "v1:::".to_owned(),
         "v9:1:x".to_owned(),

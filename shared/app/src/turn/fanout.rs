@@ -252,7 +252,8 @@ pub async fn send_to(state: &AppState, id: &ConnectionId, event: &ServerEvent) {
     }
 }
 
-#[cfg(all(test, feature = "sqlite"))]
+#[cfg(test)]
+#[cfg(feature = "sqlite")]
 mod tests {
     use std::time::Duration;
 

@@ -49,6 +49,10 @@ impl SseParser {
 
     /// Feeds bytes; complete events are appended to `out`.
     pub fn push(&mut self, mut bytes: &[u8], out: &mut Vec<SseEvent>) -> Result<(), SseTooLarge> {
+        // An empty chunk says nothing, not even whether an LF follows a CR that ended the last.
+        if bytes.is_empty() {
+            return Ok(());
+        }
         if self.after_cr {
             self.after_cr = false;
             if let Some(rest) = bytes.strip_prefix(b"\n") {
@@ -174,6 +178,17 @@ mod tests {
             let (a, b) = text.as_bytes().split_at(i);
             assert_eq!(parse(&[a, b]), whole, "split at {i}");
         }
+    }
+
+    #[test]
+    fn an_empty_chunk_between_cr_and_lf_changes_nothing() {
+        let mut p = SseParser::default();
+        let mut out = Vec::new();
+        p.push(b"data: a\r", &mut out).unwrap();
+        p.push(b"", &mut out).unwrap();
+        p.push(b"\n\r\n", &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].data, "a");
     }
 
     #[test]

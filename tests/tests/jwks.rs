@@ -93,3 +93,43 @@ async fn tokens_verify_against_the_published_keys() {
         idp.requests().len()
     );
 }
+
+#[tokio::test]
+async fn a_failing_identity_provider_is_asked_at_most_once_a_minute() {
+    let signing = key_pair();
+    let idp = FakeProvider::start(vec![], Reply::json(503, "{}")).await;
+    let verifier = JwtVerifier::new(
+        KeySource::Jwks(format!("{}/.well-known/jwks.json", idp.base_url)),
+        ISSUER,
+        AUDIENCE,
+    );
+    for i in 0..20 {
+        let refused = verifier
+            .verify(Some(&token(&signing, "key-1", &format!("user-{i}"))))
+            .await;
+        assert!(refused.is_err());
+    }
+    assert_eq!(
+        idp.requests().len(),
+        1,
+        "one fetch, however many tokens arrive"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_key_set_is_not_read() {
+    let signing = key_pair();
+    let padding = "x".repeat(bestchat_app::auth::JWKS_MAX_BYTES + 1);
+    let huge = format!(r#"{{"keys":[],"padding":"{padding}"}}"#);
+    let idp = FakeProvider::start(vec![], Reply::json(200, huge)).await;
+    let verifier = JwtVerifier::new(
+        KeySource::Jwks(format!("{}/.well-known/jwks.json", idp.base_url)),
+        ISSUER,
+        AUDIENCE,
+    );
+    let refused = verifier
+        .verify(Some(&token(&signing, "key-1", "user-1")))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("exceeds"), "{refused}");
+}

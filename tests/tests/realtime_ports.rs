@@ -200,6 +200,9 @@ async fn frames_come_back_in_order_after_a_seq(buffer: &dyn StreamBuffer) {
         ]
     );
     assert_eq!(buffer.read_after(m, 5).await.unwrap(), vec![]);
+    // The last seq there can be: nothing after it, and no wrap back to the start.
+    assert_eq!(buffer.read_after(m, u64::MAX).await.unwrap(), vec![]);
+    assert_eq!(buffer.read_after(m, u64::MAX - 1).await.unwrap(), vec![]);
     assert_eq!(
         buffer.read_after(MessageId::generate(), 0).await.unwrap(),
         vec![]

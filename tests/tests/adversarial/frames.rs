@@ -72,4 +72,10 @@ async fn a_message_larger_than_any_frame_arrives_whole(gateway: &GatewayProcess)
     let done = &small.last().unwrap()["message"];
     assert_eq!(done["content"], "Echo (echo-1): hi");
     assert!(done.get("content_omitted").is_none());
+    // Resuming after the last seq there can be replays nothing and does not wrap around.
+    let id = done["id"].as_str().unwrap();
+    ws.send(&json!({"action": "resume", "message_id": id, "after_seq": u64::MAX}))
+        .await;
+    let replay = ws.until(completed(id)).await;
+    assert_eq!(replay.len(), 1, "{replay:?}");
 }

@@ -4,6 +4,7 @@
 //! got through.
 
 mod bad_input;
+mod caps;
 mod cross_user;
 mod emulator;
 mod faults;

@@ -78,6 +78,23 @@ pub fn binary() -> &'static Path {
     })
 }
 
+/// The gateway's command with the test settings, then `env` (which wins over them).
+fn command(data_dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary());
+    command
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env("BESTCHAT_DATA_DIR", data_dir)
+        .env("BESTCHAT_JWT_SECRET", TEST_SECRET)
+        .env("BESTCHAT_EMULATOR_SECRET", EMULATOR_SECRET)
+        .env("BESTCHAT_DEV_AUTH", "1")
+        .env("RUST_LOG", "info");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command
+}
+
 pub struct GatewayProcess {
     child: Child,
     pub base_url: String,
@@ -97,22 +114,10 @@ impl GatewayProcess {
     pub fn start_at(data_dir: &Path, database_url: Option<&str>, env: &[(&str, &str)]) -> Self {
         let log = data_dir.join(format!("gateway-{}.log", uuid::Uuid::now_v7()));
         let log_file = std::fs::File::create(&log).expect("create gateway log");
-        let mut command = Command::new(binary());
-        command
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env("BESTCHAT_DATA_DIR", data_dir)
-            .env("BESTCHAT_JWT_SECRET", TEST_SECRET)
-            .env("BESTCHAT_EMULATOR_SECRET", EMULATOR_SECRET)
-            .env("BESTCHAT_DEV_AUTH", "1")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(log_file);
+        let mut command = command(data_dir, env);
+        command.stdout(Stdio::piped()).stderr(log_file);
         if let Some(url) = database_url {
             command.env("DATABASE_URL", url);
-        }
-        for (k, v) in env {
-            command.env(k, v);
         }
         let mut child = command.spawn().expect("spawn bestchat-local");
         let stdout = child.stdout.take().expect("gateway stdout");
@@ -143,18 +148,11 @@ impl GatewayProcess {
 
     /// Runs the gateway with `env`, expecting it to refuse to start; what it wrote to stderr.
     pub fn refused_start(data_dir: &Path, env: &[(&str, &str)]) -> String {
-        let mut command = Command::new(binary());
-        command
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env("BESTCHAT_DATA_DIR", data_dir)
-            .env("BESTCHAT_JWT_SECRET", TEST_SECRET)
+        let mut child = command(data_dir, env)
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command.spawn().expect("spawn bestchat-local");
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bestchat-local");
         for _ in 0..600 {
             if let Ok(Some(status)) = child.try_wait() {
                 assert!(!status.success(), "the gateway exited cleanly");

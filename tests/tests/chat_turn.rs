@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bestchat_tests::api::Api;
+use bestchat_tests::chat::{answer_id, fake_conversation, send_action, stored_messages, text_of};
 use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::gateway::{GatewayProcess, Running, cloud, sqlite, token};
 use bestchat_tests::scripted::{end_of_token, openai_stream, words};
@@ -36,52 +37,6 @@ on_both_adapter_sets!(
     http_send_streams_the_same_events_as_sse,
 );
 
-/// A user with a conversation on a custom provider served by `fake`.
-async fn conversation(gateway: &GatewayProcess, user: &str, fake: &FakeProvider) -> String {
-    let api = Api::new(gateway, user);
-    let (status, body) = api
-        .put(
-            "/api/provider-configs/fake",
-            &json!({"protocol": "openai", "base_url": format!("{}/v1", fake.base_url),
-                    "models": [{"id": "fake-model", "context_window": 128000, "max_output_tokens": 4096,
-                                "input_price_per_mtok": 1000000, "output_price_per_mtok": 2000000}]}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, created) = api
-        .post(
-            "/api/conversations",
-            &json!({"provider": "fake", "model": "fake-model", "system_prompt": "Be brief."}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    created["id"].as_str().unwrap().to_owned()
-}
-
-fn send(conversation: &str, client_id: &str, content: &str) -> Value {
-    json!({"action": "sendMessage", "conversation_id": conversation, "client_message_id": client_id, "content": content})
-}
-
-/// The assistant message id from the events of a send.
-fn answer_id(events: &[Value]) -> String {
-    events
-        .iter()
-        .find(|e| e["type"] == "message.created" && e["message"]["role"] == "assistant")
-        .map(|e| e["message"]["id"].as_str().unwrap().to_owned())
-        .expect("the answer is announced")
-}
-
-async fn messages(gateway: &GatewayProcess, user: &str, conversation: &str) -> Vec<Value> {
-    let (_, page) = Api::new(gateway, user)
-        .get(&format!("/api/conversations/{conversation}/messages"))
-        .await;
-    page["items"].as_array().unwrap().clone()
-}
-
-fn text_of(tokens: &[String]) -> String {
-    tokens.concat()
-}
-
 async fn every_device_of_the_user_gets_the_whole_answer(gateway: &GatewayProcess) {
     let tokens = words(120);
     let fake = FakeProvider::start(
@@ -89,7 +44,7 @@ async fn every_device_of_the_user_gets_the_whole_answer(gateway: &GatewayProcess
         Reply::sse(openai_stream(&tokens)).paced(400, Duration::from_millis(2)),
     )
     .await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let mut phone = WsClient::connect(gateway, "alice").await;
     let mut laptop = WsClient::connect(gateway, "alice").await;
     let mut mallory = WsClient::connect(gateway, "mallory").await;
@@ -111,7 +66,7 @@ async fn every_device_of_the_user_gets_the_whole_answer(gateway: &GatewayProcess
     );
 
     phone
-        .send(&send(&id, "c-1", "Count to one hundred and twenty."))
+        .send(&send_action(&id, "c-1", "Count to one hundred and twenty."))
         .await;
     let on_phone = phone.until(|e| e["type"] == "message.completed").await;
     let answer = answer_id(&on_phone);
@@ -155,7 +110,7 @@ async fn every_device_of_the_user_gets_the_whole_answer(gateway: &GatewayProcess
             .is_none(),
         "another user gets nothing"
     );
-    let stored = messages(gateway, "alice", &id).await;
+    let stored = stored_messages(gateway, "alice", &id).await;
     assert_eq!(stored.len(), 2);
     assert_eq!(stored[1]["content"], text_of(&tokens));
     assert_eq!(stored[1]["status"], "complete");
@@ -177,9 +132,9 @@ async fn a_dropped_connection_resumes_exactly_where_it_stopped(gateway: &Gateway
         Reply::sse(openai_stream(&tokens)).paced(120, Duration::from_millis(15)),
     )
     .await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let mut first = WsClient::connect(gateway, "alice").await;
-    first.send(&send(&id, "c-1", "Go.")).await;
+    first.send(&send_action(&id, "c-1", "Go.")).await;
     let mut seen = first
         .until(|e| e["type"] == "message.delta" && e["seq"] == 3)
         .await;
@@ -215,7 +170,7 @@ async fn a_dropped_connection_resumes_exactly_where_it_stopped(gateway: &Gateway
 
 async fn a_repeated_client_message_id_starts_no_second_turn(gateway: &GatewayProcess) {
     let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(5)))).await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let api = Api::new(gateway, "alice");
     let body = json!({"client_message_id": "once", "content": "Hello"});
     let path = format!("/api/conversations/{id}/messages");
@@ -231,7 +186,7 @@ async fn a_repeated_client_message_id_starts_no_second_turn(gateway: &GatewayPro
     );
     // Over WebSocket too: the repeat replays the answer instead of starting another.
     let mut ws = WsClient::connect(gateway, "alice").await;
-    ws.send(&send(&id, "once", "Hello")).await;
+    ws.send(&send_action(&id, "once", "Hello")).await;
     let answer = first["assistant_message"]["id"].as_str().unwrap();
     let events = ws.until(completed(answer)).await;
     assert_eq!(
@@ -241,7 +196,7 @@ async fn a_repeated_client_message_id_starts_no_second_turn(gateway: &GatewayPro
         gateway.log()
     );
     assert_eq!(fake.requests().len(), 1, "one provider call");
-    assert_eq!(messages(gateway, "alice", &id).await.len(), 2);
+    assert_eq!(stored_messages(gateway, "alice", &id).await.len(), 2);
 }
 
 async fn cancel_ends_the_answer_with_what_arrived(gateway: &GatewayProcess) {
@@ -251,9 +206,9 @@ async fn cancel_ends_the_answer_with_what_arrived(gateway: &GatewayProcess) {
         Reply::sse(openai_stream(&tokens)).paced(60, Duration::from_millis(20)),
     )
     .await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let mut ws = WsClient::connect(gateway, "alice").await;
-    ws.send(&send(&id, "c-1", "Talk a lot.")).await;
+    ws.send(&send_action(&id, "c-1", "Talk a lot.")).await;
     let started = ws.until(|e| e["type"] == "message.delta").await;
     let answer = answer_id(&started);
     ws.send(&json!({"action": "cancel", "message_id": answer}))
@@ -273,7 +228,7 @@ async fn cancel_ends_the_answer_with_what_arrived(gateway: &GatewayProcess) {
         partial,
         "what was streamed is what was kept"
     );
-    let stored = messages(gateway, "alice", &id).await;
+    let stored = stored_messages(gateway, "alice", &id).await;
     assert_eq!(stored[1]["status"], "cancelled");
     assert_eq!(stored[1]["content"], partial);
 }
@@ -291,10 +246,10 @@ async fn provider_failures_end_as_error_or_incomplete(gateway: &GatewayProcess) 
         Reply::json(500, "{}"),
     )
     .await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let mut ws = WsClient::connect(gateway, "alice").await;
 
-    ws.send(&send(&id, "fails", "First.")).await;
+    ws.send(&send_action(&id, "fails", "First.")).await;
     let events = ws.until(|e| e["type"] == "message.completed").await;
     let error = events
         .iter()
@@ -305,14 +260,14 @@ async fn provider_failures_end_as_error_or_incomplete(gateway: &GatewayProcess) 
     assert_eq!(done["message"]["status"], "error");
     assert_eq!(done["message"]["error"]["code"], "provider_error");
 
-    ws.send(&send(&id, "cut", "Second.")).await;
+    ws.send(&send_action(&id, "cut", "Second.")).await;
     let events = ws.until(|e| e["type"] == "message.completed").await;
     let done = events.last().unwrap();
     assert_eq!(done["message"]["status"], "incomplete");
     assert_eq!(deltas(&events).0, text_of(&tokens[..10]));
     assert_eq!(done["message"]["content"], text_of(&tokens[..10]));
 
-    let stored = messages(gateway, "alice", &id).await;
+    let stored = stored_messages(gateway, "alice", &id).await;
     let statuses: Vec<&str> = stored
         .iter()
         .map(|m| m["status"].as_str().unwrap())
@@ -330,7 +285,7 @@ async fn a_gone_connection_does_not_stop_the_others(gateway: &GatewayProcess) {
         Reply::sse(openai_stream(&tokens)).paced(100, Duration::from_millis(10)),
     )
     .await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let mut leaving = WsClient::connect(gateway, "alice").await;
     let mut staying = WsClient::connect(gateway, "alice").await;
     staying
@@ -338,7 +293,7 @@ async fn a_gone_connection_does_not_stop_the_others(gateway: &GatewayProcess) {
         .await;
     staying.send(&json!({"action": "ping"})).await;
     assert_eq!(staying.next().await.unwrap()["type"], "pong");
-    leaving.send(&send(&id, "c-1", "Go.")).await;
+    leaving.send(&send_action(&id, "c-1", "Go.")).await;
     leaving.until(|e| e["type"] == "message.delta").await;
     drop(leaving);
     let events = staying.until(|e| e["type"] == "message.completed").await;
@@ -353,7 +308,7 @@ async fn http_send_streams_the_same_events_as_sse(gateway: &GatewayProcess) {
         Reply::sse(openai_stream(&tokens)).paced(200, Duration::from_millis(2)),
     )
     .await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let response = reqwest::Client::new()
         .post(gateway.url(&format!("/api/conversations/{id}/messages")))
         .bearer_auth(token("alice"))
@@ -402,9 +357,9 @@ async fn production_adapters_use_the_emulated_aws_endpoints() {
     let running = cloud(&[]).await;
     let gateway = &running.gateway;
     let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(10)))).await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let mut ws = WsClient::connect(gateway, "alice").await;
-    ws.send(&send(&id, "c-1", "Hi.")).await;
+    ws.send(&send_action(&id, "c-1", "Hi.")).await;
     let events = ws.until(|e| e["type"] == "message.completed").await;
     assert_eq!(deltas(&events).0, text_of(&words(10)));
     let log = gateway.log();
@@ -457,9 +412,9 @@ async fn websocket_limits_are_enforced() {
         Reply::sse(openai_stream(std::slice::from_ref(&long))),
     )
     .await;
-    let id = conversation(gateway, "alice", &fake).await;
+    let id = fake_conversation(gateway, "alice", &fake).await;
     let mut ws = WsClient::connect(gateway, "alice").await;
-    ws.send(&send(&id, "c-1", "One long token.")).await;
+    ws.send(&send_action(&id, "c-1", "One long token.")).await;
     let events = ws.until(|e| e["type"] == "message.completed").await;
     let frames: Vec<&Value> = events
         .iter()

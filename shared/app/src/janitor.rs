@@ -201,11 +201,11 @@ mod tests {
     use async_trait::async_trait;
     use bestchat_cache::{BufferSettings, MemoryStreamBuffer};
     use bestchat_domain::ids::{ConversationId, UserId};
-    use bestchat_domain::message::Role;
     use bestchat_domain::ports::store::{LeaseId, StoreError, TurnStart};
     use bestchat_domain::usage::UsageLog;
 
     use super::*;
+    use crate::testing;
 
     /// The janitor's narrow port, in memory: lapsed answers, and ids whose write fails.
     #[derive(Default)]
@@ -294,28 +294,11 @@ mod tests {
     }
 
     fn streaming() -> Message {
-        let at = now();
-        Message {
-            id: MessageId::generate(),
-            conversation_id: ConversationId::generate(),
-            user_id: UserId::generate(),
-            role: Role::Assistant,
-            content: String::new(),
-            status: MessageStatus::Streaming,
-            client_message_id: None,
-            reply_to: None,
-            provider: None,
-            model: None,
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-            token_count: 0,
-            usage: None,
-            finish_reason: None,
-            error: None,
-            created_at: at,
-            updated_at: at,
-            content_omitted: false,
-        }
+        testing::assistant(
+            UserId::generate(),
+            ConversationId::generate(),
+            MessageStatus::Streaming,
+        )
     }
 
     fn buffer() -> MemoryStreamBuffer {

@@ -14,6 +14,8 @@ pub mod secrets;
 pub mod send;
 pub mod state;
 pub mod summarize;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod tokens;
 pub mod turn;
 pub mod ws;

@@ -206,34 +206,16 @@ async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, 
 mod tests {
     use std::time::Duration;
 
-    use bestchat_domain::conversation::CreateConversation;
-    use bestchat_domain::ids::Subject;
     use bestchat_platform::publish::Outgoing;
     use serde_json::Value;
     use tokio::sync::mpsc::Receiver;
 
     use super::*;
-    use crate::state::embedded;
+    use crate::testing;
 
     /// A user with a conversation on the default (echo) model, and a device subscribed to it.
     async fn alice(state: &AppState) -> (UserId, ConversationId, Receiver<Outgoing>) {
-        let subject = Subject::parse("alice").unwrap();
-        let user = UserId::from_subject(&subject);
-        state.store().ensure_user(user, &subject).await.unwrap();
-        let conversation = CreateConversation {
-            title: None,
-            provider: None,
-            model: None,
-            system_prompt: None,
-            settings: None,
-        }
-        .into_conversation(user, &state.config.default_model, now())
-        .unwrap();
-        state
-            .store()
-            .create_conversation(&conversation)
-            .await
-            .unwrap();
+        let (user, conversation) = testing::conversation(state, "alice").await;
         let device = ConnectionId::parse("device-1=").unwrap();
         let hub = state.hub.as_ref().expect("the embedded publisher");
         let rx = hub.attach(device.clone());
@@ -268,7 +250,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_message_is_stored_announced_and_answered_once() {
-        let embedded = embedded::state(&[]).await;
+        let embedded = testing::state(&[]).await;
         let state = &embedded.state;
         let (user, conversation, mut device) = alice(state).await;
         let sent = send(
@@ -332,7 +314,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_messages_are_refused_before_anything_is_stored() {
-        let embedded = embedded::state(&[]).await;
+        let embedded = testing::state(&[]).await;
         let state = &embedded.state;
         let (user, conversation, _device) = alice(state).await;
         let too_long = "x".repeat(MESSAGE_CONTENT_MAX_CHARS + 1);

@@ -182,6 +182,22 @@ async fn the_janitor_never_ends_a_live_slow_turn(gateway: &GatewayProcess) {
     }
 }
 
+/// Alice's answer from a slow provider, seen on her phone up to its third delta: the provider
+/// (kept alive), the conversation, the phone and what it saw.
+async fn a_slow_answer_begins(
+    gateway: &GatewayProcess,
+) -> (FakeProvider, String, WsClient, Vec<Value>) {
+    let slow = Reply::sse(openai_stream(&words(120))).paced(40, Duration::from_millis(15));
+    let fake = FakeProvider::start(vec![], slow).await;
+    let conversation = fake_conversation(gateway, "alice", &fake).await;
+    let mut phone = WsClient::connect(gateway, "alice").await;
+    phone.send(&send_action(&conversation, "c-1", "go")).await;
+    let seen = phone
+        .until(|e| e["type"] == "message.delta" && e["seq"] == 3)
+        .await;
+    (fake, conversation, phone, seen)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_unreachable_mid_turn() {
     let proxy = TcpProxy::start(redis_addr()).await;
@@ -193,14 +209,7 @@ async fn redis_unreachable_mid_turn() {
     ])
     .await;
     let gateway = &running.gateway;
-    let slow = Reply::sse(openai_stream(&words(120))).paced(40, Duration::from_millis(15));
-    let fake = FakeProvider::start(vec![], slow).await;
-    let conversation = fake_conversation(gateway, "alice", &fake).await;
-    let mut phone = WsClient::connect(gateway, "alice").await;
-    phone.send(&send_action(&conversation, "c-1", "go")).await;
-    let mut seen = phone
-        .until(|e| e["type"] == "message.delta" && e["seq"] == 3)
-        .await;
+    let (_fake, conversation, mut phone, mut seen) = a_slow_answer_begins(gateway).await;
     let answer = answer_id(&seen);
     proxy.blackhole();
     // A cancel that cannot be recorded is refused aloud, not dropped.
@@ -232,14 +241,7 @@ async fn postgres_connections_killed_mid_turn() {
     let running = cloud(&[]).await;
     let gateway = &running.gateway;
     let db = running.db.as_ref().unwrap();
-    let slow = Reply::sse(openai_stream(&words(120))).paced(40, Duration::from_millis(15));
-    let fake = FakeProvider::start(vec![], slow).await;
-    let conversation = fake_conversation(gateway, "alice", &fake).await;
-    let mut phone = WsClient::connect(gateway, "alice").await;
-    phone.send(&send_action(&conversation, "c-1", "go")).await;
-    let mut seen = phone
-        .until(|e| e["type"] == "message.delta" && e["seq"] == 3)
-        .await;
+    let (_fake, conversation, mut phone, mut seen) = a_slow_answer_begins(gateway).await;
     let answer = answer_id(&seen);
     assert!(
         db.terminate_connections().await > 0,

@@ -257,13 +257,14 @@ pub async fn send_to(state: &AppState, id: &ConnectionId, event: &ServerEvent) {
 mod tests {
     use std::time::Duration;
 
+    use bestchat_domain::message::MessageStatus;
     use bestchat_domain::time::now;
     use bestchat_platform::publish::Outgoing;
     use serde_json::Value;
     use tokio::sync::mpsc::Receiver;
 
     use super::*;
-    use crate::state::embedded;
+    use crate::testing;
 
     async fn device(
         state: &AppState,
@@ -294,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn deltas_are_numbered_buffered_and_sent_to_every_subscribed_device() {
-        let embedded = embedded::state(&[]).await;
+        let embedded = testing::state(&[]).await;
         let state = &embedded.state;
         let (user, conversation, message) = (
             UserId::generate(),
@@ -325,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_end_reaches_resuming_devices_after_what_they_missed_once() {
-        let embedded = embedded::state(&[]).await;
+        let embedded = testing::state(&[]).await;
         let state = &embedded.state;
         let user = UserId::generate();
         let conversation = ConversationId::generate();
@@ -346,7 +347,11 @@ mod tests {
             .unwrap();
         let (_, mut watcher) = device(state, "watcher=", user, Some(conversation)).await;
         let (_, mut bystander) = device(state, "bystander=", user, None).await;
-        let ended = embedded::answer(user, conversation, message);
+        let ended = Message {
+            id: message,
+            content: "abc".into(),
+            ..testing::assistant(user, conversation, MessageStatus::Complete)
+        };
         let end = [crate::turn::completed_event(ended.clone())];
         announce_end(state, &ended, &end).await;
         let got = drain(&mut resumer);

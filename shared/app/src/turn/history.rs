@@ -141,39 +141,20 @@ pub fn sendable(history: &[Message]) -> Vec<Sendable<'_>> {
 #[cfg(test)]
 #[cfg(feature = "sqlite")]
 mod tests {
-    use bestchat_domain::conversation::CreateConversation;
-    use bestchat_domain::ids::{MessageId, Subject, UserId};
     use bestchat_domain::time::{from_micros, now, to_micros};
 
     use super::*;
-    use crate::state::embedded;
+    use crate::testing;
 
     /// A conversation of `n` messages of 3 tokens each, a microsecond apart, and the answer
     /// that follows them.
     async fn conversation_of(state: &AppState, n: usize) -> (Conversation, Message) {
-        let subject = Subject::parse("reader").unwrap();
-        let user = UserId::from_subject(&subject);
-        state.store().ensure_user(user, &subject).await.unwrap();
-        let conversation = CreateConversation {
-            title: None,
-            provider: None,
-            model: None,
-            system_prompt: None,
-            settings: None,
-        }
-        .into_conversation(user, &state.config.default_model, now())
-        .unwrap();
-        state
-            .store()
-            .create_conversation(&conversation)
-            .await
-            .unwrap();
+        let (user, conversation) = testing::conversation(state, "reader").await;
         let start = to_micros(now());
         let mut last = None;
         for i in 0..=n {
             let at = from_micros(start + i as i64).unwrap();
             let m = Message {
-                id: MessageId::generate(),
                 content: format!("m{i}"),
                 role: if i % 2 == 0 {
                     Role::User
@@ -183,7 +164,7 @@ mod tests {
                 created_at: at,
                 updated_at: at,
                 token_count: 3,
-                ..embedded::answer(user, conversation.id, MessageId::generate())
+                ..testing::assistant(user, conversation.id, MessageStatus::Complete)
             };
             state.store().insert_message(&m).await.unwrap();
             last = Some(m);
@@ -193,7 +174,7 @@ mod tests {
 
     #[tokio::test]
     async fn history_is_read_back_newest_first_no_further_than_its_limits() {
-        let everything = embedded::state(&[]).await;
+        let everything = testing::state(&[]).await;
         let (conversation, answer) = conversation_of(&everything.state, 450).await;
         let all = load(&everything.state, &conversation, &answer)
             .await
@@ -206,7 +187,7 @@ mod tests {
         assert_eq!(all.first().unwrap().content, "m0");
         assert_eq!(all.last().unwrap().content, "m449");
 
-        let by_count = embedded::state(&[("BESTCHAT_HISTORY_MAX_MESSAGES", "10")]).await;
+        let by_count = testing::state(&[("BESTCHAT_HISTORY_MAX_MESSAGES", "10")]).await;
         let (conversation, answer) = conversation_of(&by_count.state, 30).await;
         let kept = load(&by_count.state, &conversation, &answer).await.unwrap();
         let contents: Vec<&str> = kept.iter().map(|m| m.content.as_str()).collect();
@@ -215,7 +196,7 @@ mod tests {
             (20..30).map(|i| format!("m{i}")).collect::<Vec<_>>()
         );
 
-        let by_tokens = embedded::state(&[("BESTCHAT_HISTORY_MAX_TOKENS", "12")]).await;
+        let by_tokens = testing::state(&[("BESTCHAT_HISTORY_MAX_TOKENS", "12")]).await;
         let (conversation, answer) = conversation_of(&by_tokens.state, 30).await;
         let kept = load(&by_tokens.state, &conversation, &answer)
             .await

@@ -1,0 +1,102 @@
+//! What the use cases' own tests share: messages and conversations to work on, and an
+//! `AppState` on the embedded adapters (SQLite in a fresh directory, everything else in
+//! process).
+
+use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::message::{Message, MessageStatus, Role};
+use bestchat_domain::time::now;
+
+/// An assistant message in `status`, with no content yet.
+pub fn assistant(user: UserId, conversation: ConversationId, status: MessageStatus) -> Message {
+    let at = now();
+    Message {
+        id: MessageId::generate(),
+        conversation_id: conversation,
+        user_id: user,
+        role: Role::Assistant,
+        content: String::new(),
+        status,
+        client_message_id: None,
+        reply_to: None,
+        provider: None,
+        model: None,
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        token_count: 0,
+        usage: None,
+        finish_reason: None,
+        error: None,
+        created_at: at,
+        updated_at: at,
+        content_omitted: false,
+    }
+}
+
+#[cfg(feature = "sqlite")]
+pub use embedded::{conversation, state};
+
+#[cfg(feature = "sqlite")]
+mod embedded {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use bestchat_domain::conversation::{Conversation, CreateConversation};
+    use bestchat_domain::ids::{Subject, UserId};
+    use bestchat_domain::time::now;
+
+    use crate::config::Config;
+    use crate::state::AppState;
+
+    pub struct Embedded {
+        pub state: Arc<AppState>,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Embedded {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// The state, migrated; `vars` on top of the embedded defaults (echo answers at once).
+    pub async fn state(vars: &[(&str, &str)]) -> Embedded {
+        let dir = std::env::temp_dir().join(format!("bestchat-app-{}", uuid::Uuid::now_v7()));
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        map.insert("BESTCHAT_DATA_DIR".into(), dir.display().to_string());
+        map.entry("BESTCHAT_ECHO_DELAY_MS".into())
+            .or_insert_with(|| "0".into());
+        let config = Config::from_lookup(|k| map.get(k).cloned()).expect("config");
+        let state = AppState::new(config).expect("state");
+        state.migrate().await.expect("migrations");
+        Embedded { state, dir }
+    }
+
+    /// A user named `subject` with a conversation on the default (echo) model.
+    pub async fn conversation(state: &AppState, subject: &str) -> (UserId, Conversation) {
+        let subject = Subject::parse(subject).expect("subject");
+        let user = UserId::from_subject(&subject);
+        state
+            .store()
+            .ensure_user(user, &subject)
+            .await
+            .expect("user");
+        let conversation = CreateConversation {
+            title: None,
+            provider: None,
+            model: None,
+            system_prompt: None,
+            settings: None,
+        }
+        .into_conversation(user, &state.config.default_model, now())
+        .expect("conversation");
+        state
+            .store()
+            .create_conversation(&conversation)
+            .await
+            .expect("stored");
+        (user, conversation)
+    }
+}

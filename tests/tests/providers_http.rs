@@ -510,3 +510,96 @@ async fn echo_streams_a_deterministic_answer_word_by_word() {
     assert!(matches!(first[first.len() - 2], StreamEvent::Usage(u) if u.output_tokens == 8));
     assert_eq!(first.last(), Some(&StreamEvent::Finish(FinishReason::Stop)));
 }
+
+/// Every event of `stream`, read while a timer that keeps winning the race drops the pending
+/// `next()` again and again, as the turn's `select!` does on every tick.
+async fn collect_while_interrupted(mut stream: EventStream) -> (Vec<StreamEvent>, u32) {
+    let mut events = Vec::new();
+    let mut interrupted = 0;
+    loop {
+        tokio::select! {
+            biased;
+            () = tokio::time::sleep(Duration::from_micros(300)) => interrupted += 1,
+            event = stream.next() => match event {
+                Some(e) => events.push(e),
+                None => return (events, interrupted),
+            },
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_raced_against_timers_loses_nothing() {
+    let providers = Providers::new(
+        HttpSettings {
+            echo_delay: Duration::from_millis(2),
+            ..HttpSettings::default()
+        },
+        Guard::new(Reach::Anywhere),
+    )
+    .unwrap();
+    let words: String = (0..200).map(|i| format!("w{i} ")).collect();
+    let long = ChatRequest {
+        messages: vec![ChatMessage::User {
+            text: words.clone(),
+        }],
+        ..request()
+    };
+    let echo = endpoint(Protocol::Echo, "", "echo-1", Auth::None);
+    let (events, interrupted) =
+        collect_while_interrupted(providers.open(&echo, &long).await.unwrap()).await;
+    assert!(interrupted > 200, "the timer won {interrupted} times");
+    assert_eq!(
+        text(&events),
+        format!("Echo (echo-1): {words}"),
+        "every word"
+    );
+    assert_eq!(
+        events.last(),
+        Some(&StreamEvent::Finish(FinishReason::Stop))
+    );
+
+    // Over HTTP: one event per chunk, a chunk every 2 ms.
+    let body = fixture("openai-text-usage.sse");
+    let fake = FakeProvider::start(
+        vec![],
+        Reply::sse(body.clone()).paced(7, Duration::from_millis(2)),
+    )
+    .await;
+    let http = endpoint(
+        Protocol::OpenAi,
+        &format!("{}/v1", fake.base_url),
+        "m",
+        Auth::None,
+    );
+    let (events, interrupted) =
+        collect_while_interrupted(providers.open(&http, &request()).await.unwrap()).await;
+    assert!(interrupted > 50, "the timer won {interrupted} times");
+    assert_eq!(events, decode_all(Protocol::OpenAi, &body));
+
+    // Silence is noticed however often the wait is interrupted: the clock is not restarted.
+    let quiet = Providers::new(
+        HttpSettings {
+            idle_timeout: Duration::from_millis(400),
+            ..HttpSettings::default()
+        },
+        Guard::new(Reach::Anywhere),
+    )
+    .unwrap();
+    let stalls = FakeProvider::start(
+        vec![],
+        Reply::sse(body.clone()).paced(body.len() / 2, Duration::from_secs(5)),
+    )
+    .await;
+    let http = endpoint(
+        Protocol::OpenAi,
+        &format!("{}/v1", stalls.base_url),
+        "m",
+        Auth::None,
+    );
+    let (events, _) = collect_while_interrupted(quiet.open(&http, &request()).await.unwrap()).await;
+    assert!(
+        matches!(events.last(), Some(StreamEvent::Error(e)) if e.kind == ErrorKind::Idle),
+        "{events:?}"
+    );
+}

@@ -15,7 +15,6 @@ use bestchat_domain::model_ref::ModelRef;
 use bestchat_domain::time::now;
 use bestchat_domain::usage::UsageLog;
 use bestchat_domain::wire::ServerEvent;
-use bestchat_providers::client::STREAM_QUEUE_EVENTS;
 use bestchat_providers::failover::Failover;
 use bestchat_providers::{ChatMessage, ChatRequest, StreamEvent, TokenUsage};
 use serde::{Deserialize, Serialize};
@@ -377,15 +376,14 @@ async fn call(
             tracing::warn!(error = %exhausted.error, "summary call failed");
             (None, None, None, exhausted.attempts, MessageStatus::Error)
         }
-        Ok(ready) => {
+        Ok(mut ready) => {
             let deadline = tokio::time::Instant::now() + state.config.turn_max_duration;
-            // Read by its own task: the deadline below drops only a wait, never an event.
-            let mut events = ready.stream.spawn(STREAM_QUEUE_EVENTS);
             let mut text = String::new();
             let mut tokens: Option<TokenUsage> = None;
             let mut first_token = None;
             let mut status = MessageStatus::Incomplete;
-            while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+            while let Ok(Some(event)) = tokio::time::timeout_at(deadline, ready.stream.next()).await
+            {
                 match event {
                     StreamEvent::TextDelta(t) => {
                         first_token.get_or_insert_with(|| started.elapsed());

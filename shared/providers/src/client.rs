@@ -183,6 +183,7 @@ impl Providers {
                         pending: openai::decode_complete(&body).into(),
                         done: false,
                         idle_timeout: self.settings.idle_timeout,
+                        silent_until: None,
                     });
                 }
                 Source::Http(Box::new(HttpSource {
@@ -198,6 +199,7 @@ impl Providers {
             pending: VecDeque::new(),
             done: false,
             idle_timeout: self.settings.idle_timeout,
+            silent_until: None,
         })
     }
 
@@ -404,8 +406,8 @@ struct HttpSource {
 }
 
 impl HttpSource {
-    async fn pull(&mut self, idle: Duration, out: &mut Vec<StreamEvent>) {
-        match tokio::time::timeout(idle, self.response.chunk()).await {
+    async fn pull(&mut self, silent_until: tokio::time::Instant, out: &mut Vec<StreamEvent>) {
+        match tokio::time::timeout_at(silent_until, self.response.chunk()).await {
             Err(_) => out.push(StreamEvent::Error(ProviderError::new(
                 ErrorKind::Idle,
                 "the provider went silent",
@@ -448,18 +450,22 @@ pub struct EventStream {
     pending: VecDeque<StreamEvent>,
     done: bool,
     idle_timeout: Duration,
+    /// When the provider, silent since it last sent something, counts as gone. Kept across
+    /// calls, so a caller that drops `next()` does not restart the clock.
+    silent_until: Option<tokio::time::Instant>,
 }
 
 /// Characters of a provider's error text kept for the log.
 const ERROR_TEXT_MAX_CHARS: usize = 500;
 
-/// Events a spawned stream reads ahead of its consumer.
-pub const STREAM_QUEUE_EVENTS: usize = 256;
-
 impl EventStream {
     /// The next event, with any NUL in the provider's text replaced (PostgreSQL cannot store
-    /// it). Each source awaits only before it produces events, so dropping this future loses
-    /// nothing; consumers that race it against timers should still use [`EventStream::spawn`].
+    /// it).
+    ///
+    /// Cancel-safe, so it may be raced in `select!`: each source's `pull` awaits once, before it
+    /// takes anything from its input (a chunk of the body, a frame of the event stream, echo's
+    /// next word), and what it takes is decoded and queued with no await after it. A dropped
+    /// call therefore loses nothing; the next call finds every event where it was.
     pub async fn next(&mut self) -> Option<StreamEvent> {
         loop {
             if let Some(event) = self.pending.pop_front() {
@@ -472,30 +478,21 @@ impl EventStream {
             if self.done {
                 return None;
             }
+            let idle = self.idle_timeout;
+            let silent_until = *self
+                .silent_until
+                .get_or_insert_with(|| tokio::time::Instant::now() + idle);
             let mut out = Vec::new();
             match &mut self.source {
                 Source::Buffered => out.push(StreamEvent::Error(ProviderError::incomplete())),
-                Source::Http(s) => s.pull(self.idle_timeout, &mut out).await,
-                Source::Bedrock(s) => s.pull(self.idle_timeout, &mut out).await,
+                Source::Http(s) => s.pull(silent_until, &mut out).await,
+                Source::Bedrock(s) => s.pull(silent_until, &mut out).await,
                 Source::Echo(s) => s.pull(&mut out).await,
             }
+            // The provider said something (or the stream ended): the silence starts over.
+            self.silent_until = None;
             self.pending.extend(out);
         }
-    }
-
-    /// Reads the stream in a task of its own and hands its events over a bounded queue: a
-    /// consumer can race [`SpawnedStream::recv`] against timers in `select!` without ever
-    /// dropping a half-read event. The task stops when the returned value is dropped.
-    pub fn spawn(mut self, capacity: usize) -> SpawnedStream {
-        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(async move {
-            while let Some(event) = self.next().await {
-                if tx.send(event).await.is_err() {
-                    return;
-                }
-            }
-        });
-        SpawnedStream { rx, task }
     }
 
     /// Waits for the first content (or the end of an empty answer), keeping every event for the
@@ -520,26 +517,6 @@ impl EventStream {
             self.pending.push_front(event);
         }
         Ok(())
-    }
-}
-
-/// A provider stream read by its own task; see [`EventStream::spawn`].
-pub struct SpawnedStream {
-    rx: tokio::sync::mpsc::Receiver<StreamEvent>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl SpawnedStream {
-    /// The next event; `None` after the last. Cancel-safe: an event is either returned or still
-    /// queued.
-    pub async fn recv(&mut self) -> Option<StreamEvent> {
-        self.rx.recv().await
-    }
-}
-
-impl Drop for SpawnedStream {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

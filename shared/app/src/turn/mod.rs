@@ -19,7 +19,6 @@ use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatu
 use bestchat_domain::ports::store::{Finisher, StoreError};
 use bestchat_domain::time::now;
 use bestchat_domain::wire::ServerEvent;
-use bestchat_providers::client::STREAM_QUEUE_EVENTS;
 use bestchat_providers::failover::{Failover, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -219,9 +218,16 @@ async fn produce(
             })
         }
         Ok(ready) => {
-            let events = ready.stream.spawn(STREAM_QUEUE_EVENTS);
-            let (streamed, ending, unsent) =
-                stream::run(state, fanout, events, ready.attempts, job, lease, started).await;
+            let (streamed, ending, unsent) = stream::run(
+                state,
+                fanout,
+                ready.stream,
+                ready.attempts,
+                job,
+                lease,
+                started,
+            )
+            .await;
             Ok(Produced {
                 streamed,
                 ending,

@@ -1,18 +1,18 @@
 //! The streaming part of a turn: the provider's events in, numbered and coalesced deltas out,
 //! until the provider finishes, fails, the user cancels, or the turn runs out of time.
 //!
-//! Every future raced in the loop's `select!` is cancel-safe: the provider stream is read by its
-//! own task and handed over a queue ([`SpawnedStream::recv`]), the timers are recreated or are
-//! `Interval::tick`, and all other work happens in the arms' bodies, which are never raced.
+//! Every future raced in the loop's `select!` is cancel-safe: [`EventStream::next`] keeps what it
+//! has read across a dropped call (see its documentation), the timers are recreated each turn of
+//! the loop or are `Interval::tick`, and all other work happens in the arms' bodies, which are
+//! never raced.
 
 use std::time::{Duration, Instant};
 
 use bestchat_domain::message::{FinishReason, ToolCall};
 use bestchat_domain::text::replace_nul_in_json;
 use bestchat_domain::wire::DeltaChannel;
-use bestchat_providers::client::SpawnedStream;
 use bestchat_providers::failover::Attempt;
-use bestchat_providers::{ProviderError, StreamEvent, TokenUsage};
+use bestchat_providers::{EventStream, ProviderError, StreamEvent, TokenUsage};
 use serde_json::Value;
 
 use super::fanout::Fanout;
@@ -68,7 +68,7 @@ impl Batch {
 pub(super) async fn run(
     state: &AppState,
     fanout: &mut Fanout<'_>,
-    mut events: SpawnedStream,
+    mut events: EventStream,
     attempts: Vec<Attempt>,
     job: &TurnJob,
     lease: &Lease,
@@ -87,7 +87,7 @@ pub(super) async fn run(
     let ending = loop {
         let due = batch.due.unwrap_or(deadline);
         tokio::select! {
-            event = events.recv() => {
+            event = events.next() => {
                 let Some(event) = event else { break Ending::Cut(ProviderError::incomplete()) };
                 match event {
                     StreamEvent::TextDelta(t) | StreamEvent::ReasoningDelta(t) if t.is_empty() => {}

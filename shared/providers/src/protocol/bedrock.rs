@@ -1,7 +1,6 @@
 //! AWS Bedrock ConverseStream through the AWS SDK: IAM auth from the function's role, no key.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamOutput as Response;
@@ -215,8 +214,8 @@ pub struct Source {
 
 impl Source {
     /// Reads one event; the stream's end after `messageStop` completes the answer.
-    pub async fn pull(&mut self, idle: Duration, out: &mut Vec<StreamEvent>) {
-        let event = match tokio::time::timeout(idle, self.response.stream.recv()).await {
+    pub async fn pull(&mut self, silent_until: tokio::time::Instant, out: &mut Vec<StreamEvent>) {
+        let event = match tokio::time::timeout_at(silent_until, self.response.stream.recv()).await {
             Err(_) => {
                 return out.push(StreamEvent::Error(ProviderError::new(
                     ErrorKind::Idle,

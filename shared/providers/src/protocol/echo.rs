@@ -11,7 +11,8 @@ use crate::types::{ChatMessage, ChatRequest, StreamEvent, TokenUsage};
 pub struct Source {
     words: VecDeque<String>,
     delay: Duration,
-    started: bool,
+    /// When the next word may go; `None` before the first (it goes at once).
+    next_due: Option<tokio::time::Instant>,
     usage: TokenUsage,
     finished: bool,
 }
@@ -66,19 +67,21 @@ impl Source {
             },
             words: chunks,
             delay,
-            started: false,
+            next_due: None,
             finished: false,
         }
     }
 
-    /// The next word, after the pause that separates it from the previous one. The pause comes
-    /// before the word is taken: a caller that drops this future loses the wait, never a word.
+    /// The next word, once the pause that separates it from the previous one is over. The wait
+    /// comes before the word is taken and is for a fixed time, so a caller that drops this
+    /// future loses neither a word nor the time already waited.
     pub async fn pull(&mut self, out: &mut Vec<StreamEvent>) {
-        if self.started && !self.words.is_empty() && !self.delay.is_zero() {
-            tokio::time::sleep(self.delay).await;
+        if let Some(due) = self.next_due.filter(|_| !self.words.is_empty()) {
+            tokio::time::sleep_until(due).await;
         }
         if let Some(word) = self.words.pop_front() {
-            self.started = true;
+            self.next_due =
+                (!self.delay.is_zero()).then(|| tokio::time::Instant::now() + self.delay);
             out.push(StreamEvent::TextDelta(word));
         } else if !self.finished {
             self.finished = true;

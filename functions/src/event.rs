@@ -1,7 +1,9 @@
-//! Functions invoked with a JSON event (`chat-turn`, `summarize`, `janitor`, `migrate`).
+//! Functions invoked with a JSON event (`chat-turn`, `summarize`, `janitor`, `tool-executor`,
+//! `migrate`).
 
 use bestchat_app::events::EventHandler;
-use bestchat_app::{AppError, AppState};
+use bestchat_app::tools::ToolRuntime;
+use bestchat_app::{AppError, AppState, Config};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -12,6 +14,22 @@ pub async fn run(handler: EventHandler) -> Result<(), Error> {
         let state = std::sync::Arc::clone(&state);
         // A returned error is reported to Lambda as the function's error, typed.
         async move { handler(state, event.payload).await.map_err(diagnostic) }
+    }))
+    .await
+}
+
+/// The tool executor needs no database, cache or keys, so it builds only the tool runtime.
+pub async fn run_tool_executor() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    let runtime = std::sync::Arc::new(ToolRuntime::new(&config.tools)?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let runtime = std::sync::Arc::clone(&runtime);
+        async move {
+            bestchat_app::tools::executor::serve(&runtime, event.payload)
+                .await
+                .map_err(diagnostic)
+        }
     }))
     .await
 }

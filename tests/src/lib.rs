@@ -8,6 +8,8 @@ pub mod gateway;
 pub mod postgres;
 pub mod proxy;
 pub mod scripted;
+pub mod tools;
+pub mod wasm;
 pub mod ws;
 
 use std::path::{Path, PathBuf};

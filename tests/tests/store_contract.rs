@@ -7,14 +7,15 @@ use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{
     Conversation, ConversationPatch, ConversationSettings, DEFAULT_TITLE,
 };
-use bestchat_domain::ids::{ConversationId, MessageId, Subject, UserId};
+use bestchat_domain::ids::{ConversationId, MessageId, Subject, ToolId, UserId};
 use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
 };
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_domain::page::PageRequest;
-use bestchat_domain::ports::store::{Finisher, LeaseId, StoreError, TurnStart};
+use bestchat_domain::ports::store::{AuditEntry, Finisher, LeaseId, StoreError, TurnStart};
 use bestchat_domain::time::{Timestamp, now};
+use bestchat_domain::tool::{UserTool, module_key};
 use bestchat_domain::usage::UsageLog;
 use bestchat_store::{PgSettings, PgStore, SqliteStore};
 use bestchat_tests::TempDir;
@@ -82,6 +83,7 @@ contract!(
     optimizations_are_recorded_and_the_latest_summary_found,
     leases_decide_who_ends_an_answer,
     the_sender_ends_only_an_unclaimed_answer,
+    tools_are_the_users_own_and_unique_by_name,
 );
 
 /// Far enough ahead that nothing lapses during a test.
@@ -994,4 +996,86 @@ async fn the_sender_ends_only_an_unclaimed_answer(store: &dyn Store) {
         store.get_message(alice, answer.id).await.unwrap().unwrap(),
         failed
     );
+}
+
+fn user_tool(user: UserId, name: &str, at: Timestamp) -> UserTool {
+    let sha = format!("{:064x}", name.len());
+    UserTool {
+        id: ToolId::generate(),
+        user_id: user,
+        name: name.into(),
+        description: format!("{name} does things"),
+        manifest: serde_json::json!({"name": name, "parameters": {"type": "object"}, "risk": "read"}),
+        risk: "read".into(),
+        module_key: module_key(&sha),
+        module_sha256: sha,
+        created_at: at,
+    }
+}
+
+fn tool_audit(user: UserId, action: &str, at: Timestamp) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: user,
+        action: action.into(),
+        target_type: Some("tool".into()),
+        target_id: None,
+        details: serde_json::json!({}),
+        created_at: at,
+    }
+}
+
+async fn tools_are_the_users_own_and_unique_by_name(store: &dyn Store) {
+    let (ana, bo) = (user(store, "ana").await, user(store, "bo").await);
+    let at = now();
+    let weather = user_tool(ana, "weather", at);
+    store
+        .create_tool(&weather, &tool_audit(ana, "tool.register", at))
+        .await
+        .unwrap();
+    store
+        .create_tool(
+            &user_tool(ana, "atlas", at),
+            &tool_audit(ana, "tool.register", at),
+        )
+        .await
+        .unwrap();
+    // Another user may use the same name; the same user may not.
+    store
+        .create_tool(
+            &user_tool(bo, "weather", at),
+            &tool_audit(bo, "tool.register", at),
+        )
+        .await
+        .unwrap();
+    let again = store
+        .create_tool(
+            &user_tool(ana, "weather", at),
+            &tool_audit(ana, "tool.register", at),
+        )
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let listed = store.list_tools(ana).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["atlas", "weather"]
+    );
+    let read = store.get_tool(ana, weather.id).await.unwrap().unwrap();
+    assert_eq!(read, weather);
+    assert!(store.get_tool(bo, weather.id).await.unwrap().is_none());
+    assert!(
+        !store
+            .delete_tool(bo, weather.id, &tool_audit(bo, "tool.delete", at))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_tool(ana, weather.id, &tool_audit(ana, "tool.delete", at))
+            .await
+            .unwrap()
+    );
+    assert!(store.get_tool(ana, weather.id).await.unwrap().is_none());
+    assert_eq!(store.list_tools(bo).await.unwrap().len(), 1);
 }

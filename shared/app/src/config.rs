@@ -12,6 +12,8 @@ use bestchat_providers::breaker::BreakerSettings;
 use bestchat_providers::failover::RetrySettings;
 use bestchat_store::PgSettings;
 
+pub use crate::tools::config::{BlobConfig, ToolsConfig};
+
 /// Where data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreConfig {
@@ -155,11 +157,12 @@ pub struct Config {
     /// within this, or the janitor ends it (the invocation was lost).
     pub turn_start_timeout: Duration,
     pub context: ContextConfig,
+    pub tools: ToolsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
-pub struct ConfigError(String);
+pub struct ConfigError(pub(crate) String);
 
 pub const DEFAULT_DATA_DIR: &str = ".bestchat";
 /// Most clock skew a deployment may forgive on tokens.
@@ -364,8 +367,10 @@ impl Config {
                 MIN_TURN_LEASE.as_millis()
             )));
         }
+        let tools = ToolsConfig::from_env(&env, &data_dir)?;
         Ok(Self {
             context,
+            tools,
             turn_lease,
             turn_start_timeout: env
                 .millis("BESTCHAT_TURN_START_TIMEOUT_MS", Duration::from_secs(120))?,
@@ -455,18 +460,22 @@ fn context(env: &Env<'_>) -> Result<ContextConfig, ConfigError> {
     })
 }
 
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+pub(crate) struct Env<'a>(pub(crate) &'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
-    fn optional(&self, key: &str) -> Option<String> {
+    pub(crate) fn optional(&self, key: &str) -> Option<String> {
         (self.0)(key).filter(|v| !v.trim().is_empty())
     }
 
-    fn text(&self, key: &str, default: &str) -> String {
+    pub(crate) fn text(&self, key: &str, default: &str) -> String {
         self.optional(key).unwrap_or_else(|| default.to_owned())
     }
 
-    fn number<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, ConfigError> {
+    pub(crate) fn number<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        default: T,
+    ) -> Result<T, ConfigError> {
         match self.optional(key) {
             None => Ok(default),
             Some(raw) => raw
@@ -476,7 +485,7 @@ impl Env<'_> {
         }
     }
 
-    fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+    pub(crate) fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
         match self.optional(key).as_deref().map(str::trim) {
             None => Ok(default),
             Some("1" | "true" | "on" | "yes") => Ok(true),
@@ -485,7 +494,7 @@ impl Env<'_> {
         }
     }
 
-    fn millis(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
+    pub(crate) fn millis(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
         let default_ms = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
         self.number(key, default_ms).map(Duration::from_millis)
     }

@@ -2,6 +2,7 @@
 //! HTTP status and whether a retry may help); [`AppError::to_public`] logs the detail under the
 //! request id and gives the client only the code, a fixed sentence and that id.
 
+use bestchat_domain::ports::blobs::BlobError;
 use bestchat_domain::ports::cache::CacheError;
 use bestchat_domain::ports::keys::VaultError;
 use bestchat_domain::ports::realtime::{InvokeError, RegistryError};
@@ -23,6 +24,8 @@ pub enum AppError {
     Cache(#[from] CacheError),
     #[error(transparent)]
     Invoke(#[from] InvokeError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
     /// An event function was invoked with a payload that is not its job.
     #[error("invalid event payload: {0}")]
     Payload(String),
@@ -44,7 +47,10 @@ impl AppError {
             | Self::Vault(VaultError::Unavailable(_))
             | Self::Registry(_)
             | Self::Cache(_)
-            | Self::Invoke(_) => ErrorCode::Unavailable,
+            | Self::Invoke(_)
+            | Self::Blob(BlobError::Unavailable(_)) => ErrorCode::Unavailable,
+            Self::Blob(BlobError::TooLarge(_)) => ErrorCode::PayloadTooLarge,
+            Self::Blob(BlobError::Internal(_)) => ErrorCode::Internal,
             Self::Vault(VaultError::Rejected(_)) => ErrorCode::ProviderNotConfigured,
             Self::Store(StoreError::Internal(_)) | Self::Internal(_) => ErrorCode::Internal,
             Self::Payload(_) => ErrorCode::InvalidRequest,
@@ -67,6 +73,7 @@ impl AppError {
             Self::Registry(_) => "BestChat.ConnectionsUnavailable",
             Self::Cache(_) => "BestChat.CacheUnavailable",
             Self::Invoke(_) => "BestChat.InvokeFailed",
+            Self::Blob(_) => "BestChat.BlobStoreFailure",
             Self::Payload(_) => "BestChat.InvalidPayload",
             Self::Internal(_) => "BestChat.Internal",
         }
@@ -110,6 +117,7 @@ mod tests {
             AppError::Registry(RegistryError(secret_detail.into())),
             AppError::Cache(CacheError(secret_detail.into())),
             AppError::Payload(secret_detail.into()),
+            AppError::Blob(BlobError::Unavailable(secret_detail.into())),
             AppError::Internal(secret_detail.into()),
         ] {
             let public = error.to_public("req-1");

@@ -1,5 +1,5 @@
 //! Functions invoked with an event rather than an HTTP request (`chat-turn`, `summarize`,
-//! `janitor`, `migrate`), and the
+//! `janitor`, `tool-executor`, `migrate`), and the
 //! in-process invoker that runs them when no Lambda is configured.
 
 use std::sync::{Arc, Weak};
@@ -36,6 +36,10 @@ pub const EVENT_FUNCTIONS: &[EventFunction] = &[
     EventFunction {
         name: crate::janitor::JANITOR,
         handler: |state, payload| Box::pin(crate::janitor::handle(state, payload)),
+    },
+    EventFunction {
+        name: crate::tools::TOOL_EXECUTOR,
+        handler: |state, payload| Box::pin(crate::tools::executor::handle(state, payload)),
     },
     EventFunction {
         name: "migrate",

@@ -17,6 +17,7 @@ pub mod summarize;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod tokens;
+pub mod tools;
 pub mod turn;
 pub mod ws;
 

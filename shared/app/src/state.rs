@@ -10,8 +10,8 @@ use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
 use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
 use bestchat_domain::ports::store::{
-    ContextStore, ConversationStore, MessageStore, ProviderConfigStore, StoreError, TurnStore,
-    UserStore,
+    ContextStore, ConversationStore, MessageStore, ProviderConfigStore, StoreError, ToolStore,
+    TurnStore, UserStore,
 };
 use bestchat_egress::{Guard, Reach};
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
@@ -28,11 +28,19 @@ use bestchat_store::migrations::MigrationReport;
 
 use crate::auth::{JwtVerifier, KeySource};
 use crate::config::{AuthKeys, CacheConfig, Config, ConfigError, StoreConfig, VaultConfig};
+use crate::error::AppError;
 use crate::events::{CHAT_TURN, InProcessInvoker, SUMMARIZE};
+use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
 pub trait Store:
-    UserStore + ConversationStore + MessageStore + TurnStore + ProviderConfigStore + ContextStore
+    UserStore
+    + ConversationStore
+    + MessageStore
+    + TurnStore
+    + ProviderConfigStore
+    + ContextStore
+    + ToolStore
 {
 }
 impl<T> Store for T where
@@ -42,6 +50,7 @@ impl<T> Store for T where
         + TurnStore
         + ProviderConfigStore
         + ContextStore
+        + ToolStore
 {
 }
 
@@ -70,6 +79,8 @@ pub struct AppState {
     pub stream_buffer: Arc<dyn StreamBuffer>,
     /// Token checks for the `$connect` authorizer; `None` when no keys are configured.
     pub auth: Option<JwtVerifier>,
+    /// The sandbox and module sources, built on first use: most functions never touch them.
+    tools: std::sync::OnceLock<Result<ToolRuntime, String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +189,7 @@ impl AppState {
         let lambda_functions: HashMap<String, String> = [
             (CHAT_TURN, &config.realtime.chat_turn_function),
             (SUMMARIZE, &config.realtime.summarize_function),
+            (TOOL_EXECUTOR, &config.tools.executor_function),
         ]
         .into_iter()
         .filter_map(|(logical, deployed)| Some((logical.to_owned(), deployed.clone()?)))
@@ -206,6 +218,7 @@ impl AppState {
                 invoker,
                 stream_buffer,
                 auth,
+                tools: std::sync::OnceLock::new(),
             }
         }))
     }
@@ -216,6 +229,14 @@ impl AppState {
             #[cfg(feature = "sqlite")]
             StoreAdapter::Sqlite(s) => s,
         }
+    }
+
+    /// The tool runtime (sandbox, blob store), built the first time a function needs it.
+    pub fn tools(&self) -> Result<&ToolRuntime, AppError> {
+        self.tools
+            .get_or_init(|| ToolRuntime::new(&self.config.tools).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| AppError::Internal(e.clone()))
     }
 
     /// Brings the schema up to date (the `migrate` function, and the local gateway at start).

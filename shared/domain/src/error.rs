@@ -52,6 +52,7 @@ error_codes! {
     ConversationNotFound => "conversation_not_found", 404, false, "no such conversation for this user";
     MessageNotFound => "message_not_found", 404, false, "no such message for this user";
     ProviderConfigNotFound => "provider_config_not_found", 404, false, "no such provider configuration for this user";
+    ToolNotFound => "tool_not_found", 404, false, "no such tool for this user";
     RouteNotFound => "route_not_found", 404, false, "no route matches this method and path";
     Conflict => "conflict", 409, false, "the request conflicts with existing data";
     PayloadTooLarge => "payload_too_large", 413, false, "the request is too large";

@@ -53,6 +53,10 @@ uuid_id!(
 );
 uuid_id!(ConversationId);
 uuid_id!(MessageId);
+uuid_id!(
+    /// A user-registered tool.
+    ToolId
+);
 
 /// Namespace for deriving user ids from token subjects (UUIDv5).
 const USER_NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_3e0a_52c4_4d59_9a57_0c2e_b3a1_7d44);

@@ -13,6 +13,7 @@ pub mod ports;
 pub mod provider;
 pub mod text;
 pub mod time;
+pub mod tool;
 pub mod usage;
 pub mod wire;
 

@@ -1,6 +1,7 @@
 //! Adapters to AWS services and their local twins, chosen by the app from the environment.
 
 pub mod aead;
+pub mod blobs;
 pub mod connections;
 pub mod emulator;
 pub mod files;

@@ -6,6 +6,7 @@ pub mod health;
 pub mod messages;
 pub mod provider_configs;
 pub mod providers;
+pub mod tools;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -86,30 +87,51 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         name: "provider-configs-delete",
         handler: provider_configs::DELETE,
     },
+    HttpFunction {
+        name: "tools-create",
+        handler: tools::CREATE,
+    },
+    HttpFunction {
+        name: "tools-list",
+        handler: tools::LIST,
+    },
+    HttpFunction {
+        name: "tools-delete",
+        handler: tools::DELETE,
+    },
 ];
 
 /// Wraps a use case `async fn(&AppState, ApiRequest) -> Result<ApiResponse, AppError>` into a
 /// [`Handler`] that enforces the request-size limit and renders errors in the API's shape.
 macro_rules! handler {
     ($operation:path) => {
+        $crate::api::handler!($operation, $crate::api::general_body_limit)
+    };
+    ($operation:path, $limit:path) => {
         |state: std::sync::Arc<$crate::state::AppState>, request: $crate::http::ApiRequest| {
-            Box::pin(async move { $crate::api::guarded(&state, request, $operation).await })
-                as $crate::api::BoxFuture<$crate::http::ApiResponse>
+            Box::pin(async move {
+                $crate::api::guarded(&state, request, $limit(&state), $operation).await
+            }) as $crate::api::BoxFuture<$crate::http::ApiResponse>
         }
     };
 }
 pub(crate) use handler;
 
+/// `BESTCHAT_MAX_REQUEST_BYTES`, for every route that does not name its own limit.
+pub(crate) fn general_body_limit(state: &AppState) -> usize {
+    state.config.max_request_bytes
+}
+
 pub(crate) async fn guarded<'a, F, Fut>(
     state: &'a AppState,
     request: ApiRequest,
+    limit: usize,
     operation: F,
 ) -> ApiResponse
 where
     F: FnOnce(&'a AppState, ApiRequest) -> Fut,
     Fut: Future<Output = Result<ApiResponse, AppError>>,
 {
-    let limit = state.config.max_request_bytes;
     let request_id = request.request_id.clone();
     if request.body.len() > limit {
         let refusal = DomainError::new(

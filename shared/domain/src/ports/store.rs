@@ -4,12 +4,13 @@ use async_trait::async_trait;
 
 use crate::context::ContextOptimization;
 use crate::conversation::{Conversation, ConversationPatch};
-use crate::ids::{ConversationId, MessageId, Subject, UserId};
+use crate::ids::{ConversationId, MessageId, Subject, ToolId, UserId};
 use crate::message::Message;
 use crate::model_ref::ProviderId;
 use crate::page::{CursorKey, Page, PageRequest};
 use crate::provider::ProviderConfig;
 use crate::time::Timestamp;
+use crate::tool::UserTool;
 use crate::usage::UsageLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +238,27 @@ pub trait ProviderConfigStore: Send + Sync {
         &self,
         user: UserId,
         provider: &ProviderId,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
+}
+
+/// User-registered tools. Registration and deletion are written with their audit entries.
+#[async_trait]
+pub trait ToolStore: Send + Sync {
+    /// `Conflict` when the user already has a tool of that name.
+    async fn create_tool(&self, tool: &UserTool, audit: &AuditEntry) -> Result<(), StoreError>;
+
+    /// By name.
+    async fn list_tools(&self, user: UserId) -> Result<Vec<UserTool>, StoreError>;
+
+    /// `None` when it does not exist or belongs to someone else.
+    async fn get_tool(&self, user: UserId, id: ToolId) -> Result<Option<UserTool>, StoreError>;
+
+    /// `false` (and no audit entry) when it was not the user's.
+    async fn delete_tool(
+        &self,
+        user: UserId,
+        id: ToolId,
         audit: &AuditEntry,
     ) -> Result<bool, StoreError>;
 }

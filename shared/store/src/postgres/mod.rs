@@ -8,6 +8,7 @@ mod messages;
 mod migrate;
 mod provider_configs;
 mod tls;
+mod tools;
 mod turns;
 mod usage;
 mod users;

@@ -1,0 +1,46 @@
+//! `POST /api/tools`, `GET /api/tools`, `DELETE /api/tools/{id}`.
+
+use bestchat_domain::DomainError;
+use bestchat_domain::ErrorCode;
+use http::StatusCode;
+use serde_json::json;
+
+use super::{Handler, caller, handler};
+use crate::error::AppError;
+use crate::http::{ApiRequest, ApiResponse, json_response, no_content};
+use crate::state::AppState;
+use crate::tools::registration::{RegisterTool, delete, list, register, tool_id};
+
+pub const CREATE: Handler = handler!(create_tool, registration_body_limit);
+pub const LIST: Handler = handler!(list_tools);
+pub const DELETE: Handler = handler!(delete_tool);
+
+/// A registration carries the module in base64; other routes keep the general limit.
+fn registration_body_limit(state: &AppState) -> usize {
+    let module = state.config.tools.max_module_bytes;
+    (module.div_ceil(3) * 4).saturating_add(64 * 1024)
+}
+
+async fn create_tool(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let body: RegisterTool = request.json()?;
+    json_response(StatusCode::CREATED, &register(state, user, body).await?)
+}
+
+async fn list_tools(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    json_response(
+        StatusCode::OK,
+        &json!({ "items": list(state, user).await? }),
+    )
+}
+
+async fn delete_tool(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let id = tool_id(request.path_param("id"))?;
+    if delete(state, user, id).await? {
+        Ok(no_content())
+    } else {
+        Err(DomainError::of(ErrorCode::ToolNotFound).into())
+    }
+}

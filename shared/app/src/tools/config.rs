@@ -1,0 +1,175 @@
+//! The tools' settings: what a call may use, what a registration may bring, where modules and
+//! compiled code live, and where calls run.
+
+use std::path::{Path, PathBuf};
+
+use bestchat_tools::Ceilings;
+
+use crate::config::{ConfigError, Env};
+
+/// Where tool modules are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobConfig {
+    /// `BLOB_BUCKET`: S3 (`BESTCHAT_S3_PATH_STYLE=1` for S3 twins on localhost).
+    S3 { bucket: String, path_style: bool },
+    /// The embedded default: files under `BESTCHAT_DATA_DIR/blobs`.
+    Local { dir: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolsConfig {
+    pub ceilings: Ceilings,
+    /// `BESTCHAT_TOOL_MAX_MODULE_BYTES`: largest module a user may register. Its base64 must fit
+    /// a Lambda request (6 MB), hence the ceiling below.
+    pub max_module_bytes: usize,
+    /// `BESTCHAT_TOOL_MAX_PER_USER`: tools one user may register.
+    pub max_per_user: usize,
+    /// `BESTCHAT_TOOL_CACHE_DIR`: compiled modules kept between processes (`/tmp/…` in
+    /// Lambda, where it lasts as long as the execution environment).
+    pub cache_dir: PathBuf,
+    /// `BESTCHAT_TOOL_MAX_PREPARED`: modules kept ready to instantiate in memory.
+    pub max_prepared: usize,
+    /// `BESTCHAT_TOOL_FETCH_ALLOW_PRIVATE`: whether network tools may reach loopback and
+    /// private addresses (off everywhere by default, a laptop too: a tool is not its user).
+    pub fetch_allow_private: bool,
+    /// `TOOL_EXECUTOR_FUNCTION`: the deployed tool-executor; unset: calls run in process.
+    pub executor_function: Option<String>,
+    pub blobs: BlobConfig,
+}
+
+/// A module's base64 plus the manifest must stay under Lambda's 6 MB request payload.
+pub const MAX_MODULE_BYTES_CEILING: usize = 4 * 1024 * 1024;
+pub const DEFAULT_MAX_MODULE_BYTES: usize = 3 * 1024 * 1024;
+pub const BLOBS_DIR: &str = "blobs";
+pub const TOOL_CACHE_DIR: &str = "tool-cache";
+
+impl ToolsConfig {
+    pub(crate) fn from_env(env: &Env<'_>, data_dir: &Path) -> Result<Self, ConfigError> {
+        let d = Ceilings::default();
+        let ceilings = Ceilings {
+            max_memory_bytes: env.number("BESTCHAT_TOOL_MAX_MEMORY_BYTES", d.max_memory_bytes)?,
+            default_memory_bytes: env
+                .number("BESTCHAT_TOOL_DEFAULT_MEMORY_BYTES", d.default_memory_bytes)?,
+            max_fuel: env.number("BESTCHAT_TOOL_MAX_FUEL", d.max_fuel)?,
+            default_fuel: env.number("BESTCHAT_TOOL_DEFAULT_FUEL", d.default_fuel)?,
+            max_wall: env.millis("BESTCHAT_TOOL_MAX_WALL_MS", d.max_wall)?,
+            default_wall: env.millis("BESTCHAT_TOOL_DEFAULT_WALL_MS", d.default_wall)?,
+            max_output_bytes: env.number("BESTCHAT_TOOL_MAX_OUTPUT_BYTES", d.max_output_bytes)?,
+            default_output_bytes: env
+                .number("BESTCHAT_TOOL_DEFAULT_OUTPUT_BYTES", d.default_output_bytes)?,
+            fetch_max_bytes: env.number("BESTCHAT_TOOL_FETCH_MAX_BYTES", d.fetch_max_bytes)?,
+            fetch_timeout: env.millis("BESTCHAT_TOOL_FETCH_TIMEOUT_MS", d.fetch_timeout)?,
+            fetch_max_redirects: env
+                .number("BESTCHAT_TOOL_FETCH_MAX_REDIRECTS", d.fetch_max_redirects)?,
+            fetch_max_calls: env.number("BESTCHAT_TOOL_FETCH_MAX_CALLS", d.fetch_max_calls)?,
+            max_hosts: env.number("BESTCHAT_TOOL_MAX_HOSTS", d.max_hosts)?,
+        };
+        let pairs = [
+            (
+                "MEMORY_BYTES",
+                ceilings.default_memory_bytes,
+                ceilings.max_memory_bytes,
+            ),
+            ("FUEL", ceilings.default_fuel, ceilings.max_fuel),
+            (
+                "OUTPUT_BYTES",
+                ceilings.default_output_bytes,
+                ceilings.max_output_bytes,
+            ),
+        ];
+        for (name, default, max) in pairs {
+            if default == 0 || default > max {
+                return Err(ConfigError(format!(
+                    "BESTCHAT_TOOL_DEFAULT_{name} must be more than 0 and at most BESTCHAT_TOOL_MAX_{name}"
+                )));
+            }
+        }
+        if ceilings.default_wall.is_zero() || ceilings.default_wall > ceilings.max_wall {
+            return Err(ConfigError(
+                "BESTCHAT_TOOL_DEFAULT_WALL_MS must be more than 0 and at most BESTCHAT_TOOL_MAX_WALL_MS".into(),
+            ));
+        }
+        let max_module_bytes =
+            env.number("BESTCHAT_TOOL_MAX_MODULE_BYTES", DEFAULT_MAX_MODULE_BYTES)?;
+        if max_module_bytes > MAX_MODULE_BYTES_CEILING {
+            return Err(ConfigError(format!(
+                "BESTCHAT_TOOL_MAX_MODULE_BYTES may be at most {MAX_MODULE_BYTES_CEILING} (a Lambda request is at most 6 MB)"
+            )));
+        }
+        let blobs = match env.optional("BLOB_BUCKET") {
+            Some(bucket) => BlobConfig::S3 {
+                bucket,
+                path_style: env.flag("BESTCHAT_S3_PATH_STYLE", false)?,
+            },
+            None => BlobConfig::Local {
+                dir: data_dir.join(BLOBS_DIR),
+            },
+        };
+        Ok(Self {
+            ceilings,
+            max_module_bytes,
+            max_per_user: env.number("BESTCHAT_TOOL_MAX_PER_USER", 50)?,
+            cache_dir: env
+                .optional("BESTCHAT_TOOL_CACHE_DIR")
+                .map_or_else(|| data_dir.join(TOOL_CACHE_DIR), PathBuf::from),
+            max_prepared: env.number("BESTCHAT_TOOL_MAX_PREPARED", 64)?,
+            fetch_allow_private: env.flag("BESTCHAT_TOOL_FETCH_ALLOW_PRIVATE", false)?,
+            executor_function: env.optional("TOOL_EXECUTOR_FUNCTION"),
+            blobs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn tools(vars: &[(&str, &str)]) -> Result<ToolsConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let lookup = |k: &str| map.get(k).cloned();
+        ToolsConfig::from_env(&Env(&lookup), Path::new("/data"))
+    }
+
+    #[test]
+    fn defaults_are_local_and_private_addresses_are_off() {
+        let t = tools(&[]).unwrap();
+        assert_eq!(
+            t.blobs,
+            BlobConfig::Local {
+                dir: PathBuf::from("/data/blobs")
+            }
+        );
+        assert_eq!(t.cache_dir, PathBuf::from("/data/tool-cache"));
+        assert!(!t.fetch_allow_private);
+        assert_eq!(t.max_module_bytes, DEFAULT_MAX_MODULE_BYTES);
+        let s3 = tools(&[("BLOB_BUCKET", "b"), ("BESTCHAT_S3_PATH_STYLE", "1")]).unwrap();
+        assert_eq!(
+            s3.blobs,
+            BlobConfig::S3 {
+                bucket: "b".into(),
+                path_style: true
+            }
+        );
+    }
+
+    #[test]
+    fn inconsistent_limits_name_their_variable() {
+        let e = tools(&[
+            ("BESTCHAT_TOOL_DEFAULT_FUEL", "99"),
+            ("BESTCHAT_TOOL_MAX_FUEL", "10"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("BESTCHAT_TOOL_DEFAULT_FUEL"), "{e}");
+        let e = tools(&[("BESTCHAT_TOOL_MAX_MODULE_BYTES", "99999999")]).unwrap_err();
+        assert!(
+            e.to_string().contains("BESTCHAT_TOOL_MAX_MODULE_BYTES"),
+            "{e}"
+        );
+        let e = tools(&[("BESTCHAT_TOOL_DEFAULT_WALL_MS", "0")]).unwrap_err();
+        assert!(e.to_string().contains("WALL"), "{e}");
+    }
+}

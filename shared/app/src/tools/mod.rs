@@ -1,0 +1,72 @@
+//! Tools in the app: the runtime that checks and runs modules (the sandbox, the module
+//! sources), the `tool-executor` function, and the user's tool registrations.
+
+pub mod config;
+pub mod executor;
+mod modules;
+pub mod registration;
+
+use std::sync::Arc;
+
+use bestchat_domain::ports::blobs::BlobStore;
+use bestchat_egress::{Guard, Reach};
+use bestchat_platform::blobs::{LocalBlobs, S3Blobs};
+use bestchat_tools::executor::Executor;
+use bestchat_tools::sandbox::fetch::{FetchSettings, Fetcher};
+use bestchat_tools::sandbox::{Sandbox, SandboxSettings};
+
+use crate::tools::config::{BlobConfig, ToolsConfig};
+use modules::Modules;
+
+/// The logical name of the function that runs tool calls.
+pub const TOOL_EXECUTOR: &str = "tool-executor";
+
+pub struct ToolRuntime {
+    pub executor: Executor,
+    pub blobs: Arc<dyn BlobStore>,
+    pub config: ToolsConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the tool sandbox: {0}")]
+pub struct ToolStartError(String);
+
+impl ToolRuntime {
+    /// Builds the engine and the clients; opens no connection.
+    pub fn new(config: &ToolsConfig) -> Result<Self, ToolStartError> {
+        let blobs: Arc<dyn BlobStore> = match &config.blobs {
+            BlobConfig::S3 { bucket, path_style } => {
+                Arc::new(S3Blobs::new(bucket.clone(), *path_style))
+            }
+            BlobConfig::Local { dir } => Arc::new(LocalBlobs::new(dir.clone())),
+        };
+        let ceilings = &config.ceilings;
+        let reach = if config.fetch_allow_private {
+            Reach::Anywhere
+        } else {
+            Reach::PublicOnly
+        };
+        let fetch = FetchSettings {
+            max_bytes: ceilings.fetch_max_bytes,
+            timeout: ceilings.fetch_timeout,
+            max_redirects: ceilings.fetch_max_redirects,
+            max_calls: ceilings.fetch_max_calls,
+        };
+        let fetcher =
+            Fetcher::new(Guard::new(reach), fetch).map_err(|e| ToolStartError(e.to_string()))?;
+        let sandbox = Sandbox::new(
+            SandboxSettings {
+                cache_dir: Some(config.cache_dir.clone()),
+                max_prepared: config.max_prepared,
+            },
+            fetcher,
+        )
+        .map_err(|e| ToolStartError(e.to_string()))?;
+        let modules = Modules::new(Arc::clone(&blobs), config.max_module_bytes);
+        Ok(Self {
+            executor: Executor::new(sandbox, Arc::new(modules), ceilings.clone()),
+            blobs,
+            config: config.clone(),
+        })
+    }
+}

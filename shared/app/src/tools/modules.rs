@@ -1,0 +1,66 @@
+//! Where the executor finds a module: built-ins linked into this binary, users' modules in the
+//! blob store under their sha256.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use async_trait::async_trait;
+use bestchat_domain::ports::blobs::{BlobError, BlobStore};
+use bestchat_domain::tool::module_key;
+use bestchat_tools::executor::ModuleSource;
+use bestchat_tools::sandbox::sha256_hex;
+use bestchat_tools::{Failure, FailureKind, ModuleRef};
+
+/// Each built-in's sha256, computed once per process.
+static BUILTIN_SHAS: LazyLock<HashMap<&'static str, String>> = LazyLock::new(|| {
+    bestchat_builtin_tools::MODULES
+        .iter()
+        .map(|(name, bytes)| (*name, sha256_hex(bytes)))
+        .collect()
+});
+
+pub struct Modules {
+    blobs: Arc<dyn BlobStore>,
+    max_module_bytes: usize,
+}
+
+impl Modules {
+    pub fn new(blobs: Arc<dyn BlobStore>, max_module_bytes: usize) -> Self {
+        Self {
+            blobs,
+            max_module_bytes,
+        }
+    }
+}
+
+#[async_trait]
+impl ModuleSource for Modules {
+    fn builtin_sha256(&self, name: &str) -> Option<String> {
+        BUILTIN_SHAS.get(name).cloned()
+    }
+
+    async fn bytes(&self, module: &ModuleRef) -> Result<Vec<u8>, Failure> {
+        let unavailable = |message: String| Failure::new(FailureKind::ModuleUnavailable, message);
+        match module {
+            ModuleRef::Builtin(name) => bestchat_builtin_tools::module(name)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| unavailable(format!("there is no built-in tool {name}"))),
+            ModuleRef::Sha256(sha) => {
+                let max = u64::try_from(self.max_module_bytes).unwrap_or(u64::MAX);
+                match self.blobs.get(&module_key(sha), max).await {
+                    Ok(Some(bytes)) => Ok(bytes),
+                    Ok(None) => Err(unavailable(
+                        "the tool's module is not in the blob store".into(),
+                    )),
+                    Err(BlobError::TooLarge(_)) => Err(unavailable(
+                        "the tool's module is over the size limit".into(),
+                    )),
+                    Err(e) => {
+                        tracing::error!(sha, error = %e, "cannot read a tool module");
+                        Err(unavailable("the blob store could not be read".into()))
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! A user's own tools: registered with a module and a manifest (both checked before anything
+//! is stored), listed beside the built-ins, deleted. Visible and callable by that user only.
+
+use base64::Engine as _;
+use bestchat_domain::ids::{ToolId, UserId};
+use bestchat_domain::ports::store::AuditEntry;
+use bestchat_domain::time::{Timestamp, now};
+use bestchat_domain::tool::{UserTool, module_key};
+use bestchat_domain::{DomainError, ErrorCode};
+use bestchat_tools::{Manifest, Risk, builtin};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// `POST /api/tools`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterTool {
+    pub manifest: Value,
+    /// The `.wasm` file, base64 (standard alphabet, padding optional).
+    pub module: String,
+}
+
+/// A tool as `GET /api/tools` lists it.
+#[derive(Debug, Serialize)]
+pub struct ToolView {
+    /// `None` for built-in tools.
+    pub id: Option<ToolId>,
+    pub name: String,
+    pub description: String,
+    pub parameters: Value,
+    pub risk: Risk,
+    pub source: &'static str,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub grants: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<Timestamp>,
+}
+
+impl ToolView {
+    fn of_user(tool: &UserTool) -> Self {
+        Self {
+            id: Some(tool.id),
+            name: tool.name.clone(),
+            description: tool.description.clone(),
+            parameters: tool.manifest["parameters"].clone(),
+            risk: Risk::parse(&tool.risk).unwrap_or(Risk::Destructive),
+            source: "user",
+            grants: tool.manifest.get("grants").cloned().unwrap_or(Value::Null),
+            module_sha256: Some(tool.module_sha256.clone()),
+            created_at: Some(tool.created_at),
+        }
+    }
+
+    fn of_builtin(b: &builtin::Builtin) -> Self {
+        let grants = serde_json::to_value(&b.manifest.grants).unwrap_or(Value::Null);
+        Self {
+            id: None,
+            name: b.manifest.name.to_string(),
+            description: b.manifest.description.clone(),
+            parameters: b.manifest.parameters.clone(),
+            risk: b.manifest.risk,
+            source: "builtin",
+            grants: if grants == json!({}) {
+                Value::Null
+            } else {
+                grants
+            },
+            module_sha256: None,
+            created_at: None,
+        }
+    }
+}
+
+pub async fn register(
+    state: &AppState,
+    user: UserId,
+    body: RegisterTool,
+) -> Result<ToolView, AppError> {
+    let runtime = state.tools()?;
+    let config = &runtime.config;
+    let module = decode_module(&body.module, config.max_module_bytes)?;
+    let manifest = Manifest::parse(body.manifest, &config.ceilings)
+        .map_err(|e| DomainError::validation(format!("manifest: {e}")))?;
+    if builtin::find(manifest.name.as_str()).is_some() {
+        return Err(conflict(format!(
+            "{} is the name of a built-in tool",
+            manifest.name
+        )));
+    }
+    let existing = state.store().list_tools(user).await?;
+    if existing.len() >= config.max_per_user {
+        return Err(conflict(format!(
+            "a user may register at most {} tools; delete one first",
+            config.max_per_user
+        )));
+    }
+    if existing.iter().any(|t| t.name == manifest.name.as_str()) {
+        return Err(conflict(format!(
+            "you already have a tool named {}",
+            manifest.name
+        )));
+    }
+    let sha = runtime
+        .executor
+        .sandbox()
+        .check(&module, manifest.risk == Risk::Network)
+        .await
+        .map_err(|e| DomainError::validation(format!("module: {e}")))?;
+    let key = module_key(&sha);
+    runtime.blobs.put(&key, module).await?;
+    let at = now();
+    let tool = UserTool {
+        id: ToolId::generate(),
+        user_id: user,
+        name: manifest.name.to_string(),
+        description: manifest.description.clone(),
+        manifest: serde_json::to_value(&manifest).map_err(|e| AppError::Internal(e.to_string()))?,
+        risk: manifest.risk.as_str().to_owned(),
+        module_key: key,
+        module_sha256: sha.clone(),
+        created_at: at,
+    };
+    let details = json!({ "name": tool.name, "risk": tool.risk, "module_sha256": sha });
+    state
+        .store()
+        .create_tool(&tool, &audit(user, "tool.register", tool.id, details, at))
+        .await?;
+    Ok(ToolView::of_user(&tool))
+}
+
+/// The built-ins first, then the user's own, by name.
+pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ToolView>, AppError> {
+    let mut tools: Vec<ToolView> = builtin::all().iter().map(ToolView::of_builtin).collect();
+    let own = state.store().list_tools(user).await?;
+    tools.extend(own.iter().map(ToolView::of_user));
+    Ok(tools)
+}
+
+/// `false` when the id is not one of the user's tools. The module stays in the blob store:
+/// it is kept by content, and another registration may use the same bytes.
+pub async fn delete(state: &AppState, user: UserId, id: ToolId) -> Result<bool, AppError> {
+    let entry = audit(user, "tool.delete", id, json!({}), now());
+    Ok(state.store().delete_tool(user, id, &entry).await?)
+}
+
+pub fn tool_id(raw: Option<&str>) -> Result<ToolId, AppError> {
+    raw.and_then(|s| s.parse().ok())
+        .ok_or_else(|| DomainError::of(ErrorCode::ToolNotFound).into())
+}
+
+fn decode_module(encoded: &str, max: usize) -> Result<Vec<u8>, AppError> {
+    // Refuse by length before decoding: base64 is 4 characters per 3 bytes.
+    if encoded.len() > max.div_ceil(3) * 4 + 4 {
+        return Err(too_large(max));
+    }
+    let engine = base64::engine::general_purpose::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::general_purpose::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let bytes = engine
+        .decode(encoded.trim())
+        .map_err(|_| DomainError::validation("module must be the .wasm file in base64"))?;
+    if bytes.len() > max {
+        return Err(too_large(max));
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(DomainError::validation(
+            "module is not a WebAssembly binary (no \\0asm header)",
+        )
+        .into());
+    }
+    Ok(bytes)
+}
+
+fn too_large(max: usize) -> AppError {
+    DomainError::new(
+        ErrorCode::PayloadTooLarge,
+        format!("module is larger than {max} bytes"),
+    )
+    .into()
+}
+
+fn conflict(message: String) -> AppError {
+    DomainError::new(ErrorCode::Conflict, message).into()
+}
+
+fn audit(user: UserId, action: &str, id: ToolId, details: Value, at: Timestamp) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: user,
+        action: action.to_owned(),
+        target_type: Some("tool".into()),
+        target_id: Some(id.to_string()),
+        details,
+        created_at: at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modules_are_refused_by_size_before_decoding_and_by_header_after() {
+        let max = 30;
+        let small = base64::engine::general_purpose::STANDARD.encode(b"\0asm\x01\0\0\0");
+        assert!(decode_module(&small, max).is_ok());
+        let big = "A".repeat(100);
+        assert!(
+            matches!(decode_module(&big, max), Err(AppError::Domain(e)) if e.code == ErrorCode::PayloadTooLarge)
+        );
+        let not_wasm = base64::engine::general_purpose::STANDARD.encode(b"MZ\x90\0");
+        assert!(
+            matches!(decode_module(&not_wasm, max), Err(AppError::Domain(e)) if e.code == ErrorCode::ValidationFailed)
+        );
+        assert!(
+            matches!(decode_module("!!!", max), Err(AppError::Domain(e)) if e.code == ErrorCode::ValidationFailed)
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! Blobs as files under one directory (the laptop's `BESTCHAT_DATA_DIR/blobs`).
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bestchat_domain::ports::blobs::{BlobError, BlobStore};
+
+use super::check_key;
+
+pub struct LocalBlobs {
+    dir: PathBuf,
+}
+
+impl LocalBlobs {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+}
+
+fn io(e: std::io::Error) -> BlobError {
+    BlobError::Internal(e.to_string())
+}
+
+#[async_trait]
+impl BlobStore for LocalBlobs {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<(), BlobError> {
+        check_key(key)?;
+        let path = self.dir.join(key);
+        let dir = path
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.dir.clone());
+        let temp = dir.join(format!(".{}.tmp", uuid_like()));
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(&temp, bytes)?;
+            std::fs::rename(&temp, &path).inspect_err(|_| {
+                let _ = std::fs::remove_file(&temp);
+            })
+        })
+        .await
+        .map_err(|e| BlobError::Internal(e.to_string()))?
+        .map_err(io)
+    }
+
+    async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BlobError> {
+        check_key(key)?;
+        let path = self.dir.join(key);
+        match tokio::fs::metadata(&path).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+            Ok(meta) if meta.len() > max_bytes => return Err(BlobError::TooLarge(max_bytes)),
+            Ok(_) => {}
+        }
+        tokio::fs::read(&path).await.map(Some).map_err(io)
+    }
+}
+
+fn uuid_like() -> String {
+    crate::aead::random_bytes::<8>()
+        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+        .unwrap_or_else(|_| std::process::id().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn what_is_put_is_got_within_its_bound() {
+        let dir = std::env::temp_dir().join(format!("bestchat-blobs-{}", uuid_like()));
+        let blobs = LocalBlobs::new(dir.clone());
+        assert!(blobs.get("tools/a.wasm", 10).await.unwrap().is_none());
+        blobs
+            .put("tools/a.wasm", b"0123456789".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            blobs.get("tools/a.wasm", 10).await.unwrap().unwrap(),
+            b"0123456789"
+        );
+        assert!(matches!(
+            blobs.get("tools/a.wasm", 9).await,
+            Err(BlobError::TooLarge(9))
+        ));
+        assert!(blobs.put("../escape", vec![1]).await.is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

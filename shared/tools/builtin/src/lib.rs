@@ -1,0 +1,24 @@
+//! The built-in tools' WebAssembly modules, built from `shared/tools/wasm` by this crate's build
+//! script (never checked in). Only the executor links this crate: the modules are megabytes.
+
+include!(concat!(env!("OUT_DIR"), "/modules.rs"));
+
+/// The module of the built-in tool `name`.
+pub fn module(name: &str) -> Option<&'static [u8]> {
+    MODULES
+        .iter()
+        .find(|(tool, _)| *tool == name)
+        .map(|(_, bytes)| *bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_builtin_is_a_webassembly_module() {
+        for (name, bytes) in super::MODULES {
+            assert_eq!(&bytes[..4], b"\0asm", "{name}");
+        }
+        assert!(super::module("calculator").is_some());
+        assert!(super::module("nope").is_none());
+    }
+}

@@ -1,0 +1,29 @@
+//! Builds the attack suite's hostile modules (tests/wasm) and the documented example tool
+//! (examples/wasm-tool) to WebAssembly, the way the built-in tools are built.
+
+include!("../shared/tools/builtin/wasm_build.rs");
+
+const ATTACKS: &[&str] = &[
+    "endless_loop",
+    "memory_bomb",
+    "deep_recursion",
+    "escape",
+    "fetch_probe",
+    "flood",
+    "panics",
+    "not_json",
+    "bad_import",
+    "memory_echo",
+];
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let attacks = build_guest_workspace(&root.join("wasm"));
+    let example = build_guest_workspace(&root.join("../examples/wasm-tool"));
+    let mut modules: Vec<(&Path, &str)> = ATTACKS
+        .iter()
+        .map(|name| (attacks.as_path(), *name))
+        .collect();
+    modules.push((example.as_path(), "word_count"));
+    write_module_table(&modules);
+}

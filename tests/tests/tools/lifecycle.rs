@@ -1,0 +1,128 @@
+//! A user's own tool from registration to deletion, over HTTP: the documented example tool
+//! (examples/wasm-tool) built with the stock toolchain, listed beside the built-ins, run by the
+//! executor, invisible to another user, and gone after DELETE.
+
+use bestchat_tests::api::{Api, assert_error};
+use bestchat_tests::gateway::{Running, postgres, sqlite};
+use bestchat_tests::tools::{Executor, limits, register};
+use bestchat_tests::wasm::module;
+use bestchat_tools::{ExecResponse, ModuleRef};
+use serde_json::{Value, json};
+
+fn example_manifest() -> Value {
+    let text = include_str!("../../../examples/wasm-tool/manifest.json");
+    serde_json::from_str(text).unwrap()
+}
+
+async fn lifecycle(running: Running) {
+    let (ana, bo) = (
+        Api::new(&running.gateway, "ana"),
+        Api::new(&running.gateway, "bo"),
+    );
+    let (status, tool) = register(&ana, example_manifest(), module("word_count")).await;
+    assert_eq!(status, 201, "{tool}");
+    assert_eq!(
+        (
+            tool["name"].as_str(),
+            tool["risk"].as_str(),
+            tool["source"].as_str()
+        ),
+        (Some("word_count"), Some("read"), Some("user"))
+    );
+    let id = tool["id"].as_str().unwrap().to_owned();
+    let sha = tool["module_sha256"].as_str().unwrap().to_owned();
+
+    let (status, listed) = ana.get("/api/tools").await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "calculator",
+            "datetime",
+            "json_query",
+            "regex",
+            "http_fetch",
+            "run_javascript",
+            "word_count"
+        ]
+    );
+    let (_, theirs) = bo.get("/api/tools").await;
+    assert!(
+        theirs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["name"] != "word_count"),
+        "{theirs}"
+    );
+
+    let executor = Executor::of(&running.gateway);
+    let out = executor
+        .call(
+            ModuleRef::Sha256(sha),
+            json!({"text": "the cat and the hat\nthe end", "top": 1}),
+            limits(|_| {}),
+        )
+        .await;
+    let ExecResponse::Ok { output, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        output,
+        json!({"words": 7, "lines": 2, "characters": 27, "top": [{"word": "the", "count": 3}]})
+    );
+
+    // Names are unique per user, and never a built-in's.
+    let (status, body) = register(&ana, example_manifest(), module("word_count")).await;
+    assert_error(status, &body, 409, "conflict");
+    let mut builtin_name = example_manifest();
+    builtin_name["name"] = json!("calculator");
+    let (status, body) = register(&ana, builtin_name, module("word_count")).await;
+    assert_error(status, &body, 409, "conflict");
+    let mut bad = example_manifest();
+    bad["risk"] = json!("root");
+    let (status, body) = register(&ana, bad, module("word_count")).await;
+    assert_error(status, &body, 422, "validation_failed");
+    let (status, body) = ana
+        .post("/api/tools", &json!({"manifest": example_manifest()}))
+        .await;
+    assert_error(status, &body, 422, "validation_failed");
+
+    // Another user's id, a malformed one, and a deleted one are all not found.
+    let (status, body) = bo.delete(&format!("/api/tools/{id}")).await;
+    assert_error(status, &body, 404, "tool_not_found");
+    let (status, body) = ana.delete("/api/tools/not-an-id").await;
+    assert_error(status, &body, 404, "tool_not_found");
+    let (status, _) = ana.delete(&format!("/api/tools/{id}")).await;
+    assert_eq!(status, 204);
+    let (status, body) = ana.delete(&format!("/api/tools/{id}")).await;
+    assert_error(status, &body, 404, "tool_not_found");
+    let (_, listed) = ana.get("/api/tools").await;
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["source"] == "builtin"),
+        "{listed}"
+    );
+    // The same user may register it again.
+    let (status, _) = register(&ana, example_manifest(), module("word_count")).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_tool_lives_and_dies_on_sqlite() {
+    lifecycle(sqlite(&[]).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_tool_lives_and_dies_on_postgres() {
+    lifecycle(postgres(&[]).await).await;
+}

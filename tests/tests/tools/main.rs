@@ -1,0 +1,7 @@
+//! Tools end to end: the sandbox under attack, network tools and the guard, and the user-tool
+//! lifecycle over HTTP. Modules are registered through the API and run by the `tool-executor`
+//! function through the gateway's Lambda Invoke emulation, the path a deployed caller takes.
+
+mod attacks;
+mod lifecycle;
+mod network;

@@ -57,6 +57,7 @@ error_codes! {
     Conflict => "conflict", 409, false, "the request conflicts with existing data";
     PayloadTooLarge => "payload_too_large", 413, false, "the request is too large";
     ValidationFailed => "validation_failed", 422, false, "the request has an invalid field";
+    InvalidTool => "invalid_tool", 422, false, "the tool's manifest or module is not acceptable";
     RateLimited => "rate_limited", 429, true, "too many requests; retry shortly";
     TooManyConnections => "too_many_connections", 429, true, "this user has too many open connections; close one first";
     ProviderError => "provider_error", 502, true, "the model provider failed to answer";

@@ -118,7 +118,7 @@ static BUILTINS: LazyLock<Vec<Builtin>> = LazyLock::new(|| {
             Grants {
                 memory_bytes: Some(128 * 1024 * 1024),
                 fuel: Some(10_000_000_000),
-                wall_ms: Some(10_000),
+                timeout_ms: Some(10_000),
                 ..Grants::default()
             },
         ),

@@ -65,7 +65,7 @@ pub struct Grants {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wall_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_bytes: Option<u64>,
 }
@@ -90,7 +90,7 @@ impl Limits {
         Self {
             memory_bytes: grants.memory_bytes.unwrap_or(ceilings.default_memory_bytes),
             fuel: grants.fuel.unwrap_or(ceilings.default_fuel),
-            wall_ms: grants.wall_ms.unwrap_or(millis(ceilings.default_wall)),
+            wall_ms: grants.timeout_ms.unwrap_or(millis(ceilings.default_wall)),
             output_bytes: grants.output_bytes.unwrap_or(ceilings.default_output_bytes),
             hosts: grants.hosts.clone(),
         }
@@ -128,7 +128,7 @@ mod tests {
         let greedy = Grants {
             memory_bytes: Some(u64::MAX),
             fuel: Some(u64::MAX),
-            wall_ms: Some(u64::MAX),
+            timeout_ms: Some(u64::MAX),
             output_bytes: Some(u64::MAX),
             hosts: vec!["a.example".into(); 100],
         };

@@ -208,7 +208,11 @@ fn check_grants(grants: &Grants, risk: Risk, ceilings: &Ceilings) -> Result<(), 
             ceilings.max_memory_bytes,
         ),
         ("grants.fuel", grants.fuel, ceilings.max_fuel),
-        ("grants.wall_ms", grants.wall_ms, millis(ceilings.max_wall)),
+        (
+            "grants.timeout_ms",
+            grants.timeout_ms,
+            millis(ceilings.max_wall),
+        ),
         (
             "grants.output_bytes",
             grants.output_bytes,

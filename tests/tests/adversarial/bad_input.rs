@@ -36,6 +36,15 @@ fn valid_body(route: &HttpRoute) -> Option<Value> {
             "protocol": "openai", "enabled": true, "default_model": "m", "summary_model": "m",
             "models": [{"id": "m", "context_window": 1000, "max_output_tokens": 100,
                         "input_price_per_mtok": 1, "output_price_per_mtok": 2, "supports_tools": true}]})),
+        ("POST", "/api/tools") => {
+            use base64::Engine;
+            let module = base64::engine::general_purpose::STANDARD
+                .encode(bestchat_tests::wasm::module("word_count"));
+            let manifest = include_str!("../../../examples/wasm-tool/manifest.json");
+            Some(
+                json!({"manifest": serde_json::from_str::<Value>(manifest).unwrap(), "module": module}),
+            )
+        }
         ("GET" | "DELETE", _) => None,
         (method, path) => panic!("{method} {path} takes a body this suite does not know: add one"),
     }
@@ -234,6 +243,15 @@ fn path_of(route: &HttpRoute, params: &dyn Fn(&str) -> String) -> String {
     path
 }
 
+/// What a route's function accepts: the general limit, or a tool registration's (a 3 MiB
+/// module in base64, and its manifest).
+fn body_limit(route: &HttpRoute) -> usize {
+    match route.route_key().as_str() {
+        "POST /api/tools" => 4 * 1024 * 1024 + 64 * 1024,
+        _ => MAX_REQUEST_BYTES,
+    }
+}
+
 fn method_of(route: &HttpRoute) -> Method {
     Method::from_bytes(route.method.as_bytes()).unwrap()
 }
@@ -282,7 +300,7 @@ async fn every_route_refuses_bad_input_in_the_error_shape(gateway: &GatewayProce
                 tried += 1;
             }
             // Over the function's limit, and over API Gateway's.
-            for size in [MAX_REQUEST_BYTES + 1, 10 * 1024 * 1024 + 1] {
+            for size in [body_limit(&route) + 1, 10 * 1024 * 1024 + 1] {
                 let huge = json!({"title": "x".repeat(size)}).to_string().into_bytes();
                 let (status, text) = api.send_bytes(method.clone(), &path, huge).await;
                 assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{key}: {text}");

@@ -11,6 +11,7 @@ use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::gateway::GatewayProcess;
 use bestchat_tests::scripted::{openai_stream, words};
 use bestchat_tests::ws::{WsClient, completed};
+use bestchat_tests::{tools, wasm};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -27,6 +28,8 @@ struct Alice {
     /// A custom provider of hers, with a key.
     provider: &'static str,
     model: &'static str,
+    /// A tool she registered.
+    tool: String,
 }
 
 const ALICE: &str = "alice";
@@ -52,7 +55,12 @@ async fn alice_owns_things(gateway: &GatewayProcess, fake: &FakeProvider) -> Ali
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let mut manifest = tools::manifest("alice_secret_tool");
+    manifest["description"] = json!("my secret plans, as a tool");
+    let (status, tool) = tools::register(&api, manifest, wasm::module("word_count")).await;
+    assert_eq!(status, StatusCode::CREATED, "{tool}");
     Alice {
+        tool: tool["id"].as_str().unwrap().to_owned(),
         question: sent["user_message"]["id"].as_str().unwrap().to_owned(),
         answer: sent["assistant_message"]["id"].as_str().unwrap().to_owned(),
         conversation,
@@ -68,12 +76,13 @@ async fn snapshot(gateway: &GatewayProcess, alice: &Alice) -> Value {
         .get(&format!("/api/conversations/{}", alice.conversation))
         .await;
     let (_, configs) = api.get("/api/provider-configs").await;
+    let (_, tools) = api.get("/api/tools").await;
     let messages: Vec<Value> = stored_messages(gateway, ALICE, &alice.conversation)
         .await
         .into_iter()
         .map(|m| json!({"id": m["id"], "content": m["content"], "role": m["role"]}))
         .collect();
-    json!({"conversation": conversation, "configs": configs, "messages": messages})
+    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools})
 }
 
 /// Whether Mallory's answer mentions anything of Alice's.
@@ -85,6 +94,8 @@ fn leaks(body: &Value, alice: &Alice) -> bool {
         alice.answer.as_str(),
         alice.provider,
         alice.model,
+        alice.tool.as_str(),
+        "alice_secret_tool",
         "my secret plans",
         &ALICE_KEY[ALICE_KEY.len() - 4..],
     ]
@@ -193,6 +204,29 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                     .delete(&format!("/api/provider-configs/{}", alice.provider))
                     .await;
                 assert_error(status, &body, 404, "provider_config_not_found");
+            }
+            "GET /api/tools" => {
+                let (status, body) = mallory.get("/api/tools").await;
+                assert_eq!(status, StatusCode::OK);
+                assert!(!leaks(&body, &alice), "{key}: {body}");
+            }
+            "POST /api/tools" => {
+                // The same name is his own tool, not a change to hers.
+                let (status, body) = tools::register(
+                    &mallory,
+                    tools::manifest("alice_secret_tool"),
+                    wasm::module("word_count"),
+                )
+                .await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+                let (status, _) = mallory
+                    .delete(&format!("/api/tools/{}", body["id"].as_str().unwrap()))
+                    .await;
+                assert_eq!(status, StatusCode::NO_CONTENT);
+            }
+            "DELETE /api/tools/{id}" => {
+                let (status, body) = mallory.delete(&format!("/api/tools/{}", alice.tool)).await;
+                assert_error(status, &body, 404, "tool_not_found");
             }
             other => panic!(
                 "{other} has no entry in the cross-user matrix: say what another user's ids do there"

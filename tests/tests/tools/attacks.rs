@@ -155,7 +155,7 @@ async fn modules_outside_the_interface_are_refused_at_registration() {
     let running = gateway().await;
     let api = Api::new(&running.gateway, "mallory");
     let (status, body) = register(&api, manifest("shell"), module("bad_import")).await;
-    assert_error(status, &body, 422, "validation_failed");
+    assert_error(status, &body, 422, "invalid_tool");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -165,14 +165,14 @@ async fn modules_outside_the_interface_are_refused_at_registration() {
     );
     // The network import needs the network risk.
     let (status, body) = register(&api, manifest("sneaky"), module("fetch_probe")).await;
-    assert_error(status, &body, 422, "validation_failed");
+    assert_error(status, &body, 422, "invalid_tool");
     // Not WebAssembly, or broken WebAssembly.
     let (status, body) = register(&api, manifest("junk"), b"#!/bin/sh\nrm -rf /").await;
-    assert_error(status, &body, 422, "validation_failed");
+    assert_error(status, &body, 422, "invalid_tool");
     let mut truncated = module("escape").to_vec();
     truncated.truncate(truncated.len() / 2);
     let (status, body) = register(&api, manifest("half"), &truncated).await;
-    assert_error(status, &body, 422, "validation_failed");
+    assert_error(status, &body, 422, "invalid_tool");
     // Over the size limit.
     let mut huge = b"\0asm\x01\0\0\0".to_vec();
     huge.resize(3 * 1024 * 1024 + 1, 0);

@@ -88,7 +88,7 @@ async fn lifecycle(running: Running) {
     let mut bad = example_manifest();
     bad["risk"] = json!("root");
     let (status, body) = register(&ana, bad, module("word_count")).await;
-    assert_error(status, &body, 422, "validation_failed");
+    assert_error(status, &body, 422, "invalid_tool");
     let (status, body) = ana
         .post("/api/tools", &json!({"manifest": example_manifest()}))
         .await;

@@ -85,7 +85,7 @@ pub async fn register(
     let config = &runtime.config;
     let module = decode_module(&body.module, config.max_module_bytes)?;
     let manifest = Manifest::parse(body.manifest, &config.ceilings)
-        .map_err(|e| DomainError::validation(format!("manifest: {e}")))?;
+        .map_err(|e| invalid_tool(format!("manifest: {e}")))?;
     if builtin::find(manifest.name.as_str()).is_some() {
         return Err(conflict(format!(
             "{} is the name of a built-in tool",
@@ -110,7 +110,7 @@ pub async fn register(
         .sandbox()
         .check(&module, manifest.risk == Risk::Network)
         .await
-        .map_err(|e| DomainError::validation(format!("module: {e}")))?;
+        .map_err(|e| invalid_tool(format!("module: {e}")))?;
     let key = module_key(&sha);
     runtime.blobs.put(&key, module).await?;
     let at = now();
@@ -165,15 +165,14 @@ fn decode_module(encoded: &str, max: usize) -> Result<Vec<u8>, AppError> {
     );
     let bytes = engine
         .decode(encoded.trim())
-        .map_err(|_| DomainError::validation("module must be the .wasm file in base64"))?;
+        .map_err(|_| invalid_tool("module must be the .wasm file in base64".into()))?;
     if bytes.len() > max {
         return Err(too_large(max));
     }
     if !bytes.starts_with(b"\0asm") {
-        return Err(DomainError::validation(
-            "module is not a WebAssembly binary (no \\0asm header)",
-        )
-        .into());
+        return Err(invalid_tool(
+            "module is not a WebAssembly binary (no \\0asm header)".into(),
+        ));
     }
     Ok(bytes)
 }
@@ -184,6 +183,10 @@ fn too_large(max: usize) -> AppError {
         format!("module is larger than {max} bytes"),
     )
     .into()
+}
+
+fn invalid_tool(message: String) -> AppError {
+    DomainError::new(ErrorCode::InvalidTool, message).into()
 }
 
 fn conflict(message: String) -> AppError {
@@ -217,10 +220,10 @@ mod tests {
         );
         let not_wasm = base64::engine::general_purpose::STANDARD.encode(b"MZ\x90\0");
         assert!(
-            matches!(decode_module(&not_wasm, max), Err(AppError::Domain(e)) if e.code == ErrorCode::ValidationFailed)
+            matches!(decode_module(&not_wasm, max), Err(AppError::Domain(e)) if e.code == ErrorCode::InvalidTool)
         );
         assert!(
-            matches!(decode_module("!!!", max), Err(AppError::Domain(e)) if e.code == ErrorCode::ValidationFailed)
+            matches!(decode_module("!!!", max), Err(AppError::Domain(e)) if e.code == ErrorCode::InvalidTool)
         );
     }
 }

@@ -13,7 +13,9 @@ use bestchat_domain::message::{
 };
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_domain::page::PageRequest;
-use bestchat_domain::ports::store::{AuditEntry, Finisher, LeaseId, StoreError, TurnStart};
+use bestchat_domain::ports::store::{
+    AuditEntry, AutoApprovalRecord, Finisher, LeaseId, StoreError, TurnStart,
+};
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::tool::{UserTool, module_key};
 use bestchat_domain::usage::UsageLog;
@@ -84,6 +86,7 @@ contract!(
     leases_decide_who_ends_an_answer,
     the_sender_ends_only_an_unclaimed_answer,
     tools_are_the_users_own_and_unique_by_name,
+    auto_approval_settings_are_kept_per_user,
 );
 
 /// Far enough ahead that nothing lapses during a test.
@@ -1078,4 +1081,33 @@ async fn tools_are_the_users_own_and_unique_by_name(store: &dyn Store) {
     );
     assert!(store.get_tool(ana, weather.id).await.unwrap().is_none());
     assert_eq!(store.list_tools(bo).await.unwrap().len(), 1);
+}
+
+async fn auto_approval_settings_are_kept_per_user(store: &dyn Store) {
+    let (ana, bo) = (user(store, "ana").await, user(store, "bo").await);
+    assert!(store.get_auto_approval(ana).await.unwrap().is_none());
+    let at = now();
+    let mut record = AutoApprovalRecord {
+        user_id: ana,
+        by_risk: serde_json::json!({"read": "auto", "write": "ask"}),
+        by_tool: serde_json::json!({"calculator": "deny"}),
+        max_per_turn: 3,
+        updated_at: at,
+    };
+    store
+        .put_auto_approval(&record, &tool_audit(ana, "settings.auto_approval.put", at))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_auto_approval(ana).await.unwrap(),
+        Some(record.clone())
+    );
+    record.max_per_turn = 0;
+    record.by_tool = serde_json::json!({});
+    store
+        .put_auto_approval(&record, &tool_audit(ana, "settings.auto_approval.put", at))
+        .await
+        .unwrap();
+    assert_eq!(store.get_auto_approval(ana).await.unwrap(), Some(record));
+    assert!(store.get_auto_approval(bo).await.unwrap().is_none());
 }

@@ -12,6 +12,7 @@ pub mod models;
 pub mod provider_configs;
 pub mod secrets;
 pub mod send;
+pub mod settings;
 pub mod state;
 pub mod summarize;
 #[cfg(test)]

@@ -10,8 +10,8 @@ use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
 use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
 use bestchat_domain::ports::store::{
-    ContextStore, ConversationStore, MessageStore, ProviderConfigStore, StoreError, ToolStore,
-    TurnStore, UserStore,
+    ContextStore, ConversationStore, MessageStore, ProviderConfigStore, SettingsStore, StoreError,
+    ToolStore, TurnStore, UserStore,
 };
 use bestchat_egress::{Guard, Reach};
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
@@ -41,6 +41,7 @@ pub trait Store:
     + ProviderConfigStore
     + ContextStore
     + ToolStore
+    + SettingsStore
 {
 }
 impl<T> Store for T where
@@ -51,6 +52,7 @@ impl<T> Store for T where
         + ProviderConfigStore
         + ContextStore
         + ToolStore
+        + SettingsStore
 {
 }
 

@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod executor;
 pub mod limits;
 pub mod manifest;
+pub mod policy;
 pub mod sandbox;
 
 pub use arguments::{ArgumentError, Arguments};

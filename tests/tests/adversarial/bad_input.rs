@@ -36,6 +36,11 @@ fn valid_body(route: &HttpRoute) -> Option<Value> {
             "protocol": "openai", "enabled": true, "default_model": "m", "summary_model": "m",
             "models": [{"id": "m", "context_window": 1000, "max_output_tokens": 100,
                         "input_price_per_mtok": 1, "output_price_per_mtok": 2, "supports_tools": true}]})),
+        ("PUT", "/api/settings/auto-approval") => Some(json!({
+            "risk": {"read": "auto", "write": "ask", "network": "ask", "exec": "ask", "destructive": "ask"},
+            "tools": {"calculator": "deny"},
+            "max_auto_per_turn": 5
+        })),
         ("POST", "/api/tools") => {
             use base64::Engine;
             let module = base64::engine::general_purpose::STANDARD

@@ -59,6 +59,13 @@ async fn alice_owns_things(gateway: &GatewayProcess, fake: &FakeProvider) -> Ali
     manifest["description"] = json!("my secret plans, as a tool");
     let (status, tool) = tools::register(&api, manifest, wasm::module("word_count")).await;
     assert_eq!(status, StatusCode::CREATED, "{tool}");
+    let rules = json!({
+        "risk": {"read": "auto", "write": "auto", "network": "deny", "exec": "ask", "destructive": "ask"},
+        "tools": {"alice_secret_tool": "auto"},
+        "max_auto_per_turn": 9
+    });
+    let (status, body) = api.put("/api/settings/auto-approval", &rules).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     Alice {
         tool: tool["id"].as_str().unwrap().to_owned(),
         question: sent["user_message"]["id"].as_str().unwrap().to_owned(),
@@ -77,12 +84,13 @@ async fn snapshot(gateway: &GatewayProcess, alice: &Alice) -> Value {
         .await;
     let (_, configs) = api.get("/api/provider-configs").await;
     let (_, tools) = api.get("/api/tools").await;
+    let (_, rules) = api.get("/api/settings/auto-approval").await;
     let messages: Vec<Value> = stored_messages(gateway, ALICE, &alice.conversation)
         .await
         .into_iter()
         .map(|m| json!({"id": m["id"], "content": m["content"], "role": m["role"]}))
         .collect();
-    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools})
+    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules})
 }
 
 /// Whether Mallory's answer mentions anything of Alice's.
@@ -204,6 +212,18 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                     .delete(&format!("/api/provider-configs/{}", alice.provider))
                     .await;
                 assert_error(status, &body, 404, "provider_config_not_found");
+            }
+            "GET /api/settings/auto-approval" => {
+                let (status, body) = mallory.get(route.path.as_str()).await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(body["tools"], json!({}), "his own rules, not hers: {body}");
+            }
+            "PUT /api/settings/auto-approval" => {
+                // His own rules; hers stay (the snapshot compares them).
+                let (status, body) = mallory.get(route.path.as_str()).await;
+                assert_eq!(status, StatusCode::OK);
+                let (status, body) = mallory.put(route.path.as_str(), &body).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
             }
             "GET /api/tools" => {
                 let (status, body) = mallory.get("/api/tools").await;

@@ -5,3 +5,4 @@
 mod attacks;
 mod lifecycle;
 mod network;
+mod settings;

@@ -6,6 +6,7 @@ pub mod health;
 pub mod messages;
 pub mod provider_configs;
 pub mod providers;
+pub mod settings;
 pub mod tools;
 
 use std::future::Future;
@@ -86,6 +87,14 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "provider-configs-delete",
         handler: provider_configs::DELETE,
+    },
+    HttpFunction {
+        name: "settings-get",
+        handler: settings::GET,
+    },
+    HttpFunction {
+        name: "settings-put",
+        handler: settings::PUT,
     },
     HttpFunction {
         name: "tools-create",

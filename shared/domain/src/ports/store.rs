@@ -262,3 +262,31 @@ pub trait ToolStore: Send + Sync {
         audit: &AuditEntry,
     ) -> Result<bool, StoreError>;
 }
+
+/// A user's auto-approval rules as stored; `bestchat-tools` gives them their meaning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoApprovalRecord {
+    pub user_id: UserId,
+    /// Risk class to rule (`"auto"`, `"ask"`, `"deny"`).
+    pub by_risk: serde_json::Value,
+    /// Tool name to rule; overrides `by_risk`.
+    pub by_tool: serde_json::Value,
+    pub max_per_turn: u32,
+    pub updated_at: Timestamp,
+}
+
+/// Per-user settings. A change is written with its audit entry.
+#[async_trait]
+pub trait SettingsStore: Send + Sync {
+    /// `None` until the user sets them.
+    async fn get_auto_approval(
+        &self,
+        user: UserId,
+    ) -> Result<Option<AutoApprovalRecord>, StoreError>;
+
+    async fn put_auto_approval(
+        &self,
+        record: &AutoApprovalRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+}

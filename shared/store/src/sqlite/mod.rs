@@ -7,6 +7,7 @@ mod conversations;
 mod messages;
 mod migrate;
 mod provider_configs;
+mod settings;
 mod tools;
 mod turns;
 mod usage;

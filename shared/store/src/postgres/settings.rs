@@ -1,0 +1,65 @@
+use async_trait::async_trait;
+use bestchat_domain::ids::UserId;
+use bestchat_domain::ports::store::{AuditEntry, AutoApprovalRecord, SettingsStore, StoreError};
+
+use super::{PgStore, audit, db_error};
+
+const GET: &str = "SELECT by_risk, by_tool, max_per_turn, updated_at
+    FROM auto_approval_settings WHERE user_id = $1";
+const PUT: &str =
+    "INSERT INTO auto_approval_settings (user_id, by_risk, by_tool, max_per_turn, updated_at)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (user_id) DO UPDATE SET by_risk = EXCLUDED.by_risk, by_tool = EXCLUDED.by_tool,
+        max_per_turn = EXCLUDED.max_per_turn, updated_at = EXCLUDED.updated_at";
+
+#[async_trait]
+impl SettingsStore for PgStore {
+    async fn get_auto_approval(
+        &self,
+        user: UserId,
+    ) -> Result<Option<AutoApprovalRecord>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(GET).await.map_err(db_error)?;
+        let Some(row) = client
+            .query_opt(&stmt, &[user.as_uuid()])
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let max: i32 = row.try_get(2).map_err(db_error)?;
+        Ok(Some(AutoApprovalRecord {
+            user_id: user,
+            by_risk: row.try_get(0).map_err(db_error)?,
+            by_tool: row.try_get(1).map_err(db_error)?,
+            max_per_turn: u32::try_from(max).map_err(|e| StoreError::Internal(e.to_string()))?,
+            updated_at: row.try_get(3).map_err(db_error)?,
+        }))
+    }
+
+    async fn put_auto_approval(
+        &self,
+        record: &AutoApprovalRecord,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let max =
+            i32::try_from(record.max_per_turn).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(PUT).await.map_err(db_error)?;
+        tx.execute(
+            &stmt,
+            &[
+                record.user_id.as_uuid(),
+                &record.by_risk,
+                &record.by_tool,
+                &max,
+                &record.updated_at,
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+        audit::append(&tx, entry).await?;
+        tx.commit().await.map_err(db_error)
+    }
+}

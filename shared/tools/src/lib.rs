@@ -13,6 +13,7 @@ pub mod executor;
 pub mod limits;
 pub mod manifest;
 pub mod policy;
+pub mod registry;
 pub mod sandbox;
 
 pub use arguments::{ArgumentError, Arguments};

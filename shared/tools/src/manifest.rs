@@ -150,6 +150,20 @@ struct Wire {
 }
 
 impl Manifest {
+    /// A manifest read back from the store: checked as at registration, except its grants
+    /// against today's ceilings (a lowered ceiling caps each call instead).
+    pub fn stored(value: Value) -> Result<Self, ManifestError> {
+        let unbounded = Ceilings {
+            max_memory_bytes: u64::MAX,
+            max_fuel: u64::MAX,
+            max_wall: std::time::Duration::MAX,
+            max_output_bytes: u64::MAX,
+            max_hosts: usize::MAX,
+            ..Ceilings::default()
+        };
+        Self::parse(value, &unbounded)
+    }
+
     /// Checks every field, the schema itself (that it compiles: no remote `$ref`, valid
     /// keywords), and the grants against the deployment's ceilings.
     pub fn parse(value: Value, ceilings: &Ceilings) -> Result<Self, ManifestError> {

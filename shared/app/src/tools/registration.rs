@@ -7,7 +7,8 @@ use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::tool::{UserTool, module_key};
 use bestchat_domain::{DomainError, ErrorCode};
-use bestchat_tools::{Manifest, Risk, builtin};
+use bestchat_tools::registry::{Entry, Registry};
+use bestchat_tools::{Manifest, ModuleRef, Risk, builtin};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -42,38 +43,47 @@ pub struct ToolView {
 }
 
 impl ToolView {
-    fn of_user(tool: &UserTool) -> Self {
+    /// An entry of the user's registry; `stored` is its row when it is one of the user's own.
+    fn of(entry: &Entry, stored: Option<&UserTool>) -> Self {
+        let grants = serde_json::to_value(&entry.manifest.grants).unwrap_or(Value::Null);
         Self {
-            id: Some(tool.id),
-            name: tool.name.clone(),
-            description: tool.description.clone(),
-            parameters: tool.manifest["parameters"].clone(),
-            risk: Risk::parse(&tool.risk).unwrap_or(Risk::Destructive),
-            source: "user",
-            grants: tool.manifest.get("grants").cloned().unwrap_or(Value::Null),
-            module_sha256: Some(tool.module_sha256.clone()),
-            created_at: Some(tool.created_at),
-        }
-    }
-
-    fn of_builtin(b: &builtin::Builtin) -> Self {
-        let grants = serde_json::to_value(&b.manifest.grants).unwrap_or(Value::Null);
-        Self {
-            id: None,
-            name: b.manifest.name.to_string(),
-            description: b.manifest.description.clone(),
-            parameters: b.manifest.parameters.clone(),
-            risk: b.manifest.risk,
-            source: "builtin",
+            id: stored.map(|t| t.id),
+            name: entry.manifest.name.to_string(),
+            description: entry.manifest.description.clone(),
+            parameters: entry.manifest.parameters.clone(),
+            risk: entry.manifest.risk,
+            source: match entry.module {
+                ModuleRef::Builtin(_) => "builtin",
+                ModuleRef::Sha256(_) => "user",
+            },
             grants: if grants == json!({}) {
                 Value::Null
             } else {
                 grants
             },
-            module_sha256: None,
-            created_at: None,
+            module_sha256: stored.map(|t| t.module_sha256.clone()),
+            created_at: stored.map(|t| t.created_at),
         }
     }
+}
+
+/// The tools `user` can call: the built-ins and the user's own.
+pub async fn registry(
+    state: &AppState,
+    user: UserId,
+) -> Result<(Registry, Vec<UserTool>), AppError> {
+    let own = state.store().list_tools(user).await?;
+    let manifests = own.iter().filter_map(|tool| match Manifest::stored(tool.manifest.clone()) {
+        Ok(manifest) => Some((manifest, tool.module_sha256.clone())),
+        Err(e) => {
+            tracing::error!(tool = %tool.id, error = %e, "a stored manifest does not parse; the tool is left out");
+            None
+        }
+    });
+    Ok((
+        Registry::with_user_tools(manifests.collect::<Vec<_>>()),
+        own,
+    ))
 }
 
 pub async fn register(
@@ -130,15 +140,28 @@ pub async fn register(
         .store()
         .create_tool(&tool, &audit(user, "tool.register", tool.id, details, at))
         .await?;
-    Ok(ToolView::of_user(&tool))
+    let entry = Entry {
+        manifest,
+        module: ModuleRef::Sha256(sha),
+        hosts_from_user: false,
+    };
+    Ok(ToolView::of(&entry, Some(&tool)))
 }
 
 /// The built-ins first, then the user's own, by name.
 pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ToolView>, AppError> {
-    let mut tools: Vec<ToolView> = builtin::all().iter().map(ToolView::of_builtin).collect();
-    let own = state.store().list_tools(user).await?;
-    tools.extend(own.iter().map(ToolView::of_user));
-    Ok(tools)
+    let (registry, own) = registry(state, user).await?;
+    Ok(registry
+        .entries()
+        .iter()
+        .map(|entry| {
+            let stored = own.iter().find(|t| t.name == entry.manifest.name.as_str());
+            ToolView::of(
+                entry,
+                stored.filter(|_| matches!(entry.module, ModuleRef::Sha256(_))),
+            )
+        })
+        .collect())
 }
 
 /// `false` when the id is not one of the user's tools. The module stays in the blob store:

@@ -59,6 +59,7 @@ fn sandbox(cache_dir: Option<PathBuf>) -> Sandbox {
         SandboxSettings {
             cache_dir,
             max_prepared: 16,
+            shared: None,
         },
         fetcher,
     )

@@ -46,6 +46,7 @@ fn executor() -> Executor {
     let settings = SandboxSettings {
         cache_dir: None,
         max_prepared: 16,
+        shared: None,
     };
     Executor::new(
         Sandbox::new(settings, fetcher).unwrap(),

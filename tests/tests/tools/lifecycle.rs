@@ -6,7 +6,7 @@ use bestchat_tests::api::{Api, assert_error};
 use bestchat_tests::gateway::{Running, postgres, sqlite};
 use bestchat_tests::tools::{Executor, limits, register};
 use bestchat_tests::wasm::module;
-use bestchat_tools::{ExecResponse, ModuleRef};
+use bestchat_tools::{ExecResponse, FailureKind, ModuleRef};
 use serde_json::{Value, json};
 
 fn example_manifest() -> Value {
@@ -125,4 +125,56 @@ async fn a_user_tool_lives_and_dies_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_tool_lives_and_dies_on_postgres() {
     lifecycle(postgres(&[]).await).await;
+}
+
+/// A new process (a new Lambda environment) loads what another compiled from the shared store:
+/// here the module itself is gone from the blob store and the new process's disk cache is
+/// empty, so the call can only succeed on the shared compiled code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_process_runs_code_another_compiled() {
+    let running = sqlite(&[]).await;
+    let api = Api::new(&running.gateway, "ana");
+    let (status, tool) = register(&api, example_manifest(), module("word_count")).await;
+    assert_eq!(status, 201, "{tool}");
+    let sha = tool["module_sha256"].as_str().unwrap().to_owned();
+    let Running { gateway, dir, .. } = running;
+    gateway.stop();
+    let blobs = dir.path().join("blobs");
+    std::fs::remove_file(blobs.join(format!("tools/{sha}.wasm"))).unwrap();
+    let cache = blobs.parent().unwrap().join("tool-cache");
+    std::fs::remove_dir_all(&cache).unwrap();
+    let compiled = std::fs::read_dir(blobs.join("compiled")).unwrap().count();
+    assert_eq!(compiled, 1, "one engine's compiled code is shared");
+
+    let restarted = bestchat_tests::gateway::GatewayProcess::start(dir.path(), None, &[]);
+    let executor = Executor::of(&restarted);
+    let out = executor
+        .call(
+            ModuleRef::Sha256(sha.clone()),
+            json!({"text": "a b a"}),
+            limits(|_| {}),
+        )
+        .await;
+    let ExecResponse::Ok { output, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(output["words"], 3);
+
+    // Shared code that is not what wasmtime wrote is refused, never run: with the module gone
+    // too, the call fails as unavailable.
+    restarted.stop();
+    for entry in std::fs::read_dir(blobs.join("compiled")).unwrap().flatten() {
+        for file in std::fs::read_dir(entry.path()).unwrap().flatten() {
+            std::fs::write(file.path(), b"\x7fELF not really machine code").unwrap();
+        }
+    }
+    std::fs::remove_dir_all(&cache).unwrap();
+    let again = bestchat_tests::gateway::GatewayProcess::start(dir.path(), None, &[]);
+    let out = Executor::of(&again)
+        .call(ModuleRef::Sha256(sha), json!({"text": "a"}), limits(|_| {}))
+        .await;
+    assert!(
+        matches!(&out, ExecResponse::Failed { failure, .. } if failure.kind == FailureKind::ModuleUnavailable),
+        "{out:?}"
+    );
 }

@@ -16,7 +16,7 @@ use bestchat_tools::sandbox::fetch::{FetchSettings, Fetcher};
 use bestchat_tools::sandbox::{Sandbox, SandboxSettings};
 
 use crate::tools::config::{BlobConfig, ToolsConfig};
-use modules::Modules;
+use modules::{Modules, SharedCompiled};
 
 /// The logical name of the function that runs tool calls.
 pub const TOOL_EXECUTOR: &str = "tool-executor";
@@ -58,6 +58,7 @@ impl ToolRuntime {
             SandboxSettings {
                 cache_dir: Some(config.cache_dir.clone()),
                 max_prepared: config.max_prepared,
+                shared: Some(Arc::new(SharedCompiled::new(Arc::clone(&blobs)))),
             },
             fetcher,
         )

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use bestchat_domain::ports::blobs::{BlobError, BlobStore};
 use bestchat_domain::tool::module_key;
 use bestchat_tools::executor::ModuleSource;
+use bestchat_tools::sandbox::CompiledStore;
 use bestchat_tools::sandbox::sha256_hex;
 use bestchat_tools::{Failure, FailureKind, ModuleRef};
 
@@ -61,6 +62,40 @@ impl ModuleSource for Modules {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Largest compiled module read back from the blob store (machine code is several times its
+/// module's size: the interpreter's is tens of megabytes).
+pub const MAX_COMPILED_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Compiled modules in the blob store, shared by every process of the deployment.
+pub struct SharedCompiled {
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl SharedCompiled {
+    pub fn new(blobs: Arc<dyn BlobStore>) -> Self {
+        Self { blobs }
+    }
+}
+
+#[async_trait]
+impl CompiledStore for SharedCompiled {
+    async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        match self.blobs.get(key, MAX_COMPILED_BYTES).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(key, error = %e, "cannot read a shared compiled module");
+                None
+            }
+        }
+    }
+
+    async fn put(&self, key: &str, bytes: Vec<u8>) {
+        if let Err(e) = self.blobs.put(key, bytes).await {
+            tracing::warn!(key, error = %e, "cannot share a compiled module");
         }
     }
 }

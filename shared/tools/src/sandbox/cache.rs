@@ -1,11 +1,49 @@
-//! Compiled modules on disk, so a new process loads machine code instead of compiling again.
-//! A file's name is the module's sha256 and the engine's compatibility hash (wasmtime's
-//! version and every setting that changes the code): a different engine never loads it.
+//! Compiled modules kept between processes: on local disk, and in a store shared by every
+//! process of a deployment (the blob store), so a new Lambda environment loads machine code
+//! instead of compiling (the interpreter's module takes seconds to compile). A compiled module
+//! is named by the module's sha256 and the engine's compatibility hash (wasmtime's version and
+//! every setting that changes the code): a different engine never loads it.
 
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
+use async_trait::async_trait;
 use wasmtime::{Engine, Module};
+
+/// Compiled modules shared by the processes of a deployment. Failures are the store's to log:
+/// a miss only costs a compile.
+#[async_trait]
+pub trait CompiledStore: Send + Sync {
+    async fn get(&self, key: &str) -> Option<Vec<u8>>;
+    async fn put(&self, key: &str, bytes: Vec<u8>);
+}
+
+/// The engine's compatibility hash, as a name part.
+pub fn engine_key(engine: &Engine) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// Where the shared store keeps `sha256`'s code compiled by this engine.
+pub fn shared_key(engine_key: &str, sha256: &str) -> String {
+    format!("compiled/{engine_key}/{sha256}.cwasm")
+}
+
+/// Loads code this engine compiled, from the shared store.
+pub fn load_shared(engine: &Engine, bytes: &[u8]) -> Option<Module> {
+    // SAFETY: the bytes are what `Module::serialize` wrote for an engine with this
+    // compatibility hash, put in the deployment's private bucket by its own functions (only
+    // their roles may write `compiled/`); wasmtime checks the header and compatibility, and a
+    // blob it refuses is compiled again.
+    #[allow(unsafe_code)]
+    let loaded = unsafe { Module::deserialize(engine, bytes) };
+    loaded
+        .inspect_err(
+            |e| tracing::warn!(error = %e, "shared compiled module not loadable; compiling again"),
+        )
+        .ok()
+}
 
 pub struct DiskCache {
     dir: PathBuf,
@@ -14,11 +52,9 @@ pub struct DiskCache {
 
 impl DiskCache {
     pub fn new(dir: PathBuf, engine: &Engine) -> Self {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
         Self {
             dir,
-            engine_key: format!("{:016x}", hasher.finish()),
+            engine_key: engine_key(engine),
         }
     }
 
@@ -48,23 +84,15 @@ impl DiskCache {
     }
 
     /// Stores a compiled module; a failure only costs the next process a compile.
-    pub fn store(&self, sha256: &str, module: &Module) {
-        let written = module
-            .serialize()
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                create_private_dir(&self.dir).map_err(|e| e.to_string())?;
-                let temp = self
-                    .dir
-                    .join(format!(".{sha256}.{}.tmp", std::process::id()));
-                std::fs::write(&temp, bytes)
-                    .and_then(|()| std::fs::rename(&temp, self.path(sha256)))
-                    .map_err(|e| {
-                        let _ = std::fs::remove_file(&temp);
-                        e.to_string()
-                    })
-            });
+    pub fn store(&self, sha256: &str, code: &[u8]) {
+        let temp = self
+            .dir
+            .join(format!(".{sha256}.{}.tmp", std::process::id()));
+        let written = create_private_dir(&self.dir)
+            .and_then(|()| std::fs::write(&temp, code))
+            .and_then(|()| std::fs::rename(&temp, self.path(sha256)));
         if let Err(error) = written {
+            let _ = std::fs::remove_file(&temp);
             tracing::warn!(dir = %self.dir.display(), %error, "cannot cache a compiled module");
         }
     }

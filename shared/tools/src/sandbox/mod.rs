@@ -19,6 +19,7 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 use crate::executor::{Failure, FailureKind, Usage};
 use crate::limits::Limits;
+pub use cache::CompiledStore;
 use cache::DiskCache;
 use fetch::{FetchRefusal, Fetcher};
 use guest::Guest;
@@ -32,12 +33,14 @@ const WASM_STACK_BYTES: usize = 1024 * 1024;
 /// What a tool may write to stderr; kept for the log, never sent anywhere.
 const STDERR_BYTES: usize = 8 * 1024;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SandboxSettings {
     /// Where compiled modules are kept between processes; `None`: in memory only.
     pub cache_dir: Option<PathBuf>,
     /// Modules kept ready to instantiate in memory.
     pub max_prepared: usize,
+    /// Compiled modules shared by every process of the deployment; `None`: this host only.
+    pub shared: Option<Arc<dyn CompiledStore>>,
 }
 
 /// Why a module cannot be a tool.
@@ -55,9 +58,11 @@ pub enum ModuleError {
 
 pub struct Sandbox {
     engine: Engine,
+    engine_key: String,
     linker: Linker<Guest>,
     prepared: Mutex<HashMap<String, InstancePre<Guest>>>,
     disk: Option<DiskCache>,
+    shared: Option<Arc<dyn CompiledStore>>,
     max_prepared: usize,
     fetcher: Arc<Fetcher>,
 }
@@ -86,6 +91,8 @@ impl Sandbox {
         guest::add_fetch_to_linker(&mut linker)?;
         Ok(Self {
             disk: settings.cache_dir.map(|dir| DiskCache::new(dir, &engine)),
+            engine_key: cache::engine_key(&engine),
+            shared: settings.shared,
             engine,
             linker,
             prepared: Mutex::new(HashMap::new()),
@@ -130,7 +137,7 @@ impl Sandbox {
         if let Some(pre) = self.lock().get(sha) {
             return Ok(pre.clone());
         }
-        let module = match self.disk.as_ref().and_then(|d| d.load(&self.engine, sha)) {
+        let module = match self.compiled(sha).await {
             Some(module) => module,
             None => {
                 let bytes = bytes().await?;
@@ -140,7 +147,7 @@ impl Sandbox {
                         "the module's bytes do not match its sha256",
                     ));
                 }
-                self.compile(sha, bytes)
+                self.compile_fresh(sha, bytes)
                     .await
                     .map_err(|e| Failure::new(FailureKind::Trap, e.to_string()))?
             }
@@ -151,17 +158,48 @@ impl Sandbox {
             .map_err(|e| Failure::new(FailureKind::Trap, e.to_string()))
     }
 
-    async fn compile(&self, sha: &str, bytes: Vec<u8>) -> Result<Module, ModuleError> {
+    /// Code compiled before, by this process's disk or any process of the deployment.
+    async fn compiled(&self, sha: &str) -> Option<Module> {
         if let Some(module) = self.disk.as_ref().and_then(|d| d.load(&self.engine, sha)) {
-            return Ok(module);
+            return Some(module);
         }
+        let shared = self.shared.as_ref()?;
+        let bytes = shared
+            .get(&cache::shared_key(&self.engine_key, sha))
+            .await?;
+        let module = cache::load_shared(&self.engine, &bytes)?;
+        if let Some(disk) = &self.disk {
+            disk.store(sha, &bytes);
+        }
+        Some(module)
+    }
+
+    async fn compile(&self, sha: &str, bytes: Vec<u8>) -> Result<Module, ModuleError> {
+        match self.compiled(sha).await {
+            Some(module) => Ok(module),
+            None => self.compile_fresh(sha, bytes).await,
+        }
+    }
+
+    /// Compiles, and keeps the code on disk and in the shared store.
+    async fn compile_fresh(&self, sha: &str, bytes: Vec<u8>) -> Result<Module, ModuleError> {
         let engine = self.engine.clone();
         let module = tokio::task::spawn_blocking(move || Module::new(&engine, &bytes))
             .await
             .map_err(|e| ModuleError::Invalid(e.to_string()))?
             .map_err(|e| ModuleError::Invalid(first_line(&e)))?;
-        if let Some(disk) = &self.disk {
-            disk.store(sha, &module);
+        match module.serialize() {
+            Ok(code) => {
+                if let Some(disk) = &self.disk {
+                    disk.store(sha, &code);
+                }
+                if let Some(shared) = &self.shared {
+                    shared
+                        .put(&cache::shared_key(&self.engine_key, sha), code)
+                        .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled module"),
         }
         Ok(module)
     }

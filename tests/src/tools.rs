@@ -40,6 +40,13 @@ pub async fn registered(api: &Api<'_>, manifest: Value, module: &[u8]) -> String
     body["module_sha256"].as_str().unwrap().to_owned()
 }
 
+/// The user has no tools of their own: only the built-ins are listed.
+pub async fn assert_only_builtins(api: &Api<'_>) {
+    let (_, listed) = api.get("/api/tools").await;
+    let items = listed["items"].as_array().unwrap();
+    assert!(items.iter().all(|t| t["source"] == "builtin"), "{listed}");
+}
+
 /// Calls the tool-executor function of a gateway, as another function would.
 pub struct Executor {
     invoker: LambdaInvoker,

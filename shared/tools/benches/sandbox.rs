@@ -4,18 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use bestchat_egress::{Guard, Reach};
-use bestchat_tools::executor::{Executor, ModuleSource};
-use bestchat_tools::sandbox::fetch::{FetchSettings, Fetcher};
-use bestchat_tools::sandbox::{Sandbox, SandboxSettings, sha256_hex};
-use bestchat_tools::{
-    Ceilings, ExecRequest, ExecResponse, Failure, FailureKind, Limits, ModuleRef, builtin,
-};
+use bestchat_tools::sandbox::sha256_hex;
+use bestchat_tools::{Ceilings, ExecRequest, ExecResponse, Limits, ModuleRef, builtin};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -30,45 +22,10 @@ const TRIVIAL: &[u8] = &[
     0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b, // code: an empty body
 ];
 
-struct Builtins;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-#[async_trait]
-impl ModuleSource for Builtins {
-    fn builtin_sha256(&self, name: &str) -> Option<String> {
-        bestchat_builtin_tools::module(name).map(sha256_hex)
-    }
-
-    async fn bytes(&self, module: &ModuleRef) -> Result<Vec<u8>, Failure> {
-        match module {
-            ModuleRef::Builtin(name) => Ok(bestchat_builtin_tools::module(name).unwrap().to_vec()),
-            ModuleRef::Sha256(_) => Err(Failure::new(FailureKind::ModuleUnavailable, "none")),
-        }
-    }
-}
-
-fn sandbox(cache_dir: Option<PathBuf>) -> Sandbox {
-    let c = Ceilings::default();
-    let fetch = FetchSettings {
-        max_bytes: c.fetch_max_bytes,
-        timeout: c.fetch_timeout,
-        max_redirects: c.fetch_max_redirects,
-        max_calls: c.fetch_max_calls,
-    };
-    let fetcher = Fetcher::new(Guard::new(Reach::PublicOnly), fetch).unwrap();
-    Sandbox::new(
-        SandboxSettings {
-            cache_dir,
-            max_prepared: 16,
-            shared: None,
-        },
-        fetcher,
-    )
-    .unwrap()
-}
-
-fn executor(cache_dir: Option<PathBuf>) -> Executor {
-    Executor::new(sandbox(cache_dir), Arc::new(Builtins), Ceilings::default())
-}
+use support::{executor, sandbox};
 
 fn request(tool: &str, arguments: Value) -> ExecRequest {
     let grants = &builtin::find(tool).unwrap().manifest.grants;

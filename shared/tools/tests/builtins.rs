@@ -2,57 +2,17 @@
 //! schema's refusals of bad arguments.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use bestchat_egress::{Guard, Reach};
 use bestchat_tools::builtin;
-use bestchat_tools::executor::{Executor, ModuleSource};
-use bestchat_tools::sandbox::fetch::{FetchSettings, Fetcher};
-use bestchat_tools::sandbox::{Sandbox, SandboxSettings, sha256_hex};
+use bestchat_tools::executor::Executor;
 use bestchat_tools::{
-    ArgumentError, Arguments, Ceilings, ExecRequest, ExecResponse, Failure, FailureKind, Limits,
-    ModuleRef,
+    ArgumentError, Arguments, Ceilings, ExecRequest, ExecResponse, Limits, ModuleRef,
 };
 use serde_json::{Value, json};
 
-struct Builtins;
-
-#[async_trait]
-impl ModuleSource for Builtins {
-    fn builtin_sha256(&self, name: &str) -> Option<String> {
-        bestchat_builtin_tools::module(name).map(sha256_hex)
-    }
-
-    async fn bytes(&self, module: &ModuleRef) -> Result<Vec<u8>, Failure> {
-        match module {
-            ModuleRef::Builtin(name) => bestchat_builtin_tools::module(name)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| Failure::new(FailureKind::ModuleUnavailable, "none")),
-            ModuleRef::Sha256(_) => Err(Failure::new(FailureKind::ModuleUnavailable, "none")),
-        }
-    }
-}
+mod support;
 
 fn executor() -> Executor {
-    let ceilings = Ceilings::default();
-    let fetch = FetchSettings {
-        max_bytes: ceilings.fetch_max_bytes,
-        timeout: ceilings.fetch_timeout,
-        max_redirects: ceilings.fetch_max_redirects,
-        max_calls: ceilings.fetch_max_calls,
-    };
-    let fetcher = Fetcher::new(Guard::new(Reach::PublicOnly), fetch).unwrap();
-    let settings = SandboxSettings {
-        cache_dir: None,
-        max_prepared: 16,
-        shared: None,
-    };
-    Executor::new(
-        Sandbox::new(settings, fetcher).unwrap(),
-        Arc::new(Builtins),
-        ceilings,
-    )
+    support::executor(None)
 }
 
 /// Checks the arguments as a caller must, then runs the tool; the tool's JSON answer.

@@ -3,7 +3,9 @@
 
 use bestchat_tests::api::{Api, assert_error};
 use bestchat_tests::gateway::{Running, sqlite};
-use bestchat_tests::tools::{Executor, limits, manifest, register, registered};
+use bestchat_tests::tools::{
+    Executor, assert_only_builtins, limits, manifest, register, registered,
+};
 use bestchat_tests::wasm::module;
 use bestchat_tools::{ExecResponse, FailureKind, ModuleRef};
 use serde_json::json;
@@ -179,15 +181,7 @@ async fn modules_outside_the_interface_are_refused_at_registration() {
     let (status, body) = register(&api, manifest("huge"), &huge).await;
     assert_error(status, &body, 413, "payload_too_large");
     // Nothing refused was stored.
-    let (_, listed) = api.get("/api/tools").await;
-    assert!(
-        listed["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["source"] == "builtin"),
-        "{listed}"
-    );
+    assert_only_builtins(&api).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 
 use bestchat_tests::api::{Api, assert_error};
 use bestchat_tests::gateway::{Running, postgres, sqlite};
-use bestchat_tests::tools::{Executor, limits, register};
+use bestchat_tests::tools::{Executor, assert_only_builtins, limits, register};
 use bestchat_tests::wasm::module;
 use bestchat_tools::{ExecResponse, FailureKind, ModuleRef};
 use serde_json::{Value, json};
@@ -103,15 +103,7 @@ async fn lifecycle(running: Running) {
     assert_eq!(status, 204);
     let (status, body) = ana.delete(&format!("/api/tools/{id}")).await;
     assert_error(status, &body, 404, "tool_not_found");
-    let (_, listed) = ana.get("/api/tools").await;
-    assert!(
-        listed["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|t| t["source"] == "builtin"),
-        "{listed}"
-    );
+    assert_only_builtins(&ana).await;
     // The same user may register it again.
     let (status, _) = register(&ana, example_manifest(), module("word_count")).await;
     assert_eq!(status, 201);

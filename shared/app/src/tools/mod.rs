@@ -46,14 +46,8 @@ impl ToolRuntime {
         } else {
             Reach::PublicOnly
         };
-        let fetch = FetchSettings {
-            max_bytes: ceilings.fetch_max_bytes,
-            timeout: ceilings.fetch_timeout,
-            max_redirects: ceilings.fetch_max_redirects,
-            max_calls: ceilings.fetch_max_calls,
-        };
-        let fetcher =
-            Fetcher::new(Guard::new(reach), fetch).map_err(|e| ToolStartError(e.to_string()))?;
+        let fetcher = Fetcher::new(Guard::new(reach), FetchSettings::within(ceilings))
+            .map_err(|e| ToolStartError(e.to_string()))?;
         let sandbox = Sandbox::new(
             SandboxSettings {
                 cache_dir: Some(config.cache_dir.clone()),

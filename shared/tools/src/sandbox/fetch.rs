@@ -31,6 +31,18 @@ pub struct FetchSettings {
     pub max_calls: u32,
 }
 
+impl FetchSettings {
+    /// The deployment's fetch limits.
+    pub fn within(ceilings: &crate::Ceilings) -> Self {
+        Self {
+            max_bytes: ceilings.fetch_max_bytes,
+            timeout: ceilings.fetch_timeout,
+            max_redirects: ceilings.fetch_max_redirects,
+            max_calls: ceilings.fetch_max_calls,
+        }
+    }
+}
+
 pub struct Fetcher {
     client: reqwest::Client,
     guard: Guard,

@@ -27,7 +27,9 @@ use bestchat_store::SqliteStore;
 use bestchat_store::migrations::MigrationReport;
 
 use crate::auth::{JwtVerifier, KeySource};
-use crate::config::{AuthKeys, CacheConfig, Config, ConfigError, StoreConfig, VaultConfig};
+use crate::config::{
+    AuthKeys, BlobConfig, CacheConfig, Config, ConfigError, StoreConfig, VaultConfig,
+};
 use crate::error::AppError;
 use crate::events::{CHAT_TURN, InProcessInvoker, SUMMARIZE};
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
@@ -277,6 +279,15 @@ impl AppState {
             || "in-process".to_owned(),
             |f| format!("Lambda function {f}"),
         );
+        let tools = &self.config.tools;
+        let blobs = match &tools.blobs {
+            BlobConfig::S3 { bucket, .. } => format!("S3 bucket {bucket}"),
+            BlobConfig::Local { dir } => dir.display().to_string(),
+        };
+        let executor = tools.executor_function.as_ref().map_or_else(
+            || "in-process".to_owned(),
+            |f| format!("Lambda function {f}"),
+        );
         vec![
             ("store", store),
             ("cache", cache),
@@ -284,6 +295,7 @@ impl AppState {
             ("connections", connections),
             ("frames", publisher),
             ("turns", turns),
+            ("tools", format!("{executor}, modules in {blobs}")),
         ]
     }
 }

@@ -1,11 +1,14 @@
-//! A user's auto-approval rules (`GET/PUT /api/settings/auto-approval`): the defaults until the
-//! user sets them, and every change on the audit trail.
+//! A user's tool settings: the auto-approval rules (`GET/PUT /api/settings/auto-approval`) and
+//! the hosts http_fetch may reach (`GET/PUT /api/settings/fetch-hosts`). Defaults until the user
+//! sets them; every change on the audit trail.
 
 use bestchat_domain::DomainError;
 use bestchat_domain::ids::UserId;
 use bestchat_domain::ports::store::{AuditEntry, AutoApprovalRecord};
 use bestchat_domain::time::now;
+use bestchat_tools::manifest::check_hosts;
 use bestchat_tools::policy::{AutoApproval, RiskRules};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::AppError;
@@ -53,6 +56,48 @@ pub async fn put_auto_approval(
     };
     state.store().put_auto_approval(&record, &entry).await?;
     Ok(rules)
+}
+
+/// The hosts http_fetch may reach for a user: none until the user names some.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchHosts {
+    pub hosts: Vec<String>,
+}
+
+pub async fn fetch_hosts(state: &AppState, user: UserId) -> Result<FetchHosts, AppError> {
+    let hosts = state
+        .store()
+        .get_fetch_hosts(user)
+        .await?
+        .unwrap_or_default();
+    Ok(FetchHosts { hosts })
+}
+
+pub async fn put_fetch_hosts(
+    state: &AppState,
+    user: UserId,
+    mut body: FetchHosts,
+) -> Result<FetchHosts, AppError> {
+    check_hosts(&body.hosts, state.config.tools.ceilings.max_hosts)
+        .map_err(|e| DomainError::validation(format!("hosts: {e}")))?;
+    body.hosts.sort();
+    body.hosts.dedup();
+    let at = now();
+    let entry = AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: user,
+        action: "settings.fetch_hosts.put".into(),
+        target_type: Some("settings".into()),
+        target_id: Some("fetch-hosts".into()),
+        details: json!({ "hosts": body.hosts }),
+        created_at: at,
+    };
+    state
+        .store()
+        .put_fetch_hosts(user, &body.hosts, at, &entry)
+        .await?;
+    Ok(body)
 }
 
 fn to_json(value: &impl serde::Serialize) -> Result<Value, AppError> {

@@ -36,6 +36,7 @@ pub const POSTGRES: &[Migration] = &[
         "0003_messages_unfinished.sql"
     ),
     migration!(4, "0004_turn_leases", "0004_turn_leases.sql"),
+    migration!(5, "0005_fetch_hosts", "0005_fetch_hosts.sql"),
 ];
 
 /// `migrations/sqlite/NNNN_*.sql`: the same versions with the same meaning.
@@ -52,6 +53,7 @@ pub const SQLITE: &[Migration] = &[
         "sqlite/0003_messages_unfinished.sql"
     ),
     migration!(4, "0004_turn_leases", "sqlite/0004_turn_leases.sql"),
+    migration!(5, "0005_fetch_hosts", "sqlite/0005_fetch_hosts.sql"),
 ];
 
 /// What one run of a migration runner did.

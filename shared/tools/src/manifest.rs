@@ -207,14 +207,7 @@ fn check_grants(grants: &Grants, risk: Risk, ceilings: &Ceilings) -> Result<(), 
         (_, false) => return Err(ManifestError::HostsWithoutNetwork),
         (_, true) => {}
     }
-    if grants.hosts.len() > ceilings.max_hosts {
-        return Err(ManifestError::TooManyHosts(ceilings.max_hosts));
-    }
-    for host in &grants.hosts {
-        if !is_host_pattern(host) {
-            return Err(ManifestError::Host(host.clone()));
-        }
-    }
+    check_hosts(&grants.hosts, ceilings.max_hosts)?;
     let checks = [
         (
             "grants.memory_bytes",
@@ -241,6 +234,17 @@ fn check_grants(grants: &Grants, risk: Risk, ceilings: &Ceilings) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// A list of host patterns, as a manifest grants them or a user allows them.
+pub fn check_hosts(hosts: &[String], max: usize) -> Result<(), ManifestError> {
+    if hosts.len() > max {
+        return Err(ManifestError::TooManyHosts(max));
+    }
+    match hosts.iter().find(|host| !is_host_pattern(host)) {
+        Some(bad) => Err(ManifestError::Host(bad.clone())),
+        None => Ok(()),
+    }
 }
 
 /// `example.com`, `*.example.com` or an IP literal; lowercase, no scheme, port or path.

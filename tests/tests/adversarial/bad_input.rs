@@ -41,6 +41,9 @@ fn valid_body(route: &HttpRoute) -> Option<Value> {
             "tools": {"calculator": "deny"},
             "max_auto_per_turn": 5
         })),
+        ("PUT", "/api/settings/fetch-hosts") => {
+            Some(json!({"hosts": ["docs.rs", "*.example.org"]}))
+        }
         ("POST", "/api/tools") => {
             use base64::Engine;
             let module = base64::engine::general_purpose::STANDARD

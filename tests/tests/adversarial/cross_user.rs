@@ -66,6 +66,9 @@ async fn alice_owns_things(gateway: &GatewayProcess, fake: &FakeProvider) -> Ali
     });
     let (status, body) = api.put("/api/settings/auto-approval", &rules).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let hosts = json!({"hosts": ["alice-private.example"]});
+    let (status, body) = api.put("/api/settings/fetch-hosts", &hosts).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     Alice {
         tool: tool["id"].as_str().unwrap().to_owned(),
         question: sent["user_message"]["id"].as_str().unwrap().to_owned(),
@@ -85,12 +88,13 @@ async fn snapshot(gateway: &GatewayProcess, alice: &Alice) -> Value {
     let (_, configs) = api.get("/api/provider-configs").await;
     let (_, tools) = api.get("/api/tools").await;
     let (_, rules) = api.get("/api/settings/auto-approval").await;
+    let (_, hosts) = api.get("/api/settings/fetch-hosts").await;
     let messages: Vec<Value> = stored_messages(gateway, ALICE, &alice.conversation)
         .await
         .into_iter()
         .map(|m| json!({"id": m["id"], "content": m["content"], "role": m["role"]}))
         .collect();
-    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules})
+    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules, "hosts": hosts})
 }
 
 /// Whether Mallory's answer mentions anything of Alice's.
@@ -104,6 +108,7 @@ fn leaks(body: &Value, alice: &Alice) -> bool {
         alice.model,
         alice.tool.as_str(),
         "alice_secret_tool",
+        "alice-private.example",
         "my secret plans",
         &ALICE_KEY[ALICE_KEY.len() - 4..],
     ]
@@ -212,6 +217,17 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                     .delete(&format!("/api/provider-configs/{}", alice.provider))
                     .await;
                 assert_error(status, &body, 404, "provider_config_not_found");
+            }
+            "GET /api/settings/fetch-hosts" => {
+                let (status, body) = mallory.get(route.path.as_str()).await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(body, json!({"hosts": []}), "his own hosts, not hers");
+            }
+            "PUT /api/settings/fetch-hosts" => {
+                let (status, body) = mallory
+                    .put(route.path.as_str(), &json!({"hosts": ["mallory.example"]}))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
             }
             "GET /api/settings/auto-approval" => {
                 let (status, body) = mallory.get(route.path.as_str()).await;

@@ -48,3 +48,37 @@ async fn rules_default_change_per_user_and_refuse_what_is_unsafe() {
     let (_, body) = ana.get("/api/settings/auto-approval").await;
     assert_eq!(body, mine, "refused changes change nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_hosts_are_host_names_kept_per_user() {
+    let running = sqlite(&[]).await;
+    let (ana, bo) = (
+        Api::new(&running.gateway, "ana"),
+        Api::new(&running.gateway, "bo"),
+    );
+    let (status, body) = ana.get("/api/settings/fetch-hosts").await;
+    assert_eq!((status.as_u16(), &body), (200, &json!({"hosts": []})));
+    let (status, body) = ana
+        .put(
+            "/api/settings/fetch-hosts",
+            &json!({"hosts": ["docs.rs", "*.wikipedia.org", "docs.rs"]}),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert_eq!(body, json!({"hosts": ["*.wikipedia.org", "docs.rs"]}));
+    let (_, theirs) = bo.get("/api/settings/fetch-hosts").await;
+    assert_eq!(theirs, json!({"hosts": []}));
+    for bad in [
+        json!({"hosts": ["https://docs.rs"]}),
+        json!({"hosts": ["docs.rs:443"]}),
+        json!({"hosts": ["*"]}),
+        json!({"hosts": ["Docs.rs"]}),
+        json!({"hosts": vec!["a.example"; 33]}),
+        json!({"hosts": "docs.rs"}),
+    ] {
+        let (status, body) = ana.put("/api/settings/fetch-hosts", &bad).await;
+        assert_error(status, &body, 422, "validation_failed");
+    }
+    let (_, kept) = ana.get("/api/settings/fetch-hosts").await;
+    assert_eq!(kept, json!({"hosts": ["*.wikipedia.org", "docs.rs"]}));
+}

@@ -89,12 +89,20 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         handler: provider_configs::DELETE,
     },
     HttpFunction {
-        name: "settings-get",
-        handler: settings::GET,
+        name: "settings-auto-approval-get",
+        handler: settings::GET_AUTO_APPROVAL,
     },
     HttpFunction {
-        name: "settings-put",
-        handler: settings::PUT,
+        name: "settings-auto-approval-put",
+        handler: settings::PUT_AUTO_APPROVAL,
+    },
+    HttpFunction {
+        name: "settings-fetch-hosts-get",
+        handler: settings::GET_FETCH_HOSTS,
+    },
+    HttpFunction {
+        name: "settings-fetch-hosts-put",
+        handler: settings::PUT_FETCH_HOSTS,
     },
     HttpFunction {
         name: "tools-create",

@@ -289,4 +289,15 @@ pub trait SettingsStore: Send + Sync {
         record: &AutoApprovalRecord,
         audit: &AuditEntry,
     ) -> Result<(), StoreError>;
+
+    /// The hosts the user lets http_fetch reach; `None` until set.
+    async fn get_fetch_hosts(&self, user: UserId) -> Result<Option<Vec<String>>, StoreError>;
+
+    async fn put_fetch_hosts(
+        &self,
+        user: UserId,
+        hosts: &[String],
+        at: Timestamp,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
 }

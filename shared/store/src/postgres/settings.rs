@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use bestchat_domain::ids::UserId;
 use bestchat_domain::ports::store::{AuditEntry, AutoApprovalRecord, SettingsStore, StoreError};
+use bestchat_domain::time::Timestamp;
 
 use super::{PgStore, audit, db_error};
 
@@ -12,8 +13,47 @@ const PUT: &str =
     ON CONFLICT (user_id) DO UPDATE SET by_risk = EXCLUDED.by_risk, by_tool = EXCLUDED.by_tool,
         max_per_turn = EXCLUDED.max_per_turn, updated_at = EXCLUDED.updated_at";
 
+const GET_HOSTS: &str = "SELECT hosts FROM fetch_hosts_settings WHERE user_id = $1";
+const PUT_HOSTS: &str =
+    "INSERT INTO fetch_hosts_settings (user_id, hosts, updated_at) VALUES ($1, $2, $3)
+    ON CONFLICT (user_id) DO UPDATE SET hosts = EXCLUDED.hosts, updated_at = EXCLUDED.updated_at";
+
 #[async_trait]
 impl SettingsStore for PgStore {
+    async fn get_fetch_hosts(&self, user: UserId) -> Result<Option<Vec<String>>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(GET_HOSTS).await.map_err(db_error)?;
+        let Some(row) = client
+            .query_opt(&stmt, &[user.as_uuid()])
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let hosts: serde_json::Value = row.try_get(0).map_err(db_error)?;
+        serde_json::from_value(hosts)
+            .map(Some)
+            .map_err(|e| StoreError::Internal(e.to_string()))
+    }
+
+    async fn put_fetch_hosts(
+        &self,
+        user: UserId,
+        hosts: &[String],
+        at: Timestamp,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let hosts = serde_json::json!(hosts);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(PUT_HOSTS).await.map_err(db_error)?;
+        tx.execute(&stmt, &[user.as_uuid(), &hosts, &at])
+            .await
+            .map_err(db_error)?;
+        audit::append(&tx, entry).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
     async fn get_auto_approval(
         &self,
         user: UserId,

@@ -2,5 +2,5 @@ use bestchat_app::api::settings;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    bestchat_functions::http::run(settings::PUT).await
+    bestchat_functions::http::run(settings::PUT_AUTO_APPROVAL).await
 }

@@ -2,5 +2,5 @@ use bestchat_app::api::settings;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    bestchat_functions::http::run(settings::GET).await
+    bestchat_functions::http::run(settings::GET_AUTO_APPROVAL).await
 }

@@ -321,3 +321,61 @@ impl Source {
 fn count(n: i32) -> u32 {
     u32::try_from(n).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bestchat_domain::message::ToolCall;
+    use serde_json::json;
+
+    #[test]
+    fn parallel_calls_go_as_tool_use_blocks_and_their_results_in_one_user_turn() {
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            name: "get_weather".into(),
+            arguments: json!({"city": id, "days": 2, "metric": true}),
+        };
+        let result = |id: &str| ChatMessage::Tool {
+            call_id: id.into(),
+            name: "get_weather".into(),
+            content: format!("result {id}"),
+        };
+        let request = ChatRequest {
+            messages: vec![
+                ChatMessage::User {
+                    text: "weather?".into(),
+                },
+                ChatMessage::Assistant {
+                    text: String::new(),
+                    tool_calls: vec![call("a"), call("b")],
+                },
+                result("a"),
+                result("b"),
+            ],
+            ..ChatRequest::default()
+        };
+        let messages = messages(&request).unwrap();
+        assert_eq!(messages.len(), 3);
+        let uses: Vec<&ToolUseBlock> = messages[1]
+            .content()
+            .iter()
+            .filter_map(|b| b.as_tool_use().ok())
+            .collect();
+        assert_eq!(
+            uses.iter().map(|u| u.tool_use_id()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(
+            uses[0].input(),
+            &document(&json!({"city": "a", "days": 2, "metric": true}))
+        );
+        assert_eq!(messages[2].role(), &ConversationRole::User);
+        let results: Vec<&str> = messages[2]
+            .content()
+            .iter()
+            .filter_map(|b| b.as_tool_result().ok())
+            .map(ToolResultBlock::tool_use_id)
+            .collect();
+        assert_eq!(results, ["a", "b"]);
+    }
+}

@@ -357,6 +357,7 @@ async fn messages_round_trip_every_field(store: &dyn Store) {
             id: "call_1".into(),
             name: "calculator".into(),
             arguments: serde_json::json!({"expression": "2+2"}),
+            signature: Some("opaque-provider-state".into()),
         }],
         token_count: 12,
         usage: Some(Usage {

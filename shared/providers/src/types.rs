@@ -69,6 +69,11 @@ pub enum StreamEvent {
     ToolCallEnd {
         index: u32,
     },
+    /// The provider's opaque state for a call, to send back with it.
+    ToolCallSignature {
+        index: u32,
+        signature: String,
+    },
     Usage(TokenUsage),
     Finish(FinishReason),
     Error(ProviderError),

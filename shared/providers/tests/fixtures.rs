@@ -42,6 +42,8 @@ struct Summary {
     reasoning: String,
     /// (index, id, name, arguments)
     calls: Vec<(u32, String, String, String)>,
+    /// (index, signature)
+    signatures: Vec<(u32, String)>,
     usage: Option<TokenUsage>,
     finish: Option<FinishReason>,
     error: Option<ErrorKind>,
@@ -74,6 +76,13 @@ fn summarize(events: &[StreamEvent]) -> Summary {
                 call.3.push_str(arguments);
             }
             StreamEvent::ToolCallEnd { index } => assert!(open.remove(index)),
+            StreamEvent::ToolCallSignature { index, signature } => {
+                assert!(
+                    open.contains(index),
+                    "a signature for a call that is not open"
+                );
+                s.signatures.push((*index, signature.clone()));
+            }
             StreamEvent::Usage(u) => s.usage = Some(*u),
             StreamEvent::Finish(f) => s.finish = Some(*f),
             StreamEvent::Error(e) => s.error = Some(e.kind),
@@ -221,6 +230,11 @@ fn gemini_function_call_arrives_whole() {
     );
     assert_eq!(s.finish, Some(FinishReason::ToolCalls));
     assert_eq!(s.usage, usage(8, 12, 0));
+    assert_eq!(
+        s.signatures,
+        [(0, "CiQB0e2Kb2j".to_owned())],
+        "kept to send back"
+    );
 }
 
 #[test]

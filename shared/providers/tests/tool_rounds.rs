@@ -12,6 +12,7 @@ fn round() -> ChatRequest {
         id: id.into(),
         name: "get_weather".into(),
         arguments: json!({"city": city}),
+        signature: (id == "call_1").then(|| "sig-1".to_owned()),
     };
     ChatRequest {
         messages: vec![
@@ -160,6 +161,18 @@ fn gemini_sends_function_declarations_calls_and_responses_together() {
         .collect();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[1]["args"], json!({"city": "Porto"}));
+    // The thought signature goes back on its call's part, and only there.
+    let parts = contents[1]["parts"].as_array().unwrap();
+    let signed: Vec<&Value> = parts
+        .iter()
+        .filter_map(|p| p.get("thoughtSignature"))
+        .collect();
+    assert_eq!(signed, [&json!("sig-1")]);
+    assert!(
+        parts
+            .iter()
+            .any(|p| p.get("functionCall").is_some() && p["thoughtSignature"] == "sig-1")
+    );
     let responses: Vec<&Value> = contents[2]["parts"]
         .as_array()
         .unwrap()

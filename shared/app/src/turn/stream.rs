@@ -108,12 +108,17 @@ pub(super) async fn run(
                     }
                     StreamEvent::ToolCallStart { index, id, name } => calls.push((
                         index,
-                        ToolCall { id, name, arguments: Value::Null },
+                        ToolCall { id, name, arguments: Value::Null, signature: None },
                         String::new(),
                     )),
                     StreamEvent::ToolCallDelta { index, arguments } => {
                         if let Some(call) = calls.iter_mut().find(|c| c.0 == index) {
                             call.2.push_str(&arguments);
+                        }
+                    }
+                    StreamEvent::ToolCallSignature { index, signature } => {
+                        if let Some(call) = calls.iter_mut().find(|c| c.0 == index) {
+                            call.1.signature = Some(signature);
                         }
                     }
                     StreamEvent::ToolCallEnd { .. } => {}

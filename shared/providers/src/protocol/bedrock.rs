@@ -334,6 +334,7 @@ mod tests {
             id: id.into(),
             name: "get_weather".into(),
             arguments: json!({"city": id, "days": 2, "metric": true}),
+            signature: None,
         };
         let result = |id: &str| ChatMessage::Tool {
             call_id: id.into(),

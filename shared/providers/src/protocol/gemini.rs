@@ -19,11 +19,13 @@ pub fn body(request: &ChatRequest) -> Value {
                 if !text.is_empty() {
                     parts.push(json!({"text": text}));
                 }
-                parts.extend(
-                    tool_calls
-                        .iter()
-                        .map(|c| json!({"functionCall": {"name": c.name, "args": c.arguments}})),
-                );
+                parts.extend(tool_calls.iter().map(|c| {
+                    let mut part = json!({"functionCall": {"name": c.name, "args": c.arguments}});
+                    if let Some(signature) = &c.signature {
+                        part["thoughtSignature"] = json!(signature);
+                    }
+                    part
+                }));
                 ("model", parts)
             }
             ChatMessage::Tool { name, content, .. } => (
@@ -96,6 +98,7 @@ struct Part {
     #[serde(default)]
     thought: bool,
     function_call: Option<FunctionCall>,
+    thought_signature: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -167,6 +170,9 @@ impl Decoder {
                 self.next_call += 1;
                 self.calls.start(index, call.id.as_deref(), &call.name, out);
                 self.calls.arguments(index, &call.args.to_string(), out);
+                if let Some(signature) = part.thought_signature.filter(|s| !s.is_empty()) {
+                    out.push(StreamEvent::ToolCallSignature { index, signature });
+                }
                 self.calls.end(index, out);
             } else if let Some(text) = part.text.filter(|t| !t.is_empty()) {
                 out.push(if part.thought {

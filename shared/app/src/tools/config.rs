@@ -27,6 +27,9 @@ pub struct ToolsConfig {
     /// `BESTCHAT_TOOL_CACHE_DIR`: compiled modules kept between processes (`/tmp/…` in
     /// Lambda, where it lasts as long as the execution environment).
     pub cache_dir: PathBuf,
+    /// `BESTCHAT_TOOL_CACHE_MAX_BYTES`: most compiled code kept there, least recently used
+    /// evicted first (Lambda's /tmp is 512 MB unless configured).
+    pub cache_max_bytes: u64,
     /// `BESTCHAT_TOOL_MAX_PREPARED`: modules kept ready to instantiate in memory.
     pub max_prepared: usize,
     /// `BESTCHAT_TOOL_FETCH_ALLOW_PRIVATE`: whether network tools may reach loopback and
@@ -112,6 +115,7 @@ impl ToolsConfig {
             cache_dir: env
                 .optional("BESTCHAT_TOOL_CACHE_DIR")
                 .map_or_else(|| data_dir.join(TOOL_CACHE_DIR), PathBuf::from),
+            cache_max_bytes: env.number("BESTCHAT_TOOL_CACHE_MAX_BYTES", 256 * 1024 * 1024)?,
             max_prepared: env.number("BESTCHAT_TOOL_MAX_PREPARED", 64)?,
             fetch_allow_private: env.flag("BESTCHAT_TOOL_FETCH_ALLOW_PRIVATE", false)?,
             executor_function: env.optional("TOOL_EXECUTOR_FUNCTION"),

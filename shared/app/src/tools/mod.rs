@@ -51,6 +51,7 @@ impl ToolRuntime {
         let sandbox = Sandbox::new(
             SandboxSettings {
                 cache_dir: Some(config.cache_dir.clone()),
+                cache_max_bytes: config.cache_max_bytes,
                 max_prepared: config.max_prepared,
                 shared: Some(Arc::new(SharedCompiled::new(Arc::clone(&blobs)))),
             },

@@ -48,13 +48,16 @@ pub fn load_shared(engine: &Engine, bytes: &[u8]) -> Option<Module> {
 pub struct DiskCache {
     dir: PathBuf,
     engine_key: String,
+    /// The directory is kept under this many bytes, the least recently used files going first.
+    max_bytes: u64,
 }
 
 impl DiskCache {
-    pub fn new(dir: PathBuf, engine: &Engine) -> Self {
+    pub fn new(dir: PathBuf, engine: &Engine, max_bytes: u64) -> Self {
         Self {
             dir,
             engine_key: engine_key(engine),
+            max_bytes,
         }
     }
 
@@ -74,7 +77,14 @@ impl DiskCache {
         #[allow(unsafe_code)]
         let loaded = unsafe { Module::deserialize_file(engine, &path) };
         match loaded {
-            Ok(module) => Some(module),
+            Ok(module) => {
+                // Recently used files are the last to be evicted.
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                Some(module)
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "compiled module not loadable; compiling again");
                 let _ = std::fs::remove_file(&path);
@@ -88,12 +98,42 @@ impl DiskCache {
         let temp = self
             .dir
             .join(format!(".{sha256}.{}.tmp", std::process::id()));
+        let path = self.path(sha256);
         let written = create_private_dir(&self.dir)
             .and_then(|()| std::fs::write(&temp, code))
-            .and_then(|()| std::fs::rename(&temp, self.path(sha256)));
-        if let Err(error) = written {
-            let _ = std::fs::remove_file(&temp);
-            tracing::warn!(dir = %self.dir.display(), %error, "cannot cache a compiled module");
+            .and_then(|()| std::fs::rename(&temp, &path));
+        match written {
+            Ok(()) => self.evict_beyond_limit(&path),
+            Err(error) => {
+                let _ = std::fs::remove_file(&temp);
+                tracing::warn!(dir = %self.dir.display(), %error, "cannot cache a compiled module");
+            }
+        }
+    }
+
+    /// Removes the least recently used compiled modules (never `keep`) until the directory is
+    /// under its limit. A module loaded from a removed file stays usable: it is mapped.
+    fn evict_beyond_limit(&self, keep: &std::path::Path) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|f| f.1).sum();
+        files.sort();
+        for (_, size, path) in files {
+            if total <= self.max_bytes {
+                break;
+            }
+            if path != keep && std::fs::remove_file(&path).is_ok() {
+                total = total.saturating_sub(size);
+            }
         }
     }
 }
@@ -110,4 +150,26 @@ fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directory_stays_under_its_limit_oldest_first() {
+        let dir = std::env::temp_dir().join(format!("bestchat-cwasm-{}", std::process::id()));
+        let cache = DiskCache::new(dir.clone(), &Engine::default(), 150);
+        for (i, sha) in ["a", "b", "c"].iter().enumerate() {
+            cache.store(sha, &[i as u8; 60]);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!cache.path("a").exists(), "the oldest goes first");
+        assert!(cache.path("b").exists() && cache.path("c").exists());
+        // One entry larger than the limit is still kept: it is the one just written.
+        cache.store("d", &[9; 400]);
+        assert!(cache.path("d").exists());
+        assert!(!cache.path("b").exists() && !cache.path("c").exists());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -37,6 +37,8 @@ const STDERR_BYTES: usize = 8 * 1024;
 pub struct SandboxSettings {
     /// Where compiled modules are kept between processes; `None`: in memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Most bytes of compiled code kept there.
+    pub cache_max_bytes: u64,
     /// Modules kept ready to instantiate in memory.
     pub max_prepared: usize,
     /// Compiled modules shared by every process of the deployment; `None`: this host only.
@@ -90,7 +92,9 @@ impl Sandbox {
         wasmtime_wasi::p1::add_to_linker_async(&mut linker, |guest: &mut Guest| &mut guest.wasi)?;
         guest::add_fetch_to_linker(&mut linker)?;
         Ok(Self {
-            disk: settings.cache_dir.map(|dir| DiskCache::new(dir, &engine)),
+            disk: settings
+                .cache_dir
+                .map(|dir| DiskCache::new(dir, &engine, settings.cache_max_bytes)),
             engine_key: cache::engine_key(&engine),
             shared: settings.shared,
             engine,

@@ -39,6 +39,7 @@ pub fn sandbox(cache_dir: Option<PathBuf>) -> Sandbox {
     .expect("fetch client");
     let settings = SandboxSettings {
         cache_dir,
+        cache_max_bytes: 1024 * 1024 * 1024,
         max_prepared: 16,
         shared: None,
     };

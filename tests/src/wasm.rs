@@ -5,7 +5,7 @@ include!(concat!(env!("OUT_DIR"), "/modules.rs"));
 pub fn module(name: &str) -> &'static [u8] {
     MODULES
         .iter()
-        .find(|(module, _)| *module == name)
-        .map(|(_, bytes)| *bytes)
+        .find(|(module, ..)| *module == name)
+        .map(|(_, bytes, _)| *bytes)
         .unwrap_or_else(|| panic!("no test module {name}"))
 }

@@ -57,18 +57,28 @@ fn build_guest_workspace(workspace: &Path) -> PathBuf {
     target_dir.join(WASM_TARGET).join("release")
 }
 
-/// Writes `modules.rs` into OUT_DIR: `pub static MODULES: &[(&str, &[u8])]`, each module's
-/// bytes `include_bytes!`d from a guest build directory, by file stem.
+/// Writes `modules.rs` into OUT_DIR: `pub static MODULES: &[(&str, &[u8], &str)]`, each
+/// module's name (file stem), bytes (`include_bytes!`d from a guest build directory) and
+/// sha256, hashed here so no process pays for hashing megabytes at its cold start.
 fn write_module_table(modules: &[(&Path, &str)]) {
-    let mut table = String::from("pub static MODULES: &[(&str, &[u8])] = &[\n");
+    use sha2::Digest;
+    let mut table = String::from("pub static MODULES: &[(&str, &[u8], &str)] = &[\n");
     for (wasm_dir, name) in modules {
         let path = wasm_dir.join(format!("{name}.wasm"));
         if !path.is_file() {
             println!("cargo:warning=the guest build made no {}", path.display());
             std::process::exit(1);
         }
+        let Ok(bytes) = std::fs::read(&path) else {
+            println!("cargo:warning=cannot read {}", path.display());
+            std::process::exit(1);
+        };
+        let sha: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         table.push_str(&format!(
-            "    ({name:?}, include_bytes!({:?})),\n",
+            "    ({name:?}, include_bytes!({:?}), {sha:?}),\n",
             path.display().to_string()
         ));
     }

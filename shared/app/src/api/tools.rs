@@ -15,10 +15,14 @@ pub const CREATE: Handler = handler!(create_tool, registration_body_limit);
 pub const LIST: Handler = handler!(list_tools);
 pub const DELETE: Handler = handler!(delete_tool);
 
+/// Room for the manifest beside the module in a registration's body (the schema alone may be
+/// 32 KiB).
+const MANIFEST_ALLOWANCE_BYTES: usize = 64 * 1024;
+
 /// A registration carries the module in base64; other routes keep the general limit.
 fn registration_body_limit(state: &AppState) -> usize {
     let module = state.config.tools.max_module_bytes;
-    (module.div_ceil(3) * 4).saturating_add(64 * 1024)
+    (module.div_ceil(3) * 4).saturating_add(MANIFEST_ALLOWANCE_BYTES)
 }
 
 async fn create_tool(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {

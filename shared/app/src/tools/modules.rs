@@ -1,24 +1,14 @@
 //! Where the executor finds a module: built-ins linked into this binary, users' modules in the
 //! blob store under their sha256.
 
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bestchat_domain::ports::blobs::{BlobError, BlobStore};
 use bestchat_domain::tool::module_key;
 use bestchat_tools::executor::ModuleSource;
 use bestchat_tools::sandbox::CompiledStore;
-use bestchat_tools::sandbox::sha256_hex;
 use bestchat_tools::{Failure, FailureKind, ModuleRef};
-
-/// Each built-in's sha256, computed once per process.
-static BUILTIN_SHAS: LazyLock<HashMap<&'static str, String>> = LazyLock::new(|| {
-    bestchat_builtin_tools::MODULES
-        .iter()
-        .map(|(name, bytes)| (*name, sha256_hex(bytes)))
-        .collect()
-});
 
 pub struct Modules {
     blobs: Arc<dyn BlobStore>,
@@ -37,7 +27,7 @@ impl Modules {
 #[async_trait]
 impl ModuleSource for Modules {
     fn builtin_sha256(&self, name: &str) -> Option<String> {
-        BUILTIN_SHAS.get(name).cloned()
+        bestchat_builtin_tools::sha256(name).map(str::to_owned)
     }
 
     async fn bytes(&self, module: &ModuleRef) -> Result<Vec<u8>, Failure> {

@@ -7,16 +7,25 @@ include!(concat!(env!("OUT_DIR"), "/modules.rs"));
 pub fn module(name: &str) -> Option<&'static [u8]> {
     MODULES
         .iter()
-        .find(|(tool, _)| *tool == name)
-        .map(|(_, bytes)| *bytes)
+        .find(|(tool, ..)| *tool == name)
+        .map(|(_, bytes, _)| *bytes)
+}
+
+/// The sha256 of the built-in tool `name`'s module, computed by the build.
+pub fn sha256(name: &str) -> Option<&'static str> {
+    MODULES
+        .iter()
+        .find(|(tool, ..)| *tool == name)
+        .map(|(.., sha)| *sha)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn every_builtin_is_a_webassembly_module() {
-        for (name, bytes) in super::MODULES {
+        for (name, bytes, sha) in super::MODULES {
             assert_eq!(&bytes[..4], b"\0asm", "{name}");
+            assert_eq!(sha.len(), 64, "{name}");
         }
         assert!(super::module("calculator").is_some());
         assert!(super::module("nope").is_none());

@@ -147,19 +147,19 @@ impl Sandbox {
                 let bytes = bytes().await?;
                 if sha256_hex(&bytes) != sha {
                     return Err(Failure::new(
-                        FailureKind::Trap,
+                        FailureKind::ModuleUnavailable,
                         "the module's bytes do not match its sha256",
                     ));
                 }
                 self.compile_fresh(sha, bytes)
                     .await
-                    .map_err(|e| Failure::new(FailureKind::Trap, e.to_string()))?
+                    .map_err(|e| Failure::new(FailureKind::ModuleUnavailable, e.to_string()))?
             }
         };
         // A module that reached here passed registration (or is built in); the linker still
         // refuses one whose imports it does not define.
         self.prepare(sha, &module)
-            .map_err(|e| Failure::new(FailureKind::Trap, e.to_string()))
+            .map_err(|e| Failure::new(FailureKind::ModuleUnavailable, e.to_string()))
     }
 
     /// Code compiled before, by this process's disk or any process of the deployment.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bestchat_egress::{Guard, Reach};
 use bestchat_tools::executor::{Executor, ModuleSource};
 use bestchat_tools::sandbox::fetch::{FetchSettings, Fetcher};
-use bestchat_tools::sandbox::{Sandbox, SandboxSettings, sha256_hex};
+use bestchat_tools::sandbox::{Sandbox, SandboxSettings};
 use bestchat_tools::{Ceilings, Failure, FailureKind, ModuleRef};
 
 struct Builtins;
@@ -16,7 +16,7 @@ struct Builtins;
 #[async_trait]
 impl ModuleSource for Builtins {
     fn builtin_sha256(&self, name: &str) -> Option<String> {
-        bestchat_builtin_tools::module(name).map(sha256_hex)
+        bestchat_builtin_tools::sha256(name).map(str::to_owned)
     }
 
     async fn bytes(&self, module: &ModuleRef) -> Result<Vec<u8>, Failure> {

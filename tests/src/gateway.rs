@@ -339,6 +339,7 @@ pub async fn cloud(env: &[(&str, &str)]) -> Running {
         ("WS_ENDPOINT", &self_url),
         ("CHAT_TURN_FUNCTION", "chat-turn"),
         ("SUMMARIZE_FUNCTION", "summarize"),
+        ("TOOL_EXECUTOR_FUNCTION", "tool-executor"),
         ("AWS_ENDPOINT_URL_LAMBDA", &self_url),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),

@@ -14,7 +14,8 @@ use bestchat_domain::message::{
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_domain::page::PageRequest;
 use bestchat_domain::ports::store::{
-    AuditEntry, AutoApprovalRecord, Finisher, LeaseId, StoreError, TurnStart,
+    AuditEntry, AutoApprovalRecord, ExecutionFilter, Finisher, LeaseId, StepRecords,
+    StoreError, TurnStart,
 };
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::tool::{UserTool, module_key};
@@ -672,14 +673,14 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     let log = usage_log(&answer);
     assert!(
         !store
-            .finish_turn(&done, Some(&log), Finisher::Lease(LeaseId::generate()))
+            .finish_turn(&done, Some(&log), Finisher::Lease(LeaseId::generate()), &StepRecords::default())
             .await
             .unwrap(),
         "another lease writes nothing"
     );
     assert!(
         store
-            .finish_turn(&done, Some(&log), Finisher::Lease(lease))
+            .finish_turn(&done, Some(&log), Finisher::Lease(lease), &StepRecords::default())
             .await
             .unwrap()
     );
@@ -694,7 +695,7 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     };
     assert!(
         !store
-            .finish_turn(&again, Some(&usage_log(&answer)), Finisher::Lease(lease))
+            .finish_turn(&again, Some(&usage_log(&answer)), Finisher::Lease(lease), &StepRecords::default())
             .await
             .unwrap()
     );
@@ -720,7 +721,7 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     };
     assert!(
         store
-            .finish_turn(&finished2, Some(&log), Finisher::Lease(lease2))
+            .finish_turn(&finished2, Some(&log), Finisher::Lease(lease2), &StepRecords::default())
             .await
             .is_err()
     );
@@ -868,7 +869,7 @@ async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
     };
     assert!(
         !store
-            .finish_turn(&lost, None, Finisher::Lapsed(after))
+            .finish_turn(&lost, None, Finisher::Lapsed(after), &StepRecords::default())
             .await
             .unwrap(),
         "a live lease cannot be taken"
@@ -896,13 +897,13 @@ async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
     let lapsed = plus_micros(renewed, 1);
     assert!(
         store
-            .finish_turn(&lost, None, Finisher::Lapsed(lapsed))
+            .finish_turn(&lost, None, Finisher::Lapsed(lapsed), &StepRecords::default())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .finish_turn(&lost, None, Finisher::Lapsed(lapsed))
+            .finish_turn(&lost, None, Finisher::Lapsed(lapsed), &StepRecords::default())
             .await
             .unwrap(),
         "once"
@@ -915,7 +916,7 @@ async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
     };
     assert!(
         !store
-            .finish_turn(&late, None, Finisher::Lease(lease))
+            .finish_turn(&late, None, Finisher::Lease(lease), &StepRecords::default())
             .await
             .unwrap(),
         "the status never flips back"
@@ -933,7 +934,8 @@ async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
                     ..other.clone()
                 },
                 None,
-                Finisher::Lapsed(after)
+                Finisher::Lapsed(after),
+                &StepRecords::default()
             )
             .await
             .unwrap()
@@ -977,13 +979,13 @@ async fn the_sender_ends_only_an_unclaimed_answer(store: &dyn Store) {
     };
     assert!(
         store
-            .finish_turn(&failed, None, Finisher::Unclaimed)
+            .finish_turn(&failed, None, Finisher::Unclaimed, &StepRecords::default())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .finish_turn(&failed2, None, Finisher::Unclaimed)
+            .finish_turn(&failed2, None, Finisher::Unclaimed, &StepRecords::default())
             .await
             .unwrap()
     );

@@ -321,6 +321,7 @@ mod tests {
             "subscribe",
             "resume",
             "cancel",
+            "approveTool",
             "ping",
             "$default",
         ] {

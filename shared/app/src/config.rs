@@ -147,8 +147,9 @@ pub struct Config {
     pub allow_private_provider_urls: bool,
     pub auth: AuthConfig,
     pub realtime: RealtimeConfig,
-    /// `BESTCHAT_TURN_MAX_MS`: longest one answer may stream (under the chat-turn function's
-    /// timeout, so the answer is stored as `incomplete` rather than lost).
+    /// `BESTCHAT_TURN_MAX_MS`: longest one chat-turn invocation may stream, all the steps of a
+    /// tool loop it runs together (under the function's timeout, so the answer is stored as
+    /// `incomplete` rather than lost).
     pub turn_max_duration: Duration,
     /// `BESTCHAT_TURN_LEASE_MS`: a running turn's lease on its answer; renewed every third of
     /// it, so the janitor ends a dead turn's answer this long after the turn stopped renewing.

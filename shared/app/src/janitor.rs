@@ -2,7 +2,8 @@
 //! out of memory or time, or its invocation was lost) are ended with what was streamed of them,
 //! recovered from the resume buffer, and announced, so no client waits forever and nothing that
 //! reached a screen is lost. Evidence, not age: an answer is ended only once its turn's lease
-//! lapsed, and only if it still has, in the same write.
+//! lapsed, and only if it still has, in the same write. Tool calls nobody decided in time are
+//! ended as denied by timeout, and lost runs as interrupted (`decisions::sweep_overdue`).
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use bestchat_domain::ErrorCode;
 use bestchat_domain::ids::MessageId;
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus};
 use bestchat_domain::ports::realtime::StreamBuffer;
-use bestchat_domain::ports::store::{Finisher, TurnStore};
+use bestchat_domain::ports::store::{Finisher, StepRecords, TurnStore};
 use bestchat_domain::text::replace_nul_owned;
 use bestchat_domain::time::{Timestamp, now};
 use serde_json::{Value, json};
@@ -47,7 +48,22 @@ pub async fn handle(state: Arc<AppState>, _payload: Value) -> Result<Value, AppE
             "ended answers whose turn died"
         );
     }
-    Ok(json!({ "ended": swept.ended, "failed": swept.failed }))
+    let overdue = crate::decisions::sweep_overdue(&state).await?;
+    if overdue != crate::decisions::Overdue::default() {
+        tracing::warn!(
+            expired = overdue.expired,
+            interrupted = overdue.interrupted,
+            restarted = overdue.restarted,
+            "ended or restarted overdue tool calls"
+        );
+    }
+    Ok(json!({
+        "ended": swept.ended,
+        "failed": swept.failed,
+        "tool_calls_expired": overdue.expired,
+        "tool_calls_interrupted": overdue.interrupted,
+        "tool_calls_restarted": overdue.restarted,
+    }))
 }
 
 pub async fn run(state: &AppState) -> Result<Swept, AppError> {
@@ -109,7 +125,7 @@ async fn end(
     let text = streamed_text(buffer, id).await;
     let recovered = ended_message(message.clone(), text);
     match store
-        .finish_turn(&recovered, None, Finisher::Lapsed(at))
+        .finish_turn(&recovered, None, Finisher::Lapsed(at), &StepRecords::default())
         .await
     {
         Ok(true) => return Ok(Some(recovered)),
@@ -119,7 +135,7 @@ async fn end(
         }
     }
     let empty = ended_message(message, String::new());
-    match store.finish_turn(&empty, None, Finisher::Lapsed(at)).await {
+    match store.finish_turn(&empty, None, Finisher::Lapsed(at), &StepRecords::default()).await {
         Ok(true) => Ok(Some(empty)),
         Ok(false) => Ok(None),
         Err(e) => {
@@ -276,6 +292,7 @@ mod tests {
             message: &Message,
             _: Option<&UsageLog>,
             by: Finisher,
+            _: &StepRecords<'_>,
         ) -> Result<bool, StoreError> {
             assert!(
                 matches!(by, Finisher::Lapsed(_)),

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod decisions;
 pub mod error;
 pub mod events;
 pub mod http;

@@ -7,7 +7,7 @@ use bestchat_domain::limits::{CLIENT_MESSAGE_ID_MAX_CHARS, MESSAGE_CONTENT_MAX_C
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::ports::realtime::ConnectionId;
-use bestchat_domain::ports::store::{Finisher, TurnStart};
+use bestchat_domain::ports::store::{Finisher, StepRecords, TurnStart};
 use bestchat_domain::time::{after, now};
 use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
@@ -159,6 +159,7 @@ pub async fn send(
                 user_id: user,
                 conversation_id,
                 message_id: assistant.id,
+                continue_tools: false,
             };
             let payload = serde_json::to_value(&job).unwrap_or_default();
             if let Err(e) = state.invoker.invoke_async(CHAT_TURN, &payload).await {
@@ -191,7 +192,7 @@ async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, 
     };
     if !state
         .store()
-        .finish_turn(&failed, None, Finisher::Unclaimed)
+        .finish_turn(&failed, None, Finisher::Unclaimed, &StepRecords::default())
         .await?
     {
         let current = state.store().get_message(failed.user_id, failed.id).await?;

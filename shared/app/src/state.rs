@@ -11,7 +11,7 @@ use bestchat_domain::ports::keys::{KeyVault, VaultError};
 use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
 use bestchat_domain::ports::store::{
     ContextStore, ConversationStore, MessageStore, ProviderConfigStore, SettingsStore, StoreError,
-    ToolStore, TurnStore, UserStore,
+    ToolExecutionStore, ToolStore, TurnStore, UserStore,
 };
 use bestchat_egress::{Guard, Reach};
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
@@ -44,6 +44,7 @@ pub trait Store:
     + ContextStore
     + ToolStore
     + SettingsStore
+    + ToolExecutionStore
 {
 }
 impl<T> Store for T where
@@ -55,6 +56,7 @@ impl<T> Store for T where
         + ContextStore
         + ToolStore
         + SettingsStore
+        + ToolExecutionStore
 {
 }
 

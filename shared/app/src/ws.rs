@@ -1,5 +1,5 @@
 //! The WebSocket functions: `$connect` (behind the token authorizer), `$disconnect`, and the
-//! message routes (`sendMessage`, `subscribe`, `resume`, `cancel`, `ping`). Replies that are not
+//! message routes (`sendMessage`, `subscribe`, `resume`, `cancel`, `approveTool`, `ping`). Replies that are not
 //! part of a message's stream are posted back to the connection.
 
 use std::sync::Arc;
@@ -237,6 +237,14 @@ async fn act(
             }
             Ok(())
         }
+        ClientAction::ApproveTool {
+            tool_execution_id,
+            decision,
+        } => {
+            crate::decisions::decide(state, user, tool_execution_id, decision, Some(connection))
+                .await?;
+            Ok(())
+        }
         ClientAction::Ping {} => {
             send_to(state, connection, &ServerEvent::Pong).await;
             Ok(())
@@ -307,6 +315,7 @@ pub async fn resume(
         conversation_id: message.conversation_id,
         message_id: message.id,
         usage: message.usage,
+        turn_usage: None,
         finish_reason: message.finish_reason,
         message,
     };

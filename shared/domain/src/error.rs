@@ -53,6 +53,7 @@ error_codes! {
     MessageNotFound => "message_not_found", 404, false, "no such message for this user";
     ProviderConfigNotFound => "provider_config_not_found", 404, false, "no such provider configuration for this user";
     ToolNotFound => "tool_not_found", 404, false, "no such tool for this user";
+    ToolExecutionNotFound => "tool_execution_not_found", 404, false, "no such tool execution for this user";
     RouteNotFound => "route_not_found", 404, false, "no route matches this method and path";
     Conflict => "conflict", 409, false, "the request conflicts with existing data";
     PayloadTooLarge => "payload_too_large", 413, false, "the request is too large";
@@ -65,6 +66,7 @@ error_codes! {
     ContextTooLarge => "context_too_large", 422, false, "the message and system prompt do not fit the model's context window";
     Incomplete => "incomplete", 502, true, "the answer was cut off; what arrived is kept";
     TurnTimeout => "turn_timeout", 504, true, "the answer took longer than this deployment allows; what arrived is kept";
+    ToolStepLimit => "tool_step_limit", 422, false, "the answer stopped: it used as many tool steps as one answer may";
     TurnLost => "turn_lost", 503, true, "the answer stopped unexpectedly; what arrived is kept";
     Unavailable => "unavailable", 503, true, "the service is briefly unavailable; retry shortly";
     Internal => "internal", 500, false, "an internal error occurred";

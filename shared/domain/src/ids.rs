@@ -57,6 +57,10 @@ uuid_id!(
     /// A user-registered tool.
     ToolId
 );
+uuid_id!(
+    /// One tool call the model asked for, as decided and run.
+    ToolExecutionId
+);
 
 /// Namespace for deriving user ids from token subjects (UUIDv5).
 const USER_NAMESPACE: Uuid = Uuid::from_u128(0x6b1f_3e0a_52c4_4d59_9a57_0c2e_b3a1_7d44);

@@ -7,10 +7,12 @@ use crate::ids::{ConversationId, MessageId, UserId};
 use crate::model_ref::{ModelId, ProviderId};
 use crate::time::Timestamp;
 
+/// An enum stored and sent as one of a fixed set of strings.
+#[macro_export]
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
@@ -42,6 +44,7 @@ string_enum!(Role {
 
 string_enum!(
     /// `streaming` while the provider answers; a message is never `complete` unless it is.
+    /// `awaiting_approval`: the answer ended with tool calls of which some wait for the user.
     MessageStatus {
         Pending => "pending",
         Streaming => "streaming",
@@ -49,6 +52,7 @@ string_enum!(
         Cancelled => "cancelled",
         Error => "error",
         Incomplete => "incomplete",
+        AwaitingApproval => "awaiting_approval",
     }
 );
 
@@ -119,7 +123,8 @@ pub struct Message {
     pub status: MessageStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_message_id: Option<String>,
-    /// For an assistant message, the user message it answers.
+    /// For an assistant message, the user message it answers; for a later step of a tool loop,
+    /// the assistant message whose tool calls it follows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<MessageId>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
-use crate::ids::{ConversationId, MessageId};
+use crate::ids::{ConversationId, MessageId, ToolExecutionId};
 use crate::message::{FinishReason, Message, Usage};
 use crate::model_ref::{ModelId, ProviderId};
+use crate::tool::{ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict};
 
 /// A client's message on the WebSocket, selected by its `action`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -28,6 +29,10 @@ pub enum ClientAction {
     },
     Cancel {
         message_id: MessageId,
+    },
+    ApproveTool {
+        tool_execution_id: ToolExecutionId,
+        decision: Verdict,
     },
     /// A struct variant, so that unknown fields are refused here as on every other action.
     Ping {},
@@ -70,6 +75,9 @@ pub enum ServerEvent {
         message_id: MessageId,
         message: Message,
         usage: Option<Usage>,
+        /// For the last step of a tool loop: the usage of all its steps, summed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        turn_usage: Option<Usage>,
         finish_reason: Option<FinishReason>,
     },
     #[serde(rename = "message.error")]
@@ -93,6 +101,35 @@ pub enum ServerEvent {
         strategy: String,
         tokens_before: u32,
         tokens_after: u32,
+    },
+    /// A call waits for the user's decision; sent to every device of the user.
+    #[serde(rename = "tool.pending")]
+    ToolPending {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        tool_execution_id: ToolExecutionId,
+        tool_execution: ToolExecution,
+    },
+    /// A decision was made (on any device, by the policy, or by the timeout).
+    #[serde(rename = "tool.decided")]
+    ToolDecided {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        tool_execution_id: ToolExecutionId,
+        status: ExecutionStatus,
+        decision: Option<ExecutionDecision>,
+    },
+    /// A call ended: its output, or why it has none.
+    #[serde(rename = "tool.result")]
+    ToolResult {
+        conversation_id: ConversationId,
+        message_id: MessageId,
+        tool_execution_id: ToolExecutionId,
+        status: ExecutionStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        output: Option<serde_json::Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<ExecutionError>,
     },
     #[serde(rename = "pong")]
     Pong,

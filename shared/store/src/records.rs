@@ -4,7 +4,7 @@
 use bestchat_domain::ErrorCode;
 use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{Conversation, ConversationSettings};
-use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::ids::{ConversationId, MessageId, ToolExecutionId, UserId};
 use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
 };
@@ -12,6 +12,9 @@ use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::ports::store::StoreError;
 use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig, SealedKey};
 use bestchat_domain::time::Timestamp;
+use bestchat_domain::tool::{
+    DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
+};
 use uuid::Uuid;
 
 fn corrupt(what: &str) -> StoreError {
@@ -304,6 +307,129 @@ impl OptimizationRow {
             summary: self.summary,
             summary_model: self.summary_model,
             created_at: self.created_at,
+        })
+    }
+}
+
+/// A `tool_executions` row.
+pub(crate) struct ExecutionRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub tool_call_id: String,
+    pub tool_name: String,
+    pub arguments: serde_json::Value,
+    pub risk: String,
+    pub status: String,
+    pub decision: Option<String>,
+    pub decided_at: Option<Timestamp>,
+    pub decision_verdict: Option<String>,
+    pub decision_rule: Option<String>,
+    pub decision_connection: Option<String>,
+    pub result: Option<serde_json::Value>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub usage: Option<serde_json::Value>,
+    pub request: Option<serde_json::Value>,
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The columns of `ExecutionRow`, in its order.
+macro_rules! execution_columns {
+    () => {
+        "id, user_id, conversation_id, message_id, tool_call_id, tool_name, arguments, risk,
+         status, decision, decided_at, decision_verdict, decision_rule, decision_connection,
+         result, error_code, error, duration_ms, usage, request, expires_at, created_at,
+         updated_at"
+    };
+}
+pub(crate) use execution_columns;
+
+impl ExecutionRow {
+    pub fn from_domain(e: &ToolExecution) -> Result<Self, StoreError> {
+        let d = e.decision.as_ref();
+        Ok(Self {
+            id: *e.id.as_uuid(),
+            user_id: *e.user_id.as_uuid(),
+            conversation_id: *e.conversation_id.as_uuid(),
+            message_id: *e.message_id.as_uuid(),
+            tool_call_id: e.tool_call_id.clone(),
+            tool_name: e.tool.clone(),
+            arguments: e.arguments.clone(),
+            risk: e.risk.clone(),
+            status: e.status.as_str().to_owned(),
+            decision: d.map(|d| d.by.as_str().to_owned()),
+            decided_at: d.map(|d| d.at),
+            decision_verdict: d.map(|d| d.verdict.as_str().to_owned()),
+            decision_rule: d.map(|d| d.rule.clone()),
+            decision_connection: d.and_then(|d| d.connection_id.clone()),
+            result: e.output.clone(),
+            error_code: e.error.as_ref().map(|x| x.code.clone()),
+            error: e.error.as_ref().map(|x| x.message.clone()),
+            duration_ms: e
+                .usage
+                .map(|u| i64::try_from(u.wall_ms).unwrap_or(i64::MAX)),
+            usage: e.usage.as_ref().map(json).transpose()?,
+            request: (!e.request.is_null()).then(|| e.request.clone()),
+            expires_at: e.expires_at,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        })
+    }
+
+    pub fn into_domain(self) -> Result<ToolExecution, StoreError> {
+        let decision = match (
+            self.decision,
+            self.decided_at,
+            self.decision_verdict,
+            self.decision_rule,
+        ) {
+            (Some(by), Some(at), Some(verdict), rule) => Some(ExecutionDecision {
+                // Rows written before the loop existed said `auto`: the policy's doing.
+                by: DecidedBy::parse(&by).unwrap_or(DecidedBy::Policy),
+                verdict: Verdict::parse(&verdict)
+                    .ok_or_else(|| corrupt("tool_executions.decision_verdict"))?,
+                rule: rule.unwrap_or_default(),
+                at,
+                connection_id: self.decision_connection,
+            }),
+            _ => None,
+        };
+        let error = match (self.error_code, self.error) {
+            (Some(code), Some(message)) => Some(ExecutionError { code, message }),
+            (None, Some(message)) => Some(ExecutionError {
+                code: "failed".into(),
+                message,
+            }),
+            _ => None,
+        };
+        Ok(ToolExecution {
+            id: ToolExecutionId::from_uuid(self.id),
+            user_id: UserId::from_uuid(self.user_id),
+            conversation_id: ConversationId::from_uuid(self.conversation_id),
+            message_id: MessageId::from_uuid(self.message_id),
+            tool_call_id: self.tool_call_id,
+            tool: self.tool_name,
+            risk: self.risk,
+            arguments: self.arguments,
+            status: ExecutionStatus::parse(&self.status)
+                .ok_or_else(|| corrupt("tool_executions.status"))?,
+            decision,
+            output: self.result,
+            error,
+            usage: self
+                .usage
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|_| corrupt("tool_executions.usage"))?,
+            request: self.request.unwrap_or_default(),
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod messages;
 pub mod provider_configs;
 pub mod providers;
 pub mod settings;
+pub mod tool_executions;
 pub mod tools;
 
 use std::future::Future;
@@ -115,6 +116,18 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "tools-delete",
         handler: tools::DELETE,
+    },
+    HttpFunction {
+        name: "tool-executions-list",
+        handler: tool_executions::LIST,
+    },
+    HttpFunction {
+        name: "tool-executions-approve",
+        handler: tool_executions::APPROVE,
+    },
+    HttpFunction {
+        name: "tool-executions-deny",
+        handler: tool_executions::DENY,
     },
 ];
 

@@ -38,7 +38,25 @@ pub struct ToolsConfig {
     /// `TOOL_EXECUTOR_FUNCTION`: the deployed tool-executor; unset: calls run in process.
     pub executor_function: Option<String>,
     pub blobs: BlobConfig,
+    pub loop_limits: LoopLimits,
 }
+
+/// The agent loop's bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopLimits {
+    /// `BESTCHAT_TOOL_MAX_STEPS`: model calls one answer may make (each step after the first
+    /// follows a round of tool results).
+    pub max_steps: u32,
+    /// `BESTCHAT_TOOL_MAX_CALLS_PER_STEP`: tool calls one model answer may ask for; the rest
+    /// are refused (and the model told so).
+    pub max_calls_per_step: usize,
+    /// `BESTCHAT_TOOL_PARALLEL_CALLS`: calls of one step run at once.
+    pub parallel_calls: usize,
+    /// `BESTCHAT_TOOL_APPROVAL_TTL_MS`: how long a call waits for the user before it expires.
+    pub approval_ttl: std::time::Duration,
+}
+
+pub const MAX_STEPS_CEILING: u32 = 50;
 
 /// A module's base64 plus the manifest must stay under Lambda's 6 MB request payload.
 pub const MAX_MODULE_BYTES_CEILING: usize = 4 * 1024 * 1024;
@@ -120,7 +138,39 @@ impl ToolsConfig {
             fetch_allow_private: env.flag("BESTCHAT_TOOL_FETCH_ALLOW_PRIVATE", false)?,
             executor_function: env.optional("TOOL_EXECUTOR_FUNCTION"),
             blobs,
+            loop_limits: LoopLimits::from_env(env)?,
         })
+    }
+}
+
+impl LoopLimits {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let limits = Self {
+            max_steps: env.number("BESTCHAT_TOOL_MAX_STEPS", 10)?,
+            max_calls_per_step: env.number("BESTCHAT_TOOL_MAX_CALLS_PER_STEP", 16)?,
+            parallel_calls: env.number("BESTCHAT_TOOL_PARALLEL_CALLS", 4)?,
+            approval_ttl: env.millis(
+                "BESTCHAT_TOOL_APPROVAL_TTL_MS",
+                std::time::Duration::from_secs(15 * 60),
+            )?,
+        };
+        if limits.max_steps == 0 || limits.max_steps > MAX_STEPS_CEILING {
+            return Err(ConfigError(format!(
+                "BESTCHAT_TOOL_MAX_STEPS must be between 1 and {MAX_STEPS_CEILING}"
+            )));
+        }
+        if limits.max_calls_per_step == 0 || limits.parallel_calls == 0 {
+            return Err(ConfigError(
+                "BESTCHAT_TOOL_MAX_CALLS_PER_STEP and BESTCHAT_TOOL_PARALLEL_CALLS must be at least 1"
+                    .into(),
+            ));
+        }
+        if limits.approval_ttl.is_zero() {
+            return Err(ConfigError(
+                "BESTCHAT_TOOL_APPROVAL_TTL_MS must be more than 0".into(),
+            ));
+        }
+        Ok(limits)
     }
 }
 
@@ -175,5 +225,14 @@ mod tests {
         );
         let e = tools(&[("BESTCHAT_TOOL_DEFAULT_WALL_MS", "0")]).unwrap_err();
         assert!(e.to_string().contains("WALL"), "{e}");
+        for (name, bad) in [
+            ("BESTCHAT_TOOL_MAX_STEPS", "0"),
+            ("BESTCHAT_TOOL_MAX_STEPS", "51"),
+            ("BESTCHAT_TOOL_PARALLEL_CALLS", "0"),
+            ("BESTCHAT_TOOL_APPROVAL_TTL_MS", "0"),
+        ] {
+            let e = tools(&[(name, bad)]).unwrap_err();
+            assert!(e.to_string().contains(name), "{name}={bad}: {e}");
+        }
     }
 }

@@ -68,6 +68,11 @@ impl Candidate {
         }
     }
 
+    /// Whether its registry entry says it takes tool definitions (an unknown model does not).
+    pub fn supports_tools(&self) -> bool {
+        self.info.as_ref().is_some_and(|m| m.supports_tools)
+    }
+
     /// The window and output limit, assuming a discovered model's when the registry has none.
     pub fn window_and_output(&self) -> (u32, u32) {
         self.info.as_ref().map_or(

@@ -7,7 +7,7 @@ use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::Conversation;
 use bestchat_domain::message::Message;
 use bestchat_domain::time::now;
-use bestchat_providers::{ChatMessage, ChatRequest};
+use bestchat_providers::{ChatMessage, ChatRequest, ToolSpec};
 
 use super::chain::Candidate;
 use super::history::{self, Sendable};
@@ -32,6 +32,7 @@ pub(super) async fn build(
     answer: &Message,
     history: &[Message],
     chain: &[Candidate],
+    tools: Vec<ToolSpec>,
 ) -> Result<Result<TurnContext, PlanError>, AppError> {
     let sendable = history::sendable(history);
     let encoding = Encoding::for_model(chain.first().map_or("", |c| c.target.model.as_str()));
@@ -72,10 +73,12 @@ pub(super) async fn build(
             })
         });
     let input = PlanInput {
+        // The tool definitions travel with every request, like the system prompt.
         system_tokens: conversation
             .system_prompt
             .as_deref()
-            .map_or(0, |p| encoding.count(p)),
+            .map_or(0, |p| encoding.count(p))
+            .saturating_add(tool_tokens(&tools, &encoding)),
         entries: &entries,
         summary: summary_ref,
         limits,
@@ -142,13 +145,21 @@ pub(super) async fn build(
         request: ChatRequest {
             system,
             messages,
-            tools: Vec::new(),
+            tools,
             temperature: conversation.settings.temperature,
             max_output_tokens: Some(limits.reserved_output),
             stop: Vec::new(),
         },
         optimizations,
     }))
+}
+
+fn tool_tokens(tools: &[ToolSpec], encoding: &Encoding) -> u32 {
+    tools.iter().fold(0u32, |sum, t| {
+        sum.saturating_add(encoding.count(&t.name))
+            .saturating_add(encoding.count(&t.description))
+            .saturating_add(encoding.count(&t.parameters.to_string()))
+    })
 }
 
 fn entry<'a>(s: &Sendable<'a>) -> Entry<'a> {

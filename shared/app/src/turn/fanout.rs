@@ -243,6 +243,17 @@ pub async fn broadcast(
     }
 }
 
+/// Sends `event` to every connection of `user`, whatever it is subscribed to.
+pub async fn to_every_device(state: &AppState, user: UserId, event: &ServerEvent) {
+    let targets: Vec<ConnectionId> = match state.connections.of_user(user).await {
+        Ok(c) => c.into_iter().map(|c| c.id).collect(),
+        Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
+    };
+    if let Some(frame) = encode_event(event, state.config.realtime.frame_max_bytes) {
+        post_all(state, &targets, frame).await;
+    }
+}
+
 /// Sends `event` to one connection.
 pub async fn send_to(state: &AppState, id: &ConnectionId, event: &ServerEvent) {
     if let Some(frame) = encode_event(event, state.config.realtime.frame_max_bytes)

@@ -55,13 +55,46 @@ pub fn encode_event(event: &ServerEvent, max_bytes: usize) -> Option<Vec<u8>> {
             message_id,
             message,
             usage,
+            turn_usage,
             finish_reason,
         } => ServerEvent::MessageCompleted {
             conversation_id: *conversation_id,
             message_id: *message_id,
             message: omit(message),
             usage: *usage,
+            turn_usage: *turn_usage,
             finish_reason: *finish_reason,
+        },
+        // The call's arguments and output are in `GET /api/tool-executions`.
+        ServerEvent::ToolPending {
+            conversation_id,
+            message_id,
+            tool_execution_id,
+            tool_execution,
+        } => ServerEvent::ToolPending {
+            conversation_id: *conversation_id,
+            message_id: *message_id,
+            tool_execution_id: *tool_execution_id,
+            tool_execution: bestchat_domain::tool::ToolExecution {
+                arguments: serde_json::Value::Null,
+                request: serde_json::Value::Null,
+                ..tool_execution.clone()
+            },
+        },
+        ServerEvent::ToolResult {
+            conversation_id,
+            message_id,
+            tool_execution_id,
+            status,
+            error,
+            ..
+        } => ServerEvent::ToolResult {
+            conversation_id: *conversation_id,
+            message_id: *message_id,
+            tool_execution_id: *tool_execution_id,
+            status: *status,
+            output: None,
+            error: error.clone(),
         },
         _ => {
             tracing::error!(

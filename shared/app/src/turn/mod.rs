@@ -1,13 +1,19 @@
 //! One assistant turn: claim the pending answer under a lease, build the request, stream it from
 //! the provider through the failover chain to every subscribed connection, and store the result
-//! with its usage, if the lease is still ours.
+//! with its usage, if the lease is still ours. An answer that asks for tools is one step of a
+//! loop: its calls are decided and stored with it (`calls`), the approved ones run (`round`),
+//! and the next step is a new answer, streamed the same way, until an answer without calls, a
+//! call that waits for the user (the invocation ends; the last decision starts a new one), or
+//! the step limit.
 
+pub(crate) mod calls;
 pub(crate) mod chain;
 mod context;
 mod fanout;
 mod frames;
 pub(crate) mod history;
 mod lease;
+pub(crate) mod round;
 mod stream;
 
 use std::sync::Arc;
@@ -15,16 +21,21 @@ use std::time::{Duration, Instant};
 
 use bestchat_domain::ErrorCode;
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
-use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Usage};
-use bestchat_domain::ports::store::{Finisher, StoreError};
+use bestchat_domain::message::{
+    FinishReason, Message, MessageError, MessageStatus, Role, Usage,
+};
+use bestchat_domain::ports::store::{Finisher, StepRecords, StoreError};
+use bestchat_domain::tool::ToolExecution;
 use bestchat_domain::time::now;
 use bestchat_domain::wire::ServerEvent;
+use bestchat_providers::ToolSpec;
 use bestchat_providers::failover::{Failover, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use calls::{DecidedCalls, StepOf, Toolbox};
 use fanout::Fanout;
-pub use fanout::{announce_end, broadcast, send_to};
+pub use fanout::{announce_end, broadcast, send_to, to_every_device};
 pub use frames::encode_event;
 
 use crate::error::AppError;
@@ -32,14 +43,17 @@ use crate::state::AppState;
 use crate::tokens::message_tokens;
 use chain::{Call, Candidate};
 use lease::Lease;
-use stream::{Batch, Ending, Streamed};
+use stream::{Batch, Clocks, Ending, Streamed};
 
-/// What `chat-turn` is invoked with.
+/// What `chat-turn` is invoked with: stream the pending answer `message_id`, or, with
+/// `continue_tools`, run the decided calls of the step `message_id` and go on with the loop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TurnJob {
     pub user_id: UserId,
     pub conversation_id: ConversationId,
     pub message_id: MessageId,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continue_tools: bool,
 }
 
 /// Cancellation requests, checked between batches.
@@ -59,14 +73,35 @@ const FINISH_RETRY_DELAY: Duration = Duration::from_millis(100);
 pub async fn handle(state: Arc<AppState>, payload: Value) -> Result<Value, AppError> {
     let job: TurnJob = serde_json::from_value(payload)
         .map_err(|e| AppError::Payload(format!("chat-turn: {e}")))?;
-    let outcome = run(&state, &job).await?;
-    Ok(json!({ "outcome": outcome }))
+    let mut outcomes = Vec::new();
+    let mut next = Some(job);
+    // The steps this invocation runs share one deadline, so the chain ends (its last answer
+    // `incomplete`, honestly) before the function's own timeout could kill it mid-write.
+    let deadline = tokio::time::Instant::now() + state.config.turn_max_duration;
+    // Bounded: each step's answer is a new message, and the step limit ends the chain.
+    while let Some(job) = next.take() {
+        let (outcome, then) = if job.continue_tools {
+            round::advance(&state, &job).await?
+        } else {
+            run(&state, &job, deadline).await?
+        };
+        outcomes.push(outcome);
+        next = then;
+    }
+    Ok(json!({ "outcome": outcomes.last().copied().unwrap_or_default(), "steps": outcomes }))
 }
+
+/// What a step did, and the loop's next job when it goes on in this invocation.
+pub type StepOutcome = (&'static str, Option<TurnJob>);
 
 /// Claims the answer, then runs the turn while its lease is kept. If the lease is lost (the
 /// janitor ended the answer), the turn is dropped where it stands: it can no longer write, and
 /// must not post anything more.
-pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppError> {
+pub async fn run(
+    state: &AppState,
+    job: &TurnJob,
+    deadline: tokio::time::Instant,
+) -> Result<StepOutcome, AppError> {
     let store = state.store();
     let lease = Lease::new(job.message_id, state.config.turn_lease);
     let at = now();
@@ -81,30 +116,35 @@ pub async fn run(state: &AppState, job: &TurnJob) -> Result<&'static str, AppErr
         .await?
     {
         tracing::info!(message = %job.message_id, "turn already claimed; nothing to do");
-        return Ok("already_claimed");
+        return Ok(("already_claimed", None));
     }
     // Cancel safety: `keep` returns only when the lease is lost, and then dropping the turn
     // wherever it waits is the point; the turn finishing first drops `keep`, which at worst
     // abandons a renewal in flight.
     tokio::select! {
-        outcome = answer(state, job, &lease) => outcome,
+        outcome = answer(state, job, &lease, deadline) => outcome,
         () = lease.keep(store) => {
             tracing::warn!(message = %job.message_id, lease = %lease.id(), "lease lost; the turn stops without writing");
-            Ok("lease_lost")
+            Ok(("lease_lost", None))
         }
     }
 }
 
-async fn answer(state: &AppState, job: &TurnJob, lease: &Lease) -> Result<&'static str, AppError> {
+async fn answer(
+    state: &AppState,
+    job: &TurnJob,
+    lease: &Lease,
+    deadline: tokio::time::Instant,
+) -> Result<StepOutcome, AppError> {
     let store = state.store();
     let Some(conversation) = store
         .get_conversation(job.user_id, job.conversation_id)
         .await?
     else {
-        return Ok("conversation_gone");
+        return Ok(("conversation_gone", None));
     };
     let Some(answer) = store.get_message(job.user_id, job.message_id).await? else {
-        return Ok("message_gone");
+        return Ok(("message_gone", None));
     };
     let started = Instant::now();
     let mut fanout = Fanout::start(state, job.user_id, job.conversation_id, job.message_id).await;
@@ -113,9 +153,9 @@ async fn answer(state: &AppState, job: &TurnJob, lease: &Lease) -> Result<&'stat
         &mut fanout,
         &conversation,
         &answer,
+        Clocks { started, deadline },
         job,
         lease,
-        started,
     )
     .await
     {
@@ -135,6 +175,10 @@ struct Produced {
     /// Deltas not yet posted (held back while the lease could not be counted on).
     unsent: Batch,
     answered: Option<Candidate>,
+    /// Where this answer stands in its tool loop.
+    position: LoopPosition,
+    /// The tools the model was offered, when it was.
+    toolbox: Option<Toolbox>,
 }
 
 impl Produced {
@@ -144,7 +188,36 @@ impl Produced {
             ending: Ending::Failed(MessageError { code, message }),
             unsent: Batch::default(),
             answered: None,
+            position: LoopPosition::default(),
+            toolbox: None,
         }
+    }
+}
+
+/// The earlier steps of the answer being streamed: the assistant messages since the user's.
+#[derive(Debug, Clone, Default)]
+struct LoopPosition {
+    earlier_steps: Vec<MessageId>,
+    /// What the earlier steps cost, for the answer's total.
+    earlier_usage: Vec<Usage>,
+}
+
+impl LoopPosition {
+    fn of(history: &[Message]) -> Self {
+        let mut position = Self::default();
+        for m in history.iter().rev().take_while(|m| m.role != Role::User) {
+            if m.role == Role::Assistant {
+                position.earlier_steps.push(m.id);
+                position.earlier_usage.extend(m.usage);
+            }
+        }
+        position
+    }
+
+    fn number(&self) -> u32 {
+        u32::try_from(self.earlier_steps.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
     }
 }
 
@@ -153,11 +226,12 @@ async fn produce(
     fanout: &mut Fanout<'_>,
     conversation: &bestchat_domain::conversation::Conversation,
     answer: &Message,
+    clocks: Clocks,
     job: &TurnJob,
     lease: &Lease,
-    started: Instant,
 ) -> Result<Produced, AppError> {
     let history = history::load(state, conversation, answer).await?;
+    let position = LoopPosition::of(&history);
     let mut candidates = match chain::candidates(state, conversation, answer).await? {
         Ok(c) => c,
         Err(unusable) => {
@@ -167,7 +241,28 @@ async fn produce(
             ));
         }
     };
-    let request = match context::build(state, conversation, answer, &history, &candidates).await? {
+    // Tools go only to models that take them: offered when the first model does, and then
+    // the fallbacks that do not are left out of the chain.
+    let toolbox = if candidates.first().is_some_and(Candidate::supports_tools) {
+        candidates.retain(Candidate::supports_tools);
+        Some(round::toolbox(state, conversation.user_id).await?)
+    } else {
+        None
+    };
+    let specs: Vec<ToolSpec> = toolbox.as_ref().map_or_else(Vec::new, |t| {
+        t.registry
+            .entries()
+            .iter()
+            .map(|e| ToolSpec {
+                name: e.manifest.name.to_string(),
+                description: e.manifest.description.clone(),
+                parameters: e.manifest.parameters.clone(),
+            })
+            .collect()
+    });
+    let request = match context::build(state, conversation, answer, &history, &candidates, specs)
+        .await?
+    {
         Ok(built) => {
             for o in &built.optimizations {
                 fanout
@@ -215,6 +310,8 @@ async fn produce(
                 }),
                 unsent: Batch::default(),
                 answered: Some(candidates.swap_remove(index)),
+                position,
+                toolbox,
             })
         }
         Ok(ready) => {
@@ -225,7 +322,7 @@ async fn produce(
                 ready.attempts,
                 job,
                 lease,
-                started,
+                clocks,
             )
             .await;
             Ok(Produced {
@@ -233,14 +330,16 @@ async fn produce(
                 ending,
                 unsent,
                 answered: Some(candidates.swap_remove(ready.target)),
+                position,
+                toolbox,
             })
         }
     }
 }
 
-/// Stores the final answer and its usage if the lease is still ours, then tells every
-/// connection. A write the lease forbids ends the turn silently: whoever took the answer told
-/// the clients.
+/// Stores the final answer and its usage if the lease is still ours, with the executions of the
+/// tool calls it asked for, then tells every connection. A write the lease forbids ends the
+/// turn silently: whoever took the answer told the clients.
 async fn finish(
     state: &AppState,
     fanout: &mut Fanout<'_>,
@@ -248,22 +347,24 @@ async fn finish(
     produced: Produced,
     lease: &Lease,
     started: Instant,
-) -> Result<&'static str, AppError> {
+) -> Result<StepOutcome, AppError> {
     let Produced {
         streamed: got,
         ending,
         mut unsent,
         answered,
+        position,
+        toolbox,
     } = produced;
     let answered = answered.as_ref();
-    let (status, finish_reason, error) = ending.into_parts();
+    let (mut status, finish_reason, mut error) = ending.into_parts();
     let usage = got.usage.map(|u| Usage {
         input_tokens: u.input_tokens,
         output_tokens: u.output_tokens,
         cached_tokens: u.cached_tokens,
         cost_micros: answered.and_then(|c| c.cost(&u)),
     });
-    let final_message = Message {
+    let mut final_message = Message {
         token_count: message_tokens(
             answered.map_or(answer.model.as_ref().map_or("", |m| m.as_str()), |c| {
                 c.target.model.as_str()
@@ -286,6 +387,23 @@ async fn finish(
         updated_at: now(),
         ..answer
     };
+    // Calls are acted on only when the answer ended properly; a cut or cancelled answer keeps
+    // its calls on record, and the history leaves them out (they have no results).
+    let decided = if status == MessageStatus::Complete && !final_message.tool_calls.is_empty() {
+        Some(decide_calls(state, &final_message, &position, toolbox).await?)
+    } else {
+        None
+    };
+    if let Some(d) = &decided {
+        if position.number() >= state.config.tools.loop_limits.max_steps {
+            status = MessageStatus::Incomplete;
+            error = Some(MessageError::of(ErrorCode::ToolStepLimit));
+        } else if d.waiting().next().is_some() {
+            status = MessageStatus::AwaitingApproval;
+        }
+        final_message.status = status;
+        final_message.error.clone_from(&error);
+    }
     // A usage record for every turn that reached a provider.
     let log = answered.filter(|_| !got.attempts.is_empty()).map(|c| {
         c.usage_log(Call {
@@ -299,16 +417,21 @@ async fn finish(
             attempts: &got.attempts,
         })
     });
+    let records = decided.as_ref().map_or_else(StepRecords::default, |d| StepRecords {
+        executions: &d.executions,
+        results: &d.results,
+    });
     lease.ending();
-    if !write_final(state, &final_message, log.as_ref(), lease).await? {
+    if !write_final(state, &final_message, log.as_ref(), lease, &records).await? {
         tracing::warn!(message = %final_message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
-        return Ok("lease_lost");
+        return Ok(("lease_lost", None));
     }
     tracing::info!(
         message = %final_message.id, lease = %lease.id(), status = status.as_str(),
         frames = fanout.delivered(), provider = ?final_message.provider,
         model = ?final_message.model, latency_ms = millis(started.elapsed()),
-        ttft_ms = ?got.first_token.map(millis), "turn finished"
+        ttft_ms = ?got.first_token.map(millis), step = position.number(),
+        tool_calls = final_message.tool_calls.len(), "turn finished"
     );
     // What was held back is stored now, so it can be posted.
     stream::flush(fanout, &mut unsent).await;
@@ -325,8 +448,100 @@ async fn finish(
             })
             .await;
     }
-    fanout.event(&completed_event(final_message)).await;
-    Ok(status.as_str())
+    let (user, conversation, step) = (
+        final_message.user_id,
+        final_message.conversation_id,
+        final_message.id,
+    );
+    let turn_usage = (decided.is_none() && !position.earlier_steps.is_empty())
+        .then(|| sum_usage(position.earlier_usage.iter().chain(final_message.usage.iter())));
+    fanout
+        .event(&completed_event_with(final_message, turn_usage))
+        .await;
+    let Some(decided) = decided else {
+        return Ok((status.as_str(), None));
+    };
+    for ended in decided
+        .executions
+        .iter()
+        .filter(|e| e.status.is_final())
+    {
+        round::announce_result(state, ended).await;
+    }
+    for waiting in decided.waiting() {
+        announce_pending(state, waiting).await;
+    }
+    if status != MessageStatus::Complete {
+        return Ok((status.as_str(), None));
+    }
+    Ok((
+        "tool_calls",
+        Some(TurnJob {
+            user_id: user,
+            conversation_id: conversation,
+            message_id: step,
+            continue_tools: true,
+        }),
+    ))
+}
+
+/// Decides the answer's calls against the user's tools and rules.
+async fn decide_calls(
+    state: &AppState,
+    message: &Message,
+    position: &LoopPosition,
+    toolbox: Option<Toolbox>,
+) -> Result<DecidedCalls, AppError> {
+    let toolbox = match toolbox {
+        Some(t) => t,
+        None => round::toolbox(state, message.user_id).await?,
+    };
+    let step = StepOf {
+        user: message.user_id,
+        conversation: message.conversation_id,
+        message: message.id,
+        number: position.number(),
+        auto_so_far: round::auto_approved_before(state, message.user_id, &position.earlier_steps)
+            .await?,
+        model: message.model.as_ref().map_or("", |m| m.as_str()).to_owned(),
+        at: now(),
+    };
+    let tools = &state.config.tools;
+    Ok(calls::decide(
+        &toolbox,
+        &step,
+        &message.tool_calls,
+        &tools.loop_limits,
+        &tools.ceilings,
+    ))
+}
+
+/// `tool.pending` to every device of the user, whatever it follows: approval may come from any.
+async fn announce_pending(state: &AppState, execution: &ToolExecution) {
+    to_every_device(
+        state,
+        execution.user_id,
+        &ServerEvent::ToolPending {
+            conversation_id: execution.conversation_id,
+            message_id: execution.message_id,
+            tool_execution_id: execution.id,
+            tool_execution: execution.clone(),
+        },
+    )
+    .await;
+}
+
+fn sum_usage<'a>(steps: impl Iterator<Item = &'a Usage>) -> Usage {
+    steps.fold(Usage::default(), |sum, u| Usage {
+        input_tokens: sum.input_tokens.saturating_add(u.input_tokens),
+        output_tokens: sum.output_tokens.saturating_add(u.output_tokens),
+        cached_tokens: sum.cached_tokens.saturating_add(u.cached_tokens),
+        // Unknown if any step's cost is unknown: never a made-up partial sum.
+        cost_micros: sum
+            .cost_micros
+            .zip(u.cost_micros)
+            .map(|(a, b)| a.saturating_add(b)),
+    })
 }
 
 /// The final write, repeated a few times when the store is briefly unavailable (a connection
@@ -336,12 +551,13 @@ async fn write_final(
     message: &Message,
     log: Option<&bestchat_domain::usage::UsageLog>,
     lease: &Lease,
+    records: &StepRecords<'_>,
 ) -> Result<bool, AppError> {
     let mut delay = FINISH_RETRY_DELAY;
     for attempt in 1..=FINISH_ATTEMPTS {
         match state
             .store()
-            .finish_turn(message, log, Finisher::Lease(lease.id()))
+            .finish_turn(message, log, Finisher::Lease(lease.id()), records)
             .await
         {
             Ok(written) => return Ok(written),
@@ -358,10 +574,15 @@ async fn write_final(
 
 /// `message.completed` for a stored answer.
 pub fn completed_event(message: Message) -> ServerEvent {
+    completed_event_with(message, None)
+}
+
+fn completed_event_with(message: Message, turn_usage: Option<Usage>) -> ServerEvent {
     ServerEvent::MessageCompleted {
         conversation_id: message.conversation_id,
         message_id: message.id,
         usage: message.usage,
+        turn_usage,
         finish_reason: message.finish_reason,
         message,
     }

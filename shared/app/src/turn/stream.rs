@@ -65,6 +65,13 @@ impl Batch {
     }
 }
 
+/// When the answer started, and when the invocation's steps must have ended.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Clocks {
+    pub started: Instant,
+    pub deadline: tokio::time::Instant,
+}
+
 pub(super) async fn run(
     state: &AppState,
     fanout: &mut Fanout<'_>,
@@ -72,10 +79,10 @@ pub(super) async fn run(
     attempts: Vec<Attempt>,
     job: &TurnJob,
     lease: &Lease,
-    started: Instant,
+    clocks: Clocks,
 ) -> (Streamed, Ending, Batch) {
     let realtime = &state.config.realtime;
-    let deadline = tokio::time::Instant::now() + state.config.turn_max_duration;
+    let Clocks { started, deadline } = clocks;
     let mut got = Streamed {
         attempts,
         ..Streamed::default()

@@ -4,13 +4,13 @@ use async_trait::async_trait;
 
 use crate::context::ContextOptimization;
 use crate::conversation::{Conversation, ConversationPatch};
-use crate::ids::{ConversationId, MessageId, Subject, ToolId, UserId};
+use crate::ids::{ConversationId, MessageId, Subject, ToolExecutionId, ToolId, UserId};
 use crate::message::Message;
 use crate::model_ref::ProviderId;
 use crate::page::{CursorKey, Page, PageRequest};
 use crate::provider::ProviderConfig;
 use crate::time::Timestamp;
-use crate::tool::UserTool;
+use crate::tool::{ExecutionStatus, ToolExecution, UserTool};
 use crate::usage::UsageLog;
 
 #[derive(Debug, thiserror::Error)]
@@ -160,12 +160,15 @@ pub trait TurnStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Writes the final answer and, when a provider was called, its usage record, together,
-    /// if `by` may still write it: `false` (and nothing written) when it may not.
+    /// if `by` may still write it: `false` (and nothing written) when it may not. An answer that
+    /// asked for tools is written with its calls' executions and the tool messages of the calls
+    /// that ended at once (refused by policy, unfit arguments), so no call is ever unrecorded.
     async fn finish_turn(
         &self,
         message: &Message,
         usage: Option<&UsageLog>,
         by: Finisher,
+        step: &StepRecords<'_>,
     ) -> Result<bool, StoreError>;
 
     async fn get_message(&self, user: UserId, id: MessageId)
@@ -179,6 +182,79 @@ pub trait TurnStore: Send + Sync {
         skip: u32,
         limit: u32,
     ) -> Result<Vec<Message>, StoreError>;
+}
+
+/// What an answer's tool calls leave behind when the answer is written.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepRecords<'a> {
+    pub executions: &'a [ToolExecution],
+    /// `tool` messages, one per call that already has its result.
+    pub results: &'a [Message],
+}
+
+/// Which executions a list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionFilter {
+    pub status: Option<ExecutionStatus>,
+    pub conversation: Option<ConversationId>,
+}
+
+/// Tool executions: every move from one status to the next is a compare-and-set, written with
+/// what it leaves behind (the call's `tool` message, its audit entry) in one transaction.
+#[async_trait]
+pub trait ToolExecutionStore: Send + Sync {
+    /// `None` when it does not exist or belongs to someone else.
+    async fn get_execution(
+        &self,
+        user: UserId,
+        id: ToolExecutionId,
+    ) -> Result<Option<ToolExecution>, StoreError>;
+
+    /// The executions of one answer's calls, in call order.
+    async fn executions_of(
+        &self,
+        user: UserId,
+        message: MessageId,
+    ) -> Result<Vec<ToolExecution>, StoreError>;
+
+    /// Newest first.
+    async fn list_executions(
+        &self,
+        user: UserId,
+        filter: &ExecutionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ToolExecution>, StoreError>;
+
+    /// Replaces the execution with `next` if it is still in `from`; inserts `result` (its
+    /// `tool` message) and appends `audit` with it. `false`, and nothing written, otherwise.
+    async fn transition_execution(
+        &self,
+        next: &ToolExecution,
+        from: ExecutionStatus,
+        result: Option<&Message>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError>;
+
+    /// `pending`, `approved` or `running` executions whose `expires_at` passed before `at`,
+    /// oldest first: approvals nobody gave, approved calls nobody ran, runs whose invocation
+    /// died.
+    async fn overdue_executions(
+        &self,
+        at: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ToolExecution>, StoreError>;
+
+    /// Once every call of the answer `previous` has ended, marks it `complete` (if it waited
+    /// for approval) and inserts the loop's next answer `next` (pending, to be claimed before
+    /// `claim_by`; its `reply_to` is `previous`). `false` when a call has not ended or the next
+    /// answer exists already: of racing continuations, exactly one goes on.
+    async fn continue_step(
+        &self,
+        user: UserId,
+        previous: MessageId,
+        next: &Message,
+        claim_by: Timestamp,
+    ) -> Result<bool, StoreError>;
 }
 
 /// What context management did, and the summaries it wrote.

@@ -4,6 +4,7 @@
 mod audit;
 mod context;
 mod conversations;
+mod executions;
 mod messages;
 mod migrate;
 mod provider_configs;

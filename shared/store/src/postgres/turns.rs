@@ -1,14 +1,16 @@
 use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, UserId};
 use bestchat_domain::message::Message;
-use bestchat_domain::ports::store::{Finisher, LeaseId, StoreError, TurnStart, TurnStore};
+use bestchat_domain::ports::store::{
+    Finisher, LeaseId, StepRecords, StoreError, TurnStart, TurnStore,
+};
 use bestchat_domain::time::Timestamp;
 use bestchat_domain::usage::UsageLog;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, from_row, insert, to_int};
-use super::{PgStore, db_error, sql_limit, usage};
+use super::{PgStore, db_error, executions, sql_limit, usage};
 use crate::records::MessageRow;
 
 /// Inserts the user message unless its `client_message_id` was seen in this conversation.
@@ -216,6 +218,7 @@ impl TurnStore for PgStore {
         message: &Message,
         usage: Option<&UsageLog>,
         by: Finisher,
+        step: &StepRecords<'_>,
     ) -> Result<bool, StoreError> {
         let r = MessageRow::from_domain(message)?;
         let mut client = self.client().await?;
@@ -225,6 +228,10 @@ impl TurnStore for PgStore {
         }
         if let Some(u) = usage {
             usage::append(&tx, u).await?;
+        }
+        executions::insert_all(&tx, step.executions).await?;
+        for m in step.results {
+            insert(&tx, m).await?;
         }
         tx.commit().await.map_err(db_error)?;
         Ok(true)

@@ -20,7 +20,18 @@ impl SqliteStore {
     }
 }
 
+/// Foreign keys are off while migrations run (a table rebuilt by a migration must not cascade
+/// its drop into the tables that refer to it) and checked before each commit instead.
 fn apply_pending(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")
+        .map_err(db_error)?;
+    let result = apply_each(conn);
+    conn.execute_batch("PRAGMA foreign_keys = ON")
+        .map_err(db_error)?;
+    result
+}
+
+fn apply_each(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
     conn.execute_batch(CREATE_LEDGER).map_err(db_error)?;
     let mut applied = Vec::new();
     for migration in SQLITE {
@@ -40,6 +51,17 @@ fn apply_pending(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
         tx.execute_batch(migration.sql).map_err(|e| {
             StoreError::Internal(format!("migration {} failed: {e}", migration.name))
         })?;
+        let broken: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM pragma_foreign_key_check)", [], |row| {
+                row.get(0)
+            })
+            .map_err(db_error)?;
+        if broken {
+            return Err(StoreError::Internal(format!(
+                "migration {} left rows that break a foreign key",
+                migration.name
+            )));
+        }
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![migration.version, migration.name, to_micros(now())],

@@ -1,13 +1,15 @@
 use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, UserId};
 use bestchat_domain::message::Message;
-use bestchat_domain::ports::store::{Finisher, LeaseId, StoreError, TurnStart, TurnStore};
+use bestchat_domain::ports::store::{
+    Finisher, LeaseId, StepRecords, StoreError, TurnStart, TurnStore,
+};
 use bestchat_domain::time::{Timestamp, to_micros};
 use bestchat_domain::usage::UsageLog;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, insert, read_row};
-use super::{SqliteStore, db_error, sql_limit, usage};
+use super::{SqliteStore, db_error, executions, sql_limit, usage};
 use crate::records::MessageRow;
 
 const INSERT_USER: &str = "INSERT INTO messages
@@ -216,9 +218,16 @@ impl TurnStore for SqliteStore {
         message: &Message,
         usage: Option<&UsageLog>,
         by: Finisher,
+        step: &StepRecords<'_>,
     ) -> Result<bool, StoreError> {
         let r = MessageRow::from_domain(message)?;
         let usage = usage.cloned();
+        let executions = step.executions.to_vec();
+        let results = step
+            .results
+            .iter()
+            .map(MessageRow::from_domain)
+            .collect::<Result<Vec<_>, _>>()?;
         self.call(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
             if write_final(&tx, &r, by)? == 0 {
@@ -226,6 +235,10 @@ impl TurnStore for SqliteStore {
             }
             if let Some(u) = usage {
                 usage::append(&tx, &u)?;
+            }
+            executions::insert_all(&tx, &executions)?;
+            for m in &results {
+                insert(&tx, m)?;
             }
             tx.commit().map_err(db_error)?;
             Ok(true)

@@ -1,0 +1,81 @@
+//! `GET /api/tool-executions`, `POST /api/tool-executions/{id}/approve` and `/deny`.
+
+use bestchat_domain::ids::{ConversationId, ToolExecutionId};
+use bestchat_domain::page::PageRequest;
+use bestchat_domain::ports::store::ExecutionFilter;
+use bestchat_domain::tool::{ExecutionStatus, Verdict};
+use bestchat_domain::{DomainError, ErrorCode};
+use http::StatusCode;
+
+use super::{Handler, caller, handler};
+use crate::decisions::{decide, list};
+use crate::error::AppError;
+use crate::http::{ApiRequest, ApiResponse, json_response};
+use crate::state::AppState;
+
+pub const LIST: Handler = handler!(list_executions);
+pub const APPROVE: Handler = handler!(approve);
+pub const DENY: Handler = handler!(deny);
+
+async fn list_executions(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let page = PageRequest::parse(request.query_param("limit"), request.query_param("cursor"))?;
+    let filter = ExecutionFilter {
+        status: request
+            .query_param("status")
+            .map(|raw| {
+                ExecutionStatus::parse(raw).ok_or_else(|| {
+                    DomainError::validation(format!(
+                        "status must be one of {}",
+                        ExecutionStatus::ALL
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            })
+            .transpose()?,
+        conversation: request
+            .query_param("conversation_id")
+            .map(|raw| {
+                raw.parse::<ConversationId>().map_err(|_| {
+                    DomainError::validation("conversation_id must be a conversation's id")
+                })
+            })
+            .transpose()?,
+    };
+    json_response(StatusCode::OK, &list(state, user, &filter, &page).await?)
+}
+
+async fn approve(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    decided(state, request, Verdict::Approve).await
+}
+
+async fn deny(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    decided(state, request, Verdict::Deny).await
+}
+
+async fn decided(
+    state: &AppState,
+    request: ApiRequest,
+    verdict: Verdict,
+) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let id: ToolExecutionId = request
+        .path_param("id")
+        .and_then(|raw| raw.parse().ok())
+        .ok_or_else(|| DomainError::of(ErrorCode::ToolExecutionNotFound))?;
+    // The body is `{}`: anything else in it is refused rather than ignored.
+    if !request.body.is_empty() {
+        let _: Empty = request.json()?;
+    }
+    json_response(
+        StatusCode::OK,
+        &decide(state, user, id, verdict, None).await?,
+    )
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}

@@ -1,0 +1,281 @@
+//! The user's decisions on calls that wait for them (`approveTool` over WebSocket,
+//! `POST /api/tool-executions/{id}/approve|deny`), the janitor's end of the ones nobody decided,
+//! and the list of executions. The first decision wins: a repeat of it changes nothing, a
+//! different one is `conflict`; once no call of the step waits, a fresh `chat-turn` invocation
+//! runs the approved ones and continues the loop.
+
+use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
+use bestchat_domain::page::{Page, PageRequest};
+use bestchat_domain::ports::realtime::ConnectionId;
+use bestchat_domain::ports::store::{AuditEntry, ExecutionFilter};
+use bestchat_domain::time::{Timestamp, after, now};
+use bestchat_domain::tool::{
+    DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
+};
+use bestchat_domain::wire::ServerEvent;
+use bestchat_domain::{DomainError, ErrorCode};
+use serde_json::json;
+
+use crate::error::AppError;
+use crate::events::CHAT_TURN;
+use crate::state::AppState;
+use crate::turn::calls::{RUN_GRACE, result_message};
+use crate::turn::round::announce_result;
+use crate::turn::{TurnJob, to_every_device};
+
+/// Records the user's decision on a waiting call; the execution as it stands after it.
+pub async fn decide(
+    state: &AppState,
+    user: UserId,
+    id: ToolExecutionId,
+    verdict: Verdict,
+    connection: Option<&ConnectionId>,
+) -> Result<ToolExecution, AppError> {
+    let store = state.store();
+    let not_found = || AppError::from(DomainError::of(ErrorCode::ToolExecutionNotFound));
+    let current = store.get_execution(user, id).await?.ok_or_else(not_found)?;
+    if current.status != ExecutionStatus::Pending {
+        return already_decided(current, verdict);
+    }
+    let at = now();
+    let decision = ExecutionDecision {
+        by: DecidedBy::User,
+        verdict,
+        rule: "user".into(),
+        at,
+        connection_id: connection.map(|c| c.as_str().to_owned()),
+    };
+    let decided = settle(&current, decision, at);
+    let result = (verdict == Verdict::Deny).then(|| result_message(&decided, "", at));
+    let entry = audit(&decided, verdict.as_str(), at);
+    if !store
+        .transition_execution(&decided, ExecutionStatus::Pending, result.as_ref(), Some(&entry))
+        .await?
+    {
+        // Decided elsewhere meanwhile: the first decision stands.
+        let now_stored = store.get_execution(user, id).await?.ok_or_else(not_found)?;
+        return already_decided(now_stored, verdict);
+    }
+    tracing::info!(execution = %id, tool = decided.tool, verdict = verdict.as_str(), "tool call decided");
+    announce_decision(state, &decided).await;
+    if decided.status.is_final() {
+        announce_result(state, &decided).await;
+    }
+    continue_if_decided(state, user, decided.message_id).await;
+    Ok(decided)
+}
+
+/// The execution once `decision` is applied to it.
+fn settle(current: &ToolExecution, decision: ExecutionDecision, at: Timestamp) -> ToolExecution {
+    let approve = decision.verdict == Verdict::Approve;
+    let denial = |code: &str, message: &str| ExecutionError {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    };
+    ToolExecution {
+        status: match (approve, decision.by) {
+            (true, _) => ExecutionStatus::Approved,
+            (false, DecidedBy::User) => ExecutionStatus::Denied,
+            (false, DecidedBy::Policy) => ExecutionStatus::Expired,
+        },
+        error: match (approve, decision.by) {
+            (true, _) => None,
+            (false, DecidedBy::User) => Some(denial("denied", "denied by the user")),
+            (false, DecidedBy::Policy) => Some(denial(
+                "expired",
+                "not run: nobody approved it in time (denied by timeout)",
+            )),
+        },
+        expires_at: approve.then(|| after(at, RUN_GRACE)),
+        decision: Some(decision),
+        updated_at: at,
+        ..current.clone()
+    }
+}
+
+/// A decision on a call that is no longer waiting: the same verdict again is a no-op, another
+/// one is refused.
+fn already_decided(current: ToolExecution, verdict: Verdict) -> Result<ToolExecution, AppError> {
+    match &current.decision {
+        Some(d) if d.verdict == verdict => Ok(current),
+        _ => Err(DomainError::new(
+            ErrorCode::Conflict,
+            format!(
+                "this call is already {}; the first decision stands",
+                current.status.as_str()
+            ),
+        )
+        .into()),
+    }
+}
+
+/// Once no call of the step waits, a fresh `chat-turn` runs the approved calls and goes on.
+/// Racing deciders may both start one: each call runs once, and the next step exists once.
+async fn continue_if_decided(state: &AppState, user: UserId, step: MessageId) {
+    let waiting = match state.store().executions_of(user, step).await {
+        Ok(all) => all.iter().any(|e| e.status == ExecutionStatus::Pending),
+        Err(e) => {
+            // The approved calls keep their expiry: the janitor starts the continuation.
+            return tracing::warn!(message = %step, error = %e, "cannot check the step; the janitor will continue it");
+        }
+    };
+    if !waiting {
+        start_continuation(state, user, step).await;
+    }
+}
+
+/// Starts the invocation that runs the step's decided calls.
+pub(crate) async fn start_continuation(state: &AppState, user: UserId, step: MessageId) {
+    let Ok(Some(message)) = state.store().get_message(user, step).await else {
+        return tracing::warn!(message = %step, "the step to continue is gone");
+    };
+    let job = TurnJob {
+        user_id: user,
+        conversation_id: message.conversation_id,
+        message_id: step,
+        continue_tools: true,
+    };
+    let payload = serde_json::to_value(&job).unwrap_or_default();
+    if let Err(e) = state.invoker.invoke_async(CHAT_TURN, &payload).await {
+        tracing::error!(message = %step, error = %e, "cannot start the continuation; the janitor will");
+    }
+}
+
+/// `tool.decided` to every device of the user.
+async fn announce_decision(state: &AppState, execution: &ToolExecution) {
+    to_every_device(
+        state,
+        execution.user_id,
+        &ServerEvent::ToolDecided {
+            conversation_id: execution.conversation_id,
+            message_id: execution.message_id,
+            tool_execution_id: execution.id,
+            status: execution.status,
+            decision: execution.decision.clone(),
+        },
+    )
+    .await;
+}
+
+fn audit(execution: &ToolExecution, what: &str, at: Timestamp) -> AuditEntry {
+    let decision = execution.decision.as_ref();
+    AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: execution.user_id,
+        action: format!("tool_execution.{what}"),
+        target_type: Some("tool_execution".into()),
+        target_id: Some(execution.id.to_string()),
+        details: json!({
+            "tool": execution.tool,
+            "risk": execution.risk,
+            "rule": decision.map(|d| d.rule.clone()),
+            "connection_id": decision.and_then(|d| d.connection_id.clone()),
+        }),
+        created_at: at,
+    }
+}
+
+/// What the janitor did with overdue executions.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Overdue {
+    pub expired: u32,
+    pub interrupted: u32,
+    pub restarted: u32,
+}
+
+/// Executions read per janitor run.
+pub const OVERDUE_BATCH: u32 = 200;
+
+/// Ends the approvals nobody gave in time (denied by timeout), the runs whose invocation died
+/// (failed, `interrupted`), and restarts the continuation of approved calls nobody started.
+pub async fn sweep_overdue(state: &AppState) -> Result<Overdue, AppError> {
+    let at = now();
+    let mut done = Overdue::default();
+    let mut steps: Vec<(UserId, MessageId)> = Vec::new();
+    for execution in state.store().overdue_executions(at, OVERDUE_BATCH).await? {
+        let (user, step) = (execution.user_id, execution.message_id);
+        let moved = match execution.status {
+            ExecutionStatus::Pending => {
+                let decision = ExecutionDecision {
+                    by: DecidedBy::Policy,
+                    verdict: Verdict::Deny,
+                    rule: "timeout".into(),
+                    at,
+                    connection_id: None,
+                };
+                let expired = settle(&execution, decision, at);
+                let ended = end(state, &expired, ExecutionStatus::Pending, "expire").await?;
+                if ended {
+                    done.expired += 1;
+                    announce_decision(state, &expired).await;
+                }
+                ended
+            }
+            ExecutionStatus::Running => {
+                let failed = ToolExecution {
+                    status: ExecutionStatus::Failed,
+                    error: Some(ExecutionError {
+                        code: "interrupted".into(),
+                        message: "the run was lost before it answered; it may have had effects"
+                            .into(),
+                    }),
+                    expires_at: None,
+                    updated_at: at,
+                    ..execution
+                };
+                let ended = end(state, &failed, ExecutionStatus::Running, "interrupt").await?;
+                done.interrupted += u32::from(ended);
+                ended
+            }
+            _ => {
+                let later = ToolExecution {
+                    expires_at: Some(after(at, RUN_GRACE)),
+                    updated_at: at,
+                    ..execution
+                };
+                let pushed = state
+                    .store()
+                    .transition_execution(&later, ExecutionStatus::Approved, None, None)
+                    .await?;
+                done.restarted += u32::from(pushed);
+                pushed
+            }
+        };
+        if moved && !steps.contains(&(user, step)) {
+            steps.push((user, step));
+        }
+    }
+    for (user, step) in steps {
+        continue_if_decided(state, user, step).await;
+    }
+    Ok(done)
+}
+
+/// Moves an execution to its end with its `tool` message and audit entry.
+async fn end(
+    state: &AppState,
+    ended: &ToolExecution,
+    from: ExecutionStatus,
+    what: &str,
+) -> Result<bool, AppError> {
+    let result = result_message(ended, "", ended.updated_at);
+    let entry = audit(ended, what, ended.updated_at);
+    let moved = state
+        .store()
+        .transition_execution(ended, from, Some(&result), Some(&entry))
+        .await?;
+    if moved {
+        announce_result(state, ended).await;
+    }
+    Ok(moved)
+}
+
+/// `GET /api/tool-executions`.
+pub async fn list(
+    state: &AppState,
+    user: UserId,
+    filter: &ExecutionFilter,
+    page: &PageRequest,
+) -> Result<Page<ToolExecution>, AppError> {
+    Ok(state.store().list_executions(user, filter, page).await?)
+}

@@ -1,0 +1,256 @@
+//! A tool round: the approved calls of a step run in the `tool-executor` (concurrently, bounded),
+//! each result stored with its `tool` message, and once every call of the step has ended the
+//! loop's next answer is created and handed back to be streamed. Runs in the invocation that
+//! streamed the step when nothing waited for the user, or in a fresh `chat-turn` invocation
+//! started by the last decision (no function ever waits on a human).
+
+use bestchat_domain::ids::{MessageId, UserId};
+use bestchat_domain::message::{Message, MessageStatus, Role};
+use bestchat_domain::time::{after, now};
+use bestchat_domain::tool::{ExecutionError, ExecutionStatus, ExecutionUsage, ToolExecution};
+use bestchat_domain::wire::ServerEvent;
+use bestchat_tools::{ExecRequest, ExecResponse};
+use futures_util::StreamExt;
+
+use super::calls::{RUN_GRACE, Toolbox, result_message};
+use super::{TurnJob, broadcast};
+use crate::error::AppError;
+use crate::settings::{auto_approval, fetch_hosts};
+use crate::state::AppState;
+use crate::tools::TOOL_EXECUTOR;
+use crate::tools::registration::registry;
+
+/// The user's tools, rules and allowed hosts, as one step decides its calls against them.
+pub(super) async fn toolbox(state: &AppState, user: UserId) -> Result<Toolbox, AppError> {
+    let (registry, _) = registry(state, user).await?;
+    Ok(Toolbox {
+        registry,
+        policy: auto_approval(state, user).await?,
+        fetch_hosts: fetch_hosts(state, user).await?.hosts,
+    })
+}
+
+/// Calls of the earlier steps of this answer that ran without asking, for the per-turn cap.
+pub(super) async fn auto_approved_before(
+    state: &AppState,
+    user: UserId,
+    earlier_steps: &[MessageId],
+) -> Result<u32, AppError> {
+    let mut count = 0u32;
+    for step in earlier_steps {
+        let executions = state.store().executions_of(user, *step).await?;
+        let auto = executions.iter().filter(|e| {
+            e.decision.as_ref().is_some_and(|d| {
+                d.by == bestchat_domain::tool::DecidedBy::Policy
+                    && d.verdict == bestchat_domain::tool::Verdict::Approve
+            })
+        });
+        count = count.saturating_add(u32::try_from(auto.count()).unwrap_or(u32::MAX));
+    }
+    Ok(count)
+}
+
+/// Runs the step's approved calls, then continues the loop if every call has ended: the next
+/// answer's job, when this invocation created it.
+pub(super) async fn advance(
+    state: &AppState,
+    job: &TurnJob,
+) -> Result<(&'static str, Option<TurnJob>), AppError> {
+    let store = state.store();
+    let Some(step) = store.get_message(job.user_id, job.message_id).await? else {
+        return Ok(("message_gone", None));
+    };
+    let approved: Vec<ToolExecution> = store
+        .executions_of(job.user_id, step.id)
+        .await?
+        .into_iter()
+        .filter(|e| e.status == ExecutionStatus::Approved)
+        .collect();
+    let parallel = state.config.tools.loop_limits.parallel_calls;
+    let runs: Vec<Result<(), AppError>> = futures_util::stream::iter(approved)
+        .map(|execution| run_call(state, &step, execution))
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    for failed in runs.into_iter().filter_map(Result::err) {
+        // The call stays `running`; the janitor ends it once its time is up.
+        tracing::error!(message = %step.id, error = %failed, "a tool call's result could not be stored");
+    }
+    next_step(state, &step).await
+}
+
+/// One call: claimed (`approved` → `running`, so no two invocations run it), run, and its
+/// result stored with the `tool` message the model reads.
+async fn run_call(
+    state: &AppState,
+    step: &Message,
+    execution: ToolExecution,
+) -> Result<(), AppError> {
+    let store = state.store();
+    let at = now();
+    let wall = state.config.tools.ceilings.max_wall;
+    let running = ToolExecution {
+        status: ExecutionStatus::Running,
+        expires_at: Some(after(at, wall + RUN_GRACE)),
+        updated_at: at,
+        ..execution
+    };
+    if !store
+        .transition_execution(&running, ExecutionStatus::Approved, None, None)
+        .await?
+    {
+        return Ok(());
+    }
+    let (output, error, usage) = execute(state, &running).await;
+    let done_at = now();
+    let ended = ToolExecution {
+        status: if error.is_none() {
+            ExecutionStatus::Succeeded
+        } else {
+            ExecutionStatus::Failed
+        },
+        output,
+        error,
+        usage,
+        expires_at: None,
+        updated_at: done_at,
+        ..running
+    };
+    let model = step.model.as_ref().map_or("", |m| m.as_str());
+    let result = result_message(&ended, model, done_at);
+    if store
+        .transition_execution(&ended, ExecutionStatus::Running, Some(&result), None)
+        .await?
+    {
+        announce_result(state, &ended).await;
+    }
+    Ok(())
+}
+
+/// Asks the executor; every outcome, its unavailability included, is the call's result.
+async fn execute(
+    state: &AppState,
+    execution: &ToolExecution,
+) -> (
+    Option<serde_json::Value>,
+    Option<ExecutionError>,
+    Option<ExecutionUsage>,
+) {
+    let unavailable = |detail: String| {
+        tracing::error!(execution = %execution.id, detail, "the tool executor failed");
+        (
+            None,
+            Some(ExecutionError {
+                code: "executor_unavailable".into(),
+                message: "the tool could not be run just now".into(),
+            }),
+            None,
+        )
+    };
+    let Ok(request) = serde_json::from_value::<ExecRequest>(execution.request.clone()) else {
+        return unavailable("the stored request is not an executor request".into());
+    };
+    let payload = match serde_json::to_value(&request) {
+        Ok(p) => p,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let answer = match state.invoker.invoke(TOOL_EXECUTOR, &payload).await {
+        Ok(answer) => answer,
+        Err(e) => return unavailable(e.to_string()),
+    };
+    let response: ExecResponse = match serde_json::from_value(answer) {
+        Ok(r) => r,
+        Err(e) => return unavailable(format!("unreadable executor answer: {e}")),
+    };
+    let u = response.usage();
+    let usage = Some(ExecutionUsage {
+        wall_ms: u.wall_ms,
+        fuel: u.fuel,
+        memory_bytes: u.peak_memory_bytes,
+    });
+    match response {
+        ExecResponse::Ok { output, .. } => (Some(output), None, usage),
+        ExecResponse::Failed { failure, .. } => (
+            None,
+            Some(ExecutionError {
+                code: serde_json::to_value(failure.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| "failed".into()),
+                message: failure.message,
+            }),
+            usage,
+        ),
+    }
+}
+
+/// Creates the loop's next answer once every call of `step` has ended; its job, or `None` when
+/// a call is still open or another invocation went on first.
+pub(crate) async fn next_step(
+    state: &AppState,
+    step: &Message,
+) -> Result<(&'static str, Option<TurnJob>), AppError> {
+    let at = now();
+    let next = Message {
+        id: MessageId::generate(),
+        role: Role::Assistant,
+        content: String::new(),
+        status: MessageStatus::Pending,
+        client_message_id: None,
+        reply_to: Some(step.id),
+        tool_calls: Vec::new(),
+        tool_call_id: None,
+        token_count: 0,
+        usage: None,
+        finish_reason: None,
+        error: None,
+        created_at: at,
+        updated_at: at,
+        content_omitted: false,
+        ..step.clone()
+    };
+    let claim_by = after(at, state.config.turn_start_timeout);
+    if !state
+        .store()
+        .continue_step(step.user_id, step.id, &next, claim_by)
+        .await?
+    {
+        return Ok(("tools_waiting", None));
+    }
+    broadcast(
+        state,
+        step.user_id,
+        step.conversation_id,
+        &ServerEvent::MessageCreated {
+            message: next.clone(),
+        },
+    )
+    .await;
+    Ok((
+        "tools_done",
+        Some(TurnJob {
+            user_id: next.user_id,
+            conversation_id: next.conversation_id,
+            message_id: next.id,
+            continue_tools: false,
+        }),
+    ))
+}
+
+/// `tool.result` to the devices following the conversation.
+pub(crate) async fn announce_result(state: &AppState, execution: &ToolExecution) {
+    broadcast(
+        state,
+        execution.user_id,
+        execution.conversation_id,
+        &ServerEvent::ToolResult {
+            conversation_id: execution.conversation_id,
+            message_id: execution.message_id,
+            tool_execution_id: execution.id,
+            status: execution.status,
+            output: execution.output.clone(),
+            error: execution.error.clone(),
+        },
+    )
+    .await;
+}

@@ -1,0 +1,309 @@
+//! Tool executions: each status change a compare-and-set, written with the call's `tool`
+//! message and audit entry in the same transaction.
+
+use async_trait::async_trait;
+use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
+use bestchat_domain::message::Message;
+use bestchat_domain::page::{CursorKey, Page, PageRequest};
+use bestchat_domain::ports::store::{
+    AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore,
+};
+use bestchat_domain::time::Timestamp;
+use bestchat_domain::tool::{ExecutionStatus, ToolExecution};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::messages::insert as insert_message;
+use super::{PgStore, audit, db_error, sql_limit};
+use crate::records::{ExecutionRow, execution_columns};
+
+macro_rules! select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT ",
+            execution_columns!(),
+            " FROM tool_executions ",
+            $tail
+        )
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO tool_executions (",
+    execution_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+               $19, $20, $21, $22, $23)"
+);
+const GET: &str = select!("WHERE id = $1 AND user_id = $2");
+const OF_MESSAGE: &str = select!("WHERE message_id = $1 AND user_id = $2 ORDER BY created_at, id");
+const LIST: &str = select!(
+    "WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
+       AND ($3::uuid IS NULL OR conversation_id = $3)
+       AND ($4::timestamptz IS NULL OR (created_at, id) < ($4, $5))
+     ORDER BY created_at DESC, id DESC LIMIT $6"
+);
+const OVERDUE: &str = select!(
+    "WHERE status IN ('pending', 'approved', 'running') AND expires_at < $1 ORDER BY expires_at, id LIMIT $2"
+);
+const UPDATE: &str = "UPDATE tool_executions SET status = $3, decision = $4, decided_at = $5,
+        decision_verdict = $6, decision_rule = $7, decision_connection = $8, result = $9,
+        error_code = $10, error = $11, duration_ms = $12, usage = $13, request = $14,
+        expires_at = $15, updated_at = $16
+    WHERE id = $1 AND user_id = $2 AND status = $17";
+/// A call of the step has not ended, or the next step exists already.
+const BLOCKED: &str = "SELECT EXISTS (SELECT 1 FROM tool_executions
+        WHERE message_id = $1 AND user_id = $2 AND status IN ('pending', 'approved', 'running'))
+    OR EXISTS (SELECT 1 FROM messages WHERE reply_to = $1)";
+const END_WAIT: &str = "UPDATE messages SET status = 'complete', updated_at = $3
+    WHERE id = $1 AND user_id = $2 AND status = 'awaiting_approval'";
+const CLAIM_BY: &str = "UPDATE messages SET lease_expires_at = $2 WHERE id = $1";
+
+fn from_row(row: &Row) -> Result<ToolExecution, StoreError> {
+    let duration: Option<i32> = row.try_get(17).map_err(db_error)?;
+    ExecutionRow {
+        id: row.try_get(0).map_err(db_error)?,
+        user_id: row.try_get(1).map_err(db_error)?,
+        conversation_id: row.try_get(2).map_err(db_error)?,
+        message_id: row.try_get(3).map_err(db_error)?,
+        tool_call_id: row.try_get(4).map_err(db_error)?,
+        tool_name: row.try_get(5).map_err(db_error)?,
+        arguments: row.try_get(6).map_err(db_error)?,
+        risk: row.try_get(7).map_err(db_error)?,
+        status: row.try_get(8).map_err(db_error)?,
+        decision: row.try_get(9).map_err(db_error)?,
+        decided_at: row.try_get(10).map_err(db_error)?,
+        decision_verdict: row.try_get(11).map_err(db_error)?,
+        decision_rule: row.try_get(12).map_err(db_error)?,
+        decision_connection: row.try_get(13).map_err(db_error)?,
+        result: row.try_get(14).map_err(db_error)?,
+        error_code: row.try_get(15).map_err(db_error)?,
+        error: row.try_get(16).map_err(db_error)?,
+        duration_ms: duration.map(i64::from),
+        usage: row.try_get(18).map_err(db_error)?,
+        request: row.try_get(19).map_err(db_error)?,
+        expires_at: row.try_get(20).map_err(db_error)?,
+        created_at: row.try_get(21).map_err(db_error)?,
+        updated_at: row.try_get(22).map_err(db_error)?,
+    }
+    .into_domain()
+}
+
+fn duration(r: &ExecutionRow) -> Option<i32> {
+    r.duration_ms.map(|d| i32::try_from(d).unwrap_or(i32::MAX))
+}
+
+/// Inserts executions inside the transaction that writes their answer.
+pub(super) async fn insert_all(
+    client: &impl GenericClient,
+    executions: &[ToolExecution],
+) -> Result<(), StoreError> {
+    if executions.is_empty() {
+        return Ok(());
+    }
+    let stmt = client.prepare_cached(INSERT).await.map_err(db_error)?;
+    for e in executions {
+        let r = ExecutionRow::from_domain(e)?;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &r.id,
+                    &r.user_id,
+                    &r.conversation_id,
+                    &r.message_id,
+                    &r.tool_call_id,
+                    &r.tool_name,
+                    &r.arguments,
+                    &r.risk,
+                    &r.status,
+                    &r.decision,
+                    &r.decided_at,
+                    &r.decision_verdict,
+                    &r.decision_rule,
+                    &r.decision_connection,
+                    &r.result,
+                    &r.error_code,
+                    &r.error,
+                    &duration(&r),
+                    &r.usage,
+                    &r.request,
+                    &r.expires_at,
+                    &r.created_at,
+                    &r.updated_at,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ToolExecutionStore for PgStore {
+    async fn get_execution(
+        &self,
+        user: UserId,
+        id: ToolExecutionId,
+    ) -> Result<Option<ToolExecution>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(GET).await.map_err(db_error)?;
+        let row = client
+            .query_opt(&stmt, &[id.as_uuid(), user.as_uuid()])
+            .await
+            .map_err(db_error)?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    async fn executions_of(
+        &self,
+        user: UserId,
+        message: MessageId,
+    ) -> Result<Vec<ToolExecution>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(OF_MESSAGE).await.map_err(db_error)?;
+        let rows = client
+            .query(&stmt, &[message.as_uuid(), user.as_uuid()])
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn list_executions(
+        &self,
+        user: UserId,
+        filter: &ExecutionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ToolExecution>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(LIST).await.map_err(db_error)?;
+        let status = filter.status.map(|s| s.as_str());
+        let conversation = filter.conversation.map(|c| *c.as_uuid());
+        let rows = client
+            .query(
+                &stmt,
+                &[
+                    user.as_uuid(),
+                    &status,
+                    &conversation,
+                    &page.after.map(|a| a.at),
+                    &page.after.map(|a| a.id),
+                    &sql_limit(page.fetch_limit()),
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(items, page, |e| CursorKey {
+            at: e.created_at,
+            id: *e.id.as_uuid(),
+        }))
+    }
+
+    async fn transition_execution(
+        &self,
+        next: &ToolExecution,
+        from: ExecutionStatus,
+        result: Option<&Message>,
+        audit_entry: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
+        let r = ExecutionRow::from_domain(next)?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(UPDATE).await.map_err(db_error)?;
+        let n = tx
+            .execute(
+                &stmt,
+                &[
+                    &r.id,
+                    &r.user_id,
+                    &r.status,
+                    &r.decision,
+                    &r.decided_at,
+                    &r.decision_verdict,
+                    &r.decision_rule,
+                    &r.decision_connection,
+                    &r.result,
+                    &r.error_code,
+                    &r.error,
+                    &duration(&r),
+                    &r.usage,
+                    &r.request,
+                    &r.expires_at,
+                    &r.updated_at,
+                    &from.as_str(),
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if let Some(m) = result {
+            insert_message(&tx, m).await?;
+        }
+        if let Some(e) = audit_entry {
+            audit::append(&tx, e).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn overdue_executions(
+        &self,
+        at: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ToolExecution>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(OVERDUE).await.map_err(db_error)?;
+        let rows = client
+            .query(&stmt, &[&at, &sql_limit(limit)])
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(from_row).collect()
+    }
+
+    async fn continue_step(
+        &self,
+        user: UserId,
+        previous: MessageId,
+        next: &Message,
+        claim_by: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        // The answer's row is locked first, so racing continuations take turns here and the
+        // second sees the first's next step.
+        let stmt = tx
+            .prepare_cached("SELECT 1 FROM messages WHERE id = $1 AND user_id = $2 FOR UPDATE")
+            .await
+            .map_err(db_error)?;
+        if tx
+            .query_opt(&stmt, &[previous.as_uuid(), user.as_uuid()])
+            .await
+            .map_err(db_error)?
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let stmt = tx.prepare_cached(BLOCKED).await.map_err(db_error)?;
+        let blocked: bool = tx
+            .query_one(&stmt, &[previous.as_uuid(), user.as_uuid()])
+            .await
+            .map_err(db_error)?
+            .get(0);
+        if blocked {
+            return Ok(false);
+        }
+        let stmt = tx.prepare_cached(END_WAIT).await.map_err(db_error)?;
+        tx.execute(&stmt, &[previous.as_uuid(), user.as_uuid(), &next.created_at])
+            .await
+            .map_err(db_error)?;
+        insert_message(&tx, next).await?;
+        let stmt = tx.prepare_cached(CLAIM_BY).await.map_err(db_error)?;
+        tx.execute(&stmt, &[next.id.as_uuid(), &claim_by])
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+}

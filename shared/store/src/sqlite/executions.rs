@@ -1,0 +1,336 @@
+//! Tool executions: each status change a compare-and-set, written with the call's `tool`
+//! message and audit entry in the same transaction.
+
+use async_trait::async_trait;
+use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
+use bestchat_domain::message::Message;
+use bestchat_domain::page::{CursorKey, Page, PageRequest};
+use bestchat_domain::ports::store::{
+    AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore,
+};
+use bestchat_domain::time::{Timestamp, to_micros};
+use bestchat_domain::tool::{ExecutionStatus, ToolExecution};
+use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::messages::insert as insert_message;
+use super::{SqliteStore, audit, db_error, json_at, sql_limit, time_at, uuid_at};
+use crate::records::{ExecutionRow, MessageRow, execution_columns};
+
+macro_rules! select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT ",
+            execution_columns!(),
+            " FROM tool_executions ",
+            $tail
+        )
+    };
+}
+
+const INSERT: &str = concat!(
+    "INSERT INTO tool_executions (",
+    execution_columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+               ?19, ?20, ?21, ?22, ?23)"
+);
+const GET: &str = select!("WHERE id = ?1 AND user_id = ?2");
+const OF_MESSAGE: &str = select!("WHERE message_id = ?1 AND user_id = ?2 ORDER BY created_at, id");
+const LIST: &str = select!(
+    "WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2)
+       AND (?3 IS NULL OR conversation_id = ?3)
+       AND (?4 IS NULL OR (created_at, id) < (?4, ?5))
+     ORDER BY created_at DESC, id DESC LIMIT ?6"
+);
+const OVERDUE: &str = select!(
+    "WHERE status IN ('pending', 'approved', 'running') AND expires_at < ?1 ORDER BY expires_at, id LIMIT ?2"
+);
+const UPDATE: &str = "UPDATE tool_executions SET status = ?3, decision = ?4, decided_at = ?5,
+        decision_verdict = ?6, decision_rule = ?7, decision_connection = ?8, result = ?9,
+        error_code = ?10, error = ?11, duration_ms = ?12, usage = ?13, request = ?14,
+        expires_at = ?15, updated_at = ?16
+    WHERE id = ?1 AND user_id = ?2 AND status = ?17";
+/// A call of the step has not ended, or the next step exists already.
+const BLOCKED: &str = "SELECT EXISTS (SELECT 1 FROM tool_executions
+        WHERE message_id = ?1 AND user_id = ?2 AND status IN ('pending', 'approved', 'running'))
+    OR EXISTS (SELECT 1 FROM messages WHERE reply_to = ?1)
+    OR NOT EXISTS (SELECT 1 FROM messages WHERE id = ?1 AND user_id = ?2)";
+const END_WAIT: &str = "UPDATE messages SET status = 'complete', updated_at = ?3
+    WHERE id = ?1 AND user_id = ?2 AND status = 'awaiting_approval'";
+const CLAIM_BY: &str = "UPDATE messages SET lease_expires_at = ?2 WHERE id = ?1";
+
+fn opt_json(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    let text: Option<String> = row.get(idx)?;
+    match text {
+        Some(_) => json_at(row, idx).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn opt_time(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Timestamp>> {
+    let micros: Option<i64> = row.get(idx)?;
+    match micros {
+        Some(_) => time_at(row, idx).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn read_row(row: &Row<'_>) -> rusqlite::Result<ExecutionRow> {
+    Ok(ExecutionRow {
+        id: uuid_at(row, 0)?,
+        user_id: uuid_at(row, 1)?,
+        conversation_id: uuid_at(row, 2)?,
+        message_id: uuid_at(row, 3)?,
+        tool_call_id: row.get(4)?,
+        tool_name: row.get(5)?,
+        arguments: json_at(row, 6)?,
+        risk: row.get(7)?,
+        status: row.get(8)?,
+        decision: row.get(9)?,
+        decided_at: opt_time(row, 10)?,
+        decision_verdict: row.get(11)?,
+        decision_rule: row.get(12)?,
+        decision_connection: row.get(13)?,
+        result: opt_json(row, 14)?,
+        error_code: row.get(15)?,
+        error: row.get(16)?,
+        duration_ms: row.get(17)?,
+        usage: opt_json(row, 18)?,
+        request: opt_json(row, 19)?,
+        expires_at: opt_time(row, 20)?,
+        created_at: time_at(row, 21)?,
+        updated_at: time_at(row, 22)?,
+    })
+}
+
+fn text(v: Option<&serde_json::Value>) -> Option<String> {
+    v.map(serde_json::Value::to_string)
+}
+
+/// The row's mutable fields, `?3` to `?16` of `UPDATE`.
+fn changes(r: &ExecutionRow) -> [Sql; 14] {
+    let s = |v: Option<&String>| v.map_or(Sql::Null, |s| Sql::Text(s.clone()));
+    let t = |v: Option<Timestamp>| v.map_or(Sql::Null, |at| Sql::Integer(to_micros(at)));
+    [
+        Sql::Text(r.status.clone()),
+        s(r.decision.as_ref()),
+        t(r.decided_at),
+        s(r.decision_verdict.as_ref()),
+        s(r.decision_rule.as_ref()),
+        s(r.decision_connection.as_ref()),
+        s(text(r.result.as_ref()).as_ref()),
+        s(r.error_code.as_ref()),
+        s(r.error.as_ref()),
+        r.duration_ms.map_or(Sql::Null, Sql::Integer),
+        s(text(r.usage.as_ref()).as_ref()),
+        s(text(r.request.as_ref()).as_ref()),
+        t(r.expires_at),
+        Sql::Integer(to_micros(r.updated_at)),
+    ]
+}
+
+/// Inserts executions inside the transaction that writes their answer.
+pub(super) fn insert_all(conn: &Connection, executions: &[ToolExecution]) -> Result<(), StoreError> {
+    for e in executions {
+        let r = ExecutionRow::from_domain(e)?;
+        let [status, decision, decided_at, verdict, rule, connection, result, error_code, error, duration, usage, request, expires, updated] =
+            changes(&r);
+        conn.prepare_cached(INSERT)
+            .map_err(db_error)?
+            .execute(params![
+                r.id.to_string(),
+                r.user_id.to_string(),
+                r.conversation_id.to_string(),
+                r.message_id.to_string(),
+                r.tool_call_id,
+                r.tool_name,
+                r.arguments.to_string(),
+                r.risk,
+                status,
+                decision,
+                decided_at,
+                verdict,
+                rule,
+                connection,
+                result,
+                error_code,
+                error,
+                duration,
+                usage,
+                request,
+                expires,
+                to_micros(r.created_at),
+                updated,
+            ])
+            .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+fn into_domain(rows: Vec<ExecutionRow>) -> Result<Vec<ToolExecution>, StoreError> {
+    rows.into_iter().map(ExecutionRow::into_domain).collect()
+}
+
+#[async_trait]
+impl ToolExecutionStore for SqliteStore {
+    async fn get_execution(
+        &self,
+        user: UserId,
+        id: ToolExecutionId,
+    ) -> Result<Option<ToolExecution>, StoreError> {
+        self.call(move |conn| {
+            conn.prepare_cached(GET)
+                .map_err(db_error)?
+                .query_row(params![id.to_string(), user.to_string()], read_row)
+                .optional()
+                .map_err(db_error)?
+                .map(ExecutionRow::into_domain)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn executions_of(
+        &self,
+        user: UserId,
+        message: MessageId,
+    ) -> Result<Vec<ToolExecution>, StoreError> {
+        self.call(move |conn| {
+            let rows = conn
+                .prepare_cached(OF_MESSAGE)
+                .map_err(db_error)?
+                .query_map(params![message.to_string(), user.to_string()], read_row)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(db_error)?;
+            into_domain(rows)
+        })
+        .await
+    }
+
+    async fn list_executions(
+        &self,
+        user: UserId,
+        filter: &ExecutionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ToolExecution>, StoreError> {
+        let (filter, page) = (filter.clone(), *page);
+        self.call(move |conn| {
+            let rows = conn
+                .prepare_cached(LIST)
+                .map_err(db_error)?
+                .query_map(
+                    params![
+                        user.to_string(),
+                        filter.status.map(|s| s.as_str()),
+                        filter.conversation.map(|c| c.to_string()),
+                        page.after.map(|a| to_micros(a.at)),
+                        page.after.map(|a| a.id.to_string()),
+                        sql_limit(page.fetch_limit()),
+                    ],
+                    read_row,
+                )
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(db_error)?;
+            Ok(Page::from_rows(into_domain(rows)?, &page, |e| CursorKey {
+                at: e.created_at,
+                id: *e.id.as_uuid(),
+            }))
+        })
+        .await
+    }
+
+    async fn transition_execution(
+        &self,
+        next: &ToolExecution,
+        from: ExecutionStatus,
+        result: Option<&Message>,
+        audit_entry: Option<&AuditEntry>,
+    ) -> Result<bool, StoreError> {
+        let r = ExecutionRow::from_domain(next)?;
+        let result = result.map(MessageRow::from_domain).transpose()?;
+        let audit_entry = audit_entry.cloned();
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let mut values: Vec<Sql> = vec![Sql::Text(r.id.to_string()), Sql::Text(r.user_id.to_string())];
+            values.extend(changes(&r));
+            values.push(Sql::Text(from.as_str().to_owned()));
+            let n = tx
+                .prepare_cached(UPDATE)
+                .map_err(db_error)?
+                .execute(rusqlite::params_from_iter(values))
+                .map_err(db_error)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            if let Some(m) = &result {
+                insert_message(&tx, m)?;
+            }
+            if let Some(e) = &audit_entry {
+                audit::append(&tx, e)?;
+            }
+            tx.commit().map_err(db_error)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn overdue_executions(
+        &self,
+        at: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ToolExecution>, StoreError> {
+        self.call(move |conn| {
+            let rows = conn
+                .prepare_cached(OVERDUE)
+                .map_err(db_error)?
+                .query_map(params![to_micros(at), sql_limit(limit)], read_row)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(db_error)?;
+            into_domain(rows)
+        })
+        .await
+    }
+
+    async fn continue_step(
+        &self,
+        user: UserId,
+        previous: MessageId,
+        next: &Message,
+        claim_by: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let next = MessageRow::from_domain(next)?;
+        self.call(move |conn| {
+            // IMMEDIATE takes the write lock first: racing continuations take turns, and the
+            // second sees the first's next step.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let blocked: bool = tx
+                .prepare_cached(BLOCKED)
+                .map_err(db_error)?
+                .query_row(params![previous.to_string(), user.to_string()], |row| row.get(0))
+                .map_err(db_error)?;
+            if blocked {
+                return Ok(false);
+            }
+            tx.prepare_cached(END_WAIT)
+                .map_err(db_error)?
+                .execute(params![
+                    previous.to_string(),
+                    user.to_string(),
+                    to_micros(next.created_at)
+                ])
+                .map_err(db_error)?;
+            insert_message(&tx, &next)?;
+            tx.prepare_cached(CLAIM_BY)
+                .map_err(db_error)?
+                .execute(params![next.id.to_string(), to_micros(claim_by)])
+                .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+            Ok(true)
+        })
+        .await
+    }
+}

@@ -25,6 +25,36 @@ pub async fn use_fake_provider(gateway: &GatewayProcess, user: &str, fake: &Fake
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// A conversation of `user` on a fake provider of `protocol` ("openai", "anthropic" or
+/// "gemini") whose model takes tools; its id.
+pub async fn tool_conversation(
+    gateway: &GatewayProcess,
+    user: &str,
+    fake: &FakeProvider,
+    protocol: &str,
+) -> String {
+    let base_url = match protocol {
+        "openai" => format!("{}/v1", fake.base_url),
+        _ => fake.base_url.clone(),
+    };
+    let (status, body) = Api::new(gateway, user)
+        .put(
+            &format!("/api/provider-configs/{FAKE_PROVIDER}"),
+            &json!({"protocol": protocol, "base_url": base_url, "api_key": "sk-test-key-0123456789",
+                    "models": [{"id": FAKE_MODEL, "context_window": 128000, "max_output_tokens": 4096,
+                                "input_price_per_mtok": 1000000, "output_price_per_mtok": 2000000,
+                                "supports_tools": true}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    new_conversation(
+        gateway,
+        user,
+        &json!({"provider": FAKE_PROVIDER, "model": FAKE_MODEL}),
+    )
+    .await
+}
+
 /// A conversation of `user` on the fake provider; its id.
 pub async fn fake_conversation(
     gateway: &GatewayProcess,

@@ -62,7 +62,10 @@ impl Executor {
                 "testing", "testing", None, None, "test",
             ))
             .build();
-        let functions = HashMap::from([("tool-executor".to_owned(), "tool-executor".to_owned())]);
+        let functions = ["tool-executor", "janitor"]
+            .into_iter()
+            .map(|f| (f.to_owned(), f.to_owned()))
+            .collect::<HashMap<_, _>>();
         let client = aws_sdk_lambda::Client::from_conf(config);
         Self {
             invoker: LambdaInvoker::with_client(functions, client, Some(EMULATOR_SECRET.into())),
@@ -82,6 +85,11 @@ impl Executor {
             .await
             .unwrap();
         serde_json::from_value(answer).unwrap()
+    }
+
+    /// Runs the janitor function once, as its schedule would; what it reports.
+    pub async fn janitor(&self) -> Value {
+        self.invoker.invoke("janitor", &json!({})).await.unwrap()
     }
 
     /// A built-in tool's output, which must succeed.

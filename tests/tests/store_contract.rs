@@ -7,7 +7,7 @@ use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{
     Conversation, ConversationPatch, ConversationSettings, DEFAULT_TITLE,
 };
-use bestchat_domain::ids::{ConversationId, MessageId, Subject, ToolId, UserId};
+use bestchat_domain::ids::{ConversationId, MessageId, Subject, ToolExecutionId, ToolId, UserId};
 use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
 };
@@ -18,7 +18,10 @@ use bestchat_domain::ports::store::{
     StoreError, TurnStart,
 };
 use bestchat_domain::time::{Timestamp, now};
-use bestchat_domain::tool::{UserTool, module_key};
+use bestchat_domain::tool::{
+    DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ExecutionUsage,
+    ToolExecution, UserTool, Verdict, module_key,
+};
 use bestchat_domain::usage::UsageLog;
 use bestchat_store::{PgSettings, PgStore, SqliteStore};
 use bestchat_tests::TempDir;
@@ -88,6 +91,7 @@ contract!(
     the_sender_ends_only_an_unclaimed_answer,
     tools_are_the_users_own_and_unique_by_name,
     auto_approval_settings_are_kept_per_user,
+    a_steps_calls_are_stored_with_it_and_move_by_compare_and_set,
 );
 
 /// Far enough ahead that nothing lapses during a test.
@@ -1113,4 +1117,277 @@ async fn auto_approval_settings_are_kept_per_user(store: &dyn Store) {
         .unwrap();
     assert_eq!(store.get_auto_approval(ana).await.unwrap(), Some(record));
     assert!(store.get_auto_approval(bo).await.unwrap().is_none());
+}
+
+fn execution(step: &Message, call: &str, status: ExecutionStatus, at: Timestamp) -> ToolExecution {
+    ToolExecution {
+        id: ToolExecutionId::generate(),
+        user_id: step.user_id,
+        conversation_id: step.conversation_id,
+        message_id: step.id,
+        tool_call_id: call.to_owned(),
+        tool: "calculator".into(),
+        risk: "read".into(),
+        arguments: serde_json::json!({"expression": "1 + 1"}),
+        status,
+        decision: None,
+        output: None,
+        error: None,
+        usage: None,
+        request: serde_json::json!({"module": {"builtin": "calculator"}}),
+        expires_at: Some(plus_micros(at, 1_000_000)),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let c = conversation(alice, "tools", now());
+    store.create_conversation(&c).await.unwrap();
+    let (question, answer) = pair(&c, "client-tools");
+    store
+        .start_turn(&question, &answer, later_by_an_hour(now()))
+        .await
+        .unwrap();
+    let lease = LeaseId::generate();
+    store
+        .claim_turn(alice, answer.id, lease, now(), later_by_an_hour(now()))
+        .await
+        .unwrap();
+    let at = now();
+    let waiting = execution(&answer, "call_1", ExecutionStatus::Pending, at);
+    let refused = ExecutionDecision {
+        by: DecidedBy::Policy,
+        verdict: Verdict::Deny,
+        rule: "tool:calculator".into(),
+        at,
+        connection_id: None,
+    };
+    let denied = ToolExecution {
+        decision: Some(refused),
+        error: Some(ExecutionError {
+            code: "denied".into(),
+            message: "denied by the user's settings".into(),
+        }),
+        expires_at: None,
+        ..execution(&answer, "call_2", ExecutionStatus::Denied, at)
+    };
+    let denial = Message {
+        tool_call_id: Some("call_2".into()),
+        ..message(&c, Role::Tool, r#"{"error":{"code":"denied"}}"#, at)
+    };
+    let step = Message {
+        status: MessageStatus::AwaitingApproval,
+        finish_reason: Some(FinishReason::ToolCalls),
+        tool_calls: vec![
+            ToolCall {
+                id: "call_1".into(),
+                name: "calculator".into(),
+                arguments: serde_json::json!({"expression": "1 + 1"}),
+                signature: None,
+            },
+            ToolCall {
+                id: "call_2".into(),
+                name: "calculator".into(),
+                arguments: serde_json::json!({}),
+                signature: Some("opaque".into()),
+            },
+        ],
+        ..answer.clone()
+    };
+    let records = StepRecords {
+        executions: &[waiting.clone(), denied.clone()],
+        results: std::slice::from_ref(&denial),
+    };
+    assert!(
+        store
+            .finish_turn(&step, None, Finisher::Lease(lease), &records)
+            .await
+            .unwrap()
+    );
+    let stored = store.executions_of(alice, answer.id).await.unwrap();
+    assert_eq!(stored, vec![waiting.clone(), denied.clone()], "every field round-trips");
+    assert!(store.executions_of(bob, answer.id).await.unwrap().is_empty());
+    assert_eq!(store.get_execution(bob, waiting.id).await.unwrap(), None);
+    let read_back = store.get_message(alice, answer.id).await.unwrap().unwrap();
+    assert_eq!(read_back.status, MessageStatus::AwaitingApproval);
+    assert_eq!(read_back.tool_calls[1].signature.as_deref(), Some("opaque"));
+
+    // The next step cannot start while a call waits.
+    let next = Message {
+        id: MessageId::generate(),
+        status: MessageStatus::Pending,
+        reply_to: Some(answer.id),
+        ..message(&c, Role::Assistant, "", now())
+    };
+    assert!(!store.continue_step(alice, answer.id, &next, later_by_an_hour(now())).await.unwrap());
+
+    // Decided once: the second decision finds it moved and writes nothing.
+    let approved = ToolExecution {
+        status: ExecutionStatus::Approved,
+        decision: Some(ExecutionDecision {
+            by: DecidedBy::User,
+            verdict: Verdict::Approve,
+            rule: "user".into(),
+            at: now(),
+            connection_id: Some("conn-1".into()),
+        }),
+        ..waiting.clone()
+    };
+    let entry = AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: alice,
+        action: "tool_execution.approve".into(),
+        target_type: Some("tool_execution".into()),
+        target_id: Some(waiting.id.to_string()),
+        details: serde_json::json!({}),
+        created_at: now(),
+    };
+    assert!(
+        store
+            .transition_execution(&approved, ExecutionStatus::Pending, None, Some(&entry))
+            .await
+            .unwrap()
+    );
+    let bob_tries = ToolExecution {
+        user_id: bob,
+        status: ExecutionStatus::Denied,
+        ..waiting.clone()
+    };
+    assert!(
+        !store
+            .transition_execution(&bob_tries, ExecutionStatus::Approved, None, None)
+            .await
+            .unwrap(),
+        "another user's execution cannot be moved"
+    );
+    assert!(
+        !store
+            .transition_execution(&approved, ExecutionStatus::Pending, None, Some(&entry))
+            .await
+            .unwrap(),
+        "no longer pending"
+    );
+    // Overdue: the approved call nobody started, once its time has passed.
+    let overdue = store
+        .overdue_executions(plus_micros(at, 2_000_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(overdue.iter().map(|e| e.id).collect::<Vec<_>>(), [waiting.id]);
+    assert!(store.overdue_executions(at, 10).await.unwrap().is_empty());
+
+    // Run and ended with its tool message; then the next step starts exactly once.
+    let ran = ToolExecution {
+        status: ExecutionStatus::Succeeded,
+        output: Some(serde_json::json!({"result": "2"})),
+        usage: Some(ExecutionUsage {
+            wall_ms: 3,
+            fuel: 1000,
+            memory_bytes: 65536,
+        }),
+        expires_at: None,
+        ..approved.clone()
+    };
+    let result = Message {
+        tool_call_id: Some("call_1".into()),
+        ..message(&c, Role::Tool, r#"{"result":"2"}"#, now())
+    };
+    assert!(
+        !store
+            .transition_execution(&ran, ExecutionStatus::Running, Some(&result), None)
+            .await
+            .unwrap(),
+        "it is approved, not running: nothing written"
+    );
+    assert!(
+        store
+            .transition_execution(&ran, ExecutionStatus::Approved, Some(&result), None)
+            .await
+            .unwrap()
+    );
+    let at_last = now();
+    let next = Message {
+        id: MessageId::generate(),
+        created_at: at_last,
+        updated_at: at_last,
+        ..next.clone()
+    };
+    assert!(store.continue_step(alice, answer.id, &next, later_by_an_hour(now())).await.unwrap());
+    let again = Message {
+        id: MessageId::generate(),
+        ..next.clone()
+    };
+    assert!(
+        !store.continue_step(alice, answer.id, &again, later_by_an_hour(now())).await.unwrap(),
+        "the next step exists once"
+    );
+    let all = store
+        .list_messages(alice, c.id, &PageRequest::parse(None, None).unwrap())
+        .await
+        .unwrap();
+    let roles: Vec<(Role, MessageStatus)> = all.items.iter().map(|m| (m.role, m.status)).collect();
+    assert_eq!(
+        roles,
+        [
+            (Role::User, MessageStatus::Complete),
+            (Role::Assistant, MessageStatus::Complete),
+            (Role::Tool, MessageStatus::Complete),
+            (Role::Tool, MessageStatus::Complete),
+            (Role::Assistant, MessageStatus::Pending),
+        ],
+        "the waiting step is complete once its calls ended"
+    );
+
+    // Listed newest first, filtered, paged.
+    let page = PageRequest::parse(Some("1"), None).unwrap();
+    let first = store
+        .list_executions(alice, &ExecutionFilter::default(), &page)
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 1);
+    let cursor = first.next_cursor.clone().unwrap();
+    let second = store
+        .list_executions(
+            alice,
+            &ExecutionFilter::default(),
+            &PageRequest::parse(Some("5"), Some(&cursor)).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert_ne!(first.items[0].id, second.items[0].id);
+    let only_denied = store
+        .list_executions(
+            alice,
+            &ExecutionFilter {
+                status: Some(ExecutionStatus::Denied),
+                conversation: Some(c.id),
+            },
+            &PageRequest::parse(None, None).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(only_denied.items, vec![denied]);
+    let elsewhere = store
+        .list_executions(
+            alice,
+            &ExecutionFilter {
+                status: None,
+                conversation: Some(ConversationId::generate()),
+            },
+            &PageRequest::parse(None, None).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(elsewhere.items.is_empty());
+    assert!(
+        store
+            .list_executions(bob, &ExecutionFilter::default(), &PageRequest::parse(None, None).unwrap())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 }

@@ -136,6 +136,7 @@ pub(crate) async fn start_continuation(state: &AppState, user: UserId, step: Mes
         continue_tools: true,
     };
     let payload = serde_json::to_value(&job).unwrap_or_default();
+    tracing::info!(message = %step, "a new invocation continues the tool step");
     if let Err(e) = state.invoker.invoke_async(CHAT_TURN, &payload).await {
         tracing::error!(message = %step, error = %e, "cannot start the continuation; the janitor will");
     }

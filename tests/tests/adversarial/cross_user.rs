@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use bestchat_local::template::{TEMPLATE, http_routes, ws_api};
 use bestchat_tests::api::{Api, assert_error};
-use bestchat_tests::chat::{answer_id, fake_conversation, send_action, stored_messages};
+use bestchat_tests::chat::{
+    answer_id, fake_conversation, send_action, stored_messages, tool_conversation,
+};
 use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::gateway::GatewayProcess;
-use bestchat_tests::scripted::{openai_stream, words};
+use bestchat_tests::scripted::{Call, openai_stream, openai_tool_calls, words};
 use bestchat_tests::ws::{WsClient, completed};
 use bestchat_tests::{tools, wasm};
 use reqwest::StatusCode;
@@ -30,14 +32,47 @@ struct Alice {
     model: &'static str,
     /// A tool she registered.
     tool: String,
+    /// A call of hers that waits for her decision.
+    execution: String,
 }
 
 const ALICE: &str = "alice";
 const MALLORY: &str = "mallory";
 const ALICE_KEY: &str = "sk-alice-private-key-000111";
 
+/// A conversation of Alice's whose model asked for a call that waits for her; its id.
+async fn alice_waits_on_a_call(gateway: &GatewayProcess) -> String {
+    let asks = FakeProvider::start(
+        vec![],
+        Reply::sse(openai_tool_calls(&[Call {
+            id: "call_secret",
+            name: "run_javascript",
+            arguments: json!({"code": "'my secret plans'"}),
+        }])),
+    )
+    .await;
+    let conversation = tool_conversation(gateway, ALICE, &asks, "openai").await;
+    let api = Api::new(gateway, ALICE);
+    let (status, _) = api
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            &json!({"client_message_id": "t-1", "content": "run it"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    for _ in 0..100 {
+        let (_, listed) = api.get("/api/tool-executions?status=pending").await;
+        if let Some(id) = listed["items"][0]["id"].as_str() {
+            return id.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the call never waited for approval: {}", gateway.log());
+}
+
 async fn alice_owns_things(gateway: &GatewayProcess, fake: &FakeProvider) -> Alice {
     let api = Api::new(gateway, ALICE);
+    let execution = alice_waits_on_a_call(gateway).await;
     let conversation = fake_conversation(gateway, ALICE, fake).await;
     let (status, sent) = api
         .post(
@@ -70,6 +105,7 @@ async fn alice_owns_things(gateway: &GatewayProcess, fake: &FakeProvider) -> Ali
     let (status, body) = api.put("/api/settings/fetch-hosts", &hosts).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     Alice {
+        execution,
         tool: tool["id"].as_str().unwrap().to_owned(),
         question: sent["user_message"]["id"].as_str().unwrap().to_owned(),
         answer: sent["assistant_message"]["id"].as_str().unwrap().to_owned(),
@@ -89,12 +125,13 @@ async fn snapshot(gateway: &GatewayProcess, alice: &Alice) -> Value {
     let (_, tools) = api.get("/api/tools").await;
     let (_, rules) = api.get("/api/settings/auto-approval").await;
     let (_, hosts) = api.get("/api/settings/fetch-hosts").await;
+    let (_, executions) = api.get("/api/tool-executions").await;
     let messages: Vec<Value> = stored_messages(gateway, ALICE, &alice.conversation)
         .await
         .into_iter()
         .map(|m| json!({"id": m["id"], "content": m["content"], "role": m["role"]}))
         .collect();
-    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules, "hosts": hosts})
+    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules, "hosts": hosts, "executions": executions})
 }
 
 /// Whether Mallory's answer mentions anything of Alice's.
@@ -107,6 +144,7 @@ fn leaks(body: &Value, alice: &Alice) -> bool {
         alice.provider,
         alice.model,
         alice.tool.as_str(),
+        alice.execution.as_str(),
         "alice_secret_tool",
         "alice-private.example",
         "my secret plans",
@@ -264,6 +302,20 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                 let (status, body) = mallory.delete(&format!("/api/tools/{}", alice.tool)).await;
                 assert_error(status, &body, 404, "tool_not_found");
             }
+            "GET /api/tool-executions" => {
+                for query in ["", "?status=pending", &format!("?conversation_id={}", alice.conversation)] {
+                    let (status, body) = mallory.get(&format!("/api/tool-executions{query}")).await;
+                    assert_eq!(status, StatusCode::OK, "{body}");
+                    assert_eq!(body["items"], json!([]), "{query}");
+                    assert!(!leaks(&body, &alice));
+                }
+            }
+            "POST /api/tool-executions/{id}/approve" | "POST /api/tool-executions/{id}/deny" => {
+                let path = route.path.replace("{id}", &alice.execution);
+                let (status, body) = mallory.post(&path, &json!({})).await;
+                assert_error(status, &body, 404, "tool_execution_not_found");
+                assert!(!leaks(&body, &alice));
+            }
             other => panic!(
                 "{other} has no entry in the cross-user matrix: say what another user's ids do there"
             ),
@@ -279,6 +331,7 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
 async fn every_websocket_route_refuses_another_users_ids(gateway: &GatewayProcess) {
     let slow = Reply::sse(openai_stream(&words(60))).paced(40, Duration::from_millis(20));
     let fake = FakeProvider::start(vec![], slow).await;
+    let execution = alice_waits_on_a_call(gateway).await;
     let conversation = fake_conversation(gateway, ALICE, &fake).await;
     let mut phone = WsClient::connect(gateway, ALICE).await;
     let mut mallory = WsClient::connect(gateway, MALLORY).await;
@@ -332,6 +385,18 @@ async fn every_websocket_route_refuses_another_users_ids(gateway: &GatewayProces
                     .await;
                 assert_eq!(mallory.next().await.unwrap()["code"], "message_not_found");
             }
+            "approveTool" => {
+                for decision in ["approve", "deny"] {
+                    mallory
+                        .send(&json!({"action": "approveTool", "tool_execution_id": execution,
+                                      "decision": decision}))
+                        .await;
+                    assert_eq!(
+                        mallory.next().await.unwrap()["code"],
+                        "tool_execution_not_found"
+                    );
+                }
+            }
             other => panic!(
                 "WebSocket route {other} has no entry in the cross-user matrix: say what another user's ids do there"
             ),
@@ -348,4 +413,6 @@ async fn every_websocket_route_refuses_another_users_ids(gateway: &GatewayProces
     );
     let stored = stored_messages(gateway, ALICE, &conversation).await;
     assert_eq!(stored.len(), 2, "no message was injected");
+    let (_, still) = Api::new(gateway, ALICE).get("/api/tool-executions?status=pending").await;
+    assert_eq!(still["items"][0]["id"], execution.as_str(), "her call still waits for her");
 }

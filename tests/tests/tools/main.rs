@@ -6,3 +6,4 @@ mod attacks;
 mod lifecycle;
 mod network;
 mod settings;
+mod tool_loop;

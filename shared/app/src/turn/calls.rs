@@ -244,3 +244,134 @@ pub(crate) fn result_message(execution: &ToolExecution, model: &str, at: Timesta
         content_omitted: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bestchat_domain::time::now;
+    use bestchat_tools::ModuleRef;
+
+    use super::*;
+
+    fn toolbox(policy: AutoApproval) -> Toolbox {
+        Toolbox {
+            registry: Registry::with_user_tools(Vec::new()),
+            policy,
+            fetch_hosts: vec!["example.com".into()],
+        }
+    }
+
+    fn step(number: u32, auto_so_far: u32) -> StepOf {
+        StepOf {
+            user: UserId::generate(),
+            conversation: ConversationId::generate(),
+            message: MessageId::generate(),
+            number,
+            auto_so_far,
+            model: "gpt-4o".into(),
+            at: now(),
+        }
+    }
+
+    fn bounds() -> LoopLimits {
+        LoopLimits {
+            max_steps: 5,
+            max_calls_per_step: 3,
+            parallel_calls: 2,
+            approval_ttl: Duration::from_secs(60),
+        }
+    }
+
+    fn call(id: &str, name: &str, arguments: Value) -> ToolCall {
+        ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments,
+            signature: None,
+        }
+    }
+
+    fn decided(policy: AutoApproval, step: &StepOf, calls: &[ToolCall]) -> DecidedCalls {
+        decide(&toolbox(policy), step, calls, &bounds(), &Ceilings::default())
+    }
+
+    #[test]
+    fn each_call_is_decided_by_the_rule_its_risk_or_name_names() {
+        let calls = [
+            call("a", "calculator", json!({"expression": "1 + 1"})),
+            call("b", "http_fetch", json!({"url": "https://example.com/"})),
+            call("c", "calculator", json!({"expression": 7})),
+        ];
+        let s = step(1, 0);
+        let out = decided(AutoApproval::default(), &s, &calls);
+        let statuses: Vec<_> = out.executions.iter().map(|e| e.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                ExecutionStatus::Approved,
+                ExecutionStatus::Pending,
+                ExecutionStatus::Failed
+            ]
+        );
+        let auto = &out.executions[0];
+        assert_eq!(auto.decision.as_ref().unwrap().rule, "risk:read");
+        assert_eq!(auto.decision.as_ref().unwrap().by, DecidedBy::Policy);
+        let request: ExecRequest = serde_json::from_value(auto.request.clone()).unwrap();
+        assert_eq!(request.module, ModuleRef::Builtin("calculator".into()));
+        let asked = &out.executions[1];
+        assert!(asked.decision.is_none());
+        assert_eq!(asked.expires_at, Some(after(s.at, bounds().approval_ttl)));
+        let fetch: ExecRequest = serde_json::from_value(asked.request.clone()).unwrap();
+        assert_eq!(fetch.limits.hosts, ["example.com"], "http_fetch reaches the user's hosts");
+        let bad = &out.executions[2];
+        assert_eq!(bad.error.as_ref().unwrap().code, "invalid_arguments");
+        // Only the call that ended at once has its tool message yet.
+        assert_eq!(out.results.len(), 1);
+        assert_eq!(out.results[0].tool_call_id.as_deref(), Some("c"));
+        assert_eq!(out.results[0].role, Role::Tool);
+        assert_eq!(out.waiting().count(), 1);
+    }
+
+    #[test]
+    fn unknown_tools_denials_and_the_cap_on_auto_calls() {
+        let mut policy = AutoApproval::default();
+        policy.tools.insert("regex".into(), Rule::Deny);
+        policy.max_auto_per_turn = 3;
+        let calls = [
+            call("a", "nope", json!({})),
+            call("b", "regex", json!({"pattern": "a", "text": "a"})),
+            call("c", "calculator", json!({"expression": "2"})),
+        ];
+        let out = decided(policy, &step(2, 3), &calls);
+        assert_eq!(out.executions[0].error.as_ref().unwrap().code, "tool_not_found");
+        assert_eq!(out.executions[1].status, ExecutionStatus::Denied);
+        assert_eq!(out.executions[1].decision.as_ref().unwrap().rule, "tool:regex");
+        // Three ran without asking earlier in the turn: the fourth asks.
+        assert_eq!(out.executions[2].status, ExecutionStatus::Pending);
+        assert_eq!(out.results.len(), 2);
+        let told: Value = serde_json::from_str(&out.results[1].content).unwrap();
+        assert_eq!(told["error"]["code"], "denied");
+    }
+
+    #[test]
+    fn the_last_step_and_calls_past_the_cap_are_refused_with_their_reason() {
+        let calls: Vec<ToolCall> = (0..5)
+            .map(|i| call(&format!("c{i}"), "calculator", json!({"expression": "1"})))
+            .collect();
+        let out = decided(AutoApproval::default(), &step(2, 0), &calls);
+        let rules: Vec<&str> = out
+            .executions
+            .iter()
+            .map(|e| e.decision.as_ref().unwrap().rule.as_str())
+            .collect();
+        assert_eq!(
+            rules,
+            ["risk:read", "risk:read", "risk:read", "max_calls_per_step", "max_calls_per_step"]
+        );
+        let last = decided(AutoApproval::default(), &step(5, 0), &calls[..1]);
+        assert_eq!(last.executions[0].status, ExecutionStatus::Denied);
+        assert_eq!(last.executions[0].decision.as_ref().unwrap().rule, STEP_LIMIT_RULE);
+        assert_eq!(last.results.len(), 1);
+    }
+}

@@ -135,7 +135,35 @@ pub fn sendable(history: &[Message]) -> Vec<Sendable<'_>> {
             out.push(Sendable { message: m, form });
         }
     }
+    in_call_order(&mut out);
     out
+}
+
+/// Puts each assistant message's results in the order of its calls: they are stored as the
+/// calls end, which parallel calls do in any order.
+fn in_call_order(out: &mut [Sendable<'_>]) {
+    let mut i = 0;
+    while i < out.len() {
+        let Form::Assistant(calls) = &out[i].form else {
+            i += 1;
+            continue;
+        };
+        let order: HashMap<&str, usize> = calls
+            .iter()
+            .enumerate()
+            .map(|(n, c)| (c.id.as_str(), n))
+            .collect();
+        let start = i + 1;
+        let end = out[start..]
+            .iter()
+            .position(|s| !matches!(s.form, Form::Tool { .. }))
+            .map_or(out.len(), |n| start + n);
+        out[start..end].sort_by_key(|s| match s.form {
+            Form::Tool { call_id, .. } => order.get(call_id).copied().unwrap_or(usize::MAX),
+            _ => usize::MAX,
+        });
+        i = end.max(start);
+    }
 }
 
 #[cfg(test)]

@@ -358,6 +358,9 @@ async fn finish(
     } = produced;
     let answered = answered.as_ref();
     let (mut status, finish_reason, mut error) = ending.into_parts();
+    // The provider call's own outcome, for its usage record, whatever the calls then make of
+    // the answer's status.
+    let call_status = status;
     let usage = got.usage.map(|u| Usage {
         input_tokens: u.input_tokens,
         output_tokens: u.output_tokens,
@@ -413,7 +416,7 @@ async fn finish(
             tokens: got.usage,
             started,
             first_token: got.first_token,
-            status,
+            status: call_status,
             attempts: &got.attempts,
         })
     });

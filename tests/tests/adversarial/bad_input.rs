@@ -53,6 +53,9 @@ fn valid_body(route: &HttpRoute) -> Option<Value> {
                 json!({"manifest": serde_json::from_str::<Value>(manifest).unwrap(), "module": module}),
             )
         }
+        ("POST", "/api/tool-executions/{id}/approve" | "/api/tool-executions/{id}/deny") => {
+            Some(json!({}))
+        }
         ("GET" | "DELETE", _) => None,
         (method, path) => panic!("{method} {path} takes a body this suite does not know: add one"),
     }
@@ -351,12 +354,30 @@ async fn every_route_refuses_bad_input_in_the_error_shape(gateway: &GatewayProce
                     .send_bytes(Method::GET, &format!("{path}?{query}"), Vec::new())
                     .await;
                 assert!(status.as_u16() < 500, "{key}?{query}: {status} {text}");
-                if route.path.ends_with("conversations") || route.path.ends_with("messages") {
+                if route.path.ends_with("conversations")
+                    || route.path.ends_with("messages")
+                    || route.path.ends_with("tool-executions")
+                {
                     assert_refused(status, &text, &format!("{key}?{query}"));
                 }
                 tried += 1;
             }
         }
+    }
+    // The execution list's own filters.
+    for query in [
+        "status=bogus",
+        "status=PENDING",
+        "status=%00",
+        "conversation_id=nope",
+        "conversation_id=%00",
+        "conversation_id=00000000-0000-0000-0000-00000000000",
+    ] {
+        let (status, text) = api
+            .send_bytes(Method::GET, &format!("/api/tool-executions?{query}"), Vec::new())
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {text}");
+        assert_refused(status, &text, query);
     }
     assert!(tried > 300, "only {tried} bad requests were tried");
     // The service is still whole.
@@ -373,6 +394,7 @@ async fn every_websocket_action_refuses_bad_frames(gateway: &GatewayProcess) {
         json!({"action": "subscribe", "conversation_id": conversation}),
         json!({"action": "resume", "message_id": nil, "after_seq": 0}),
         json!({"action": "cancel", "message_id": nil}),
+        json!({"action": "approveTool", "tool_execution_id": nil, "decision": "approve"}),
     ];
     let mut frames: Vec<String> = [
         "",
@@ -421,7 +443,8 @@ async fn every_websocket_action_refuses_bad_frames(gateway: &GatewayProcess) {
                 "validation_failed",
                 "invalid_json",
                 "conversation_not_found",
-                "message_not_found"
+                "message_not_found",
+                "tool_execution_not_found"
             ]
             .contains(&code),
             "{frame}: {reply}"

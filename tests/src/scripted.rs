@@ -100,7 +100,8 @@ pub fn openai_tool_calls(calls: &[Call<'_>]) -> Vec<u8> {
             "function": {"name": call.name, "arguments": ""}}]});
         out.push_str(&format!("data: {}\n\n", chunk(start, None)));
         for part in [first, second] {
-            let more = serde_json::json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]});
+            let more =
+                serde_json::json!({"tool_calls": [{"index": i, "function": {"arguments": part}}]});
             out.push_str(&format!("data: {}\n\n", chunk(more, None)));
         }
     }
@@ -131,8 +132,11 @@ pub fn anthropic_tool_calls(calls: &[Call<'_>]) -> Vec<u8> {
             "index": i, "content_block": {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}})));
         let (first, second) = halves(&call.arguments);
         for part in [first, second] {
-            out.push_str(&event("content_block_delta", serde_json::json!({"type": "content_block_delta",
-                "index": i, "delta": {"type": "input_json_delta", "partial_json": part}})));
+            out.push_str(&event(
+                "content_block_delta",
+                serde_json::json!({"type": "content_block_delta",
+                "index": i, "delta": {"type": "input_json_delta", "partial_json": part}}),
+            ));
         }
         out.push_str(&event(
             "content_block_stop",
@@ -173,8 +177,10 @@ pub fn anthropic_text(text: &str) -> Vec<u8> {
 pub fn gemini_tool_calls(calls: &[Call<'_>]) -> Vec<u8> {
     let parts: Vec<serde_json::Value> = calls
         .iter()
-        .map(|c| serde_json::json!({"functionCall": {"name": c.name, "args": c.arguments},
-                                   "thoughtSignature": format!("sig-{}", c.id)}))
+        .map(|c| {
+            serde_json::json!({"functionCall": {"name": c.name, "args": c.arguments},
+                                   "thoughtSignature": format!("sig-{}", c.id)})
+        })
         .collect();
     let body = serde_json::json!({"candidates": [{"content": {"parts": parts, "role": "model"},
         "index": 0, "finishReason": "STOP"}], "modelVersion": "fake-model",

@@ -14,13 +14,13 @@ use bestchat_domain::message::{
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_domain::page::PageRequest;
 use bestchat_domain::ports::store::{
-    AuditEntry, AutoApprovalRecord, ExecutionFilter, Finisher, LeaseId, StepRecords,
-    StoreError, TurnStart,
+    AuditEntry, AutoApprovalRecord, ExecutionFilter, Finisher, LeaseId, StepRecords, StoreError,
+    TurnStart,
 };
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::tool::{
-    DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ExecutionUsage,
-    ToolExecution, UserTool, Verdict, module_key,
+    DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ExecutionUsage, ToolExecution,
+    UserTool, Verdict, module_key,
 };
 use bestchat_domain::usage::UsageLog;
 use bestchat_store::{PgSettings, PgStore, SqliteStore};
@@ -677,14 +677,24 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     let log = usage_log(&answer);
     assert!(
         !store
-            .finish_turn(&done, Some(&log), Finisher::Lease(LeaseId::generate()), &StepRecords::default())
+            .finish_turn(
+                &done,
+                Some(&log),
+                Finisher::Lease(LeaseId::generate()),
+                &StepRecords::default()
+            )
             .await
             .unwrap(),
         "another lease writes nothing"
     );
     assert!(
         store
-            .finish_turn(&done, Some(&log), Finisher::Lease(lease), &StepRecords::default())
+            .finish_turn(
+                &done,
+                Some(&log),
+                Finisher::Lease(lease),
+                &StepRecords::default()
+            )
             .await
             .unwrap()
     );
@@ -699,7 +709,12 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     };
     assert!(
         !store
-            .finish_turn(&again, Some(&usage_log(&answer)), Finisher::Lease(lease), &StepRecords::default())
+            .finish_turn(
+                &again,
+                Some(&usage_log(&answer)),
+                Finisher::Lease(lease),
+                &StepRecords::default()
+            )
             .await
             .unwrap()
     );
@@ -725,7 +740,12 @@ async fn a_turn_is_claimed_once_and_finished_with_its_usage(store: &dyn Store) {
     };
     assert!(
         store
-            .finish_turn(&finished2, Some(&log), Finisher::Lease(lease2), &StepRecords::default())
+            .finish_turn(
+                &finished2,
+                Some(&log),
+                Finisher::Lease(lease2),
+                &StepRecords::default()
+            )
             .await
             .is_err()
     );
@@ -873,7 +893,12 @@ async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
     };
     assert!(
         !store
-            .finish_turn(&lost, None, Finisher::Lapsed(after), &StepRecords::default())
+            .finish_turn(
+                &lost,
+                None,
+                Finisher::Lapsed(after),
+                &StepRecords::default()
+            )
             .await
             .unwrap(),
         "a live lease cannot be taken"
@@ -901,13 +926,23 @@ async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
     let lapsed = plus_micros(renewed, 1);
     assert!(
         store
-            .finish_turn(&lost, None, Finisher::Lapsed(lapsed), &StepRecords::default())
+            .finish_turn(
+                &lost,
+                None,
+                Finisher::Lapsed(lapsed),
+                &StepRecords::default()
+            )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .finish_turn(&lost, None, Finisher::Lapsed(lapsed), &StepRecords::default())
+            .finish_turn(
+                &lost,
+                None,
+                Finisher::Lapsed(lapsed),
+                &StepRecords::default()
+            )
             .await
             .unwrap(),
         "once"
@@ -1208,8 +1243,18 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
             .unwrap()
     );
     let stored = store.executions_of(alice, answer.id).await.unwrap();
-    assert_eq!(stored, vec![waiting.clone(), denied.clone()], "every field round-trips");
-    assert!(store.executions_of(bob, answer.id).await.unwrap().is_empty());
+    assert_eq!(
+        stored,
+        vec![waiting.clone(), denied.clone()],
+        "every field round-trips"
+    );
+    assert!(
+        store
+            .executions_of(bob, answer.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.get_execution(bob, waiting.id).await.unwrap(), None);
     let read_back = store.get_message(alice, answer.id).await.unwrap().unwrap();
     assert_eq!(read_back.status, MessageStatus::AwaitingApproval);
@@ -1222,7 +1267,12 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
         reply_to: Some(answer.id),
         ..message(&c, Role::Assistant, "", now())
     };
-    assert!(!store.continue_step(alice, answer.id, &next, later_by_an_hour(now())).await.unwrap());
+    assert!(
+        !store
+            .continue_step(alice, answer.id, &next, later_by_an_hour(now()))
+            .await
+            .unwrap()
+    );
 
     // Decided once: the second decision finds it moved and writes nothing.
     let approved = ToolExecution {
@@ -1275,7 +1325,10 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
         .overdue_executions(plus_micros(at, 2_000_000), 10)
         .await
         .unwrap();
-    assert_eq!(overdue.iter().map(|e| e.id).collect::<Vec<_>>(), [waiting.id]);
+    assert_eq!(
+        overdue.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [waiting.id]
+    );
     assert!(store.overdue_executions(at, 10).await.unwrap().is_empty());
 
     // Run and ended with its tool message; then the next step starts exactly once.
@@ -1314,13 +1367,21 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
         updated_at: at_last,
         ..next.clone()
     };
-    assert!(store.continue_step(alice, answer.id, &next, later_by_an_hour(now())).await.unwrap());
+    assert!(
+        store
+            .continue_step(alice, answer.id, &next, later_by_an_hour(now()))
+            .await
+            .unwrap()
+    );
     let again = Message {
         id: MessageId::generate(),
         ..next.clone()
     };
     assert!(
-        !store.continue_step(alice, answer.id, &again, later_by_an_hour(now())).await.unwrap(),
+        !store
+            .continue_step(alice, answer.id, &again, later_by_an_hour(now()))
+            .await
+            .unwrap(),
         "the next step exists once"
     );
     let all = store
@@ -1384,7 +1445,11 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
     assert!(elsewhere.items.is_empty());
     assert!(
         store
-            .list_executions(bob, &ExecutionFilter::default(), &PageRequest::parse(None, None).unwrap())
+            .list_executions(
+                bob,
+                &ExecutionFilter::default(),
+                &PageRequest::parse(None, None).unwrap()
+            )
             .await
             .unwrap()
             .items

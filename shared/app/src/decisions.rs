@@ -49,7 +49,12 @@ pub async fn decide(
     let result = (verdict == Verdict::Deny).then(|| result_message(&decided, "", at));
     let entry = audit(&decided, verdict.as_str(), at);
     if !store
-        .transition_execution(&decided, ExecutionStatus::Pending, result.as_ref(), Some(&entry))
+        .transition_execution(
+            &decided,
+            ExecutionStatus::Pending,
+            result.as_ref(),
+            Some(&entry),
+        )
         .await?
     {
         // Decided elsewhere meanwhile: the first decision stands.
@@ -279,4 +284,150 @@ pub async fn list(
     page: &PageRequest,
 ) -> Result<Page<ToolExecution>, AppError> {
     Ok(state.store().list_executions(user, filter, page).await?)
+}
+
+#[cfg(test)]
+#[cfg(feature = "sqlite")]
+mod tests {
+    use std::time::Duration;
+
+    use bestchat_domain::message::{Message, MessageStatus, Role, ToolCall};
+    use bestchat_domain::page::PageRequest;
+    use bestchat_domain::ports::store::{Finisher, LeaseId, StepRecords};
+    use bestchat_domain::time::after;
+
+    use super::*;
+    use crate::testing;
+
+    fn overdue(step: &Message, call: &str, status: ExecutionStatus) -> ToolExecution {
+        let long_ago = now() - chrono::Duration::seconds(5);
+        ToolExecution {
+            id: ToolExecutionId::generate(),
+            user_id: step.user_id,
+            conversation_id: step.conversation_id,
+            message_id: step.id,
+            tool_call_id: call.into(),
+            tool: "calculator".into(),
+            risk: "read".into(),
+            arguments: json!({"expression": "1"}),
+            status,
+            decision: None,
+            output: None,
+            error: None,
+            usage: None,
+            request: serde_json::Value::Null,
+            expires_at: Some(long_ago),
+            created_at: long_ago,
+            updated_at: long_ago,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_janitor_ends_undecided_and_lost_calls_and_the_loop_goes_on() {
+        let embedded = testing::state(&[]).await;
+        let state = &embedded.state;
+        let (user, conversation) = testing::conversation(state, "sweeper").await;
+        let question = Message {
+            role: Role::User,
+            content: "go".into(),
+            status: MessageStatus::Complete,
+            client_message_id: Some("q".into()),
+            ..testing::assistant(user, conversation.id, MessageStatus::Complete)
+        };
+        let answer = Message {
+            reply_to: Some(question.id),
+            ..testing::assistant(user, conversation.id, MessageStatus::Pending)
+        };
+        let store = state.store();
+        store
+            .start_turn(&question, &answer, after(now(), Duration::from_secs(60)))
+            .await
+            .unwrap();
+        let lease = LeaseId::generate();
+        store
+            .claim_turn(
+                user,
+                answer.id,
+                lease,
+                now(),
+                after(now(), Duration::from_secs(60)),
+            )
+            .await
+            .unwrap();
+        let calls = ["lost", "undecided"].map(|id| ToolCall {
+            id: id.into(),
+            name: "calculator".into(),
+            arguments: json!({"expression": "1"}),
+            signature: None,
+        });
+        let step = Message {
+            status: MessageStatus::AwaitingApproval,
+            tool_calls: calls.to_vec(),
+            ..answer.clone()
+        };
+        let executions = [
+            overdue(&step, "lost", ExecutionStatus::Running),
+            overdue(&step, "undecided", ExecutionStatus::Pending),
+        ];
+        let records = StepRecords {
+            executions: &executions,
+            results: &[],
+        };
+        assert!(
+            store
+                .finish_turn(&step, None, Finisher::Lease(lease), &records)
+                .await
+                .unwrap()
+        );
+
+        let swept = sweep_overdue(state).await.unwrap();
+        assert_eq!(
+            swept,
+            Overdue {
+                expired: 1,
+                interrupted: 1,
+                restarted: 0
+            }
+        );
+        let ended = store.executions_of(user, step.id).await.unwrap();
+        let codes: Vec<(ExecutionStatus, &str)> = ended
+            .iter()
+            .map(|e| (e.status, e.error.as_ref().unwrap().code.as_str()))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (ExecutionStatus::Failed, "interrupted"),
+                (ExecutionStatus::Expired, "expired")
+            ]
+        );
+        assert_eq!(ended[1].decision.as_ref().unwrap().rule, "timeout");
+        // The continuation the sweep started writes the next step (the echo model answers).
+        let mut next = None;
+        for _ in 0..100 {
+            let all = store
+                .list_messages(
+                    user,
+                    conversation.id,
+                    &PageRequest::parse(None, None).unwrap(),
+                )
+                .await
+                .unwrap()
+                .items;
+            if let Some(m) = all
+                .iter()
+                .find(|m| m.reply_to == Some(step.id) && !m.status.is_unfinished())
+            {
+                next = Some((all.clone(), m.clone()));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (all, next) = next.expect("the loop went on");
+        assert_eq!(next.role, Role::Assistant);
+        let results = all.iter().filter(|m| m.role == Role::Tool).count();
+        assert_eq!(results, 2, "each ended call has its result");
+        // A second sweep finds nothing more to do.
+        assert_eq!(sweep_overdue(state).await.unwrap(), Overdue::default());
+    }
 }

@@ -125,7 +125,12 @@ async fn end(
     let text = streamed_text(buffer, id).await;
     let recovered = ended_message(message.clone(), text);
     match store
-        .finish_turn(&recovered, None, Finisher::Lapsed(at), &StepRecords::default())
+        .finish_turn(
+            &recovered,
+            None,
+            Finisher::Lapsed(at),
+            &StepRecords::default(),
+        )
         .await
     {
         Ok(true) => return Ok(Some(recovered)),
@@ -135,7 +140,10 @@ async fn end(
         }
     }
     let empty = ended_message(message, String::new());
-    match store.finish_turn(&empty, None, Finisher::Lapsed(at), &StepRecords::default()).await {
+    match store
+        .finish_turn(&empty, None, Finisher::Lapsed(at), &StepRecords::default())
+        .await
+    {
         Ok(true) => Ok(Some(empty)),
         Ok(false) => Ok(None),
         Err(e) => {

@@ -374,7 +374,11 @@ async fn every_route_refuses_bad_input_in_the_error_shape(gateway: &GatewayProce
         "conversation_id=00000000-0000-0000-0000-00000000000",
     ] {
         let (status, text) = api
-            .send_bytes(Method::GET, &format!("/api/tool-executions?{query}"), Vec::new())
+            .send_bytes(
+                Method::GET,
+                &format!("/api/tool-executions?{query}"),
+                Vec::new(),
+            )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {text}");
         assert_refused(status, &text, query);

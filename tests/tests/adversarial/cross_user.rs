@@ -303,7 +303,11 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                 assert_error(status, &body, 404, "tool_not_found");
             }
             "GET /api/tool-executions" => {
-                for query in ["", "?status=pending", &format!("?conversation_id={}", alice.conversation)] {
+                for query in [
+                    "",
+                    "?status=pending",
+                    &format!("?conversation_id={}", alice.conversation),
+                ] {
                     let (status, body) = mallory.get(&format!("/api/tool-executions{query}")).await;
                     assert_eq!(status, StatusCode::OK, "{body}");
                     assert_eq!(body["items"], json!([]), "{query}");
@@ -388,8 +392,10 @@ async fn every_websocket_route_refuses_another_users_ids(gateway: &GatewayProces
             "approveTool" => {
                 for decision in ["approve", "deny"] {
                     mallory
-                        .send(&json!({"action": "approveTool", "tool_execution_id": execution,
-                                      "decision": decision}))
+                        .send(
+                            &json!({"action": "approveTool", "tool_execution_id": execution,
+                                      "decision": decision}),
+                        )
                         .await;
                     assert_eq!(
                         mallory.next().await.unwrap()["code"],
@@ -413,6 +419,12 @@ async fn every_websocket_route_refuses_another_users_ids(gateway: &GatewayProces
     );
     let stored = stored_messages(gateway, ALICE, &conversation).await;
     assert_eq!(stored.len(), 2, "no message was injected");
-    let (_, still) = Api::new(gateway, ALICE).get("/api/tool-executions?status=pending").await;
-    assert_eq!(still["items"][0]["id"], execution.as_str(), "her call still waits for her");
+    let (_, still) = Api::new(gateway, ALICE)
+        .get("/api/tool-executions?status=pending")
+        .await;
+    assert_eq!(
+        still["items"][0]["id"],
+        execution.as_str(),
+        "her call still waits for her"
+    );
 }

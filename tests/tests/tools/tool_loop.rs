@@ -98,7 +98,8 @@ async fn an_auto_approved_read_tool_answers_in_one_turn(running: &Running) {
     .await;
     let id = tool_conversation(gateway, "alice", &fake, "openai").await;
     let mut ws = WsClient::connect(gateway, "alice").await;
-    ws.send(&send_action(&id, "c-1", "What is 6 times 7?")).await;
+    ws.send(&send_action(&id, "c-1", "What is 6 times 7?"))
+        .await;
     let events = until_answered(&mut ws).await;
 
     let first = answer_id(&events);
@@ -112,7 +113,11 @@ async fn an_auto_approved_read_tool_answers_in_one_turn(running: &Running) {
     assert_eq!(result[0]["output"]["result"], "42");
     let done = events.last().unwrap();
     assert_eq!(done["message"]["content"], "It is 42.");
-    assert_eq!(done["message"]["reply_to"], first.as_str(), "the next step follows the first");
+    assert_eq!(
+        done["message"]["reply_to"],
+        first.as_str(),
+        "the next step follows the first"
+    );
     // Per step, and summed on the answer: 30 + 40 prompt tokens, 12 + 2 output tokens.
     assert_eq!(done["usage"]["input_tokens"], 40);
     assert_eq!(done["turn_usage"]["input_tokens"], 70);
@@ -155,7 +160,10 @@ async fn an_auto_approved_read_tool_answers_in_one_turn(running: &Running) {
     assert_eq!(execution["status"], "succeeded");
     assert_eq!(execution["decision"]["by"], "policy");
     assert_eq!(execution["decision"]["rule"], "risk:read");
-    assert!(execution["usage"]["fuel"].as_u64().unwrap() > 0, "{execution}");
+    assert!(
+        execution["usage"]["fuel"].as_u64().unwrap() > 0,
+        "{execution}"
+    );
 }
 
 async fn an_ask_tool_waits_for_any_device_and_continues_in_a_new_invocation(running: &Running) {
@@ -227,13 +235,19 @@ async fn an_ask_tool_waits_for_any_device_and_continues_in_a_new_invocation(runn
     let stored = stored_messages(gateway, "alice", &id).await;
     let last = stored.last().unwrap();
     assert_eq!(last["content"], answer.concat());
-    assert_eq!(deltas(&seen).0, answer.concat(), "no gap, no repeat after the resume");
+    assert_eq!(
+        deltas(&seen).0,
+        answer.concat(),
+        "no gap, no repeat after the resume"
+    );
     let (_, seqs) = deltas(&seen);
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     assert_eq!(deltas(&on_laptop).0, answer.concat());
     assert_eq!(stored[1]["status"], "complete", "no longer waiting");
     assert!(
-        gateway.log().contains("a new invocation continues the tool step"),
+        gateway
+            .log()
+            .contains("a new invocation continues the tool step"),
         "the continuation ran in an invocation of its own"
     );
     // A repeat of the decision is a no-op; another decision is a conflict.
@@ -252,7 +266,10 @@ async fn tools_round_trip_on_anthropic_and_gemini() {
     for (protocol, calls, text) in [
         (
             "anthropic",
-            anthropic_tool_calls(&[calculator("toolu_1", "2 + 2"), calculator("toolu_2", "3 * 3")]),
+            anthropic_tool_calls(&[
+                calculator("toolu_1", "2 + 2"),
+                calculator("toolu_2", "3 * 3"),
+            ]),
             anthropic_text("4 and 9."),
         ),
         (
@@ -261,9 +278,11 @@ async fn tools_round_trip_on_anthropic_and_gemini() {
             gemini_text("4 and 9."),
         ),
     ] {
-        let fake =
-            FakeProvider::start(vec![Reply::sse(calls), Reply::sse(text)], Reply::json(500, "{}"))
-                .await;
+        let fake = FakeProvider::start(
+            vec![Reply::sse(calls), Reply::sse(text)],
+            Reply::json(500, "{}"),
+        )
+        .await;
         let user = format!("user-{protocol}");
         let id = tool_conversation(gateway, &user, &fake, protocol).await;
         let mut ws = WsClient::connect(gateway, &user).await;
@@ -274,7 +293,11 @@ async fn tools_round_trip_on_anthropic_and_gemini() {
         assert_eq!(events.last().unwrap()["message"]["content"], "4 and 9.");
         let stored = stored_messages(gateway, &user, &id).await;
         let roles: Vec<&str> = stored.iter().map(|m| m["role"].as_str().unwrap()).collect();
-        assert_eq!(roles, ["user", "assistant", "tool", "tool", "assistant"], "{protocol}");
+        assert_eq!(
+            roles,
+            ["user", "assistant", "tool", "tool", "assistant"],
+            "{protocol}"
+        );
         let second = fake.requests()[1].json();
         let sent = second.to_string();
         // As a JSON string (Anthropic) or an object (Gemini's functionResponse).
@@ -283,10 +306,21 @@ async fn tools_round_trip_on_anthropic_and_gemini() {
                 .or_else(|| sent.find(&format!(r#""result":"{n}""#)))
         };
         let (four, nine) = (at("4"), at("9"));
-        assert!(four.is_some() && nine.is_some(), "{protocol}: results sent back: {sent}");
-        assert!(four < nine, "{protocol}: results in the order of their calls");
+        assert!(
+            four.is_some() && nine.is_some(),
+            "{protocol}: results sent back: {sent}"
+        );
+        assert!(
+            four < nine,
+            "{protocol}: results in the order of their calls"
+        );
         if protocol == "anthropic" {
-            let last = second["messages"].as_array().unwrap().last().unwrap().clone();
+            let last = second["messages"]
+                .as_array()
+                .unwrap()
+                .last()
+                .unwrap()
+                .clone();
             assert_eq!(last["role"], "user");
             let kinds: Vec<&str> = last["content"]
                 .as_array()
@@ -294,9 +328,16 @@ async fn tools_round_trip_on_anthropic_and_gemini() {
                 .iter()
                 .map(|b| b["type"].as_str().unwrap())
                 .collect();
-            assert_eq!(kinds, ["tool_result", "tool_result"], "both results in one turn");
+            assert_eq!(
+                kinds,
+                ["tool_result", "tool_result"],
+                "both results in one turn"
+            );
         } else {
-            assert!(sent.contains("sig-g1"), "Gemini's thought signature went back with its call");
+            assert!(
+                sent.contains("sig-g1"),
+                "Gemini's thought signature went back with its call"
+            );
         }
     }
 }
@@ -353,12 +394,18 @@ async fn denial_expiry_and_other_users() {
     assert_eq!(status, 200, "{denied}");
     assert_eq!(denied["status"], "denied");
     let events = until_answered(&mut ws).await;
-    assert_eq!(events.last().unwrap()["message"]["content"], "Denied, fine.");
+    assert_eq!(
+        events.last().unwrap()["message"]["content"],
+        "Denied, fine."
+    );
     let told = tool_results(&fake.requests()[1]);
     assert_eq!(told[0].1["error"]["code"], "denied");
     assert_eq!(told[0].1["error"]["message"], "denied by the user");
     let (status, again) = alice.post(&format!("{path}/deny"), &json!({})).await;
-    assert_eq!((status.as_u16(), again["status"].as_str()), (200, Some("denied")));
+    assert_eq!(
+        (status.as_u16(), again["status"].as_str()),
+        (200, Some("denied"))
+    );
     let (status, body) = alice.post(&format!("{path}/approve"), &json!({})).await;
     assert_error(status, &body, 409, "conflict");
 
@@ -376,12 +423,13 @@ async fn denial_expiry_and_other_users() {
     let decided = of_type(&events, "tool.decided");
     assert_eq!(decided[0]["status"], "expired");
     assert_eq!(decided[0]["decision"]["rule"], "timeout");
-    assert_eq!(events.last().unwrap()["message"]["content"], "Nobody answered.");
+    assert_eq!(
+        events.last().unwrap()["message"]["content"],
+        "Nobody answered."
+    );
     let told = tool_results(&fake.requests()[3]);
     assert_eq!(told.last().unwrap().1["error"]["code"], "expired");
-    let (_, expired) = alice
-        .get("/api/tool-executions?status=expired")
-        .await;
+    let (_, expired) = alice.get("/api/tool-executions?status=expired").await;
     assert_eq!(expired["items"][0]["id"], late.as_str());
     let (status, body) = alice
         .post(&format!("/api/tool-executions/{late}/approve"), &json!({}))
@@ -447,7 +495,11 @@ async fn bad_arguments_unknown_tools_and_every_failure_reach_the_model() {
     assert_eq!(events.last().unwrap()["message"]["content"], "All failed.");
     assert_eq!(of_type(&events, "tool.result").len(), calls.len());
     let told = tool_results(&fake.requests()[1]);
-    assert_eq!(told.len(), calls.len(), "every call got its result back to the model");
+    assert_eq!(
+        told.len(),
+        calls.len(),
+        "every call got its result back to the model"
+    );
     for (name, codes) in attacks {
         let (_, result) = told.iter().find(|(id, _)| id == name).unwrap();
         let code = result["error"]["code"].as_str().unwrap();
@@ -455,7 +507,13 @@ async fn bad_arguments_unknown_tools_and_every_failure_reach_the_model() {
     }
     let (_, bad) = told.iter().find(|(id, _)| id == "bad_args").unwrap();
     assert_eq!(bad["error"]["code"], "invalid_arguments");
-    assert!(bad["error"]["message"].as_str().unwrap().contains("/expression"), "{bad}");
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/expression"),
+        "{bad}"
+    );
     let (_, unknown) = told.iter().find(|(id, _)| id == "no_such").unwrap();
     assert_eq!(unknown["error"]["code"], "tool_not_found");
     // The turn's executions, newest first, paged.

@@ -80,7 +80,9 @@ pub(crate) fn decide(
             message_id: step.message,
             tool_call_id: call.id.clone(),
             tool: call.name.clone(),
-            risk: entry.map_or("read", |e| e.manifest.risk.as_str()).to_owned(),
+            risk: entry
+                .map_or("read", |e| e.manifest.risk.as_str())
+                .to_owned(),
             arguments: call.arguments.clone(),
             status: ExecutionStatus::Failed,
             decision: None,
@@ -141,9 +143,7 @@ pub(crate) fn decide(
             limits,
         })
         .unwrap_or_default();
-        let decision = toolbox
-            .policy
-            .decide(&call.name, entry.manifest.risk, auto);
+        let decision = toolbox.policy.decide(&call.name, entry.manifest.risk, auto);
         let recorded = |verdict| ExecutionDecision {
             by: DecidedBy::Policy,
             verdict,
@@ -180,12 +180,17 @@ pub(crate) fn decide(
 
 impl DecidedCalls {
     fn push_ended(&mut self, execution: ToolExecution, step: &StepOf) {
-        self.results.push(result_message(&execution, &step.model, step.at));
+        self.results
+            .push(result_message(&execution, &step.model, step.at));
         self.executions.push(execution);
     }
 }
 
-fn policy_refusal(step: &StepOf, rule: &str, sentence: &str) -> (ExecutionDecision, ExecutionError) {
+fn policy_refusal(
+    step: &StepOf,
+    rule: &str,
+    sentence: &str,
+) -> (ExecutionDecision, ExecutionError) {
     (
         ExecutionDecision {
             by: DecidedBy::Policy,
@@ -212,10 +217,13 @@ fn check_arguments(schema: &Value, arguments: &Value) -> Result<(), String> {
 pub(crate) fn result_content(execution: &ToolExecution) -> String {
     match (&execution.output, &execution.error) {
         (Some(output), None) => output.to_string(),
-        (_, Some(error)) => json!({ "error": { "code": error.code, "message": error.message } })
-            .to_string(),
-        (None, None) => json!({ "error": { "code": "no_result", "message": "the call produced nothing" } })
-            .to_string(),
+        (_, Some(error)) => {
+            json!({ "error": { "code": error.code, "message": error.message } }).to_string()
+        }
+        (None, None) => {
+            json!({ "error": { "code": "no_result", "message": "the call produced nothing" } })
+                .to_string()
+        }
     }
 }
 
@@ -293,7 +301,13 @@ mod tests {
     }
 
     fn decided(policy: AutoApproval, step: &StepOf, calls: &[ToolCall]) -> DecidedCalls {
-        decide(&toolbox(policy), step, calls, &bounds(), &Ceilings::default())
+        decide(
+            &toolbox(policy),
+            step,
+            calls,
+            &bounds(),
+            &Ceilings::default(),
+        )
     }
 
     #[test]
@@ -323,7 +337,11 @@ mod tests {
         assert!(asked.decision.is_none());
         assert_eq!(asked.expires_at, Some(after(s.at, bounds().approval_ttl)));
         let fetch: ExecRequest = serde_json::from_value(asked.request.clone()).unwrap();
-        assert_eq!(fetch.limits.hosts, ["example.com"], "http_fetch reaches the user's hosts");
+        assert_eq!(
+            fetch.limits.hosts,
+            ["example.com"],
+            "http_fetch reaches the user's hosts"
+        );
         let bad = &out.executions[2];
         assert_eq!(bad.error.as_ref().unwrap().code, "invalid_arguments");
         // Only the call that ended at once has its tool message yet.
@@ -344,9 +362,15 @@ mod tests {
             call("c", "calculator", json!({"expression": "2"})),
         ];
         let out = decided(policy, &step(2, 3), &calls);
-        assert_eq!(out.executions[0].error.as_ref().unwrap().code, "tool_not_found");
+        assert_eq!(
+            out.executions[0].error.as_ref().unwrap().code,
+            "tool_not_found"
+        );
         assert_eq!(out.executions[1].status, ExecutionStatus::Denied);
-        assert_eq!(out.executions[1].decision.as_ref().unwrap().rule, "tool:regex");
+        assert_eq!(
+            out.executions[1].decision.as_ref().unwrap().rule,
+            "tool:regex"
+        );
         // Three ran without asking earlier in the turn: the fourth asks.
         assert_eq!(out.executions[2].status, ExecutionStatus::Pending);
         assert_eq!(out.results.len(), 2);
@@ -367,11 +391,20 @@ mod tests {
             .collect();
         assert_eq!(
             rules,
-            ["risk:read", "risk:read", "risk:read", "max_calls_per_step", "max_calls_per_step"]
+            [
+                "risk:read",
+                "risk:read",
+                "risk:read",
+                "max_calls_per_step",
+                "max_calls_per_step"
+            ]
         );
         let last = decided(AutoApproval::default(), &step(5, 0), &calls[..1]);
         assert_eq!(last.executions[0].status, ExecutionStatus::Denied);
-        assert_eq!(last.executions[0].decision.as_ref().unwrap().rule, STEP_LIMIT_RULE);
+        assert_eq!(
+            last.executions[0].decision.as_ref().unwrap().rule,
+            STEP_LIMIT_RULE
+        );
         assert_eq!(last.results.len(), 1);
     }
 }

@@ -21,12 +21,10 @@ use std::time::{Duration, Instant};
 
 use bestchat_domain::ErrorCode;
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
-use bestchat_domain::message::{
-    FinishReason, Message, MessageError, MessageStatus, Role, Usage,
-};
+use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role, Usage};
 use bestchat_domain::ports::store::{Finisher, StepRecords, StoreError};
-use bestchat_domain::tool::ToolExecution;
 use bestchat_domain::time::now;
+use bestchat_domain::tool::ToolExecution;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_providers::ToolSpec;
 use bestchat_providers::failover::{Failover, Target};
@@ -260,30 +258,29 @@ async fn produce(
             })
             .collect()
     });
-    let request = match context::build(state, conversation, answer, &history, &candidates, specs)
-        .await?
-    {
-        Ok(built) => {
-            for o in &built.optimizations {
-                fanout
-                    .event(&ServerEvent::ContextOptimized {
-                        conversation_id: conversation.id,
-                        message_id: Some(answer.id),
-                        strategy: o.strategy.as_str().to_owned(),
-                        tokens_before: o.tokens_before,
-                        tokens_after: o.tokens_after,
-                    })
-                    .await;
+    let request =
+        match context::build(state, conversation, answer, &history, &candidates, specs).await? {
+            Ok(built) => {
+                for o in &built.optimizations {
+                    fanout
+                        .event(&ServerEvent::ContextOptimized {
+                            conversation_id: conversation.id,
+                            message_id: Some(answer.id),
+                            strategy: o.strategy.as_str().to_owned(),
+                            tokens_before: o.tokens_before,
+                            tokens_after: o.tokens_after,
+                        })
+                        .await;
+                }
+                built.request
             }
-            built.request
-        }
-        Err(too_large) => {
-            return Ok(Produced::failed(
-                ErrorCode::ContextTooLarge,
-                too_large.to_string(),
-            ));
-        }
-    };
+            Err(too_large) => {
+                return Ok(Produced::failed(
+                    ErrorCode::ContextTooLarge,
+                    too_large.to_string(),
+                ));
+            }
+        };
     drop(history);
     let chain: Vec<Target> = candidates.iter().map(|c| c.target.clone()).collect();
     let failover = Failover {
@@ -420,10 +417,12 @@ async fn finish(
             attempts: &got.attempts,
         })
     });
-    let records = decided.as_ref().map_or_else(StepRecords::default, |d| StepRecords {
-        executions: &d.executions,
-        results: &d.results,
-    });
+    let records = decided
+        .as_ref()
+        .map_or_else(StepRecords::default, |d| StepRecords {
+            executions: &d.executions,
+            results: &d.results,
+        });
     lease.ending();
     if !write_final(state, &final_message, log.as_ref(), lease, &records).await? {
         tracing::warn!(message = %final_message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
@@ -456,19 +455,21 @@ async fn finish(
         final_message.conversation_id,
         final_message.id,
     );
-    let turn_usage = (decided.is_none() && !position.earlier_steps.is_empty())
-        .then(|| sum_usage(position.earlier_usage.iter().chain(final_message.usage.iter())));
+    let turn_usage = (decided.is_none() && !position.earlier_steps.is_empty()).then(|| {
+        sum_usage(
+            position
+                .earlier_usage
+                .iter()
+                .chain(final_message.usage.iter()),
+        )
+    });
     fanout
         .event(&completed_event_with(final_message, turn_usage))
         .await;
     let Some(decided) = decided else {
         return Ok((status.as_str(), None));
     };
-    for ended in decided
-        .executions
-        .iter()
-        .filter(|e| e.status.is_final())
-    {
+    for ended in decided.executions.iter().filter(|e| e.status.is_final()) {
         round::announce_result(state, ended).await;
     }
     for waiting in decided.waiting() {

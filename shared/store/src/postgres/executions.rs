@@ -5,9 +5,7 @@ use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
 use bestchat_domain::message::Message;
 use bestchat_domain::page::{CursorKey, Page, PageRequest};
-use bestchat_domain::ports::store::{
-    AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore,
-};
+use bestchat_domain::ports::store::{AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore};
 use bestchat_domain::time::Timestamp;
 use bestchat_domain::tool::{ExecutionStatus, ToolExecution};
 use deadpool_postgres::GenericClient;
@@ -295,9 +293,12 @@ impl ToolExecutionStore for PgStore {
             return Ok(false);
         }
         let stmt = tx.prepare_cached(END_WAIT).await.map_err(db_error)?;
-        tx.execute(&stmt, &[previous.as_uuid(), user.as_uuid(), &next.created_at])
-            .await
-            .map_err(db_error)?;
+        tx.execute(
+            &stmt,
+            &[previous.as_uuid(), user.as_uuid(), &next.created_at],
+        )
+        .await
+        .map_err(db_error)?;
         insert_message(&tx, next).await?;
         let stmt = tx.prepare_cached(CLAIM_BY).await.map_err(db_error)?;
         tx.execute(&stmt, &[next.id.as_uuid(), &claim_by])

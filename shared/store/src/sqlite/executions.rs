@@ -5,9 +5,7 @@ use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
 use bestchat_domain::message::Message;
 use bestchat_domain::page::{CursorKey, Page, PageRequest};
-use bestchat_domain::ports::store::{
-    AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore,
-};
+use bestchat_domain::ports::store::{AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore};
 use bestchat_domain::time::{Timestamp, to_micros};
 use bestchat_domain::tool::{ExecutionStatus, ToolExecution};
 use rusqlite::types::Value as Sql;
@@ -130,11 +128,28 @@ fn changes(r: &ExecutionRow) -> [Sql; 14] {
 }
 
 /// Inserts executions inside the transaction that writes their answer.
-pub(super) fn insert_all(conn: &Connection, executions: &[ToolExecution]) -> Result<(), StoreError> {
+pub(super) fn insert_all(
+    conn: &Connection,
+    executions: &[ToolExecution],
+) -> Result<(), StoreError> {
     for e in executions {
         let r = ExecutionRow::from_domain(e)?;
-        let [status, decision, decided_at, verdict, rule, connection, result, error_code, error, duration, usage, request, expires, updated] =
-            changes(&r);
+        let [
+            status,
+            decision,
+            decided_at,
+            verdict,
+            rule,
+            connection,
+            result,
+            error_code,
+            error,
+            duration,
+            usage,
+            request,
+            expires,
+            updated,
+        ] = changes(&r);
         conn.prepare_cached(INSERT)
             .map_err(db_error)?
             .execute(params![
@@ -253,7 +268,10 @@ impl ToolExecutionStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_error)?;
-            let mut values: Vec<Sql> = vec![Sql::Text(r.id.to_string()), Sql::Text(r.user_id.to_string())];
+            let mut values: Vec<Sql> = vec![
+                Sql::Text(r.id.to_string()),
+                Sql::Text(r.user_id.to_string()),
+            ];
             values.extend(changes(&r));
             values.push(Sql::Text(from.as_str().to_owned()));
             let n = tx
@@ -310,7 +328,9 @@ impl ToolExecutionStore for SqliteStore {
             let blocked: bool = tx
                 .prepare_cached(BLOCKED)
                 .map_err(db_error)?
-                .query_row(params![previous.to_string(), user.to_string()], |row| row.get(0))
+                .query_row(params![previous.to_string(), user.to_string()], |row| {
+                    row.get(0)
+                })
                 .map_err(db_error)?;
             if blocked {
                 return Ok(false);

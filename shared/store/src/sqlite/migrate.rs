@@ -52,9 +52,11 @@ fn apply_each(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
             StoreError::Internal(format!("migration {} failed: {e}", migration.name))
         })?;
         let broken: bool = tx
-            .query_row("SELECT EXISTS (SELECT 1 FROM pragma_foreign_key_check)", [], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM pragma_foreign_key_check)",
+                [],
+                |row| row.get(0),
+            )
             .map_err(db_error)?;
         if broken {
             return Err(StoreError::Internal(format!(

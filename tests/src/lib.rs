@@ -5,6 +5,7 @@ pub mod api;
 pub mod chat;
 pub mod fake_provider;
 pub mod gateway;
+pub mod mcp;
 pub mod postgres;
 pub mod proxy;
 pub mod scripted;

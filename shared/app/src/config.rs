@@ -159,6 +159,39 @@ pub struct Config {
     pub turn_start_timeout: Duration,
     pub context: ContextConfig,
     pub tools: ToolsConfig,
+    pub mcp: McpConfig,
+}
+
+/// Remote MCP servers' limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpConfig {
+    /// `BESTCHAT_MCP_TIMEOUT_MS`: longest one exchange with a server may take.
+    pub timeout: Duration,
+    /// `BESTCHAT_MCP_MAX_RESPONSE_BYTES`: largest answer read from a server.
+    pub max_response_bytes: usize,
+    /// `BESTCHAT_MCP_MAX_TOOLS`: most tools one server may list.
+    pub max_tools: usize,
+    /// `BESTCHAT_MCP_MAX_SERVERS`: servers one user may register.
+    pub max_servers: usize,
+}
+
+impl McpConfig {
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            timeout: env.millis("BESTCHAT_MCP_TIMEOUT_MS", Duration::from_secs(20))?,
+            max_response_bytes: env.number("BESTCHAT_MCP_MAX_RESPONSE_BYTES", 1024 * 1024)?,
+            max_tools: env.number("BESTCHAT_MCP_MAX_TOOLS", 100)?,
+            max_servers: env.number("BESTCHAT_MCP_MAX_SERVERS", 20)?,
+        })
+    }
+
+    pub fn limits(&self) -> crate::mcp::client::Limits {
+        crate::mcp::client::Limits {
+            timeout: self.timeout,
+            max_response_bytes: self.max_response_bytes,
+            max_tools: self.max_tools,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -372,6 +405,7 @@ impl Config {
         Ok(Self {
             context,
             tools,
+            mcp: McpConfig::from_env(&env)?,
             turn_lease,
             turn_start_timeout: env
                 .millis("BESTCHAT_TURN_START_TIMEOUT_MS", Duration::from_secs(120))?,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod janitor;
+pub mod mcp;
 pub mod models;
 pub mod provider_configs;
 pub mod secrets;

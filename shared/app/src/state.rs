@@ -10,8 +10,8 @@ use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
 use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
 use bestchat_domain::ports::store::{
-    ContextStore, ConversationStore, MessageStore, ProviderConfigStore, SettingsStore, StoreError,
-    ToolExecutionStore, ToolStore, TurnStore, UserStore,
+    ContextStore, ConversationStore, McpServerStore, MessageStore, ProviderConfigStore,
+    SettingsStore, StoreError, ToolExecutionStore, ToolStore, TurnStore, UserStore,
 };
 use bestchat_egress::{Guard, Reach};
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
@@ -45,6 +45,7 @@ pub trait Store:
     + ToolStore
     + SettingsStore
     + ToolExecutionStore
+    + McpServerStore
 {
 }
 impl<T> Store for T where
@@ -57,6 +58,7 @@ impl<T> Store for T where
         + ToolStore
         + SettingsStore
         + ToolExecutionStore
+        + McpServerStore
 {
 }
 

@@ -54,6 +54,8 @@ error_codes! {
     ProviderConfigNotFound => "provider_config_not_found", 404, false, "no such provider configuration for this user";
     ToolNotFound => "tool_not_found", 404, false, "no such tool for this user";
     ToolExecutionNotFound => "tool_execution_not_found", 404, false, "no such tool execution for this user";
+    McpServerNotFound => "mcp_server_not_found", 404, false, "no such MCP server for this user";
+    McpUnavailable => "mcp_unavailable", 422, false, "the MCP server could not be listed";
     RouteNotFound => "route_not_found", 404, false, "no route matches this method and path";
     Conflict => "conflict", 409, false, "the request conflicts with existing data";
     PayloadTooLarge => "payload_too_large", 413, false, "the request is too large";

@@ -6,6 +6,7 @@ pub mod conversation;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod mcp;
 pub mod message;
 pub mod model_ref;
 pub mod page;

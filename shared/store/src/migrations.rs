@@ -38,6 +38,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(4, "0004_turn_leases", "0004_turn_leases.sql"),
     migration!(5, "0005_fetch_hosts", "0005_fetch_hosts.sql"),
     migration!(6, "0006_tool_loop", "0006_tool_loop.sql"),
+    migration!(7, "0007_mcp_servers", "0007_mcp_servers.sql"),
 ];
 
 /// `migrations/sqlite/NNNN_*.sql`: the same versions with the same meaning.
@@ -56,6 +57,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(4, "0004_turn_leases", "sqlite/0004_turn_leases.sql"),
     migration!(5, "0005_fetch_hosts", "sqlite/0005_fetch_hosts.sql"),
     migration!(6, "0006_tool_loop", "sqlite/0006_tool_loop.sql"),
+    migration!(7, "0007_mcp_servers", "sqlite/0007_mcp_servers.sql"),
 ];
 
 /// What one run of a migration runner did.

@@ -5,6 +5,7 @@ use bestchat_domain::ErrorCode;
 use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{Conversation, ConversationSettings};
 use bestchat_domain::ids::{ConversationId, MessageId, ToolExecutionId, UserId};
+use bestchat_domain::mcp::{McpServer, McpServerId};
 use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
 };
@@ -428,6 +429,100 @@ impl ExecutionRow {
                 .map_err(|_| corrupt("tool_executions.usage"))?,
             request: self.request.unwrap_or_default(),
             expires_at: self.expires_at,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// An `mcp_servers` row; the sealed headers as one JSON object (base64 fields).
+pub(crate) struct McpServerRow {
+    pub user_id: Uuid,
+    pub id: String,
+    pub url: String,
+    pub header_names: serde_json::Value,
+    pub headers_sealed: Option<serde_json::Value>,
+    pub trusted: bool,
+    pub enabled: bool,
+    pub protocol: Option<String>,
+    pub tools: serde_json::Value,
+    pub tools_fetched_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+macro_rules! mcp_columns {
+    () => {
+        "user_id, id, url, header_names, headers_sealed, trusted, enabled, protocol, tools,
+         tools_fetched_at, created_at, updated_at"
+    };
+}
+pub(crate) use mcp_columns;
+
+fn sealed_json(key: &SealedKey) -> serde_json::Value {
+    use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    serde_json::json!({
+        "ciphertext": b64(&key.ciphertext),
+        "nonce": b64(&key.nonce),
+        "wrapped_data_key": b64(&key.wrapped_data_key),
+        "vault_key_id": key.vault_key_id,
+    })
+}
+
+fn sealed_of(value: &serde_json::Value) -> Result<SealedKey, StoreError> {
+    use base64::Engine as _;
+    let field = |name: &str| -> Result<Vec<u8>, StoreError> {
+        value
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+            .ok_or_else(|| corrupt("mcp_servers.headers_sealed"))
+    };
+    Ok(SealedKey {
+        ciphertext: field("ciphertext")?,
+        nonce: field("nonce")?,
+        wrapped_data_key: field("wrapped_data_key")?,
+        vault_key_id: value
+            .get("vault_key_id")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| corrupt("mcp_servers.headers_sealed"))?
+            .to_owned(),
+        last4: String::new(),
+    })
+}
+
+impl McpServerRow {
+    pub fn from_domain(s: &McpServer) -> Result<Self, StoreError> {
+        Ok(Self {
+            user_id: *s.user_id.as_uuid(),
+            id: s.id.as_str().to_owned(),
+            url: s.url.clone(),
+            header_names: json(&s.header_names)?,
+            headers_sealed: s.headers.as_ref().map(sealed_json),
+            trusted: s.trusted,
+            enabled: s.enabled,
+            protocol: s.protocol.clone(),
+            tools: s.tools.clone(),
+            tools_fetched_at: s.tools_fetched_at,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        })
+    }
+
+    pub fn into_domain(self) -> Result<McpServer, StoreError> {
+        Ok(McpServer {
+            user_id: UserId::from_uuid(self.user_id),
+            id: McpServerId::parse(&self.id).map_err(|_| corrupt("mcp_servers.id"))?,
+            url: self.url,
+            header_names: serde_json::from_value(self.header_names)
+                .map_err(|_| corrupt("mcp_servers.header_names"))?,
+            headers: self.headers_sealed.as_ref().map(sealed_of).transpose()?,
+            trusted: self.trusted,
+            enabled: self.enabled,
+            protocol: self.protocol,
+            tools: self.tools,
+            tools_fetched_at: self.tools_fetched_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
         })

@@ -4,6 +4,7 @@
 
 mod attacks;
 mod lifecycle;
+mod mcp;
 mod network;
 mod settings;
 mod tool_loop;

@@ -3,6 +3,7 @@
 
 pub mod conversations;
 pub mod health;
+pub mod mcp_servers;
 pub mod messages;
 pub mod provider_configs;
 pub mod providers;
@@ -116,6 +117,18 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "tools-delete",
         handler: tools::DELETE,
+    },
+    HttpFunction {
+        name: "mcp-servers-list",
+        handler: mcp_servers::LIST,
+    },
+    HttpFunction {
+        name: "mcp-servers-put",
+        handler: mcp_servers::PUT,
+    },
+    HttpFunction {
+        name: "mcp-servers-delete",
+        handler: mcp_servers::DELETE,
     },
     HttpFunction {
         name: "tool-executions-list",

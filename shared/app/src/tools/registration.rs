@@ -40,6 +40,11 @@ pub struct ToolView {
     pub module_sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<Timestamp>,
+    /// For an MCP tool: its server, and the server's (untrusted) hints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<bestchat_domain::mcp::McpServerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
 }
 
 impl ToolView {
@@ -63,6 +68,24 @@ impl ToolView {
             },
             module_sha256: stored.map(|t| t.module_sha256.clone()),
             created_at: stored.map(|t| t.created_at),
+            server: None,
+            annotations: None,
+        }
+    }
+
+    fn of_mcp(tool: crate::mcp::McpTool) -> Self {
+        Self {
+            id: None,
+            name: tool.exposed,
+            description: tool.description,
+            parameters: tool.parameters,
+            risk: tool.risk,
+            source: "mcp",
+            grants: Value::Null,
+            module_sha256: None,
+            created_at: None,
+            server: Some(tool.server),
+            annotations: tool.annotations,
         }
     }
 }
@@ -148,10 +171,10 @@ pub async fn register(
     Ok(ToolView::of(&entry, Some(&tool)))
 }
 
-/// The built-ins first, then the user's own, by name.
+/// The built-ins first, then the user's own by name, then their MCP servers' tools.
 pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ToolView>, AppError> {
     let (registry, own) = registry(state, user).await?;
-    Ok(registry
+    let mut views: Vec<ToolView> = registry
         .entries()
         .iter()
         .map(|entry| {
@@ -161,7 +184,14 @@ pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ToolView>, AppEr
                 stored.filter(|_| matches!(entry.module, ModuleRef::Sha256(_))),
             )
         })
-        .collect())
+        .collect();
+    views.extend(
+        crate::mcp::tools_of(state, user)
+            .await?
+            .into_iter()
+            .map(ToolView::of_mcp),
+    );
+    Ok(views)
 }
 
 /// `false` when the id is not one of the user's tools. The module stays in the blob store:

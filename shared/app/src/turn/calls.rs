@@ -10,10 +10,11 @@ use bestchat_domain::tool::{
     DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
 };
 use bestchat_tools::policy::{AutoApproval, Rule};
-use bestchat_tools::registry::Registry;
+use bestchat_tools::registry::{Entry, Registry};
 use bestchat_tools::{Arguments, Ceilings, ExecRequest, Limits};
 use serde_json::{Value, json};
 
+use crate::mcp::McpTool;
 use crate::tokens::message_tokens;
 use crate::tools::config::LoopLimits;
 
@@ -23,6 +24,58 @@ pub(crate) struct Toolbox {
     pub policy: AutoApproval,
     /// The hosts the user lets http_fetch reach.
     pub fetch_hosts: Vec<String>,
+    /// The tools of the user's MCP servers.
+    pub mcp: Vec<McpTool>,
+}
+
+/// A tool a call names: one the sandbox runs, or one of an MCP server.
+enum Found<'a> {
+    Sandboxed(&'a Entry),
+    Mcp(&'a McpTool),
+}
+
+impl Toolbox {
+    fn find(&self, name: &str) -> Option<Found<'_>> {
+        self.registry
+            .find(name)
+            .map(Found::Sandboxed)
+            .or_else(|| self.mcp.iter().find(|t| t.exposed == name).map(Found::Mcp))
+    }
+
+    /// Every tool, as a model is offered them.
+    pub fn specs(&self) -> Vec<bestchat_providers::ToolSpec> {
+        let sandboxed = self
+            .registry
+            .entries()
+            .iter()
+            .map(|e| bestchat_providers::ToolSpec {
+                name: e.manifest.name.to_string(),
+                description: e.manifest.description.clone(),
+                parameters: e.manifest.parameters.clone(),
+            });
+        let remote = self.mcp.iter().map(|t| bestchat_providers::ToolSpec {
+            name: t.exposed.clone(),
+            description: t.description.clone(),
+            parameters: t.parameters.clone(),
+        });
+        sandboxed.chain(remote).collect()
+    }
+}
+
+impl Found<'_> {
+    fn risk(&self) -> bestchat_tools::Risk {
+        match self {
+            Self::Sandboxed(e) => e.manifest.risk,
+            Self::Mcp(t) => t.risk,
+        }
+    }
+
+    fn parameters(&self) -> &Value {
+        match self {
+            Self::Sandboxed(e) => &e.manifest.parameters,
+            Self::Mcp(t) => &t.parameters,
+        }
+    }
 }
 
 /// The answer the calls belong to, and where it stands in its loop.
@@ -72,7 +125,7 @@ pub(crate) fn decide(
     let mut out = DecidedCalls::default();
     let mut auto = step.auto_so_far;
     for (i, call) in calls.iter().enumerate() {
-        let entry = toolbox.registry.find(&call.name);
+        let entry = toolbox.find(&call.name);
         let mut execution = ToolExecution {
             id: ToolExecutionId::generate(),
             user_id: step.user,
@@ -81,7 +134,8 @@ pub(crate) fn decide(
             tool_call_id: call.id.clone(),
             tool: call.name.clone(),
             risk: entry
-                .map_or("read", |e| e.manifest.risk.as_str())
+                .as_ref()
+                .map_or("read", |e| e.risk().as_str())
                 .to_owned(),
             arguments: call.arguments.clone(),
             status: ExecutionStatus::Failed,
@@ -124,7 +178,7 @@ pub(crate) fn decide(
             out.push_ended(execution, step);
             continue;
         };
-        if let Err(problem) = check_arguments(&entry.manifest.parameters, &call.arguments) {
+        if let Err(problem) = check_arguments(entry.parameters(), &call.arguments) {
             execution.error = Some(ExecutionError {
                 code: "invalid_arguments".into(),
                 message: problem,
@@ -132,18 +186,23 @@ pub(crate) fn decide(
             out.push_ended(execution, step);
             continue;
         }
-        let mut limits = Limits::granted(&entry.manifest.grants, ceilings);
-        if entry.hosts_from_user {
-            limits.hosts.clone_from(&toolbox.fetch_hosts);
-        }
-        execution.request = serde_json::to_value(ExecRequest {
-            tool: call.name.clone(),
-            module: entry.module.clone(),
-            arguments: call.arguments.clone(),
-            limits,
-        })
-        .unwrap_or_default();
-        let decision = toolbox.policy.decide(&call.name, entry.manifest.risk, auto);
+        execution.request = match &entry {
+            Found::Sandboxed(entry) => {
+                let mut limits = Limits::granted(&entry.manifest.grants, ceilings);
+                if entry.hosts_from_user {
+                    limits.hosts.clone_from(&toolbox.fetch_hosts);
+                }
+                serde_json::to_value(ExecRequest {
+                    tool: call.name.clone(),
+                    module: entry.module.clone(),
+                    arguments: call.arguments.clone(),
+                    limits,
+                })
+                .unwrap_or_default()
+            }
+            Found::Mcp(tool) => crate::mcp::request(tool, &call.arguments),
+        };
+        let decision = toolbox.policy.decide(&call.name, entry.risk(), auto);
         let recorded = |verdict| ExecutionDecision {
             by: DecidedBy::Policy,
             verdict,
@@ -267,6 +326,7 @@ mod tests {
             registry: Registry::with_user_tools(Vec::new()),
             policy,
             fetch_hosts: vec!["example.com".into()],
+            mcp: Vec::new(),
         }
     }
 

@@ -247,17 +247,7 @@ async fn produce(
     } else {
         None
     };
-    let specs: Vec<ToolSpec> = toolbox.as_ref().map_or_else(Vec::new, |t| {
-        t.registry
-            .entries()
-            .iter()
-            .map(|e| ToolSpec {
-                name: e.manifest.name.to_string(),
-                description: e.manifest.description.clone(),
-                parameters: e.manifest.parameters.clone(),
-            })
-            .collect()
-    });
+    let specs: Vec<ToolSpec> = toolbox.as_ref().map_or_else(Vec::new, Toolbox::specs);
     let request =
         match context::build(state, conversation, answer, &history, &candidates, specs).await? {
             Ok(built) => {

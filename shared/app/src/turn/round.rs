@@ -27,6 +27,7 @@ pub(super) async fn toolbox(state: &AppState, user: UserId) -> Result<Toolbox, A
         registry,
         policy: auto_approval(state, user).await?,
         fetch_hosts: fetch_hosts(state, user).await?.hosts,
+        mcp: crate::mcp::tools_of(state, user).await?,
     })
 }
 
@@ -101,7 +102,11 @@ async fn run_call(
     {
         return Ok(());
     }
-    let (output, error, usage) = execute(state, &running).await;
+    let (output, error, usage) = if running.request.get("mcp").is_some() {
+        crate::mcp::call(state, running.user_id, &running.request).await
+    } else {
+        execute(state, &running).await
+    };
     let done_at = now();
     let ended = ToolExecution {
         status: if error.is_none() {

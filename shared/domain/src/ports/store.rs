@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use crate::context::ContextOptimization;
 use crate::conversation::{Conversation, ConversationPatch};
 use crate::ids::{ConversationId, MessageId, Subject, ToolExecutionId, ToolId, UserId};
+use crate::mcp::{McpServer, McpServerId};
 use crate::message::Message;
 use crate::model_ref::ProviderId;
 use crate::page::{CursorKey, Page, PageRequest};
@@ -254,6 +255,35 @@ pub trait ToolExecutionStore: Send + Sync {
         previous: MessageId,
         next: &Message,
         claim_by: Timestamp,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Users' MCP servers. A change is written with its audit entry.
+#[async_trait]
+pub trait McpServerStore: Send + Sync {
+    /// By id.
+    async fn list_mcp_servers(&self, user: UserId) -> Result<Vec<McpServer>, StoreError>;
+
+    /// `None` when it does not exist or belongs to someone else.
+    async fn get_mcp_server(
+        &self,
+        user: UserId,
+        id: &McpServerId,
+    ) -> Result<Option<McpServer>, StoreError>;
+
+    /// Inserts or replaces the user's server of that id.
+    async fn put_mcp_server(
+        &self,
+        server: &McpServer,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// `false` (and no audit entry) when it was not the user's.
+    async fn delete_mcp_server(
+        &self,
+        user: UserId,
+        id: &McpServerId,
+        audit: &AuditEntry,
     ) -> Result<bool, StoreError>;
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod context;
 mod conversations;
 mod executions;
+mod mcp;
 mod messages;
 mod migrate;
 mod provider_configs;

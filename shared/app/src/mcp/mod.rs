@@ -1,0 +1,249 @@
+//! Remote MCP servers as a tool source: registered by the user (`/api/mcp-servers`), their
+//! headers sealed like provider keys, their tool list fetched when they are put and kept with
+//! them, their tools offered beside the registry's as `<server>_<tool>`, and their calls made
+//! from the turn through the private-address guard within the client's limits.
+//!
+//! A server's annotations (`readOnlyHint`, `destructiveHint`, …) are its claims: shown to the
+//! user, and used to make a tool `read` only when the user marked the server trusted. The risk
+//! of an MCP tool is `network` otherwise (`destructive` when the server says so: a claim that
+//! makes a call more careful is taken either way).
+
+pub mod client;
+pub mod servers;
+
+use std::time::Instant;
+
+use bestchat_domain::ids::UserId;
+use bestchat_domain::mcp::{McpServer, McpServerId};
+use bestchat_domain::tool::{ExecutionError, ExecutionUsage};
+use bestchat_tools::Risk;
+use serde_json::{Value, json};
+
+use crate::error::AppError;
+use crate::state::AppState;
+use client::{ListedTool, McpClient};
+
+/// One tool of one of the user's servers, as a step may call it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpTool {
+    /// The name the model sees: `<server>_<tool>`, fitted to a tool name.
+    pub exposed: String,
+    pub server: McpServerId,
+    pub tool: String,
+    pub description: String,
+    pub parameters: Value,
+    pub risk: Risk,
+    pub annotations: Option<Value>,
+}
+
+/// What a stored call of an MCP tool asks.
+pub fn request(tool: &McpTool, arguments: &Value) -> Value {
+    json!({ "mcp": { "server": tool.server, "tool": tool.tool }, "arguments": arguments })
+}
+
+/// The tools of the user's enabled servers, as last listed.
+pub async fn tools_of(state: &AppState, user: UserId) -> Result<Vec<McpTool>, AppError> {
+    let servers = state.store().list_mcp_servers(user).await?;
+    Ok(servers
+        .iter()
+        .filter(|s| s.enabled)
+        .flat_map(offered)
+        .collect())
+}
+
+/// The tools a server listed, named for the model; tools whose names collide are left out.
+pub fn offered(server: &McpServer) -> Vec<McpTool> {
+    let listed: Vec<ListedTool> = serde_json::from_value(server.tools.clone()).unwrap_or_default();
+    let mut out: Vec<McpTool> = Vec::new();
+    for tool in listed {
+        let exposed = exposed_name(&server.id, &tool.name);
+        if out.iter().any(|t| t.exposed == exposed) {
+            tracing::warn!(server = %server.id, tool = tool.name, "two tools of one MCP server share a name once fitted; the second is left out");
+            continue;
+        }
+        out.push(McpTool {
+            risk: risk_of(tool.annotations.as_ref(), server.trusted),
+            exposed,
+            server: server.id.clone(),
+            description: tool.description.chars().take(1024).collect(),
+            parameters: if tool.input_schema.is_object() {
+                tool.input_schema
+            } else {
+                json!({"type": "object"})
+            },
+            annotations: tool.annotations,
+            tool: tool.name,
+        });
+    }
+    out
+}
+
+/// `<server>_<tool>`, with what a tool name cannot hold made `_`, at most 64 characters.
+pub fn exposed_name(server: &McpServerId, tool: &str) -> String {
+    let fitted: String = tool
+        .chars()
+        .map(|c| {
+            let c = c.to_ascii_lowercase();
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{server}_{fitted}").chars().take(64).collect()
+}
+
+/// The risk the policy decides by: the server's hints count only when the user trusts it,
+/// except the one that asks for more care.
+pub fn risk_of(annotations: Option<&Value>, trusted: bool) -> Risk {
+    let hint = |name: &str| {
+        annotations
+            .and_then(|a| a.get(name))
+            .and_then(Value::as_bool)
+    };
+    if hint("destructiveHint") == Some(true) && hint("readOnlyHint") != Some(true) {
+        return Risk::Destructive;
+    }
+    if trusted && hint("readOnlyHint") == Some(true) {
+        return Risk::Read;
+    }
+    Risk::Network
+}
+
+/// Runs a stored call against its server: the tool's result, or why there is none.
+pub async fn call(
+    state: &AppState,
+    user: UserId,
+    request: &Value,
+) -> (
+    Option<Value>,
+    Option<ExecutionError>,
+    Option<ExecutionUsage>,
+) {
+    let started = Instant::now();
+    let failed = |code: &str, message: String| {
+        (
+            None,
+            Some(ExecutionError {
+                code: code.to_owned(),
+                message,
+            }),
+            None,
+        )
+    };
+    let (Some(server), Some(tool)) = (
+        request["mcp"]["server"]
+            .as_str()
+            .and_then(|s| McpServerId::parse(s).ok()),
+        request["mcp"]["tool"].as_str(),
+    ) else {
+        return failed(
+            "invalid_request",
+            "the stored call names no MCP tool".into(),
+        );
+    };
+    let server = match state.store().get_mcp_server(user, &server).await {
+        Ok(Some(s)) if s.enabled => s,
+        Ok(_) => {
+            return failed(
+                "tool_not_found",
+                "the MCP server is gone or disabled".into(),
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the MCP server");
+            return failed(
+                "executor_unavailable",
+                "the tool could not be run just now".into(),
+            );
+        }
+    };
+    let outcome = async {
+        let headers = servers::open_headers(state, &server).await?;
+        let client = McpClient::new(state.guard.clone(), state.config.mcp.limits())
+            .map_err(servers::public)?;
+        let connection = client
+            .connect(&server.url, &headers)
+            .await
+            .map_err(servers::public)?;
+        client
+            .call_tool(
+                &server.url,
+                &headers,
+                &connection,
+                tool,
+                &request["arguments"],
+            )
+            .await
+            .map_err(servers::public)
+    }
+    .await;
+    let usage = Some(ExecutionUsage {
+        wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        fuel: 0,
+        memory_bytes: 0,
+    });
+    match outcome {
+        Ok(result) if result.get("isError").and_then(Value::as_bool) == Some(true) => (
+            None,
+            Some(ExecutionError {
+                code: "tool_error".into(),
+                message: text_of(&result).chars().take(2000).collect(),
+            }),
+            usage,
+        ),
+        Ok(result) => {
+            let output = result.get("structuredContent").cloned().unwrap_or_else(
+                || json!({ "content": result.get("content").cloned().unwrap_or_default() }),
+            );
+            (Some(output), None, usage)
+        }
+        Err(message) => (
+            None,
+            Some(ExecutionError {
+                code: "mcp_unavailable".into(),
+                message,
+            }),
+            usage,
+        ),
+    }
+}
+
+/// The text parts of a tool result.
+fn text_of(result: &Value) -> String {
+    result["content"]
+        .as_array()
+        .map(|parts| {
+            parts
+                .iter()
+                .filter_map(|p| p["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_count_only_from_trusted_servers_except_the_careful_one() {
+        let read_only = json!({"readOnlyHint": true});
+        let destructive = json!({"destructiveHint": true});
+        assert_eq!(risk_of(Some(&read_only), false), Risk::Network);
+        assert_eq!(risk_of(Some(&read_only), true), Risk::Read);
+        assert_eq!(risk_of(Some(&destructive), false), Risk::Destructive);
+        assert_eq!(risk_of(Some(&destructive), true), Risk::Destructive);
+        assert_eq!(risk_of(None, true), Risk::Network);
+    }
+
+    #[test]
+    fn exposed_names_fit_a_tool_name() {
+        let server = McpServerId::parse("gh").unwrap();
+        assert_eq!(exposed_name(&server, "Get-Issue.v2"), "gh_get_issue_v2");
+        assert_eq!(exposed_name(&server, &"x".repeat(100)).len(), 64);
+        assert!(bestchat_tools::ToolName::parse(&exposed_name(&server, "Ünï code")).is_ok());
+    }
+}

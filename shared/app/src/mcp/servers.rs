@@ -1,0 +1,365 @@
+//! `GET /api/mcp-servers`, `PUT` and `DELETE /api/mcp-servers/{id}`: a user's servers, checked
+//! and listed when they are put (a server that cannot be listed is refused with the reason),
+//! their headers sealed, every change on the audit trail.
+
+use std::collections::BTreeMap;
+
+use bestchat_domain::ids::UserId;
+use bestchat_domain::mcp::{McpServer, McpServerId};
+use bestchat_domain::ports::store::AuditEntry;
+use bestchat_domain::time::{Timestamp, now};
+use bestchat_domain::{DomainError, ErrorCode};
+use bestchat_tools::Arguments;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::client::{McpClient, McpError};
+use super::{McpTool, offered};
+use crate::error::AppError;
+use crate::secrets::{Binding, open, seal};
+use crate::state::AppState;
+
+/// Headers one server may be given, and their sizes.
+pub const MAX_HEADERS: usize = 16;
+pub const MAX_HEADER_VALUE_BYTES: usize = 4096;
+pub const MAX_URL_CHARS: usize = 2048;
+/// Headers the client sets itself.
+const RESERVED: &[&str] = &[
+    "accept",
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "mcp-method",
+    "mcp-name",
+];
+
+/// `PUT /api/mcp-servers/{id}`. Absent fields keep their value; `headers: {}` removes them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutServer {
+    pub url: String,
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub trusted: Option<bool>,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// A server as the API shows it: header names, never their values.
+#[derive(Debug, Serialize)]
+pub struct ServerView {
+    pub id: McpServerId,
+    pub url: String,
+    pub header_names: Vec<String>,
+    pub trusted: bool,
+    pub enabled: bool,
+    pub protocol: Option<String>,
+    pub tools: Vec<ToolView>,
+    pub tools_fetched_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// One of its tools, with the risk the policy decides it by and its (untrusted) hints.
+#[derive(Debug, Serialize)]
+pub struct ToolView {
+    pub name: String,
+    pub server_tool: String,
+    pub description: String,
+    pub risk: bestchat_tools::Risk,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
+}
+
+impl ServerView {
+    fn of(server: &McpServer) -> Self {
+        Self {
+            id: server.id.clone(),
+            url: server.url.clone(),
+            header_names: server.header_names.clone(),
+            trusted: server.trusted,
+            enabled: server.enabled,
+            protocol: server.protocol.clone(),
+            tools: offered(server).into_iter().map(ToolView::of).collect(),
+            tools_fetched_at: server.tools_fetched_at,
+            created_at: server.created_at,
+            updated_at: server.updated_at,
+        }
+    }
+}
+
+impl ToolView {
+    fn of(tool: McpTool) -> Self {
+        Self {
+            name: tool.exposed,
+            server_tool: tool.tool,
+            description: tool.description,
+            risk: tool.risk,
+            annotations: tool.annotations,
+        }
+    }
+}
+
+pub fn server_id(raw: Option<&str>) -> Result<McpServerId, AppError> {
+    raw.and_then(|s| McpServerId::parse(s).ok())
+        .ok_or_else(|| DomainError::of(ErrorCode::McpServerNotFound).into())
+}
+
+pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ServerView>, AppError> {
+    let servers = state.store().list_mcp_servers(user).await?;
+    Ok(servers.iter().map(ServerView::of).collect())
+}
+
+pub async fn put(
+    state: &AppState,
+    user: UserId,
+    id: McpServerId,
+    body: PutServer,
+) -> Result<ServerView, AppError> {
+    let url = checked_url(state, &body.url).await?;
+    let store = state.store();
+    let existing = store.get_mcp_server(user, &id).await?;
+    if existing.is_none()
+        && store.list_mcp_servers(user).await?.len() >= state.config.mcp.max_servers
+    {
+        return Err(DomainError::new(
+            ErrorCode::Conflict,
+            format!(
+                "a user may register at most {} MCP servers; delete one first",
+                state.config.mcp.max_servers
+            ),
+        )
+        .into());
+    }
+    let (header_names, sealed, headers) = match body.headers {
+        Some(headers) => {
+            let headers = checked_headers(headers)?;
+            let names: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
+            let sealed = if headers.is_empty() {
+                None
+            } else {
+                let text =
+                    serde_json::to_string(&headers.iter().cloned().collect::<BTreeMap<_, _>>())
+                        .map_err(|e| AppError::Internal(e.to_string()))?;
+                Some(
+                    seal(
+                        state.vault.as_ref(),
+                        user,
+                        Binding::mcp_headers(id.as_str()),
+                        &text,
+                    )
+                    .await?,
+                )
+            };
+            (names, sealed, headers)
+        }
+        None => match &existing {
+            Some(server) => (
+                server.header_names.clone(),
+                server.headers.clone(),
+                open_headers(state, server)
+                    .await
+                    .map_err(|m| DomainError::new(ErrorCode::McpUnavailable, m))?,
+            ),
+            None => (Vec::new(), None, Vec::new()),
+        },
+    };
+    let client = McpClient::new(state.guard.clone(), state.config.mcp.limits())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let listing = async {
+        let connection = client.connect(&url, &headers).await?;
+        let tools = client.list_tools(&url, &headers, &connection).await?;
+        Ok::<_, McpError>((connection.protocol, tools))
+    }
+    .await;
+    let (protocol, tools) = listing.map_err(|e| {
+        tracing::info!(server = %id, error = %e, "an MCP server could not be listed");
+        DomainError::new(
+            ErrorCode::McpUnavailable,
+            format!("the MCP server could not be listed: {}", public(e)),
+        )
+    })?;
+    // A tool whose schema does not compile could never be called: left out, and said so.
+    let usable: Vec<_> = tools
+        .into_iter()
+        .filter(|t| {
+            let ok = Arguments::compile(&t.input_schema).is_ok() || t.input_schema.is_null();
+            if !ok {
+                tracing::warn!(server = %id, tool = t.name, "an MCP tool's schema does not compile; left out");
+            }
+            ok
+        })
+        .collect();
+    let at = now();
+    let server = McpServer {
+        user_id: user,
+        id: id.clone(),
+        url,
+        header_names,
+        headers: sealed,
+        trusted: body
+            .trusted
+            .unwrap_or_else(|| existing.as_ref().is_some_and(|s| s.trusted)),
+        enabled: body
+            .enabled
+            .unwrap_or_else(|| existing.as_ref().is_none_or(|s| s.enabled)),
+        protocol: Some(protocol.to_owned()),
+        tools: serde_json::to_value(&usable).map_err(|e| AppError::Internal(e.to_string()))?,
+        tools_fetched_at: Some(at),
+        created_at: existing.as_ref().map_or(at, |s| s.created_at),
+        updated_at: at,
+    };
+    let details = json!({
+        "url": server.url, "header_names": server.header_names, "trusted": server.trusted,
+        "enabled": server.enabled, "tools": usable.len(), "protocol": protocol,
+    });
+    store
+        .put_mcp_server(&server, &audit(user, "mcp_server.put", &id, details, at))
+        .await?;
+    Ok(ServerView::of(&server))
+}
+
+pub async fn delete(state: &AppState, user: UserId, id: McpServerId) -> Result<bool, AppError> {
+    let entry = audit(user, "mcp_server.delete", &id, json!({}), now());
+    Ok(state.store().delete_mcp_server(user, &id, &entry).await?)
+}
+
+/// The server's headers, opened.
+pub(crate) async fn open_headers(
+    state: &AppState,
+    server: &McpServer,
+) -> Result<Vec<(String, String)>, String> {
+    let Some(sealed) = &server.headers else {
+        return Ok(Vec::new());
+    };
+    let text = open(
+        state.vault.as_ref(),
+        server.user_id,
+        Binding::mcp_headers(server.id.as_str()),
+        sealed,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(server = %server.id, error = %e, "the MCP server's headers do not open");
+        "the server's stored headers cannot be opened: set them again".to_owned()
+    })?;
+    let map: BTreeMap<String, String> = serde_json::from_str(&text)
+        .map_err(|_| "the server's stored headers are unreadable: set them again".to_owned())?;
+    Ok(map.into_iter().collect())
+}
+
+/// What a client may be told of a failed exchange: the kind, not the server's internals.
+pub(crate) fn public(error: McpError) -> String {
+    match error {
+        McpError::Refused(_) => "its address is not one this service may call".into(),
+        McpError::Unreachable(_) => "it could not be reached".into(),
+        McpError::Timeout => "it answered too slowly".into(),
+        McpError::TooLarge(max) => format!("its answer is larger than {max} bytes"),
+        McpError::Protocol(_) => "its answer is not MCP".into(),
+        McpError::Rpc(message) => format!("it refused: {message}"),
+    }
+}
+
+async fn checked_url(state: &AppState, raw: &str) -> Result<String, AppError> {
+    let invalid = |why: &str| DomainError::validation(format!("url: {why}"));
+    if raw.len() > MAX_URL_CHARS {
+        return Err(invalid(&format!("at most {MAX_URL_CHARS} characters")).into());
+    }
+    let url = url::Url::parse(raw).map_err(|_| invalid("not a URL"))?;
+    if !matches!(url.scheme(), "https" | "http")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(invalid("an http(s) URL without credentials (put them in headers)").into());
+    }
+    state
+        .guard
+        .check_url_now(&url)
+        .await
+        .map_err(|_| invalid("its address is not one this service may call"))?;
+    Ok(url.to_string())
+}
+
+fn checked_headers(headers: BTreeMap<String, String>) -> Result<Vec<(String, String)>, AppError> {
+    if headers.len() > MAX_HEADERS {
+        return Err(DomainError::validation(format!("at most {MAX_HEADERS} headers")).into());
+    }
+    let mut out = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        let valid_name = !lower.is_empty()
+            && lower.len() <= 64
+            && lower
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        if !valid_name || RESERVED.contains(&lower.as_str()) {
+            return Err(DomainError::validation(format!(
+                "headers: {name:?} is not a header name this service may send"
+            ))
+            .into());
+        }
+        let valid_value = value.len() <= MAX_HEADER_VALUE_BYTES
+            && value
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+        if !valid_value {
+            return Err(DomainError::validation(format!(
+                "headers: the value of {name} must be printable ASCII, at most {MAX_HEADER_VALUE_BYTES} bytes"
+            ))
+            .into());
+        }
+        out.push((lower, value));
+    }
+    Ok(out)
+}
+
+fn audit(
+    user: UserId,
+    action: &str,
+    id: &McpServerId,
+    details: Value,
+    at: Timestamp,
+) -> AuditEntry {
+    AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: user,
+        action: action.to_owned(),
+        target_type: Some("mcp_server".into()),
+        target_id: Some(id.to_string()),
+        details,
+        created_at: at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_checked_before_anything_is_sealed() {
+        let ok = BTreeMap::from([("Authorization".to_owned(), "Bearer abc".to_owned())]);
+        assert_eq!(
+            checked_headers(ok).unwrap(),
+            [("authorization".to_owned(), "Bearer abc".to_owned())]
+        );
+        for (name, value) in [
+            ("Mcp-Session-Id", "x"),
+            ("host", "evil"),
+            ("bad name", "x"),
+            ("x-ok", "line\nbreak"),
+            ("x-ok", "é"),
+        ] {
+            let one = BTreeMap::from([(name.to_owned(), value.to_owned())]);
+            assert!(checked_headers(one).is_err(), "{name}: {value:?}");
+        }
+        let many: BTreeMap<String, String> = (0..=MAX_HEADERS)
+            .map(|i| (format!("x-{i}"), "v".to_owned()))
+            .collect();
+        assert!(checked_headers(many).is_err());
+    }
+}

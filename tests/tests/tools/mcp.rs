@@ -1,0 +1,301 @@
+//! Remote MCP servers end to end: a real server built with the official Python SDK on
+//! loopback, in both revisions (the stateless 2026-07-28 one, and 2025-06-18 sessions),
+//! registered with a sealed bearer token, its tools listed and called from a conversation;
+//! its annotations shown and not trusted until the user says so.
+
+use bestchat_tests::api::{Api, assert_error};
+use bestchat_tests::chat::{send_action, tool_conversation};
+use bestchat_tests::fake_provider::{FakeProvider, Recorded, Reply};
+use bestchat_tests::gateway::sqlite;
+use bestchat_tests::mcp::McpServerProcess;
+use bestchat_tests::scripted::{Call, openai_stream, openai_tool_calls};
+use bestchat_tests::ws::WsClient;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "mcp-secret-token-0123456789";
+
+fn tool<'a>(listed: &'a Value, name: &str) -> &'a Value {
+    listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no tool {name} in {listed}"))
+}
+
+/// What the model was told of its calls, by call id.
+fn told(request: &Recorded) -> Vec<(String, Value)> {
+    request.json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap().to_owned(),
+                serde_json::from_str(m["content"].as_str().unwrap()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn answered(ws: &mut WsClient) -> Vec<Value> {
+    ws.until(|e| {
+        e["type"] == "message.completed"
+            && e["message"]["tool_calls"].is_null()
+            && e["message"]["role"] == "assistant"
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_servers_tools_are_listed_called_and_their_hints_not_trusted() {
+    let server = McpServerProcess::start("stateless", Some(TOKEN)).await;
+    let running = sqlite(&[]).await;
+    let gateway = &running.gateway;
+    let (alice, mallory) = (Api::new(gateway, "alice"), Api::new(gateway, "mallory"));
+
+    // The wrong token: the server refuses, and so does the registration.
+    let (status, body) = alice
+        .put(
+            "/api/mcp-servers/calc",
+            &json!({"url": server.url, "headers": {"Authorization": "Bearer wrong"}}),
+        )
+        .await;
+    assert_error(status, &body, 422, "mcp_unavailable");
+    let (status, put) = alice
+        .put(
+            "/api/mcp-servers/calc",
+            &json!({"url": server.url, "headers": {"Authorization": format!("Bearer {TOKEN}")}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["protocol"], "2026-07-28");
+    assert_eq!(put["header_names"], json!(["authorization"]));
+    assert_eq!(put["trusted"], false);
+    assert!(
+        !put.to_string().contains(TOKEN),
+        "header values are never returned"
+    );
+    let names: Vec<&str> = put["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["calc_add", "calc_erase_everything", "calc_fail"]);
+
+    let (_, listed) = alice.get("/api/tools").await;
+    let add = tool(&listed, "calc_add");
+    assert_eq!(add["source"], "mcp");
+    assert_eq!(add["server"], "calc");
+    assert_eq!(add["annotations"]["readOnlyHint"], true, "hints are shown");
+    assert_eq!(add["risk"], "network", "and not trusted");
+    assert_eq!(
+        tool(&listed, "calc_erase_everything")["risk"],
+        "destructive"
+    );
+    assert_eq!(add["parameters"]["properties"]["a"]["type"], "integer");
+
+    // Another user sees none of it, cannot delete it, and his own `calc` is his.
+    let (_, theirs) = mallory.get("/api/mcp-servers").await;
+    assert_eq!(theirs["items"], json!([]));
+    let (_, their_tools) = mallory.get("/api/tools").await;
+    assert!(!their_tools.to_string().contains("calc_add"));
+    let (status, body) = mallory.delete("/api/mcp-servers/calc").await;
+    assert_error(status, &body, 404, "mcp_server_not_found");
+
+    let fake = FakeProvider::start(
+        vec![
+            Reply::sse(openai_tool_calls(&[Call {
+                id: "c1",
+                name: "calc_add",
+                arguments: json!({"a": 2, "b": 3}),
+            }])),
+            Reply::sse(openai_stream(&["Five.".into()])),
+            Reply::sse(openai_tool_calls(&[
+                Call {
+                    id: "c2",
+                    name: "calc_add",
+                    arguments: json!({"a": 20, "b": 22}),
+                },
+                Call {
+                    id: "c3",
+                    name: "calc_fail",
+                    arguments: json!({"reason": "testing"}),
+                },
+            ])),
+            Reply::sse(openai_stream(&["42, and a failure.".into()])),
+        ],
+        Reply::json(500, "{}"),
+    )
+    .await;
+    let id = tool_conversation(gateway, "alice", &fake, "openai").await;
+    let offered = {
+        let mut ws = WsClient::connect(gateway, "alice").await;
+        ws.send(&send_action(&id, "c-1", "Add 2 and 3.")).await;
+        // Untrusted: a network tool, which asks.
+        let pending = ws.until(|e| e["type"] == "tool.pending").await;
+        let execution = pending.last().unwrap()["tool_execution_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, approved) = alice
+            .post(
+                &format!("/api/tool-executions/{execution}/approve"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{approved}");
+        let events = answered(&mut ws).await;
+        assert_eq!(events.last().unwrap()["message"]["content"], "Five.");
+        fake.requests()[0].json()["tools"].clone()
+    };
+    assert!(offered.to_string().contains("calc_add"), "{offered}");
+    let first = told(&fake.requests()[1]);
+    assert_eq!(first[0].1["result"], 5, "{first:?}");
+
+    // Trusted, its read-only tool runs without asking; its failures reach the model.
+    let (status, put) = alice
+        .put(
+            "/api/mcp-servers/calc",
+            &json!({"url": server.url, "trusted": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(
+        put["header_names"],
+        json!(["authorization"]),
+        "headers kept"
+    );
+    let (status, _) = alice
+        .put(
+            "/api/settings/auto-approval",
+            &json!({"risk": {"read": "auto", "write": "ask", "network": "ask", "exec": "ask",
+                             "destructive": "ask"}, "tools": {"calc_fail": "auto"},
+                    "max_auto_per_turn": 5}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut ws = WsClient::connect(gateway, "alice").await;
+    ws.send(&send_action(&id, "c-2", "Now 20 and 22.")).await;
+    let events = answered(&mut ws).await;
+    assert!(
+        !events.iter().any(|e| e["type"] == "tool.pending"),
+        "nothing asked: {events:#?}"
+    );
+    let second = told(&fake.requests()[3]);
+    let add = &second.iter().find(|(id, _)| id == "c2").unwrap().1;
+    assert_eq!(add["result"], 42);
+    let fail = &second.iter().find(|(id, _)| id == "c3").unwrap().1;
+    assert_eq!(fail["error"]["code"], "tool_error");
+    assert!(
+        fail["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("on purpose"),
+        "{fail}"
+    );
+    let (_, runs) = alice
+        .get(&format!("/api/tool-executions?conversation_id={id}"))
+        .await;
+    let trusted_run = runs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["tool_call_id"] == "c2")
+        .unwrap();
+    assert_eq!(trusted_run["risk"], "read");
+    assert_eq!(trusted_run["decision"]["rule"], "risk:read");
+
+    let (status, _) = alice.delete("/api/mcp-servers/calc").await;
+    assert_eq!(status, 204);
+    let (_, listed) = alice.get("/api/tools").await;
+    assert!(!listed.to_string().contains("calc_add"));
+    let (status, body) = alice.delete("/api/mcp-servers/calc").await;
+    assert_error(status, &body, 404, "mcp_server_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2025_06_18_server_is_spoken_to_in_a_session() {
+    let server = McpServerProcess::start("legacy", None).await;
+    let running = sqlite(&[]).await;
+    let gateway = &running.gateway;
+    let alice = Api::new(gateway, "alice");
+    let (status, put) = alice
+        .put(
+            "/api/mcp-servers/old",
+            &json!({"url": server.url, "trusted": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["protocol"], "2025-06-18");
+    let fake = FakeProvider::start(
+        vec![
+            Reply::sse(openai_tool_calls(&[Call {
+                id: "o1",
+                name: "old_add",
+                arguments: json!({"a": 1, "b": 1}),
+            }])),
+            Reply::sse(openai_stream(&["Two.".into()])),
+        ],
+        Reply::json(500, "{}"),
+    )
+    .await;
+    let id = tool_conversation(gateway, "alice", &fake, "openai").await;
+    let mut ws = WsClient::connect(gateway, "alice").await;
+    ws.send(&send_action(&id, "c-1", "1 + 1?")).await;
+    let events = answered(&mut ws).await;
+    assert_eq!(events.last().unwrap()["message"]["content"], "Two.");
+    assert_eq!(told(&fake.requests()[1])[0].1["result"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_mcp_registrations_are_refused_with_the_reason() {
+    let running = sqlite(&[("BESTCHAT_MCP_TIMEOUT_MS", "2000")]).await;
+    let api = Api::new(&running.gateway, "alice");
+    for (id, body, code) in [
+        (
+            "Bad-Id",
+            json!({"url": "http://127.0.0.1:9/mcp"}),
+            "validation_failed",
+        ),
+        (
+            "ok",
+            json!({"url": "ftp://example.com/mcp"}),
+            "validation_failed",
+        ),
+        (
+            "ok",
+            json!({"url": "http://user:pw@127.0.0.1:9/mcp"}),
+            "validation_failed",
+        ),
+        ("ok", json!({"url": "not a url"}), "validation_failed"),
+        (
+            "ok",
+            json!({"url": "http://127.0.0.1:9/mcp", "headers": {"Host": "x"}}),
+            "validation_failed",
+        ),
+        (
+            "ok",
+            json!({"url": "http://127.0.0.1:9/mcp", "headers": {"x-a": "line\nbreak"}}),
+            "validation_failed",
+        ),
+        (
+            "ok",
+            json!({"url": "http://127.0.0.1:9/mcp", "extra": 1}),
+            "validation_failed",
+        ),
+        (
+            "ok",
+            json!({"url": "http://127.0.0.1:9/mcp"}),
+            "mcp_unavailable",
+        ),
+    ] {
+        let (status, answer) = api.put(&format!("/api/mcp-servers/{id}"), &body).await;
+        assert!(status.is_client_error(), "{id} {body}: {status} {answer}");
+        assert_eq!(answer["error"]["code"], code, "{id} {body}: {answer}");
+    }
+    let (_, listed) = api.get("/api/mcp-servers").await;
+    assert_eq!(listed["items"], json!([]), "nothing refused was stored");
+}

@@ -92,6 +92,7 @@ contract!(
     tools_are_the_users_own_and_unique_by_name,
     auto_approval_settings_are_kept_per_user,
     a_steps_calls_are_stored_with_it_and_move_by_compare_and_set,
+    mcp_servers_are_the_users_own_with_their_sealed_headers,
 );
 
 /// Far enough ahead that nothing lapses during a test.
@@ -1454,5 +1455,99 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
             .unwrap()
             .items
             .is_empty()
+    );
+}
+
+async fn mcp_servers_are_the_users_own_with_their_sealed_headers(store: &dyn Store) {
+    use bestchat_domain::mcp::{McpServer, McpServerId};
+    use bestchat_domain::provider::SealedKey;
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let id = McpServerId::parse("github").unwrap();
+    let at = now();
+    let server = McpServer {
+        user_id: alice,
+        id: id.clone(),
+        url: "https://mcp.example.com/mcp".into(),
+        header_names: vec!["authorization".into()],
+        headers: Some(SealedKey {
+            ciphertext: vec![1, 2, 3],
+            nonce: vec![4; 12],
+            wrapped_data_key: vec![5, 6],
+            vault_key_id: "local".into(),
+            last4: String::new(),
+        }),
+        trusted: false,
+        enabled: true,
+        protocol: Some("2026-07-28".into()),
+        tools: serde_json::json!([{"name": "search", "description": "d", "inputSchema": {"type": "object"}}]),
+        tools_fetched_at: Some(at),
+        created_at: at,
+        updated_at: at,
+    };
+    let entry = |action: &str| AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: alice,
+        action: action.into(),
+        target_type: Some("mcp_server".into()),
+        target_id: Some("github".into()),
+        details: serde_json::json!({}),
+        created_at: now(),
+    };
+    store
+        .put_mcp_server(&server, &entry("mcp_server.put"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_mcp_server(alice, &id).await.unwrap(),
+        Some(server.clone())
+    );
+    assert_eq!(store.get_mcp_server(bob, &id).await.unwrap(), None);
+    assert!(store.list_mcp_servers(bob).await.unwrap().is_empty());
+    // Bob's server of the same id is his own.
+    let his = McpServer {
+        user_id: bob,
+        headers: None,
+        header_names: Vec::new(),
+        ..server.clone()
+    };
+    store
+        .put_mcp_server(
+            &his,
+            &AuditEntry {
+                user_id: bob,
+                ..entry("mcp_server.put")
+            },
+        )
+        .await
+        .unwrap();
+    let trusted = McpServer {
+        trusted: true,
+        updated_at: plus_micros(at, 1),
+        ..server.clone()
+    };
+    store
+        .put_mcp_server(&trusted, &entry("mcp_server.put"))
+        .await
+        .unwrap();
+    assert_eq!(store.list_mcp_servers(alice).await.unwrap(), vec![trusted]);
+    assert_eq!(store.list_mcp_servers(bob).await.unwrap(), vec![his]);
+    assert!(
+        !store
+            .delete_mcp_server(bob, &McpServerId::parse("other").unwrap(), &entry("x"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_mcp_server(alice, &id, &entry("mcp_server.delete"))
+            .await
+            .unwrap()
+    );
+    assert!(store.list_mcp_servers(alice).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_mcp_servers(bob).await.unwrap().len(),
+        1,
+        "his stays"
     );
 }

@@ -56,6 +56,10 @@ fn valid_body(route: &HttpRoute) -> Option<Value> {
         ("POST", "/api/tool-executions/{id}/approve" | "/api/tool-executions/{id}/deny") => {
             Some(json!({}))
         }
+        ("PUT", "/api/mcp-servers/{id}") => Some(json!({
+            "url": "http://127.0.0.1:9/mcp", "headers": {"authorization": "Bearer x"},
+            "trusted": false, "enabled": true
+        })),
         ("GET" | "DELETE", _) => None,
         (method, path) => panic!("{method} {path} takes a body this suite does not know: add one"),
     }

@@ -11,6 +11,7 @@ use bestchat_tests::chat::{
 };
 use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::gateway::GatewayProcess;
+use bestchat_tests::mcp::McpServerProcess;
 use bestchat_tests::scripted::{Call, openai_stream, openai_tool_calls, words};
 use bestchat_tests::ws::{WsClient, completed};
 use bestchat_tests::{tools, wasm};
@@ -34,11 +35,14 @@ struct Alice {
     tool: String,
     /// A call of hers that waits for her decision.
     execution: String,
+    /// The MCP server she registered (with a secret header), kept running.
+    mcp: McpServerProcess,
 }
 
 const ALICE: &str = "alice";
 const MALLORY: &str = "mallory";
 const ALICE_KEY: &str = "sk-alice-private-key-000111";
+const ALICE_MCP_SECRET: &str = "Bearer alice-mcp-secret-999";
 
 /// A conversation of Alice's whose model asked for a call that waits for her; its id.
 async fn alice_waits_on_a_call(gateway: &GatewayProcess) -> String {
@@ -101,10 +105,19 @@ async fn alice_owns_things(gateway: &GatewayProcess, fake: &FakeProvider) -> Ali
     });
     let (status, body) = api.put("/api/settings/auto-approval", &rules).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let mcp = McpServerProcess::start("stateless", None).await;
+    let (status, body) = api
+        .put(
+            "/api/mcp-servers/alice_mcp",
+            &json!({"url": mcp.url, "headers": {"authorization": ALICE_MCP_SECRET}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let hosts = json!({"hosts": ["alice-private.example"]});
     let (status, body) = api.put("/api/settings/fetch-hosts", &hosts).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     Alice {
+        mcp,
         execution,
         tool: tool["id"].as_str().unwrap().to_owned(),
         question: sent["user_message"]["id"].as_str().unwrap().to_owned(),
@@ -126,12 +139,13 @@ async fn snapshot(gateway: &GatewayProcess, alice: &Alice) -> Value {
     let (_, rules) = api.get("/api/settings/auto-approval").await;
     let (_, hosts) = api.get("/api/settings/fetch-hosts").await;
     let (_, executions) = api.get("/api/tool-executions").await;
+    let (_, mcp) = api.get("/api/mcp-servers").await;
     let messages: Vec<Value> = stored_messages(gateway, ALICE, &alice.conversation)
         .await
         .into_iter()
         .map(|m| json!({"id": m["id"], "content": m["content"], "role": m["role"]}))
         .collect();
-    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules, "hosts": hosts, "executions": executions})
+    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules, "hosts": hosts, "executions": executions, "mcp": mcp})
 }
 
 /// Whether Mallory's answer mentions anything of Alice's.
@@ -147,6 +161,8 @@ fn leaks(body: &Value, alice: &Alice) -> bool {
         alice.execution.as_str(),
         "alice_secret_tool",
         "alice-private.example",
+        "alice_mcp",
+        &ALICE_MCP_SECRET[ALICE_MCP_SECRET.len() - 8..],
         "my secret plans",
         &ALICE_KEY[ALICE_KEY.len() - 4..],
     ]
@@ -301,6 +317,29 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
             "DELETE /api/tools/{id}" => {
                 let (status, body) = mallory.delete(&format!("/api/tools/{}", alice.tool)).await;
                 assert_error(status, &body, 404, "tool_not_found");
+            }
+            "GET /api/mcp-servers" => {
+                let (status, body) = mallory.get("/api/mcp-servers").await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(body["items"], json!([]), "{body}");
+            }
+            "PUT /api/mcp-servers/{id}" => {
+                // The same id is his own server, not a change to hers.
+                let (status, body) = mallory
+                    .put("/api/mcp-servers/alice_mcp", &json!({"url": alice.mcp.url}))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                assert_eq!(
+                    body["header_names"],
+                    json!([]),
+                    "none of her headers: {body}"
+                );
+                let (status, _) = mallory.delete("/api/mcp-servers/alice_mcp").await;
+                assert_eq!(status, StatusCode::NO_CONTENT);
+            }
+            "DELETE /api/mcp-servers/{id}" => {
+                let (status, body) = mallory.delete("/api/mcp-servers/alice_mcp").await;
+                assert_error(status, &body, 404, "mcp_server_not_found");
             }
             "GET /api/tool-executions" => {
                 for query in [

@@ -34,6 +34,11 @@ impl McpServerProcess {
                 panic!("cannot run {python} for the MCP server ({e}): set BESTCHAT_MCP_PYTHON to a Python with `mcp` installed, as scripts/test does")
             });
         let stdout = child.stdout.take().expect("stdout");
+        // Owned from here: a failure below stops (and reaps) the server as it panics.
+        let server = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        };
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -42,24 +47,20 @@ impl McpServerProcess {
                 }
             }
         });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            panic!("the MCP server did not start: is the `mcp` package installed for {python}?");
-        }
+        assert!(
+            rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "the MCP server did not start: is the `mcp` package installed for {python}?"
+        );
         // uvicorn binds after the script says so: wait for the port.
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
-                return Self {
-                    child,
-                    url: format!("http://127.0.0.1:{port}/mcp"),
-                };
+                return server;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let _ = child.kill();
         panic!("the MCP server never listened on {port}");
     }
 }

@@ -252,49 +252,41 @@ async fn a_2025_06_18_server_is_spoken_to_in_a_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_mcp_registrations_are_refused_with_the_reason() {
-    let running = sqlite(&[("BESTCHAT_MCP_TIMEOUT_MS", "2000")]).await;
+    // As deployed: private addresses are not for users' servers.
+    let running = sqlite(&[
+        ("BESTCHAT_MCP_TIMEOUT_MS", "2000"),
+        ("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", "0"),
+    ])
+    .await;
     let api = Api::new(&running.gateway, "alice");
-    for (id, body, code) in [
-        (
-            "Bad-Id",
-            json!({"url": "http://127.0.0.1:9/mcp"}),
-            "validation_failed",
-        ),
-        (
-            "ok",
-            json!({"url": "ftp://example.com/mcp"}),
-            "validation_failed",
-        ),
+    let public = "https://mcp.example.com/mcp";
+    for (id, body) in [
+        ("Bad-Id", json!({"url": public})),
+        ("ok", json!({"url": "ftp://example.com/mcp"})),
+        ("ok", json!({"url": "https://user:pw@mcp.example.com/mcp"})),
+        ("ok", json!({"url": "not a url"})),
+        ("ok", json!({"url": public, "headers": {"Host": "x"}})),
         (
             "ok",
-            json!({"url": "http://user:pw@127.0.0.1:9/mcp"}),
-            "validation_failed",
+            json!({"url": public, "headers": {"x-a": "line\nbreak"}}),
         ),
-        ("ok", json!({"url": "not a url"}), "validation_failed"),
+        ("ok", json!({"url": public, "extra": 1})),
+        // The private-address guard, before anything is sent.
+        ("ok", json!({"url": "http://127.0.0.1:9/mcp"})),
+        ("ok", json!({"url": "http://localhost:9/mcp"})),
+        ("ok", json!({"url": "http://[::1]:9/mcp"})),
         (
             "ok",
-            json!({"url": "http://127.0.0.1:9/mcp", "headers": {"Host": "x"}}),
-            "validation_failed",
+            json!({"url": "http://169.254.169.254/latest/meta-data/"}),
         ),
-        (
-            "ok",
-            json!({"url": "http://127.0.0.1:9/mcp", "headers": {"x-a": "line\nbreak"}}),
-            "validation_failed",
-        ),
-        (
-            "ok",
-            json!({"url": "http://127.0.0.1:9/mcp", "extra": 1}),
-            "validation_failed",
-        ),
-        (
-            "ok",
-            json!({"url": "http://127.0.0.1:9/mcp"}),
-            "mcp_unavailable",
-        ),
+        ("ok", json!({"url": "http://10.0.0.1/mcp"})),
     ] {
         let (status, answer) = api.put(&format!("/api/mcp-servers/{id}"), &body).await;
         assert!(status.is_client_error(), "{id} {body}: {status} {answer}");
-        assert_eq!(answer["error"]["code"], code, "{id} {body}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "validation_failed",
+            "{id} {body}: {answer}"
+        );
     }
     let (_, listed) = api.get("/api/mcp-servers").await;
     assert_eq!(listed["items"], json!([]), "nothing refused was stored");

@@ -6,9 +6,11 @@ use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::limits::{CLIENT_MESSAGE_ID_MAX_CHARS, MESSAGE_CONTENT_MAX_CHARS};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::page::PageRequest;
 use bestchat_domain::ports::realtime::ConnectionId;
-use bestchat_domain::ports::store::{Finisher, StepRecords, TurnStart};
+use bestchat_domain::ports::store::{ExecutionFilter, Finisher, StepRecords, TurnStart};
 use bestchat_domain::time::{after, now};
+use bestchat_domain::tool::ExecutionStatus;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 use serde::Deserialize;
@@ -69,6 +71,58 @@ impl SendMessage {
     }
 }
 
+/// A new message while a tool call of the conversation waits for the user would leave that call's
+/// answer behind the new turn, where no provider accepts it: the user decides first. Sending the
+/// waiting turn's own message again is a repeat, answered as ever.
+async fn refuse_while_a_call_waits(
+    state: &AppState,
+    user: UserId,
+    conversation: ConversationId,
+    client_message_id: &str,
+) -> Result<(), AppError> {
+    let filter = ExecutionFilter {
+        status: Some(ExecutionStatus::Pending),
+        conversation: Some(conversation),
+    };
+    let page = PageRequest {
+        limit: 1,
+        after: None,
+    };
+    let Some(waiting) = state
+        .store()
+        .list_executions(user, &filter, &page)
+        .await?
+        .items
+        .into_iter()
+        .next()
+    else {
+        return Ok(());
+    };
+    // The user message the waiting step answers: up the chain of steps.
+    let mut at = Some(waiting.message_id);
+    for _ in 0..=crate::tools::config::MAX_STEPS_CEILING {
+        let Some(id) = at else { break };
+        let Some(message) = state.store().get_message(user, id).await? else {
+            break;
+        };
+        if message.role == Role::User {
+            if message.client_message_id.as_deref() == Some(client_message_id) {
+                return Ok(());
+            }
+            break;
+        }
+        at = message.reply_to;
+    }
+    Err(DomainError::new(
+        ErrorCode::Conflict,
+        format!(
+            "a tool call of this conversation waits for your decision ({}): approve or deny it first",
+            waiting.tool
+        ),
+    )
+    .into())
+}
+
 /// `subscriber`, the connection that sent the message, is subscribed to the conversation before
 /// anything about the new turn is announced, so it sees all of it.
 pub async fn send(
@@ -84,6 +138,7 @@ pub async fn send(
         .get_conversation(user, conversation_id)
         .await?
         .ok_or_else(DomainError::conversation_not_found)?;
+    refuse_while_a_call_waits(state, user, conversation_id, &input.client_message_id).await?;
     let at = now();
     let model = input
         .model

@@ -376,6 +376,24 @@ async fn denial_expiry_and_other_users() {
         .unwrap()
         .to_owned();
     let path = format!("/api/tool-executions/{execution}");
+    // While it waits, a new message is refused (its answer would strand the call); sending the
+    // waiting turn's own message again is a repeat, answered with the original pair.
+    let send_path = format!("/api/conversations/{id}/messages");
+    let (status, body) = alice
+        .post(
+            &send_path,
+            &json!({"client_message_id": "c-new", "content": "Something else."}),
+        )
+        .await;
+    assert_error(status, &body, 409, "conflict");
+    let (status, again) = alice
+        .post(
+            &send_path,
+            &json!({"client_message_id": "c-1", "content": "Count."}),
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["assistant_message"]["status"], "awaiting_approval");
     // Another user cannot see, approve or deny it: 404, as if it did not exist.
     for action in ["approve", "deny"] {
         let (status, body) = mallory.post(&format!("{path}/{action}"), &json!({})).await;

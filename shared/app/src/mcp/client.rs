@@ -144,6 +144,48 @@ impl McpClient {
         Ok(connection)
     }
 
+    /// A connection to a server known to speak `protocol`: the stateless revision needs no
+    /// handshake; anything else gets a fresh session.
+    pub async fn reconnect(
+        &self,
+        url: &str,
+        headers: &[(String, String)],
+        protocol: Option<&str>,
+    ) -> Result<Connection, McpError> {
+        if protocol == Some(MODERN) {
+            return Ok(Connection {
+                protocol: MODERN,
+                session: None,
+            });
+        }
+        self.connect(url, headers).await
+    }
+
+    /// Ends a session (a stateless connection has none), as the transport asks of a client
+    /// that is done; best effort.
+    pub async fn close(&self, url: &str, headers: &[(String, String)], connection: &Connection) {
+        let Some(session) = &connection.session else {
+            return;
+        };
+        let Ok(parsed) = url::Url::parse(url) else {
+            return;
+        };
+        if self.guard.check_url(&parsed).is_err() {
+            return;
+        }
+        let mut request = self
+            .http
+            .delete(parsed)
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", connection.protocol);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        if let Err(e) = tokio::time::timeout(self.limits.timeout, request.send()).await {
+            tracing::debug!(error = %e, "ending an MCP session timed out");
+        }
+    }
+
     /// Every tool the server lists, following its cursors, at most `max_tools`.
     pub async fn list_tools(
         &self,

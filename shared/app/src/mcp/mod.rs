@@ -164,10 +164,10 @@ pub async fn call(
         let client = McpClient::new(state.guard.clone(), state.config.mcp.limits())
             .map_err(servers::public)?;
         let connection = client
-            .connect(&server.url, &headers)
+            .reconnect(&server.url, &headers, server.protocol.as_deref())
             .await
             .map_err(servers::public)?;
-        client
+        let result = client
             .call_tool(
                 &server.url,
                 &headers,
@@ -176,7 +176,9 @@ pub async fn call(
                 &request["arguments"],
             )
             .await
-            .map_err(servers::public)
+            .map_err(servers::public);
+        client.close(&server.url, &headers, &connection).await;
+        result
     }
     .await;
     let usage = Some(ExecutionUsage {

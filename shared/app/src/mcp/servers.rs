@@ -173,8 +173,9 @@ pub async fn put(
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let listing = async {
         let connection = client.connect(&url, &headers).await?;
-        let tools = client.list_tools(&url, &headers, &connection).await?;
-        Ok::<_, McpError>((connection.protocol, tools))
+        let tools = client.list_tools(&url, &headers, &connection).await;
+        client.close(&url, &headers, &connection).await;
+        Ok::<_, McpError>((connection.protocol, tools?))
     }
     .await;
     let (protocol, tools) = listing.map_err(|e| {

@@ -41,14 +41,24 @@ pub fn request(tool: &McpTool, arguments: &Value) -> Value {
     json!({ "mcp": { "server": tool.server, "tool": tool.tool }, "arguments": arguments })
 }
 
-/// The tools of the user's enabled servers, as last listed.
-pub async fn tools_of(state: &AppState, user: UserId) -> Result<Vec<McpTool>, AppError> {
+/// The tools of the user's enabled servers, as last listed, except those whose name is
+/// `taken` (the registry's tools come first) or another server's tool already has: a model is
+/// never offered two tools of one name.
+pub async fn tools_of(
+    state: &AppState,
+    user: UserId,
+    taken: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<Vec<McpTool>, AppError> {
     let servers = state.store().list_mcp_servers(user).await?;
-    Ok(servers
-        .iter()
-        .filter(|s| s.enabled)
-        .flat_map(offered)
-        .collect())
+    let mut out: Vec<McpTool> = Vec::new();
+    for tool in servers.iter().filter(|s| s.enabled).flat_map(offered) {
+        if taken(&tool.exposed) || out.iter().any(|t| t.exposed == tool.exposed) {
+            tracing::warn!(tool = tool.exposed, server = %tool.server, "an MCP tool's name is taken; it is left out");
+            continue;
+        }
+        out.push(tool);
+    }
+    Ok(out)
 }
 
 /// The tools a server listed, named for the model; tools whose names collide are left out.
@@ -239,6 +249,55 @@ mod tests {
         assert_eq!(risk_of(Some(&destructive), false), Risk::Destructive);
         assert_eq!(risk_of(Some(&destructive), true), Risk::Destructive);
         assert_eq!(risk_of(None, true), Risk::Network);
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_model_is_never_offered_two_tools_of_one_name() {
+        use bestchat_domain::ports::store::AuditEntry;
+        use bestchat_domain::time::now;
+        let embedded = crate::testing::state(&[]).await;
+        let state = &embedded.state;
+        let (user, _) = crate::testing::conversation(state, "namer").await;
+        for (id, tools) in [
+            ("http", json!([{"name": "fetch"}, {"name": "other"}])),
+            ("a", json!([{"name": "b_c"}])),
+            ("a_b", json!([{"name": "c"}, {"name": "d"}])),
+        ] {
+            let at = now();
+            let server = McpServer {
+                user_id: user,
+                id: McpServerId::parse(id).unwrap(),
+                url: "https://mcp.example.com/".into(),
+                header_names: Vec::new(),
+                headers: None,
+                trusted: false,
+                enabled: true,
+                protocol: None,
+                tools,
+                tools_fetched_at: Some(at),
+                created_at: at,
+                updated_at: at,
+            };
+            let entry = AuditEntry {
+                id: uuid::Uuid::now_v7(),
+                user_id: user,
+                action: "mcp_server.put".into(),
+                target_type: None,
+                target_id: None,
+                details: json!({}),
+                created_at: at,
+            };
+            state.store().put_mcp_server(&server, &entry).await.unwrap();
+        }
+        let builtins = bestchat_tools::registry::Registry::with_user_tools(Vec::new());
+        let tools = tools_of(state, user, &|name| builtins.find(name).is_some())
+            .await
+            .unwrap();
+        let names: Vec<&str> = tools.iter().map(|t| t.exposed.as_str()).collect();
+        // `http_fetch` is the built-in's; `a_b_c` is the first server's (by id).
+        assert_eq!(names, ["a_b_c", "a_b_d", "http_other"]);
+        assert_eq!(tools[0].server.as_str(), "a");
     }
 
     #[test]

@@ -185,12 +185,8 @@ pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ToolView>, AppEr
             )
         })
         .collect();
-    views.extend(
-        crate::mcp::tools_of(state, user)
-            .await?
-            .into_iter()
-            .map(ToolView::of_mcp),
-    );
+    let mcp = crate::mcp::tools_of(state, user, &|name| registry.find(name).is_some()).await?;
+    views.extend(mcp.into_iter().map(ToolView::of_mcp));
     Ok(views)
 }
 

@@ -23,11 +23,12 @@ use crate::tools::registration::registry;
 /// The user's tools, rules and allowed hosts, as one step decides its calls against them.
 pub(super) async fn toolbox(state: &AppState, user: UserId) -> Result<Toolbox, AppError> {
     let (registry, _) = registry(state, user).await?;
+    let mcp = crate::mcp::tools_of(state, user, &|name| registry.find(name).is_some()).await?;
     Ok(Toolbox {
-        registry,
         policy: auto_approval(state, user).await?,
         fetch_hosts: fetch_hosts(state, user).await?.hosts,
-        mcp: crate::mcp::tools_of(state, user).await?,
+        mcp,
+        registry,
     })
 }
 

@@ -1275,6 +1275,19 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
             .unwrap()
     );
 
+    assert!(
+        !store
+            .end_waiting_step(alice, answer.id, MessageStatus::Cancelled, now())
+            .await
+            .unwrap(),
+        "a waiting call keeps the step open"
+    );
+    assert!(
+        !store
+            .end_waiting_step(bob, answer.id, MessageStatus::Cancelled, now())
+            .await
+            .unwrap()
+    );
     // Decided once: the second decision finds it moved and writes nothing.
     let approved = ToolExecution {
         status: ExecutionStatus::Approved,
@@ -1384,6 +1397,13 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
             .await
             .unwrap(),
         "the next step exists once"
+    );
+    assert!(
+        !store
+            .end_waiting_step(alice, answer.id, MessageStatus::Cancelled, now())
+            .await
+            .unwrap(),
+        "no longer waiting"
     );
     let all = store
         .list_messages(alice, c.id, &PageRequest::parse(None, None).unwrap())

@@ -70,6 +70,56 @@ pub async fn decide(
     Ok(decided)
 }
 
+/// Cancels an answer that waits for approval: every call not yet run is denied (rule `cancel`,
+/// told to the model on the next turn), and the answer ends `cancelled`; the loop does not go
+/// on. `false` when it was not waiting.
+pub async fn cancel_step(
+    state: &AppState,
+    user: UserId,
+    step: MessageId,
+    connection: Option<&ConnectionId>,
+) -> Result<bool, AppError> {
+    let store = state.store();
+    let at = now();
+    for execution in store.executions_of(user, step).await? {
+        let from = execution.status;
+        if !matches!(from, ExecutionStatus::Pending | ExecutionStatus::Approved) {
+            continue;
+        }
+        let decision = ExecutionDecision {
+            by: DecidedBy::User,
+            verdict: Verdict::Deny,
+            rule: "cancel".into(),
+            at,
+            connection_id: connection.map(|c| c.as_str().to_owned()),
+        };
+        let denied = ToolExecution {
+            error: Some(ExecutionError {
+                code: "denied".into(),
+                message: "not run: the user stopped the answer".into(),
+            }),
+            ..settle(&execution, decision, at)
+        };
+        let result = result_message(&denied, "", at);
+        let entry = audit(&denied, "deny", at);
+        if store
+            .transition_execution(&denied, from, Some(&result), Some(&entry))
+            .await?
+        {
+            announce_decision(state, &denied).await;
+            announce_result(state, &denied).await;
+        }
+    }
+    Ok(store
+        .end_waiting_step(
+            user,
+            step,
+            bestchat_domain::message::MessageStatus::Cancelled,
+            at,
+        )
+        .await?)
+}
+
 /// The execution once `decision` is applied to it.
 fn settle(current: &ToolExecution, decision: ExecutionDecision, at: Timestamp) -> ToolExecution {
     let approve = decision.verdict == Verdict::Approve;

@@ -228,6 +228,10 @@ async fn act(
                 .get_message(user, message_id)
                 .await?
                 .ok_or_else(DomainError::message_not_found)?;
+            if message.status == bestchat_domain::message::MessageStatus::AwaitingApproval {
+                crate::decisions::cancel_step(state, user, message_id, Some(connection)).await?;
+                return Ok(());
+            }
             // A cancel that cannot be recorded is refused aloud, never silently dropped.
             if message.status.is_unfinished() {
                 state

@@ -613,4 +613,31 @@ async fn a_destructive_tool_asks_whatever_the_settings_say() {
     assert_eq!(execution["risk"], "destructive");
     let (_, listed) = api.get("/api/tool-executions?status=pending").await;
     assert_eq!(listed["items"][0]["tool"], "wipe");
+
+    // Stopping the waiting answer denies what has not run, and the loop does not go on.
+    let step = pending.last().unwrap()["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.send(&json!({"action": "cancel", "message_id": step}))
+        .await;
+    let decided = ws.until(|e| e["type"] == "tool.decided").await;
+    let decided = decided.last().unwrap();
+    assert_eq!(decided["status"], "denied");
+    assert_eq!(decided["decision"]["rule"], "cancel");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(fake.requests().len(), 1, "no continuation");
+    let stored = stored_messages(gateway, "alice", &id).await;
+    assert_eq!(stored[1]["status"], "cancelled");
+    assert_eq!(
+        stored[2]["role"], "tool",
+        "the call has its result for the history"
+    );
+    let (status, body) = api
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            &json!({"client_message_id": "c-2", "content": "Never mind."}),
+        )
+        .await;
+    assert_eq!(status, 202, "nothing waits any more: {body}");
 }

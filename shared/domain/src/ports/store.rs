@@ -6,7 +6,7 @@ use crate::context::ContextOptimization;
 use crate::conversation::{Conversation, ConversationPatch};
 use crate::ids::{ConversationId, MessageId, Subject, ToolExecutionId, ToolId, UserId};
 use crate::mcp::{McpServer, McpServerId};
-use crate::message::Message;
+use crate::message::{Message, MessageStatus};
 use crate::model_ref::ProviderId;
 use crate::page::{CursorKey, Page, PageRequest};
 use crate::provider::ProviderConfig;
@@ -244,6 +244,16 @@ pub trait ToolExecutionStore: Send + Sync {
         at: Timestamp,
         limit: u32,
     ) -> Result<Vec<ToolExecution>, StoreError>;
+
+    /// Ends the answer `step` that waited for approval as `status` (the user cancelled it), once
+    /// none of its calls is still pending, approved or running: `false` otherwise.
+    async fn end_waiting_step(
+        &self,
+        user: UserId,
+        step: MessageId,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     /// Once every call of the answer `previous` has ended, marks it `complete` (if it waited
     /// for approval) and inserts the loop's next answer `next` (pending, to be claimed before

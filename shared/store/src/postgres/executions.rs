@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
-use bestchat_domain::message::Message;
+use bestchat_domain::message::{Message, MessageStatus};
 use bestchat_domain::page::{CursorKey, Page, PageRequest};
 use bestchat_domain::ports::store::{AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore};
 use bestchat_domain::time::Timestamp;
@@ -54,6 +54,10 @@ const BLOCKED: &str = "SELECT EXISTS (SELECT 1 FROM tool_executions
     OR EXISTS (SELECT 1 FROM messages WHERE reply_to = $1)";
 const END_WAIT: &str = "UPDATE messages SET status = 'complete', updated_at = $3
     WHERE id = $1 AND user_id = $2 AND status = 'awaiting_approval'";
+const END_WAITING: &str = "UPDATE messages SET status = $3, updated_at = $4
+    WHERE id = $1 AND user_id = $2 AND status = 'awaiting_approval'
+      AND NOT EXISTS (SELECT 1 FROM tool_executions WHERE message_id = $1
+                      AND status IN ('pending', 'approved', 'running'))";
 const CLAIM_BY: &str = "UPDATE messages SET lease_expires_at = $2 WHERE id = $1";
 
 fn from_row(row: &Row) -> Result<ToolExecution, StoreError> {
@@ -258,6 +262,25 @@ impl ToolExecutionStore for PgStore {
             .await
             .map_err(db_error)?;
         rows.iter().map(from_row).collect()
+    }
+
+    async fn end_waiting_step(
+        &self,
+        user: UserId,
+        step: MessageId,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(END_WAITING).await.map_err(db_error)?;
+        let n = client
+            .execute(
+                &stmt,
+                &[step.as_uuid(), user.as_uuid(), &status.as_str(), &at],
+            )
+            .await
+            .map_err(db_error)?;
+        Ok(n == 1)
     }
 
     async fn continue_step(

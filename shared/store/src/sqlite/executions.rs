@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
-use bestchat_domain::message::Message;
+use bestchat_domain::message::{Message, MessageStatus};
 use bestchat_domain::page::{CursorKey, Page, PageRequest};
 use bestchat_domain::ports::store::{AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore};
 use bestchat_domain::time::{Timestamp, to_micros};
@@ -55,6 +55,10 @@ const BLOCKED: &str = "SELECT EXISTS (SELECT 1 FROM tool_executions
     OR NOT EXISTS (SELECT 1 FROM messages WHERE id = ?1 AND user_id = ?2)";
 const END_WAIT: &str = "UPDATE messages SET status = 'complete', updated_at = ?3
     WHERE id = ?1 AND user_id = ?2 AND status = 'awaiting_approval'";
+const END_WAITING: &str = "UPDATE messages SET status = ?3, updated_at = ?4
+    WHERE id = ?1 AND user_id = ?2 AND status = 'awaiting_approval'
+      AND NOT EXISTS (SELECT 1 FROM tool_executions WHERE message_id = ?1
+                      AND status IN ('pending', 'approved', 'running'))";
 const CLAIM_BY: &str = "UPDATE messages SET lease_expires_at = ?2 WHERE id = ?1";
 
 fn opt_json(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
@@ -307,6 +311,29 @@ impl ToolExecutionStore for SqliteStore {
                 .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
                 .map_err(db_error)?;
             into_domain(rows)
+        })
+        .await
+    }
+
+    async fn end_waiting_step(
+        &self,
+        user: UserId,
+        step: MessageId,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.call(move |conn| {
+            let n = conn
+                .prepare_cached(END_WAITING)
+                .map_err(db_error)?
+                .execute(params![
+                    step.to_string(),
+                    user.to_string(),
+                    status.as_str(),
+                    to_micros(at)
+                ])
+                .map_err(db_error)?;
+            Ok(n == 1)
         })
         .await
     }

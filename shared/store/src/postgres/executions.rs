@@ -10,6 +10,7 @@ use bestchat_domain::time::Timestamp;
 use bestchat_domain::tool::{ExecutionStatus, ToolExecution};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::messages::insert as insert_message;
 use super::{PgStore, audit, db_error, sql_limit};
@@ -140,6 +141,20 @@ pub(super) async fn insert_all(
     Ok(())
 }
 
+impl PgStore {
+    /// The executions `sql` selects.
+    async fn executions(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<ToolExecution>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(db_error)?;
+        let rows = client.query(&stmt, params).await.map_err(db_error)?;
+        rows.iter().map(from_row).collect()
+    }
+}
+
 #[async_trait]
 impl ToolExecutionStore for PgStore {
     async fn get_execution(
@@ -147,13 +162,10 @@ impl ToolExecutionStore for PgStore {
         user: UserId,
         id: ToolExecutionId,
     ) -> Result<Option<ToolExecution>, StoreError> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(GET).await.map_err(db_error)?;
-        let row = client
-            .query_opt(&stmt, &[id.as_uuid(), user.as_uuid()])
-            .await
-            .map_err(db_error)?;
-        row.as_ref().map(from_row).transpose()
+        let found = self
+            .executions(GET, &[id.as_uuid(), user.as_uuid()])
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     async fn executions_of(
@@ -161,13 +173,8 @@ impl ToolExecutionStore for PgStore {
         user: UserId,
         message: MessageId,
     ) -> Result<Vec<ToolExecution>, StoreError> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(OF_MESSAGE).await.map_err(db_error)?;
-        let rows = client
-            .query(&stmt, &[message.as_uuid(), user.as_uuid()])
+        self.executions(OF_MESSAGE, &[message.as_uuid(), user.as_uuid()])
             .await
-            .map_err(db_error)?;
-        rows.iter().map(from_row).collect()
     }
 
     async fn list_executions(
@@ -176,13 +183,11 @@ impl ToolExecutionStore for PgStore {
         filter: &ExecutionFilter,
         page: &PageRequest,
     ) -> Result<Page<ToolExecution>, StoreError> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(LIST).await.map_err(db_error)?;
         let status = filter.status.map(|s| s.as_str());
         let conversation = filter.conversation.map(|c| *c.as_uuid());
-        let rows = client
-            .query(
-                &stmt,
+        let items = self
+            .executions(
+                LIST,
                 &[
                     user.as_uuid(),
                     &status,
@@ -192,9 +197,7 @@ impl ToolExecutionStore for PgStore {
                     &sql_limit(page.fetch_limit()),
                 ],
             )
-            .await
-            .map_err(db_error)?;
-        let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+            .await?;
         Ok(Page::from_rows(items, page, |e| CursorKey {
             at: e.created_at,
             id: *e.id.as_uuid(),
@@ -255,13 +258,7 @@ impl ToolExecutionStore for PgStore {
         at: Timestamp,
         limit: u32,
     ) -> Result<Vec<ToolExecution>, StoreError> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(OVERDUE).await.map_err(db_error)?;
-        let rows = client
-            .query(&stmt, &[&at, &sql_limit(limit)])
-            .await
-            .map_err(db_error)?;
-        rows.iter().map(from_row).collect()
+        self.executions(OVERDUE, &[&at, &sql_limit(limit)]).await
     }
 
     async fn end_waiting_step(

@@ -9,7 +9,7 @@ use bestchat_domain::ports::store::{AuditEntry, ExecutionFilter, StoreError, Too
 use bestchat_domain::time::{Timestamp, to_micros};
 use bestchat_domain::tool::{ExecutionStatus, ToolExecution};
 use rusqlite::types::Value as Sql;
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, Row, TransactionBehavior, params};
 
 use super::messages::insert as insert_message;
 use super::{SqliteStore, audit, db_error, json_at, sql_limit, time_at, uuid_at};
@@ -186,7 +186,18 @@ pub(super) fn insert_all(
     Ok(())
 }
 
-fn into_domain(rows: Vec<ExecutionRow>) -> Result<Vec<ToolExecution>, StoreError> {
+/// The executions `sql` selects.
+fn select(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<ToolExecution>, StoreError> {
+    let rows = conn
+        .prepare_cached(sql)
+        .map_err(db_error)?
+        .query_map(params, read_row)
+        .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+        .map_err(db_error)?;
     rows.into_iter().map(ExecutionRow::into_domain).collect()
 }
 
@@ -198,13 +209,8 @@ impl ToolExecutionStore for SqliteStore {
         id: ToolExecutionId,
     ) -> Result<Option<ToolExecution>, StoreError> {
         self.call(move |conn| {
-            conn.prepare_cached(GET)
-                .map_err(db_error)?
-                .query_row(params![id.to_string(), user.to_string()], read_row)
-                .optional()
-                .map_err(db_error)?
-                .map(ExecutionRow::into_domain)
-                .transpose()
+            let found = select(conn, GET, params![id.to_string(), user.to_string()])?;
+            Ok(found.into_iter().next())
         })
         .await
     }
@@ -215,13 +221,11 @@ impl ToolExecutionStore for SqliteStore {
         message: MessageId,
     ) -> Result<Vec<ToolExecution>, StoreError> {
         self.call(move |conn| {
-            let rows = conn
-                .prepare_cached(OF_MESSAGE)
-                .map_err(db_error)?
-                .query_map(params![message.to_string(), user.to_string()], read_row)
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(db_error)?;
-            into_domain(rows)
+            select(
+                conn,
+                OF_MESSAGE,
+                params![message.to_string(), user.to_string()],
+            )
         })
         .await
     }
@@ -234,23 +238,19 @@ impl ToolExecutionStore for SqliteStore {
     ) -> Result<Page<ToolExecution>, StoreError> {
         let (filter, page) = (filter.clone(), *page);
         self.call(move |conn| {
-            let rows = conn
-                .prepare_cached(LIST)
-                .map_err(db_error)?
-                .query_map(
-                    params![
-                        user.to_string(),
-                        filter.status.map(|s| s.as_str()),
-                        filter.conversation.map(|c| c.to_string()),
-                        page.after.map(|a| to_micros(a.at)),
-                        page.after.map(|a| a.id.to_string()),
-                        sql_limit(page.fetch_limit()),
-                    ],
-                    read_row,
-                )
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(db_error)?;
-            Ok(Page::from_rows(into_domain(rows)?, &page, |e| CursorKey {
+            let items = select(
+                conn,
+                LIST,
+                params![
+                    user.to_string(),
+                    filter.status.map(|s| s.as_str()),
+                    filter.conversation.map(|c| c.to_string()),
+                    page.after.map(|a| to_micros(a.at)),
+                    page.after.map(|a| a.id.to_string()),
+                    sql_limit(page.fetch_limit()),
+                ],
+            )?;
+            Ok(Page::from_rows(items, &page, |e| CursorKey {
                 at: e.created_at,
                 id: *e.id.as_uuid(),
             }))
@@ -303,16 +303,8 @@ impl ToolExecutionStore for SqliteStore {
         at: Timestamp,
         limit: u32,
     ) -> Result<Vec<ToolExecution>, StoreError> {
-        self.call(move |conn| {
-            let rows = conn
-                .prepare_cached(OVERDUE)
-                .map_err(db_error)?
-                .query_map(params![to_micros(at), sql_limit(limit)], read_row)
-                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-                .map_err(db_error)?;
-            into_domain(rows)
-        })
-        .await
+        self.call(move |conn| select(conn, OVERDUE, params![to_micros(at), sql_limit(limit)]))
+            .await
     }
 
     async fn end_waiting_step(

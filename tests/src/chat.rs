@@ -172,3 +172,33 @@ pub fn assert_saw_what_was_stored(events: &[Value], answer: &str, stored: &Value
         "nothing after message.completed"
     );
 }
+
+/// The results a provider request carried back to the model, as (call id, the result's JSON),
+/// in OpenAI's shape.
+pub fn tool_results(request: &crate::fake_provider::Recorded) -> Vec<(String, Value)> {
+    request.json()["messages"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap_or_default().to_owned(),
+                serde_json::from_str(m["content"].as_str().unwrap_or_default())
+                    .expect("a tool result is JSON"),
+            )
+        })
+        .collect()
+}
+
+/// Events until a tool loop's final answer: the `message.completed` of an assistant message
+/// without tool calls.
+pub async fn until_answered(ws: &mut crate::ws::WsClient) -> Vec<Value> {
+    ws.until(|e| {
+        e["type"] == "message.completed"
+            && e["message"]["tool_calls"].is_null()
+            && e["message"]["role"] == "assistant"
+    })
+    .await
+}

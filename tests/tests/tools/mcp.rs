@@ -4,8 +4,8 @@
 //! its annotations shown and not trusted until the user says so.
 
 use bestchat_tests::api::{Api, assert_error};
-use bestchat_tests::chat::{send_action, tool_conversation};
-use bestchat_tests::fake_provider::{FakeProvider, Recorded, Reply};
+use bestchat_tests::chat::{send_action, tool_conversation, tool_results, until_answered};
+use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::gateway::sqlite;
 use bestchat_tests::mcp::McpServerProcess;
 use bestchat_tests::scripted::{Call, openai_stream, openai_tool_calls};
@@ -21,31 +21,6 @@ fn tool<'a>(listed: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|t| t["name"] == name)
         .unwrap_or_else(|| panic!("no tool {name} in {listed}"))
-}
-
-/// What the model was told of its calls, by call id.
-fn told(request: &Recorded) -> Vec<(String, Value)> {
-    request.json()["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| {
-            (
-                m["tool_call_id"].as_str().unwrap().to_owned(),
-                serde_json::from_str(m["content"].as_str().unwrap()).unwrap(),
-            )
-        })
-        .collect()
-}
-
-async fn answered(ws: &mut WsClient) -> Vec<Value> {
-    ws.until(|e| {
-        e["type"] == "message.completed"
-            && e["message"]["tool_calls"].is_null()
-            && e["message"]["role"] == "assistant"
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,12 +122,12 @@ async fn an_mcp_servers_tools_are_listed_called_and_their_hints_not_trusted() {
             )
             .await;
         assert_eq!(status, 200, "{approved}");
-        let events = answered(&mut ws).await;
+        let events = until_answered(&mut ws).await;
         assert_eq!(events.last().unwrap()["message"]["content"], "Five.");
         fake.requests()[0].json()["tools"].clone()
     };
     assert!(offered.to_string().contains("calc_add"), "{offered}");
-    let first = told(&fake.requests()[1]);
+    let first = tool_results(&fake.requests()[1]);
     assert_eq!(first[0].1["result"], 5, "{first:?}");
 
     // Trusted, its read-only tool runs without asking; its failures reach the model.
@@ -179,12 +154,12 @@ async fn an_mcp_servers_tools_are_listed_called_and_their_hints_not_trusted() {
     assert_eq!(status, 200);
     let mut ws = WsClient::connect(gateway, "alice").await;
     ws.send(&send_action(&id, "c-2", "Now 20 and 22.")).await;
-    let events = answered(&mut ws).await;
+    let events = until_answered(&mut ws).await;
     assert!(
         !events.iter().any(|e| e["type"] == "tool.pending"),
         "nothing asked: {events:#?}"
     );
-    let second = told(&fake.requests()[3]);
+    let second = tool_results(&fake.requests()[3]);
     let add = &second.iter().find(|(id, _)| id == "c2").unwrap().1;
     assert_eq!(add["result"], 42);
     let fail = &second.iter().find(|(id, _)| id == "c3").unwrap().1;
@@ -245,9 +220,9 @@ async fn a_2025_06_18_server_is_spoken_to_in_a_session() {
     let id = tool_conversation(gateway, "alice", &fake, "openai").await;
     let mut ws = WsClient::connect(gateway, "alice").await;
     ws.send(&send_action(&id, "c-1", "1 + 1?")).await;
-    let events = answered(&mut ws).await;
+    let events = until_answered(&mut ws).await;
     assert_eq!(events.last().unwrap()["message"]["content"], "Two.");
-    assert_eq!(told(&fake.requests()[1])[0].1["result"], 2);
+    assert_eq!(tool_results(&fake.requests()[1])[0].1["result"], 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

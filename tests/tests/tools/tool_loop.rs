@@ -8,8 +8,9 @@ use std::time::Duration;
 use bestchat_tests::api::{Api, assert_error};
 use bestchat_tests::chat::{
     answer_id, assert_saw_what_was_stored, send_action, stored_messages, tool_conversation,
+    tool_results, until_answered,
 };
-use bestchat_tests::fake_provider::{FakeProvider, Recorded, Reply};
+use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::gateway::{Running, cloud, sqlite};
 use bestchat_tests::scripted::{
     Call, anthropic_text, anthropic_tool_calls, gemini_text, gemini_tool_calls, openai_stream,
@@ -35,33 +36,6 @@ async fn word_count(api: &Api<'_>, name: &str, risk: &str) {
     m["name"] = json!(name);
     m["risk"] = json!(risk);
     registered(api, m, module("word_count")).await;
-}
-
-/// The `tool` messages a provider request carried back, as (call id, content) in OpenAI's
-/// shape.
-fn tool_results(request: &Recorded) -> Vec<(String, Value)> {
-    request.json()["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["role"] == "tool")
-        .map(|m| {
-            (
-                m["tool_call_id"].as_str().unwrap().to_owned(),
-                serde_json::from_str(m["content"].as_str().unwrap()).unwrap(),
-            )
-        })
-        .collect()
-}
-
-/// Events until the loop's final answer (`message.completed` of a message without tool calls).
-async fn until_answered(ws: &mut WsClient) -> Vec<Value> {
-    ws.until(|e| {
-        e["type"] == "message.completed"
-            && e["message"]["tool_calls"].is_null()
-            && e["message"]["role"] == "assistant"
-    })
-    .await
 }
 
 fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {

@@ -5,9 +5,8 @@
 //! runs the approved ones and continues the loop.
 
 use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
-use bestchat_domain::page::{Page, PageRequest};
 use bestchat_domain::ports::realtime::ConnectionId;
-use bestchat_domain::ports::store::{AuditEntry, ExecutionFilter};
+use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::{Timestamp, after, now};
 use bestchat_domain::tool::{
     DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
@@ -23,7 +22,9 @@ use crate::turn::calls::{RUN_GRACE, result_message};
 use crate::turn::round::announce_result;
 use crate::turn::{TurnJob, to_every_device};
 
-/// Records the user's decision on a waiting call; the execution as it stands after it.
+/// Records the user's decision on a waiting call; the execution as it stands after it. A
+/// deciding `connection` follows the conversation from here, as a sender does: subscribed before
+/// the decision is written, it sees all of the call's run and the answer that follows.
 pub async fn decide(
     state: &AppState,
     user: UserId,
@@ -34,6 +35,12 @@ pub async fn decide(
     let store = state.store();
     let not_found = || AppError::from(DomainError::of(ErrorCode::ToolExecutionNotFound));
     let current = store.get_execution(user, id).await?.ok_or_else(not_found)?;
+    if let Some(connection) = connection {
+        state
+            .connections
+            .subscribe(connection, user, current.conversation_id)
+            .await?;
+    }
     if current.status != ExecutionStatus::Pending {
         return already_decided(current, verdict);
     }
@@ -324,16 +331,6 @@ async fn end(
         announce_result(state, ended).await;
     }
     Ok(moved)
-}
-
-/// `GET /api/tool-executions`.
-pub async fn list(
-    state: &AppState,
-    user: UserId,
-    filter: &ExecutionFilter,
-    page: &PageRequest,
-) -> Result<Page<ToolExecution>, AppError> {
-    Ok(state.store().list_executions(user, filter, page).await?)
 }
 
 #[cfg(test)]

@@ -89,6 +89,7 @@ pub struct AppState {
     pub auth: Option<JwtVerifier>,
     /// The sandbox and module sources, built on first use: most functions never touch them.
     tools: std::sync::OnceLock<Result<ToolRuntime, String>>,
+    mcp: std::sync::OnceLock<Result<crate::mcp::client::McpClient, String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -227,6 +228,7 @@ impl AppState {
                 stream_buffer,
                 auth,
                 tools: std::sync::OnceLock::new(),
+                mcp: std::sync::OnceLock::new(),
             }
         }))
     }
@@ -237,6 +239,18 @@ impl AppState {
             #[cfg(feature = "sqlite")]
             StoreAdapter::Sqlite(s) => s,
         }
+    }
+
+    /// The MCP client (its connection pool through the guard), built the first time a
+    /// function needs it and kept for the process.
+    pub fn mcp(&self) -> Result<&crate::mcp::client::McpClient, AppError> {
+        self.mcp
+            .get_or_init(|| {
+                crate::mcp::client::McpClient::new(self.guard.clone(), self.config.mcp.limits())
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| AppError::Internal(e.clone()))
     }
 
     /// The tool runtime (sandbox, blob store), built the first time a function needs it.

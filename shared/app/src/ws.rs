@@ -245,17 +245,6 @@ async fn act(
             tool_execution_id,
             decision,
         } => {
-            // The deciding device follows the conversation from here, as a sender does: it sees
-            // the call run and the answer go on. Subscribed first, so it misses none of it.
-            let execution = state
-                .store()
-                .get_execution(user, tool_execution_id)
-                .await?
-                .ok_or_else(|| DomainError::of(ErrorCode::ToolExecutionNotFound))?;
-            state
-                .connections
-                .subscribe(connection, user, execution.conversation_id)
-                .await?;
             crate::decisions::decide(state, user, tool_execution_id, decision, Some(connection))
                 .await?;
             Ok(())

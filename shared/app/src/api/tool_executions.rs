@@ -8,7 +8,7 @@ use bestchat_domain::{DomainError, ErrorCode};
 use http::StatusCode;
 
 use super::{Handler, caller, handler};
-use crate::decisions::{decide, list};
+use crate::decisions::decide;
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response};
 use crate::state::AppState;
@@ -45,7 +45,8 @@ async fn list_executions(state: &AppState, request: ApiRequest) -> Result<ApiRes
             })
             .transpose()?,
     };
-    json_response(StatusCode::OK, &list(state, user, &filter, &page).await?)
+    let executions = state.store().list_executions(user, &filter, &page).await?;
+    json_response(StatusCode::OK, &executions)
 }
 
 async fn approve(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {

@@ -19,6 +19,8 @@ pub const LEGACY: &str = "2025-06-18";
 const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+/// Most of a server's error message kept (it reaches the user).
+const MAX_RPC_MESSAGE_CHARS: usize = 500;
 /// Pages of `tools/list` read at most.
 const MAX_LIST_PAGES: usize = 20;
 
@@ -364,7 +366,9 @@ impl McpClient {
                 .get("message")
                 .and_then(Value::as_str)
                 .unwrap_or("no message");
-            return Err(McpError::Rpc(text.chars().take(500).collect()));
+            return Err(McpError::Rpc(
+                text.chars().take(MAX_RPC_MESSAGE_CHARS).collect(),
+            ));
         }
         let result = message
             .get("result")

@@ -21,7 +21,10 @@ use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::state::AppState;
-use client::{ListedTool, McpClient};
+use client::ListedTool;
+
+/// Most of a failed tool's text the model and the audit trail are given.
+pub const MAX_ERROR_CHARS: usize = 2_000;
 
 /// One tool of one of the user's servers, as a step may call it.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,7 +78,11 @@ pub fn offered(server: &McpServer) -> Vec<McpTool> {
             risk: risk_of(tool.annotations.as_ref(), server.trusted),
             exposed,
             server: server.id.clone(),
-            description: tool.description.chars().take(1024).collect(),
+            description: tool
+                .description
+                .chars()
+                .take(bestchat_tools::manifest::MAX_DESCRIPTION_CHARS)
+                .collect(),
             parameters: if tool.input_schema.is_object() {
                 tool.input_schema
             } else {
@@ -171,8 +178,9 @@ pub async fn call(
     };
     let outcome = async {
         let headers = servers::open_headers(state, &server).await?;
-        let client = McpClient::new(state.guard.clone(), state.config.mcp.limits())
-            .map_err(servers::public)?;
+        let client = state
+            .mcp()
+            .map_err(|_| "the MCP client could not start".to_owned())?;
         let connection = client
             .reconnect(&server.url, &headers, server.protocol.as_deref())
             .await
@@ -201,7 +209,7 @@ pub async fn call(
             None,
             Some(ExecutionError {
                 code: "tool_error".into(),
-                message: text_of(&result).chars().take(2000).collect(),
+                message: text_of(&result).chars().take(MAX_ERROR_CHARS).collect(),
             }),
             usage,
         ),

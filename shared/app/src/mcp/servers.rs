@@ -13,7 +13,7 @@ use bestchat_tools::Arguments;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::client::{McpClient, McpError};
+use super::client::McpError;
 use super::{McpTool, offered};
 use crate::error::AppError;
 use crate::secrets::{Binding, open, seal};
@@ -169,8 +169,7 @@ pub async fn put(
             None => (Vec::new(), None, Vec::new()),
         },
     };
-    let client = McpClient::new(state.guard.clone(), state.config.mcp.limits())
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let client = state.mcp()?;
     let listing = async {
         let connection = client.connect(&url, &headers).await?;
         let tools = client.list_tools(&url, &headers, &connection).await;

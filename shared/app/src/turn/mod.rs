@@ -24,7 +24,6 @@ use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role, Usage};
 use bestchat_domain::ports::store::{Finisher, StepRecords, StoreError};
 use bestchat_domain::time::now;
-use bestchat_domain::tool::ToolExecution;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_providers::ToolSpec;
 use bestchat_providers::failover::{Failover, Target};
@@ -459,12 +458,7 @@ async fn finish(
     let Some(decided) = decided else {
         return Ok((status.as_str(), None));
     };
-    for ended in decided.executions.iter().filter(|e| e.status.is_final()) {
-        round::announce_result(state, ended).await;
-    }
-    for waiting in decided.waiting() {
-        announce_pending(state, waiting).await;
-    }
+    round::announce_decided(state, &decided).await;
     if status != MessageStatus::Complete {
         return Ok((status.as_str(), None));
     }
@@ -508,21 +502,6 @@ async fn decide_calls(
         &tools.loop_limits,
         &tools.ceilings,
     ))
-}
-
-/// `tool.pending` to every device of the user, whatever it follows: approval may come from any.
-async fn announce_pending(state: &AppState, execution: &ToolExecution) {
-    to_every_device(
-        state,
-        execution.user_id,
-        &ServerEvent::ToolPending {
-            conversation_id: execution.conversation_id,
-            message_id: execution.message_id,
-            tool_execution_id: execution.id,
-            tool_execution: execution.clone(),
-        },
-    )
-    .await;
 }
 
 fn sum_usage<'a>(steps: impl Iterator<Item = &'a Usage>) -> Usage {

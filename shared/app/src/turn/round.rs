@@ -12,8 +12,8 @@ use bestchat_domain::wire::ServerEvent;
 use bestchat_tools::{ExecRequest, ExecResponse};
 use futures_util::StreamExt;
 
-use super::calls::{RUN_GRACE, Toolbox, result_message};
-use super::{TurnJob, broadcast};
+use super::calls::{DecidedCalls, RUN_GRACE, Toolbox, result_message};
+use super::{TurnJob, broadcast, to_every_device};
 use crate::error::AppError;
 use crate::settings::{auto_approval, fetch_hosts};
 use crate::state::AppState;
@@ -241,6 +241,32 @@ pub(crate) async fn next_step(
             continue_tools: false,
         }),
     ))
+}
+
+/// `tool.pending` to every device of the user, whatever it follows: approval may come from any.
+async fn announce_pending(state: &AppState, execution: &ToolExecution) {
+    to_every_device(
+        state,
+        execution.user_id,
+        &ServerEvent::ToolPending {
+            conversation_id: execution.conversation_id,
+            message_id: execution.message_id,
+            tool_execution_id: execution.id,
+            tool_execution: execution.clone(),
+        },
+    )
+    .await;
+}
+
+/// What a step's calls came to when it was written: the results of those that ended at once,
+/// and `tool.pending` for those that wait.
+pub(super) async fn announce_decided(state: &AppState, decided: &DecidedCalls) {
+    for ended in decided.executions.iter().filter(|e| e.status.is_final()) {
+        announce_result(state, ended).await;
+    }
+    for waiting in decided.waiting() {
+        announce_pending(state, waiting).await;
+    }
 }
 
 /// `tool.result` to the devices following the conversation.

@@ -463,6 +463,17 @@ async fn bad_arguments_unknown_tools_and_every_failure_reach_the_model() {
         name: "rm_rf",
         arguments: json!({}),
     });
+    // The network failures, through http_fetch and the user's allowed hosts.
+    calls.push(Call {
+        id: "not_granted",
+        name: "http_fetch",
+        arguments: json!({"url": "https://elsewhere.example/"}),
+    });
+    calls.push(Call {
+        id: "private",
+        name: "http_fetch",
+        arguments: json!({"url": "http://localhost:9/"}),
+    });
     let fake = FakeProvider::start(
         vec![
             Reply::sse(openai_tool_calls(&calls)),
@@ -476,10 +487,19 @@ async fn bad_arguments_unknown_tools_and_every_failure_reach_the_model() {
         .put(
             "/api/settings/auto-approval",
             &json!({"risk": {"read": "auto", "write": "ask", "network": "ask", "exec": "ask",
-                             "destructive": "ask"}, "max_auto_per_turn": 10}),
+                             "destructive": "ask"}, "tools": {"http_fetch": "auto"},
+                    "max_auto_per_turn": 10}),
         )
         .await;
     assert_eq!(status, 200);
+    // localhost is allowed by the user, and still refused by the private-address guard.
+    let (status, body) = api
+        .put(
+            "/api/settings/fetch-hosts",
+            &json!({"hosts": ["localhost"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let id = tool_conversation(gateway, "alice", &fake, "openai").await;
     let mut ws = WsClient::connect(gateway, "alice").await;
     ws.send(&send_action(&id, "c-1", "Break things.")).await;
@@ -508,6 +528,13 @@ async fn bad_arguments_unknown_tools_and_every_failure_reach_the_model() {
     );
     let (_, unknown) = told.iter().find(|(id, _)| id == "no_such").unwrap();
     assert_eq!(unknown["error"]["code"], "tool_not_found");
+    for (id, code) in [
+        ("not_granted", "host_not_allowed"),
+        ("private", "blocked_address"),
+    ] {
+        let (_, result) = told.iter().find(|(call, _)| call == id).unwrap();
+        assert_eq!(result["error"]["code"], code, "{id}: {result}");
+    }
     // The turn's executions, newest first, paged.
     let (_, page) = api.get("/api/tool-executions?limit=3").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 3);

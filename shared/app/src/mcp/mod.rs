@@ -108,7 +108,10 @@ pub fn exposed_name(server: &McpServerId, tool: &str) -> String {
             }
         })
         .collect();
-    format!("{server}_{fitted}").chars().take(64).collect()
+    format!("{server}_{fitted}")
+        .chars()
+        .take(bestchat_tools::ToolName::MAX_CHARS)
+        .collect()
 }
 
 /// The risk the policy decides by: the server's hints count only when the user trusts it,

@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 /// Headers one server may be given, and their sizes.
 pub const MAX_HEADERS: usize = 16;
+pub const MAX_HEADER_NAME_BYTES: usize = 64;
 pub const MAX_HEADER_VALUE_BYTES: usize = 4096;
 pub const MAX_URL_CHARS: usize = 2048;
 /// Headers the client sets itself.
@@ -293,7 +294,7 @@ fn checked_headers(headers: BTreeMap<String, String>) -> Result<Vec<(String, Str
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
         let valid_name = !lower.is_empty()
-            && lower.len() <= 64
+            && lower.len() <= MAX_HEADER_NAME_BYTES
             && lower
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));

@@ -46,7 +46,7 @@ async fn sslmode_require_verifies_the_server_certificate() {
     let store = PgStore::connect(&url, &trusted).unwrap();
     store.migrate().await.unwrap();
     let page = store
-        .list_conversations(UserId::generate(), &PageRequest::default())
+        .list_conversations(UserId::generate(), None, &PageRequest::default())
         .await
         .unwrap();
     assert!(page.items.is_empty());
@@ -67,7 +67,7 @@ async fn sslmode_require_verifies_the_server_certificate() {
     let untrusted = PgStore::connect(&url, &PgSettings::default()).unwrap();
     assert!(matches!(
         untrusted
-            .list_conversations(UserId::generate(), &PageRequest::default())
+            .list_conversations(UserId::generate(), None, &PageRequest::default())
             .await,
         Err(StoreError::Unavailable(_))
     ));

@@ -78,6 +78,7 @@ contract!(
     users_are_recorded_once,
     conversation_crud,
     conversations_page_newest_first,
+    conversations_are_searched_by_title,
     pages_survive_equal_timestamps,
     users_are_isolated,
     messages_round_trip_every_field,
@@ -150,7 +151,10 @@ async fn all_conversation_pages(store: &dyn Store, user: UserId, limit: u32) -> 
     let mut pages = Vec::new();
     let mut request = PageRequest { limit, after: None };
     loop {
-        let page = store.list_conversations(user, &request).await.unwrap();
+        let page = store
+            .list_conversations(user, None, &request)
+            .await
+            .unwrap();
         pages.push(page.items.iter().map(|c| c.title.clone()).collect());
         match page.next_cursor {
             Some(cursor) => {
@@ -239,6 +243,55 @@ async fn conversation_crud(store: &dyn Store) {
     );
 }
 
+async fn conversations_are_searched_by_title(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let start = now();
+    let titles = [
+        "Trip to Rome",
+        "rome itinerary",
+        "Groceries",
+        "ROMEO and Juliet",
+        "Budget",
+    ];
+    for (i, title) in titles.iter().enumerate() {
+        let c = conversation(alice, title, plus_micros(start, i as i64 * 1000));
+        store.create_conversation(&c).await.unwrap();
+    }
+    store
+        .create_conversation(&conversation(bob, "Rome for bob", start))
+        .await
+        .unwrap();
+    let mut request = PageRequest {
+        limit: 2,
+        after: None,
+    };
+    let mut found = Vec::new();
+    loop {
+        let page = store
+            .list_conversations(alice, Some("rOmE"), &request)
+            .await
+            .unwrap();
+        found.extend(page.items.iter().map(|c| c.title.clone()));
+        let Some(cursor) = page.next_cursor else {
+            break;
+        };
+        request = PageRequest::parse(Some("2"), Some(&cursor)).unwrap();
+    }
+    assert_eq!(
+        found,
+        ["ROMEO and Juliet", "rome itinerary", "Trip to Rome"]
+    );
+    // Text that looks like a pattern is only text.
+    for literal in ["%", "_", "Rom%"] {
+        let page = store
+            .list_conversations(alice, Some(literal), &PageRequest::default())
+            .await
+            .unwrap();
+        assert!(page.items.is_empty(), "{literal} matched {:?}", page.items);
+    }
+}
+
 async fn conversations_page_newest_first(store: &dyn Store) {
     let alice = user(store, "alice").await;
     let start = now();
@@ -252,6 +305,7 @@ async fn conversations_page_newest_first(store: &dyn Store) {
     let first = store
         .list_conversations(
             alice,
+            None,
             &PageRequest {
                 limit: 5,
                 after: None,
@@ -312,7 +366,7 @@ async fn users_are_isolated(store: &dyn Store) {
     );
     assert!(!store.delete_conversation(bob, c.id).await.unwrap());
     let bobs = store
-        .list_conversations(bob, &PageRequest::default())
+        .list_conversations(bob, None, &PageRequest::default())
         .await
         .unwrap();
     assert!(bobs.items.is_empty());

@@ -9,6 +9,8 @@ use bestchat_app::config::{AuthKeys, StoreConfig};
 use bestchat_platform::aead::random_bytes;
 use bestchat_platform::files::read_or_create_private;
 
+pub use crate::web::WebAuth;
+
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8787";
 /// File under the data directory holding the generated signing secret.
 pub const SECRET_FILE: &str = "jwt-secret";
@@ -29,7 +31,14 @@ pub struct LocalConfig {
     /// `BESTCHAT_EMULATE_AWS`: serve `/@connections/*` and `/2015-03-31/functions/*`, for the
     /// app's own SDK clients (they send the start's secret). Only on a loopback address.
     pub emulate_aws: Option<EmulatorSecret>,
+    /// How the web client signs in: dev auth when it is on, else OpenID Connect with PKCE when
+    /// `BESTCHAT_OIDC_ISSUER` and `BESTCHAT_OIDC_CLIENT_ID` are set (`BESTCHAT_OIDC_SCOPE`,
+    /// default `openid profile email`).
+    pub web_auth: WebAuth,
 }
+
+/// The scope the client asks the identity provider for when none is configured.
+pub const DEFAULT_OIDC_SCOPE: &str = "openid profile email";
 
 /// What the AWS emulation endpoints require of a caller.
 #[derive(Clone)]
@@ -103,12 +112,27 @@ impl LocalConfig {
         } else {
             None
         };
+        let web_auth = match (var("BESTCHAT_OIDC_ISSUER"), var("BESTCHAT_OIDC_CLIENT_ID")) {
+            _ if dev_auth => WebAuth::Dev,
+            (Some(issuer), Some(client_id)) => WebAuth::Oidc {
+                issuer,
+                client_id,
+                scope: var("BESTCHAT_OIDC_SCOPE").unwrap_or_else(|| DEFAULT_OIDC_SCOPE.to_owned()),
+            },
+            (None, None) => WebAuth::None,
+            _ => {
+                return Err(LocalConfigError(
+                    "set both BESTCHAT_OIDC_ISSUER and BESTCHAT_OIDC_CLIENT_ID, or neither".into(),
+                ));
+            }
+        };
         Ok(Self {
             addr,
             dev_auth,
             ws_idle_timeout,
             janitor_interval,
             emulate_aws,
+            web_auth,
         })
     }
 }

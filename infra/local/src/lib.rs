@@ -10,6 +10,7 @@ mod management;
 mod sockets;
 mod sse;
 pub mod template;
+mod web;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -48,7 +49,8 @@ pub async fn run() -> Result<(), StartError> {
         &routes,
         local.dev_auth,
         local.emulate_aws.clone(),
-    )?;
+    )?
+    .merge(web::router(local.web_auth.clone()));
     tokio::spawn(janitor(Arc::clone(&state), local.janitor_interval));
     let listener = TcpListener::bind(&local.addr)
         .await
@@ -120,6 +122,14 @@ fn banner(
         auth.audience()
     )?;
     writeln!(out, "  websocket: ws://{addr}/ws?token=<JWT>")?;
+    if web::embedded() {
+        writeln!(out, "  web client: http://{addr}/")?;
+    } else {
+        writeln!(
+            out,
+            "  web client: not built (needs Node.js 20 and npm at build time)"
+        )?;
+    }
     if local.emulate_aws.is_some() {
         writeln!(
             out,

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use bestchat_domain::DomainError;
 use bestchat_domain::ids::{Subject, UserId};
 use bestchat_domain::text::decode_json;
+use bestchat_domain::{DomainError, ErrorCode};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -64,15 +64,33 @@ pub fn no_content() -> ApiResponse {
 }
 
 /// The API's error shape; `request_id` names the failure in the log.
+/// The body of every failure: `{"error": {code, message, request_id?}}`.
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ErrorBody<'a> {
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+pub struct ErrorDetail<'a> {
+    pub code: ErrorCode,
+    pub message: &'a str,
+    /// Names the failure in the server's log.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub request_id: &'a str,
+}
+
 pub fn error_response(error: &DomainError, request_id: &str) -> ApiResponse {
-    let mut detail = serde_json::json!({ "code": error.code, "message": error.message });
-    if !request_id.is_empty() {
-        detail["request_id"] = request_id.into();
-    }
-    let body = serde_json::json!({ "error": detail });
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: error.code,
+            message: &error.message,
+            request_id,
+        },
+    };
     let status =
         StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    with_json_type(http::Response::new(body.to_string().into_bytes()), status)
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    with_json_type(http::Response::new(bytes), status)
 }
 
 fn with_json_type(mut response: ApiResponse, status: StatusCode) -> ApiResponse {

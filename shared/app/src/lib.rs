@@ -11,6 +11,7 @@ pub mod http;
 pub mod janitor;
 pub mod mcp;
 pub mod models;
+pub mod openapi;
 pub mod provider_configs;
 pub mod secrets;
 pub mod send;

@@ -27,7 +27,7 @@ pub const DISCOVERED_CONTEXT_WINDOW: u32 = 8192;
 pub const DISCOVERED_MAX_OUTPUT_TOKENS: u32 = 2048;
 
 /// A provider as `GET /api/providers` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ::schemars::JsonSchema)]
 pub struct ProviderView {
     pub id: ProviderId,
     pub name: String,

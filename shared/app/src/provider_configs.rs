@@ -17,7 +17,7 @@ use crate::secrets::seal_api_key;
 use crate::state::AppState;
 
 /// A configuration as the API shows it: never the key, only its last four characters.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ::schemars::JsonSchema)]
 pub struct ProviderConfigView {
     pub provider: ProviderId,
     pub protocol: Protocol,

@@ -13,7 +13,7 @@ use bestchat_domain::time::{after, now};
 use bestchat_domain::tool::ExecutionStatus;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::events::CHAT_TURN;
@@ -22,13 +22,20 @@ use crate::tokens::message_tokens;
 use crate::turn::{TurnJob, announce_end, broadcast, completed_event};
 
 /// Body of `POST /api/conversations/{id}/messages`; the same fields as the `sendMessage` action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
     pub client_message_id: String,
     pub content: String,
     pub provider: Option<ProviderId>,
     pub model: Option<ModelId>,
+}
+
+/// The answer to `POST …/messages`: the user's message and the answer it started.
+#[derive(Debug, Serialize, ::schemars::JsonSchema)]
+pub struct SentPair {
+    pub user_message: Message,
+    pub assistant_message: Message,
 }
 
 /// The stored pair, and whether this request created it.

@@ -59,7 +59,7 @@ pub async fn put_auto_approval(
 }
 
 /// The hosts http_fetch may reach for a user: none until the user names some.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FetchHosts {
     pub hosts: Vec<String>,

@@ -6,7 +6,9 @@ use crate::ids::{ConversationId, MessageId, UserId};
 use crate::time::Timestamp;
 
 /// The strategies, in the order the planner applies them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ::schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Strategy {
     Compression,
@@ -31,7 +33,7 @@ impl Strategy {
 }
 
 /// One optimization: what was done, to which messages, and the prompt's size before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema)]
 pub struct ContextOptimization {
     pub id: uuid::Uuid,
     pub user_id: UserId,

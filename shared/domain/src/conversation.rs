@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 
 pub const DEFAULT_TITLE: &str = "New conversation";
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ::schemars::JsonSchema)]
 pub struct Conversation {
     pub id: ConversationId,
     #[serde(skip)]
@@ -28,7 +28,7 @@ pub struct Conversation {
 
 /// Per-conversation generation settings. Unknown keys are refused so a typo is not silently
 /// ignored.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConversationSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +72,7 @@ impl ConversationSettings {
 }
 
 /// Body of `POST /api/conversations`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConversation {
     pub title: Option<String>,
@@ -123,7 +123,7 @@ impl CreateConversation {
 
 /// Body of `PATCH /api/conversations/{id}`: every field optional; `system_prompt: null` clears
 /// the prompt; `settings` replaces the settings as a whole.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConversation {
     pub title: Option<String>,

@@ -10,7 +10,7 @@ use std::fmt;
 macro_rules! error_codes {
     ($($variant:ident => $text:literal, $status:literal, $retryable:literal, $sentence:literal;)+) => {
         /// Stable snake_case codes; clients may match on them, so a code never changes meaning.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ::schemars::JsonSchema)]
         pub enum ErrorCode {
             $(#[serde(rename = $text)] $variant),+
         }

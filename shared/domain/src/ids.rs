@@ -12,7 +12,7 @@ use crate::limits::SUBJECT_MAX_CHARS;
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ::schemars::JsonSchema)]
         #[serde(transparent)]
         pub struct $name(Uuid);
 

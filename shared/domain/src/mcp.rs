@@ -12,7 +12,9 @@ use crate::time::Timestamp;
 pub const MCP_SERVER_ID_MAX_CHARS: usize = 24;
 
 /// A user's name for one of their servers: `^[a-z][a-z0-9_]{0,23}$`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, ::schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct McpServerId(String);
 

@@ -12,7 +12,7 @@ use crate::time::Timestamp;
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, ::schemars::JsonSchema)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
@@ -74,7 +74,9 @@ string_enum!(
     }
 );
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema,
+)]
 pub struct Usage {
     pub input_tokens: u32,
     pub output_tokens: u32,
@@ -84,7 +86,7 @@ pub struct Usage {
 }
 
 /// Why a message ended badly: a stable code and its public sentence; the detail is in the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema)]
 pub struct MessageError {
     pub code: ErrorCode,
     pub message: String,
@@ -101,7 +103,7 @@ impl MessageError {
 }
 
 /// A tool call the model asked for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ::schemars::JsonSchema)]
 pub struct ToolCall {
     pub id: String,
     pub name: String,
@@ -112,7 +114,7 @@ pub struct ToolCall {
     pub signature: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ::schemars::JsonSchema)]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,

@@ -8,7 +8,7 @@ use crate::limits::{MODEL_ID_MAX_CHARS, PROVIDER_ID_MAX_CHARS};
 
 /// A provider id: lowercase ASCII letters, digits, `-`, `_` and `.`, starting with a letter or
 /// digit (`openai`, `azure-openai`, `my-vllm`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ::schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct ProviderId(String);
 
@@ -36,7 +36,7 @@ impl ProviderId {
 
 /// A model id as the provider names it (`gpt-4o`, `meta-llama/Llama-3.1-8B`, `llama3:8b`):
 /// printable, no whitespace.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ::schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct ModelId(String);
 
@@ -83,7 +83,7 @@ impl fmt::Display for ModelId {
 }
 
 /// A provider and one of its models.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelRef {
     pub provider: ProviderId,

@@ -94,10 +94,18 @@ impl PageRequest {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ::schemars::JsonSchema)]
+#[schemars(rename = "{T}Page")]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// A whole list in one answer (`{"items": [...]}`), for lists a user keeps short.
+#[derive(Debug, Clone, PartialEq, Serialize, ::schemars::JsonSchema)]
+#[schemars(rename = "{T}List")]
+pub struct Items<T> {
+    pub items: Vec<T>,
 }
 
 impl<T> Page<T> {

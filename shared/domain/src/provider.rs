@@ -10,7 +10,9 @@ use crate::model_ref::{ModelId, ProviderId};
 use crate::time::Timestamp;
 
 /// The wire format an adapter speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ::schemars::JsonSchema,
+)]
 pub enum Protocol {
     /// OpenAI Chat Completions and the many servers compatible with it.
     #[serde(rename = "openai")]
@@ -66,7 +68,7 @@ impl Protocol {
 
 /// A model as the API describes it. Prices are micro-dollars per million tokens; `None` means
 /// unknown, which makes the cost of a call unknown too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelInfo {
     pub id: ModelId,
@@ -139,7 +141,7 @@ pub struct ProviderConfig {
 
 /// Body of `PUT /api/provider-configs/{provider}`. Absent fields keep their value;
 /// `api_key: null` removes the key.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutProviderConfig {
     #[serde(default, deserialize_with = "crate::conversation::present")]

@@ -7,7 +7,7 @@ use crate::ids::{ConversationId, MessageId, ToolExecutionId, ToolId, UserId};
 use crate::string_enum;
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ::schemars::JsonSchema)]
 pub struct UserTool {
     pub id: ToolId,
     #[serde(skip)]
@@ -72,7 +72,7 @@ string_enum!(
 
 /// How a call was decided, for the audit trail: by whom, by which rule (`risk:read`,
 /// `tool:http_fetch`, `destructive:always_ask`, `user`, `timeout`, …), when and from where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ::schemars::JsonSchema)]
 pub struct ExecutionDecision {
     pub by: DecidedBy,
     pub verdict: Verdict,
@@ -84,14 +84,24 @@ pub struct ExecutionDecision {
 
 /// Why a call produced no output: a stable code (the executor's failure kinds, and
 /// `invalid_arguments`, `tool_not_found`, `denied`, `expired`, `interrupted`) and its sentence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ::schemars::JsonSchema)]
 pub struct ExecutionError {
     pub code: String,
     pub message: String,
 }
 
 /// What the executor reports a call used.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    ::schemars::JsonSchema,
+)]
 pub struct ExecutionUsage {
     pub wall_ms: u64,
     pub fuel: u64,
@@ -99,7 +109,7 @@ pub struct ExecutionUsage {
 }
 
 /// One tool call of one assistant message, from the model's request to its result.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ::schemars::JsonSchema)]
 pub struct ToolExecution {
     pub id: ToolExecutionId,
     #[serde(skip)]

@@ -10,7 +10,7 @@ use crate::model_ref::{ModelId, ProviderId};
 use crate::tool::{ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict};
 
 /// A client's message on the WebSocket, selected by its `action`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ::schemars::JsonSchema)]
 #[serde(tag = "action", rename_all = "camelCase", deny_unknown_fields)]
 pub enum ClientAction {
     SendMessage {
@@ -39,7 +39,7 @@ pub enum ClientAction {
 }
 
 /// Which part of an answer a delta belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeltaChannel {
     Text,
@@ -54,7 +54,7 @@ impl DeltaChannel {
 }
 
 /// A server event, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ::schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum ServerEvent {
     #[serde(rename = "message.created")]

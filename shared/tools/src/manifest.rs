@@ -15,7 +15,9 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1_024;
 pub const MAX_SCHEMA_BYTES: usize = 32 * 1024;
 
 /// How much harm a call can do; the user's approval rules are per risk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ::schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Risk {
     Read,

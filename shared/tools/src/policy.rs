@@ -13,7 +13,7 @@ pub const MAX_AUTO_PER_TURN_CEILING: u32 = 100;
 /// Per-tool rules one user may keep.
 pub const MAX_TOOL_RULES: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
     Auto,
@@ -22,7 +22,7 @@ pub enum Rule {
 }
 
 /// Rules per risk class, every class present.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RiskRules {
     pub read: Rule,
@@ -44,7 +44,7 @@ impl RiskRules {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoApproval {
     pub risk: RiskRules,

@@ -1,10 +1,11 @@
 //! Conversation CRUD.
 
-use bestchat_domain::DomainError;
 use bestchat_domain::conversation::{CreateConversation, UpdateConversation};
 use bestchat_domain::ids::ConversationId;
+use bestchat_domain::limits::TITLE_MAX_CHARS;
 use bestchat_domain::page::PageRequest;
 use bestchat_domain::time::now;
+use bestchat_domain::{DomainError, ErrorCode};
 use http::{HeaderValue, StatusCode, header};
 
 use super::{Handler, caller, handler};
@@ -40,10 +41,27 @@ async fn create(state: &AppState, request: ApiRequest) -> Result<ApiResponse, Ap
     Ok(response)
 }
 
+/// `?q=`: a title search. Empty means no search; longer than a title can be cannot match
+/// and is refused as the mistake it is.
+fn title_query(raw: Option<&str>) -> Result<Option<String>, DomainError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(q) if q.chars().count() > TITLE_MAX_CHARS => Err(DomainError::new(
+            ErrorCode::InvalidRequest,
+            format!("q must be at most {TITLE_MAX_CHARS} characters"),
+        )),
+        Some(q) => Ok(Some(q.to_owned())),
+    }
+}
+
 async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let page = PageRequest::parse(request.query_param("limit"), request.query_param("cursor"))?;
-    let conversations = state.store().list_conversations(user, &page).await?;
+    let title = title_query(request.query_param("q"))?;
+    let conversations = state
+        .store()
+        .list_conversations(user, title.as_deref(), &page)
+        .await?;
     json_response(StatusCode::OK, &conversations)
 }
 

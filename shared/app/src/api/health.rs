@@ -1,7 +1,6 @@
 //! `GET /api/health`: liveness, without touching the store.
 
 use http::StatusCode;
-use serde_json::json;
 
 use super::{Handler, handler};
 use crate::error::AppError;
@@ -10,9 +9,19 @@ use crate::state::AppState;
 
 pub const GET: Handler = handler!(get);
 
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct Health {
+    /// Always `ok`: the function answered.
+    pub status: &'static str,
+    pub version: &'static str,
+}
+
 async fn get(_: &AppState, _: ApiRequest) -> Result<ApiResponse, AppError> {
     json_response(
         StatusCode::OK,
-        &json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }),
+        &Health {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+        },
     )
 }

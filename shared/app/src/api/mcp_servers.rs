@@ -1,8 +1,8 @@
 //! `GET /api/mcp-servers`, `PUT` and `DELETE /api/mcp-servers/{id}`.
 
+use bestchat_domain::page::Items;
 use bestchat_domain::{DomainError, ErrorCode};
 use http::StatusCode;
-use serde_json::json;
 
 use super::{Handler, caller, handler};
 use crate::error::AppError;
@@ -18,7 +18,9 @@ async fn list_servers(state: &AppState, request: ApiRequest) -> Result<ApiRespon
     let user = caller(state, &request).await?;
     json_response(
         StatusCode::OK,
-        &json!({ "items": list(state, user).await? }),
+        &Items {
+            items: list(state, user).await?,
+        },
     )
 }
 

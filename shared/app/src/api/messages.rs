@@ -4,13 +4,12 @@ use bestchat_domain::DomainError;
 use bestchat_domain::ids::MessageId;
 use bestchat_domain::page::PageRequest;
 use http::StatusCode;
-use serde_json::json;
 
 use super::conversations::conversation_id;
 use super::{Handler, caller, handler};
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response};
-use crate::send::{SendMessage, send};
+use crate::send::{SendMessage, SentPair, send};
 use crate::state::AppState;
 
 pub const LIST: Handler = handler!(list);
@@ -61,6 +60,9 @@ async fn send_message(state: &AppState, request: ApiRequest) -> Result<ApiRespon
     };
     json_response(
         status,
-        &json!({ "user_message": sent.user, "assistant_message": sent.assistant }),
+        &SentPair {
+            user_message: sent.user,
+            assistant_message: sent.assistant,
+        },
     )
 }

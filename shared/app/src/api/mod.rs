@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod health;
 pub mod mcp_servers;
 pub mod messages;
+pub mod openapi;
 pub mod provider_configs;
 pub mod providers;
 pub mod settings;
@@ -37,6 +38,10 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "health",
         handler: health::GET,
+    },
+    HttpFunction {
+        name: "openapi",
+        handler: openapi::GET,
     },
     HttpFunction {
         name: "conversations-create",

@@ -1,9 +1,9 @@
 //! `GET /api/provider-configs`, `PUT` and `DELETE /api/provider-configs/{provider}`.
 
+use bestchat_domain::page::Items;
 use bestchat_domain::provider::PutProviderConfig;
 use bestchat_domain::{DomainError, ErrorCode};
 use http::StatusCode;
-use serde_json::json;
 
 use super::{Handler, caller, handler};
 use crate::error::AppError;
@@ -19,7 +19,9 @@ async fn list_configs(state: &AppState, request: ApiRequest) -> Result<ApiRespon
     let user = caller(state, &request).await?;
     json_response(
         StatusCode::OK,
-        &json!({ "items": list(state, user).await? }),
+        &Items {
+            items: list(state, user).await?,
+        },
     )
 }
 

@@ -1,7 +1,7 @@
 //! `GET /api/providers` and `GET /api/models`.
 
+use bestchat_domain::page::Items;
 use http::StatusCode;
-use serde_json::json;
 
 use super::{Handler, caller, handler};
 use crate::error::AppError;
@@ -16,7 +16,9 @@ async fn list_providers(state: &AppState, request: ApiRequest) -> Result<ApiResp
     let user = caller(state, &request).await?;
     json_response(
         StatusCode::OK,
-        &json!({ "items": provider_views(state, user).await? }),
+        &Items {
+            items: provider_views(state, user).await?,
+        },
     )
 }
 
@@ -24,6 +26,8 @@ async fn list_models(state: &AppState, request: ApiRequest) -> Result<ApiRespons
     let user = caller(state, &request).await?;
     json_response(
         StatusCode::OK,
-        &json!({ "items": usable_models(state, user).await? }),
+        &Items {
+            items: usable_models(state, user).await?,
+        },
     )
 }

@@ -77,6 +77,7 @@ async fn decided(
     )
 }
 
-#[derive(serde::Deserialize)]
+/// The body of approve and deny: nothing, or `{}`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Empty {}
+pub struct Empty {}

@@ -2,8 +2,8 @@
 
 use bestchat_domain::DomainError;
 use bestchat_domain::ErrorCode;
+use bestchat_domain::page::Items;
 use http::StatusCode;
-use serde_json::json;
 
 use super::{Handler, caller, handler};
 use crate::error::AppError;
@@ -35,7 +35,9 @@ async fn list_tools(state: &AppState, request: ApiRequest) -> Result<ApiResponse
     let user = caller(state, &request).await?;
     json_response(
         StatusCode::OK,
-        &json!({ "items": list(state, user).await? }),
+        &Items {
+            items: list(state, user).await?,
+        },
     )
 }
 

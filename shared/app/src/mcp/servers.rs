@@ -39,7 +39,7 @@ const RESERVED: &[&str] = &[
 ];
 
 /// `PUT /api/mcp-servers/{id}`. Absent fields keep their value; `headers: {}` removes them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutServer {
     pub url: String,
@@ -52,7 +52,7 @@ pub struct PutServer {
 }
 
 /// A server as the API shows it: header names, never their values.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ::schemars::JsonSchema)]
 pub struct ServerView {
     pub id: McpServerId,
     pub url: String,
@@ -67,7 +67,8 @@ pub struct ServerView {
 }
 
 /// One of its tools, with the risk the policy decides it by and its (untrusted) hints.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ::schemars::JsonSchema)]
+#[schemars(rename = "McpToolView")]
 pub struct ToolView {
     pub name: String,
     pub server_tool: String,

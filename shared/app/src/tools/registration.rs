@@ -16,7 +16,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// `POST /api/tools`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterTool {
     pub manifest: Value,
@@ -25,7 +25,7 @@ pub struct RegisterTool {
 }
 
 /// A tool as `GET /api/tools` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ::schemars::JsonSchema)]
 pub struct ToolView {
     /// `None` for built-in tools.
     pub id: Option<ToolId>,

@@ -44,10 +44,11 @@ pub trait ConversationStore: Send + Sync {
         id: ConversationId,
     ) -> Result<Option<Conversation>, StoreError>;
 
-    /// Newest-updated first.
+    /// Newest-updated first; with `title`, only those whose title contains it, ignoring case.
     async fn list_conversations(
         &self,
         user: UserId,
+        title: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<Conversation>, StoreError>;
 

@@ -27,12 +27,13 @@ const GET: &str = concat!(
 const LIST_FIRST: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM conversations WHERE user_id = $1 ORDER BY updated_at DESC, id DESC LIMIT $2"
+    " FROM conversations WHERE user_id = $1 AND ($3::text IS NULL OR strpos(lower(title), lower($3)) > 0)
+      ORDER BY updated_at DESC, id DESC LIMIT $2"
 );
 const LIST_AFTER: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM conversations WHERE user_id = $1 AND (updated_at, id) < ($2, $3)
+    " FROM conversations WHERE user_id = $1 AND (updated_at, id) < ($2, $3) AND ($5::text IS NULL OR strpos(lower(title), lower($5)) > 0)
       ORDER BY updated_at DESC, id DESC LIMIT $4"
 );
 const UPDATE: &str = concat!(
@@ -105,6 +106,7 @@ impl ConversationStore for PgStore {
     async fn list_conversations(
         &self,
         user: UserId,
+        title: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<Conversation>, StoreError> {
         let client = self.client().await?;
@@ -112,12 +114,15 @@ impl ConversationStore for PgStore {
         let rows = match &page.after {
             None => {
                 let stmt = client.prepare_cached(LIST_FIRST).await.map_err(db_error)?;
-                client.query(&stmt, &[user.as_uuid(), &limit]).await
+                client.query(&stmt, &[user.as_uuid(), &limit, &title]).await
             }
             Some(after) => {
                 let stmt = client.prepare_cached(LIST_AFTER).await.map_err(db_error)?;
                 client
-                    .query(&stmt, &[user.as_uuid(), &after.at, &after.id, &limit])
+                    .query(
+                        &stmt,
+                        &[user.as_uuid(), &after.at, &after.id, &limit, &title],
+                    )
                     .await
             }
         }

@@ -27,12 +27,13 @@ const GET: &str = concat!(
 const LIST_FIRST: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM conversations WHERE user_id = ?1 ORDER BY updated_at DESC, id DESC LIMIT ?2"
+    " FROM conversations WHERE user_id = ?1 AND (?3 IS NULL OR instr(lower(title), lower(?3)) > 0)
+      ORDER BY updated_at DESC, id DESC LIMIT ?2"
 );
 const LIST_AFTER: &str = concat!(
     "SELECT ",
     columns!(),
-    " FROM conversations WHERE user_id = ?1 AND (updated_at, id) < (?2, ?3)
+    " FROM conversations WHERE user_id = ?1 AND (updated_at, id) < (?2, ?3) AND (?5 IS NULL OR instr(lower(title), lower(?5)) > 0)
       ORDER BY updated_at DESC, id DESC LIMIT ?4"
 );
 const UPDATE: &str = concat!(
@@ -105,15 +106,17 @@ impl ConversationStore for SqliteStore {
     async fn list_conversations(
         &self,
         user: UserId,
+        title: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<Conversation>, StoreError> {
         let page = *page;
+        let title = title.map(str::to_owned);
         self.call(move |conn| {
             let limit = sql_limit(page.fetch_limit());
             let rows = match page.after {
                 None => {
                     let mut stmt = conn.prepare_cached(LIST_FIRST).map_err(db_error)?;
-                    stmt.query_map(params![user.to_string(), limit], read_row)
+                    stmt.query_map(params![user.to_string(), limit, title], read_row)
                         .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
                 }
                 Some(after) => {
@@ -123,7 +126,8 @@ impl ConversationStore for SqliteStore {
                             user.to_string(),
                             to_micros(after.at),
                             after.id.to_string(),
-                            limit
+                            limit,
+                            title
                         ],
                         read_row,
                     )

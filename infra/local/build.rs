@@ -1,0 +1,100 @@
+//! Builds the web client (`web/`) with npm and embeds its files, so `cargo run -p bestchat-local`
+//! alone serves a working client. Without npm the gateway embeds a page that says how to get
+//! one; the API works either way.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").ok_or("cargo sets OUT_DIR")?);
+    for watched in [
+        "src",
+        "public",
+        "index.html",
+        "package.json",
+        "package-lock.json",
+        "vite.config.ts",
+    ] {
+        println!("cargo:rerun-if-changed={}", web.join(watched).display());
+    }
+    println!("cargo:rerun-if-env-changed=BESTCHAT_SKIP_WEB_BUILD");
+    let dist = out.join("web");
+    let built = if std::env::var_os("BESTCHAT_SKIP_WEB_BUILD").is_some() {
+        Err("BESTCHAT_SKIP_WEB_BUILD is set".to_owned())
+    } else {
+        build(&web, &dist)
+    };
+    let files = match built {
+        Ok(()) => collect(&dist),
+        Err(why) => {
+            println!(
+                "cargo:warning=the web client was not built ({why}); / serves a notice instead"
+            );
+            Vec::new()
+        }
+    };
+    let mut code = String::from("pub static FILES: &[(&str, &[u8])] = &[\n");
+    for (route, path) in &files {
+        writeln!(
+            code,
+            "    ({route:?}, include_bytes!({:?})),",
+            path.display()
+        )?;
+    }
+    code.push_str("];\n");
+    std::fs::write(out.join("web_files.rs"), code)?;
+    Ok(())
+}
+
+fn build(web: &Path, dist: &Path) -> Result<(), String> {
+    let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
+    if !web.join("node_modules/.package-lock.json").exists() {
+        run(Command::new(npm)
+            .current_dir(web)
+            .args(["ci", "--no-audit", "--no-fund"]))?;
+    }
+    run(Command::new(npm)
+        .current_dir(web)
+        .args(["run", "build", "--", "--outDir"])
+        .arg(dist)
+        .arg("--emptyOutDir"))
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run npm: {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in stdout.lines().chain(stderr.lines()).rev().take(20) {
+        println!("cargo:warning={line}");
+    }
+    Err(format!("npm exited with {}", output.status))
+}
+
+/// Every file under `dist` with the URL path it is served at.
+fn collect(dist: &Path) -> Vec<(String, PathBuf)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dist.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(relative) = path.strip_prefix(dist) {
+                let route = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
+                files.push((route, path));
+            }
+        }
+    }
+    files.sort();
+    files
+}

@@ -1,0 +1,184 @@
+// The HTTP API, typed by the generated contract. Every failure becomes an ApiError carrying the
+// server's public code and sentence; a network failure is `network_error`, retryable.
+
+import type { paths } from "./schema";
+import type {
+  AutoApproval,
+  Conversation,
+  CreateConversation,
+  Message,
+  ModelInfo,
+  Paged,
+  ProviderConfigView,
+  ProviderView,
+  PutProviderConfig,
+  PutServer,
+  SendMessage,
+  SentPair,
+  ServerView,
+  ToolExecution,
+  ToolView,
+  UpdateConversation,
+} from "./types";
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+
+  /** Worth sending again with the same idempotency key. */
+  get retryable(): boolean {
+    return this.status === 0 || this.status === 429 || this.status >= 500;
+  }
+}
+
+type Method = "get" | "post" | "put" | "patch" | "delete";
+type Success<R> = R[keyof R & (200 | 201 | 202)];
+/** The JSON a path and method answer with on success, from the contract; void for 204. */
+type Answer<P extends keyof paths, M extends Method> = paths[P][M] extends { responses: infer R }
+  ? [Success<R>] extends [never]
+    ? void
+    : Success<R> extends { content: { "application/json": infer J } }
+      ? J
+      : void
+  : never;
+
+export interface ApiOptions {
+  base: string;
+  token: () => Promise<string | null>;
+  fetch?: typeof fetch;
+}
+
+/** Longest wait for any one request before it counts as a network failure. */
+export const REQUEST_TIMEOUT_MS = 30_000;
+
+export class Api {
+  private readonly fetcher: typeof fetch;
+
+  constructor(private readonly options: ApiOptions) {
+    this.fetcher = options.fetch ?? ((...args) => fetch(...args));
+  }
+
+  async call<P extends keyof paths, M extends Method>(
+    method: M,
+    template: P,
+    params: Record<string, string> = {},
+    body?: unknown,
+    query?: Record<string, string | number | undefined>,
+  ): Promise<Answer<P, M>> {
+    let path = String(template).replace(/\{(\w+)\}/g, (_, name: string) =>
+      encodeURIComponent(params[name] ?? ""),
+    );
+    const search = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== "") search.set(k, String(v));
+    if ([...search].length) path += `?${search}`;
+    const headers: Record<string, string> = { Accept: "application/json" };
+    const token = await this.options.token();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response: Response;
+    try {
+      response = await this.fetcher(`${this.options.base}${path}`, {
+        method: method.toUpperCase(),
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch {
+      throw new ApiError(0, "network_error", "The server could not be reached.");
+    }
+    if (response.status === 204) return undefined as Answer<P, M>;
+    const text = await response.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    if (!response.ok) {
+      const error = (json as { error?: { code?: string; message?: string } } | null)?.error;
+      const retryAfter = Number(response.headers.get("Retry-After"));
+      throw new ApiError(
+        response.status,
+        error?.code ?? "http_error",
+        error?.message ?? `The server answered ${response.status}.`,
+        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+      );
+    }
+    return json as Answer<P, M>;
+  }
+
+  listConversations(q?: string, cursor?: string): Promise<Paged<Conversation>> {
+    return this.call("get", "/api/conversations", {}, undefined, { q, cursor, limit: 50 });
+  }
+  getConversation(id: string): Promise<Conversation> {
+    return this.call("get", "/api/conversations/{id}", { id });
+  }
+  createConversation(body: CreateConversation): Promise<Conversation> {
+    return this.call("post", "/api/conversations", {}, body);
+  }
+  updateConversation(id: string, body: UpdateConversation): Promise<Conversation> {
+    return this.call("patch", "/api/conversations/{id}", { id }, body);
+  }
+  deleteConversation(id: string): Promise<void> {
+    return this.call("delete", "/api/conversations/{id}", { id });
+  }
+  listMessages(id: string, cursor?: string): Promise<Paged<Message>> {
+    return this.call("get", "/api/conversations/{id}/messages", { id }, undefined, { cursor, limit: 200 });
+  }
+  sendMessage(id: string, body: SendMessage): Promise<SentPair> {
+    return this.call("post", "/api/conversations/{id}/messages", { id }, body);
+  }
+  providers(): Promise<{ items: ProviderView[] }> {
+    return this.call("get", "/api/providers");
+  }
+  models(): Promise<{ items: ModelInfo[] }> {
+    return this.call("get", "/api/models");
+  }
+  providerConfigs(): Promise<{ items: ProviderConfigView[] }> {
+    return this.call("get", "/api/provider-configs");
+  }
+  putProviderConfig(provider: string, body: PutProviderConfig): Promise<ProviderConfigView> {
+    return this.call("put", "/api/provider-configs/{provider}", { provider }, body);
+  }
+  deleteProviderConfig(provider: string): Promise<void> {
+    return this.call("delete", "/api/provider-configs/{provider}", { provider });
+  }
+  autoApproval(): Promise<AutoApproval> {
+    return this.call("get", "/api/settings/auto-approval");
+  }
+  putAutoApproval(body: AutoApproval): Promise<AutoApproval> {
+    return this.call("put", "/api/settings/auto-approval", {}, body);
+  }
+  tools(): Promise<{ items: ToolView[] }> {
+    return this.call("get", "/api/tools");
+  }
+  registerTool(manifest: unknown, module: string): Promise<ToolView> {
+    return this.call("post", "/api/tools", {}, { manifest, module });
+  }
+  deleteTool(id: string): Promise<void> {
+    return this.call("delete", "/api/tools/{id}", { id });
+  }
+  pendingExecutions(): Promise<Paged<ToolExecution>> {
+    return this.call("get", "/api/tool-executions", {}, undefined, { status: "pending", limit: 200 });
+  }
+  decide(id: string, decision: "approve" | "deny"): Promise<ToolExecution> {
+    return decision === "approve"
+      ? this.call("post", "/api/tool-executions/{id}/approve", { id }, {})
+      : this.call("post", "/api/tool-executions/{id}/deny", { id }, {});
+  }
+  mcpServers(): Promise<{ items: ServerView[] }> {
+    return this.call("get", "/api/mcp-servers");
+  }
+  putMcpServer(id: string, body: PutServer): Promise<ServerView> {
+    return this.call("put", "/api/mcp-servers/{id}", { id }, body);
+  }
+  deleteMcpServer(id: string): Promise<void> {
+    return this.call("delete", "/api/mcp-servers/{id}", { id });
+  }
+}

@@ -1,0 +1,341 @@
+// The client's state and the use cases the screens call: conversations, the open conversation's
+// messages, sends, approvals, providers. Screens read signals; nothing else writes them.
+
+import { computed, signal } from "@preact/signals";
+import { ApiError, type Api } from "../api/client";
+import type {
+  Conversation,
+  CreateConversation,
+  ModelInfo,
+  ProviderConfigView,
+  ProviderView,
+  ServerEvent,
+  SentPair,
+  ToolExecution,
+} from "../api/types";
+import type { KeyValue } from "../auth/session";
+import type { ChatSocket, ConnectionState } from "../ws/client";
+import { MESSAGES_LOADED_MAX, MessageStore, type MessageItem } from "./messages";
+import { Outbox, type Outgoing } from "./outbox";
+
+export interface Toast {
+  id: number;
+  text: string;
+  kind: "error" | "info";
+}
+
+/** How long a toast stays. */
+export const TOAST_MS = 6_000;
+
+export class ChatApp {
+  readonly conversations = signal<Conversation[]>([]);
+  readonly conversationsCursor = signal<string | null>(null);
+  readonly query = signal("");
+  readonly selectedId = signal<string | null>(null);
+  readonly loadingMessages = signal(false);
+  readonly providers = signal<ProviderView[]>([]);
+  readonly models = signal<ModelInfo[]>([]);
+  readonly configs = signal<ProviderConfigView[]>([]);
+  readonly approvals = signal<ToolExecution[]>([]);
+  readonly connection = signal<ConnectionState>("closed");
+  readonly toasts = signal<Toast[]>([]);
+  readonly messages: MessageStore;
+  readonly outbox: Outbox;
+  readonly selected = computed(() => this.conversations.value.find((c) => c.id === this.selectedId.value) ?? null);
+  private toastId = 0;
+  private searchSeq = 0;
+
+  constructor(
+    readonly api: Api,
+    readonly socket: ChatSocket,
+    storage: KeyValue,
+    messages = new MessageStore(),
+  ) {
+    this.messages = messages;
+    this.outbox = new Outbox(api, storage, {
+      sent: (entry, pair) => this.acknowledged(entry, pair),
+      refused: (entry, error) => this.refused(entry, error),
+      retrying: (entry) => this.markLocal(entry, "sending"),
+    });
+    socket.onEvent((e) => this.receive(e));
+    socket.onState((s) => {
+      this.connection.value = s;
+      // Back online: whatever waited is sent now rather than at its next retry.
+      if (s === "open") this.outbox.flush();
+    });
+  }
+
+  async start(): Promise<void> {
+    this.socket.start();
+    await Promise.all([this.loadConversations(), this.loadProviders(), this.loadApprovals()]);
+    this.outbox.flush();
+  }
+
+  toast(text: string, kind: Toast["kind"] = "error"): void {
+    const id = ++this.toastId;
+    this.toasts.value = [...this.toasts.value, { id, text, kind }];
+    setTimeout(() => (this.toasts.value = this.toasts.value.filter((t) => t.id !== id)), TOAST_MS);
+  }
+
+  private fail(e: unknown): void {
+    this.toast(e instanceof ApiError || e instanceof Error ? e.message : String(e));
+  }
+
+  // --- conversations -------------------------------------------------------------------------
+
+  async loadConversations(): Promise<void> {
+    const seq = ++this.searchSeq;
+    try {
+      const page = await this.api.listConversations(this.query.value.trim() || undefined);
+      if (seq !== this.searchSeq) return; // a newer search answered first
+      const open = this.selected.value;
+      const keep = open && !page.items.some((c) => c.id === open.id) ? [open] : [];
+      this.conversations.value = [...page.items, ...keep];
+      this.conversationsCursor.value = page.next_cursor ?? null;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async moreConversations(): Promise<void> {
+    const cursor = this.conversationsCursor.value;
+    if (!cursor) return;
+    try {
+      const page = await this.api.listConversations(this.query.value.trim() || undefined, cursor);
+      const known = new Set(this.conversations.value.map((c) => c.id));
+      this.conversations.value = [...this.conversations.value, ...page.items.filter((c) => !known.has(c.id))];
+      this.conversationsCursor.value = page.next_cursor ?? null;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async createConversation(body: CreateConversation): Promise<Conversation | null> {
+    try {
+      const c = await this.api.createConversation(body);
+      this.conversations.value = [c, ...this.conversations.value];
+      await this.select(c.id);
+      return c;
+    } catch (e) {
+      this.fail(e);
+      return null;
+    }
+  }
+
+  async rename(id: string, title: string): Promise<void> {
+    try {
+      const c = await this.api.updateConversation(id, { title });
+      this.conversations.value = this.conversations.value.map((x) => (x.id === id ? c : x));
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async updateSettings(id: string, patch: Partial<CreateConversation>): Promise<void> {
+    try {
+      const c = await this.api.updateConversation(id, patch);
+      this.conversations.value = this.conversations.value.map((x) => (x.id === id ? c : x));
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.api.deleteConversation(id);
+      this.conversations.value = this.conversations.value.filter((c) => c.id !== id);
+      this.messages.forget(id);
+      if (this.selectedId.value === id) this.selectedId.value = null;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** Opens a conversation: every page of its messages, then its live events. */
+  async select(id: string | null): Promise<void> {
+    this.selectedId.value = id;
+    if (!id) return;
+    const view = this.messages.of(id);
+    this.socket.subscribe(id);
+    this.loadingMessages.value = true;
+    try {
+      if (!this.conversations.value.some((c) => c.id === id)) {
+        // Opened by its address but not on the first page of the list.
+        const c = await this.api.getConversation(id);
+        this.conversations.value = [...this.conversations.value, c];
+      }
+      const all = [];
+      let cursor: string | undefined;
+      do {
+        const page = await this.api.listMessages(id, cursor);
+        all.push(...page.items);
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor && all.length < MESSAGES_LOADED_MAX);
+      if (this.selectedId.value !== id) return;
+      view.reset(all);
+      for (const e of this.outbox.list(id)) this.showLocal(e, "sending");
+      // An answer still streaming (another device's, or this tab's before a reload) is
+      // replayed from its first delta, then continues live: no gap, no duplicate.
+      for (const m of view.unfinished()) {
+        if (this.socket.lastSeq(m.id) === undefined) {
+          view.restart(m.id);
+          this.socket.follow(m.id, 0);
+        }
+      }
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "conversation_not_found") {
+        this.selectedId.value = null;
+        this.conversations.value = this.conversations.value.filter((c) => c.id !== id);
+      }
+      this.fail(e);
+    } finally {
+      if (this.selectedId.value === id) this.loadingMessages.value = false;
+    }
+  }
+
+  // --- sending -------------------------------------------------------------------------------
+
+  send(content: string, clientMessageId: string = crypto.randomUUID()): void {
+    const conversation = this.selected.value;
+    if (!conversation || !content.trim()) return;
+    const entry: Outgoing = {
+      conversation_id: conversation.id,
+      client_message_id: clientMessageId,
+      content,
+      queued_at: new Date().toISOString(),
+    };
+    this.showLocal(entry, "sending");
+    void this.outbox.send(entry);
+  }
+
+  /** Asks again: the last user message's text as a new turn. */
+  regenerate(): void {
+    const conversation = this.selected.value;
+    if (!conversation) return;
+    const items = this.messages.of(conversation.id).items.value;
+    const lastUser = [...items].reverse().find((m) => m.value.role === "user" && !m.value.local);
+    if (lastUser) this.send(lastUser.value.content);
+  }
+
+  stop(messageId: string): void {
+    this.socket.cancel(messageId);
+  }
+
+  private showLocal(entry: Outgoing, local: "sending" | "failed", error?: ApiError): void {
+    const view = this.messages.of(entry.conversation_id);
+    const id = `local:${entry.client_message_id}`;
+    const item: MessageItem = {
+      id,
+      conversation_id: entry.conversation_id,
+      role: "user",
+      content: entry.content,
+      status: "pending",
+      client_message_id: entry.client_message_id,
+      token_count: 0,
+      created_at: entry.queued_at,
+      updated_at: entry.queued_at,
+      local,
+      failure: error?.message,
+    };
+    const existing = view.get(id);
+    if (existing) existing.value = item;
+    else if (!view.items.value.some((m) => m.value.client_message_id === entry.client_message_id && !m.value.local)) view.upsert(item);
+  }
+
+  private markLocal(entry: Outgoing, local: "sending" | "failed"): void {
+    const s = this.messages.of(entry.conversation_id).get(`local:${entry.client_message_id}`);
+    if (s) s.value = { ...s.value, local };
+  }
+
+  private acknowledged(entry: Outgoing, pair: SentPair): void {
+    const view = this.messages.of(entry.conversation_id);
+    view.upsert(pair.user_message);
+    view.remove(`local:${entry.client_message_id}`);
+    view.upsert(pair.assistant_message);
+    const a = pair.assistant_message;
+    if ((a.status === "pending" || a.status === "streaming") && this.socket.lastSeq(a.id) === undefined) {
+      // The socket may have subscribed after the answer began: replay it from the start.
+      view.restart(a.id);
+      this.socket.follow(a.id, 0);
+    }
+    this.bump(entry.conversation_id, pair.user_message.created_at);
+  }
+
+  private refused(entry: Outgoing, error: ApiError): void {
+    this.showLocal(entry, "failed", error);
+    this.toast(error.message);
+  }
+
+  /** Discards a failed send (its text goes back to the composer). */
+  discard(item: MessageItem): void {
+    this.messages.of(item.conversation_id).remove(item.id);
+  }
+
+  private bump(conversationId: string, at: string): void {
+    const list = this.conversations.value;
+    const c = list.find((x) => x.id === conversationId);
+    if (!c) return;
+    this.conversations.value = [{ ...c, updated_at: at }, ...list.filter((x) => x !== c)];
+  }
+
+  // --- events --------------------------------------------------------------------------------
+
+  private receive(event: ServerEvent): void {
+    this.messages.apply(event);
+    switch (event.type) {
+      case "message.created":
+        if (event.message.role === "user") this.bump(event.message.conversation_id, event.message.created_at);
+        break;
+      case "tool.pending":
+        this.approvals.value = [
+          ...this.approvals.value.filter((x) => x.id !== event.tool_execution_id),
+          event.tool_execution,
+        ];
+        break;
+      case "tool.decided":
+        this.approvals.value = this.approvals.value.filter((x) => x.id !== event.tool_execution_id);
+        break;
+      case "message.error":
+        if (!event.message_id) this.toast(event.message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  // --- tools and providers -------------------------------------------------------------------
+
+  async loadApprovals(): Promise<void> {
+    try {
+      this.approvals.value = (await this.api.pendingExecutions()).items;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  async decide(execution: ToolExecution, decision: "approve" | "deny"): Promise<void> {
+    try {
+      await this.api.decide(execution.id, decision);
+      this.approvals.value = this.approvals.value.filter((x) => x.id !== execution.id);
+    } catch (e) {
+      // Decided elsewhere first: the list catches up from the server.
+      if (e instanceof ApiError && (e.status === 409 || e.status === 404)) await this.loadApprovals();
+      this.fail(e);
+    }
+  }
+
+  async loadProviders(): Promise<void> {
+    try {
+      const [providers, models, configs] = await Promise.all([
+        this.api.providers(),
+        this.api.models(),
+        this.api.providerConfigs(),
+      ]);
+      this.providers.value = providers.items;
+      this.models.value = models.items;
+      this.configs.value = configs.items;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+}

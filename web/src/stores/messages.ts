@@ -1,0 +1,237 @@
+// Each conversation's messages, kept in order, updated by server events. One signal per message
+// so a streaming answer re-renders only itself; deltas are applied in frames, not one by one.
+
+import { batch, signal, type Signal } from "@preact/signals";
+import type { EventOf, Message, ServerEvent, Usage } from "../api/types";
+
+/** A message as shown: the server's, with what only the stream carries. */
+export interface MessageItem extends Message {
+  /** Visible reasoning streamed by the model; not stored by the server. */
+  reasoning?: string;
+  /** Shown before the server has it: the send is queued or being retried. */
+  local?: "sending" | "failed";
+  /** Why a local send was refused, in the server's words. */
+  failure?: string;
+}
+
+export interface Notice {
+  conversation_id: string;
+  strategy: string;
+  tokens_before: number;
+  tokens_after: number;
+}
+
+/** Most messages one conversation view holds (the API pages them 200 at a time). */
+export const MESSAGES_LOADED_MAX = 20_000;
+
+export interface Totals {
+  input_tokens: number;
+  output_tokens: number;
+  /** Null when some message's price is unknown: never a made-up zero. */
+  cost_micros: number | null;
+}
+
+export type Schedule = (flush: () => void) => void;
+
+const frame: Schedule =
+  typeof requestAnimationFrame === "function" ? (f) => requestAnimationFrame(() => f()) : (f) => setTimeout(f, 16);
+
+export class ConversationMessages {
+  readonly items = signal<Signal<MessageItem>[]>([]);
+  readonly notices = signal<Notice[]>([]);
+  private readonly byId = new Map<string, Signal<MessageItem>>();
+  private readonly pending = new Map<string, { text: string; reasoning: string }>();
+  private scheduled = false;
+
+  constructor(
+    readonly conversationId: string,
+    private readonly schedule: Schedule = frame,
+  ) {}
+
+  get(id: string): Signal<MessageItem> | undefined {
+    return this.byId.get(id);
+  }
+
+  /** Replaces the list with what the server has (after a load), keeping local sends. */
+  reset(messages: Message[]): void {
+    const local = this.items.value.filter((m) => m.value.local);
+    this.byId.clear();
+    this.pending.clear();
+    const items = messages.map((m) => this.track(m));
+    for (const l of local) {
+      if (!messages.some((m) => m.client_message_id && m.client_message_id === l.value.client_message_id)) {
+        this.byId.set(l.value.id, l);
+        items.push(l);
+      }
+    }
+    this.items.value = items;
+  }
+
+  private track(m: MessageItem): Signal<MessageItem> {
+    const s = signal(m);
+    this.byId.set(m.id, s);
+    return s;
+  }
+
+  /** Inserts or replaces a message; a server copy replaces the local one with its client id. */
+  upsert(message: MessageItem): void {
+    const existing = this.byId.get(message.id);
+    if (existing) {
+      existing.value = { ...message, reasoning: message.reasoning ?? existing.value.reasoning };
+      return;
+    }
+    if (message.client_message_id && !message.local) {
+      const local = this.items.value.find(
+        (m) => m.value.local && m.value.client_message_id === message.client_message_id,
+      );
+      if (local) {
+        this.byId.delete(local.value.id);
+        local.value = message;
+        this.byId.set(message.id, local);
+        return;
+      }
+    }
+    const s = this.track(message);
+    const items = [...this.items.value];
+    // Keep order by creation; a late arrival goes where it belongs.
+    let at = items.length;
+    while (at > 0 && (items[at - 1]?.value.created_at ?? "") > message.created_at && !items[at - 1]?.value.local) at--;
+    items.splice(at, 0, s);
+    this.items.value = items;
+  }
+
+  remove(id: string): void {
+    const s = this.byId.get(id);
+    if (!s) return;
+    this.byId.delete(id);
+    this.items.value = this.items.value.filter((m) => m !== s);
+  }
+
+  /** Applies one event of this conversation. The socket has already dropped repeated deltas. */
+  apply(event: ServerEvent): void {
+    switch (event.type) {
+      case "message.created":
+        this.upsert(event.message);
+        break;
+      case "message.delta":
+        this.delta(event);
+        break;
+      case "message.completed": {
+        this.flush();
+        const current = this.byId.get(event.message_id)?.value;
+        const final: MessageItem = event.message.content_omitted && current
+          ? { ...event.message, content: current.content, tool_calls: current.tool_calls }
+          : { ...event.message };
+        if (event.usage && !final.usage) final.usage = event.usage;
+        this.upsert(final);
+        break;
+      }
+      case "message.error": {
+        if (!event.message_id) break;
+        this.flush();
+        const s = this.byId.get(event.message_id);
+        if (s) s.value = { ...s.value, status: "error", error: { code: event.code, message: event.message } };
+        break;
+      }
+      case "context.optimized":
+        this.notices.value = [...this.notices.value, event];
+        break;
+      default:
+        break;
+    }
+  }
+
+  private delta(event: EventOf<"message.delta">): void {
+    const buffered = this.pending.get(event.message_id) ?? { text: "", reasoning: "" };
+    if (event.channel === "reasoning") buffered.reasoning += event.text;
+    else buffered.text += event.text;
+    this.pending.set(event.message_id, buffered);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.schedule(() => this.flush());
+    }
+  }
+
+  /** Writes the buffered deltas into their messages, once per frame. */
+  flush(): void {
+    this.scheduled = false;
+    if (this.pending.size === 0) return;
+    batch(() => {
+      for (const [id, { text, reasoning }] of this.pending) {
+        const s = this.byId.get(id);
+        if (!s) continue;
+        const m = s.value;
+        s.value = {
+          ...m,
+          status: m.status === "pending" ? "streaming" : m.status,
+          content: m.content + text,
+          reasoning: reasoning ? (m.reasoning ?? "") + reasoning : m.reasoning,
+        };
+      }
+    });
+    this.pending.clear();
+  }
+
+  /** Before following a message from seq 0: its text so far comes again in the replay. */
+  restart(id: string): void {
+    const s = this.byId.get(id);
+    this.pending.delete(id);
+    if (s) s.value = { ...s.value, content: "", reasoning: undefined };
+  }
+
+  /** Messages whose answer may still change: these are followed over the socket. */
+  unfinished(): MessageItem[] {
+    return this.items.value
+      .map((m) => m.value)
+      .filter((m) => m.role === "assistant" && !m.local && (m.status === "pending" || m.status === "streaming"));
+  }
+
+  totals(): Totals {
+    const t: Totals = { input_tokens: 0, output_tokens: 0, cost_micros: 0 };
+    for (const s of this.items.value) {
+      const u: Usage | null | undefined = s.value.usage;
+      if (!u) continue;
+      t.input_tokens += u.input_tokens;
+      t.output_tokens += u.output_tokens;
+      t.cost_micros = t.cost_micros === null || u.cost_micros == null ? null : t.cost_micros + u.cost_micros;
+    }
+    return t;
+  }
+}
+
+/** Every conversation this tab has opened, by id. */
+export class MessageStore {
+  private readonly conversations = new Map<string, ConversationMessages>();
+
+  constructor(private readonly schedule?: Schedule) {}
+
+  of(conversationId: string): ConversationMessages {
+    let c = this.conversations.get(conversationId);
+    if (!c) {
+      c = new ConversationMessages(conversationId, this.schedule);
+      this.conversations.set(conversationId, c);
+    }
+    return c;
+  }
+
+  /** Routes a server event to its conversation. */
+  apply(event: ServerEvent): void {
+    const id = conversationOf(event);
+    if (id) this.conversations.get(id)?.apply(event);
+  }
+
+  forget(conversationId: string): void {
+    this.conversations.delete(conversationId);
+  }
+}
+
+export function conversationOf(event: ServerEvent): string | undefined {
+  switch (event.type) {
+    case "message.created":
+      return event.message.conversation_id;
+    case "pong":
+      return undefined;
+    default:
+      return event.conversation_id ?? undefined;
+  }
+}

@@ -1,0 +1,116 @@
+// Sends, kept (in localStorage) until the server acknowledges them. A send is POSTed with its
+// client_message_id; a network failure or a 5xx/429 retries with the same id, which the server
+// answers with the original pair, so a message is never lost and never doubled — across drops
+// and reloads alike. A refusal (4xx) ends the send and says why.
+
+import { ApiError, type Api } from "../api/client";
+import type { SentPair } from "../api/types";
+import type { KeyValue } from "../auth/session";
+
+export interface Outgoing {
+  conversation_id: string;
+  client_message_id: string;
+  content: string;
+  provider?: string;
+  model?: string;
+  queued_at: string;
+}
+
+const KEY = "bestchat.outbox";
+/** Retry delays: doubling from the first, capped. */
+export const RETRY_INITIAL_MS = 1_000;
+export const RETRY_MAX_MS = 30_000;
+/** Most sends kept waiting at once; more is a client gone wrong, not a user typing. */
+export const OUTBOX_MAX = 100;
+
+export interface OutboxEvents {
+  sent(entry: Outgoing, pair: SentPair): void;
+  refused(entry: Outgoing, error: ApiError): void;
+  retrying(entry: Outgoing, error: ApiError): void;
+}
+
+export class Outbox {
+  private readonly entries = new Map<string, Outgoing>();
+  private readonly inFlight = new Set<string>();
+  private readonly attempts = new Map<string, number>();
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly api: Pick<Api, "sendMessage">,
+    private readonly storage: KeyValue,
+    private readonly events: OutboxEvents,
+    private readonly wait: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+  ) {
+    try {
+      for (const e of JSON.parse(storage.getItem(KEY) ?? "[]") as Outgoing[]) this.entries.set(e.client_message_id, e);
+    } catch {
+      storage.removeItem(KEY);
+    }
+  }
+
+  list(conversationId?: string): Outgoing[] {
+    return [...this.entries.values()].filter((e) => !conversationId || e.conversation_id === conversationId);
+  }
+
+  private save(): void {
+    this.storage.setItem(KEY, JSON.stringify([...this.entries.values()]));
+  }
+
+  /** Queues and sends; resolves once the send is acknowledged or refused. */
+  send(entry: Outgoing): Promise<void> {
+    if (this.entries.size >= OUTBOX_MAX && !this.entries.has(entry.client_message_id)) {
+      const error = new ApiError(429, "rate_limited", "Too many messages are waiting to be sent.");
+      this.events.refused(entry, error);
+      return Promise.resolve();
+    }
+    this.entries.set(entry.client_message_id, entry);
+    this.save();
+    return this.attempt(entry.client_message_id);
+  }
+
+  /** Sends everything still queued (after a reload, or when the network is back). */
+  flush(): void {
+    for (const id of this.entries.keys()) {
+      clearTimeout(this.timers.get(id));
+      void this.attempt(id);
+    }
+  }
+
+  private async attempt(id: string): Promise<void> {
+    const entry = this.entries.get(id);
+    if (!entry || this.inFlight.has(id)) return;
+    this.inFlight.add(id);
+    try {
+      const pair = await this.api.sendMessage(entry.conversation_id, {
+        client_message_id: entry.client_message_id,
+        content: entry.content,
+        provider: entry.provider,
+        model: entry.model,
+      });
+      this.finish(id);
+      this.events.sent(entry, pair);
+    } catch (e) {
+      const error = e instanceof ApiError ? e : new ApiError(0, "network_error", String(e));
+      if (error.retryable) {
+        const n = (this.attempts.get(id) ?? 0) + 1;
+        this.attempts.set(id, n);
+        const delay = Math.max(error.retryAfterMs ?? 0, Math.min(RETRY_MAX_MS, RETRY_INITIAL_MS * 2 ** (n - 1)));
+        this.timers.set(id, this.wait(() => void this.attempt(id), delay));
+        this.events.retrying(entry, error);
+      } else {
+        this.finish(id);
+        this.events.refused(entry, error);
+      }
+    } finally {
+      this.inFlight.delete(id);
+    }
+  }
+
+  private finish(id: string): void {
+    this.entries.delete(id);
+    this.attempts.delete(id);
+    clearTimeout(this.timers.get(id));
+    this.timers.delete(id);
+    this.save();
+  }
+}

@@ -1,0 +1,525 @@
+import { useSignal } from "@preact/signals";
+import { useEffect } from "preact/hooks";
+import { ApiError } from "../api/client";
+import type { AutoApproval, ModelInfo, ProviderView, Risk, Rule, ServerView, ToolView } from "../api/types";
+import type { ChatApp } from "../stores/app";
+import { Dialog } from "./Dialog";
+
+type Tab = "providers" | "approval" | "tools" | "mcp";
+const TABS: [Tab, string][] = [
+  ["providers", "Providers"],
+  ["approval", "Auto-approval"],
+  ["tools", "Tools"],
+  ["mcp", "MCP servers"],
+];
+const RISKS: Risk[] = ["read", "write", "network", "exec", "destructive"];
+const RULES: Rule[] = ["auto", "ask", "deny"];
+/** Largest tool module the form reads, as the server accepts. */
+export const TOOL_MODULE_MAX_BYTES = 8 * 1024 * 1024;
+
+function message(e: unknown): string {
+  return e instanceof ApiError || e instanceof Error ? e.message : String(e);
+}
+
+export function Settings({ app, onClose }: { app: ChatApp; onClose: () => void }) {
+  const tab = useSignal<Tab>("providers");
+  return (
+    <Dialog title="Settings" onClose={onClose} wide>
+      <div class="tabs" role="tablist" aria-label="Settings">
+        {TABS.map(([id, label]) => (
+          <button
+            key={id}
+            type="button"
+            role="tab"
+            id={`tab-${id}`}
+            aria-selected={tab.value === id}
+            aria-controls={`panel-${id}`}
+            tabIndex={tab.value === id ? 0 : -1}
+            onClick={() => (tab.value = id)}
+            onKeyDown={(e) => {
+              const i = TABS.findIndex(([t]) => t === tab.value);
+              const next = e.key === "ArrowRight" ? i + 1 : e.key === "ArrowLeft" ? i - 1 : null;
+              if (next === null) return;
+              const t = TABS[(next + TABS.length) % TABS.length]![0];
+              tab.value = t;
+              document.getElementById(`tab-${t}`)?.focus();
+            }}
+          >
+            {label}
+          </button>
+        ))}
+      </div>
+      <div role="tabpanel" id={`panel-${tab.value}`} aria-labelledby={`tab-${tab.value}`} class="panel">
+        {tab.value === "providers" && <Providers app={app} />}
+        {tab.value === "approval" && <Approval app={app} />}
+        {tab.value === "tools" && <Tools app={app} />}
+        {tab.value === "mcp" && <McpServers app={app} />}
+      </div>
+    </Dialog>
+  );
+}
+
+function Providers({ app }: { app: ChatApp }) {
+  return (
+    <div class="stack">
+      {app.providers.value.map((p) => (
+        <ProviderCard key={p.id} app={app} provider={p} />
+      ))}
+      <CustomProvider app={app} />
+    </div>
+  );
+}
+
+function ProviderCard({ app, provider }: { app: ChatApp; provider: ProviderView }) {
+  const config = app.configs.value.find((c) => c.provider === provider.id);
+  const key = useSignal("");
+  const baseUrl = useSignal(config?.base_url ?? provider.base_url ?? "");
+  const summary = useSignal(config?.summary_model ?? "");
+  const error = useSignal("");
+  const saved = useSignal(false);
+  const save = async (body: Parameters<ChatApp["api"]["putProviderConfig"]>[1]) => {
+    error.value = "";
+    saved.value = false;
+    try {
+      await app.api.putProviderConfig(provider.id, body);
+      key.value = "";
+      saved.value = true;
+      await app.loadProviders();
+    } catch (e) {
+      error.value = message(e);
+    }
+  };
+  const state = provider.configured ? (provider.enabled ? "ready" : "disabled") : provider.requires_key ? "needs a key" : "not set up";
+  return (
+    <details class="card provider" data-provider={provider.id}>
+      <summary>
+        <strong>{provider.name}</strong> <span class={`pill ${provider.configured ? "ok" : ""}`}>{state}</span>
+        {config?.key_last4 && <span class="muted"> key …{config.key_last4}</span>}
+        {provider.custom && <span class="pill">custom</span>}
+      </summary>
+      <form
+        class="form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          const body: Record<string, unknown> = {};
+          if (key.value) body.api_key = key.value;
+          if (baseUrl.value !== (config?.base_url ?? provider.base_url ?? "")) body.base_url = baseUrl.value || null;
+          if (summary.value !== (config?.summary_model ?? "")) body.summary_model = summary.value || null;
+          void save(body);
+        }}
+      >
+        {provider.requires_key && (
+          <label>
+            API key (write-only: it is never shown again)
+            <input
+              type="password"
+              autocomplete="off"
+              name={`key-${provider.id}`}
+              placeholder={config?.has_key ? `stored, ends in …${config.key_last4 ?? "?"}` : "paste the key"}
+              value={key.value}
+              onInput={(e) => (key.value = e.currentTarget.value)}
+            />
+          </label>
+        )}
+        <label>
+          Base URL
+          <input type="url" value={baseUrl.value} onInput={(e) => (baseUrl.value = e.currentTarget.value)} />
+        </label>
+        <label>
+          Summary model (writes summaries of long conversations)
+          <select value={summary.value} onChange={(e) => (summary.value = e.currentTarget.value)}>
+            <option value="">default</option>
+            {provider.models.map((m) => (
+              <option key={m.id} value={m.id}>
+                {m.id}
+              </option>
+            ))}
+          </select>
+        </label>
+        <p class="muted">{provider.models.length} models · protocol {provider.protocol}</p>
+        {error.value && <p class="error-text" role="alert">{error.value}</p>}
+        {saved.value && <p class="ok-text" role="status">Saved.</p>}
+        <div class="form-actions">
+          {config?.has_key && (
+            <button type="button" class="ghost" onClick={() => void save({ api_key: null })}>
+              Remove key
+            </button>
+          )}
+          <button type="button" class="ghost" onClick={() => void save({ enabled: !provider.enabled })}>
+            {provider.enabled ? "Disable" : "Enable"}
+          </button>
+          {config && (
+            <button
+              type="button"
+              class="ghost"
+              onClick={async () => {
+                try {
+                  await app.api.deleteProviderConfig(provider.id);
+                  await app.loadProviders();
+                } catch (e) {
+                  error.value = message(e);
+                }
+              }}
+            >
+              Reset
+            </button>
+          )}
+          <button type="submit" class="primary">
+            Save
+          </button>
+        </div>
+      </form>
+    </details>
+  );
+}
+
+function CustomProvider({ app }: { app: ChatApp }) {
+  const id = useSignal("");
+  const protocol = useSignal<"openai" | "anthropic" | "gemini">("openai");
+  const baseUrl = useSignal("");
+  const key = useSignal("");
+  const model = useSignal("");
+  const window = useSignal("32768");
+  const output = useSignal("4096");
+  const error = useSignal("");
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    error.value = "";
+    const models: ModelInfo[] = model.value
+      ? [
+          {
+            id: model.value,
+            context_window: Number(window.value),
+            max_output_tokens: Number(output.value),
+            supports_tools: false,
+            supports_vision: false,
+            supports_reasoning: false,
+          },
+        ]
+      : [];
+    try {
+      await app.api.putProviderConfig(id.value, {
+        protocol: protocol.value,
+        base_url: baseUrl.value,
+        api_key: key.value || undefined,
+        models,
+        default_model: model.value || undefined,
+      });
+      id.value = baseUrl.value = key.value = model.value = "";
+      await app.loadProviders();
+    } catch (e) {
+      error.value = message(e);
+    }
+  };
+  return (
+    <details class="card">
+      <summary>
+        <strong>+ Custom provider</strong> <span class="muted">(self-hosted or any compatible API)</span>
+      </summary>
+      <form class="form" onSubmit={submit}>
+        <label>
+          Id
+          <input required pattern="[a-z0-9][a-z0-9._\-]*" value={id.value} onInput={(e) => (id.value = e.currentTarget.value)} />
+        </label>
+        <label>
+          Protocol
+          <select value={protocol.value} onChange={(e) => (protocol.value = e.currentTarget.value as typeof protocol.value)}>
+            <option value="openai">OpenAI-compatible</option>
+            <option value="anthropic">Anthropic</option>
+            <option value="gemini">Gemini</option>
+          </select>
+        </label>
+        <label>
+          Base URL
+          <input required type="url" value={baseUrl.value} onInput={(e) => (baseUrl.value = e.currentTarget.value)} />
+        </label>
+        <label>
+          API key (optional, write-only)
+          <input type="password" autocomplete="off" value={key.value} onInput={(e) => (key.value = e.currentTarget.value)} />
+        </label>
+        <div class="inline">
+          <label>
+            Model id
+            <input value={model.value} onInput={(e) => (model.value = e.currentTarget.value)} />
+          </label>
+          <label>
+            Context window
+            <input type="number" min={1} value={window.value} onInput={(e) => (window.value = e.currentTarget.value)} />
+          </label>
+          <label>
+            Max output
+            <input type="number" min={1} value={output.value} onInput={(e) => (output.value = e.currentTarget.value)} />
+          </label>
+        </div>
+        {error.value && <p class="error-text" role="alert">{error.value}</p>}
+        <div class="form-actions">
+          <button type="submit" class="primary">
+            Add provider
+          </button>
+        </div>
+      </form>
+    </details>
+  );
+}
+
+function Approval({ app }: { app: ChatApp }) {
+  const rules = useSignal<AutoApproval | null>(null);
+  const tools = useSignal<ToolView[]>([]);
+  const status = useSignal("");
+  useEffect(() => {
+    void Promise.all([app.api.autoApproval(), app.api.tools()]).then(
+      ([r, t]) => {
+        rules.value = r;
+        tools.value = t.items;
+      },
+      (e) => (status.value = message(e)),
+    );
+  }, []);
+  const r = rules.value;
+  if (!r) return <p class="muted">{status.value || "Loading…"}</p>;
+  const save = async (next: AutoApproval) => {
+    rules.value = next;
+    try {
+      rules.value = await app.api.putAutoApproval(next);
+      status.value = "Saved.";
+    } catch (e) {
+      status.value = message(e);
+    }
+  };
+  return (
+    <div class="stack">
+      <p class="muted">What runs without asking. Destructive tools always ask; MCP hints never decide.</p>
+      <table class="rules">
+        <caption class="sr-only">Rules per risk class</caption>
+        <thead>
+          <tr>
+            <th scope="col">Risk</th>
+            <th scope="col">Rule</th>
+          </tr>
+        </thead>
+        <tbody>
+          {RISKS.map((risk) => (
+            <tr key={risk}>
+              <th scope="row">{risk}</th>
+              <td>
+                <select
+                  aria-label={`Rule for ${risk} tools`}
+                  value={r.risk[risk]}
+                  onChange={(e) => void save({ ...r, risk: { ...r.risk, [risk]: e.currentTarget.value as Rule } })}
+                >
+                  {RULES.filter((rule) => !(risk === "destructive" && rule === "auto")).map((rule) => (
+                    <option key={rule} value={rule}>
+                      {rule}
+                    </option>
+                  ))}
+                </select>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <label>
+        Most calls run without asking in one turn
+        <input
+          type="number"
+          min={0}
+          value={r.max_auto_per_turn}
+          onChange={(e) => void save({ ...r, max_auto_per_turn: Number(e.currentTarget.value) })}
+        />
+      </label>
+      <table class="rules">
+        <caption>Per tool (overrides its risk's rule)</caption>
+        <tbody>
+          {tools.value.map((t) => (
+            <tr key={t.name}>
+              <th scope="row">
+                {t.name} <span class={`risk-badge ${t.risk}`}>{t.risk}</span>
+              </th>
+              <td>
+                <select
+                  aria-label={`Rule for ${t.name}`}
+                  value={r.tools?.[t.name] ?? ""}
+                  onChange={(e) => {
+                    const next = { ...(r.tools ?? {}) };
+                    const v = e.currentTarget.value;
+                    if (v) next[t.name] = v as Rule;
+                    else delete next[t.name];
+                    void save({ ...r, tools: next });
+                  }}
+                >
+                  <option value="">by risk</option>
+                  {RULES.filter((rule) => !(t.risk === "destructive" && rule === "auto")).map((rule) => (
+                    <option key={rule} value={rule}>
+                      {rule}
+                    </option>
+                  ))}
+                </select>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {status.value && <p role="status">{status.value}</p>}
+    </div>
+  );
+}
+
+function Tools({ app }: { app: ChatApp }) {
+  const tools = useSignal<ToolView[]>([]);
+  const status = useSignal("");
+  const load = () => void app.api.tools().then((t) => (tools.value = t.items), (e) => (status.value = message(e)));
+  useEffect(load, []);
+  const register = async (e: Event) => {
+    e.preventDefault();
+    const form = e.currentTarget as HTMLFormElement;
+    const manifestFile = (form.elements.namedItem("manifest") as HTMLInputElement).files?.[0];
+    const moduleFile = (form.elements.namedItem("module") as HTMLInputElement).files?.[0];
+    if (!manifestFile || !moduleFile) return;
+    if (moduleFile.size > TOOL_MODULE_MAX_BYTES) {
+      status.value = `The module is larger than ${TOOL_MODULE_MAX_BYTES / 1024 / 1024} MiB.`;
+      return;
+    }
+    try {
+      const manifest = JSON.parse(await manifestFile.text()) as unknown;
+      const bytes = new Uint8Array(await moduleFile.arrayBuffer());
+      let binary = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      await app.api.registerTool(manifest, btoa(binary));
+      status.value = "Registered.";
+      form.reset();
+      load();
+    } catch (err) {
+      status.value = message(err);
+    }
+  };
+  return (
+    <div class="stack">
+      <ul class="tool-list">
+        {tools.value.map((t) => (
+          <li key={`${t.source}:${t.name}`} class="card">
+            <div>
+              <strong>{t.name}</strong> <span class={`risk-badge ${t.risk}`}>{t.risk}</span> <span class="pill">{t.source}</span>
+              <p class="muted">{t.description}</p>
+            </div>
+            {t.source === "user" && t.id && (
+              <button
+                type="button"
+                class="ghost"
+                onClick={async () => {
+                  try {
+                    await app.api.deleteTool(t.id!);
+                    load();
+                  } catch (e) {
+                    status.value = message(e);
+                  }
+                }}
+              >
+                Remove
+              </button>
+            )}
+          </li>
+        ))}
+      </ul>
+      <form class="form card" onSubmit={register}>
+        <strong>Register a WebAssembly tool</strong>
+        <label>
+          Manifest (JSON)
+          <input name="manifest" type="file" accept="application/json,.json" required />
+        </label>
+        <label>
+          Module (.wasm)
+          <input name="module" type="file" accept=".wasm,application/wasm" required />
+        </label>
+        <div class="form-actions">
+          <button type="submit" class="primary">
+            Register
+          </button>
+        </div>
+      </form>
+      {status.value && <p role="status">{status.value}</p>}
+    </div>
+  );
+}
+
+function McpServers({ app }: { app: ChatApp }) {
+  const servers = useSignal<ServerView[]>([]);
+  const status = useSignal("");
+  const id = useSignal("");
+  const url = useSignal("");
+  const headerName = useSignal("");
+  const headerValue = useSignal("");
+  const load = () => void app.api.mcpServers().then((s) => (servers.value = s.items), (e) => (status.value = message(e)));
+  useEffect(load, []);
+  const add = async (e: Event) => {
+    e.preventDefault();
+    try {
+      await app.api.putMcpServer(id.value, {
+        url: url.value,
+        headers: headerName.value ? { [headerName.value]: headerValue.value } : undefined,
+      });
+      id.value = url.value = headerName.value = headerValue.value = "";
+      status.value = "Added.";
+      load();
+    } catch (err) {
+      status.value = message(err);
+    }
+  };
+  return (
+    <div class="stack">
+      {servers.value.length === 0 && <p class="muted">No MCP servers yet.</p>}
+      {servers.value.map((s) => (
+        <div key={s.id} class="card">
+          <div>
+            <strong>{s.id}</strong> <span class="muted">{s.url}</span> {s.enabled ? null : <span class="pill">disabled</span>}
+            <p class="muted">
+              {s.tools.length} tools{s.header_names.length ? ` · headers: ${s.header_names.join(", ")} (values hidden)` : ""}
+            </p>
+          </div>
+          <button
+            type="button"
+            class="ghost"
+            onClick={async () => {
+              try {
+                await app.api.deleteMcpServer(s.id);
+                load();
+              } catch (e) {
+                status.value = message(e);
+              }
+            }}
+          >
+            Remove
+          </button>
+        </div>
+      ))}
+      <form class="form card" onSubmit={add}>
+        <strong>Add an MCP server (Streamable HTTP)</strong>
+        <div class="inline">
+          <label>
+            Id
+            <input required pattern="[a-z0-9][a-z0-9_\-]*" value={id.value} onInput={(e) => (id.value = e.currentTarget.value)} />
+          </label>
+          <label>
+            URL
+            <input required type="url" value={url.value} onInput={(e) => (url.value = e.currentTarget.value)} />
+          </label>
+        </div>
+        <div class="inline">
+          <label>
+            Header name (optional)
+            <input value={headerName.value} onInput={(e) => (headerName.value = e.currentTarget.value)} />
+          </label>
+          <label>
+            Header value (write-only)
+            <input type="password" autocomplete="off" value={headerValue.value} onInput={(e) => (headerValue.value = e.currentTarget.value)} />
+          </label>
+        </div>
+        <div class="form-actions">
+          <button type="submit" class="primary">
+            Add server
+          </button>
+        </div>
+      </form>
+      {status.value && <p role="status">{status.value}</p>}
+    </div>
+  );
+}

@@ -1,0 +1,47 @@
+// Numbers as people read them.
+
+import type { MessageStatus } from "../api/types";
+
+/** Micro-dollars as dollars: cents once it is more than a cent, else enough digits to see it. */
+export function money(micros: number | null | undefined): string {
+  if (micros === null || micros === undefined) return "cost unknown";
+  const dollars = micros / 1_000_000;
+  if (dollars === 0) return "$0";
+  if (dollars >= 0.01) return `$${dollars.toFixed(2)}`;
+  return `$${dollars.toPrecision(2)}`;
+}
+
+export function tokens(n: number): string {
+  if (n < 1000) return `${n}`;
+  if (n < 1_000_000) return `${(n / 1000).toFixed(n < 10_000 ? 1 : 0)}k`;
+  return `${(n / 1_000_000).toFixed(1)}M`;
+}
+
+/** What a status means to the reader; complete says nothing. */
+export function statusLabel(status: MessageStatus): string | null {
+  switch (status) {
+    case "pending":
+      return "Waiting for the model…";
+    case "streaming":
+      return "Answering…";
+    case "complete":
+      return null;
+    case "cancelled":
+      return "Stopped";
+    case "error":
+      return "Failed";
+    case "incomplete":
+      return "Incomplete: the answer was cut off";
+    case "awaiting_approval":
+      return "Waiting for your approval";
+  }
+}
+
+export function relativeTime(iso: string, now = Date.now()): string {
+  const seconds = Math.round((now - Date.parse(iso)) / 1000);
+  if (!Number.isFinite(seconds)) return "";
+  if (seconds < 60) return "just now";
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
+  return new Date(iso).toLocaleDateString();
+}

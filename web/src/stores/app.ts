@@ -1,7 +1,7 @@
 // The client's state and the use cases the screens call: conversations, the open conversation's
 // messages, sends, approvals, providers. Screens read signals; nothing else writes them.
 
-import { computed, signal } from "@preact/signals";
+import { signal } from "@preact/signals";
 import { ApiError, type Api } from "../api/client";
 import type {
   Conversation,
@@ -41,7 +41,8 @@ export class ChatApp {
   readonly toasts = signal<Toast[]>([]);
   readonly messages: MessageStore;
   readonly outbox: Outbox;
-  readonly selected = computed(() => this.conversations.value.find((c) => c.id === this.selectedId.value) ?? null);
+  /** The open conversation; kept apart from the list, which a search may filter it out of. */
+  readonly selected = signal<Conversation | null>(null);
   private toastId = 0;
   private searchSeq = 0;
 
@@ -88,9 +89,7 @@ export class ChatApp {
     try {
       const page = await this.api.listConversations(this.query.value.trim() || undefined);
       if (seq !== this.searchSeq) return; // a newer search answered first
-      const open = this.selected.value;
-      const keep = open && !page.items.some((c) => c.id === open.id) ? [open] : [];
-      this.conversations.value = [...page.items, ...keep];
+      this.conversations.value = page.items;
       this.conversationsCursor.value = page.next_cursor ?? null;
     } catch (e) {
       this.fail(e);
@@ -124,8 +123,7 @@ export class ChatApp {
 
   async rename(id: string, title: string): Promise<void> {
     try {
-      const c = await this.api.updateConversation(id, { title });
-      this.conversations.value = this.conversations.value.map((x) => (x.id === id ? c : x));
+      this.changed(await this.api.updateConversation(id, { title }));
     } catch (e) {
       this.fail(e);
     }
@@ -133,11 +131,15 @@ export class ChatApp {
 
   async updateSettings(id: string, patch: Partial<CreateConversation>): Promise<void> {
     try {
-      const c = await this.api.updateConversation(id, patch);
-      this.conversations.value = this.conversations.value.map((x) => (x.id === id ? c : x));
+      this.changed(await this.api.updateConversation(id, patch));
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  private changed(c: Conversation): void {
+    this.conversations.value = this.conversations.value.map((x) => (x.id === c.id ? c : x));
+    if (this.selected.value?.id === c.id) this.selected.value = c;
   }
 
   async remove(id: string): Promise<void> {
@@ -145,7 +147,10 @@ export class ChatApp {
       await this.api.deleteConversation(id);
       this.conversations.value = this.conversations.value.filter((c) => c.id !== id);
       this.messages.forget(id);
-      if (this.selectedId.value === id) this.selectedId.value = null;
+      if (this.selectedId.value === id) {
+        this.selectedId.value = null;
+        this.selected.value = null;
+      }
     } catch (e) {
       this.fail(e);
     }
@@ -154,16 +159,18 @@ export class ChatApp {
   /** Opens a conversation: every page of its messages, then its live events. */
   async select(id: string | null): Promise<void> {
     this.selectedId.value = id;
-    if (!id) return;
+    if (!id) {
+      this.selected.value = null;
+      return;
+    }
     const view = this.messages.of(id);
     this.socket.subscribe(id);
     this.loadingMessages.value = true;
     try {
-      if (!this.conversations.value.some((c) => c.id === id)) {
-        // Opened by its address but not on the first page of the list.
-        const c = await this.api.getConversation(id);
-        this.conversations.value = [...this.conversations.value, c];
-      }
+      // Opened from the list, or by its address (it may be older than the list's first page).
+      const conversation = this.conversations.value.find((c) => c.id === id) ?? (await this.api.getConversation(id));
+      if (this.selectedId.value !== id) return;
+      this.selected.value = conversation;
       const all = [];
       let cursor: string | undefined;
       do {
@@ -185,6 +192,7 @@ export class ChatApp {
     } catch (e) {
       if (e instanceof ApiError && e.code === "conversation_not_found") {
         this.selectedId.value = null;
+        this.selected.value = null;
         this.conversations.value = this.conversations.value.filter((c) => c.id !== id);
       }
       this.fail(e);

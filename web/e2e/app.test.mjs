@@ -1,0 +1,321 @@
+// The web client end to end: Debian's Chromium against bestchat-local and a fake provider on
+// loopback. Each test drives the page as a person would and checks what the server stored.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { after, before, describe, it } from "node:test";
+import { startFakeProvider, words } from "./fake-provider.mjs";
+import {
+  apiAs,
+  launchBrowser,
+  messageText,
+  nextAnswer,
+  screenshot,
+  signIn,
+  startGateway,
+  useFakeProvider,
+  waitForStatus,
+  waitForWords,
+} from "./harness.mjs";
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+let gateway, fake, browser, context, page, api;
+const USER = "ada";
+
+async function newConversation(p, title) {
+  await p.getByRole("button", { name: "+ New conversation" }).first().click();
+  const dialog = p.getByRole("dialog", { name: "New conversation" });
+  await dialog.getByLabel("Title").fill(title);
+  await dialog.getByLabel("Model: provider").selectOption("fake");
+  await dialog.getByRole("button", { name: "Create" }).click();
+  await p.getByRole("heading", { level: 1, name: title }).waitFor();
+  return p.evaluate(() => location.hash.slice("#/c/".length));
+}
+
+async function type(p, text) {
+  await p.getByLabel("Message", { exact: true }).fill(text);
+  await p.keyboard.press("Enter");
+}
+
+const openConversation = (p) => p.evaluate(() => location.hash.slice("#/c/".length));
+
+/** Sends `text` from the page; the id of the answer it starts, once the page shows `minWords`. */
+async function send(p, text, minWords = 1) {
+  const id = await nextAnswer(api, await openConversation(p), () => type(p, text));
+  await waitForWords(p, id, minWords);
+  return id;
+}
+
+async function stored(conversationId) {
+  return (await api.get(`/api/conversations/${conversationId}/messages?limit=200`)).items;
+}
+
+async function axe(p, label) {
+  // Evaluated, not injected as a <script>: the page's CSP rightly refuses inline scripts.
+  await p.evaluate(AXE_SOURCE);
+  const result = await p.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 3) }));
+  });
+  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert.deepEqual(bad, [], `${label}: ${JSON.stringify(bad, null, 1)}`);
+}
+
+before(async () => {
+  fake = await startFakeProvider();
+  gateway = await startGateway();
+  api = await apiAs(gateway.url, USER);
+  await useFakeProvider(api, fake.url);
+  browser = await launchBrowser();
+  context = await browser.newContext({ viewport: { width: 1280, height: 820 }, colorScheme: "light" });
+  page = await context.newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  gateway?.stop();
+  await fake?.close();
+});
+
+describe("the web client", () => {
+  it("serves itself and its runtime config from the gateway", async () => {
+    const html = await (await fetch(gateway.url)).text();
+    assert.match(html, /<div id="app">/);
+    const config = await (await fetch(`${gateway.url}/config.json`)).json();
+    assert.equal(config.auth.mode, "dev");
+    const csp = (await fetch(gateway.url)).headers.get("content-security-policy");
+    assert.match(csp, /script-src 'self'/);
+  });
+
+  it("signs in with a name, and the sign-in page is accessible", async () => {
+    await page.goto(gateway.url);
+    await page.getByLabel("Your name").waitFor();
+    await axe(page, "sign-in");
+    await screenshot(page, "sign-in");
+    await signIn(page, gateway.url, USER);
+  });
+
+  it("creates a conversation and streams a markdown answer with highlighted code, usage and cost", async () => {
+    const id = await newConversation(page, "First steps");
+    const answer = await send(page, "hello there");
+    await waitForStatus(page, answer, "complete");
+    const article = page.locator(`[data-message-id="${answer}"]`);
+    assert.equal(await article.locator("strong").innerText(), "bold");
+    assert.ok((await article.locator("code.hljs .hljs-keyword").count()) > 0, "code is highlighted");
+    await article.getByRole("button", { name: "Copy" }).waitFor();
+    assert.match(await article.locator(".usage").innerText(), /30 in · 20 out · \$/);
+    const messages = await stored(id);
+    assert.equal(messages.length, 2);
+    assert.equal(messages[1].status, "complete");
+    assert.match(await page.locator(".totals").innerText(), /30 in · 20 out/);
+    await screenshot(page, "chat");
+  });
+
+  it("escapes raw HTML from a model instead of rendering it", async () => {
+    // A user's own text is never markup either.
+    const answer = await send(page, "<img src=x onerror=alert(1)> <b>bold?</b>");
+    await waitForStatus(page, answer, "complete");
+    assert.equal(await page.locator("article img").count(), 0);
+    assert.equal(await page.locator("article.user b").count(), 0);
+  });
+
+  it("stops an answer: it ends cancelled, here and in the store", async () => {
+    const id = await openConversation(page);
+    const answer = await send(page, "slow:2000:20", 5);
+    await page.getByRole("button", { name: "Stop" }).click();
+    await waitForStatus(page, answer, "cancelled");
+    assert.match(await page.locator(`[data-message-id="${answer}"] .status-badge`).innerText(), /Stopped/);
+    const saved = (await stored(id)).find((m) => m.id === answer);
+    assert.equal(saved.status, "cancelled");
+    assert.ok(saved.content.split(" ").length < 2000);
+  });
+
+  it("continues an answer after a reload mid-stream, with no gap and no duplicate", async () => {
+    const answer = await send(page, "slow:300:15", 20);
+    await page.reload();
+    await waitForStatus(page, answer, "complete");
+    assert.equal(await messageText(page, answer), words(300));
+  });
+
+  it("shows the same stream live in a second tab", async () => {
+    const other = await context.newPage();
+    await other.goto(page.url());
+    await other.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
+    const answer = await send(page, "slow:150:15");
+    // The second tab sees it while it streams, not only at the end.
+    await other.locator(`[data-message-id="${answer}"][data-status="streaming"]`).waitFor();
+    await waitForStatus(other, answer, "complete");
+    await waitForStatus(page, answer, "complete");
+    assert.equal(await messageText(other, answer), words(150));
+    assert.equal(await messageText(page, answer), words(150));
+    await other.close();
+  });
+
+  it("asks for approval in every tab; a decision in one updates the other at once", async () => {
+    const other = await context.newPage();
+    await other.goto(page.url());
+    await other.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
+    await type(page, "tool:6*7");
+    const card = (p) => p.getByRole("region", { name: "Approve run_javascript?" });
+    await card(page).waitFor();
+    await card(other).waitFor();
+    assert.match(await card(page).innerText(), /exec/);
+    assert.match(await card(page).locator(".arguments").innerText(), /6\*7/);
+    await screenshot(page, "approval");
+    await card(other).getByRole("button", { name: "Approve" }).click();
+    await card(page).waitFor({ state: "detached" });
+    await page.getByText(/The tool answered: .*42/).waitFor();
+    await other.getByText(/The tool answered: .*42/).waitFor();
+    const executions = await api.get("/api/tool-executions?limit=10");
+    assert.equal(executions.items[0].status, "succeeded");
+    assert.equal(executions.items[0].decision.by, "user");
+    await other.close();
+  });
+
+  it("takes an API key and never shows it again", async () => {
+    const secret = "sk-live-never-shown-7f3a9c1d";
+    await page.getByRole("button", { name: "Settings" }).click();
+    const dialog = page.getByRole("dialog", { name: "Settings" });
+    const card = dialog.locator('[data-provider="openai"]');
+    await card.locator("summary").click();
+    await card.getByLabel(/API key/).fill(secret);
+    await card.getByRole("button", { name: "Save" }).click();
+    await card.getByText("Saved.").waitFor();
+    await axe(page, "settings");
+    await screenshot(page, "settings");
+    await page.reload();
+    await page.getByRole("button", { name: "Settings" }).click();
+    const again = page.getByRole("dialog", { name: "Settings" }).locator('[data-provider="openai"]');
+    await again.locator("summary").click();
+    assert.equal(await again.getByLabel(/API key/).inputValue(), "");
+    assert.match(await again.innerText(), /…9c1d/);
+    assert.ok(!(await page.content()).includes(secret), "the key is not in the page");
+    const configs = JSON.stringify(await api.get("/api/provider-configs"));
+    assert.ok(!configs.includes(secret) && configs.includes("9c1d"));
+    await page.keyboard.press("Escape");
+  });
+
+  it("sets auto-approval rules per risk and per tool", async () => {
+    await page.getByRole("button", { name: "Settings" }).click();
+    const dialog = page.getByRole("dialog", { name: "Settings" });
+    await dialog.getByRole("tab", { name: "Auto-approval" }).click();
+    await dialog.getByLabel("Rule for network tools").selectOption("deny");
+    await dialog.getByText("Saved.").waitFor();
+    await dialog.getByLabel("Rule for calculator").selectOption("ask");
+    let rules;
+    for (let i = 0; i < 50; i++) {
+      rules = await api.get("/api/settings/auto-approval");
+      if (rules.tools.calculator === "ask") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(rules.risk.network, "deny");
+    assert.equal(rules.tools.calculator, "ask");
+    // Destructive can never be auto: the choice is not offered.
+    const options = await dialog.getByLabel("Rule for destructive tools").locator("option").allInnerTexts();
+    assert.deepEqual(options, ["ask", "deny"]);
+    await page.keyboard.press("Escape");
+  });
+
+  it("renames, searches by title and deletes conversations", async () => {
+    await newConversation(page, "Trip to Rome");
+    await newConversation(page, "Groceries");
+    await page.getByRole("button", { name: "Rename Groceries" }).click();
+    await page.getByLabel("New title").fill("Weekly groceries");
+    await page.keyboard.press("Enter");
+    await page.getByRole("link", { name: /Weekly groceries/ }).waitFor();
+    await page.keyboard.press("Control+k");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "search");
+    await page.keyboard.type("rome");
+    await page.waitForFunction(() => document.querySelectorAll(".conversation-list .row").length === 1);
+    assert.match(await page.locator(".conversation-list").innerText(), /Trip to Rome/);
+    await page.getByLabel("Search titles").fill("");
+    await page.waitForFunction(() => document.querySelectorAll(".conversation-list .row").length === 3);
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Delete Trip to Rome" }).click();
+    await page.waitForFunction(() => !document.querySelector(".conversation-list")?.textContent?.includes("Trip to Rome"));
+    const titles = (await api.get("/api/conversations")).items.map((c) => c.title);
+    assert.ok(!titles.includes("Trip to Rome") && titles.includes("Weekly groceries"));
+  });
+
+  it("switches theme, and the dark theme is accessible too", async () => {
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "light");
+    const button = page.getByRole("button", { name: /^Theme:/ });
+    await button.click(); // system -> light
+    await button.click(); // light -> dark
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+    await page.getByRole("link", { name: /First steps/ }).click();
+    await page.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
+    await axe(page, "chat, dark");
+    await screenshot(page, "chat-dark");
+    await page.reload();
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "dark");
+    await button.click(); // dark -> system (light here)
+    assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), "light");
+  });
+
+  it("works at phone width: the list is a drawer, the composer stays in view", async () => {
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const p = await phone.newPage();
+    await signIn(p, gateway.url, USER);
+    const drawer = p.getByRole("button", { name: "Conversations" });
+    await drawer.click();
+    await p.getByRole("link", { name: /First steps/ }).click();
+    await p.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
+    const box = await p.getByLabel("Message", { exact: true }).boundingBox();
+    assert.ok(box && box.y + box.height <= 844, "composer is on screen");
+    const overflow = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `no sideways scroll (${overflow}px)`);
+    await screenshot(p, "phone");
+    await phone.close();
+  });
+
+  it("scrolls a 2,000-message conversation with only the visible rows in the page", async () => {
+    const big = await api.post("/api/conversations", { title: "Long history", provider: "fake", model: "fake-model" });
+    // 1,000 turns of short answers: 2,000 messages, sent a few at a time.
+    const turns = Array.from({ length: 1000 }, (_, i) => i);
+    for (let i = 0; i < turns.length; i += 20) {
+      await Promise.all(
+        turns.slice(i, i + 20).map((n) =>
+          api.post(`/api/conversations/${big.id}/messages`, { client_message_id: `bulk-${n}`, content: `slow:3:0 question ${n}` }),
+        ),
+      );
+    }
+    // Every answer has ended before the page opens it.
+    for (;;) {
+      const all = [];
+      let cursor = "";
+      do {
+        const page = await api.get(`/api/conversations/${big.id}/messages?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
+        all.push(...page.items);
+        cursor = page.next_cursor ?? "";
+      } while (cursor);
+      if (all.length === 2000 && all.every((m) => m.status === "complete")) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await page.goto(`${gateway.url}/#/c/${big.id}`);
+    await page.getByRole("heading", { level: 1, name: "Long history" }).waitFor();
+    await page.locator('article.message').first().waitFor();
+    const count = await page.evaluate(async () => {
+      const el = document.querySelector(".messages");
+      // The newest message is in view first.
+      const atEnd = el.scrollHeight - el.scrollTop - el.clientHeight < 200;
+      let maxRows = 0;
+      // Scroll to the top in steps, as a reader flicking up would.
+      while (el.scrollTop > 0) {
+        el.scrollTop = Math.max(0, el.scrollTop - el.clientHeight * 2);
+        await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+        maxRows = Math.max(maxRows, document.querySelectorAll("article.message").length);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      const top = [...document.querySelectorAll("[data-index]")].slice(0, 3).map((e) => `${e.dataset.index}:${e.querySelector("article")?.dataset.messageId}`);
+      return { atEnd, maxRows, first: document.querySelector('[data-index="0"] article')?.dataset.messageId, top };
+    });
+    assert.ok(count.atEnd, "opens at the newest message");
+    assert.ok(count.maxRows < 80, `only visible rows are in the page (${count.maxRows})`);
+    const first = (await api.get(`/api/conversations/${big.id}/messages?limit=1`)).items[0];
+    assert.equal(count.first, first.id, `the top is the first message (${count.top})`);
+  });
+});

@@ -160,6 +160,19 @@ async fn lists_page_newest_first_with_cursors(gateway: &GatewayProcess) {
     assert_error(status, &body, 422, "validation_failed");
     let (status, body) = api.get("/api/conversations?limit=201").await;
     assert_error(status, &body, 422, "validation_failed");
+
+    // Title search over HTTP: the query is text, never a pattern; past a title's length, refused.
+    let (status, page) = api.get("/api/conversations?q=C3").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["title"], "c3");
+    let (_, page) = api.get("/api/conversations?q=%25").await;
+    assert_eq!(page["items"], json!([]));
+    let (_, page) = api.get("/api/conversations?q=").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 5);
+    let long = "x".repeat(201);
+    let (status, body) = api.get(&format!("/api/conversations?q={long}")).await;
+    assert_error(status, &body, 400, "invalid_request");
 }
 
 async fn bad_input_gets_clear_errors(gateway: &GatewayProcess) {

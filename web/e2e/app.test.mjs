@@ -164,6 +164,7 @@ describe("the web client", () => {
     await card(other).waitFor();
     assert.match(await card(page).innerText(), /exec/);
     assert.match(await card(page).locator(".arguments").innerText(), /6\*7/);
+    await card(page).scrollIntoViewIfNeeded();
     await screenshot(page, "approval");
     await card(other).getByRole("button", { name: "Approve" }).click();
     await card(page).waitFor({ state: "detached" });

@@ -295,6 +295,23 @@ mod tests {
         assert_eq!(routed, handled);
     }
 
+    /// The OpenAPI document describes each route as the template declares it: same method,
+    /// same path, public exactly when the template has no authorizer.
+    #[test]
+    fn template_routes_and_the_openapi_document_match() {
+        use bestchat_app::openapi::OPERATIONS;
+        let routed: BTreeSet<(String, String, String, bool)> = http_routes(TEMPLATE)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.function, r.method, r.path, r.requires_auth))
+            .collect();
+        let described: BTreeSet<(String, String, String, bool)> = OPERATIONS
+            .iter()
+            .map(|o| (o.function.into(), o.method.into(), o.path.into(), !o.public))
+            .collect();
+        assert_eq!(routed, described);
+    }
+
     /// Every function in the template has a binary in `functions/src/bin`, and every binary is
     /// deployed by the template.
     #[test]

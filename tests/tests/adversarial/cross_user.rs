@@ -188,6 +188,12 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                 assert_eq!(status, StatusCode::OK);
                 assert!(!leaks(&body, &alice));
             }
+            "GET /api/openapi.json" => {
+                let (status, body) = mallory.get("/api/openapi.json").await;
+                assert_eq!(status, StatusCode::OK);
+                assert_eq!(body["openapi"], "3.1.0");
+                assert!(!leaks(&body, &alice));
+            }
             "POST /api/conversations" => {
                 // The owner is the token's subject, whatever the body claims.
                 let (status, body) = mallory

@@ -69,7 +69,8 @@ export function App({ app, auth }: { app: ChatApp; auth: Auth }) {
         </span>
         <span class="spacer" />
         <button type="button" class="ghost" onClick={cycleTheme} aria-label={`Theme: ${theme.value}`} title="Switch theme">
-          {theme.value === "dark" ? "☾ Dark" : theme.value === "light" ? "☀ Light" : "◐ System"}
+          <span aria-hidden="true">{theme.value === "dark" ? "☾" : theme.value === "light" ? "☀" : "◐"}</span>
+          <span class="label"> {theme.value === "dark" ? "Dark" : theme.value === "light" ? "Light" : "System"}</span>
         </button>
         <button type="button" class="ghost" onClick={() => (dialog.value = "settings")}>
           Settings

@@ -47,6 +47,15 @@ export function Sidebar({ app, onNew, onPick }: { app: ChatApp; onNew: () => voi
   );
 }
 
+/** A line icon (no icon font: the glyphs must not depend on what fonts a device has). */
+function Icon({ path }: { path: string }) {
+  return (
+    <svg width="16" height="16" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">
+      <path d={path} />
+    </svg>
+  );
+}
+
 function ConversationRow({ app, conversation, onPick }: { app: ChatApp; conversation: Conversation; onPick: () => void }) {
   const editing = useSignal(false);
   const input = useRef<HTMLInputElement>(null);
@@ -89,7 +98,7 @@ function ConversationRow({ app, conversation, onPick }: { app: ChatApp; conversa
       )}
       <div class="row-actions">
         <button type="button" class="icon" aria-label={`Rename ${conversation.title}`} onClick={() => (editing.value = true)}>
-          ✎
+          <Icon path="M4 20h4L19 9l-4-4L4 16v4zM14 6l4 4" />
         </button>
         <button
           type="button"
@@ -99,7 +108,7 @@ function ConversationRow({ app, conversation, onPick }: { app: ChatApp; conversa
             if (confirm(`Delete “${conversation.title}” and all its messages?`)) void app.remove(conversation.id);
           }}
         >
-          🗑
+          <Icon path="M5 7h14M10 7V4h4v3M7 7l1 13h8l1-13M10 11v6M14 11v6" />
         </button>
       </div>
     </li>

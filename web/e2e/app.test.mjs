@@ -122,6 +122,31 @@ describe("the web client", () => {
     assert.equal(await page.locator("article.user b").count(), 0);
   });
 
+  it("shows visible reasoning collapsed, and a failure with its public sentence only", async () => {
+    const thought = await send(page, "think");
+    await waitForStatus(page, thought, "complete");
+    const reasoning = page.locator(`[data-message-id="${thought}"] details.reasoning`);
+    assert.equal(await reasoning.getAttribute("open"), null, "collapsed");
+    await reasoning.locator("summary").click();
+    assert.match(await reasoning.innerText(), /Let me think\./);
+    const failed = await nextAnswer(api, await openConversation(page), () => type(page, "fail please"));
+    await waitForStatus(page, failed, "error");
+    const text = await page.locator(`[data-message-id="${failed}"]`).innerText();
+    assert.match(text, /Failed/);
+    assert.match(text, /provider_error/);
+    assert.ok(!text.includes("secret internal detail"), "the provider's detail stays in the log");
+  });
+
+  it("regenerates: the last question is asked again as a new turn", async () => {
+    const id = await openConversation(page);
+    const ok = await send(page, "again please");
+    await waitForStatus(page, ok, "complete");
+    const again = await nextAnswer(api, id, () => page.getByRole("button", { name: "Regenerate" }).click());
+    await waitForStatus(page, again, "complete");
+    const users = (await stored(id)).filter((m) => m.role === "user").map((m) => m.content);
+    assert.deepEqual(users.slice(-2), ["again please", "again please"]);
+  });
+
   it("stops an answer: it ends cancelled, here and in the store", async () => {
     const id = await openConversation(page);
     const answer = await send(page, "slow:2000:20", 5);

@@ -5,6 +5,7 @@
 //   "tool:CODE"    first a run_javascript call with {"code": CODE}; after the result, an answer
 //                  quoting it
 //   "think"        reasoning deltas, then an answer
+//   "fail"         a 400 with OpenAI's error body (not retryable)
 //   anything else  a short markdown answer with a code block
 import http from "node:http";
 
@@ -97,6 +98,12 @@ export async function startFakeProvider() {
         return;
       }
       requests.push(body);
+      const last = [...(body.messages ?? [])].reverse().find((m) => m.role === "user");
+      if (typeof last?.content === "string" && last.content.startsWith("fail")) {
+        res.writeHead(400, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ error: { message: "secret internal detail", type: "invalid_request_error", code: null } }));
+        return;
+      }
       stream(res, body).catch(() => res.destroy());
     });
   });

@@ -165,6 +165,34 @@ describe("the web client", () => {
     assert.equal(await messageText(page, answer), words(300));
   });
 
+  it("reconnects after a dropped connection and resumes the answer exactly", async () => {
+    const p = await context.newPage();
+    // Keep a handle on the page's sockets so the test can cut one, as a network drop would.
+    await p.addInitScript(() => {
+      const Native = window.WebSocket;
+      window.__sockets = [];
+      window.WebSocket = class extends Native {
+        constructor(...args) {
+          super(...args);
+          window.__sockets.push(this);
+        }
+      };
+    });
+    await p.goto(page.url());
+    await p.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
+    await p.getByRole("status", { name: "Connection open" }).waitFor();
+    const answer = await send(p, "slow:400:10", 30);
+    for (let cut = 0; cut < 2; cut++) {
+      await p.evaluate(() => window.__sockets.at(-1).close());
+      await p.getByRole("status", { name: /Connection (closed|connecting)/ }).waitFor();
+      await p.getByRole("status", { name: "Connection open" }).waitFor();
+    }
+    await waitForStatus(p, answer, "complete");
+    assert.equal(await messageText(p, answer), words(400));
+    assert.ok((await p.evaluate(() => window.__sockets.length)) >= 3, "it reconnected");
+    await p.close();
+  });
+
   it("shows the same stream live in a second tab", async () => {
     const other = await context.newPage();
     await other.goto(page.url());

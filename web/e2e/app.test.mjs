@@ -22,6 +22,8 @@ const require = createRequire(import.meta.url);
 const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
 let gateway, fake, browser, context, page, api;
+/** The conversation most tests continue in. */
+let firstSteps;
 const USER = "ada";
 
 async function newConversation(p, title) {
@@ -100,6 +102,7 @@ describe("the web client", () => {
 
   it("creates a conversation and streams a markdown answer with highlighted code, usage and cost", async () => {
     const id = await newConversation(page, "First steps");
+    firstSteps = id;
     const answer = await send(page, "hello there");
     await waitForStatus(page, answer, "complete");
     const article = page.locator(`[data-message-id="${answer}"]`);
@@ -163,6 +166,21 @@ describe("the web client", () => {
     await page.reload();
     await waitForStatus(page, answer, "complete");
     assert.equal(await messageText(page, answer), words(300));
+  });
+
+  it("says quietly when the context was optimized to fit the model's window", async () => {
+    const fit = await api.post("/api/conversations", { title: "Small window", provider: "fake", model: "tiny-model" });
+    await page.goto(`${gateway.url}/#/c/${fit.id}`);
+    await page.getByRole("heading", { level: 1, name: "Small window" }).waitFor();
+    for (let i = 0; i < 4; i++) {
+      const answer = await send(page, `slow:300:0 turn ${i}`);
+      await waitForStatus(page, answer, "complete");
+    }
+    const notice = page.getByRole("status").filter({ hasText: "Context optimized" });
+    await notice.waitFor();
+    assert.match(await notice.innerText(), /→ .* tokens/);
+    await page.goto(`${gateway.url}/#/c/${firstSteps}`);
+    await page.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
   });
 
   it("reconnects after a dropped connection and resumes the answer exactly", async () => {

@@ -101,6 +101,8 @@ export async function useFakeProvider(api, fakeUrl) {
         output_price_per_mtok: 2_000_000,
         supports_tools: true,
       },
+      // A small window, so a few turns need the context planner.
+      { id: "tiny-model", context_window: 1500, max_output_tokens: 300, supports_tools: false },
     ],
   });
 }

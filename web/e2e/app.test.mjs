@@ -304,7 +304,8 @@ describe("the web client", () => {
     await page.waitForFunction(() => document.querySelectorAll(".conversation-list .row").length === 1);
     assert.match(await page.locator(".conversation-list").innerText(), /Trip to Rome/);
     await page.getByLabel("Search titles").fill("");
-    await page.waitForFunction(() => document.querySelectorAll(".conversation-list .row").length === 3);
+    const all = (await api.get("/api/conversations")).items.length;
+    await page.waitForFunction((n) => document.querySelectorAll(".conversation-list .row").length === n, all);
     page.once("dialog", (d) => d.accept());
     await page.getByRole("button", { name: "Delete Trip to Rome" }).click();
     await page.waitForFunction(() => !document.querySelector(".conversation-list")?.textContent?.includes("Trip to Rome"));

@@ -79,6 +79,8 @@ pub struct Operation {
     /// The success status and its body (`None`: no body, as for 204).
     pub status: u16,
     pub answer: Option<SchemaOf>,
+    /// Another success status with the same body (a repeated idempotent request).
+    pub also: Option<u16>,
     pub public: bool,
 }
 
@@ -99,6 +101,7 @@ const fn op(
         body: None,
         status,
         answer,
+        also: None,
         public: false,
     }
 }
@@ -111,6 +114,11 @@ impl Operation {
 
     const fn with_query(mut self, query: &'static [Query]) -> Self {
         self.query = query;
+        self
+    }
+
+    const fn also(mut self, status: u16) -> Self {
+        self.also = Some(status);
         self
     }
 
@@ -207,6 +215,7 @@ pub const OPERATIONS: &[Operation] = &[
         202,
         Some(schema::<SentPair>),
     )
+    .also(200)
     .with_body(schema::<SendMessage>),
     op(
         "providers-list",
@@ -518,6 +527,9 @@ fn describe(operation: &Operation, generators: &mut Generators, error: &Schema) 
         None => json!({"description": "this document", "content": {"application/json": {}}}),
     };
     let mut responses = Map::new();
+    if let Some(also) = operation.also {
+        responses.insert(also.to_string(), success.clone());
+    }
     responses.insert(operation.status.to_string(), success);
     responses.insert(
         "default".into(),

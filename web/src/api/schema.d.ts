@@ -1203,6 +1203,15 @@ export interface operations {
         };
         responses: {
             /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SentPair"];
+                };
+            };
+            /** @description success */
             202: {
                 headers: {
                     [name: string]: unknown;

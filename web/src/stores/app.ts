@@ -164,13 +164,13 @@ export class ChatApp {
       return;
     }
     const view = this.messages.of(id);
+    view.beginLoad();
     this.socket.subscribe(id);
     this.loadingMessages.value = true;
     try {
       // Opened from the list, or by its address (it may be older than the list's first page).
       const conversation = this.conversations.value.find((c) => c.id === id) ?? (await this.api.getConversation(id));
-      if (this.selectedId.value !== id) return;
-      this.selected.value = conversation;
+      if (this.selectedId.value === id) this.selected.value = conversation;
       const all = [];
       let cursor: string | undefined;
       do {
@@ -178,18 +178,16 @@ export class ChatApp {
         all.push(...page.items);
         cursor = page.next_cursor ?? undefined;
       } while (cursor && all.length < MESSAGES_LOADED_MAX);
-      if (this.selectedId.value !== id) return;
-      view.reset(all);
-      for (const e of this.outbox.list(id)) this.showLocal(e, "sending");
       // An answer still streaming (another device's, or this tab's before a reload) is
       // replayed from its first delta, then continues live: no gap, no duplicate.
-      for (const m of view.unfinished()) {
-        if (this.socket.lastSeq(m.id) === undefined) {
-          view.restart(m.id);
-          this.socket.follow(m.id, 0);
-        }
+      for (const m of view.finishLoad(all)) {
+        view.restart(m.id);
+        this.socket.refollow(m.id);
       }
+      if (this.selectedId.value !== id) return;
+      for (const e of this.outbox.list(id)) this.showLocal(e, "sending");
     } catch (e) {
+      view.finishLoad(view.items.value.map((m) => m.value).filter((m) => !m.local));
       if (e instanceof ApiError && e.code === "conversation_not_found") {
         this.selectedId.value = null;
         this.selected.value = null;

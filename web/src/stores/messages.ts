@@ -23,6 +23,8 @@ export interface Notice {
 
 /** Most messages one conversation view holds (the API pages them 200 at a time). */
 export const MESSAGES_LOADED_MAX = 20_000;
+/** Most events held while a conversation's pages load; past it the oldest go (a replay follows). */
+export const EVENTS_HELD_MAX = 10_000;
 
 export interface Totals {
   input_tokens: number;
@@ -48,6 +50,8 @@ export class ConversationMessages {
   private readonly byId = new Map<string, Signal<MessageItem>>();
   private readonly pending = new Map<string, { text: string; reasoning: string }>();
   private scheduled = false;
+  /** Events that arrive while the pages load; null when not loading. */
+  private held: ServerEvent[] | null = null;
 
   constructor(
     readonly conversationId: string,
@@ -56,6 +60,29 @@ export class ConversationMessages {
 
   get(id: string): Signal<MessageItem> | undefined {
     return this.byId.get(id);
+  }
+
+  /** From now until `finishLoad`, events are held rather than applied to a list about to go. */
+  beginLoad(): void {
+    this.held = [];
+  }
+
+  /**
+   * Takes the loaded list, then the events that came meanwhile: a message created since is
+   * added, an older copy never replaces a newer one, and deltas of loaded messages are dropped
+   * (their answers are replayed from seq 0 by the caller). Returns the answers to replay.
+   */
+  finishLoad(messages: Message[]): MessageItem[] {
+    const held = this.held ?? [];
+    this.held = null;
+    this.reset(messages);
+    const loaded = new Set(messages.map((m) => m.id));
+    for (const event of held) {
+      if (event.type === "message.delta" && loaded.has(event.message_id)) continue;
+      this.apply(event);
+    }
+    this.flush();
+    return this.unfinished();
   }
 
   /** Replaces the list with what the server has (after a load), keeping local sends. */
@@ -83,6 +110,8 @@ export class ConversationMessages {
   upsert(message: MessageItem): void {
     const existing = this.byId.get(message.id);
     if (existing) {
+      // An event that left before the copy held here (a replayed message.created) changes nothing.
+      if (message.updated_at < existing.value.updated_at) return;
       existing.value = { ...message, reasoning: message.reasoning ?? existing.value.reasoning };
       return;
     }
@@ -115,6 +144,11 @@ export class ConversationMessages {
 
   /** Applies one event of this conversation. The socket has already dropped repeated deltas. */
   apply(event: ServerEvent): void {
+    if (this.held) {
+      if (this.held.length >= EVENTS_HELD_MAX) this.held.shift();
+      this.held.push(event);
+      return;
+    }
     switch (event.type) {
       case "message.created":
         this.upsert(event.message);

@@ -219,3 +219,43 @@ describe("Outbox", () => {
     expect(outbox.list()).toEqual([]);
   });
 });
+
+describe("opening a conversation while its events flow", () => {
+  it("keeps what happened during the load: a message created meanwhile is not lost", () => {
+    const { v, frame } = view();
+    v.beginLoad();
+    v.apply({ type: "message.created", message: message("m3", { status: "pending" }) } as ServerEvent);
+    v.apply(delta("m3", 1, "new"));
+    const unfinished = v.finishLoad([message("m1", { status: "complete", content: "old" })]);
+    frame();
+    expect(v.items.value.map((s) => s.value.id)).toEqual(["m1", "m3"]);
+    expect(v.get("m3")!.value.content).toBe("new");
+    expect(unfinished.map((m) => m.id)).toEqual(["m3"]);
+  });
+
+  it("never lets an older copy replace the loaded one, and drops deltas the replay will bring", () => {
+    const { v, frame } = view();
+    v.beginLoad();
+    v.apply({ type: "message.created", message: message("m1", { status: "pending", updated_at: "2026-12-02T00:00:00Z" }) } as ServerEvent);
+    v.apply(delta("m1", 1, "dup"));
+    const unfinished = v.finishLoad([message("m1", { status: "streaming", content: "so far", updated_at: "2026-12-02T00:00:05Z" })]);
+    frame();
+    expect(v.get("m1")!.value.status).toBe("streaming");
+    expect(v.get("m1")!.value.content).toBe("so far");
+    expect(unfinished.map((m) => m.id)).toEqual(["m1"]);
+  });
+
+  it("takes a completion that came during the load", () => {
+    const { v } = view();
+    v.beginLoad();
+    v.apply({
+      type: "message.completed",
+      conversation_id: CONV,
+      message_id: "m1",
+      message: message("m1", { status: "complete", content: "final", updated_at: "2026-12-02T00:00:09Z" }),
+    } as ServerEvent);
+    const unfinished = v.finishLoad([message("m1", { status: "streaming", content: "part", updated_at: "2026-12-02T00:00:01Z" })]);
+    expect(v.get("m1")!.value.content).toBe("final");
+    expect(unfinished).toEqual([]);
+  });
+});

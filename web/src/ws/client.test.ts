@@ -177,3 +177,18 @@ describe("ChatSocket", () => {
     expect(socket.state).toBe("closed");
   });
 });
+
+describe("ChatSocket.refollow", () => {
+  it("resumes from seq 0 even for a message it had seen, and passes the replay again", async () => {
+    const { socket, sockets, events } = await setup();
+    sockets[0]!.open();
+    socket.follow(MSG, 0);
+    sockets[0]!.deliver(delta(1));
+    sockets[0]!.deliver(delta(2));
+    sockets[0]!.sent = [];
+    socket.refollow(MSG);
+    expect(sockets[0]!.sent).toEqual([{ action: "resume", message_id: MSG, after_seq: 0 }]);
+    for (const seq of [1, 2, 3]) sockets[0]!.deliver(delta(seq));
+    expect(events.filter((e) => e.type === "message.delta").map((e) => (e as { seq: number }).seq)).toEqual([1, 2, 1, 2, 3]);
+  });
+});

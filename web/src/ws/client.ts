@@ -114,6 +114,13 @@ export class ChatSocket {
     this.send({ action: "resume", message_id: messageId, after_seq: afterSeq });
   }
 
+  /** Follow a message again from its first delta, whatever was seen of it before. */
+  refollow(messageId: string): void {
+    this.seqs.set(messageId, 0);
+    this.gaps.delete(messageId);
+    this.send({ action: "resume", message_id: messageId, after_seq: 0 });
+  }
+
   lastSeq(messageId: string): number | undefined {
     return this.seqs.get(messageId);
   }

@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn build(web: &Path, dist: &Path) -> Result<(), String> {
     let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
-    if !web.join("node_modules/.package-lock.json").exists() {
+    if installed_is_stale(web) {
         run(Command::new(npm)
             .current_dir(web)
             .args(["ci", "--no-audit", "--no-fund"]))?;
@@ -60,6 +60,18 @@ fn build(web: &Path, dist: &Path) -> Result<(), String> {
         .args(["run", "build", "--", "--outDir"])
         .arg(dist)
         .arg("--emptyOutDir"))
+}
+
+/// No node_modules yet, or one installed from an older lock file.
+fn installed_is_stale(web: &Path) -> bool {
+    let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (
+        modified(web.join("node_modules/.package-lock.json")),
+        modified(web.join("package-lock.json")),
+    ) {
+        (Some(installed), Some(lock)) => installed < lock,
+        _ => true,
+    }
 }
 
 fn run(command: &mut Command) -> Result<(), String> {

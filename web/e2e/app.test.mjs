@@ -270,6 +270,34 @@ describe("the web client", () => {
     await page.keyboard.press("Escape");
   });
 
+  it("adds a custom provider and uses it as a conversation's fallback", async () => {
+    await page.getByRole("button", { name: "Settings" }).click();
+    const dialog = page.getByRole("dialog", { name: "Settings" });
+    const custom = dialog.locator("details.card", { hasText: "+ Custom provider" });
+    await custom.locator("summary").click();
+    await custom.getByLabel("Id", { exact: true }).fill("mine");
+    await custom.getByLabel("Base URL").fill(`${fake.url}/v1`);
+    await custom.getByLabel("Model id").fill("mine-model");
+    await custom.getByRole("button", { name: "Add provider" }).click();
+    await dialog.locator('[data-provider="mine"]').waitFor();
+    await page.keyboard.press("Escape");
+    await page.getByRole("button", { name: "+ New conversation" }).first().click();
+    const create = page.getByRole("dialog", { name: "New conversation" });
+    await create.getByLabel("Title").fill("With a fallback");
+    await create.getByLabel("Model: provider").selectOption("fake");
+    await create.getByRole("button", { name: "+ Add fallback" }).click();
+    await create.getByLabel("Fallback 1: provider").selectOption("mine");
+    await create.getByLabel("Fallback 1: model").selectOption("mine-model");
+    await create.getByRole("button", { name: "Create" }).click();
+    await page.getByRole("heading", { level: 1, name: "With a fallback" }).waitFor();
+    assert.match(await page.locator(".chat-title").innerText(), /→ mine-model/);
+    const id = await openConversation(page);
+    const saved = await api.get(`/api/conversations/${id}`);
+    assert.deepEqual(saved.settings.fallbacks, [{ provider: "mine", model: "mine-model" }]);
+    await page.goto(`${gateway.url}/#/c/${firstSteps}`);
+    await page.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
+  });
+
   it("sets auto-approval rules per risk and per tool", async () => {
     await page.getByRole("button", { name: "Settings" }).click();
     const dialog = page.getByRole("dialog", { name: "Settings" });

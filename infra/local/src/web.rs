@@ -51,13 +51,14 @@ pub fn router(auth: WebAuth) -> Router {
         ws_url: "",
         auth: &auth,
     })
+    .map(axum::body::Bytes::from)
     .unwrap_or_default();
     let csp = content_security_policy(&auth);
     let mut app = Router::new().route(
         "/config.json",
         get(move || {
             let body = config.clone();
-            async move { file_response(body, "application/json", "no-store") }
+            async move { file_response(Body::from(body), "application/json", "no-store") }
         }),
     );
     for route in APP_ROUTES {
@@ -73,7 +74,9 @@ pub fn router(auth: WebAuth) -> Router {
         };
         app = app.route(
             path,
-            get(move || async move { file_response(bytes.to_vec(), content_type(path), cache) }),
+            get(
+                move || async move { file_response(Body::from(*bytes), content_type(path), cache) },
+            ),
         );
     }
     app
@@ -89,7 +92,7 @@ fn index(csp: &str) -> Response {
         )
             .into_response();
     };
-    let mut response = file_response(bytes.to_vec(), "text/html; charset=utf-8", "no-cache");
+    let mut response = file_response(Body::from(*bytes), "text/html; charset=utf-8", "no-cache");
     if let Ok(value) = HeaderValue::from_str(csp) {
         response
             .headers_mut()
@@ -121,8 +124,9 @@ fn origin(url: &str) -> &str {
     }
 }
 
-fn file_response(body: Vec<u8>, content_type: &str, cache: &'static str) -> Response {
-    let mut response = Response::new(Body::from(body));
+/// Embedded files are served from the binary's own bytes, never copied.
+fn file_response(body: Body, content_type: &str, cache: &'static str) -> Response {
+    let mut response = Response::new(body);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(content_type) {
         headers.insert(header::CONTENT_TYPE, value);

@@ -25,7 +25,9 @@ use crate::turn::{TurnJob, announce_end, broadcast, completed_event};
 #[derive(Debug, Clone, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessage {
+    #[schemars(length(max = CLIENT_MESSAGE_ID_MAX_CHARS))]
     pub client_message_id: String,
+    #[schemars(length(max = MESSAGE_CONTENT_MAX_CHARS))]
     pub content: String,
     pub provider: Option<ProviderId>,
     pub model: Option<ModelId>,

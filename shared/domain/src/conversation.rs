@@ -37,6 +37,7 @@ pub struct ConversationSettings {
     pub max_output_tokens: Option<u32>,
     /// Tried in order when the conversation's own model fails before its first token.
     #[serde(default)]
+    #[schemars(length(max = FALLBACKS_MAX))]
     pub fallbacks: Vec<ModelRef>,
 }
 
@@ -75,9 +76,11 @@ impl ConversationSettings {
 #[derive(Debug, Default, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConversation {
+    #[schemars(length(max = TITLE_MAX_CHARS))]
     pub title: Option<String>,
     pub provider: Option<ProviderId>,
     pub model: Option<ModelId>,
+    #[schemars(length(max = SYSTEM_PROMPT_MAX_CHARS))]
     pub system_prompt: Option<String>,
     pub settings: Option<ConversationSettings>,
 }
@@ -126,10 +129,12 @@ impl CreateConversation {
 #[derive(Debug, Default, Deserialize, ::schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConversation {
+    #[schemars(length(max = TITLE_MAX_CHARS))]
     pub title: Option<String>,
     pub provider: Option<ProviderId>,
     pub model: Option<ModelId>,
     #[serde(default, deserialize_with = "present")]
+    #[schemars(length(max = SYSTEM_PROMPT_MAX_CHARS))]
     pub system_prompt: Option<Option<String>>,
     pub settings: Option<ConversationSettings>,
 }

@@ -1,6 +1,7 @@
 // The HTTP API, typed by the generated contract. Every failure becomes an ApiError carrying the
 // server's public code and sentence; a network failure is `network_error`, retryable.
 
+import { PAGE_MAX } from "./limits";
 import type { paths } from "./schema";
 import type {
   AutoApproval,
@@ -53,6 +54,9 @@ export interface ApiOptions {
   token: () => Promise<string | null>;
   fetch?: typeof fetch;
 }
+
+/** Conversations per page of the sidebar. */
+export const CONVERSATIONS_PAGE = 50;
 
 /** Longest wait for any one request before it counts as a network failure. */
 export const REQUEST_TIMEOUT_MS = 30_000;
@@ -114,7 +118,7 @@ export class Api {
   }
 
   listConversations(q?: string, cursor?: string): Promise<Paged<Conversation>> {
-    return this.call("get", "/api/conversations", {}, undefined, { q, cursor, limit: 50 });
+    return this.call("get", "/api/conversations", {}, undefined, { q, cursor, limit: CONVERSATIONS_PAGE });
   }
   getConversation(id: string): Promise<Conversation> {
     return this.call("get", "/api/conversations/{id}", { id });
@@ -129,7 +133,7 @@ export class Api {
     return this.call("delete", "/api/conversations/{id}", { id });
   }
   listMessages(id: string, cursor?: string): Promise<Paged<Message>> {
-    return this.call("get", "/api/conversations/{id}/messages", { id }, undefined, { cursor, limit: 200 });
+    return this.call("get", "/api/conversations/{id}/messages", { id }, undefined, { cursor, limit: PAGE_MAX });
   }
   sendMessage(id: string, body: SendMessage): Promise<SentPair> {
     return this.call("post", "/api/conversations/{id}/messages", { id }, body);
@@ -165,7 +169,7 @@ export class Api {
     return this.call("delete", "/api/tools/{id}", { id });
   }
   pendingExecutions(): Promise<Paged<ToolExecution>> {
-    return this.call("get", "/api/tool-executions", {}, undefined, { status: "pending", limit: 200 });
+    return this.call("get", "/api/tool-executions", {}, undefined, { status: "pending", limit: PAGE_MAX });
   }
   decide(id: string, decision: "approve" | "deny"): Promise<ToolExecution> {
     return decision === "approve"

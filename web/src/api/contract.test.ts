@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import * as limits from "./limits";
 
 describe("the typed contract", () => {
   it("schema.d.ts is what openapi.json generates (npm run gen:types)", () => {
@@ -24,5 +25,16 @@ describe("the typed contract", () => {
       (v) => v.properties.type.const,
     );
     expect(events).toEqual(expect.arrayContaining(["message.delta", "tool.pending", "context.optimized"]));
+  });
+
+  it("states the limits the forms use", () => {
+    const s = (JSON.parse(readFileSync(join(__dirname, "openapi.json"), "utf8")) as Record<string, any>).components.schemas;
+    expect(limits.TITLE_MAX_CHARS).toBe(s.CreateConversation.properties.title.maxLength);
+    expect(limits.SYSTEM_PROMPT_MAX_CHARS).toBe(s.CreateConversation.properties.system_prompt.maxLength);
+    expect(limits.MESSAGE_MAX_CHARS).toBe(s.SendMessage.properties.content.maxLength);
+    expect(limits.FALLBACKS_MAX).toBe(s.ConversationSettingsInput.properties.fallbacks.maxItems);
+    const paths = (JSON.parse(readFileSync(join(__dirname, "openapi.json"), "utf8")) as Record<string, any>).paths;
+    const limit = paths["/api/conversations"].get.parameters.find((p: { name: string }) => p.name === "limit");
+    expect(limit.description).toContain(`1 to ${limits.PAGE_MAX}`);
   });
 });

@@ -1,19 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { authorizeUrl, challengeOf } from "./pkce";
-import { Auth, claimsOf, session, type KeyValue } from "./session";
+import { MemoryStorage } from "../testing";
+import { Auth, claimsOf, session } from "./session";
 
-class MemoryStorage implements KeyValue {
-  data = new Map<string, string>();
-  getItem(k: string) {
-    return this.data.get(k) ?? null;
-  }
-  setItem(k: string, v: string) {
-    this.data.set(k, v);
-  }
-  removeItem(k: string) {
-    this.data.delete(k);
-  }
-}
 
 function jwt(claims: Record<string, unknown>): string {
   const enc = (o: unknown) => btoa(JSON.stringify(o)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");

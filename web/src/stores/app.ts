@@ -129,14 +129,6 @@ export class ChatApp {
     }
   }
 
-  async updateSettings(id: string, patch: Partial<CreateConversation>): Promise<void> {
-    try {
-      this.changed(await this.api.updateConversation(id, patch));
-    } catch (e) {
-      this.fail(e);
-    }
-  }
-
   private changed(c: Conversation): void {
     this.conversations.value = this.conversations.value.map((x) => (x.id === c.id ? c : x));
     if (this.selected.value?.id === c.id) this.selected.value = c;

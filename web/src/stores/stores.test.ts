@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../api/client";
 import type { Message, SentPair, ServerEvent } from "../api/types";
-import type { KeyValue } from "../auth/session";
+import { MemoryStorage } from "../testing";
 import { ConversationMessages, MessageStore } from "./messages";
 import { Outbox, type Outgoing } from "./outbox";
 
@@ -33,18 +33,6 @@ function delta(id: string, seq: number, text: string, channel: "text" | "reasoni
   return { type: "message.delta", conversation_id: CONV, message_id: id, seq, text, channel } as ServerEvent;
 }
 
-class MemoryStorage implements KeyValue {
-  data = new Map<string, string>();
-  getItem(k: string) {
-    return this.data.get(k) ?? null;
-  }
-  setItem(k: string, v: string) {
-    this.data.set(k, v);
-  }
-  removeItem(k: string) {
-    this.data.delete(k);
-  }
-}
 
 describe("ConversationMessages", () => {
   it("applies a frame's deltas at once, text and reasoning apart", () => {

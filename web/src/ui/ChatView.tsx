@@ -1,5 +1,6 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
+import { MESSAGE_MAX_CHARS } from "../api/limits";
 import type { Conversation, ToolExecution } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import type { ConversationMessages } from "../stores/messages";
@@ -11,8 +12,6 @@ import { useVirtualList } from "./virtual";
 const STICK_PX = 80;
 /** A message's height before it is measured. */
 const ESTIMATED_ROW_PX = 120;
-/** Longest message a user can type, as the server allows. */
-export const MESSAGE_MAX_CHARS = 100_000;
 
 export function ChatView({ app, conversation }: { app: ChatApp; conversation: Conversation }) {
   const view = app.messages.of(conversation.id);

@@ -1,10 +1,9 @@
 import { useSignal } from "@preact/signals";
+import { FALLBACKS_MAX, SYSTEM_PROMPT_MAX_CHARS, TITLE_MAX_CHARS } from "../api/limits";
 import type { ModelInfo } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import { Dialog } from "./Dialog";
 
-/** Most fallbacks a conversation may list, as the server allows. */
-export const FALLBACKS_MAX = 3;
 
 interface Choice {
   provider: string;
@@ -40,7 +39,7 @@ export function NewConversation({ app, onClose }: { app: ChatApp; onClose: () =>
       <form class="form" onSubmit={submit}>
         <label>
           Title
-          <input value={title.value} maxLength={200} placeholder="New conversation" onInput={(e) => (title.value = e.currentTarget.value)} />
+          <input value={title.value} maxLength={TITLE_MAX_CHARS} placeholder="New conversation" onInput={(e) => (title.value = e.currentTarget.value)} />
         </label>
         <ModelPicker label="Model" choice={main.value} usable={usable.map((p) => p.id)} modelsOf={modelsOf} onChange={(c) => (main.value = c)} />
         <fieldset>
@@ -71,7 +70,7 @@ export function NewConversation({ app, onClose }: { app: ChatApp; onClose: () =>
         </fieldset>
         <label>
           System prompt
-          <textarea rows={3} value={system.value} onInput={(e) => (system.value = e.currentTarget.value)} />
+          <textarea rows={3} maxLength={SYSTEM_PROMPT_MAX_CHARS} value={system.value} onInput={(e) => (system.value = e.currentTarget.value)} />
         </label>
         <div class="form-actions">
           <button type="button" class="ghost" onClick={onClose}>

@@ -14,11 +14,31 @@ const TABS: [Tab, string][] = [
 ];
 const RISKS: Risk[] = ["read", "write", "network", "exec", "destructive"];
 const RULES: Rule[] = ["auto", "ask", "deny"];
-/** Largest tool module the form reads, as the server accepts. */
-export const TOOL_MODULE_MAX_BYTES = 8 * 1024 * 1024;
-
 function message(e: unknown): string {
   return e instanceof ApiError || e instanceof Error ? e.message : String(e);
+}
+
+/** Runs a change, then `after` (a reload); a failure is shown in `status` instead. */
+async function attempt(status: { value: string }, change: () => Promise<unknown>, after: () => unknown): Promise<void> {
+  try {
+    await change();
+    await after();
+  } catch (e) {
+    status.value = message(e);
+  }
+}
+
+/** The rules a risk may have: destructive never runs without asking. */
+function RuleOptions({ risk }: { risk: Risk }) {
+  return (
+    <>
+      {RULES.filter((rule) => !(risk === "destructive" && rule === "auto")).map((rule) => (
+        <option key={rule} value={rule}>
+          {rule}
+        </option>
+      ))}
+    </>
+  );
 }
 
 export function Settings({ app, onClose }: { app: ChatApp; onClose: () => void }) {
@@ -152,14 +172,7 @@ function ProviderCard({ app, provider }: { app: ChatApp; provider: ProviderView 
             <button
               type="button"
               class="ghost"
-              onClick={async () => {
-                try {
-                  await app.api.deleteProviderConfig(provider.id);
-                  await app.loadProviders();
-                } catch (e) {
-                  error.value = message(e);
-                }
-              }}
+              onClick={() => void attempt(error, () => app.api.deleteProviderConfig(provider.id), () => app.loadProviders())}
             >
               Reset
             </button>
@@ -307,11 +320,7 @@ function Approval({ app }: { app: ChatApp }) {
                   value={r.risk[risk]}
                   onChange={(e) => void save({ ...r, risk: { ...r.risk, [risk]: e.currentTarget.value as Rule } })}
                 >
-                  {RULES.filter((rule) => !(risk === "destructive" && rule === "auto")).map((rule) => (
-                    <option key={rule} value={rule}>
-                      {rule}
-                    </option>
-                  ))}
+                  <RuleOptions risk={risk} />
                 </select>
               </td>
             </tr>
@@ -348,11 +357,7 @@ function Approval({ app }: { app: ChatApp }) {
                   }}
                 >
                   <option value="">by risk</option>
-                  {RULES.filter((rule) => !(t.risk === "destructive" && rule === "auto")).map((rule) => (
-                    <option key={rule} value={rule}>
-                      {rule}
-                    </option>
-                  ))}
+                  <RuleOptions risk={t.risk} />
                 </select>
               </td>
             </tr>
@@ -375,10 +380,6 @@ function Tools({ app }: { app: ChatApp }) {
     const manifestFile = (form.elements.namedItem("manifest") as HTMLInputElement).files?.[0];
     const moduleFile = (form.elements.namedItem("module") as HTMLInputElement).files?.[0];
     if (!manifestFile || !moduleFile) return;
-    if (moduleFile.size > TOOL_MODULE_MAX_BYTES) {
-      status.value = `The module is larger than ${TOOL_MODULE_MAX_BYTES / 1024 / 1024} MiB.`;
-      return;
-    }
     try {
       const manifest = JSON.parse(await manifestFile.text()) as unknown;
       const bytes = new Uint8Array(await moduleFile.arrayBuffer());
@@ -405,14 +406,7 @@ function Tools({ app }: { app: ChatApp }) {
               <button
                 type="button"
                 class="ghost"
-                onClick={async () => {
-                  try {
-                    await app.api.deleteTool(t.id!);
-                    load();
-                  } catch (e) {
-                    status.value = message(e);
-                  }
-                }}
+                onClick={() => void attempt(status, () => app.api.deleteTool(t.id!), load)}
               >
                 Remove
               </button>
@@ -478,14 +472,7 @@ function McpServers({ app }: { app: ChatApp }) {
           <button
             type="button"
             class="ghost"
-            onClick={async () => {
-              try {
-                await app.api.deleteMcpServer(s.id);
-                load();
-              } catch (e) {
-                status.value = message(e);
-              }
-            }}
+            onClick={() => void attempt(status, () => app.api.deleteMcpServer(s.id), load)}
           >
             Remove
           </button>

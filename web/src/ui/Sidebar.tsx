@@ -1,5 +1,6 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
+import { TITLE_MAX_CHARS } from "../api/limits";
 import type { Conversation } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import { relativeTime } from "./format";
@@ -76,7 +77,7 @@ function ConversationRow({ app, conversation, onPick }: { app: ChatApp; conversa
           class="rename"
           aria-label="New title"
           defaultValue={conversation.title}
-          maxLength={200}
+          maxLength={TITLE_MAX_CHARS}
           onKeyDown={(e) => {
             if (e.key === "Enter") commit(e.currentTarget.value);
             if (e.key === "Escape") editing.value = false;

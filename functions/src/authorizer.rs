@@ -34,9 +34,10 @@ pub async fn decide(state: &AppState, event: &Value) -> Result<Value, String> {
     }
 }
 
+/// Checks tokens only: no database, no cache, outside the VPC.
 pub async fn run() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let state = AppState::from_env()?;
+    let state = AppState::for_function(bestchat_app::config::Uses::NOTHING)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let state = std::sync::Arc::clone(&state);
         async move { decide(&state, &event.payload).await.map_err(Error::from) }

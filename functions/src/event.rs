@@ -3,6 +3,7 @@
 
 use bestchat_app::events::EventHandler;
 use bestchat_app::tools::ToolRuntime;
+use bestchat_app::config::Uses;
 use bestchat_app::{AppError, AppState, Config};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -21,7 +22,7 @@ pub async fn run(handler: EventHandler) -> Result<(), Error> {
 /// The tool executor needs no database, cache or keys, so it builds only the tool runtime.
 pub async fn run_tool_executor() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = Config::from_env()?;
+    let config = Config::from_env_for(Uses::NOTHING)?;
     let runtime = std::sync::Arc::new(ToolRuntime::new(&config.tools)?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runtime = std::sync::Arc::clone(&runtime);

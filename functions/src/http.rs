@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bestchat_app::AppState;
+use bestchat_app::config::Uses;
 use bestchat_app::api::Handler;
 use bestchat_app::http::{ApiRequest, ApiResponse};
 use lambda_http::request::RequestContext;
@@ -12,8 +13,13 @@ use lambda_http::{Body, Error, Request, RequestExt, service_fn};
 /// Runs one HTTP function: adapters are built once per cold start, then every event goes to
 /// `handler`.
 pub async fn run(handler: Handler) -> Result<(), Error> {
+    run_with(handler, Uses::EVERYTHING).await
+}
+
+/// As [`run`], for a function that reaches only what `uses` names.
+pub async fn run_with(handler: Handler, uses: Uses) -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let state = AppState::from_env()?;
+    let state = AppState::for_function(uses)?;
     lambda_http::run(service_fn(move |event: Request| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Error>(lambda_response(handler(state, api_request(event)).await)) }

@@ -2,6 +2,7 @@
 //! connection id and the authorizer's context) to the app's `WsRequest`, and the status back.
 
 use bestchat_app::AppState;
+use bestchat_app::config::Uses;
 use bestchat_app::ws::{WsHandler, WsRequest};
 use bestchat_domain::ports::realtime::ConnectionId;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -57,9 +58,10 @@ pub fn ws_response(status: u16) -> Value {
     json!({ "statusCode": status })
 }
 
-pub async fn run(handler: WsHandler) -> Result<(), Error> {
+/// Runs one WebSocket route's function with the adapters `uses` names.
+pub async fn run(handler: WsHandler, uses: Uses) -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let state = AppState::from_env()?;
+    let state = AppState::for_function(uses)?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let state = std::sync::Arc::clone(&state);
         async move {

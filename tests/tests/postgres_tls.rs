@@ -2,11 +2,16 @@
 //! certificate (Debian's PostgreSQL ships with TLS on and a certificate for `localhost`).
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bestchat_domain::ports::credentials::{ConnectionPassword, CredentialError};
 
 use bestchat_domain::ids::UserId;
 use bestchat_domain::page::PageRequest;
 use bestchat_domain::ports::store::{ConversationStore, StoreError};
-use bestchat_store::{PgSettings, PgStore};
+use bestchat_store::{PgSettings, PgStore, TlsRoots};
 use bestchat_tests::postgres::{TestDatabase, admin_url};
 use tokio_postgres::NoTls;
 
@@ -40,7 +45,7 @@ async fn sslmode_require_verifies_the_server_certificate() {
     let url = tls_url(db.url());
 
     let trusted = PgSettings {
-        ca_file: Some(cert),
+        roots: TlsRoots::File(cert),
         ..PgSettings::default()
     };
     let store = PgStore::connect(&url, &trusted).unwrap();
@@ -76,7 +81,7 @@ async fn sslmode_require_verifies_the_server_certificate() {
 #[test]
 fn a_missing_ca_file_is_a_clear_start_error() {
     let settings = PgSettings {
-        ca_file: Some(PathBuf::from("/nonexistent/ca.pem")),
+        roots: TlsRoots::File(PathBuf::from("/nonexistent/ca.pem")),
         ..PgSettings::default()
     };
     let Err(StoreError::Internal(message)) =
@@ -85,4 +90,80 @@ fn a_missing_ca_file_is_a_clear_start_error() {
         panic!("expected a start error");
     };
     assert!(message.contains("DATABASE_CA_FILE"), "{message}");
+}
+
+/// Counts the passwords it hands out, as IAM authentication makes one per connection.
+struct CountingPassword(AtomicUsize);
+
+#[async_trait]
+impl ConnectionPassword for CountingPassword {
+    async fn password(&self) -> Result<String, CredentialError> {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(format!("token-{n}"))
+    }
+}
+
+#[tokio::test]
+async fn a_password_source_is_asked_once_per_new_connection() {
+    let Some(cert) = server_certificate().await else {
+        eprintln!("skipped: the test PostgreSQL server has no readable TLS certificate");
+        return;
+    };
+    let db = TestDatabase::create().await;
+    let settings = PgSettings {
+        roots: TlsRoots::File(cert),
+        pool_size: 2,
+        ..PgSettings::default()
+    };
+    let source = Arc::new(CountingPassword(AtomicUsize::new(0)));
+    let store = PgStore::connect_with(&tls_url(db.url()), &settings, Some(source.clone())).unwrap();
+    store.migrate().await.unwrap();
+    let user = UserId::generate();
+    for _ in 0..5 {
+        store
+            .list_conversations(user, None, &PageRequest::default())
+            .await
+            .unwrap();
+    }
+    // Reused connections ask for nothing; two concurrent requests need a second connection.
+    let reused = source.0.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&reused), "{reused} passwords for sequential queries");
+    let page = PageRequest::default();
+    let (a, b) = tokio::join!(
+        store.list_conversations(user, None, &page),
+        store.list_conversations(user, None, &page)
+    );
+    assert!(a.is_ok() && b.is_ok());
+    assert_eq!(source.0.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_connection_password_is_never_sent_without_tls() {
+    let source = Arc::new(CountingPassword(AtomicUsize::new(0)));
+    let Err(StoreError::Internal(message)) =
+        PgStore::connect_with("postgres://u@h/db", &PgSettings::default(), Some(source))
+    else {
+        panic!("expected a start error");
+    };
+    assert!(message.contains("sslmode=require"), "{message}");
+}
+
+#[tokio::test]
+async fn the_shipped_aws_bundle_refuses_a_certificate_it_does_not_vouch_for() {
+    if server_certificate().await.is_none() {
+        eprintln!("skipped: the test PostgreSQL server has no readable TLS certificate");
+        return;
+    }
+    let db = TestDatabase::create().await;
+    let settings = PgSettings {
+        roots: TlsRoots::AwsRds,
+        ..PgSettings::default()
+    };
+    let store = PgStore::connect(&tls_url(db.url()), &settings).unwrap();
+    assert!(matches!(
+        store
+            .list_conversations(UserId::generate(), None, &PageRequest::default())
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
 }

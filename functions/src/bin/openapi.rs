@@ -1,6 +1,7 @@
+use bestchat_app::config::Uses;
 use bestchat_app::api::openapi;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    bestchat_functions::http::run(openapi::GET).await
+    bestchat_functions::http::run_with(openapi::GET, Uses::NOTHING).await
 }

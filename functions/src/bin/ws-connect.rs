@@ -1,3 +1,4 @@
+use bestchat_app::config::Uses;
 use bestchat_app::ws::WS_FUNCTIONS;
 
 #[tokio::main]
@@ -6,5 +7,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .iter()
         .find(|f| f.name == "ws-connect")
         .ok_or("ws-connect is not a WebSocket function")?;
-    bestchat_functions::ws::run(function.handler).await
+    bestchat_functions::ws::run(function.handler, Uses::NOTHING).await
 }

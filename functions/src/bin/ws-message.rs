@@ -1,3 +1,4 @@
+use bestchat_app::config::Uses;
 use bestchat_app::ws::WS_FUNCTIONS;
 
 #[tokio::main]
@@ -6,5 +7,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .iter()
         .find(|f| f.name == "ws-message")
         .ok_or("ws-message is not a WebSocket function")?;
-    bestchat_functions::ws::run(function.handler).await
+    bestchat_functions::ws::run(function.handler, Uses::EVERYTHING).await
 }

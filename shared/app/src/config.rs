@@ -10,17 +10,40 @@ use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_providers::HttpSettings;
 use bestchat_providers::breaker::BreakerSettings;
 use bestchat_providers::failover::RetrySettings;
-use bestchat_store::PgSettings;
+use bestchat_store::{PgSettings, TlsRoots};
 
 pub use crate::tools::config::{BlobConfig, ToolsConfig};
+
+/// What a function reaches besides AWS APIs. A function that uses neither the database nor the
+/// cache runs outside the VPC and is given neither's address; it must start without them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uses {
+    pub database: bool,
+    pub cache: bool,
+}
+
+impl Uses {
+    pub const EVERYTHING: Self = Self {
+        database: true,
+        cache: true,
+    };
+    pub const NOTHING: Self = Self {
+        database: false,
+        cache: false,
+    };
+}
 
 /// Where data lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreConfig {
-    /// `DATABASE_URL=postgres://…`
-    Postgres { url: String },
+    /// `DATABASE_URL=postgres://…`; with `DATABASE_IAM_AUTH=1` every connection authenticates
+    /// as the URL's user with a fresh IAM token (RDS Proxy or Aurora with IAM auth) instead of
+    /// a password.
+    Postgres { url: String, iam_auth: bool },
     /// The embedded default: a SQLite file under `BESTCHAT_DATA_DIR`.
     Sqlite { path: PathBuf },
+    /// A function that never touches the store (see [`Uses`]): every call is refused.
+    Absent,
 }
 
 /// Where shared, expiring state lives.
@@ -30,9 +53,22 @@ pub enum CacheConfig {
     Redis {
         url: String,
         settings: RedisSettings,
+        /// `REDIS_IAM_USER` and `REDIS_IAM_CACHE`: authenticate with IAM tokens.
+        iam: Option<RedisIam>,
     },
     /// The embedded default: in this process only.
     Memory,
+}
+
+/// An ElastiCache user that authenticates with IAM tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisIam {
+    /// `REDIS_IAM_USER`: the user id (for IAM users it is also the name).
+    pub user: String,
+    /// `REDIS_IAM_CACHE`: the cache's (or replication group's) id.
+    pub cache: String,
+    /// `REDIS_IAM_SERVERLESS`: the cache is ElastiCache Serverless (default on).
+    pub serverless: bool,
 }
 
 /// What wraps the data keys that encrypt provider API keys.
@@ -209,16 +245,33 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|key| std::env::var(key).ok())
+        Self::from_env_for(Uses::EVERYTHING)
+    }
+
+    pub fn from_env_for(uses: Uses) -> Result<Self, ConfigError> {
+        Self::from_lookup_for(|key| std::env::var(key).ok(), uses)
     }
 
     /// Reads settings through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Self::from_lookup_for(lookup, Uses::EVERYTHING)
+    }
+
+    /// As [`Config::from_lookup`] for a function that reaches only what `uses` names: the
+    /// database and cache it does not use are neither required nor opened.
+    pub fn from_lookup_for(
+        lookup: impl Fn(&str) -> Option<String>,
+        uses: Uses,
+    ) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         let data_dir = PathBuf::from(env.text("BESTCHAT_DATA_DIR", DEFAULT_DATA_DIR));
-        let store = match env.optional("DATABASE_URL") {
+        let store = match env.optional("DATABASE_URL").filter(|_| uses.database) {
+            None if !uses.database => StoreConfig::Absent,
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                StoreConfig::Postgres { url }
+                StoreConfig::Postgres {
+                    url,
+                    iam_auth: env.flag("DATABASE_IAM_AUTH", false)?,
+                }
             }
             Some(_) => {
                 return Err(ConfigError(
@@ -236,7 +289,24 @@ impl Config {
             acquire_timeout: env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
             statement_timeout: env
                 .millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
-            ca_file: env.optional("DATABASE_CA_FILE").map(PathBuf::from),
+            roots: match (
+                env.optional("DATABASE_CA_FILE"),
+                env.optional("DATABASE_CA_BUNDLE").as_deref(),
+            ) {
+                (Some(_), Some(_)) => {
+                    return Err(ConfigError(
+                        "set DATABASE_CA_FILE or DATABASE_CA_BUNDLE, not both".into(),
+                    ));
+                }
+                (Some(file), None) => TlsRoots::File(PathBuf::from(file)),
+                (None, Some("aws-rds")) => TlsRoots::AwsRds,
+                (None, Some(other)) => {
+                    return Err(ConfigError(format!(
+                        "DATABASE_CA_BUNDLE must be aws-rds (the bundle built in), not {other:?}"
+                    )));
+                }
+                (None, None) => TlsRoots::Mozilla,
+            },
         };
         if postgres.pool_size == 0 {
             return Err(ConfigError("DATABASE_POOL_SIZE must be at least 1".into()));
@@ -248,7 +318,8 @@ impl Config {
                 .map_err(|e| ConfigError(format!("BESTCHAT_DEFAULT_MODEL: {}", e.message)))?,
         };
         let redis_defaults = RedisSettings::default();
-        let cache = match env.optional("REDIS_URL") {
+        let cache = match env.optional("REDIS_URL").filter(|_| uses.cache) {
+            None if !uses.cache => CacheConfig::Memory,
             Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
                 CacheConfig::Redis {
                     url,
@@ -258,6 +329,7 @@ impl Config {
                             .millis("REDIS_COMMAND_TIMEOUT_MS", redis_defaults.command_timeout)?,
                         cooldown: env.millis("REDIS_COOLDOWN_MS", redis_defaults.cooldown)?,
                     },
+                    iam: redis_iam(&env)?,
                 }
             }
             Some(_) => {
@@ -426,6 +498,21 @@ impl Config {
             env_keys: env.flag("BESTCHAT_ENV_KEYS", false)?,
             allow_private_provider_urls: env.flag("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", true)?,
         })
+    }
+}
+
+fn redis_iam(env: &Env<'_>) -> Result<Option<RedisIam>, ConfigError> {
+    match (env.optional("REDIS_IAM_USER"), env.optional("REDIS_IAM_CACHE")) {
+        (None, None) => Ok(None),
+        (Some(user), Some(cache)) => Ok(Some(RedisIam {
+            user,
+            cache,
+            serverless: env.flag("REDIS_IAM_SERVERLESS", true)?,
+        })),
+        _ => Err(ConfigError(
+            "REDIS_IAM_USER and REDIS_IAM_CACHE go together (IAM authentication to ElastiCache)"
+                .into(),
+        )),
     }
 }
 

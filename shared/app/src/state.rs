@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bestchat_cache::{
-    BufferSettings, MemoryCache, MemoryStreamBuffer, RedisCache, RedisStreamBuffer,
+    BufferSettings, MemoryCache, MemoryStreamBuffer, RedisCache, RedisLogin, RedisStreamBuffer,
 };
+use bestchat_domain::ports::credentials::ConnectionPassword;
 use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
 use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
@@ -15,6 +16,7 @@ use bestchat_domain::ports::store::{
 };
 use bestchat_egress::{Guard, Reach};
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
+use bestchat_platform::iam_token::{IamAuthToken, TokenTarget};
 use bestchat_platform::invoke::LambdaInvoker;
 use bestchat_platform::keys::{KmsKeyVault, LocalKeyVault};
 use bestchat_platform::publish::{ApiGatewayPublisher, ConnectionHub};
@@ -28,7 +30,7 @@ use bestchat_store::migrations::MigrationReport;
 
 use crate::auth::{JwtVerifier, KeySource};
 use crate::config::{
-    AuthKeys, BlobConfig, CacheConfig, Config, ConfigError, StoreConfig, VaultConfig,
+    AuthKeys, BlobConfig, CacheConfig, Config, ConfigError, StoreConfig, Uses, VaultConfig,
 };
 use crate::error::AppError;
 use crate::events::{CHAT_TURN, InProcessInvoker, SUMMARIZE};
@@ -115,17 +117,45 @@ pub enum StartError {
     Catalog(#[from] CatalogError),
 }
 
+/// IAM tokens for the database user, host and port of `url`.
+fn rds_token(url: &str) -> Result<Arc<dyn ConnectionPassword>, StartError> {
+    let invalid = |why: &str| StartError::Config(ConfigError(format!("DATABASE_URL {why}")));
+    let parsed = url::Url::parse(url).map_err(|_| invalid("is not a URL"))?;
+    let host = parsed.host_str().ok_or_else(|| invalid("names no host"))?;
+    if parsed.username().is_empty() {
+        return Err(invalid("names no user, which IAM authentication needs"));
+    }
+    Ok(Arc::new(IamAuthToken::new(
+        TokenTarget::Rds {
+            host: host.to_owned(),
+            port: parsed.port().unwrap_or(5432),
+            user: parsed.username().to_owned(),
+        },
+        None,
+    )))
+}
+
 impl AppState {
     pub fn from_env() -> Result<Arc<Self>, StartError> {
         Self::new(Config::from_env()?)
     }
 
+    /// The state of a function that reaches only what `uses` names.
+    pub fn for_function(uses: Uses) -> Result<Arc<Self>, StartError> {
+        Self::new(Config::from_env_for(uses)?)
+    }
+
     /// Builds every adapter; none opens a network connection here, so a cold start stays fast.
     pub fn new(config: Config) -> Result<Arc<Self>, StartError> {
         let store = match &config.store {
-            StoreConfig::Postgres { url } => {
-                StoreAdapter::Postgres(PgStore::connect(url, &config.postgres)?)
+            StoreConfig::Postgres { url, iam_auth } => {
+                let password = match iam_auth {
+                    true => Some(rds_token(url)?),
+                    false => None,
+                };
+                StoreAdapter::Postgres(PgStore::connect_with(url, &config.postgres, password)?)
             }
+            StoreConfig::Absent => StoreAdapter::Postgres(PgStore::absent()?),
             #[cfg(not(feature = "sqlite"))]
             StoreConfig::Sqlite { .. } => return Err(StartError::NoEmbeddedStore),
             #[cfg(feature = "sqlite")]
@@ -144,8 +174,19 @@ impl AppState {
             max_frames: config.realtime.stream_buffer_max_frames,
         };
         let (cache, stream_buffer): (Arc<dyn Cache>, Arc<dyn StreamBuffer>) = match &config.cache {
-            CacheConfig::Redis { url, settings } => {
-                let redis = RedisCache::connect(url, settings)?;
+            CacheConfig::Redis { url, settings, iam } => {
+                let login = iam.as_ref().map(|iam| RedisLogin {
+                    user: iam.user.clone(),
+                    password: Arc::new(IamAuthToken::new(
+                        TokenTarget::ElastiCache {
+                            cache: iam.cache.clone(),
+                            user: iam.user.clone(),
+                            serverless: iam.serverless,
+                        },
+                        None,
+                    )),
+                });
+                let redis = RedisCache::connect_with(url, settings, login)?;
                 (
                     Arc::new(redis.clone()),
                     Arc::new(RedisStreamBuffer::new(redis, buffer_settings)),
@@ -273,8 +314,9 @@ impl AppState {
     /// One line per adapter, for the start banner.
     pub fn describe_adapters(&self) -> Vec<(&'static str, String)> {
         let store = match &self.config.store {
-            StoreConfig::Postgres { url } => format!("PostgreSQL at {}", redact_url(url)),
+            StoreConfig::Postgres { url, .. } => format!("PostgreSQL at {}", redact_url(url)),
             StoreConfig::Sqlite { path } => format!("SQLite at {}", path.display()),
+            StoreConfig::Absent => "none (this function uses no database)".to_owned(),
         };
         let cache = match &self.config.cache {
             CacheConfig::Redis { url, .. } => format!("Redis at {}", redact_url(url)),

@@ -6,5 +6,5 @@ mod redis;
 mod stream_buffer;
 
 pub use memory::MemoryCache;
-pub use redis::{RedisCache, RedisSettings};
+pub use redis::{REAUTHENTICATE_EVERY, RedisCache, RedisLogin, RedisSettings};
 pub use stream_buffer::{BufferSettings, MemoryStreamBuffer, RedisStreamBuffer};

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bestchat_domain::ports::cache::{Cache, CacheError};
+use bestchat_domain::ports::credentials::ConnectionPassword;
+use fred::types::config::{CredentialProvider, Server};
 use fred::prelude::{
     Builder, Client, ClientLike, Config, Expiration, KeysInterface, LuaInterface, ReconnectPolicy,
     SetOptions,
@@ -42,6 +44,38 @@ impl Default for RedisSettings {
     }
 }
 
+/// How often an open connection authenticates again with a fresh password.
+pub const REAUTHENTICATE_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// A user whose password is made per connection (an ElastiCache IAM user).
+pub struct RedisLogin {
+    pub user: String,
+    pub password: Arc<dyn ConnectionPassword>,
+}
+
+impl std::fmt::Debug for RedisLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLogin").field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl CredentialProvider for RedisLogin {
+    async fn fetch(
+        &self,
+        _server: Option<&Server>,
+    ) -> Result<(Option<String>, Option<String>), fred::error::Error> {
+        let password = self.password.password().await.map_err(|e| {
+            fred::error::Error::new(fred::error::ErrorKind::Auth, e.to_string())
+        })?;
+        Ok((Some(self.user.clone()), Some(password)))
+    }
+
+    fn refresh_interval(&self) -> Option<Duration> {
+        Some(REAUTHENTICATE_EVERY)
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisCache {
     client: Client,
@@ -53,7 +87,27 @@ pub struct RedisCache {
 
 impl RedisCache {
     pub fn connect(url: &str, settings: &RedisSettings) -> Result<Self, CacheError> {
-        let config = Config::from_url(url).map_err(|e| CacheError(format!("REDIS_URL: {e}")))?;
+        Self::connect_with(url, settings, None)
+    }
+
+    /// As [`RedisCache::connect`], authenticating as `login`'s user with a fresh password for
+    /// every connection and again every [`REAUTHENTICATE_EVERY`] (ElastiCache IAM tokens open a
+    /// connection for 15 minutes and keep it for 12 hours).
+    pub fn connect_with(
+        url: &str,
+        settings: &RedisSettings,
+        login: Option<RedisLogin>,
+    ) -> Result<Self, CacheError> {
+        let mut config =
+            Config::from_url(url).map_err(|e| CacheError(format!("REDIS_URL: {e}")))?;
+        if let Some(login) = login {
+            if !config.uses_tls() {
+                return Err(CacheError(
+                    "REDIS_URL must be rediss:// when the cache authenticates with IAM".into(),
+                ));
+            }
+            config.credential_provider = Some(Arc::new(login));
+        }
         let timeout = settings.command_timeout;
         let client = Builder::from_config(config)
             .with_performance_config(|p| p.default_command_timeout = timeout)

@@ -5,6 +5,7 @@ pub mod blobs;
 pub mod connections;
 pub mod emulator;
 pub mod files;
+pub mod iam_token;
 pub mod invoke;
 pub mod keys;
 pub mod publish;

@@ -7,6 +7,6 @@ mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-pub use postgres::{PgSettings, PgStore};
+pub use postgres::{PgSettings, PgStore, TlsRoots};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

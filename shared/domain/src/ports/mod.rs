@@ -2,6 +2,7 @@
 
 pub mod blobs;
 pub mod cache;
+pub mod credentials;
 pub mod keys;
 pub mod realtime;
 pub mod store;

@@ -10,15 +10,17 @@ mod messages;
 mod migrate;
 mod provider_configs;
 mod settings;
+mod connect;
 mod tls;
 mod tools;
 mod turns;
 mod usage;
 mod users;
 
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use bestchat_domain::ports::credentials::ConnectionPassword;
 use bestchat_domain::ports::store::StoreError;
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
@@ -27,6 +29,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 
+pub use tls::TlsRoots;
+
 /// Pool limits; each is a named setting read by the app's configuration.
 #[derive(Debug, Clone)]
 pub struct PgSettings {
@@ -34,10 +38,11 @@ pub struct PgSettings {
     pub pool_size: usize,
     /// How long a request waits for a free connection or a new one to open.
     pub acquire_timeout: Duration,
-    /// Longest a single statement may run before the server cancels it.
+    /// Longest a single statement may run before the server cancels it; zero sends no limit
+    /// (behind RDS Proxy, which refuses startup options, the proxy's init query sets it).
     pub statement_timeout: Duration,
-    /// PEM bundle that verifies the server's certificate under `sslmode=require`.
-    pub ca_file: Option<PathBuf>,
+    /// What verifies the server's certificate under `sslmode=require`.
+    pub roots: TlsRoots,
 }
 
 impl Default for PgSettings {
@@ -46,7 +51,7 @@ impl Default for PgSettings {
             pool_size: 8,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
-            ca_file: None,
+            roots: TlsRoots::Mozilla,
         }
     }
 }
@@ -60,13 +65,31 @@ impl PgStore {
     /// Builds the pool; no connection is opened until the first query, so a cold start does not
     /// pay for one it may not use.
     pub fn connect(url: &str, settings: &PgSettings) -> Result<Self, StoreError> {
+        Self::connect_with(url, settings, None)
+    }
+
+    /// The store of a function that has no database: its pool names a host that never resolves
+    /// (`.invalid`, RFC 2606), so nothing is ever connected and every call is unavailable.
+    pub fn absent() -> Result<Self, StoreError> {
+        Self::connect("postgres://absent@absent.invalid/absent", &PgSettings::default())
+    }
+
+    /// As [`PgStore::connect`], with a fresh password from `password` for every new connection
+    /// (IAM database authentication) instead of the URL's.
+    pub fn connect_with(
+        url: &str,
+        settings: &PgSettings,
+        password: Option<Arc<dyn ConnectionPassword>>,
+    ) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Internal(format!("invalid DATABASE_URL: {e}")))?;
-        config.options(format!(
-            "-c statement_timeout={}",
-            settings.statement_timeout.as_millis()
-        ));
+        if !settings.statement_timeout.is_zero() {
+            config.options(format!(
+                "-c statement_timeout={}",
+                settings.statement_timeout.as_millis()
+            ));
+        }
         config.connect_timeout(settings.acquire_timeout);
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -74,11 +97,17 @@ impl PgStore {
         // Without `sslmode=require` the connection is plain: "prefer" would try TLS against
         // servers whose certificates nobody configured us to trust.
         let manager = if config.get_ssl_mode() == SslMode::Require {
-            let tls = tls::connector(settings.ca_file.as_deref())?;
-            Manager::from_config(config, tls, manager_config)
+            let tls = tls::connector(&settings.roots)?;
+            Manager::from_connect(config, connect::Connector::new(tls, password), manager_config)
         } else {
+            if password.is_some() {
+                // A token is a credential: never send it in the clear.
+                return Err(StoreError::Internal(
+                    "IAM database authentication needs sslmode=require in DATABASE_URL".into(),
+                ));
+            }
             config.ssl_mode(SslMode::Disable);
-            Manager::from_config(config, NoTls, manager_config)
+            Manager::from_connect(config, connect::Connector::new(NoTls, None), manager_config)
         };
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)

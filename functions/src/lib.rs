@@ -2,6 +2,8 @@
 //! function of `infra/template.yaml`.
 
 pub mod authorizer;
+pub mod custom_resource;
 pub mod event;
 pub mod http;
+pub mod migrate;
 pub mod ws;

@@ -2,6 +2,7 @@
 //! `bestchat-local` started as a real child process on a free port.
 
 pub mod api;
+pub mod cfn;
 pub mod chat;
 pub mod fake_provider;
 pub mod gateway;

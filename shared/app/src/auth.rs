@@ -65,6 +65,8 @@ pub enum AuthError {
     IssuedInTheFuture,
     #[error("the token has no subject")]
     NoSubject,
+    #[error("the token is not for this application (aud or client_id)")]
+    WrongAudience,
     #[error("the token's signing key is unknown")]
     UnknownKey,
     #[error("the signing keys cannot be fetched: {0}")]
@@ -107,11 +109,25 @@ impl JwtVerifier {
     fn validation(&self, algorithm: Algorithm) -> Validation {
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Checked by `check_audience`, as API Gateway does it.
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = self.leeway.as_secs();
         validation
+    }
+
+    /// API Gateway's rule: `aud` must name this application; a token without `aud` must carry
+    /// it as `client_id` instead (Cognito access tokens).
+    fn check_audience(&self, claims: &serde_json::Map<String, Value>) -> Result<(), AuthError> {
+        let names_us = |v: &Value| v.as_str() == Some(self.audience.as_str());
+        let ok = match (claims.get("aud"), claims.get("client_id")) {
+            (Some(Value::Array(audiences)), _) => audiences.iter().any(names_us),
+            (Some(aud), _) => names_us(aud),
+            (None, Some(client_id)) => names_us(client_id),
+            (None, None) => false,
+        };
+        ok.then_some(()).ok_or(AuthError::WrongAudience)
     }
 
     /// jsonwebtoken does not look at `iat`; a token issued later than now is forged or minted
@@ -163,6 +179,7 @@ impl JwtVerifier {
             }
         }
         .claims;
+        self.check_audience(&claims)?;
         self.check_issued_at(&claims)?;
         let claims: HashMap<String, String> = claims
             .into_iter()
@@ -369,6 +386,38 @@ mod tests {
             c["nbf"] = nbf.into();
         }
         c
+    }
+
+    #[tokio::test]
+    async fn cognito_access_tokens_name_the_client_instead_of_an_audience() {
+        let t = now();
+        let access = |client: &str| {
+            signed(serde_json::json!({
+                "sub": "u", "iss": "iss-a", "client_id": client, "token_use": "access",
+                "iat": t, "exp": t + 600
+            }))
+        };
+        assert!(auth().verify(Some(&access("aud-a"))).await.is_ok());
+        assert!(matches!(
+            auth().verify(Some(&access("another-client"))).await,
+            Err(AuthError::WrongAudience)
+        ));
+        // An `aud` is authoritative: a matching client_id does not rescue a foreign audience.
+        let both = signed(serde_json::json!({
+            "sub": "u", "iss": "iss-a", "aud": "aud-b", "client_id": "aud-a", "iat": t, "exp": t + 600
+        }));
+        assert!(auth().verify(Some(&both)).await.is_err());
+        let listed = signed(serde_json::json!({
+            "sub": "u", "iss": "iss-a", "aud": ["x", "aud-a"], "iat": t, "exp": t + 600
+        }));
+        assert!(auth().verify(Some(&listed)).await.is_ok());
+        let neither = signed(serde_json::json!({"sub": "u", "iss": "iss-a", "iat": t, "exp": t + 600}));
+        assert!(matches!(
+            auth().verify(Some(&neither)).await,
+            Err(AuthError::WrongAudience)
+        ));
+        let numeric = signed(serde_json::json!({"sub": "u", "iss": "iss-a", "client_id": 7, "iat": t, "exp": t + 600}));
+        assert!(auth().verify(Some(&numeric)).await.is_err());
     }
 
     #[tokio::test]

@@ -6,4 +6,5 @@ pub mod custom_resource;
 pub mod event;
 pub mod http;
 pub mod migrate;
+pub mod web_publish;
 pub mod ws;

@@ -131,3 +131,97 @@ async fn a_refused_answer_is_the_invocations_error() {
     assert!(result.is_err_and(|e| e.contains("403")));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
 }
+
+fn s3() -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(bestchat_tests::moto_url())
+        .force_path_style(true)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+fn publish_request(url: &str, bucket: &str) -> Value {
+    let mut event = request("Create", url, None);
+    event["LogicalResourceId"] = json!("WebClient");
+    event["ResourceProperties"] = json!({
+        "ServiceToken": "arn:x",
+        "Bucket": bucket,
+        "ApiBase": "https://api.example.test",
+        "WsUrl": "wss://ws.example.test/live",
+        "Issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc",
+        "ClientId": "client-123",
+        "Scope": "openid email profile"
+    });
+    event
+}
+
+async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> (String, String, Vec<u8>) {
+    let got = client.get_object().bucket(bucket).key(key).send().await.unwrap();
+    let content_type = got.content_type().unwrap_or_default().to_owned();
+    let cache = got.cache_control().unwrap_or_default().to_owned();
+    let bytes = got.body.collect().await.unwrap().into_bytes().to_vec();
+    (content_type, cache, bytes)
+}
+
+#[tokio::test]
+async fn web_publish_writes_the_client_and_its_config_to_the_bucket() {
+    let client = s3();
+    let bucket = format!("site-{}", uuid::Uuid::now_v7());
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    let cfn = ResponseUrl::start(200).await;
+    let out = bestchat_functions::web_publish::handle(
+        publish_request(&cfn.url, &bucket),
+        Some(client.clone()),
+    )
+    .await;
+    assert_eq!(out, Ok(json!({})));
+    let answer = cfn.answer().await;
+    if bestchat_web::FILES.is_empty() {
+        // Built without npm: the deploy fails and says why rather than publishing nothing.
+        assert_eq!(answer.body["Status"], "FAILED");
+        assert!(answer.body["Reason"].as_str().unwrap().contains("npm"));
+        return;
+    }
+    assert_eq!(answer.body["Status"], "SUCCESS", "{}", answer.body);
+    assert_eq!(
+        answer.body["Data"]["Files"],
+        (bestchat_web::FILES.len() + 1).to_string()
+    );
+    let (kind, cache, bytes) = object(&client, &bucket, "config.json").await;
+    assert_eq!(kind, "application/json");
+    assert_eq!(cache, "no-store");
+    let config: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(config["api_base"], "https://api.example.test");
+    assert_eq!(config["ws_url"], "wss://ws.example.test/live");
+    assert_eq!(config["auth"]["mode"], "oidc");
+    assert_eq!(config["auth"]["client_id"], "client-123");
+    let (kind, cache, bytes) = object(&client, &bucket, "index.html").await;
+    assert_eq!(kind, "text/html; charset=utf-8");
+    assert_eq!(cache, "no-cache");
+    assert!(String::from_utf8_lossy(&bytes).contains("<div id=\"app\">"));
+    let asset = bestchat_web::FILES
+        .iter()
+        .find(|(p, _)| p.starts_with("/assets/"))
+        .unwrap();
+    let (_, cache, bytes) = object(&client, &bucket, asset.0.trim_start_matches('/')).await;
+    assert_eq!(cache, "public, max-age=31536000, immutable");
+    assert_eq!(bytes, asset.1);
+}
+
+#[tokio::test]
+async fn web_publish_fails_the_deploy_when_the_bucket_is_missing() {
+    let cfn = ResponseUrl::start(200).await;
+    let out = bestchat_functions::web_publish::handle(
+        publish_request(&cfn.url, "no-such-bucket-bestchat"),
+        Some(s3()),
+    )
+    .await;
+    assert_eq!(out, Ok(json!({})));
+    let answer = cfn.answer().await;
+    assert_eq!(answer.body["Status"], "FAILED");
+    assert!(!answer.body["Reason"].as_str().unwrap().is_empty());
+}

@@ -1,48 +1,20 @@
-//! The web client, embedded at build time (see `build.rs`), and its runtime `config.json`.
-//! In AWS the same files sit in S3 behind CloudFront with a `config.json` the deploy writes.
+//! The web client (embedded by `bestchat-web`) and its runtime `config.json`. In AWS the same
+//! files sit in S3 behind CloudFront with a `config.json` the web-publish function writes.
 
 use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
-use serde::Serialize;
-
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
-}
+pub use bestchat_web::WebAuth;
+use bestchat_web::{FILES, INDEX, RuntimeConfig, cache_control, content_type};
 
 /// Paths of the client's own routes, answered with `index.html`.
 const APP_ROUTES: &[&str] = &["/", "/auth/callback"];
 
-/// How users sign in, as the client reads it from `/config.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "mode", rename_all = "snake_case")]
-pub enum WebAuth {
-    /// `POST /dev/token` with a name.
-    Dev,
-    /// Authorization code with PKCE against an OpenID provider.
-    Oidc {
-        issuer: String,
-        client_id: String,
-        scope: String,
-    },
-    /// Neither is configured: the client says so instead of offering a form that cannot work.
-    None,
-}
-
-#[derive(Serialize)]
-struct RuntimeConfig<'a> {
-    /// Empty: the API is on the client's own origin.
-    api_base: &'a str,
-    /// Empty: `/ws` on the client's own origin.
-    ws_url: &'a str,
-    auth: &'a WebAuth,
-}
-
 /// Whether the build embedded a client (npm was there).
 pub fn embedded() -> bool {
-    !embedded::FILES.is_empty()
+    !FILES.is_empty()
 }
 
 pub fn router(auth: WebAuth) -> Router {
@@ -65,13 +37,8 @@ pub fn router(auth: WebAuth) -> Router {
         let csp = csp.clone();
         app = app.route(route, get(move || async move { index(&csp) }));
     }
-    for (path, bytes) in embedded::FILES.iter().filter(|(p, _)| *p != "/index.html") {
-        let cache = if path.starts_with("/assets/") {
-            // Vite names these by content hash: a new build gets new names.
-            "public, max-age=31536000, immutable"
-        } else {
-            "no-cache"
-        };
+    for (path, bytes) in FILES.iter().filter(|(p, _)| *p != INDEX) {
+        let cache = cache_control(path);
         app = app.route(
             path,
             get(
@@ -83,7 +50,7 @@ pub fn router(auth: WebAuth) -> Router {
 }
 
 fn index(csp: &str) -> Response {
-    let Some((_, bytes)) = embedded::FILES.iter().find(|(p, _)| *p == "/index.html") else {
+    let Some((_, bytes)) = FILES.iter().find(|(p, _)| *p == INDEX) else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -143,22 +110,6 @@ fn file_response(body: Body, content_type: &str, cache: &'static str) -> Respons
     response
 }
 
-fn content_type(path: &str) -> &'static str {
-    match path.rsplit('.').next() {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js" | "mjs") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("json" | "map") => "application/json",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("ico") => "image/x-icon",
-        Some("woff2") => "font/woff2",
-        Some("txt") => "text/plain; charset=utf-8",
-        Some("webmanifest") => "application/manifest+json",
-        _ => "application/octet-stream",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,16 +137,5 @@ mod tests {
             "https://a.example:8443"
         );
         assert_eq!(origin("https://a.example"), "https://a.example");
-    }
-
-    #[test]
-    fn config_names_the_sign_in_mode() {
-        let body = serde_json::to_value(RuntimeConfig {
-            api_base: "",
-            ws_url: "",
-            auth: &WebAuth::Dev,
-        })
-        .unwrap();
-        assert_eq!(body["auth"]["mode"], "dev");
     }
 }

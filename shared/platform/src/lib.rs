@@ -9,3 +9,4 @@ pub mod iam_token;
 pub mod invoke;
 pub mod keys;
 pub mod publish;
+pub mod site;

@@ -1,0 +1,16 @@
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        bestchat_functions::web_publish::handle(event.payload, None)
+            .await
+            .map_err(|message| Diagnostic {
+                error_type: "BestChat.PublishFailed".to_owned(),
+                error_message: message,
+            })
+    }))
+    .await
+}

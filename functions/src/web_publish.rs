@@ -1,0 +1,78 @@
+//! The `web-publish` function: a CloudFormation custom resource that writes the web client
+//! built into this binary to the site bucket, then the `config.json` that points it at this
+//! stack's APIs and user pool. Files are written before `config.json`, and hashed assets before
+//! the page that names them, so a visitor never loads a page whose files are missing.
+
+use bestchat_platform::site::{S3Site, SiteFile};
+use bestchat_web::{FILES, INDEX, RuntimeConfig, WebAuth, cache_control, content_type};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::custom_resource;
+
+/// The custom resource's properties.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Site {
+    pub bucket: String,
+    pub api_base: String,
+    pub ws_url: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub scope: String,
+}
+
+pub async fn handle(event: Value, client: Option<aws_sdk_s3::Client>) -> Result<Value, String> {
+    let request = serde_json::from_value(event)
+        .map_err(|e| format!("not a CloudFormation request: {e}"))?;
+    custom_resource::handle(request, |_, properties| async move {
+        let site: Site = serde_json::from_value(properties)
+            .map_err(|e| format!("the WebClient resource's properties: {e}"))?;
+        let target = match client {
+            Some(client) => S3Site::with_client(site.bucket.clone(), client),
+            None => S3Site::new(site.bucket.clone()),
+        };
+        let written = publish(&target, &site).await?;
+        Ok(json!({ "Files": written.to_string() }))
+    })
+    .await?;
+    Ok(json!({}))
+}
+
+/// Writes every file, then `config.json`; returns how many objects were written.
+pub async fn publish(target: &S3Site, site: &Site) -> Result<usize, String> {
+    if FILES.is_empty() {
+        return Err("this build has no web client (npm was missing when it was built)".into());
+    }
+    let (pages, assets): (Vec<_>, Vec<_>) = FILES.iter().partition(|(path, _)| *path == INDEX);
+    for (path, bytes) in assets.iter().chain(pages.iter()) {
+        target
+            .put(&SiteFile {
+                key: path.trim_start_matches('/'),
+                bytes,
+                content_type: content_type(path),
+                cache_control: cache_control(path),
+            })
+            .await?;
+    }
+    let auth = WebAuth::Oidc {
+        issuer: site.issuer.clone(),
+        client_id: site.client_id.clone(),
+        scope: site.scope.clone(),
+    };
+    let config = serde_json::to_vec(&RuntimeConfig {
+        api_base: &site.api_base,
+        ws_url: &site.ws_url,
+        auth: &auth,
+    })
+    .map_err(|e| format!("config.json: {e}"))?;
+    target
+        .put(&SiteFile {
+            key: "config.json",
+            bytes: &config,
+            content_type: "application/json",
+            cache_control: "no-store",
+        })
+        .await?;
+    Ok(FILES.len() + 1)
+}

@@ -54,7 +54,11 @@ where
         kind => work(kind, request.resource_properties.clone()).await,
     };
     if let Err(reason) = &outcome {
-        tracing::error!(reason, logical = request.logical_resource_id, "custom resource failed");
+        tracing::error!(
+            reason,
+            logical = request.logical_resource_id,
+            "custom resource failed"
+        );
     }
     answer(&request, outcome).await
 }
@@ -67,7 +71,11 @@ fn response_body(request: &Request, outcome: Result<Value, String>) -> Value {
         .unwrap_or_else(|| format!("{}-{}", request.logical_resource_id, request.stack_id));
     let (status, reason, data) = match outcome {
         Ok(data) => ("SUCCESS", "done".to_owned(), data),
-        Err(reason) => ("FAILED", truncate(&reason, MAX_RESPONSE_BYTES / 2), Value::Null),
+        Err(reason) => (
+            "FAILED",
+            truncate(&reason, MAX_RESPONSE_BYTES / 2),
+            Value::Null,
+        ),
     };
     let mut body = json!({
         "Status": status,

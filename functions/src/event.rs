@@ -1,9 +1,9 @@
 //! Functions invoked with a JSON event (`chat-turn`, `summarize`, `janitor`, `tool-executor`,
 //! `migrate`).
 
+use bestchat_app::config::Uses;
 use bestchat_app::events::EventHandler;
 use bestchat_app::tools::ToolRuntime;
-use bestchat_app::config::Uses;
 use bestchat_app::{AppError, AppState, Config};
 use lambda_runtime::{Diagnostic, Error, LambdaEvent, service_fn};
 use serde_json::Value;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use bestchat_app::AppState;
-use bestchat_app::config::Uses;
 use bestchat_app::api::Handler;
+use bestchat_app::config::Uses;
 use bestchat_app::http::{ApiRequest, ApiResponse};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, service_fn};

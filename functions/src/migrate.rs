@@ -20,8 +20,8 @@ pub async fn handle(config: Result<Config, ConfigError>, event: Value) -> Result
     if !custom_resource::is_request(&event) {
         return Ok(json!({ "applied": migrate(config).await? }));
     }
-    let request = serde_json::from_value(event)
-        .map_err(|e| format!("not a CloudFormation request: {e}"))?;
+    let request =
+        serde_json::from_value(event).map_err(|e| format!("not a CloudFormation request: {e}"))?;
     custom_resource::handle(request, |_, _| async move {
         // CloudFormation's `Fn::GetAtt` reads strings.
         let applied = migrate(config).await?;

@@ -23,8 +23,8 @@ pub struct Site {
 }
 
 pub async fn handle(event: Value, client: Option<aws_sdk_s3::Client>) -> Result<Value, String> {
-    let request = serde_json::from_value(event)
-        .map_err(|e| format!("not a CloudFormation request: {e}"))?;
+    let request =
+        serde_json::from_value(event).map_err(|e| format!("not a CloudFormation request: {e}"))?;
     custom_resource::handle(request, |_, properties| async move {
         let site: Site = serde_json::from_value(properties)
             .map_err(|e| format!("the WebClient resource's properties: {e}"))?;

@@ -3,8 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bestchat_app::auth::{JwtVerifier, KeySource};
@@ -99,6 +99,8 @@ pub struct GatewayProcess {
     child: Child,
     pub base_url: String,
     log: PathBuf,
+    /// Every line the gateway wrote to stdout (EMF metrics, among others).
+    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 impl GatewayProcess {
@@ -122,11 +124,16 @@ impl GatewayProcess {
         let mut child = command.spawn().expect("spawn bestchat-local");
         let stdout = child.stdout.take().expect("gateway stdout");
         let (tx, rx) = mpsc::channel();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&lines);
         std::thread::spawn(move || {
             // Keep reading after the address line so the pipe never fills.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let _ = tx.send(rest.trim().to_owned());
+                }
+                if let Ok(mut kept) = kept.lock() {
+                    kept.push(line);
                 }
             }
         });
@@ -135,6 +142,7 @@ impl GatewayProcess {
                 child,
                 base_url,
                 log,
+                stdout: lines,
             },
             Err(_) => {
                 let _ = child.kill();
@@ -166,6 +174,11 @@ impl GatewayProcess {
         }
         let _ = child.kill();
         panic!("the gateway started where it should have refused to");
+    }
+
+    /// The lines the gateway wrote to stdout so far.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// What the gateway logged so far (one line per request, among others).

@@ -38,7 +38,11 @@ async fn create_migrates_and_update_is_idempotent() {
     let out = migrate::handle(config(db.url()), request("Create", &cfn.url, None)).await;
     assert_eq!(out, Ok(json!({})));
     let answer = cfn.answer().await;
-    assert!(answer.head.starts_with("PUT /cfn-response?X-Amz-Signature=abc "));
+    assert!(
+        answer
+            .head
+            .starts_with("PUT /cfn-response?X-Amz-Signature=abc ")
+    );
     // The URL is presigned without a content type.
     assert!(!answer.head.to_ascii_lowercase().contains("content-type"));
     assert_eq!(answer.body["Status"], "SUCCESS", "{}", answer.body);
@@ -46,11 +50,18 @@ async fn create_migrates_and_update_is_idempotent() {
     assert_eq!(answer.body["LogicalResourceId"], "Migrations");
     let applied = answer.body["Data"]["Applied"].as_str().unwrap();
     assert!(applied.starts_with("1,"), "{applied}");
-    let physical = answer.body["PhysicalResourceId"].as_str().unwrap().to_owned();
+    let physical = answer.body["PhysicalResourceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(tables(&db).await, 1);
 
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate::handle(config(db.url()), request("Update", &cfn.url, Some(&physical))).await;
+    let out = migrate::handle(
+        config(db.url()),
+        request("Update", &cfn.url, Some(&physical)),
+    )
+    .await;
     assert_eq!(out, Ok(json!({})));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "SUCCESS");
@@ -77,11 +88,20 @@ async fn an_unreachable_database_fails_the_deploy_with_a_reason() {
 #[tokio::test]
 async fn a_bad_configuration_fails_the_resource_instead_of_hanging_the_stack() {
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate::handle(config("mysql://x@y/z"), request("Update", &cfn.url, Some("p"))).await;
+    let out = migrate::handle(
+        config("mysql://x@y/z"),
+        request("Update", &cfn.url, Some("p")),
+    )
+    .await;
     assert_eq!(out, Ok(json!({})));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "FAILED");
-    assert!(answer.body["Reason"].as_str().unwrap().contains("DATABASE_URL"));
+    assert!(
+        answer.body["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("DATABASE_URL")
+    );
 }
 
 #[tokio::test]
@@ -91,7 +111,11 @@ async fn delete_keeps_the_schema() {
     let out = migrate::handle(config(db.url()), request("Delete", &cfn.url, Some("p"))).await;
     assert_eq!(out, Ok(json!({})));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
-    assert_eq!(tables(&db).await, 0, "delete ran no migration and dropped nothing");
+    assert_eq!(
+        tables(&db).await,
+        0,
+        "delete ran no migration and dropped nothing"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +141,10 @@ async fn a_long_failure_reason_is_cut_to_what_cloudformation_accepts() {
     })
     .await;
     assert_eq!(result, Ok(()));
-    let reason = cfn.answer().await.body["Reason"].as_str().unwrap().to_owned();
+    let reason = cfn.answer().await.body["Reason"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(reason.starts_with("failed: é"));
     assert!(reason.len() <= MAX_RESPONSE_BYTES / 2);
 }
@@ -160,7 +187,13 @@ fn publish_request(url: &str, bucket: &str) -> Value {
 }
 
 async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> (String, String, Vec<u8>) {
-    let got = client.get_object().bucket(bucket).key(key).send().await.unwrap();
+    let got = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap();
     let content_type = got.content_type().unwrap_or_default().to_owned();
     let cache = got.cache_control().unwrap_or_default().to_owned();
     let bytes = got.body.collect().await.unwrap().into_bytes().to_vec();

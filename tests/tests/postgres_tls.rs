@@ -127,7 +127,10 @@ async fn a_password_source_is_asked_once_per_new_connection() {
     }
     // Reused connections ask for nothing; two concurrent requests need a second connection.
     let reused = source.0.load(Ordering::SeqCst);
-    assert!((1..=2).contains(&reused), "{reused} passwords for sequential queries");
+    assert!(
+        (1..=2).contains(&reused),
+        "{reused} passwords for sequential queries"
+    );
     let page = PageRequest::default();
     let (a, b) = tokio::join!(
         store.list_conversations(user, None, &page),

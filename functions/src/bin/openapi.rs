@@ -1,5 +1,5 @@
-use bestchat_app::config::Uses;
 use bestchat_app::api::openapi;
+use bestchat_app::config::Uses;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

@@ -5,9 +5,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderValue, StatusCode, header};
 pub use bestchat_web::WebAuth;
 use bestchat_web::{FILES, INDEX, RuntimeConfig, cache_control, content_type};
+use http::{HeaderValue, StatusCode, header};
 
 /// Paths of the client's own routes, answered with `index.html`.
 const APP_ROUTES: &[&str] = &["/", "/auth/callback"];

@@ -411,12 +411,15 @@ mod tests {
             "sub": "u", "iss": "iss-a", "aud": ["x", "aud-a"], "iat": t, "exp": t + 600
         }));
         assert!(auth().verify(Some(&listed)).await.is_ok());
-        let neither = signed(serde_json::json!({"sub": "u", "iss": "iss-a", "iat": t, "exp": t + 600}));
+        let neither =
+            signed(serde_json::json!({"sub": "u", "iss": "iss-a", "iat": t, "exp": t + 600}));
         assert!(matches!(
             auth().verify(Some(&neither)).await,
             Err(AuthError::WrongAudience)
         ));
-        let numeric = signed(serde_json::json!({"sub": "u", "iss": "iss-a", "client_id": 7, "iat": t, "exp": t + 600}));
+        let numeric = signed(
+            serde_json::json!({"sub": "u", "iss": "iss-a", "client_id": 7, "iat": t, "exp": t + 600}),
+        );
         assert!(auth().verify(Some(&numeric)).await.is_err());
     }
 

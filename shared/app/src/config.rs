@@ -196,6 +196,9 @@ pub struct Config {
     pub context: ContextConfig,
     pub tools: ToolsConfig,
     pub mcp: McpConfig,
+    /// `BESTCHAT_METRICS=emf`: CloudWatch metrics as EMF lines on stdout, in the namespace
+    /// `BESTCHAT_METRICS_NAMESPACE`; `None`: off.
+    pub metrics_namespace: Option<String>,
 }
 
 /// Remote MCP servers' limits.
@@ -478,6 +481,15 @@ impl Config {
             context,
             tools,
             mcp: McpConfig::from_env(&env)?,
+            metrics_namespace: match env.optional("BESTCHAT_METRICS").as_deref() {
+                None | Some("off") => None,
+                Some("emf") => Some(env.text("BESTCHAT_METRICS_NAMESPACE", "BestChat")),
+                Some(other) => {
+                    return Err(ConfigError(format!(
+                        "BESTCHAT_METRICS must be emf or off, not {other:?}"
+                    )));
+                }
+            },
             turn_lease,
             turn_start_timeout: env
                 .millis("BESTCHAT_TURN_START_TIMEOUT_MS", Duration::from_secs(120))?,
@@ -502,7 +514,10 @@ impl Config {
 }
 
 fn redis_iam(env: &Env<'_>) -> Result<Option<RedisIam>, ConfigError> {
-    match (env.optional("REDIS_IAM_USER"), env.optional("REDIS_IAM_CACHE")) {
+    match (
+        env.optional("REDIS_IAM_USER"),
+        env.optional("REDIS_IAM_CACHE"),
+    ) {
         (None, None) => Ok(None),
         (Some(user), Some(cache)) => Ok(Some(RedisIam {
             user,

@@ -10,6 +10,7 @@ pub mod events;
 pub mod http;
 pub mod janitor;
 pub mod mcp;
+pub mod metrics;
 pub mod models;
 pub mod openapi;
 pub mod provider_configs;

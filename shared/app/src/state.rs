@@ -6,8 +6,8 @@ use std::sync::Arc;
 use bestchat_cache::{
     BufferSettings, MemoryCache, MemoryStreamBuffer, RedisCache, RedisLogin, RedisStreamBuffer,
 };
-use bestchat_domain::ports::credentials::ConnectionPassword;
 use bestchat_domain::ports::cache::{Cache, CacheError};
+use bestchat_domain::ports::credentials::ConnectionPassword;
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
 use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
 use bestchat_domain::ports::store::{
@@ -34,6 +34,7 @@ use crate::config::{
 };
 use crate::error::AppError;
 use crate::events::{CHAT_TURN, InProcessInvoker, SUMMARIZE};
+use crate::metrics::Metrics;
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
@@ -89,6 +90,7 @@ pub struct AppState {
     pub stream_buffer: Arc<dyn StreamBuffer>,
     /// Token checks for the `$connect` authorizer; `None` when no keys are configured.
     pub auth: Option<JwtVerifier>,
+    pub metrics: Metrics,
     /// The sandbox and module sources, built on first use: most functions never touch them.
     tools: std::sync::OnceLock<Result<ToolRuntime, String>>,
     mcp: std::sync::OnceLock<Result<crate::mcp::client::McpClient, String>>,
@@ -244,6 +246,7 @@ impl AppState {
         .into_iter()
         .filter_map(|(logical, deployed)| Some((logical.to_owned(), deployed.clone()?)))
         .collect();
+        let metrics = Metrics::new(config.metrics_namespace.clone());
         Ok(Arc::new_cyclic(|me| {
             let invoker: Arc<dyn Invoker> = if lambda_functions.is_empty() {
                 Arc::new(InProcessInvoker::new(me.clone()))
@@ -268,6 +271,7 @@ impl AppState {
                 invoker,
                 stream_buffer,
                 auth,
+                metrics,
                 tools: std::sync::OnceLock::new(),
                 mcp: std::sync::OnceLock::new(),
             }

@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::credentials::ConnectionPassword;
-use fred::types::config::{CredentialProvider, Server};
 use fred::prelude::{
     Builder, Client, ClientLike, Config, Expiration, KeysInterface, LuaInterface, ReconnectPolicy,
     SetOptions,
 };
+use fred::types::config::{CredentialProvider, Server};
 
 /// Adds one and sets the expiry only when the key is new, in one round trip.
 const INCREMENT: &str = "local n = redis.call('INCR', KEYS[1]) \
@@ -55,7 +55,9 @@ pub struct RedisLogin {
 
 impl std::fmt::Debug for RedisLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisLogin").field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("RedisLogin")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 
@@ -65,9 +67,10 @@ impl CredentialProvider for RedisLogin {
         &self,
         _server: Option<&Server>,
     ) -> Result<(Option<String>, Option<String>), fred::error::Error> {
-        let password = self.password.password().await.map_err(|e| {
-            fred::error::Error::new(fred::error::ErrorKind::Auth, e.to_string())
-        })?;
+        let password =
+            self.password.password().await.map_err(|e| {
+                fred::error::Error::new(fred::error::ErrorKind::Auth, e.to_string())
+            })?;
         Ok((Some(self.user.clone()), Some(password)))
     }
 

@@ -94,8 +94,13 @@ pub fn presign(
         .build()
         .map_err(|e| failed(&e))?
         .into();
-    let request = SignableRequest::new("GET", url.as_str(), std::iter::empty(), SignableBody::Bytes(&[]))
-        .map_err(|e| failed(&e))?;
+    let request = SignableRequest::new(
+        "GET",
+        url.as_str(),
+        std::iter::empty(),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|e| failed(&e))?;
     let (instructions, _signature) = sign(request, &signing)
         .map_err(|e| failed(&e))?
         .into_parts();
@@ -182,7 +187,13 @@ mod tests {
     use super::*;
 
     fn keys(session_token: Option<&str>) -> Credentials {
-        Credentials::new("akid", "skid", session_token.map(str::to_owned), None, "test")
+        Credentials::new(
+            "akid",
+            "skid",
+            session_token.map(str::to_owned),
+            None,
+            "test",
+        )
     }
 
     fn at(unix: u64) -> SystemTime {
@@ -230,7 +241,8 @@ mod tests {
             user: "app user".into(),
         };
         let credentials = keys(Some("tok/en+="));
-        let token = presign(&target, "eu-west-1", credentials, at(1_700_000_000)).unwrap_or_default();
+        let token =
+            presign(&target, "eu-west-1", credentials, at(1_700_000_000)).unwrap_or_default();
         let pairs = query(&token);
         assert!(pairs.contains(&("DBUser".into(), "app%20user".into())));
         assert!(pairs.contains(&("X-Amz-Security-Token".into(), "tok%2Fen%2B%3D".into())));
@@ -244,7 +256,8 @@ mod tests {
             serverless: true,
         };
         let credentials = keys(None);
-        let token = presign(&target, "eu-west-1", credentials, at(1_700_000_000)).unwrap_or_default();
+        let token =
+            presign(&target, "eu-west-1", credentials, at(1_700_000_000)).unwrap_or_default();
         assert!(token.starts_with("bestchat-cache/?"), "{token}");
         let pairs = query(&token);
         for expected in [
@@ -252,7 +265,10 @@ mod tests {
             ("User", "bestchat-app"),
             ("ResourceType", "ServerlessCache"),
             ("X-Amz-Expires", "900"),
-            ("X-Amz-Credential", "akid%2F20231114%2Feu-west-1%2Felasticache%2Faws4_request"),
+            (
+                "X-Amz-Credential",
+                "akid%2F20231114%2Feu-west-1%2Felasticache%2Faws4_request",
+            ),
         ] {
             assert!(
                 pairs.contains(&(expected.0.into(), expected.1.into())),
@@ -266,7 +282,8 @@ mod tests {
             serverless: false,
         };
         let credentials = keys(None);
-        let token = presign(&target, "eu-west-1", credentials, at(1_700_000_000)).unwrap_or_default();
+        let token =
+            presign(&target, "eu-west-1", credentials, at(1_700_000_000)).unwrap_or_default();
         assert!(!token.contains("ResourceType"));
     }
 }

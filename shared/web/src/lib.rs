@@ -81,7 +81,10 @@ mod tests {
 
     #[test]
     fn hashed_assets_are_cached_forever_and_the_rest_revalidated() {
-        assert_eq!(cache_control("/assets/index-3f2a.js"), "public, max-age=31536000, immutable");
+        assert_eq!(
+            cache_control("/assets/index-3f2a.js"),
+            "public, max-age=31536000, immutable"
+        );
         assert_eq!(cache_control(INDEX), "no-cache");
         assert_eq!(content_type("/assets/a.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("/x.unknown"), "application/octet-stream");

@@ -642,3 +642,69 @@ async fn a_destructive_tool_asks_whatever_the_settings_say() {
         .await;
     assert_eq!(status, 202, "nothing waits any more: {body}");
 }
+
+/// The EMF documents the gateway wrote to stdout that carry `metric`, waiting briefly for the
+/// pipe (they are written before the answer's completion is sent).
+async fn emf_with(running: &Running, metric: &str, at_least: usize) -> Vec<Value> {
+    for _ in 0..50 {
+        let docs: Vec<Value> = running
+            .gateway
+            .stdout_lines()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|d| d.get("_aws").is_some() && d.get(metric).is_some())
+            .collect();
+        if docs.len() >= at_least {
+            return docs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {at_least} EMF documents with {metric}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turns_and_tool_runs_are_reported_as_emf_metrics() {
+    let running = sqlite(&[("BESTCHAT_METRICS", "emf")]).await;
+    an_auto_approved_read_tool_answers_in_one_turn(&running).await;
+
+    let turns = emf_with(&running, "TurnLatency", 2).await;
+    let tokens: Vec<(u64, u64)> = turns
+        .iter()
+        .map(|d| {
+            (
+                d["InputTokens"].as_f64().unwrap() as u64,
+                d["OutputTokens"].as_f64().unwrap() as u64,
+            )
+        })
+        .collect();
+    assert_eq!(
+        tokens,
+        [(30, 12), (40, 2)],
+        "one document per step, from its usage"
+    );
+    // The step that only asked for a tool streamed no text: no frames, no first token.
+    assert_eq!(turns[0]["Frames"], 0.0);
+    assert!(turns[0].get("TimeToFirstToken").is_none());
+    assert!(turns[1]["Frames"].as_f64().unwrap() >= 1.0);
+    assert!(turns[1]["TimeToFirstToken"].as_f64().is_some());
+    for doc in &turns {
+        assert_eq!(doc["Provider"], "fake");
+        let spec = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(spec["Namespace"], "BestChat");
+        assert_eq!(spec["Dimensions"], json!([["Provider"]]));
+        let declared: Vec<&str> = spec["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for name in ["TurnLatency", "InputTokens", "OutputTokens", "Frames"] {
+            assert!(declared.contains(&name), "{name} declared in {spec}");
+        }
+    }
+    let runs = emf_with(&running, "ToolRuns", 1).await;
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["Kind"], "sandbox");
+    assert_eq!(runs[0]["Outcome"], "succeeded");
+    assert!(runs[0].get("ToolWallTime").is_some());
+}

@@ -424,6 +424,9 @@ async fn finish(
         ttft_ms = ?got.first_token.map(millis), step = position.number(),
         tool_calls = final_message.tool_calls.len(), "turn finished"
     );
+    if let Some(log) = &log {
+        record_metrics(state, log, fanout.delivered());
+    }
     // What was held back is stored now, so it can be posted.
     stream::flush(fanout, &mut unsent).await;
     // Serve resumes that arrived while the answer was being stored, then close the stream.
@@ -590,4 +593,25 @@ impl Ending {
             Self::Failed(error) => (MessageStatus::Error, Some(FinishReason::Error), Some(error)),
         }
     }
+}
+
+/// The turn's CloudWatch metrics: what users wait for (time to first token, latency), what it
+/// costs (tokens, dollars) and how many frames it posted (the WebSocket bill), per provider.
+fn record_metrics(state: &AppState, log: &bestchat_domain::usage::UsageLog, frames: u64) {
+    use crate::metrics::Metric;
+    let mut values = vec![
+        Metric::millis("TurnLatency", u64::from(log.latency_ms)),
+        Metric::count("InputTokens", u64::from(log.input_tokens)),
+        Metric::count("OutputTokens", u64::from(log.output_tokens)),
+        Metric::count("Frames", frames),
+    ];
+    if let Some(ttft) = log.ttft_ms {
+        values.push(Metric::millis("TimeToFirstToken", u64::from(ttft)));
+    }
+    if let Some(micros) = log.cost_micros {
+        values.push(Metric::value("CostUSD", micros as f64 / 1_000_000.0));
+    }
+    state
+        .metrics
+        .emit(&[("Provider", log.provider.as_str())], &values);
 }

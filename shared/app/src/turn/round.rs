@@ -122,6 +122,19 @@ async fn run_call(
         updated_at: done_at,
         ..running
     };
+    let kind = if ended.request.get("mcp").is_some() {
+        "mcp"
+    } else {
+        "sandbox"
+    };
+    let mut values = vec![crate::metrics::Metric::count("ToolRuns", 1)];
+    if let Some(u) = &ended.usage {
+        values.push(crate::metrics::Metric::millis("ToolWallTime", u.wall_ms));
+    }
+    state.metrics.emit(
+        &[("Kind", kind), ("Outcome", ended.status.as_str())],
+        &values,
+    );
     let model = step.model.as_ref().map_or("", |m| m.as_str());
     let result = result_message(&ended, model, done_at);
     if store

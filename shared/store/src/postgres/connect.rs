@@ -43,7 +43,9 @@ where
                         config.password(token);
                     }
                     // The connection then fails authentication; this says why.
-                    Err(e) => tracing::error!(error = %e, "no database password for a new connection"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "no database password for a new connection")
+                    }
                 }
             }
             let (client, connection) = config.connect(tls).await?;

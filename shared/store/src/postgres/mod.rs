@@ -2,6 +2,7 @@
 //! is always a literal with bound parameters.
 
 mod audit;
+mod connect;
 mod context;
 mod conversations;
 mod executions;
@@ -10,7 +11,6 @@ mod messages;
 mod migrate;
 mod provider_configs;
 mod settings;
-mod connect;
 mod tls;
 mod tools;
 mod turns;
@@ -71,7 +71,10 @@ impl PgStore {
     /// The store of a function that has no database: its pool names a host that never resolves
     /// (`.invalid`, RFC 2606), so nothing is ever connected and every call is unavailable.
     pub fn absent() -> Result<Self, StoreError> {
-        Self::connect("postgres://absent@absent.invalid/absent", &PgSettings::default())
+        Self::connect(
+            "postgres://absent@absent.invalid/absent",
+            &PgSettings::default(),
+        )
     }
 
     /// As [`PgStore::connect`], with a fresh password from `password` for every new connection
@@ -98,7 +101,11 @@ impl PgStore {
         // servers whose certificates nobody configured us to trust.
         let manager = if config.get_ssl_mode() == SslMode::Require {
             let tls = tls::connector(&settings.roots)?;
-            Manager::from_connect(config, connect::Connector::new(tls, password), manager_config)
+            Manager::from_connect(
+                config,
+                connect::Connector::new(tls, password),
+                manager_config,
+            )
         } else {
             if password.is_some() {
                 // A token is a credential: never send it in the clear.

@@ -39,7 +39,11 @@ pub fn connector(roots: &TlsRoots) -> Result<MakeRustlsConnect, StoreError> {
                         path.display()
                     ))
                 })?;
-            add(&mut store, certs, &format!("DATABASE_CA_FILE {}", path.display()))?;
+            add(
+                &mut store,
+                certs,
+                &format!("DATABASE_CA_FILE {}", path.display()),
+            )?;
         }
         TlsRoots::AwsRds => {
             let certs = CertificateDer::pem_slice_iter(AWS_RDS_BUNDLE.as_bytes())

@@ -8,6 +8,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// The functions that serve CloudFormation custom resources (their binaries).
+pub const FUNCTIONS: &[&str] = &["migrate", "web-publish"];
+
 /// Longest answer CloudFormation accepts.
 pub const MAX_RESPONSE_BYTES: usize = 4096;
 /// How long the answer to CloudFormation may take.

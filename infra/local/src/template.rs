@@ -66,8 +66,25 @@ pub enum TemplateError {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Template {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "resources")]
     resources: BTreeMap<String, Resource>,
+}
+
+/// The declared resources. `Fn::ForEach` entries (log groups and alarms written per function)
+/// declare no route and are skipped.
+fn resources<'de, D>(deserializer: D) -> Result<BTreeMap<String, Resource>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = BTreeMap::<String, Value>::deserialize(deserializer)?;
+    raw.into_iter()
+        .filter(|(name, _)| !name.starts_with("Fn::ForEach::"))
+        .map(|(name, value)| {
+            serde_yaml_ng::from_value(value)
+                .map(|resource| (name, resource))
+                .map_err(serde::de::Error::custom)
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -363,7 +380,7 @@ mod tests {
     }
 
     /// Every event function has a deployed function, and every binary is either an HTTP, a
-    /// WebSocket, an authorizer or an event function.
+    /// WebSocket, an authorizer, an event or a custom resource function.
     #[test]
     fn every_binary_has_a_handler() {
         let mut handled: BTreeSet<String> =
@@ -379,6 +396,11 @@ mod tests {
                 .map(|f| f.name.to_owned()),
         );
         handled.extend(ws_api(TEMPLATE).unwrap().authorizer);
+        handled.extend(
+            bestchat_functions::custom_resource::FUNCTIONS
+                .iter()
+                .map(|f| (*f).to_owned()),
+        );
         let declared: BTreeSet<String> = functions(TEMPLATE).unwrap().into_iter().collect();
         assert_eq!(declared, handled);
     }

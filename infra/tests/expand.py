@@ -1,0 +1,107 @@
+"""Expands infra/template.yaml the way CloudFormation does before it creates anything:
+AWS::LanguageExtensions (Fn::ForEach), then the SAM translator (AWS::Serverless-2016-10-31).
+The tests read the expanded template: real IAM roles, Lambda functions and alarms."""
+
+import copy
+import os
+import pathlib
+import re
+
+from samcli.yamlhelper import yaml_parse
+from samtranslator.translator.managed_policy_translator import ManagedPolicyLoader
+from samtranslator.translator.transform import transform
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+
+
+class NoManagedPolicies(ManagedPolicyLoader):
+    """The template names managed policies by ARN only; nothing is looked up in IAM."""
+
+    def __init__(self):
+        pass
+
+    def load(self):
+        return {}
+
+
+def source():
+    return yaml_parse(TEMPLATE.read_text())
+
+
+def _substitute(node, name, value):
+    if isinstance(node, dict):
+        return {
+            _substitute(k, name, value): _substitute(v, name, value) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_substitute(v, name, value) for v in node]
+    if isinstance(node, str):
+        return node.replace("${" + name + "}", value).replace("&{" + name + "}", value)
+    return node
+
+
+def expand_for_each(template):
+    """Fn::ForEach::<loop>: [identifier, [values], {key template: resource}] in Resources."""
+    resources = {}
+    for key, value in template["Resources"].items():
+        if not key.startswith("Fn::ForEach::"):
+            resources[key] = value
+            continue
+        identifier, values, body = value
+        for item in values:
+            for name, resource in _substitute(body, identifier, item).items():
+                assert name not in resources, f"{name} is declared twice"
+                resources[name] = resource
+    out = copy.deepcopy(template)
+    out["Resources"] = resources
+    out["Transform"] = "AWS::Serverless-2016-10-31"
+    # What `sam package` writes in place of the local code directory.
+    out["Globals"]["Function"]["CodeUri"] = "s3://artifacts/bestchat.zip"
+    return out
+
+
+def expanded(parameters=None):
+    """The template as CloudFormation would create it, for the given parameter values."""
+    # The translator fills AWS::Region in from the environment; no AWS call is made.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    return transform(expand_for_each(source()), parameters or {}, NoManagedPolicies())
+
+
+def of_type(template, kind):
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def statements(role):
+    """Every inline statement of an IAM role, each with a list of actions and of resources."""
+    found = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            found.append(statement)
+    return found
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def refs(value):
+    """Every resource a CloudFormation value names (Ref, GetAtt and ${...} in Sub)."""
+    names = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "Ref" and isinstance(v, str):
+                names.add(v)
+            elif k == "Fn::GetAtt":
+                names.add(v[0] if isinstance(v, list) else v.split(".")[0])
+            elif k == "Fn::Sub":
+                text = v if isinstance(v, str) else v[0]
+                names.update(n.split(".")[0] for n in re.findall(r"\$\{([^}!]+)\}", text))
+                if isinstance(v, list):
+                    names.update(refs(v[1]))
+            else:
+                names.update(refs(v))
+    elif isinstance(value, list):
+        for v in value:
+            names.update(refs(v))
+    return names

@@ -1,0 +1,402 @@
+"""Least privilege per function, read off the template as CloudFormation expands it.
+
+Each test names who may do one thing (decrypt provider keys, post to connections, invoke a
+function, reach the database...) and fails when any other function gains it, or one of them
+loses it. Run: python -m unittest discover infra/tests
+"""
+
+import pathlib
+import tomllib
+import unittest
+
+from expand import as_list, expanded, of_type, refs, source, statements
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+# Functions outside the VPC: they reach neither the database nor the cache.
+OUT_OF_VPC = {
+    "HealthFunction",
+    "OpenApiFunction",
+    "WsAuthorizerFunction",
+    "WsConnectFunction",
+    "WsDisconnectFunction",
+    "ToolExecutorFunction",
+    "WebPublishFunction",
+}
+# Functions that run asynchronously (an Event invoke or a schedule).
+ASYNC = {"ChatTurnFunction", "SummarizeFunction", "JanitorFunction"}
+
+
+class ExpandedTemplate(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.template = expanded()
+        cls.functions = of_type(cls.template, "AWS::Lambda::Function")
+        cls.roles = of_type(cls.template, "AWS::IAM::Role")
+        cls.managed = of_type(cls.template, "AWS::IAM::ManagedPolicy")
+
+    def role_of(self, function):
+        return self.roles[function + "Role"]
+
+    def attached(self, function):
+        """The template's managed policies attached to a function's role."""
+        return refs(self.role_of(function)["Properties"].get("ManagedPolicyArns", []))
+
+    def grants(self, function):
+        """(action, resource) for every statement the function's role holds, inline or attached."""
+        found = []
+        documents = [s for s in statements(self.role_of(function))]
+        for policy in self.attached(function):
+            documents += self.managed[policy]["Properties"]["PolicyDocument"]["Statement"]
+        for statement in documents:
+            self.assertEqual(statement.get("Effect"), "Allow")
+            for action in as_list(statement["Action"]):
+                for resource in as_list(statement["Resource"]):
+                    found.append((action, resource))
+        return found
+
+    def holders(self, action):
+        return {f for f in self.functions if any(a == action for a, _ in self.grants(f))}
+
+    def resources_for(self, function, action):
+        return [r for a, r in self.grants(function) if a == action]
+
+    def environment(self, function):
+        return self.functions[function]["Properties"].get("Environment", {}).get("Variables", {})
+
+
+class Inventory(ExpandedTemplate):
+    def test_every_function_has_its_own_role(self):
+        self.assertGreaterEqual(len(self.functions), 38)
+        for name, function in self.functions.items():
+            self.assertEqual(refs(function["Properties"]["Role"]), {name + "Role"}, name)
+
+    def test_each_role_may_be_assumed_by_lambda_only(self):
+        for name in self.functions:
+            trust = self.role_of(name)["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            principals = {p for s in trust for p in as_list(s["Principal"]["Service"])}
+            self.assertEqual(principals, {"lambda.amazonaws.com"}, name)
+
+
+class NoWildcards(ExpandedTemplate):
+    def test_no_function_may_do_everything_on_a_service(self):
+        for name in self.functions:
+            for action, _ in self.grants(name):
+                self.assertNotEqual(action, "*", name)
+                self.assertFalse(action.endswith(":*"), f"{name}: {action}")
+
+    def test_no_function_statement_names_every_resource(self):
+        # X-Ray and the VPC ENI actions (AWS managed policies) take no resource; everything
+        # the template writes names one.
+        for name in self.functions:
+            for action, resource in self.grants(name):
+                self.assertNotEqual(resource, "*", f"{name}: {action}")
+
+    def test_only_aws_managed_policies_are_named_by_arn(self):
+        allowed = {
+            "AWSLambdaBasicExecutionRole",
+            "AWSXrayWriteOnlyAccess",
+            "AWSLambdaVPCAccessExecutionRole",
+        }
+        for name in self.functions:
+            for arn in self.role_of(name)["Properties"].get("ManagedPolicyArns", []):
+                if isinstance(arn, dict) and "Fn::Sub" in arn:
+                    policy = arn["Fn::Sub"].rsplit("/", 1)[-1]
+                    self.assertIn(policy, allowed, name)
+
+
+class Secrets(ExpandedTemplate):
+    def test_provider_keys_are_decrypted_only_where_a_provider_is_called(self):
+        self.assertEqual(
+            self.holders("kms:Decrypt"),
+            {
+                "ProvidersListFunction",
+                "ModelsListFunction",
+                "ProviderConfigsPutFunction",
+                "McpServersPutFunction",
+                "ChatTurnFunction",
+                "SummarizeFunction",
+            },
+        )
+
+    def test_keys_are_encrypted_only_where_they_are_stored(self):
+        self.assertEqual(
+            self.holders("kms:GenerateDataKey"),
+            {"ProviderConfigsPutFunction", "McpServersPutFunction"},
+        )
+
+    def test_kms_grants_name_the_api_keys_key_only(self):
+        for name in self.functions:
+            for action, resource in self.grants(name):
+                if action.startswith("kms:"):
+                    self.assertEqual(refs(resource), {"ApiKeysKey"}, f"{name}: {action}")
+
+    def test_no_function_reads_a_secret(self):
+        # IAM authentication through RDS Proxy: only the proxy's role reads the master secret.
+        for name in self.functions:
+            for action, _ in self.grants(name):
+                self.assertFalse(action.startswith("secretsmanager:"), f"{name}: {action}")
+        readers = {
+            role
+            for role, body in self.roles.items()
+            if any(
+                "secretsmanager:GetSecretValue" in as_list(s["Action"]) for s in statements(body)
+            )
+        }
+        self.assertEqual(readers, {"DatabaseProxyRole"})
+
+    def test_secret_parameters_never_reach_a_function(self):
+        secret = {n for n, p in source()["Parameters"].items() if p.get("NoEcho")}
+        self.assertTrue(secret, "the template has secret parameters (the IdP client secrets)")
+        for name in self.functions:
+            self.assertFalse(refs(self.environment(name)) & secret, name)
+
+    def test_database_url_holds_no_password(self):
+        for name in self.functions:
+            url = self.environment(name).get("DATABASE_URL", "")
+            text = url if isinstance(url, str) else url["Fn::Sub"]
+            self.assertNotIn(":", text.split("//", 1)[-1].split("@")[0], name)
+            if text:
+                self.assertEqual(self.environment(name)["DATABASE_IAM_AUTH"], "1", name)
+                self.assertIn("sslmode=require", text, name)
+
+
+class Streaming(ExpandedTemplate):
+    def test_frames_are_posted_only_by_functions_that_stream(self):
+        self.assertEqual(
+            self.holders("execute-api:ManageConnections"),
+            {
+                "MessagesSendFunction",
+                "ToolExecutionsApproveFunction",
+                "ToolExecutionsDenyFunction",
+                "WsMessageFunction",
+                "ChatTurnFunction",
+                "SummarizeFunction",
+                "JanitorFunction",
+            },
+        )
+
+    def test_connections_are_registered_by_connect_and_removed_by_disconnect(self):
+        self.assertEqual(self.holders("dynamodb:PutItem"), {"WsConnectFunction"})
+        self.assertEqual(self.attached("WsDisconnectFunction"), {"ConnectionsRemovePolicy"})
+
+    def test_dynamodb_grants_name_the_connections_table_only(self):
+        for name in self.functions:
+            for action, resource in self.grants(name):
+                if action.startswith("dynamodb:"):
+                    self.assertEqual(refs(resource), {"ConnectionsTable"}, f"{name}: {action}")
+
+
+class Invocations(ExpandedTemplate):
+    def invoked_by(self, function):
+        targets = set()
+        for action, resource in self.grants(function):
+            if action == "lambda:InvokeFunction":
+                sub = resource["Fn::Sub"]
+                targets.update(refs(sub[1]))
+        return targets
+
+    def test_who_may_invoke_which_function(self):
+        graph = {f: self.invoked_by(f) for f in self.functions}
+        graph = {f: t for f, t in graph.items() if t}
+        self.assertEqual(
+            graph,
+            {
+                "MessagesSendFunction": {"ChatTurnFunction"},
+                "ToolExecutionsApproveFunction": {"ChatTurnFunction"},
+                "ToolExecutionsDenyFunction": {"ChatTurnFunction"},
+                "WsMessageFunction": {"ChatTurnFunction"},
+                "JanitorFunction": {"ChatTurnFunction"},
+                "ChatTurnFunction": {"SummarizeFunction", "ToolExecutorFunction"},
+            },
+        )
+
+    def test_invoked_functions_are_named_in_the_callers_environment(self):
+        variables = {
+            "ChatTurnFunction": "CHAT_TURN_FUNCTION",
+            "SummarizeFunction": "SUMMARIZE_FUNCTION",
+            "ToolExecutorFunction": "TOOL_EXECUTOR_FUNCTION",
+        }
+        for caller in self.functions:
+            for target in self.invoked_by(caller):
+                self.assertEqual(
+                    self.environment(caller)[variables[target]], {"Ref": target}, caller
+                )
+
+    def test_bedrock_is_called_only_by_the_functions_that_run_models(self):
+        callers = {
+            f for f in self.functions if any(a.startswith("bedrock:") for a, _ in self.grants(f))
+        }
+        self.assertEqual(callers, {"ChatTurnFunction", "SummarizeFunction"})
+
+
+class Storage(ExpandedTemplate):
+    def s3_grants(self):
+        found = {}
+        for name in self.functions:
+            for action, resource in self.grants(name):
+                if action.startswith("s3:"):
+                    text = resource if isinstance(resource, str) else resource.get("Fn::Sub")
+                    if text is None:
+                        text = "${" + resource["Fn::GetAtt"][0] + ".Arn}"
+                    found.setdefault(name, set()).add((action, text))
+        return found
+
+    def test_buckets_are_reached_by_prefix(self):
+        self.assertEqual(
+            self.s3_grants(),
+            {
+                "ToolsCreateFunction": {
+                    ("s3:PutObject", "${BlobBucket.Arn}/tools/*"),
+                    ("s3:PutObject", "${BlobBucket.Arn}/compiled/*"),
+                },
+                "ToolExecutorFunction": {
+                    ("s3:GetObject", "${BlobBucket.Arn}/tools/*"),
+                    ("s3:GetObject", "${BlobBucket.Arn}/compiled/*"),
+                    ("s3:PutObject", "${BlobBucket.Arn}/compiled/*"),
+                    ("s3:ListBucket", "${BlobBucket.Arn}"),
+                },
+                "WebPublishFunction": {("s3:PutObject", "${WebBucket.Arn}/*")},
+            },
+        )
+
+
+class Network(ExpandedTemplate):
+    def security_groups(self, function):
+        config = self.functions[function]["Properties"].get("VpcConfig")
+        return refs(config["SecurityGroupIds"]) if config else None
+
+    def test_functions_that_need_no_data_run_outside_the_vpc(self):
+        outside = {f for f in self.functions if self.security_groups(f) is None}
+        self.assertEqual(outside, OUT_OF_VPC)
+        for name in OUT_OF_VPC:
+            env = self.environment(name)
+            self.assertEqual(env["DATABASE_URL"], "", name)
+            self.assertEqual(env["REDIS_URL"], "", name)
+
+    def test_the_database_is_reached_by_the_functions_in_the_vpc(self):
+        inside = set(self.functions) - OUT_OF_VPC
+        self.assertEqual(self.holders("rds-db:connect"), inside)
+        for name in inside:
+            self.assertIn("DatabaseClientSecurityGroup", self.security_groups(name), name)
+
+    def test_the_cache_is_reached_by_all_but_migrate(self):
+        users = set(self.functions) - OUT_OF_VPC - {"MigrateFunction"}
+        self.assertEqual(self.holders("elasticache:Connect"), users)
+        self.assertEqual(self.security_groups("MigrateFunction"), {"DatabaseClientSecurityGroup"})
+        self.assertEqual(self.environment("MigrateFunction")["REDIS_URL"], "")
+        for name in users:
+            self.assertEqual(
+                self.security_groups(name),
+                {"DatabaseClientSecurityGroup", "CacheClientSecurityGroup"},
+                name,
+            )
+
+    def test_only_client_groups_reach_the_data(self):
+        sources = {}
+        groups = of_type(self.template, "AWS::EC2::SecurityGroup")
+        for name in ("DatabaseProxySecurityGroup", "DatabaseSecurityGroup", "CacheSecurityGroup"):
+            for rule in groups[name]["Properties"]["SecurityGroupIngress"]:
+                self.assertNotIn("CidrIp", rule, name)
+                sources.setdefault(name, set()).update(refs(rule["SourceSecurityGroupId"]))
+        for client in ("DatabaseClientSecurityGroup", "CacheClientSecurityGroup"):
+            self.assertNotIn("SecurityGroupIngress", groups[client]["Properties"], client)
+        self.assertEqual(sources["DatabaseProxySecurityGroup"], {"DatabaseClientSecurityGroup"})
+        self.assertEqual(sources["DatabaseSecurityGroup"], {"DatabaseProxySecurityGroup"})
+        self.assertEqual(sources["CacheSecurityGroup"], {"CacheClientSecurityGroup"})
+
+
+class Deploys(ExpandedTemplate):
+    def test_functions_that_use_the_schema_wait_for_migrations(self):
+        for name in set(self.functions) - OUT_OF_VPC - {"MigrateFunction"}:
+            self.assertIn("Migrations", as_list(self.functions[name].get("DependsOn", [])), name)
+
+    def test_migrations_run_the_published_migrate_version(self):
+        migrations = self.template["Resources"]["Migrations"]
+        self.assertTrue(migrations["Type"].startswith("Custom::"))
+        self.assertIn("MigrateFunction", refs(migrations["Properties"]["ServiceToken"]))
+
+    def test_samconfig_has_one_environment_per_stage(self):
+        config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+        for env, stage in {"default": "dev", "staging": "staging", "prod": "prod"}.items():
+            deploy = config[env]["deploy"]["parameters"]
+            self.assertIn(f"Environment={stage}", deploy["parameter_overrides"], env)
+            self.assertIn("CAPABILITY_AUTO_EXPAND", deploy["capabilities"], env)
+            self.assertEqual(config[env]["global"]["parameters"]["template_file"], "infra/template.yaml")
+        self.assertTrue(config["prod"]["deploy"]["parameters"]["confirm_changeset"])
+
+
+class Operations(ExpandedTemplate):
+    def test_every_function_is_traced_and_logs_json(self):
+        for name, function in self.functions.items():
+            props = function["Properties"]
+            self.assertEqual(props["TracingConfig"], {"Mode": "Active"}, name)
+            self.assertEqual(props["LoggingConfig"]["LogFormat"], "JSON", name)
+
+    def test_every_function_has_a_log_group_with_retention_and_two_alarms(self):
+        groups = of_type(self.template, "AWS::Logs::LogGroup")
+        alarms = of_type(self.template, "AWS::CloudWatch::Alarm")
+        for name in self.functions:
+            short = name.removesuffix("Function")
+            group = groups[short + "Logs"]["Properties"]
+            self.assertEqual(group["RetentionInDays"], {"Ref": "LogRetentionDays"}, name)
+            self.assertIn("DataKey", refs(group["KmsKeyId"]), name)
+            self.assertIn(name, refs(group["LogGroupName"]), name)
+            for metric in ("Errors", "Throttles"):
+                alarm = alarms[short + metric]["Properties"]
+                self.assertEqual(alarm["MetricName"], metric, name)
+                self.assertIn(name, refs(alarm["Dimensions"]), name)
+
+    def test_every_alarm_notifies_the_topic(self):
+        for name, alarm in of_type(self.template, "AWS::CloudWatch::Alarm").items():
+            self.assertEqual(refs(alarm["Properties"]["AlarmActions"]), {"AlarmTopic"}, name)
+
+    def test_the_named_alarms_exist(self):
+        alarms = of_type(self.template, "AWS::CloudWatch::Alarm")
+        metrics = set()
+        for alarm in alarms.values():
+            props = alarm["Properties"]
+            if "MetricName" in props:
+                metrics.add(props["MetricName"])
+            for query in props.get("Metrics", []):
+                if "MetricStat" in query:
+                    metrics.add(query["MetricStat"]["Metric"]["MetricName"])
+        for metric in (
+            "Duration",
+            "ACUUtilization",
+            "DatabaseConnectionsBorrowLatency",
+            "BytesUsedForCache",
+            "5xx",
+            "ApproximateNumberOfMessagesVisible",
+        ):
+            self.assertIn(metric, metrics)
+
+    def test_async_functions_fail_to_the_queue_within_the_event_age(self):
+        # The translator writes the parameter's value in; a value of our own shows it is used.
+        template = expanded({"AsyncMaxEventAgeSeconds": 777})
+        configs = of_type(template, "AWS::Lambda::EventInvokeConfig")
+        for name in ASYNC:
+            config = configs[name + "EventInvokeConfig"]["Properties"]
+            self.assertEqual(config["MaximumEventAgeInSeconds"], 777, name)
+            self.assertEqual(config["MaximumRetryAttempts"], 0, name)
+            destination = config["DestinationConfig"]["OnFailure"]["Destination"]
+            self.assertEqual(refs(destination), {"AsyncFailureQueue"}, name)
+            self.assertEqual(self.holders("sqs:SendMessage") >= {name}, True, name)
+        self.assertEqual(self.holders("sqs:SendMessage"), ASYNC)
+
+    def test_runaways_can_be_capped(self):
+        for name, parameter in {
+            "ToolExecutorFunction": "ToolExecutorConcurrency",
+            "ChatTurnFunction": "ChatTurnConcurrency",
+            "SummarizeFunction": "SummarizeConcurrency",
+        }.items():
+            reserved = self.functions[name]["Properties"]["ReservedConcurrentExecutions"]
+            self.assertIn(parameter, refs(reserved), name)
+
+    def test_metrics_are_written_as_emf(self):
+        global_env = source()["Globals"]["Function"]["Environment"]["Variables"]
+        self.assertEqual(global_env["BESTCHAT_METRICS"], "emf")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -21,7 +21,7 @@ use fred::prelude::{
 use fred::types::config::{CredentialProvider, Server};
 
 /// Adds one and sets the expiry only when the key is new, in one round trip.
-const INCREMENT: &str = "local n = redis.call('INCR', KEYS[1]) \
+pub(crate) const INCREMENT: &str = "local n = redis.call('INCR', KEYS[1]) \
     if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
 
 #[derive(Debug, Clone)]

@@ -32,7 +32,7 @@ impl Default for BufferSettings {
 
 /// Appends and refreshes the expiry in one round trip; appending a seq already there is a no-op,
 /// so a retried append cannot fail the turn.
-const APPEND: &str = "local ok = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[1], 'f', ARGV[2]) \
+pub(crate) const APPEND: &str = "local ok = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[1], 'f', ARGV[2]) \
     redis.call('PEXPIRE', KEYS[1], ARGV[4]) \
     if type(ok) == 'table' and ok.err and not string.find(ok.err, 'equal or smaller') then \
       return redis.error_reply(ok.err) end \

@@ -1,7 +1,6 @@
-use bestchat_app::events::{CHAT_TURN, event_function};
+use bestchat_app::events::CHAT_TURN_FUNCTION;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let handler = event_function(CHAT_TURN).ok_or("chat-turn is not an event function")?;
-    bestchat_functions::event::run(handler).await
+    bestchat_functions::event::run(CHAT_TURN_FUNCTION.handler).await
 }

@@ -728,4 +728,55 @@ mod tests {
         assert!(e.to_string().contains("DATABASE_URL"));
         assert!(config(&[("DATABASE_POOL_SIZE", "0")]).is_err());
     }
+
+    /// What the SAM template sets: IAM tokens for RDS Proxy and ElastiCache, the AWS CA bundle.
+    #[test]
+    fn the_deployed_settings() {
+        let c = config(&[
+            ("DATABASE_URL", "postgres://bestchat@proxy:5432/bestchat?sslmode=require"),
+            ("DATABASE_IAM_AUTH", "1"),
+            ("DATABASE_CA_BUNDLE", "aws-rds"),
+            ("REDIS_URL", "rediss://cache:6379"),
+            ("REDIS_IAM_USER", "bestchat"),
+            ("REDIS_IAM_CACHE", "bestchat-cache"),
+            ("BESTCHAT_METRICS", "emf"),
+        ])
+        .unwrap();
+        assert!(matches!(c.store, StoreConfig::Postgres { iam_auth: true, .. }));
+        assert_eq!(c.postgres.roots, TlsRoots::AwsRds);
+        let CacheConfig::Redis { iam: Some(iam), .. } = &c.cache else {
+            panic!("Redis with IAM expected: {:?}", c.cache);
+        };
+        assert_eq!((iam.user.as_str(), iam.cache.as_str(), iam.serverless), ("bestchat", "bestchat-cache", true));
+        assert_eq!(c.metrics_namespace.as_deref(), Some("BestChat"));
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults.metrics_namespace, None);
+        assert_eq!(defaults.postgres.roots, TlsRoots::Mozilla);
+    }
+
+    #[test]
+    fn deployed_settings_that_cannot_work_are_refused_with_their_name() {
+        for (vars, named) in [
+            (&[("DATABASE_CA_BUNDLE", "mozilla")][..], "DATABASE_CA_BUNDLE"),
+            (&[("DATABASE_CA_BUNDLE", "aws-rds"), ("DATABASE_CA_FILE", "/ca.pem")][..], "DATABASE_CA_FILE"),
+            (&[("DATABASE_IAM_AUTH", "yes please")][..], "DATABASE_IAM_AUTH"),
+            (&[("REDIS_URL", "rediss://c:6379"), ("REDIS_IAM_USER", "u")][..], "REDIS_IAM_CACHE"),
+            (&[("BESTCHAT_METRICS", "statsd")][..], "BESTCHAT_METRICS"),
+        ] {
+            let e = config(vars).unwrap_err().to_string();
+            assert!(e.contains(named), "{vars:?}: {e}");
+        }
+    }
+
+    /// A function outside the VPC has neither, and must start without them even in Lambda.
+    #[test]
+    fn a_function_that_uses_nothing_needs_neither_database_nor_cache() {
+        let c = Config::from_lookup_for(
+            |k| (k == "AWS_LAMBDA_FUNCTION_NAME").then(|| "ws-connect".to_owned()),
+            Uses::NOTHING,
+        )
+        .unwrap();
+        assert_eq!(c.store, StoreConfig::Absent);
+        assert!(matches!(c.cache, CacheConfig::Memory));
+    }
 }

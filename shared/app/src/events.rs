@@ -2,9 +2,13 @@
 //! `janitor`, `tool-executor`, `migrate`), and the
 //! in-process invoker that runs them when no Lambda is configured.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+#[cfg(feature = "in-process")]
+use std::sync::Weak;
 
+#[cfg(feature = "in-process")]
 use async_trait::async_trait;
+#[cfg(feature = "in-process")]
 use bestchat_domain::ports::realtime::{InvokeError, Invoker};
 use serde_json::{Value, json};
 
@@ -24,19 +28,24 @@ pub struct EventFunction {
 pub const CHAT_TURN: &str = "chat-turn";
 pub const SUMMARIZE: &str = "summarize";
 
+// Each function is its own constant so a binary that runs one links only that one.
+pub const CHAT_TURN_FUNCTION: EventFunction = EventFunction {
+    name: CHAT_TURN,
+    handler: |state, payload| Box::pin(crate::turn::handle(state, payload)),
+};
+pub const SUMMARIZE_FUNCTION: EventFunction = EventFunction {
+    name: SUMMARIZE,
+    handler: |state, payload| Box::pin(crate::summarize::handle(state, payload)),
+};
+pub const JANITOR_FUNCTION: EventFunction = EventFunction {
+    name: crate::janitor::JANITOR,
+    handler: |state, payload| Box::pin(crate::janitor::handle(state, payload)),
+};
+
 pub const EVENT_FUNCTIONS: &[EventFunction] = &[
-    EventFunction {
-        name: CHAT_TURN,
-        handler: |state, payload| Box::pin(crate::turn::handle(state, payload)),
-    },
-    EventFunction {
-        name: SUMMARIZE,
-        handler: |state, payload| Box::pin(crate::summarize::handle(state, payload)),
-    },
-    EventFunction {
-        name: crate::janitor::JANITOR,
-        handler: |state, payload| Box::pin(crate::janitor::handle(state, payload)),
-    },
+    CHAT_TURN_FUNCTION,
+    SUMMARIZE_FUNCTION,
+    JANITOR_FUNCTION,
     EventFunction {
         name: crate::tools::TOOL_EXECUTOR,
         handler: |state, payload| Box::pin(crate::tools::executor::handle(state, payload)),
@@ -59,11 +68,15 @@ pub fn event_function(name: &str) -> Option<EventHandler> {
         .map(|f| f.handler)
 }
 
-/// Runs event functions on this process's runtime, as the local gateway does for Lambda.
+/// Runs event functions on this process's runtime, as the local gateway does for Lambda. Left
+/// out of the Lambda binaries (feature `in-process`): it would link every event function into
+/// each of them, and a deployed function must never run another's work in its own container.
+#[cfg(feature = "in-process")]
 pub struct InProcessInvoker {
     state: Weak<AppState>,
 }
 
+#[cfg(feature = "in-process")]
 impl InProcessInvoker {
     pub fn new(state: Weak<AppState>) -> Self {
         Self { state }
@@ -83,6 +96,7 @@ impl InProcessInvoker {
     }
 }
 
+#[cfg(feature = "in-process")]
 #[async_trait]
 impl Invoker for InProcessInvoker {
     async fn invoke_async(&self, function: &str, payload: &Value) -> Result<(), InvokeError> {

@@ -33,7 +33,9 @@ use crate::config::{
     AuthKeys, BlobConfig, CacheConfig, Config, ConfigError, StoreConfig, Uses, VaultConfig,
 };
 use crate::error::AppError;
-use crate::events::{CHAT_TURN, InProcessInvoker, SUMMARIZE};
+#[cfg(feature = "in-process")]
+use crate::events::InProcessInvoker;
+use crate::events::{CHAT_TURN, SUMMARIZE};
 use crate::metrics::Metrics;
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
 
@@ -248,9 +250,19 @@ impl AppState {
         .collect();
         let metrics = Metrics::new(config.metrics_namespace.clone());
         Ok(Arc::new_cyclic(|me| {
+            #[cfg(feature = "in-process")]
             let invoker: Arc<dyn Invoker> = if lambda_functions.is_empty() {
                 Arc::new(InProcessInvoker::new(me.clone()))
             } else {
+                Arc::new(LambdaInvoker::new(
+                    lambda_functions,
+                    config.realtime.emulator_secret.clone(),
+                ))
+            };
+            // A function without another's name configured cannot invoke it.
+            #[cfg(not(feature = "in-process"))]
+            let invoker: Arc<dyn Invoker> = {
+                let _ = me;
                 Arc::new(LambdaInvoker::new(
                     lambda_functions,
                     config.realtime.emulator_secret.clone(),

@@ -733,7 +733,10 @@ mod tests {
     #[test]
     fn the_deployed_settings() {
         let c = config(&[
-            ("DATABASE_URL", "postgres://bestchat@proxy:5432/bestchat?sslmode=require"),
+            (
+                "DATABASE_URL",
+                "postgres://bestchat@proxy:5432/bestchat?sslmode=require",
+            ),
             ("DATABASE_IAM_AUTH", "1"),
             ("DATABASE_CA_BUNDLE", "aws-rds"),
             ("REDIS_URL", "rediss://cache:6379"),
@@ -742,12 +745,18 @@ mod tests {
             ("BESTCHAT_METRICS", "emf"),
         ])
         .unwrap();
-        assert!(matches!(c.store, StoreConfig::Postgres { iam_auth: true, .. }));
+        assert!(matches!(
+            c.store,
+            StoreConfig::Postgres { iam_auth: true, .. }
+        ));
         assert_eq!(c.postgres.roots, TlsRoots::AwsRds);
         let CacheConfig::Redis { iam: Some(iam), .. } = &c.cache else {
             panic!("Redis with IAM expected: {:?}", c.cache);
         };
-        assert_eq!((iam.user.as_str(), iam.cache.as_str(), iam.serverless), ("bestchat", "bestchat-cache", true));
+        assert_eq!(
+            (iam.user.as_str(), iam.cache.as_str(), iam.serverless),
+            ("bestchat", "bestchat-cache", true)
+        );
         assert_eq!(c.metrics_namespace.as_deref(), Some("BestChat"));
         let defaults = config(&[]).unwrap();
         assert_eq!(defaults.metrics_namespace, None);
@@ -757,10 +766,28 @@ mod tests {
     #[test]
     fn deployed_settings_that_cannot_work_are_refused_with_their_name() {
         for (vars, named) in [
-            (&[("DATABASE_CA_BUNDLE", "mozilla")][..], "DATABASE_CA_BUNDLE"),
-            (&[("DATABASE_CA_BUNDLE", "aws-rds"), ("DATABASE_CA_FILE", "/ca.pem")][..], "DATABASE_CA_FILE"),
-            (&[("DATABASE_IAM_AUTH", "yes please")][..], "DATABASE_IAM_AUTH"),
-            (&[("REDIS_URL", "rediss://c:6379"), ("REDIS_IAM_USER", "u")][..], "REDIS_IAM_CACHE"),
+            (
+                &[("DATABASE_CA_BUNDLE", "mozilla")][..],
+                "DATABASE_CA_BUNDLE",
+            ),
+            (
+                &[
+                    ("DATABASE_CA_BUNDLE", "aws-rds"),
+                    ("DATABASE_CA_FILE", "/ca.pem"),
+                ][..],
+                "DATABASE_CA_FILE",
+            ),
+            (
+                &[
+                    ("DATABASE_URL", "postgres://u@h/db"),
+                    ("DATABASE_IAM_AUTH", "yes please"),
+                ][..],
+                "DATABASE_IAM_AUTH",
+            ),
+            (
+                &[("REDIS_URL", "rediss://c:6379"), ("REDIS_IAM_USER", "u")][..],
+                "REDIS_IAM_CACHE",
+            ),
             (&[("BESTCHAT_METRICS", "statsd")][..], "BESTCHAT_METRICS"),
         ] {
             let e = config(vars).unwrap_err().to_string();

@@ -28,7 +28,11 @@ fn assert_runs_on_a_cluster(script: &str) {
             .collect();
         assert_ne!(command.to_ascii_uppercase(), "TIME", "{script}");
         let first_key = call.split([',', ')']).nth(1).map(str::trim);
-        assert_eq!(first_key, Some("KEYS[1]"), "{command} must name KEYS[1]: {script}");
+        assert_eq!(
+            first_key,
+            Some("KEYS[1]"),
+            "{command} must name KEYS[1]: {script}"
+        );
     }
 }
 

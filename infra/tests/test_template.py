@@ -306,6 +306,39 @@ class Network(ExpandedTemplate):
         self.assertEqual(sources["CacheSecurityGroup"], {"CacheClientSecurityGroup"})
 
 
+class Identity(ExpandedTemplate):
+    def http_api(self):
+        """SAM writes the HTTP API as an OpenAPI body."""
+        return self.template["Resources"]["HttpApi"]["Properties"]["Body"]
+
+    def test_both_apis_accept_the_user_pools_tokens_for_the_web_client(self):
+        schemes = self.http_api()["components"]["securitySchemes"]
+        self.assertEqual(list(schemes), ["CognitoAuthorizer"])
+        jwt = schemes["CognitoAuthorizer"]["x-amazon-apigateway-authorizer"]["jwtConfiguration"]
+        self.assertEqual(refs(jwt["audience"]), {"WebClient"})
+        self.assertIn("UserPool", refs(jwt["issuer"]))
+        ws = self.environment("WsAuthorizerFunction")
+        self.assertEqual(ws["BESTCHAT_JWT_AUDIENCE"], {"Ref": "WebClient"})
+        self.assertEqual(ws["BESTCHAT_JWT_ISSUER"], jwt["issuer"])
+        self.assertIn("UserPool", refs(ws["BESTCHAT_JWKS_URL"]))
+
+    def test_every_route_but_health_and_the_contract_needs_a_token(self):
+        open_routes = set()
+        for path, methods in self.http_api()["paths"].items():
+            for method, operation in methods.items():
+                if operation.get("security") != [{"CognitoAuthorizer": []}]:
+                    open_routes.add(f"{method.upper()} {path}")
+        self.assertEqual(open_routes, {"GET /api/health", "GET /api/openapi.json"})
+
+    def test_cors_allows_the_web_clients_origin_only(self):
+        origins = self.http_api()["x-amazon-apigateway-cors"]["allowOrigins"]
+        self.assertEqual(origins[0], {"Fn::Sub": "https://${WebDistribution.DomainName}"})
+        extra = expanded({"ExtraCallbackUrl": "http://localhost:5173"})
+        origins = extra["Resources"]["HttpApi"]["Properties"]["Body"]["x-amazon-apigateway-cors"]
+        self.assertEqual(origins["allowOrigins"][1]["Fn::If"][1], "http://localhost:5173")
+        self.assertNotIn("*", str(origins))
+
+
 class Deploys(ExpandedTemplate):
     def test_functions_that_use_the_schema_wait_for_migrations(self):
         for name in set(self.functions) - OUT_OF_VPC - {"MigrateFunction"}:

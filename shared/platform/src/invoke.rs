@@ -113,3 +113,29 @@ impl Invoker for LambdaInvoker {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deployed function only invokes what its environment names; nothing runs in its place.
+    #[tokio::test]
+    async fn a_function_not_configured_is_refused_without_a_call() {
+        let invoker = LambdaInvoker::new(
+            HashMap::from([("chat-turn".to_owned(), "stack-ChatTurn".to_owned())]),
+            None,
+        );
+        let payload = serde_json::json!({});
+        for result in [
+            invoker.invoke_async("summarize", &payload).await,
+            invoker.invoke("tool-executor", &payload).await.map(|_| ()),
+        ] {
+            match result {
+                Err(InvokeError::Failed { reason, .. }) => {
+                    assert!(reason.contains("no deployed function"), "{reason}")
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    }
+}

@@ -398,6 +398,7 @@ class Operations(ExpandedTemplate):
             "Duration",
             "ACUUtilization",
             "DatabaseConnectionsBorrowLatency",
+            "DatabaseConnectionsCurrentlySessionPinned",
             "BytesUsedForCache",
             "5xx",
             "ApproximateNumberOfMessagesVisible",

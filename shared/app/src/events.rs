@@ -1,15 +1,8 @@
 //! Functions invoked with an event rather than an HTTP request (`chat-turn`, `summarize`,
-//! `janitor`, `tool-executor`, `migrate`), and the
-//! in-process invoker that runs them when no Lambda is configured.
+//! `janitor`, `tool-executor`, `migrate`).
 
 use std::sync::Arc;
-#[cfg(feature = "in-process")]
-use std::sync::Weak;
 
-#[cfg(feature = "in-process")]
-use async_trait::async_trait;
-#[cfg(feature = "in-process")]
-use bestchat_domain::ports::realtime::{InvokeError, Invoker};
 use serde_json::{Value, json};
 
 use crate::api::BoxFuture;
@@ -66,57 +59,4 @@ pub fn event_function(name: &str) -> Option<EventHandler> {
         .iter()
         .find(|f| f.name == name)
         .map(|f| f.handler)
-}
-
-/// Runs event functions on this process's runtime, as the local gateway does for Lambda. Left
-/// out of the Lambda binaries (feature `in-process`): it would link every event function into
-/// each of them, and a deployed function must never run another's work in its own container.
-#[cfg(feature = "in-process")]
-pub struct InProcessInvoker {
-    state: Weak<AppState>,
-}
-
-#[cfg(feature = "in-process")]
-impl InProcessInvoker {
-    pub fn new(state: Weak<AppState>) -> Self {
-        Self { state }
-    }
-
-    fn prepare(&self, function: &str) -> Result<(EventHandler, Arc<AppState>), InvokeError> {
-        let failed = |reason: &str| InvokeError::Failed {
-            function: function.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let handler = event_function(function).ok_or_else(|| failed("no such function"))?;
-        let state = self
-            .state
-            .upgrade()
-            .ok_or_else(|| failed("the application is stopping"))?;
-        Ok((handler, state))
-    }
-}
-
-#[cfg(feature = "in-process")]
-#[async_trait]
-impl Invoker for InProcessInvoker {
-    async fn invoke_async(&self, function: &str, payload: &Value) -> Result<(), InvokeError> {
-        let (handler, state) = self.prepare(function)?;
-        let (name, payload) = (function.to_owned(), payload.clone());
-        tokio::spawn(async move {
-            if let Err(e) = handler(state, payload).await {
-                tracing::error!(function = name, error = %e, error_type = e.error_type(), "invocation failed");
-            }
-        });
-        Ok(())
-    }
-
-    async fn invoke(&self, function: &str, payload: &Value) -> Result<Value, InvokeError> {
-        let (handler, state) = self.prepare(function)?;
-        handler(state, payload.clone())
-            .await
-            .map_err(|e| InvokeError::FunctionError {
-                function: function.to_owned(),
-                payload: e.to_string(),
-            })
-    }
 }

@@ -8,6 +8,8 @@ pub mod decisions;
 pub mod error;
 pub mod events;
 pub mod http;
+#[cfg(feature = "in-process")]
+pub mod in_process;
 pub mod janitor;
 pub mod mcp;
 pub mod metrics;

@@ -33,8 +33,6 @@ use crate::config::{
     AuthKeys, BlobConfig, CacheConfig, Config, ConfigError, StoreConfig, Uses, VaultConfig,
 };
 use crate::error::AppError;
-#[cfg(feature = "in-process")]
-use crate::events::InProcessInvoker;
 use crate::events::{CHAT_TURN, SUMMARIZE};
 use crate::metrics::Metrics;
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
@@ -137,6 +135,21 @@ fn rds_token(url: &str) -> Result<Arc<dyn ConnectionPassword>, StartError> {
         },
         None,
     )))
+}
+
+/// Lambda for the functions the environment names. With the `in-process` feature and none
+/// named, event functions run on this process; without it, invoking an unnamed one is refused.
+#[cfg_attr(not(feature = "in-process"), allow(unused_variables))]
+fn invoker(
+    functions: HashMap<String, String>,
+    emulator_secret: Option<String>,
+    state: &std::sync::Weak<AppState>,
+) -> Arc<dyn Invoker> {
+    #[cfg(feature = "in-process")]
+    if functions.is_empty() {
+        return Arc::new(crate::in_process::InProcessInvoker::new(state.clone()));
+    }
+    Arc::new(LambdaInvoker::new(functions, emulator_secret))
 }
 
 impl AppState {
@@ -250,24 +263,11 @@ impl AppState {
         .collect();
         let metrics = Metrics::new(config.metrics_namespace.clone());
         Ok(Arc::new_cyclic(|me| {
-            #[cfg(feature = "in-process")]
-            let invoker: Arc<dyn Invoker> = if lambda_functions.is_empty() {
-                Arc::new(InProcessInvoker::new(me.clone()))
-            } else {
-                Arc::new(LambdaInvoker::new(
-                    lambda_functions,
-                    config.realtime.emulator_secret.clone(),
-                ))
-            };
-            // A function without another's name configured cannot invoke it.
-            #[cfg(not(feature = "in-process"))]
-            let invoker: Arc<dyn Invoker> = {
-                let _ = me;
-                Arc::new(LambdaInvoker::new(
-                    lambda_functions,
-                    config.realtime.emulator_secret.clone(),
-                ))
-            };
+            let invoker = invoker(
+                lambda_functions,
+                config.realtime.emulator_secret.clone(),
+                me,
+            );
             Self {
                 config,
                 store,

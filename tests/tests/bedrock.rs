@@ -85,7 +85,6 @@ fn providers(fake: &FakeProvider) -> Providers {
         },
         Guard::new(Reach::Anywhere),
     )
-    .unwrap()
     .with_bedrock_client(aws_sdk_bedrockruntime::Client::from_conf(config))
 }
 

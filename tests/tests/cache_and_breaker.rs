@@ -121,8 +121,7 @@ struct Client {
 impl Client {
     fn new(cache: Arc<dyn Cache>, settings: BreakerSettings) -> Self {
         Self {
-            providers: Providers::new(HttpSettings::default(), Guard::new(Reach::Anywhere))
-                .unwrap(),
+            providers: Providers::new(HttpSettings::default(), Guard::new(Reach::Anywhere)),
             breaker: Breaker::new(cache, settings),
             retry: RetrySettings {
                 max_retries: 1,

@@ -20,9 +20,9 @@ use bestchat_platform::iam_token::{IamAuthToken, TokenTarget};
 use bestchat_platform::invoke::LambdaInvoker;
 use bestchat_platform::keys::{KmsKeyVault, LocalKeyVault};
 use bestchat_platform::publish::{ApiGatewayPublisher, ConnectionHub};
+use bestchat_providers::Providers;
 use bestchat_providers::breaker::Breaker;
 use bestchat_providers::catalog::{Catalog, CatalogError};
-use bestchat_providers::{ProviderError, Providers};
 use bestchat_store::PgStore;
 #[cfg(feature = "sqlite")]
 use bestchat_store::SqliteStore;
@@ -113,8 +113,6 @@ pub enum StartError {
     Cache(#[from] CacheError),
     #[error("cannot open the key vault: {0}")]
     Vault(#[from] VaultError),
-    #[error("cannot set up the provider client: {0}")]
-    Providers(#[from] ProviderError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
 }
@@ -223,7 +221,7 @@ impl AppState {
         } else {
             Reach::PublicOnly
         });
-        let providers = Providers::new(config.provider_http.clone(), guard.clone())?;
+        let providers = Providers::new(config.provider_http.clone(), guard.clone());
         let breaker = Breaker::new(Arc::clone(&cache), config.breaker.clone());
         let catalog = Catalog::builtin()?;
         let connections: Arc<dyn Connections> = match &config.realtime.connections_table {

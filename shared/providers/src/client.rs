@@ -91,7 +91,9 @@ pub struct Endpoint {
 }
 
 pub struct Providers {
-    http: reqwest::Client,
+    /// Built on the first provider request: loading the root certificates is most of a cold
+    /// start, and most functions never call a provider.
+    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
     guard: Guard,
     settings: HttpSettings,
     bedrock: OnceCell<aws_sdk_bedrockruntime::Client>,
@@ -99,19 +101,27 @@ pub struct Providers {
 
 impl Providers {
     /// Every HTTP request to a provider goes through `guard` (base URLs are the user's to set).
-    pub fn new(settings: HttpSettings, guard: Guard) -> Result<Self, ProviderError> {
-        let http = guard
-            .client_builder()
-            .connect_timeout(settings.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()
-            .map_err(|e| ProviderError::new(ErrorKind::Connect, e.to_string()))?;
-        Ok(Self {
-            http,
+    pub fn new(settings: HttpSettings, guard: Guard) -> Self {
+        Self {
+            http: std::sync::OnceLock::new(),
             guard,
             settings,
             bedrock: OnceCell::new(),
-        })
+        }
+    }
+
+    fn http(&self) -> Result<&reqwest::Client, ProviderError> {
+        self.http
+            .get_or_init(|| {
+                self.guard
+                    .client_builder()
+                    .connect_timeout(self.settings.connect_timeout)
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| ProviderError::new(ErrorKind::Connect, e.clone()))
     }
 
     /// Uses `client` for Bedrock instead of one built from the environment.
@@ -137,7 +147,7 @@ impl Providers {
             ProviderError::new(ErrorKind::InvalidRequest, "the provider URL is invalid")
         })?;
         self.guard.check_url(&url).map_err(blocked)?;
-        Ok(self.http.request(method, url))
+        Ok(self.http()?.request(method, url))
     }
 
     /// Sends the request. An error here means nothing was received; once a stream is returned,

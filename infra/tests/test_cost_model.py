@@ -50,6 +50,14 @@ class CostModel(unittest.TestCase):
         over = self.model.month(20_000) - (floor + 20_000 * one)
         self.assertAlmostEqual(over, 10_000 * self.prices["prices"]["cognito_mau"]["usd"])
 
+    def test_the_proxy_bills_aurora_capacity_only_past_its_floor(self):
+        self.assertEqual(self.model.proxy_above_floor(1_000), 0)
+        # Enough turns to keep Aurora at 10 ACU on average: 2 ACU past the 8-ACU floor.
+        a = self.model.a
+        users = (10 - a["aurora_min_acu"]) * 730 * 3600 / a["aurora_acu_s_per_turn"] / a["turns_per_user_month"]
+        price = self.prices["prices"]["rds_proxy_acu_hour"]["usd"]
+        self.assertAlmostEqual(self.model.proxy_above_floor(users), 2 * 730 * price)
+
 
 if __name__ == "__main__":
     unittest.main()

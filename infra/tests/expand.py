@@ -3,6 +3,7 @@ AWS::LanguageExtensions (Fn::ForEach), then the SAM translator (AWS::Serverless-
 The tests read the expanded template: real IAM roles, Lambda functions and alarms."""
 
 import copy
+import logging
 import os
 import pathlib
 import re
@@ -12,6 +13,8 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The translator records usage metrics nobody publishes here, and warns about each one.
+logging.getLogger("samtranslator.metrics.metrics").setLevel(logging.ERROR)
 TEMPLATE = ROOT / "infra" / "template.yaml"
 
 

@@ -169,7 +169,12 @@ class Streaming(ExpandedTemplate):
         self.assertEqual(
             self.holders("execute-api:ManageConnections"),
             {
+                # conversation.created/updated/deleted go to every device of the user
+                "ConversationsCreateFunction",
+                "ConversationsUpdateFunction",
+                "ConversationsDeleteFunction",
                 "MessagesSendFunction",
+                "MessagesRetryFunction",
                 "ToolExecutionsApproveFunction",
                 "ToolExecutionsDenyFunction",
                 "WsMessageFunction",
@@ -203,6 +208,7 @@ class Invocations(ExpandedTemplate):
             graph,
             {
                 "MessagesSendFunction": {"ChatTurnFunction"},
+                "MessagesRetryFunction": {"ChatTurnFunction"},
                 "ToolExecutionsApproveFunction": {"ChatTurnFunction"},
                 "ToolExecutionsDenyFunction": {"ChatTurnFunction"},
                 "WsMessageFunction": {"ChatTurnFunction"},

@@ -3,6 +3,7 @@ import { render } from "preact";
 import { Api } from "./api/client";
 import { Auth, session } from "./auth/session";
 import { loadConfig, websocketUrl } from "./config";
+import { registerServiceWorker } from "./offline";
 import { ChatApp } from "./stores/app";
 import { initTheme } from "./stores/theme";
 import { ChatSocket } from "./ws/client";
@@ -12,6 +13,7 @@ import "./styles.css";
 
 async function main(): Promise<void> {
   initTheme();
+  registerServiceWorker();
   const root = document.getElementById("app")!;
   let config;
   try {

@@ -178,6 +178,9 @@ pub struct Config {
     /// `BESTCHAT_ENV_KEYS`: operator keys from the environment (`OPENAI_API_KEY`, …) serve users
     /// who have not set their own.
     pub env_keys: bool,
+    /// `BESTCHAT_BEDROCK`: AWS Bedrock is usable, on the operator's AWS account (the process's
+    /// own credentials). Off by default: with it off, Bedrock is listed as turned off.
+    pub bedrock: bool,
     /// `BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS`: whether users may point a provider at loopback,
     /// private or link-local addresses (on for a laptop's Ollama; off in the cloud).
     pub allow_private_provider_urls: bool,
@@ -508,6 +511,7 @@ impl Config {
             retry,
             breaker,
             env_keys: env.flag("BESTCHAT_ENV_KEYS", false)?,
+            bedrock: env.flag("BESTCHAT_BEDROCK", false)?,
             allow_private_provider_urls: env.flag("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", true)?,
         })
     }
@@ -669,6 +673,10 @@ mod tests {
             }
         );
         assert!(!c.env_keys);
+        assert!(
+            !c.bedrock,
+            "Bedrock bills the operator: off until turned on"
+        );
         assert!(c.allow_private_provider_urls);
     }
 
@@ -678,6 +686,7 @@ mod tests {
             ("REDIS_URL", "redis://cache:6379"),
             ("KMS_KEY_ID", "alias/bestchat"),
             ("BESTCHAT_ENV_KEYS", "1"),
+            ("BESTCHAT_BEDROCK", "1"),
             ("BESTCHAT_PROVIDER_MAX_RETRIES", "4"),
             ("BESTCHAT_BREAKER_COOLDOWN_MS", "1500"),
         ])
@@ -690,6 +699,7 @@ mod tests {
             }
         );
         assert!(c.env_keys);
+        assert!(c.bedrock);
         assert_eq!(c.retry.max_retries, 4);
         assert_eq!(c.breaker.cooldown, Duration::from_millis(1500));
         assert!(config(&[("REDIS_URL", "memcached://x")]).is_err());

@@ -20,7 +20,7 @@ use crate::events::CHAT_TURN;
 use crate::state::AppState;
 use crate::turn::calls::{RUN_GRACE, result_message};
 use crate::turn::round::announce_result;
-use crate::turn::{TurnJob, to_every_device};
+use crate::turn::{TurnJob, broadcast, to_every_device};
 
 /// Records the user's decision on a waiting call; the execution as it stands after it. A
 /// deciding `connection` follows the conversation from here, as a sender does: subscribed before
@@ -70,8 +70,8 @@ pub async fn decide(
     }
     tracing::info!(execution = %id, tool = decided.tool, verdict = verdict.as_str(), "tool call decided");
     announce_decision(state, &decided).await;
-    if decided.status.is_final() {
-        announce_result(state, &decided).await;
+    if let Some(result) = &result {
+        announce_result(state, &decided, result).await;
     }
     continue_if_decided(state, user, decided.message_id).await;
     Ok(decided)
@@ -114,17 +114,27 @@ pub async fn cancel_step(
             .await?
         {
             announce_decision(state, &denied).await;
-            announce_result(state, &denied).await;
+            announce_result(state, &denied, &result).await;
         }
     }
-    Ok(store
+    let ended = store
         .end_waiting_step(
             user,
             step,
             bestchat_domain::message::MessageStatus::Cancelled,
             at,
         )
-        .await?)
+        .await?;
+    if ended && let Some(cancelled) = store.get_message(user, step).await? {
+        broadcast(
+            state,
+            user,
+            cancelled.conversation_id,
+            &ServerEvent::MessageUpdated { message: cancelled },
+        )
+        .await;
+    }
+    Ok(ended)
 }
 
 /// The execution once `decision` is applied to it.
@@ -328,7 +338,7 @@ async fn end(
         .transition_execution(ended, from, Some(&result), Some(&entry))
         .await?;
     if moved {
-        announce_result(state, ended).await;
+        announce_result(state, ended, &result).await;
     }
     Ok(moved)
 }

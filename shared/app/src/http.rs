@@ -49,7 +49,20 @@ impl ApiRequest {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, DomainError> {
         decode_json(&self.body)
     }
+
+    /// A body that must be nothing or `{}`: anything else is refused rather than ignored.
+    pub fn empty_body(&self) -> Result<(), DomainError> {
+        if !self.body.is_empty() {
+            self.json::<Empty>()?;
+        }
+        Ok(())
+    }
 }
+
+/// The body of an action that takes no input: nothing, or `{}`.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
 
 pub fn json_response(status: StatusCode, body: &impl Serialize) -> Result<ApiResponse, AppError> {
     let bytes =

@@ -255,6 +255,15 @@ mod tests {
         ) -> Result<TurnStart, StoreError> {
             Err(unused())
         }
+        async fn retry_turn(
+            &self,
+            _: UserId,
+            _: MessageId,
+            _: Timestamp,
+            _: Timestamp,
+        ) -> Result<Option<Message>, StoreError> {
+            Err(unused())
+        }
         async fn claim_turn(
             &self,
             _: UserId,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bestchat_domain::ids::UserId;
-use bestchat_domain::model_ref::{ModelId, ProviderId};
+use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
 use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig};
 use bestchat_providers::Endpoint;
 use bestchat_providers::catalog::{AuthStyle, ProviderSpec};
@@ -26,6 +26,51 @@ pub const DISCOVERED_CONTEXT_WINDOW: u32 = 8192;
 /// Output limit assumed for a discovered model the user has not declared.
 pub const DISCOVERED_MAX_OUTPUT_TOKENS: u32 = 2048;
 
+/// Why a user cannot call a provider now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ::schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Unavailable {
+    /// The operator has not turned it on for this deployment (AWS Bedrock bills the operator's
+    /// own AWS account: `BESTCHAT_BEDROCK`).
+    TurnedOffByOperator,
+    /// The user turned it off in their settings.
+    Disabled,
+    /// It needs an API key and none is set.
+    NeedsKey,
+    /// A server of the user's own (Ollama, vLLM, …): nothing to call until they turn it on.
+    NeedsSetup,
+}
+
+impl Unavailable {
+    pub fn sentence(self, provider: &str) -> String {
+        match self {
+            Self::TurnedOffByOperator => {
+                format!("{provider} is turned off by the operator of this server")
+            }
+            Self::Disabled => format!("{provider} is turned off in your provider settings"),
+            Self::NeedsKey => format!("{provider} needs an API key: add yours in the settings"),
+            Self::NeedsSetup => format!(
+                "{provider} runs on your own machine or network: turn it on in the settings, with its address"
+            ),
+        }
+    }
+}
+
+/// [`Unavailable`] with its sentence, as the providers list shows it.
+#[derive(Debug, Serialize, ::schemars::JsonSchema)]
+pub struct UnavailableView {
+    pub code: Unavailable,
+    pub message: String,
+}
+
+/// `GET /api/providers`: the user's providers, and the model a conversation gets when it names
+/// none (the operator's default), which a client offers first.
+#[derive(Debug, Serialize, ::schemars::JsonSchema)]
+pub struct ProviderList {
+    pub items: Vec<ProviderView>,
+    pub default: ModelRef,
+}
+
 /// A provider as `GET /api/providers` shows it.
 #[derive(Debug, Serialize, ::schemars::JsonSchema)]
 pub struct ProviderView {
@@ -39,6 +84,11 @@ pub struct ProviderView {
     pub enabled: bool,
     /// Not in the catalog: the user declared it.
     pub custom: bool,
+    /// A conversation can use it now: `unavailable` is absent.
+    pub usable: bool,
+    /// Why it cannot be used now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<UnavailableView>,
     pub models: Vec<ModelInfo>,
 }
 
@@ -143,9 +193,26 @@ fn has_key(state: &AppState, p: &UserProvider<'_>) -> bool {
     p.config.as_ref().is_some_and(|c| c.key.is_some()) || env_key(state, p).is_some()
 }
 
-/// Whether this user can call the provider now: a key is set, or none is needed.
-pub fn can_call(state: &AppState, p: &UserProvider<'_>) -> bool {
+/// Whether a key is set where one is needed.
+fn can_call(state: &AppState, p: &UserProvider<'_>) -> bool {
     !p.requires_key() || has_key(state, p)
+}
+
+/// Why this user cannot call provider `p` now, if they cannot: the one rule the providers list
+/// and the turn both apply, so what a client offers is what a turn accepts.
+pub fn availability(state: &AppState, p: &UserProvider<'_>) -> Option<Unavailable> {
+    let spec = p.spec;
+    if spec.is_some_and(|s| s.auth == AuthStyle::AwsIam) && !state.config.bedrock {
+        Some(Unavailable::TurnedOffByOperator)
+    } else if !p.enabled() {
+        Some(Unavailable::Disabled)
+    } else if spec.is_some_and(|s| s.self_hosted) && p.config.is_none() {
+        Some(Unavailable::NeedsSetup)
+    } else if !can_call(state, p) {
+        Some(Unavailable::NeedsKey)
+    } else {
+        None
+    }
 }
 
 /// Where and how this user calls `model` of provider `p` (no model: the provider itself, to list
@@ -269,6 +336,7 @@ pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<Provid
     let mut views = Vec::new();
     for p in user_providers(state, user).await? {
         let Some(id) = p.id().cloned() else { continue };
+        let unavailable = availability(state, &p);
         views.push(ProviderView {
             name: p.spec.map_or_else(|| id.to_string(), |s| s.name.clone()),
             protocol: p.protocol(),
@@ -277,6 +345,11 @@ pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<Provid
             configured: can_call(state, &p),
             enabled: p.enabled(),
             custom: p.spec.is_none(),
+            usable: unavailable.is_none(),
+            unavailable: unavailable.map(|code| UnavailableView {
+                code,
+                message: code.sentence(&id.to_string()),
+            }),
             models: models_of(state, user, &p).await,
             id,
         });
@@ -284,12 +357,12 @@ pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<Provid
     Ok(views)
 }
 
-/// Models of the providers this user can call now: configured and enabled.
+/// Models of the providers this user can call now.
 pub async fn usable_models(state: &AppState, user: UserId) -> Result<Vec<ModelInfo>, AppError> {
     Ok(provider_views(state, user)
         .await?
         .into_iter()
-        .filter(|v| v.configured && v.enabled)
+        .filter(|v| v.usable)
         .flat_map(|v| v.models)
         .collect())
 }

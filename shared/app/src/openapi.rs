@@ -17,10 +17,11 @@ use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 
 use crate::api::health::Health;
-use crate::api::tool_executions::Empty;
+use crate::api::messages::Retried;
+use crate::http::Empty;
 use crate::http::ErrorBody;
 use crate::mcp::servers::{PutServer, ServerView};
-use crate::models::ProviderView;
+use crate::models::ProviderList;
 use crate::provider_configs::ProviderConfigView;
 use crate::send::{SendMessage, SentPair};
 use crate::settings::FetchHosts;
@@ -218,12 +219,21 @@ pub const OPERATIONS: &[Operation] = &[
     .also(200)
     .with_body(schema::<SendMessage>),
     op(
+        "messages-retry",
+        "POST",
+        "/api/conversations/{id}/messages/{message_id}/retry",
+        "Run a failed last answer again as the same turn",
+        202,
+        Some(schema::<Retried>),
+    )
+    .with_body(schema::<Empty>),
+    op(
         "providers-list",
         "GET",
         "/api/providers",
         "Providers with their state and models",
         200,
-        Some(schema::<Items<ProviderView>>),
+        Some(schema::<ProviderList>),
     ),
     op(
         "models-list",

@@ -6,11 +6,9 @@ use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::limits::{CLIENT_MESSAGE_ID_MAX_CHARS, MESSAGE_CONTENT_MAX_CHARS};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
-use bestchat_domain::page::PageRequest;
 use bestchat_domain::ports::realtime::ConnectionId;
-use bestchat_domain::ports::store::{ExecutionFilter, Finisher, StepRecords, TurnStart};
+use bestchat_domain::ports::store::{Finisher, StepRecords, TurnStart};
 use bestchat_domain::time::{after, now};
-use bestchat_domain::tool::ExecutionStatus;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 use serde::{Deserialize, Serialize};
@@ -80,58 +78,6 @@ impl SendMessage {
     }
 }
 
-/// A new message while a tool call of the conversation waits for the user would leave that call's
-/// answer behind the new turn, where no provider accepts it: the user decides first. Sending the
-/// waiting turn's own message again is a repeat, answered as ever.
-async fn refuse_while_a_call_waits(
-    state: &AppState,
-    user: UserId,
-    conversation: ConversationId,
-    client_message_id: &str,
-) -> Result<(), AppError> {
-    let filter = ExecutionFilter {
-        status: Some(ExecutionStatus::Pending),
-        conversation: Some(conversation),
-    };
-    let page = PageRequest {
-        limit: 1,
-        after: None,
-    };
-    let Some(waiting) = state
-        .store()
-        .list_executions(user, &filter, &page)
-        .await?
-        .items
-        .into_iter()
-        .next()
-    else {
-        return Ok(());
-    };
-    // The user message the waiting step answers: up the chain of steps.
-    let mut at = Some(waiting.message_id);
-    for _ in 0..=crate::tools::config::MAX_STEPS_CEILING {
-        let Some(id) = at else { break };
-        let Some(message) = state.store().get_message(user, id).await? else {
-            break;
-        };
-        if message.role == Role::User {
-            if message.client_message_id.as_deref() == Some(client_message_id) {
-                return Ok(());
-            }
-            break;
-        }
-        at = message.reply_to;
-    }
-    Err(DomainError::new(
-        ErrorCode::Conflict,
-        format!(
-            "a tool call of this conversation waits for your decision ({}): approve or deny it first",
-            waiting.tool
-        ),
-    )
-    .into())
-}
-
 /// `subscriber`, the connection that sent the message, is subscribed to the conversation before
 /// anything about the new turn is announced, so it sees all of it.
 pub async fn send(
@@ -147,7 +93,6 @@ pub async fn send(
         .get_conversation(user, conversation_id)
         .await?
         .ok_or_else(DomainError::conversation_not_found)?;
-    refuse_while_a_call_waits(state, user, conversation_id, &input.client_message_id).await?;
     let at = now();
     let model = input
         .model
@@ -196,6 +141,14 @@ pub async fn send(
         .start_turn(&question, &answer, claim_by)
         .await?
     {
+        // A new message while the previous turn still runs a step (or a call waits for the
+        // user) would interleave with it in the transcript: the user waits, stops or decides.
+        TurnStart::Busy => Err(DomainError::new(
+            ErrorCode::Conflict,
+            "the previous answer in this conversation is still going (or a tool call waits for \
+             your decision): wait for it, stop it, or decide, then send again",
+        )
+        .into()),
         TurnStart::Existing { user, assistant } => Ok(Sent {
             user,
             assistant,
@@ -219,27 +172,69 @@ pub async fn send(
                 };
                 broadcast(state, user, conversation_id, &event).await;
             }
-            let job = TurnJob {
-                user_id: user,
-                conversation_id,
-                message_id: assistant.id,
-                continue_tools: false,
-            };
-            let payload = serde_json::to_value(&job).unwrap_or_default();
-            if let Err(e) = state.invoker.invoke_async(CHAT_TURN, &payload).await {
-                tracing::error!(error = %e, message = %assistant.id, "cannot start the turn");
-                let failed = fail_to_start(state, assistant).await?;
-                return Ok(Sent {
-                    user: question,
-                    assistant: failed,
-                    created: true,
-                });
-            }
             Ok(Sent {
                 user: question,
-                assistant,
+                assistant: hand_over(state, assistant).await?,
                 created: true,
             })
+        }
+    }
+}
+
+/// `POST …/messages/{message_id}/retry`: a failed answer runs again as the same turn, so the
+/// question is not asked twice; its devices see it `pending` again, then streaming.
+pub async fn retry(
+    state: &AppState,
+    user: UserId,
+    conversation_id: ConversationId,
+    message_id: MessageId,
+) -> Result<Message, AppError> {
+    state
+        .store()
+        .get_message(user, message_id)
+        .await?
+        .filter(|m| m.conversation_id == conversation_id && m.role == Role::Assistant)
+        .ok_or_else(DomainError::message_not_found)?;
+    let at = now();
+    let claim_by = after(at, state.config.turn_start_timeout);
+    let Some(pending) = state
+        .store()
+        .retry_turn(user, message_id, at, claim_by)
+        .await?
+    else {
+        return Err(DomainError::new(
+            ErrorCode::Conflict,
+            "only a failed answer that is the last message of its conversation can be retried, \
+             and only while nothing else runs in it",
+        )
+        .into());
+    };
+    broadcast(
+        state,
+        user,
+        conversation_id,
+        &ServerEvent::MessageUpdated {
+            message: pending.clone(),
+        },
+    )
+    .await;
+    hand_over(state, pending).await
+}
+
+/// Starts `chat-turn` for a pending answer; the answer as it stands afterwards.
+async fn hand_over(state: &AppState, assistant: Message) -> Result<Message, AppError> {
+    let job = TurnJob {
+        user_id: assistant.user_id,
+        conversation_id: assistant.conversation_id,
+        message_id: assistant.id,
+        continue_tools: false,
+    };
+    let payload = serde_json::to_value(&job).unwrap_or_default();
+    match state.invoker.invoke_async(CHAT_TURN, &payload).await {
+        Ok(()) => Ok(assistant),
+        Err(e) => {
+            tracing::error!(error = %e, message = %assistant.id, "cannot start the turn");
+            fail_to_start(state, assistant).await
         }
     }
 }

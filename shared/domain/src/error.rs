@@ -64,6 +64,7 @@ error_codes! {
     RateLimited => "rate_limited", 429, true, "too many requests; retry shortly";
     TooManyConnections => "too_many_connections", 429, true, "this user has too many open connections; close one first";
     ProviderError => "provider_error", 502, true, "the model provider failed to answer";
+    ProviderKeyRefused => "provider_key_refused", 502, false, "the model provider refused the API key";
     ProviderNotConfigured => "provider_not_configured", 422, false, "the model cannot be used: its provider is not set up for this user";
     ContextTooLarge => "context_too_large", 422, false, "the message and system prompt do not fit the model's context window";
     Incomplete => "incomplete", 502, true, "the answer was cut off; what arrived is kept";

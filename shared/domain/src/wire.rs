@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::conversation::Conversation;
 use crate::error::ErrorCode;
 use crate::ids::{ConversationId, MessageId, ToolExecutionId};
 use crate::message::{FinishReason, Message, Usage};
@@ -59,6 +60,10 @@ impl DeltaChannel {
 pub enum ServerEvent {
     #[serde(rename = "message.created")]
     MessageCreated { message: Message },
+    /// A stored message changed outside its own stream: a tool step whose calls were decided
+    /// and ended goes from `awaiting_approval` to `complete` as the loop goes on.
+    #[serde(rename = "message.updated")]
+    MessageUpdated { message: Message },
     #[serde(rename = "message.delta")]
     MessageDelta {
         conversation_id: ConversationId,
@@ -131,6 +136,25 @@ pub enum ServerEvent {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<ExecutionError>,
     },
+    /// To every device of the user: a conversation was created on one of them.
+    #[serde(rename = "conversation.created")]
+    ConversationCreated {
+        conversation: Conversation,
+        /// The system prompt was left out to fit the frame: fetch the conversation.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        omitted: bool,
+    },
+    /// To every device of the user: a conversation's title, model or settings changed.
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated {
+        conversation: Conversation,
+        /// The system prompt was left out to fit the frame: fetch the conversation.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        omitted: bool,
+    },
+    /// To every device of the user: a conversation and everything in it was deleted.
+    #[serde(rename = "conversation.deleted")]
+    ConversationDeleted { conversation_id: ConversationId },
     #[serde(rename = "pong")]
     Pong,
 }

@@ -106,6 +106,10 @@ pub struct ProviderSpec {
     pub default_model: ModelId,
     #[serde(default)]
     pub base_url_required: bool,
+    /// A server that runs on the user's own machine or network (Ollama, vLLM, …): there is
+    /// nothing to call until the user turns it on in their settings.
+    #[serde(default)]
+    pub self_hosted: bool,
     /// A cheap model of this provider for summarizing long conversations.
     pub summary_model: Option<ModelId>,
     #[serde(default)]

@@ -39,6 +39,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(5, "0005_fetch_hosts", "0005_fetch_hosts.sql"),
     migration!(6, "0006_tool_loop", "0006_tool_loop.sql"),
     migration!(7, "0007_mcp_servers", "0007_mcp_servers.sql"),
+    migration!(8, "0008_open_turns", "0008_open_turns.sql"),
 ];
 
 /// `migrations/sqlite/NNNN_*.sql`: the same versions with the same meaning.
@@ -58,6 +59,7 @@ pub const SQLITE: &[Migration] = &[
     migration!(5, "0005_fetch_hosts", "sqlite/0005_fetch_hosts.sql"),
     migration!(6, "0006_tool_loop", "sqlite/0006_tool_loop.sql"),
     migration!(7, "0007_mcp_servers", "sqlite/0007_mcp_servers.sql"),
+    migration!(8, "0008_open_turns", "sqlite/0008_open_turns.sql"),
 ];
 
 /// What one run of a migration runner did.

@@ -13,6 +13,7 @@ const WASM_TARGET: &str = "wasm32-wasip1";
 /// and none of the outer build's compiler settings: those are for the host.
 fn build_guest_workspace(workspace: &Path) -> PathBuf {
     println!("cargo:rerun-if-changed={}", workspace.display());
+    ensure_target();
     println!("cargo:rerun-if-env-changed=BESTCHAT_WASM_TARGET_DIR");
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
     // OUT_DIR is <target>/[<triple>/]<profile>/build/<package>-<hash>/out.
@@ -55,6 +56,35 @@ fn build_guest_workspace(workspace: &Path) -> PathBuf {
         }
     }
     target_dir.join(WASM_TARGET).join("release")
+}
+
+/// The target's standard library, added with rustup when this toolchain lacks it, so the
+/// README's one command works on a fresh machine (rustup installs the targets the toolchain file
+/// names only when it installs the toolchain itself).
+fn ensure_target() {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let installed = |root: &PathBuf| root.join("lib/rustlib").join(WASM_TARGET).is_dir();
+    if sysroot.as_ref().is_some_and(installed) {
+        return;
+    }
+    println!("cargo:warning=adding the {WASM_TARGET} target (rustup target add {WASM_TARGET})");
+    // RUSTUP_TOOLCHAIN, set by the rustup proxy that runs this build, names the toolchain.
+    let added = Command::new("rustup")
+        .args(["target", "add", WASM_TARGET])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !added {
+        println!(
+            "cargo:warning=the built-in tools need the {WASM_TARGET} target and it could not be added: run `rustup target add {WASM_TARGET}` (or install it with your Rust toolchain), then build again"
+        );
+        std::process::exit(1);
+    }
 }
 
 /// Writes `modules.rs` into OUT_DIR: `pub static MODULES: &[(&str, &[u8], &str)]`, each

@@ -53,9 +53,12 @@ fn valid_body(route: &HttpRoute) -> Option<Value> {
                 json!({"manifest": serde_json::from_str::<Value>(manifest).unwrap(), "module": module}),
             )
         }
-        ("POST", "/api/tool-executions/{id}/approve" | "/api/tool-executions/{id}/deny") => {
-            Some(json!({}))
-        }
+        (
+            "POST",
+            "/api/tool-executions/{id}/approve"
+            | "/api/tool-executions/{id}/deny"
+            | "/api/conversations/{id}/messages/{message_id}/retry",
+        ) => Some(json!({})),
         ("PUT", "/api/mcp-servers/{id}") => Some(json!({
             "url": "http://127.0.0.1:9/mcp", "headers": {"authorization": "Bearer x"},
             "trusted": false, "enabled": true

@@ -243,6 +243,21 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                     assert_error(status, &body, 404, "message_not_found");
                 }
             }
+            "POST /api/conversations/{id}/messages/{message_id}/retry" => {
+                for message in [&alice.question, &alice.answer] {
+                    let (status, body) = mallory
+                        .post(&format!("{conv}/messages/{message}/retry"), &json!({}))
+                        .await;
+                    assert_error(status, &body, 404, "message_not_found");
+                    let (status, body) = mallory
+                        .post(
+                            &format!("/api/conversations/{own}/messages/{message}/retry"),
+                            &json!({}),
+                        )
+                        .await;
+                    assert_error(status, &body, 404, "message_not_found");
+                }
+            }
             "POST /api/conversations/{id}/messages" => {
                 let (status, body) = mallory
                     .post(

@@ -170,7 +170,7 @@ async fn failures_reach_clients_as_codes_and_fixed_sentences() {
         .iter()
         .find(|e| e["type"] == "message.error")
         .unwrap();
-    assert_eq!(error["code"], "provider_error");
+    assert_eq!(error["code"], "provider_key_refused");
     assert_eq!(error["message"], "the model provider refused the API key");
     assert!(error["request_id"].as_str().is_some_and(|r| !r.is_empty()));
     assert_no_internals(&serde_json::to_string(&events).unwrap());

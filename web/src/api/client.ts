@@ -11,9 +11,10 @@ import type {
   ModelInfo,
   Paged,
   ProviderConfigView,
-  ProviderView,
+  ProviderList,
   PutProviderConfig,
   PutServer,
+  Retried,
   SendMessage,
   SentPair,
   ServerView,
@@ -21,6 +22,9 @@ import type {
   ToolView,
   UpdateConversation,
 } from "./types";
+
+/** 0 stands for a request that got no answer (the network). */
+const RETRYABLE_STATUSES = new Set([0, 408, 429, 502, 503, 504]);
 
 export class ApiError extends Error {
   constructor(
@@ -32,9 +36,11 @@ export class ApiError extends Error {
     super(message);
   }
 
-  /** Worth sending again with the same idempotency key. */
+  /** Worth sending again with the same idempotency key: the network failed, the server asked
+   * to wait (429), or it or a gateway before it was briefly unavailable. A 500 is a fault the
+   * same request would meet again. */
   get retryable(): boolean {
-    return this.status === 0 || this.status === 429 || this.status >= 500;
+    return RETRYABLE_STATUSES.has(this.status);
   }
 }
 
@@ -138,7 +144,10 @@ export class Api {
   sendMessage(id: string, body: SendMessage): Promise<SentPair> {
     return this.call("post", "/api/conversations/{id}/messages", { id }, body);
   }
-  providers(): Promise<{ items: ProviderView[] }> {
+  retryAnswer(id: string, messageId: string): Promise<Retried> {
+    return this.call("post", "/api/conversations/{id}/messages/{message_id}/retry", { id, message_id: messageId }, {});
+  }
+  providers(): Promise<ProviderList> {
     return this.call("get", "/api/providers");
   }
   models(): Promise<{ items: ModelInfo[] }> {

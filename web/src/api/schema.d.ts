@@ -76,6 +76,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/conversations/{id}/messages/{message_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Run a failed last answer again as the same turn */
+        post: operations["messages-retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -462,7 +479,7 @@ export interface components {
         DecidedBy: "policy" | "user";
         /** @description Which part of an answer a delta belongs to. */
         DeltaChannel: "text" | "reasoning";
-        /** @description The body of approve and deny: nothing, or `{}`. */
+        /** @description The body of an action that takes no input: nothing, or `{}`. */
         Empty: Record<string, never>;
         /**
          * @description The API's error shape; `request_id` names the failure in the log.
@@ -475,7 +492,7 @@ export interface components {
          * @description Stable snake_case codes; clients may match on them, so a code never changes meaning.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_json" | "invalid_cursor" | "unauthorized" | "conversation_not_found" | "message_not_found" | "provider_config_not_found" | "tool_not_found" | "tool_execution_not_found" | "mcp_server_not_found" | "mcp_unavailable" | "route_not_found" | "conflict" | "payload_too_large" | "validation_failed" | "invalid_tool" | "rate_limited" | "too_many_connections" | "provider_error" | "provider_not_configured" | "context_too_large" | "incomplete" | "turn_timeout" | "tool_step_limit" | "turn_lost" | "unavailable" | "internal";
+        ErrorCode: "invalid_request" | "invalid_json" | "invalid_cursor" | "unauthorized" | "conversation_not_found" | "message_not_found" | "provider_config_not_found" | "tool_not_found" | "tool_execution_not_found" | "mcp_server_not_found" | "mcp_unavailable" | "route_not_found" | "conflict" | "payload_too_large" | "validation_failed" | "invalid_tool" | "rate_limited" | "too_many_connections" | "provider_error" | "provider_key_refused" | "provider_not_configured" | "context_too_large" | "incomplete" | "turn_timeout" | "tool_step_limit" | "turn_lost" | "unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             message: string;
@@ -684,6 +701,14 @@ export interface components {
          *     digit (`openai`, `azure-openai`, `my-vllm`).
          */
         ProviderId: string;
+        /**
+         * @description `GET /api/providers`: the user's providers, and the model a conversation gets when it names
+         *     none (the operator's default), which a client offers first.
+         */
+        ProviderList: {
+            default: components["schemas"]["ModelRef"];
+            items: components["schemas"]["ProviderView"][];
+        };
         /** @description A provider as `GET /api/providers` shows it. */
         ProviderView: {
             base_url: string | null;
@@ -697,10 +722,10 @@ export interface components {
             name: string;
             protocol: components["schemas"]["Protocol"];
             requires_key: boolean;
-        };
-        /** @description A whole list in one answer (`{"items": [...]}`), for lists a user keeps short. */
-        ProviderViewList: {
-            items: components["schemas"]["ProviderView"][];
+            /** @description Why it cannot be used now. */
+            unavailable?: components["schemas"]["UnavailableView"] | null;
+            /** @description A conversation can use it now: `unavailable` is absent. */
+            usable: boolean;
         };
         /**
          * @description Body of `PUT /api/provider-configs/{provider}`. Absent fields keep their value;
@@ -737,6 +762,10 @@ export interface components {
             /** @description The `.wasm` file, base64 (standard alphabet, padding optional). */
             module: string;
         };
+        /** @description The answer to `POST …/messages/{message_id}/retry`. */
+        Retried: {
+            assistant_message: components["schemas"]["Message"];
+        };
         /**
          * @description How much harm a call can do; the user's approval rules are per risk.
          * @enum {string}
@@ -771,6 +800,10 @@ export interface components {
             message: components["schemas"]["Message"];
             /** @constant */
             type: "message.created";
+        } | {
+            message: components["schemas"]["Message"];
+            /** @constant */
+            type: "message.updated";
         } | {
             channel?: components["schemas"]["DeltaChannel"];
             /** Format: uuid */
@@ -853,6 +886,23 @@ export interface components {
             tool_execution_id: components["schemas"]["ToolExecutionId"];
             /** @constant */
             type: "tool.result";
+        } | {
+            conversation: components["schemas"]["Conversation"];
+            /** @description The system prompt was left out to fit the frame: fetch the conversation. */
+            omitted?: boolean;
+            /** @constant */
+            type: "conversation.created";
+        } | {
+            conversation: components["schemas"]["Conversation"];
+            /** @description The system prompt was left out to fit the frame: fetch the conversation. */
+            omitted?: boolean;
+            /** @constant */
+            type: "conversation.updated";
+        } | {
+            /** Format: uuid */
+            conversation_id: string;
+            /** @constant */
+            type: "conversation.deleted";
         } | {
             /** @constant */
             type: "pong";
@@ -950,6 +1000,13 @@ export interface components {
         /** @description A whole list in one answer (`{"items": [...]}`), for lists a user keeps short. */
         ToolViewList: {
             items: components["schemas"]["ToolView"][];
+        };
+        /** @description Why a user cannot call a provider now. */
+        Unavailable: "turned_off_by_operator" | "disabled" | "needs_key" | "needs_setup";
+        /** @description [`Unavailable`] with its sentence, as the providers list shows it. */
+        UnavailableView: {
+            code: components["schemas"]["Unavailable"];
+            message: string;
         };
         /**
          * @description Body of `PATCH /api/conversations/{id}`: every field optional; `system_prompt: null` clears
@@ -1263,6 +1320,42 @@ export interface operations {
             };
         };
     };
+    "messages-retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Retried"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health: {
         parameters: {
             query?: never;
@@ -1551,7 +1644,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ProviderViewList"];
+                    "application/json": components["schemas"]["ProviderList"];
                 };
             };
             /** @description an error: its code, status and public sentence */

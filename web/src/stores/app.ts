@@ -1,12 +1,13 @@
 // The client's state and the use cases the screens call: conversations, the open conversation's
 // messages, sends, approvals, providers. Screens read signals; nothing else writes them.
 
-import { signal } from "@preact/signals";
+import { computed, signal } from "@preact/signals";
 import { ApiError, type Api } from "../api/client";
 import type {
   Conversation,
   CreateConversation,
   ModelInfo,
+  ModelRef,
   ProviderConfigView,
   ProviderView,
   ServerEvent,
@@ -15,8 +16,10 @@ import type {
 } from "../api/types";
 import type { KeyValue } from "../auth/session";
 import type { ChatSocket, ConnectionState } from "../ws/client";
+import { Drafts } from "./drafts";
 import { MESSAGES_LOADED_MAX, MessageStore, type MessageItem } from "./messages";
 import { Outbox, type Outgoing } from "./outbox";
+import { sentence } from "../ui/format";
 
 export interface Toast {
   id: number;
@@ -38,9 +41,24 @@ export class ChatApp {
   readonly configs = signal<ProviderConfigView[]>([]);
   readonly approvals = signal<ToolExecution[]>([]);
   readonly connection = signal<ConnectionState>("closed");
+  /** The browser's own view of the network (`online`/`offline` events). */
+  readonly online = signal(typeof navigator === "undefined" ? true : navigator.onLine);
+  /** The model a conversation gets when it names none, as the server says. */
+  readonly serverDefault = signal<ModelRef | null>(null);
+  /** What a new conversation starts with: the server's default when usable, else the first
+   * usable provider's first model; null when nothing is usable. */
+  readonly defaultChoice = computed<ModelRef | null>(() => {
+    const usable = this.providers.value.filter((p) => p.usable && p.models.length > 0);
+    const wanted = this.serverDefault.value;
+    const match = wanted && usable.find((p) => p.id === wanted.provider)?.models.find((m) => m.id === wanted.model);
+    if (wanted && match) return wanted;
+    const first = usable[0];
+    return first ? { provider: first.id, model: first.models[0]!.id } : null;
+  });
   readonly toasts = signal<Toast[]>([]);
   readonly messages: MessageStore;
   readonly outbox: Outbox;
+  readonly drafts: Drafts;
   /** The open conversation; kept apart from the list, which a search may filter it out of. */
   readonly selected = signal<Conversation | null>(null);
   private toastId = 0;
@@ -53,6 +71,7 @@ export class ChatApp {
     messages = new MessageStore(),
   ) {
     this.messages = messages;
+    this.drafts = new Drafts(storage);
     this.outbox = new Outbox(api, storage, {
       sent: (entry, pair) => this.acknowledged(entry, pair),
       refused: (entry, error) => this.refused(entry, error),
@@ -72,9 +91,26 @@ export class ChatApp {
     this.outbox.flush();
   }
 
+  /** The browser says the network went or came back: the badge says so at once, and what
+   * waited (the socket, the outbox) goes now rather than at its next backoff. */
+  setOnline(online: boolean): void {
+    this.online.value = online;
+    if (online) {
+      this.socket.reconnectNow();
+      this.outbox.flush();
+    }
+  }
+
+  /** Signing out: nothing of this user's is left to send or to read on this device. */
+  signOut(): void {
+    this.socket.stop();
+    this.outbox.clear();
+    this.drafts.clearAll();
+  }
+
   toast(text: string, kind: Toast["kind"] = "error"): void {
     const id = ++this.toastId;
-    this.toasts.value = [...this.toasts.value, { id, text, kind }];
+    this.toasts.value = [...this.toasts.value, { id, text: sentence(text), kind }];
     setTimeout(() => (this.toasts.value = this.toasts.value.filter((t) => t.id !== id)), TOAST_MS);
   }
 
@@ -112,7 +148,7 @@ export class ChatApp {
   async createConversation(body: CreateConversation): Promise<Conversation | null> {
     try {
       const c = await this.api.createConversation(body);
-      this.conversations.value = [c, ...this.conversations.value];
+      this.added(c);
       await this.select(c.id);
       return c;
     } catch (e) {
@@ -129,23 +165,44 @@ export class ChatApp {
     }
   }
 
+  /** A conversation created here or on another device: at the top, once. */
+  private added(c: Conversation): void {
+    if (this.query.value.trim()) return; // a title search shows only what matched
+    this.conversations.value = [c, ...this.conversations.value.filter((x) => x.id !== c.id)];
+  }
+
+  /** A changed conversation takes its place again: the list is newest-updated first. */
   private changed(c: Conversation): void {
-    this.conversations.value = this.conversations.value.map((x) => (x.id === c.id ? c : x));
+    this.conversations.value = this.conversations.value
+      .map((x) => (x.id === c.id ? c : x))
+      .sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
     if (this.selected.value?.id === c.id) this.selected.value = c;
+  }
+
+  /** A conversation deleted here or on another device. */
+  private removed(id: string): void {
+    this.conversations.value = this.conversations.value.filter((c) => c.id !== id);
+    this.messages.forget(id);
+    this.drafts.clear(id);
+    this.approvals.value = this.approvals.value.filter((a) => a.conversation_id !== id);
+    if (this.selectedId.value === id) {
+      this.selectedId.value = null;
+      this.selected.value = null;
+    }
   }
 
   async remove(id: string): Promise<void> {
     try {
       await this.api.deleteConversation(id);
-      this.conversations.value = this.conversations.value.filter((c) => c.id !== id);
-      this.messages.forget(id);
-      if (this.selectedId.value === id) {
-        this.selectedId.value = null;
-        this.selected.value = null;
-      }
+      this.removed(id);
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /** The title of a conversation this tab knows of. */
+  titleOf(id: string): string | undefined {
+    return this.conversations.value.find((c) => c.id === id)?.title ?? (this.selected.value?.id === id ? this.selected.value.title : undefined);
   }
 
   /** Opens a conversation: every page of its messages, then its live events. */
@@ -193,6 +250,27 @@ export class ChatApp {
 
   // --- sending -------------------------------------------------------------------------------
 
+  /** Whether the conversation's previous turn is still going: the server refuses a new
+   * message until it ends (so the transcript stays in turn order). */
+  busy(conversationId: string): boolean {
+    if (this.approvals.value.some((a) => a.conversation_id === conversationId)) return true;
+    return this.messages
+      .of(conversationId)
+      .items.value.some((s) => {
+        const m = s.value;
+        return m.local === "sending" || (m.role === "assistant" && (m.status === "pending" || m.status === "streaming" || m.status === "awaiting_approval"));
+      });
+  }
+
+  /** A first message with no conversation open: one is created with the default model. */
+  async startConversation(content: string): Promise<boolean> {
+    const choice = this.defaultChoice.value;
+    const created = await this.createConversation(choice ? { provider: choice.provider, model: choice.model } : {});
+    if (!created) return false;
+    this.send(content);
+    return true;
+  }
+
   send(content: string, clientMessageId: string = crypto.randomUUID()): void {
     const conversation = this.selected.value;
     if (!conversation || !content.trim()) return;
@@ -204,6 +282,19 @@ export class ChatApp {
     };
     this.showLocal(entry, "sending");
     void this.outbox.send(entry);
+  }
+
+  /** Runs a failed answer again as the same turn: the question is not asked twice. */
+  async retry(item: MessageItem): Promise<void> {
+    try {
+      const { assistant_message: answer } = await this.api.retryAnswer(item.conversation_id, item.id);
+      const view = this.messages.of(item.conversation_id);
+      view.upsert(answer);
+      view.restart(answer.id);
+      this.socket.refollow(answer.id);
+    } catch (e) {
+      this.fail(e);
+    }
   }
 
   /** Asks again: the last user message's text as a new turn. */
@@ -233,7 +324,7 @@ export class ChatApp {
       created_at: entry.queued_at,
       updated_at: entry.queued_at,
       local,
-      failure: error?.message,
+      failure: error ? sentence(error.message) : undefined,
     };
     const existing = view.get(id);
     if (existing) existing.value = item;
@@ -260,7 +351,13 @@ export class ChatApp {
   }
 
   private refused(entry: Outgoing, error: ApiError): void {
-    this.showLocal(entry, "failed", error);
+    if (error.code === "conflict") {
+      // The previous turn is still going: the text goes back to the message box, unsent.
+      this.messages.of(entry.conversation_id).remove(`local:${entry.client_message_id}`);
+      this.drafts.restore(entry.conversation_id, entry.content);
+    } else {
+      this.showLocal(entry, "failed", error);
+    }
     this.toast(error.message);
   }
 
@@ -296,9 +393,32 @@ export class ChatApp {
       case "message.error":
         if (!event.message_id) this.toast(event.message);
         break;
+      case "conversation.created":
+        void this.conversationEvent(event.conversation, event.omitted ?? false, "created");
+        break;
+      case "conversation.updated":
+        void this.conversationEvent(event.conversation, event.omitted ?? false, "updated");
+        break;
+      case "conversation.deleted":
+        this.removed(event.conversation_id);
+        break;
       default:
         break;
     }
+  }
+
+  /** Another device created or changed a conversation (this one's own changes come back too). */
+  private async conversationEvent(c: Conversation, omitted: boolean, what: "created" | "updated"): Promise<void> {
+    let whole = c;
+    if (omitted) {
+      try {
+        whole = await this.api.getConversation(c.id);
+      } catch {
+        return; // gone meanwhile: its deletion follows
+      }
+    }
+    if (what === "created") this.added(whole);
+    else this.changed(whole);
   }
 
   // --- tools and providers -------------------------------------------------------------------
@@ -330,6 +450,7 @@ export class ChatApp {
         this.api.providerConfigs(),
       ]);
       this.providers.value = providers.items;
+      this.serverDefault.value = providers.default;
       this.models.value = models.items;
       this.configs.value = configs.items;
     } catch (e) {

@@ -158,12 +158,16 @@ export class ConversationMessages {
         break;
       case "message.completed": {
         this.flush();
-        const current = this.byId.get(event.message_id)?.value;
-        const final: MessageItem = event.message.content_omitted && current
-          ? { ...event.message, content: current.content, tool_calls: current.tool_calls }
-          : { ...event.message };
+        const final = this.whole(event.message);
         if (event.usage && !final.usage) final.usage = event.usage;
         this.upsert(final);
+        break;
+      }
+      case "message.updated": {
+        this.flush();
+        this.upsert(this.whole(event.message));
+        // A failed answer run again streams from its first delta.
+        if (event.message.status === "pending") this.restart(event.message.id);
         break;
       }
       case "message.error": {
@@ -179,6 +183,14 @@ export class ConversationMessages {
       default:
         break;
     }
+  }
+
+  /** A message from an event, with the text this view holds when the frame left it out. */
+  private whole(message: Message): MessageItem {
+    const current = this.byId.get(message.id)?.value;
+    return message.content_omitted && current
+      ? { ...message, content: current.content, tool_calls: current.tool_calls }
+      : { ...message };
   }
 
   private delta(event: EventOf<"message.delta">): void {
@@ -268,7 +280,11 @@ export class MessageStore {
 export function conversationOf(event: ServerEvent): string | undefined {
   switch (event.type) {
     case "message.created":
+    case "message.updated":
       return event.message.conversation_id;
+    case "conversation.created":
+    case "conversation.updated":
+      return event.conversation.id;
     case "pong":
       return undefined;
     default:

@@ -1,7 +1,7 @@
 // Sends, kept (in localStorage) until the server acknowledges them. A send is POSTed with its
-// client_message_id; a network failure or a 5xx/429 retries with the same id, which the server
-// answers with the original pair, so a message is never lost and never doubled — across drops
-// and reloads alike. A refusal (4xx) ends the send and says why.
+// client_message_id; a network failure or a retryable answer (429, 502, 503, 504) retries with
+// the same id, which the server answers with the original pair, so a message is never lost and
+// never doubled — across drops and reloads alike. A refusal ends the send and says why.
 
 import { ApiError, type Api } from "../api/client";
 import type { SentPair } from "../api/types";
@@ -17,9 +17,16 @@ export interface Outgoing {
 }
 
 const KEY = "bestchat.outbox";
-/** Retry delays: doubling from the first, capped. */
-export const RETRY_INITIAL_MS = 1_000;
-export const RETRY_MAX_MS = 30_000;
+
+/** How retries back off: doubling from the first delay to the cap, plus a random share so
+ * many devices coming back at once do not retry in step. */
+export interface Backoff {
+  initialMs: number;
+  maxMs: number;
+  jitter: number;
+}
+
+export const DEFAULT_BACKOFF: Backoff = { initialMs: 1_000, maxMs: 30_000, jitter: 0.3 };
 /** Most sends kept waiting at once; more is a client gone wrong, not a user typing. */
 export const OUTBOX_MAX = 100;
 
@@ -27,6 +34,12 @@ export interface OutboxEvents {
   sent(entry: Outgoing, pair: SentPair): void;
   refused(entry: Outgoing, error: ApiError): void;
   retrying(entry: Outgoing, error: ApiError): void;
+}
+
+/** The delay before retry number `n` (1, 2, …). */
+export function retryDelay(n: number, backoff: Backoff, random: () => number = Math.random): number {
+  const base = Math.min(backoff.maxMs, backoff.initialMs * 2 ** (n - 1));
+  return base * (1 + backoff.jitter * random());
 }
 
 export class Outbox {
@@ -39,7 +52,7 @@ export class Outbox {
     private readonly api: Pick<Api, "sendMessage">,
     private readonly storage: KeyValue,
     private readonly events: OutboxEvents,
-    private readonly wait: (fn: () => void, ms: number) => ReturnType<typeof setTimeout> = setTimeout,
+    private readonly backoff: Backoff = DEFAULT_BACKOFF,
   ) {
     try {
       for (const e of JSON.parse(storage.getItem(KEY) ?? "[]") as Outgoing[]) this.entries.set(e.client_message_id, e);
@@ -56,7 +69,7 @@ export class Outbox {
     this.storage.setItem(KEY, JSON.stringify([...this.entries.values()]));
   }
 
-  /** Queues and sends; resolves once the send is acknowledged or refused. */
+  /** Queues and sends; resolves once the send is acknowledged, refused or scheduled again. */
   send(entry: Outgoing): Promise<void> {
     if (this.entries.size >= OUTBOX_MAX && !this.entries.has(entry.client_message_id)) {
       const error = new ApiError(429, "rate_limited", "Too many messages are waiting to be sent.");
@@ -68,12 +81,22 @@ export class Outbox {
     return this.attempt(entry.client_message_id);
   }
 
-  /** Sends everything still queued (after a reload, or when the network is back). */
+  /** Sends everything still queued now (after a reload, or when the network is back). */
   flush(): void {
     for (const id of this.entries.keys()) {
       clearTimeout(this.timers.get(id));
+      this.timers.delete(id);
       void this.attempt(id);
     }
+  }
+
+  /** Forgets every waiting send, here and in storage (signing out). */
+  clear(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.entries.clear();
+    this.attempts.clear();
+    this.storage.removeItem(KEY);
   }
 
   private async attempt(id: string): Promise<void> {
@@ -87,15 +110,21 @@ export class Outbox {
         provider: entry.provider,
         model: entry.model,
       });
+      if (!this.entries.has(id)) return; // cleared meanwhile (signed out)
       this.finish(id);
       this.events.sent(entry, pair);
     } catch (e) {
+      if (!this.entries.has(id)) return;
       const error = e instanceof ApiError ? e : new ApiError(0, "network_error", String(e));
       if (error.retryable) {
         const n = (this.attempts.get(id) ?? 0) + 1;
         this.attempts.set(id, n);
-        const delay = Math.max(error.retryAfterMs ?? 0, Math.min(RETRY_MAX_MS, RETRY_INITIAL_MS * 2 ** (n - 1)));
-        this.timers.set(id, this.wait(() => void this.attempt(id), delay));
+        const delay = Math.max(error.retryAfterMs ?? 0, retryDelay(n, this.backoff));
+        // Called as a plain function: a browser's setTimeout refuses another `this`.
+        this.timers.set(
+          id,
+          setTimeout(() => void this.attempt(id), delay),
+        );
         this.events.retrying(entry, error);
       } else {
         this.finish(id);

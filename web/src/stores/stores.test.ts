@@ -3,7 +3,7 @@ import { ApiError } from "../api/client";
 import type { Message, SentPair, ServerEvent } from "../api/types";
 import { MemoryStorage } from "../testing";
 import { ConversationMessages, MessageStore } from "./messages";
-import { Outbox, type Outgoing } from "./outbox";
+import { Outbox, retryDelay, type Outgoing } from "./outbox";
 
 const CONV = "0190f0c2-0000-7000-8000-00000000000a";
 
@@ -132,34 +132,95 @@ describe("Outbox", () => {
   });
   const pair = { user_message: message("u1"), assistant_message: message("a1") } as SentPair;
 
-  it("retries a network failure with the same client_message_id until acknowledged", async () => {
+  /** Short real delays: the retries go through the browser's own setTimeout, called as the
+   * outbox calls it (a fake timer injected here once hid that it threw "Illegal invocation"). */
+  const quick = { initialMs: 5, maxMs: 20, jitter: 0.5 };
+  const until = async (done: () => boolean, ms = 2_000) => {
+    const deadline = Date.now() + ms;
+    while (!done()) {
+      if (Date.now() > deadline) throw new Error("timed out");
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  };
+
+  it("retries a network failure, a 503 and a 429 with the same client_message_id until acknowledged", async () => {
     const calls: string[] = [];
-    let fail = 2;
-    const waits: (() => void)[] = [];
+    const failures = [
+      new ApiError(0, "network_error", "down"),
+      new ApiError(503, "unavailable", "briefly unavailable"),
+      new ApiError(429, "rate_limited", "slow down", 10),
+    ];
     const sent: string[] = [];
+    const retrying: string[] = [];
     const outbox = new Outbox(
       {
         sendMessage: async (_c, body) => {
           calls.push(body.client_message_id);
-          if (fail-- > 0) throw new ApiError(0, "network_error", "down");
+          const failure = failures.shift();
+          if (failure) throw failure;
           return pair;
         },
       },
       new MemoryStorage(),
-      { sent: (e) => sent.push(e.client_message_id), refused: () => {}, retrying: () => {} },
-      (fn) => {
-        waits.push(fn);
-        return 0 as unknown as ReturnType<typeof setTimeout>;
-      },
+      { sent: (e) => sent.push(e.client_message_id), refused: () => {}, retrying: (_e, err) => retrying.push(err.code) },
+      quick,
     );
     await outbox.send(entry("c1"));
-    while (waits.length) {
-      waits.shift()!();
-      await new Promise((r) => setTimeout(r, 0));
-    }
-    expect(calls).toEqual(["c1", "c1", "c1"]);
+    await until(() => sent.length > 0);
+    expect(calls).toEqual(["c1", "c1", "c1", "c1"]);
+    expect(retrying).toEqual(["network_error", "unavailable", "rate_limited"]);
     expect(sent).toEqual(["c1"]);
     expect(outbox.list()).toEqual([]);
+  });
+
+  it("backs off: each delay doubles up to the cap, with jitter on top", () => {
+    const backoff = { initialMs: 100, maxMs: 1_000, jitter: 0.5 };
+    expect([1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, backoff, () => 0))).toEqual([100, 200, 400, 800, 1000, 1000]);
+    expect(retryDelay(2, backoff, () => 1)).toBe(300);
+  });
+
+  it("does not retry what the server refused as not worth retrying (500 internal, 4xx)", async () => {
+    for (const error of [new ApiError(500, "internal", "an internal error"), new ApiError(422, "validation_failed", "bad")]) {
+      const refused: string[] = [];
+      let calls = 0;
+      const outbox = new Outbox(
+        {
+          sendMessage: async () => {
+            calls++;
+            throw error;
+          },
+        },
+        new MemoryStorage(),
+        { sent: () => {}, refused: (_e, err) => refused.push(err.code), retrying: () => {} },
+        quick,
+      );
+      await outbox.send(entry("c9"));
+      await new Promise((r) => setTimeout(r, 50));
+      expect(calls).toBe(1);
+      expect(refused).toEqual([error.code]);
+    }
+  });
+
+  it("forgets waiting sends when cleared (signing out), and sends nothing more", async () => {
+    const storage = new MemoryStorage();
+    let calls = 0;
+    const outbox = new Outbox(
+      {
+        sendMessage: async () => {
+          calls++;
+          throw new ApiError(503, "unavailable", "down");
+        },
+      },
+      storage,
+      { sent: () => {}, refused: () => {}, retrying: () => {} },
+      quick,
+    );
+    await outbox.send(entry("c8"));
+    outbox.clear();
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toBe(1);
+    expect(outbox.list()).toEqual([]);
+    expect(storage.getItem("bestchat.outbox")).toBeNull();
   });
 
   it("survives a reload: what was not acknowledged is sent again from storage", async () => {
@@ -198,9 +259,7 @@ describe("Outbox", () => {
       },
       new MemoryStorage(),
       { sent: () => {}, refused: (_e, err) => refused.push(err.message), retrying: () => {} },
-      () => {
-        throw new Error("must not retry");
-      },
+      quick,
     );
     await outbox.send(entry("c3"));
     expect(refused).toEqual(["A tool call waits for your decision."]);

@@ -1,11 +1,13 @@
-import { useSignal } from "@preact/signals";
+import { useSignal, type Signal } from "@preact/signals";
 import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
 import { MESSAGE_MAX_CHARS } from "../api/limits";
 import type { Conversation, ToolExecution } from "../api/types";
 import type { ChatApp } from "../stores/app";
+import { NEW_CONVERSATION } from "../stores/drafts";
 import type { ConversationMessages } from "../stores/messages";
 import { money, tokens } from "./format";
 import { MessageView } from "./MessageView";
+import type { SettingsTarget } from "./Settings";
 import { useVirtualList } from "./virtual";
 
 /** Within this many pixels of the end, the list follows new text. */
@@ -13,13 +15,33 @@ const STICK_PX = 80;
 /** A message's height before it is measured. */
 const ESTIMATED_ROW_PX = 120;
 
-export function ChatView({ app, conversation }: { app: ChatApp; conversation: Conversation }) {
+/** Puts the keyboard in the message box (after sign-in, creating or switching). */
+export function focusComposer(): void {
+  document.getElementById("composer")?.focus();
+}
+
+/** Phones and tablets: Enter is a new line there, and the Send button sends. */
+function touchFirst(): boolean {
+  return typeof matchMedia === "function" && matchMedia("(pointer: coarse)").matches;
+}
+
+export function ChatView({
+  app,
+  conversation,
+  openSettings,
+}: {
+  app: ChatApp;
+  conversation: Conversation;
+  openSettings: (target?: SettingsTarget) => void;
+}) {
   const view = app.messages.of(conversation.id);
   const totals = view.totals();
   const items = view.items.value;
   const live = items.map((s) => s.value).filter((m) => m.role === "assistant" && (m.status === "pending" || m.status === "streaming"));
   const last = items[items.length - 1]?.value;
   const canRegenerate = !live.length && last?.role === "assistant" && last.status !== "awaiting_approval";
+  // Bumped by each send, so the list goes to the end and shows the new message.
+  const sent = useSignal(0);
   return (
     <section class="chat" aria-label={conversation.title}>
       <header class="chat-head">
@@ -36,12 +58,13 @@ export function ChatView({ app, conversation }: { app: ChatApp; conversation: Co
         </div>
       </header>
       <Notices view={view} />
-      <MessageList app={app} view={view} />
+      <MessageList app={app} view={view} sent={sent} openSettings={openSettings} />
       <Composer
         app={app}
         conversationId={conversation.id}
         streamingId={live[live.length - 1]?.id ?? null}
         canRegenerate={canRegenerate}
+        onSent={() => sent.value++}
       />
     </section>
   );
@@ -59,9 +82,20 @@ function Notices({ view }: { view: ConversationMessages }) {
   );
 }
 
-function MessageList({ app, view }: { app: ChatApp; view: ConversationMessages }) {
+function MessageList({
+  app,
+  view,
+  sent,
+  openSettings,
+}: {
+  app: ChatApp;
+  view: ConversationMessages;
+  sent: Signal<number>;
+  openSettings: (target?: SettingsTarget) => void;
+}) {
   const scroller = useRef<HTMLDivElement>(null);
   const stuck = useRef(true);
+  const atEnd = useSignal(true);
   const items = view.items.value;
   const approvals = app.approvals.value;
   const virtualizer = useVirtualList({
@@ -71,42 +105,62 @@ function MessageList({ app, view }: { app: ChatApp; view: ConversationMessages }
     getItemKey: (i) => items[i]?.value.id ?? String(i),
   });
   const lastContent = items[items.length - 1]?.value.content.length ?? 0;
+  const toEnd = () => {
+    stuck.current = true;
+    atEnd.value = true;
+    virtualizer.scrollToIndex(Math.max(0, items.length - 1), { align: "end" });
+    const el = scroller.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  };
   // Follow the end while the reader is there: new messages and growing answers stay in view.
   useLayoutEffect(() => {
     const el = scroller.current;
     if (el && stuck.current) el.scrollTop = el.scrollHeight;
   }, [items.length, lastContent, virtualizer.getTotalSize()]);
-  useEffect(() => {
-    stuck.current = true;
-    virtualizer.scrollToIndex(Math.max(0, items.length - 1), { align: "end" });
-  }, [view.conversationId]);
+  useEffect(toEnd, [view.conversationId, sent.value]);
   const onScroll = () => {
     const el = scroller.current;
-    if (el) stuck.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    if (!el) return;
+    stuck.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_PX;
+    atEnd.value = stuck.current;
   };
   if (app.loadingMessages.value && !items.length) return <div class="messages empty muted">Loading…</div>;
   if (!items.length) return <div class="messages empty muted">Say something to start.</div>;
+  const lastId = items[items.length - 1]?.value.id;
   return (
-    <div class="messages" ref={scroller} onScroll={onScroll} role="log" aria-live="polite" aria-relevant="additions" tabIndex={0}>
-      <div class="messages-inner" style={{ height: `${virtualizer.getTotalSize()}px` }}>
-        {virtualizer.getVirtualItems().map((row) => {
-          const item = items[row.index];
-          if (!item) return null;
-          return (
-            <div
-              key={row.key}
-              data-index={row.index}
-              ref={(el) => {
-                if (el) virtualizer.measureElement(el);
-              }}
-              class="row-wrap"
-              style={{ transform: `translateY(${row.start}px)` }}
-            >
-              <MessageView item={item} app={app} approvals={approvalsOf(approvals, item.value.id)} />
-            </div>
-          );
-        })}
+    <div class="messages-frame">
+      <div class="messages" ref={scroller} onScroll={onScroll} role="log" aria-live="polite" aria-relevant="additions" aria-label="Messages" tabIndex={0}>
+        <div class="messages-inner" style={{ height: `${virtualizer.getTotalSize()}px` }}>
+          {virtualizer.getVirtualItems().map((row) => {
+            const item = items[row.index];
+            if (!item) return null;
+            return (
+              <div
+                key={row.key}
+                data-index={row.index}
+                ref={(el) => {
+                  if (el) virtualizer.measureElement(el);
+                }}
+                class="row-wrap"
+                style={{ transform: `translateY(${row.start}px)` }}
+              >
+                <MessageView
+                  item={item}
+                  app={app}
+                  approvals={approvalsOf(approvals, item.value.id)}
+                  last={item.value.id === lastId}
+                  openSettings={openSettings}
+                />
+              </div>
+            );
+          })}
+        </div>
       </div>
+      {!atEnd.value && (
+        <button type="button" class="jump" onClick={toEnd}>
+          Jump to latest <span aria-hidden="true">↓</span>
+        </button>
+      )}
     </div>
   );
 }
@@ -119,31 +173,61 @@ function approvalsOf(all: ToolExecution[], messageId: string): ToolExecution[] {
   return all.filter((a) => a.message_id === messageId);
 }
 
-function Composer({
+/** The message box: of a conversation, or (no conversation) the one that starts a new one. */
+export function Composer({
   app,
   conversationId,
-  streamingId,
-  canRegenerate,
+  streamingId = null,
+  canRegenerate = false,
+  onSent,
 }: {
   app: ChatApp;
-  conversationId: string;
-  streamingId: string | null;
-  canRegenerate: boolean;
+  conversationId: string | null;
+  streamingId?: string | null;
+  canRegenerate?: boolean;
+  onSent?: () => void;
 }) {
-  const text = useSignal("");
+  const draft = app.drafts.of(conversationId ?? NEW_CONVERSATION);
+  const starting = useSignal(false);
   const input = useRef<HTMLTextAreaElement>(null);
   useEffect(() => input.current?.focus(), [conversationId]);
-  const submit = () => {
-    if (!text.value.trim()) return;
-    app.send(text.value);
-    text.value = "";
+  const text = draft.value;
+  const length = text.length;
+  const tooLong = length > MESSAGE_MAX_CHARS;
+  const busy = conversationId ? app.busy(conversationId) : starting.value;
+  const blocked = !text.trim() || tooLong || busy;
+  const touch = touchFirst();
+  const submit = async () => {
+    if (blocked) return;
+    const key = conversationId ?? NEW_CONVERSATION;
+    if (conversationId) {
+      app.send(text);
+      app.drafts.clear(key);
+      onSent?.();
+      return;
+    }
+    starting.value = true;
+    const started = await app.startConversation(text);
+    starting.value = false;
+    if (started) app.drafts.clear(key);
   };
+  // Said only when it matters: too long, or typed while the previous answer still goes.
+  const help = tooLong
+    ? `This message is ${length.toLocaleString()} characters; at most ${MESSAGE_MAX_CHARS.toLocaleString()} can be sent.`
+    : busy && text.trim()
+      ? conversationId
+        ? "The answer is still going: wait for it, stop it, or decide on its tool call first. What you type is kept."
+        : "Starting the conversation…"
+      : "";
+  const hint = touch
+    ? "Message"
+    : "Message (Enter to send, Shift+Enter for a new line, Esc to stop)";
   return (
     <form
       class="composer"
       onSubmit={(e) => {
         e.preventDefault();
-        submit();
+        void submit();
       }}
     >
       <label class="sr-only" for="composer">
@@ -153,14 +237,15 @@ function Composer({
         id="composer"
         ref={input}
         rows={2}
-        maxLength={MESSAGE_MAX_CHARS}
-        placeholder="Message (Enter to send, Shift+Enter for a new line, Esc to stop)"
-        value={text.value}
-        onInput={(e) => (text.value = e.currentTarget.value)}
+        placeholder={hint}
+        value={text}
+        aria-invalid={tooLong}
+        aria-describedby={help ? "composer-help" : undefined}
+        onInput={(e) => app.drafts.set(conversationId ?? NEW_CONVERSATION, e.currentTarget.value)}
         onKeyDown={(e) => {
-          if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+          if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !touch) {
             e.preventDefault();
-            submit();
+            void submit();
           }
           if (e.key === "Escape" && streamingId) app.stop(streamingId);
         }}
@@ -176,10 +261,15 @@ function Composer({
             Stop
           </button>
         ) : null}
-        <button type="submit" class="primary" disabled={!text.value.trim()}>
+        <button type="submit" class="primary" disabled={blocked}>
           Send
         </button>
       </div>
+      {help && (
+        <p id="composer-help" class={tooLong ? "composer-help error-text" : "composer-help muted"} role="status">
+          {help}
+        </p>
+      )}
     </form>
   );
 }

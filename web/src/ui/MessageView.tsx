@@ -3,9 +3,13 @@ import { memo } from "preact/compat";
 import type { ToolExecution } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import type { MessageItem } from "../stores/messages";
-import { money, statusLabel, tokens } from "./format";
+import { money, sentence, statusLabel, tokens } from "./format";
 import { renderMarkdown } from "./markdown";
+import type { SettingsTarget } from "./Settings";
 import { ToolApproval } from "./ToolApproval";
+
+/** Failures the user fixes in the provider's settings rather than by trying again. */
+const KEY_PROBLEMS = new Set(["provider_key_refused", "provider_not_configured"]);
 
 /** Copies a code block's text when its Copy button is pressed (one listener per message). */
 function onCopy(e: MouseEvent) {
@@ -25,20 +29,25 @@ export const MessageView = memo(function MessageView({
   item,
   app,
   approvals,
+  last,
+  openSettings,
 }: {
   item: Signal<MessageItem>;
   app: ChatApp;
   approvals: ToolExecution[];
+  /** The conversation's last message: a failed one can be run again. */
+  last: boolean;
+  openSettings: (target?: SettingsTarget) => void;
 }) {
   const m = item.value;
   const label = m.local === "failed" ? "Not sent" : m.local ? "Sending…" : statusLabel(m.status);
   const live = m.status === "pending" || m.status === "streaming";
   if (m.role === "tool") {
     return (
-      <article class="message tool" aria-label="Tool result">
+      <article class="message tool" aria-label="Tool result" data-message-id={m.id} data-status={m.status}>
         <details>
           <summary>Tool result {m.tool_call_id ? <code>{m.tool_call_id}</code> : null}</summary>
-          <pre class="tool-output">{m.content}</pre>
+          <pre class="tool-output" tabIndex={0}>{m.content}</pre>
         </details>
       </article>
     );
@@ -85,7 +94,7 @@ export const MessageView = memo(function MessageView({
                     <summary>
                       Called <code>{call.name}</code>
                     </summary>
-                    <pre>{JSON.stringify(call.arguments, null, 2)}</pre>
+                    <pre tabIndex={0}>{JSON.stringify(call.arguments, null, 2)}</pre>
                   </details>
                 )}
               </li>
@@ -93,14 +102,28 @@ export const MessageView = memo(function MessageView({
           })}
         </ul>
       )}
-      {m.error && m.status === "error" && (
-        <p class="error-text" role="alert">
-          {m.error.message} <code>{m.error.code}</code>
-        </p>
+      {m.error && (m.status === "error" || m.status === "incomplete") && (
+        <div class="message-error" role="alert">
+          <p class="error-text">
+            {sentence(m.error.message)} <code class="error-code">{m.error.code}</code>
+          </p>
+          <div class="error-actions">
+            {KEY_PROBLEMS.has(m.error.code) && m.provider && (
+              <button type="button" class="link" onClick={() => openSettings({ provider: m.provider! })}>
+                Open the {m.provider} settings
+              </button>
+            )}
+            {last && m.status === "error" && m.role === "assistant" && !m.content && (
+              <button type="button" class="ghost" onClick={() => void app.retry(m)}>
+                Retry
+              </button>
+            )}
+          </div>
+        </div>
       )}
       {m.failure && (
         <p class="error-text" role="alert">
-          {m.failure}{" "}
+          {sentence(m.failure)}{" "}
           <button type="button" class="link" onClick={() => app.discard(m)}>
             Dismiss
           </button>

@@ -1,23 +1,36 @@
 import { useSignal } from "@preact/signals";
 import { FALLBACKS_MAX, SYSTEM_PROMPT_MAX_CHARS, TITLE_MAX_CHARS } from "../api/limits";
-import type { ModelInfo } from "../api/types";
+import type { ModelInfo, ModelRef, ProviderView } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import { Dialog } from "./Dialog";
+import type { SettingsTarget } from "./Settings";
 
-
-interface Choice {
-  provider: string;
-  model: string;
+/** `choice` as it can be made from `usable`: the same when it is there, else the provider's
+ * first model, else the first usable model. What the form shows is always what it creates. */
+export function fit(choice: ModelRef | null, usable: ProviderView[]): ModelRef | null {
+  const provider = usable.find((p) => p.id === choice?.provider) ?? usable[0];
+  if (!provider) return null;
+  const model = provider.models.find((m) => m.id === choice?.model) ?? provider.models[0];
+  return model ? { provider: provider.id, model: model.id } : null;
 }
 
-export function NewConversation({ app, onClose }: { app: ChatApp; onClose: () => void }) {
-  const usable = app.providers.value.filter((p) => p.configured && p.enabled && p.models.length > 0);
-  const first = usable[0];
+export function NewConversation({
+  app,
+  onClose,
+  openSettings,
+}: {
+  app: ChatApp;
+  onClose: (created: boolean) => void;
+  openSettings: (target?: SettingsTarget) => void;
+}) {
+  const usable = app.providers.value.filter((p) => p.usable && p.models.length > 0);
+  const unusable = app.providers.value.filter((p) => !p.usable);
   const title = useSignal("");
   const system = useSignal("");
-  const main = useSignal<Choice>({ provider: first?.id ?? "", model: first?.models[0]?.id ?? "" });
-  const fallbacks = useSignal<Choice[]>([]);
+  const picked = useSignal<ModelRef | null>(app.defaultChoice.value);
+  const fallbacks = useSignal<(ModelRef | null)[]>([]);
   const busy = useSignal(false);
+  const main = fit(picked.value, usable);
   const modelsOf = (provider: string): ModelInfo[] => usable.find((p) => p.id === provider)?.models ?? [];
 
   const submit = async (e: Event) => {
@@ -26,57 +39,88 @@ export function NewConversation({ app, onClose }: { app: ChatApp; onClose: () =>
     const created = await app.createConversation({
       title: title.value.trim() || undefined,
       system_prompt: system.value.trim() || undefined,
-      provider: main.value.provider || undefined,
-      model: main.value.model || undefined,
-      settings: { fallbacks: fallbacks.value.filter((f) => f.provider && f.model) },
+      provider: main?.provider,
+      model: main?.model,
+      settings: {
+        fallbacks: fallbacks.value.map((f) => fit(f, usable)).filter((f): f is ModelRef => f !== null),
+      },
     });
     busy.value = false;
-    if (created) onClose();
+    if (created) onClose(true);
   };
 
   return (
-    <Dialog title="New conversation" onClose={onClose}>
+    <Dialog title="New conversation" onClose={() => onClose(false)}>
       <form class="form" onSubmit={submit}>
         <label>
           Title
           <input value={title.value} maxLength={TITLE_MAX_CHARS} placeholder="New conversation" onInput={(e) => (title.value = e.currentTarget.value)} />
         </label>
-        <ModelPicker label="Model" choice={main.value} usable={usable.map((p) => p.id)} modelsOf={modelsOf} onChange={(c) => (main.value = c)} />
-        <fieldset>
-          <legend>Fallbacks (tried in order if the model fails before answering)</legend>
-          {fallbacks.value.map((f, i) => (
-            <div class="inline" key={i}>
-              <ModelPicker
-                label={`Fallback ${i + 1}`}
-                choice={f}
-                usable={usable.map((p) => p.id)}
-                modelsOf={modelsOf}
-                onChange={(c) => (fallbacks.value = fallbacks.value.map((x, j) => (j === i ? c : x)))}
-              />
-              <button type="button" class="icon" aria-label={`Remove fallback ${i + 1}`} onClick={() => (fallbacks.value = fallbacks.value.filter((_, j) => j !== i))}>
-                ✕
+        {main ? (
+          <ModelPicker label="Model" choice={main} usable={usable} modelsOf={modelsOf} onChange={(c) => (picked.value = c)} />
+        ) : (
+          <p class="error-text" role="alert">
+            No model can be used yet: add a provider's API key in the settings.
+          </p>
+        )}
+        {unusable.length > 0 && (
+          <details class="unusable">
+            <summary>Not available: {unusable.length} providers</summary>
+            <ul>
+              {unusable.map((p) => (
+                <li key={p.id}>
+                  <button
+                    type="button"
+                    class="link"
+                    onClick={() => {
+                      onClose(false);
+                      openSettings({ provider: p.id });
+                    }}
+                  >
+                    {p.name}
+                  </button>
+                  : <span class="muted">{p.unavailable?.message ?? "not usable"}</span>
+                </li>
+              ))}
+            </ul>
+          </details>
+        )}
+        {main && (
+          <fieldset>
+            <legend>Fallbacks (tried in order if the model fails before answering)</legend>
+            {fallbacks.value.map((f, i) => {
+              const shown = fit(f, usable);
+              return shown ? (
+                <div class="inline" key={i}>
+                  <ModelPicker
+                    label={`Fallback ${i + 1}`}
+                    choice={shown}
+                    usable={usable}
+                    modelsOf={modelsOf}
+                    onChange={(c) => (fallbacks.value = fallbacks.value.map((x, j) => (j === i ? c : x)))}
+                  />
+                  <button type="button" class="icon" aria-label={`Remove fallback ${i + 1}`} onClick={() => (fallbacks.value = fallbacks.value.filter((_, j) => j !== i))}>
+                    ✕
+                  </button>
+                </div>
+              ) : null;
+            })}
+            {fallbacks.value.length < FALLBACKS_MAX && (
+              <button type="button" class="ghost" onClick={() => (fallbacks.value = [...fallbacks.value, main])}>
+                + Add fallback
               </button>
-            </div>
-          ))}
-          {fallbacks.value.length < FALLBACKS_MAX && (
-            <button
-              type="button"
-              class="ghost"
-              onClick={() => (fallbacks.value = [...fallbacks.value, { provider: first?.id ?? "", model: first?.models[0]?.id ?? "" }])}
-            >
-              + Add fallback
-            </button>
-          )}
-        </fieldset>
+            )}
+          </fieldset>
+        )}
         <label>
           System prompt
           <textarea rows={3} maxLength={SYSTEM_PROMPT_MAX_CHARS} value={system.value} onInput={(e) => (system.value = e.currentTarget.value)} />
         </label>
         <div class="form-actions">
-          <button type="button" class="ghost" onClick={onClose}>
+          <button type="button" class="ghost" onClick={() => onClose(false)}>
             Cancel
           </button>
-          <button type="submit" class="primary" disabled={busy.value}>
+          <button type="submit" class="primary" disabled={busy.value || !main}>
             Create
           </button>
         </div>
@@ -93,10 +137,10 @@ function ModelPicker({
   onChange,
 }: {
   label: string;
-  choice: Choice;
-  usable: string[];
+  choice: ModelRef;
+  usable: ProviderView[];
   modelsOf: (p: string) => ModelInfo[];
-  onChange: (c: Choice) => void;
+  onChange: (c: ModelRef) => void;
 }) {
   return (
     <div class="inline">
@@ -110,8 +154,8 @@ function ModelPicker({
           }}
         >
           {usable.map((p) => (
-            <option key={p} value={p}>
-              {p}
+            <option key={p.id} value={p.id}>
+              {p.name}
             </option>
           ))}
         </select>

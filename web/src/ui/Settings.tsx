@@ -1,9 +1,10 @@
 import { useSignal } from "@preact/signals";
-import { useEffect } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
 import { ApiError } from "../api/client";
 import type { AutoApproval, ModelInfo, ProviderView, Risk, Rule, ServerView, ToolView } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import { Dialog } from "./Dialog";
+import { sentence } from "./format";
 
 type Tab = "providers" | "approval" | "tools" | "mcp";
 const TABS: [Tab, string][] = [
@@ -15,8 +16,16 @@ const TABS: [Tab, string][] = [
 const RISKS: Risk[] = ["read", "write", "network", "exec", "destructive"];
 const RULES: Rule[] = ["auto", "ask", "deny"];
 function message(e: unknown): string {
-  return e instanceof ApiError || e instanceof Error ? e.message : String(e);
+  return sentence(e instanceof ApiError || e instanceof Error ? e.message : String(e));
 }
+
+/** A provider's state in a word or two. */
+const UNAVAILABLE: Record<NonNullable<ProviderView["unavailable"]>["code"], string> = {
+  turned_off_by_operator: "turned off by the operator",
+  disabled: "turned off",
+  needs_key: "needs a key",
+  needs_setup: "not set up",
+};
 
 /** Runs a change, then `after` (a reload); a failure is shown in `status` instead. */
 async function attempt(status: { value: string }, change: () => Promise<unknown>, after: () => unknown): Promise<void> {
@@ -41,7 +50,12 @@ function RuleOptions({ risk }: { risk: Risk }) {
   );
 }
 
-export function Settings({ app, onClose }: { app: ChatApp; onClose: () => void }) {
+/** Where the settings open: a provider's card (from a refused key, or an unusable provider). */
+export interface SettingsTarget {
+  provider: string;
+}
+
+export function Settings({ app, target, onClose }: { app: ChatApp; target?: SettingsTarget; onClose: () => void }) {
   const tab = useSignal<Tab>("providers");
   return (
     <Dialog title="Settings" onClose={onClose} wide>
@@ -70,7 +84,7 @@ export function Settings({ app, onClose }: { app: ChatApp; onClose: () => void }
         ))}
       </div>
       <div role="tabpanel" id={`panel-${tab.value}`} aria-labelledby={`tab-${tab.value}`} class="panel">
-        {tab.value === "providers" && <Providers app={app} />}
+        {tab.value === "providers" && <Providers app={app} open={target?.provider} />}
         {tab.value === "approval" && <Approval app={app} />}
         {tab.value === "tools" && <Tools app={app} />}
         {tab.value === "mcp" && <McpServers app={app} />}
@@ -79,19 +93,26 @@ export function Settings({ app, onClose }: { app: ChatApp; onClose: () => void }
   );
 }
 
-function Providers({ app }: { app: ChatApp }) {
+function Providers({ app, open }: { app: ChatApp; open?: string }) {
   return (
     <div class="stack">
       {app.providers.value.map((p) => (
-        <ProviderCard key={p.id} app={app} provider={p} />
+        <ProviderCard key={p.id} app={app} provider={p} open={p.id === open} />
       ))}
       <CustomProvider app={app} />
     </div>
   );
 }
 
-function ProviderCard({ app, provider }: { app: ChatApp; provider: ProviderView }) {
+function ProviderCard({ app, provider, open }: { app: ChatApp; provider: ProviderView; open: boolean }) {
   const config = app.configs.value.find((c) => c.provider === provider.id);
+  const card = useRef<HTMLDetailsElement>(null);
+  useEffect(() => {
+    if (!open || !card.current) return;
+    card.current.open = true;
+    card.current.scrollIntoView({ block: "nearest" });
+    card.current.querySelector<HTMLElement>("input, select, button")?.focus();
+  }, [open]);
   const key = useSignal("");
   const baseUrl = useSignal(config?.base_url ?? provider.base_url ?? "");
   const summary = useSignal(config?.summary_model ?? "");
@@ -109,11 +130,11 @@ function ProviderCard({ app, provider }: { app: ChatApp; provider: ProviderView 
       error.value = message(e);
     }
   };
-  const state = provider.configured ? (provider.enabled ? "ready" : "disabled") : provider.requires_key ? "needs a key" : "not set up";
+  const state = provider.usable ? "ready" : UNAVAILABLE[provider.unavailable?.code ?? "needs_key"];
   return (
-    <details class="card provider" data-provider={provider.id}>
+    <details class="card provider" data-provider={provider.id} ref={card}>
       <summary>
-        <strong>{provider.name}</strong> <span class={`pill ${provider.configured ? "ok" : ""}`}>{state}</span>
+        <strong>{provider.name}</strong> <span class={`pill ${provider.usable ? "ok" : ""}`}>{state}</span>
         {config?.key_last4 && <span class="muted"> key …{config.key_last4}</span>}
         {provider.custom && <span class="pill">custom</span>}
       </summary>
@@ -156,6 +177,7 @@ function ProviderCard({ app, provider }: { app: ChatApp; provider: ProviderView 
             ))}
           </select>
         </label>
+        {provider.unavailable && <p class="muted">{sentence(provider.unavailable.message)}</p>}
         <p class="muted">{provider.models.length} models · protocol {provider.protocol}</p>
         {error.value && <p class="error-text" role="alert">{error.value}</p>}
         {saved.value && <p class="ok-text" role="status">Saved.</p>}
@@ -165,9 +187,15 @@ function ProviderCard({ app, provider }: { app: ChatApp; provider: ProviderView 
               Remove key
             </button>
           )}
-          <button type="button" class="ghost" onClick={() => void save({ enabled: !provider.enabled })}>
-            {provider.enabled ? "Disable" : "Enable"}
-          </button>
+          {provider.unavailable?.code !== "turned_off_by_operator" && (
+            <button
+              type="button"
+              class="ghost"
+              onClick={() => void save({ enabled: provider.unavailable?.code === "needs_setup" || !provider.enabled })}
+            >
+              {provider.enabled && provider.unavailable?.code !== "needs_setup" ? "Turn off" : "Turn on"}
+            </button>
+          )}
           {config && (
             <button
               type="button"

@@ -17,7 +17,7 @@ export function Sidebar({ app, onNew, onPick }: { app: ChatApp; onNew: () => voi
   };
   const list = app.conversations.value;
   return (
-    <nav class="sidebar" aria-label="Conversations">
+    <nav class="sidebar" id="sidebar" aria-label="Conversations">
       <div class="sidebar-top">
         <button type="button" class="primary wide" onClick={onNew} title="New conversation (Ctrl+Shift+O)">
           + New conversation

@@ -45,3 +45,11 @@ export function relativeTime(iso: string, now = Date.now()): string {
   if (seconds < 86_400) return `${Math.floor(seconds / 3600)} h ago`;
   return new Date(iso).toLocaleDateString();
 }
+
+/** A server's sentence as a person reads it: capitalized, ending with a full stop. */
+export function sentence(text: string): string {
+  const t = text.trim();
+  if (!t) return t;
+  const first = t[0]!.toUpperCase() + t.slice(1);
+  return /[.!?…)]$/.test(first) ? first : `${first}.`;
+}

@@ -54,7 +54,7 @@ const marked = new Marked({
           ? hljs.highlight(text, { language, ignoreIllegals: true }).value
           : escapeHtml(text);
       const label = escapeHtml(language || "text");
-      return `<div class="code"><div class="code-head"><span>${label}</span><button type="button" class="copy" data-copy>Copy</button></div><pre><code class="hljs">${body}</code></pre></div>`;
+      return `<div class="code"><div class="code-head"><span>${label}</span><button type="button" class="copy" data-copy>Copy</button></div><pre tabindex="0" aria-label="${label} code"><code class="hljs">${body}</code></pre></div>`;
     },
     link({ href, title, tokens }: Tokens.Link) {
       const text = this.parser.parseInline(tokens);
@@ -76,7 +76,8 @@ function renderBlock(source: string): string {
   if (hit !== undefined) return hit;
   const raw = marked.parse(source, { async: false });
   const html = DOMPurify.sanitize(raw, {
-    ADD_ATTR: ["target", "data-copy"],
+    // A code block scrolls sideways, so the keyboard must reach it (tabindex).
+    ADD_ATTR: ["target", "data-copy", "tabindex"],
     FORBID_TAGS: ["style", "form", "input", "img", "iframe", "object", "embed"],
   });
   if (cache.size >= BLOCK_CACHE_MAX) {

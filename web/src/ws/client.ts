@@ -121,6 +121,14 @@ export class ChatSocket {
     this.send({ action: "resume", message_id: messageId, after_seq: 0 });
   }
 
+  /** The network is back (the browser's `online`): try now rather than at the next backoff. */
+  reconnectNow(): void {
+    if (this.stopped || this.socket) return;
+    this.attempt = 0;
+    this.timers.clear(this.retry);
+    void this.connect();
+  }
+
   lastSeq(messageId: string): number | undefined {
     return this.seqs.get(messageId);
   }
@@ -237,6 +245,13 @@ export class ChatSocket {
         }
         break;
       }
+      case "message.updated":
+        // A failed answer run again: its deltas count from 1 once more.
+        if (event.message.status === "pending") {
+          this.seqs.set(event.message.id, 0);
+          this.gaps.delete(event.message.id);
+        }
+        break;
       case "message.completed":
         this.seqs.delete(event.message_id);
         this.gaps.delete(event.message_id);

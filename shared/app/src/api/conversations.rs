@@ -5,6 +5,7 @@ use bestchat_domain::ids::ConversationId;
 use bestchat_domain::limits::TITLE_MAX_CHARS;
 use bestchat_domain::page::PageRequest;
 use bestchat_domain::time::now;
+use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 use http::{HeaderValue, StatusCode, header};
 
@@ -12,6 +13,7 @@ use super::{Handler, caller, handler};
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response, no_content};
 use crate::state::AppState;
+use crate::turn::to_every_device;
 
 pub const CREATE: Handler = handler!(create);
 pub const LIST: Handler = handler!(list);
@@ -33,6 +35,15 @@ async fn create(state: &AppState, request: ApiRequest) -> Result<ApiResponse, Ap
     let body: CreateConversation = request.json()?;
     let conversation = body.into_conversation(user, &state.config.default_model, now())?;
     state.store().create_conversation(&conversation).await?;
+    to_every_device(
+        state,
+        user,
+        &ServerEvent::ConversationCreated {
+            conversation: conversation.clone(),
+            omitted: false,
+        },
+    )
+    .await;
     let mut response = json_response(StatusCode::CREATED, &conversation)?;
     if let Ok(location) = HeaderValue::from_str(&format!("/api/conversations/{}", conversation.id))
     {
@@ -85,6 +96,15 @@ async fn update(state: &AppState, request: ApiRequest) -> Result<ApiResponse, Ap
         .update_conversation(user, id, &patch, now())
         .await?
         .ok_or_else(DomainError::conversation_not_found)?;
+    to_every_device(
+        state,
+        user,
+        &ServerEvent::ConversationUpdated {
+            conversation: conversation.clone(),
+            omitted: false,
+        },
+    )
+    .await;
     json_response(StatusCode::OK, &conversation)
 }
 
@@ -92,6 +112,14 @@ async fn delete(state: &AppState, request: ApiRequest) -> Result<ApiResponse, Ap
     let user = caller(state, &request).await?;
     let id = conversation_id(&request)?;
     if state.store().delete_conversation(user, id).await? {
+        to_every_device(
+            state,
+            user,
+            &ServerEvent::ConversationDeleted {
+                conversation_id: id,
+            },
+        )
+        .await;
         Ok(no_content())
     } else {
         Err(DomainError::conversation_not_found().into())

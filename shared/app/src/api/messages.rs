@@ -9,12 +9,13 @@ use super::conversations::conversation_id;
 use super::{Handler, caller, handler};
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response};
-use crate::send::{SendMessage, SentPair, send};
+use crate::send::{SendMessage, SentPair, retry, send};
 use crate::state::AppState;
 
 pub const LIST: Handler = handler!(list);
 pub const GET: Handler = handler!(get);
 pub const SEND: Handler = handler!(send_message);
+pub const RETRY: Handler = handler!(retry_answer);
 
 async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
@@ -29,14 +30,19 @@ async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppE
     json_response(StatusCode::OK, &messages)
 }
 
+/// The `{message_id}` path parameter; one that is not a UUID names no message (404).
+fn message_id(request: &ApiRequest) -> Result<MessageId, DomainError> {
+    request
+        .path_param("message_id")
+        .and_then(|raw| raw.parse().ok())
+        .ok_or_else(DomainError::message_not_found)
+}
+
 /// One message whole: what an event too large for a WebSocket frame leaves out.
 async fn get(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let conversation = conversation_id(&request)?;
-    let id: MessageId = request
-        .path_param("message_id")
-        .and_then(|raw| raw.parse().ok())
-        .ok_or_else(DomainError::message_not_found)?;
+    let id = message_id(&request)?;
     let message = state
         .store()
         .get_message(user, id)
@@ -63,6 +69,27 @@ async fn send_message(state: &AppState, request: ApiRequest) -> Result<ApiRespon
         &SentPair {
             user_message: sent.user,
             assistant_message: sent.assistant,
+        },
+    )
+}
+
+/// The answer to `POST …/messages/{message_id}/retry`.
+#[derive(Debug, serde::Serialize, ::schemars::JsonSchema)]
+pub struct Retried {
+    pub assistant_message: bestchat_domain::message::Message,
+}
+
+/// 202: the failed answer runs again as the same turn.
+async fn retry_answer(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let conversation = conversation_id(&request)?;
+    let id = message_id(&request)?;
+    request.empty_body()?;
+    let answer = retry(state, user, conversation, id).await?;
+    json_response(
+        StatusCode::ACCEPTED,
+        &Retried {
+            assistant_message: answer,
         },
     )
 }

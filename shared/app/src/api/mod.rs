@@ -76,6 +76,10 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         handler: messages::SEND,
     },
     HttpFunction {
+        name: "messages-retry",
+        handler: messages::RETRY,
+    },
+    HttpFunction {
         name: "providers-list",
         handler: providers::LIST_PROVIDERS,
     },

@@ -6,7 +6,7 @@ use http::StatusCode;
 use super::{Handler, caller, handler};
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response};
-use crate::models::{provider_views, usable_models};
+use crate::models::{ProviderList, provider_views, usable_models};
 use crate::state::AppState;
 
 pub const LIST_PROVIDERS: Handler = handler!(list_providers);
@@ -16,8 +16,9 @@ async fn list_providers(state: &AppState, request: ApiRequest) -> Result<ApiResp
     let user = caller(state, &request).await?;
     json_response(
         StatusCode::OK,
-        &Items {
+        &ProviderList {
             items: provider_views(state, user).await?,
+            default: state.config.default_model.clone(),
         },
     )
 }

@@ -67,17 +67,9 @@ async fn decided(
         .path_param("id")
         .and_then(|raw| raw.parse().ok())
         .ok_or_else(|| DomainError::of(ErrorCode::ToolExecutionNotFound))?;
-    // The body is `{}`: anything else in it is refused rather than ignored.
-    if !request.body.is_empty() {
-        let _: Empty = request.json()?;
-    }
+    request.empty_body()?;
     json_response(
         StatusCode::OK,
         &decide(state, user, id, verdict, None).await?,
     )
 }
-
-/// The body of approve and deny: nothing, or `{}`.
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Empty {}

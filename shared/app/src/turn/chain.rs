@@ -18,7 +18,7 @@ use bestchat_providers::pricing::cost_micros;
 use super::millis;
 use crate::error::AppError;
 use crate::models::{
-    DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, UserProvider, can_call, endpoint,
+    DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, UserProvider, availability, endpoint,
     models_of, user_providers,
 };
 use crate::state::AppState;
@@ -86,8 +86,7 @@ impl Candidate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Unusable {
     UnknownProvider(ProviderId),
-    Disabled(ProviderId),
-    NoKey(ProviderId),
+    Unavailable(ProviderId, crate::models::Unavailable),
     /// The stored key no longer opens (the vault key was rotated away, or the row was copied).
     KeyUnreadable(ProviderId),
 }
@@ -96,10 +95,7 @@ impl Unusable {
     pub fn sentence(&self) -> String {
         match self {
             Self::UnknownProvider(p) => format!("{p} is not a provider you can use"),
-            Self::Disabled(p) => format!("{p} is disabled in your provider settings"),
-            Self::NoKey(p) => format!(
-                "no API key is configured for {p}: add one with PUT /api/provider-configs/{p}"
-            ),
+            Self::Unavailable(p, why) => why.sentence(p.as_str()),
             Self::KeyUnreadable(p) => format!(
                 "the stored API key for {p} cannot be opened: set it again with PUT /api/provider-configs/{p}"
             ),
@@ -164,11 +160,8 @@ pub(crate) async fn resolve(
     let Some(p) = providers.iter().find(|p| p.id() == Some(&r.provider)) else {
         return Ok(Err(Unusable::UnknownProvider(r.provider.clone())));
     };
-    if !p.enabled() {
-        return Ok(Err(Unusable::Disabled(r.provider.clone())));
-    }
-    if !can_call(state, p) {
-        return Ok(Err(Unusable::NoKey(r.provider.clone())));
+    if let Some(why) = availability(state, p) {
+        return Ok(Err(Unusable::Unavailable(r.provider.clone(), why)));
     }
     let endpoint = match endpoint(state, user, p, Some(&r.model)).await {
         Ok(endpoint) => endpoint,

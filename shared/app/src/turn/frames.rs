@@ -1,6 +1,7 @@
 //! `message.delta` frames that never exceed the connection's frame limit: a long batch is split
 //! at character boundaries into several frames, each with its own `seq`.
 
+use bestchat_domain::conversation::Conversation;
 use bestchat_domain::ids::{ConversationId, MessageId};
 use bestchat_domain::message::Message;
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
@@ -49,6 +50,24 @@ pub fn encode_event(event: &ServerEvent, max_bytes: usize) -> Option<Vec<u8>> {
     let slim = match event {
         ServerEvent::MessageCreated { message } => ServerEvent::MessageCreated {
             message: omit(message),
+        },
+        ServerEvent::MessageUpdated { message } => ServerEvent::MessageUpdated {
+            message: omit(message),
+        },
+        // A system prompt may be 100,000 characters; the rest of a conversation is small.
+        ServerEvent::ConversationCreated { conversation, .. } => ServerEvent::ConversationCreated {
+            conversation: Conversation {
+                system_prompt: None,
+                ..conversation.clone()
+            },
+            omitted: true,
+        },
+        ServerEvent::ConversationUpdated { conversation, .. } => ServerEvent::ConversationUpdated {
+            conversation: Conversation {
+                system_prompt: None,
+                ..conversation.clone()
+            },
+            omitted: true,
         },
         ServerEvent::MessageCompleted {
             conversation_id,

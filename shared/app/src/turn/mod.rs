@@ -25,8 +25,8 @@ use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatu
 use bestchat_domain::ports::store::{Finisher, StepRecords, StoreError};
 use bestchat_domain::time::now;
 use bestchat_domain::wire::ServerEvent;
-use bestchat_providers::ToolSpec;
 use bestchat_providers::failover::{Failover, Target};
+use bestchat_providers::{ErrorKind, ToolSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -291,7 +291,12 @@ async fn produce(
                     ..Streamed::default()
                 },
                 ending: Ending::Failed(MessageError {
-                    code: ErrorCode::ProviderError,
+                    // A refused key is the user's to fix (their settings), not worth a retry.
+                    code: if exhausted.error.kind == ErrorKind::Auth {
+                        ErrorCode::ProviderKeyRefused
+                    } else {
+                        ErrorCode::ProviderError
+                    },
                     message: exhausted.error.kind.public_sentence().to_owned(),
                 }),
                 unsent: Batch::default(),

@@ -141,7 +141,7 @@ async fn run_call(
         .transition_execution(&ended, ExecutionStatus::Running, Some(&result), None)
         .await?
     {
-        announce_result(state, &ended).await;
+        announce_result(state, &ended, &result).await;
     }
     Ok(())
 }
@@ -236,6 +236,18 @@ pub(crate) async fn next_step(
     {
         return Ok(("tools_waiting", None));
     }
+    // A step that waited for the user has gone on: its devices stop showing it as waiting.
+    if step.status == MessageStatus::AwaitingApproval
+        && let Some(resumed) = state.store().get_message(step.user_id, step.id).await?
+    {
+        broadcast(
+            state,
+            step.user_id,
+            step.conversation_id,
+            &ServerEvent::MessageUpdated { message: resumed },
+        )
+        .await;
+    }
     broadcast(
         state,
         step.user_id,
@@ -275,15 +287,31 @@ async fn announce_pending(state: &AppState, execution: &ToolExecution) {
 /// and `tool.pending` for those that wait.
 pub(super) async fn announce_decided(state: &AppState, decided: &DecidedCalls) {
     for ended in decided.executions.iter().filter(|e| e.status.is_final()) {
-        announce_result(state, ended).await;
+        let result = decided
+            .results
+            .iter()
+            .find(|m| m.tool_call_id.as_deref() == Some(ended.tool_call_id.as_str()));
+        if let Some(result) = result {
+            announce_result(state, ended, result).await;
+        }
     }
     for waiting in decided.waiting() {
         announce_pending(state, waiting).await;
     }
 }
 
-/// `tool.result` to the devices following the conversation.
-pub(crate) async fn announce_result(state: &AppState, execution: &ToolExecution) {
+/// The call's stored `tool` message and `tool.result` to the devices following the
+/// conversation, so they show the result as it lands.
+pub(crate) async fn announce_result(state: &AppState, execution: &ToolExecution, result: &Message) {
+    broadcast(
+        state,
+        execution.user_id,
+        execution.conversation_id,
+        &ServerEvent::MessageCreated {
+            message: result.clone(),
+        },
+    )
+    .await;
     broadcast(
         state,
         execution.user_id,

@@ -98,6 +98,10 @@ pub enum TurnStart {
     Started { user: Message, assistant: Message },
     /// The same `client_message_id` was sent before: the original pair, nothing new.
     Existing { user: Message, assistant: Message },
+    /// The conversation's previous turn is still going (an answer pending, streaming or
+    /// waiting for a decision, or a tool call not yet ended): nothing was stored, so the
+    /// transcript stays in turn order.
+    Busy,
 }
 
 /// A running turn's hold on its answer. Only the holder may write the answer's end; a holder
@@ -134,13 +138,28 @@ pub enum Finisher {
 pub trait TurnStore: Send + Sync {
     /// Stores the user message and its `pending` answer in one transaction and moves the
     /// conversation to the top of the list; a repeated `client_message_id` returns the original
-    /// pair instead. A turn must claim the answer before `claim_by`, or the janitor ends it.
+    /// pair instead, and a conversation whose previous turn is still going stores nothing
+    /// (`Busy`). Turn starts of one conversation are serialized, so two concurrent sends
+    /// cannot both pass that check. A turn must claim the answer before `claim_by`, or the
+    /// janitor ends it.
     async fn start_turn(
         &self,
         user: &Message,
         assistant: &Message,
         claim_by: Timestamp,
     ) -> Result<TurnStart, StoreError>;
+
+    /// Runs a failed answer again, in place: `pending` once more with nothing of the failure
+    /// but its usage record kept, to be claimed before `claim_by`. Only an answer that ended
+    /// `error` with nothing streamed, is the last message of its conversation, and while no
+    /// tool call of the conversation is open; `None` otherwise (and for another user's).
+    async fn retry_turn(
+        &self,
+        user: UserId,
+        message: MessageId,
+        at: Timestamp,
+        claim_by: Timestamp,
+    ) -> Result<Option<Message>, StoreError>;
 
     /// Moves the answer from `pending` to `streaming` under `lease`, held until `expires`, once:
     /// `false` when another invocation claimed it first, or it does not exist.

@@ -22,6 +22,28 @@ const INSERT_USER: &str = "INSERT INTO messages
     DO NOTHING";
 const BY_CLIENT_ID: &str = "SELECT id FROM messages
     WHERE conversation_id = $1 AND user_id = $2 AND client_message_id = $3";
+/// Taken first: the turn starts of one conversation wait for each other, so the open-turn check
+/// below sees every earlier start.
+const LOCK_CONVERSATION: &str =
+    "SELECT 1 FROM conversations WHERE id = $1 AND user_id = $2 FOR UPDATE";
+/// A turn of the conversation still going: an answer not ended, or a tool call not ended.
+const OPEN_TURN: &str = "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1
+        AND status IN ('pending', 'streaming', 'awaiting_approval'))
+    OR EXISTS (SELECT 1 FROM tool_executions WHERE conversation_id = $1
+        AND status IN ('pending', 'approved', 'running'))";
+const CONVERSATION_OF: &str = "SELECT conversation_id FROM messages WHERE id = $1 AND user_id = $2";
+/// A failed answer, when it is the last message and no call is open, made pending again.
+const RETRY: &str = "UPDATE messages SET status = 'pending', content = '', tool_calls = '[]',
+        token_count = 0, input_tokens = NULL, output_tokens = NULL, cached_tokens = NULL,
+        cost_micros = NULL, finish_reason = NULL, error_code = NULL, error_message = NULL,
+        updated_at = $3, lease_owner = NULL, lease_expires_at = $4
+    WHERE id = $1 AND user_id = $2 AND role = 'assistant' AND status = 'error' AND content = ''
+        AND NOT EXISTS (SELECT 1 FROM messages later
+            WHERE later.conversation_id = messages.conversation_id AND later.id <> messages.id
+                AND later.created_at >= messages.created_at)
+        AND NOT EXISTS (SELECT 1 FROM tool_executions e
+            WHERE e.conversation_id = messages.conversation_id
+                AND e.status IN ('pending', 'approved', 'running'))";
 const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET updated_at = $3 WHERE id = $1 AND user_id = $2";
 /// The pending answer must be claimed before this, or the janitor ends it.
@@ -118,6 +140,13 @@ impl TurnStore for PgStore {
         let u = MessageRow::from_domain(user)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx
+            .prepare_cached(LOCK_CONVERSATION)
+            .await
+            .map_err(db_error)?;
+        tx.query_opt(&stmt, &[&u.conversation_id, &u.user_id])
+            .await
+            .map_err(db_error)?;
         let stmt = tx.prepare_cached(INSERT_USER).await.map_err(db_error)?;
         let inserted = tx
             .execute(
@@ -159,6 +188,16 @@ impl TurnStore for PgStore {
                 assistant: answer,
             });
         }
+        let stmt = tx.prepare_cached(OPEN_TURN).await.map_err(db_error)?;
+        let open: bool = tx
+            .query_one(&stmt, &[&u.conversation_id])
+            .await
+            .map_err(db_error)?
+            .get(0);
+        if open {
+            // Dropping the transaction rolls the user message back.
+            return Ok(TurnStart::Busy);
+        }
         insert(&tx, assistant).await?;
         let stmt = tx.prepare_cached(CLAIM_BY).await.map_err(db_error)?;
         tx.execute(&stmt, &[assistant.id.as_uuid(), &claim_by])
@@ -176,6 +215,45 @@ impl TurnStore for PgStore {
             user: user.clone(),
             assistant: assistant.clone(),
         })
+    }
+
+    async fn retry_turn(
+        &self,
+        user: UserId,
+        message: MessageId,
+        at: Timestamp,
+        claim_by: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(CONVERSATION_OF).await.map_err(db_error)?;
+        let Some(row) = tx
+            .query_opt(&stmt, &[message.as_uuid(), user.as_uuid()])
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        let conversation: uuid::Uuid = row.get(0);
+        // Serialized with turn starts, like they are with each other.
+        let stmt = tx
+            .prepare_cached(LOCK_CONVERSATION)
+            .await
+            .map_err(db_error)?;
+        tx.query_opt(&stmt, &[&conversation, user.as_uuid()])
+            .await
+            .map_err(db_error)?;
+        let stmt = tx.prepare_cached(RETRY).await.map_err(db_error)?;
+        let changed = tx
+            .execute(&stmt, &[message.as_uuid(), user.as_uuid(), &at, &claim_by])
+            .await
+            .map_err(db_error)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        let retried = one(&tx, GET_BY_ID, &[message.as_uuid(), user.as_uuid()]).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(retried)
     }
 
     async fn claim_turn(

@@ -20,6 +20,24 @@ const INSERT_USER: &str = "INSERT INTO messages
     DO NOTHING";
 const BY_CLIENT_ID: &str = "SELECT id FROM messages
     WHERE conversation_id = ?1 AND user_id = ?2 AND client_message_id = ?3";
+/// A turn of the conversation still going: an answer not ended, or a tool call not ended. The
+/// IMMEDIATE transaction it runs in serializes turn starts, so it sees every earlier one.
+const OPEN_TURN: &str = "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1
+        AND status IN ('pending', 'streaming', 'awaiting_approval'))
+    OR EXISTS (SELECT 1 FROM tool_executions WHERE conversation_id = ?1
+        AND status IN ('pending', 'approved', 'running'))";
+/// A failed answer, when it is the last message and no call is open, made pending again.
+const RETRY: &str = "UPDATE messages SET status = 'pending', content = '', tool_calls = '[]',
+        token_count = 0, input_tokens = NULL, output_tokens = NULL, cached_tokens = NULL,
+        cost_micros = NULL, finish_reason = NULL, error_code = NULL, error_message = NULL,
+        updated_at = ?3, lease_owner = NULL, lease_expires_at = ?4
+    WHERE id = ?1 AND user_id = ?2 AND role = 'assistant' AND status = 'error' AND content = ''
+        AND NOT EXISTS (SELECT 1 FROM messages later
+            WHERE later.conversation_id = messages.conversation_id AND later.id <> messages.id
+                AND later.created_at >= messages.created_at)
+        AND NOT EXISTS (SELECT 1 FROM tool_executions e
+            WHERE e.conversation_id = messages.conversation_id
+                AND e.status IN ('pending', 'approved', 'running'))";
 const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET updated_at = ?3 WHERE id = ?1 AND user_id = ?2";
 /// The pending answer must be claimed before this, or the janitor ends it.
@@ -148,6 +166,15 @@ impl TurnStore for SqliteStore {
                     assistant: answer,
                 });
             }
+            let open: bool = tx
+                .prepare_cached(OPEN_TURN)
+                .map_err(db_error)?
+                .query_row(params![u.conversation_id.to_string()], |row| row.get(0))
+                .map_err(db_error)?;
+            if open {
+                // Dropping the transaction rolls the user message back.
+                return Ok(TurnStart::Busy);
+            }
             insert(&tx, &a)?;
             tx.prepare_cached(CLAIM_BY)
                 .map_err(db_error)?
@@ -163,6 +190,33 @@ impl TurnStore for SqliteStore {
                 .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
             Ok(TurnStart::Started { user, assistant })
+        })
+        .await
+    }
+
+    async fn retry_turn(
+        &self,
+        user: UserId,
+        message: MessageId,
+        at: Timestamp,
+        claim_by: Timestamp,
+    ) -> Result<Option<Message>, StoreError> {
+        let (id, user) = (message.to_string(), user.to_string());
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let changed = tx
+                .prepare_cached(RETRY)
+                .map_err(db_error)?
+                .execute(params![id, user, to_micros(at), to_micros(claim_by)])
+                .map_err(db_error)?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            let retried = one(&tx, GET_BY_ID, &id, &user)?;
+            tx.commit().map_err(db_error)?;
+            Ok(retried)
         })
         .await
     }

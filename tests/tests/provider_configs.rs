@@ -21,6 +21,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     the_catalog_is_listed_with_prices,
+    an_unusable_provider_is_refused_with_its_reason,
     keys_are_sealed_and_shown_by_last_four_only,
     custom_providers_need_a_protocol_and_base_url,
     catalog_rules_are_enforced,
@@ -89,16 +90,105 @@ async fn the_catalog_is_listed_with_prices(running: &Running) {
     assert_eq!(mini["input_price_per_mtok"], 150_000);
     let echo = find(&providers, "echo");
     assert_eq!(echo["configured"], true);
-    // Only what the user can call right now: echo and the keyless local servers.
+    assert_eq!(echo["usable"], true);
+    assert!(echo.get("unavailable").is_none(), "{echo}");
+    // The server's default, which a client offers first, is one this user can use.
+    assert_eq!(
+        providers["default"],
+        json!({"provider": "echo", "model": "echo-1"})
+    );
+    // Each provider that cannot be used says why, in a code and a sentence.
+    for (id, code) in [
+        ("openai", "needs_key"),
+        // Bedrock bills the operator's AWS account: off until the operator turns it on.
+        ("bedrock", "turned_off_by_operator"),
+        // A server on the user's own machine: nothing to call until they set it up.
+        ("ollama", "needs_setup"),
+        ("vllm", "needs_setup"),
+    ] {
+        let p = find(&providers, id);
+        assert_eq!(p["usable"], false, "{p}");
+        assert_eq!(p["unavailable"]["code"], code, "{p}");
+        assert!(
+            p["unavailable"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(id)),
+            "{p}"
+        );
+    }
+    // Only what the user can call right now.
+    let usable_providers = |models: &Value| -> Vec<String> {
+        models["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["provider"].as_str().unwrap().to_owned())
+            .collect()
+    };
     let (_, models) = api.get("/api/models").await;
-    let usable: Vec<&str> = models["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["provider"].as_str().unwrap())
-        .collect();
-    assert!(usable.contains(&"echo"));
-    assert!(!usable.contains(&"openai"));
+    let usable = usable_providers(&models);
+    assert!(usable.contains(&"echo".to_owned()));
+    for unusable in ["openai", "bedrock", "ollama"] {
+        assert!(!usable.contains(&unusable.to_owned()), "{unusable}");
+    }
+    // Turned on (a config of the user's own), the local server is usable; turned off, it
+    // says so; reset, it needs setting up again.
+    let (status, _) = api
+        .put("/api/provider-configs/ollama", &json!({"enabled": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, providers) = api.get("/api/providers").await;
+    assert_eq!(find(&providers, "ollama")["usable"], true);
+    let (_, models) = api.get("/api/models").await;
+    assert!(usable_providers(&models).contains(&"ollama".to_owned()));
+    api.put("/api/provider-configs/ollama", &json!({"enabled": false}))
+        .await;
+    let (_, providers) = api.get("/api/providers").await;
+    assert_eq!(
+        find(&providers, "ollama")["unavailable"]["code"],
+        "disabled"
+    );
+    let (status, _) = api.delete("/api/provider-configs/ollama").await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+/// A conversation on a provider the user cannot use fails before any call, with the reason the
+/// providers list gives.
+async fn an_unusable_provider_is_refused_with_its_reason(running: &Running) {
+    let api = Api::new(&running.gateway, "zoe");
+    let (status, conversation) = api
+        .post(
+            "/api/conversations",
+            &json!({"provider": "bedrock", "model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{conversation}");
+    let id = conversation["id"].as_str().unwrap();
+    let (status, sent) = api
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            &json!({"client_message_id": "b-1", "content": "hello"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let answer = sent["assistant_message"]["id"].as_str().unwrap();
+    let path = format!("/api/conversations/{id}/messages/{answer}");
+    let mut stored = Value::Null;
+    for _ in 0..100 {
+        stored = api.get(&path).await.1;
+        if stored["status"] == "error" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored["status"], "error", "{stored}");
+    assert_eq!(stored["error"]["code"], "provider_not_configured");
+    assert!(
+        stored["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("turned off by the operator")),
+        "{stored}"
+    );
 }
 
 async fn keys_are_sealed_and_shown_by_last_four_only(running: &Running) {

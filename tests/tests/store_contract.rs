@@ -86,6 +86,8 @@ contract!(
     deleting_a_conversation_deletes_its_messages,
     client_message_ids_are_unique_per_conversation,
     a_turn_starts_once_per_client_message_id,
+    a_new_turn_waits_for_the_previous_one,
+    only_a_failed_last_answer_is_retried,
     a_turn_is_claimed_once_and_finished_with_its_usage,
     optimizations_are_recorded_and_the_latest_summary_found,
     leases_decide_who_ends_an_answer,
@@ -651,6 +653,136 @@ async fn a_turn_starts_once_per_client_message_id(store: &dyn Store) {
     assert_eq!(store.get_message(bob, answer.id).await.unwrap(), None);
 }
 
+/// Ends `answer` as its turn would, with `status`.
+async fn end_answer(store: &dyn Store, answer: &Message, status: MessageStatus) {
+    let lease = LeaseId::generate();
+    assert!(
+        store
+            .claim_turn(answer.user_id, answer.id, lease, now(), later_by_an_hour(now()))
+            .await
+            .unwrap()
+    );
+    let ended = Message {
+        status,
+        error: (status == MessageStatus::Error).then(|| MessageError::of(ErrorCode::ProviderError)),
+        updated_at: now(),
+        ..answer.clone()
+    };
+    assert!(
+        store
+            .finish_turn(&ended, None, Finisher::Lease(lease), &StepRecords::default())
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_new_turn_waits_for_the_previous_one(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "order", now());
+    store.create_conversation(&c).await.unwrap();
+    let (q1, a1) = pair(&c, "first");
+    assert!(matches!(
+        store.start_turn(&q1, &a1, later_by_an_hour(now())).await.unwrap(),
+        TurnStart::Started { .. }
+    ));
+    // While the answer is pending, then streaming, a new message stores nothing.
+    let (q2, a2) = pair(&c, "second");
+    assert_eq!(
+        store.start_turn(&q2, &a2, later_by_an_hour(now())).await.unwrap(),
+        TurnStart::Busy
+    );
+    // The repeat of the open turn's own message is still the original pair.
+    let (again, again_answer) = pair(&c, "first");
+    assert!(matches!(
+        store.start_turn(&again, &again_answer, later_by_an_hour(now())).await.unwrap(),
+        TurnStart::Existing { .. }
+    ));
+    end_answer(store, &a1, MessageStatus::Complete).await;
+    // Ended: the next one starts, and the stored transcript is in turn order.
+    let (q3, a3) = pair(&c, "third");
+    assert!(matches!(
+        store.start_turn(&q3, &a3, later_by_an_hour(now())).await.unwrap(),
+        TurnStart::Started { .. }
+    ));
+    let ids: Vec<MessageId> = store
+        .list_messages(alice, c.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(ids, [q1.id, a1.id, q3.id, a3.id], "nothing of the refused send");
+    end_answer(store, &a3, MessageStatus::Error).await;
+
+    // Sends racing on an idle conversation: exactly one starts.
+    let racing: Vec<(Message, Message)> = (0..8).map(|i| pair(&c, &format!("race-{i}"))).collect();
+    let starts = futures_util::future::join_all(
+        racing
+            .iter()
+            .map(|(q, a)| store.start_turn(q, a, later_by_an_hour(now()))),
+    )
+    .await;
+    let started = starts
+        .iter()
+        .filter(|s| matches!(s, Ok(TurnStart::Started { .. })))
+        .count();
+    let busy = starts
+        .iter()
+        .filter(|s| matches!(s, Ok(TurnStart::Busy)))
+        .count();
+    assert_eq!((started, busy), (1, 7), "{starts:?}");
+    let stored = store
+        .list_messages(alice, c.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(stored.len(), 6);
+}
+
+async fn only_a_failed_last_answer_is_retried(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    let c = conversation(alice, "retry", now());
+    store.create_conversation(&c).await.unwrap();
+    let (q1, a1) = pair(&c, "one");
+    store.start_turn(&q1, &a1, later_by_an_hour(now())).await.unwrap();
+    let claim_by = later_by_an_hour(now());
+    // Not while it runs, and not a complete answer.
+    assert_eq!(store.retry_turn(alice, a1.id, now(), claim_by).await.unwrap(), None);
+    end_answer(store, &a1, MessageStatus::Error).await;
+    // Not someone else's, and not the question.
+    assert_eq!(store.retry_turn(bob, a1.id, now(), claim_by).await.unwrap(), None);
+    assert_eq!(store.retry_turn(alice, q1.id, now(), claim_by).await.unwrap(), None);
+    let retried = store
+        .retry_turn(alice, a1.id, now(), claim_by)
+        .await
+        .unwrap()
+        .expect("a failed last answer is retried");
+    assert_eq!(retried.id, a1.id);
+    assert_eq!(retried.status, MessageStatus::Pending);
+    assert_eq!(retried.error, None);
+    assert_eq!(retried.reply_to, Some(q1.id));
+    // Pending again: a turn claims it as a new one, and a second retry does nothing.
+    assert_eq!(store.retry_turn(alice, a1.id, now(), claim_by).await.unwrap(), None);
+    end_answer(store, &a1, MessageStatus::Complete).await;
+    assert_eq!(store.retry_turn(alice, a1.id, now(), claim_by).await.unwrap(), None);
+    // A failed answer with a later turn after it is history, not retried.
+    let (q2, a2) = pair(&c, "two");
+    store.start_turn(&q2, &a2, later_by_an_hour(now())).await.unwrap();
+    end_answer(store, &a2, MessageStatus::Error).await;
+    let (q3, a3) = pair(&c, "three");
+    store.start_turn(&q3, &a3, later_by_an_hour(now())).await.unwrap();
+    end_answer(store, &a3, MessageStatus::Complete).await;
+    assert_eq!(store.retry_turn(alice, a2.id, now(), claim_by).await.unwrap(), None);
+    let messages = store
+        .list_messages(alice, c.id, &PageRequest::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(messages.len(), 6, "a retry adds no message");
+}
+
 /// The usage record of one provider call for `answer`.
 fn usage_log(answer: &Message) -> UsageLog {
     UsageLog {
@@ -902,7 +1034,10 @@ async fn leases_decide_who_ends_an_answer(store: &dyn Store) {
         .start_turn(&question, &answer, claim_by)
         .await
         .unwrap();
-    let (other_question, other) = pair(&c, "client-5");
+    // Another conversation's: one conversation has one open turn at a time.
+    let c2 = conversation(alice, "crash 2", now());
+    store.create_conversation(&c2).await.unwrap();
+    let (other_question, other) = pair(&c2, "client-5");
     store
         .start_turn(&other_question, &other, plus_micros(claim_by, 1))
         .await
@@ -1051,7 +1186,10 @@ async fn the_sender_ends_only_an_unclaimed_answer(store: &dyn Store) {
         error: Some(MessageError::of(ErrorCode::Unavailable)),
         ..answer.clone()
     };
-    let (q2, a2) = pair(&c, "client-7");
+    // A second conversation: the first's turn is still open.
+    let c2 = conversation(alice, "start 2", now());
+    store.create_conversation(&c2).await.unwrap();
+    let (q2, a2) = pair(&c2, "client-7");
     store
         .start_turn(&q2, &a2, later_by_an_hour(now()))
         .await

@@ -1,12 +1,11 @@
 // The web client end to end: Debian's Chromium against bestchat-local and a fake provider on
 // loopback. Each test drives the page as a person would and checks what the server stored.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { after, before, describe, it } from "node:test";
 import { startFakeProvider, words } from "./fake-provider.mjs";
 import {
   apiAs,
+  axe,
   launchBrowser,
   messageText,
   nextAnswer,
@@ -18,8 +17,6 @@ import {
   waitForWords,
 } from "./harness.mjs";
 
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
 
 let gateway, fake, browser, context, page, api;
 /** The conversation most tests continue in. */
@@ -52,18 +49,6 @@ async function send(p, text, minWords = 1) {
 
 async function stored(conversationId) {
   return (await api.get(`/api/conversations/${conversationId}/messages?limit=200`)).items;
-}
-
-async function axe(p, label) {
-  // Evaluated, not injected as a <script>: the page's CSP rightly refuses inline scripts.
-  await p.evaluate(AXE_SOURCE);
-  const result = await p.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run(document, { resultTypes: ["violations"] });
-    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 3) }));
-  });
-  const bad = result.filter((v) => v.impact === "serious" || v.impact === "critical");
-  assert.deepEqual(bad, [], `${label}: ${JSON.stringify(bad, null, 1)}`);
 }
 
 before(async () => {
@@ -237,8 +222,14 @@ describe("the web client", () => {
     assert.match(await card(page).locator(".arguments").innerText(), /6\*7/);
     await card(page).scrollIntoViewIfNeeded();
     await screenshot(page, "approval");
+    const step = await page.locator('article.message.assistant[data-status="awaiting_approval"]').last().getAttribute("data-message-id");
     await card(other).getByRole("button", { name: "Approve" }).click();
     await card(page).waitFor({ state: "detached" });
+    // Live on the first device, with no reload: the step goes on, its result and the answer
+    // appear.
+    await waitForStatus(page, step, "complete");
+    assert.ok(!(await page.locator(`[data-message-id="${step}"]`).innerText()).includes("Waiting for your approval"));
+    await page.locator("article.message.tool", { hasText: "Tool result" }).last().waitFor();
     await page.getByText(/The tool answered: .*42/).waitFor();
     await other.getByText(/The tool answered: .*42/).waitFor();
     const executions = await api.get("/api/tool-executions?limit=10");
@@ -249,7 +240,7 @@ describe("the web client", () => {
 
   it("takes an API key and never shows it again", async () => {
     const secret = "sk-live-never-shown-7f3a9c1d";
-    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Settings", exact: true }).click();
     const dialog = page.getByRole("dialog", { name: "Settings" });
     const card = dialog.locator('[data-provider="openai"]');
     await card.locator("summary").click();
@@ -259,7 +250,7 @@ describe("the web client", () => {
     await axe(page, "settings");
     await screenshot(page, "settings");
     await page.reload();
-    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Settings", exact: true }).click();
     const again = page.getByRole("dialog", { name: "Settings" }).locator('[data-provider="openai"]');
     await again.locator("summary").click();
     assert.equal(await again.getByLabel(/API key/).inputValue(), "");
@@ -271,7 +262,7 @@ describe("the web client", () => {
   });
 
   it("adds a custom provider and uses it as a conversation's fallback", async () => {
-    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Settings", exact: true }).click();
     const dialog = page.getByRole("dialog", { name: "Settings" });
     const custom = dialog.locator("details.card", { hasText: "+ Custom provider" });
     await custom.locator("summary").click();
@@ -299,7 +290,7 @@ describe("the web client", () => {
   });
 
   it("sets auto-approval rules per risk and per tool", async () => {
-    await page.getByRole("button", { name: "Settings" }).click();
+    await page.getByRole("button", { name: "Settings", exact: true }).click();
     const dialog = page.getByRole("dialog", { name: "Settings" });
     await dialog.getByRole("tab", { name: "Auto-approval" }).click();
     await dialog.getByLabel("Rule for network tools").selectOption("deny");
@@ -375,14 +366,20 @@ describe("the web client", () => {
 
   it("scrolls a 2,000-message conversation with only the visible rows in the page", async () => {
     const big = await api.post("/api/conversations", { title: "Long history", provider: "fake", model: "fake-model" });
-    // 1,000 turns of short answers: 2,000 messages, sent a few at a time.
-    const turns = Array.from({ length: 1000 }, (_, i) => i);
-    for (let i = 0; i < turns.length; i += 20) {
-      await Promise.all(
-        turns.slice(i, i + 20).map((n) =>
-          api.post(`/api/conversations/${big.id}/messages`, { client_message_id: `bulk-${n}`, content: `slow:3:0 question ${n}` }),
-        ),
-      );
+    // 1,000 turns of short answers: 2,000 messages. A turn waits for the one before it (409
+    // until then), so each is sent again until the server takes it.
+    for (let n = 0; n < 1000; n++) {
+      for (;;) {
+        const r = await fetch(`${gateway.url}/api/conversations/${big.id}/messages`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${api.token}`, "Content-Type": "application/json" },
+          body: JSON.stringify({ client_message_id: `bulk-${n}`, content: `slow:3:0 question ${n}` }),
+        });
+        await r.text();
+        if (r.status === 202 || r.status === 200) break;
+        assert.equal(r.status, 409, "only the previous turn holds a send back");
+        await new Promise((done) => setTimeout(done, 2));
+      }
     }
     // Every answer has ended before the page opens it.
     for (;;) {

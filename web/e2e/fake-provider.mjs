@@ -6,6 +6,8 @@
 //                  quoting it
 //   "think"        reasoning deltas, then an answer
 //   "fail"         a 400 with OpenAI's error body (not retryable)
+//   "flaky:TAG"    a 400 the first time this text is asked, then an answer ("Recovered.")
+//   "unauthorized" a 401, as for a key the provider refuses
 //   anything else  a short markdown answer with a code block
 import http from "node:http";
 
@@ -52,6 +54,9 @@ async function stream(res, request) {
   } else if (lastTool) {
     send(chunk({ content: `The tool answered: ${lastTool.content}` }));
     outputTokens = 8;
+  } else if (text.startsWith("flaky:")) {
+    send(chunk({ content: "Recovered." }));
+    outputTokens = 2;
   } else if (text.startsWith("think")) {
     for (const part of ["Let me ", "think."]) send(chunk({ reasoning_content: part }));
     send(chunk({ content: "Thought it through." }));
@@ -72,6 +77,7 @@ async function stream(res, request) {
 /** Starts the fake on a free loopback port; `requests` records every completion request. */
 export async function startFakeProvider() {
   const requests = [];
+  const failedOnce = new Set();
   const server = http.createServer((req, res) => {
     let size = 0;
     const parts = [];
@@ -99,9 +105,17 @@ export async function startFakeProvider() {
       }
       requests.push(body);
       const last = [...(body.messages ?? [])].reverse().find((m) => m.role === "user");
-      if (typeof last?.content === "string" && last.content.startsWith("fail")) {
+      const asked = typeof last?.content === "string" ? last.content : "";
+      const firstFlake = asked.startsWith("flaky:") && !failedOnce.has(asked);
+      if (firstFlake) failedOnce.add(asked);
+      if (asked.startsWith("fail") || firstFlake) {
         res.writeHead(400, { "Content-Type": "application/json" });
         res.end(JSON.stringify({ error: { message: "secret internal detail", type: "invalid_request_error", code: null } }));
+        return;
+      }
+      if (asked.startsWith("unauthorized")) {
+        res.writeHead(401, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ error: { message: "Incorrect API key provided", type: "invalid_request_error", code: "invalid_api_key" } }));
         return;
       }
       stream(res, body).catch(() => res.destroy());

@@ -1,13 +1,16 @@
 // What every browser test needs: bestchat-local on a free port with its own data, the fake
 // provider, Debian's Chromium driven by playwright-core, and typed-enough API helpers.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 export const ARTIFACTS = process.env.BESTCHAT_WEB_ARTIFACTS ?? join(here, "..", "test-results");
 /** Longest a gateway may take to print its address. */
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -154,4 +157,16 @@ export async function nextAnswer(api, conversationId, start, timeout = 30_000) {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error("no answer started");
+}
+
+/** Fails on any axe-core violation of the page as it is now (every impact, not only serious). */
+export async function axe(page, label) {
+  // Evaluated, not injected as a <script>: the page's CSP rightly refuses inline scripts.
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ["violations"] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(" ")).slice(0, 3) }));
+  });
+  assert.deepEqual(result, [], `${label}: ${JSON.stringify(result, null, 1)}`);
 }

@@ -37,7 +37,7 @@ describe("OIDC sign-in", () => {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("button", { name: "+ New conversation" }).first().waitFor();
     assert.equal(new URL(page.url()).pathname, "/", "the callback is left behind");
-    assert.match(await page.locator(".user").innerText(), /Grace/);
+    assert.match(await page.locator(".user-name").innerText(), /Grace/);
     // The WebSocket's $connect authorizer accepts the same token.
     await page.getByRole("status", { name: "Connection open" }).waitFor();
     assert.equal(idp.tokenRequests.length, 1);

@@ -52,7 +52,7 @@ self.addEventListener("fetch", (event) => {
   if (request.method !== "GET") return;
   const url = new URL(request.url);
   if (request.mode === "navigate") {
-    event.respondWith(networkFirst(SHELL, request, "/"));
+    event.respondWith(networkFirst(SHELL, request, "/", NETWORK_TIMEOUT_MS));
   } else if (url.origin === self.location.origin && url.pathname.startsWith("/assets/")) {
     event.respondWith(cacheFirst(request));
   } else if (url.origin === self.location.origin && (url.pathname === "/config.json" || url.pathname === "/manifest.webmanifest")) {
@@ -62,9 +62,10 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
-/** The network's answer (kept for later); the cache's when the network fails, or is slower
- * than NETWORK_TIMEOUT_MS and the cache has one. */
-async function networkFirst(name, request, key) {
+/** The network's answer (kept for later); the cache's when the network fails. The page may
+ * also take the cache's when the network is slower than NETWORK_TIMEOUT_MS (`patience`); API
+ * answers never do: a stale list next to live events would show a gap. */
+async function networkFirst(name, request, key, patience = null) {
   const cache = await caches.open(name);
   const network = fetch(request).then(async (response) => {
     if (response.ok) {
@@ -74,11 +75,14 @@ async function networkFirst(name, request, key) {
     return response;
   });
   network.catch(() => undefined); // awaited below when it matters
-  const slow = new Promise((resolve) => setTimeout(() => resolve("slow"), NETWORK_TIMEOUT_MS));
   try {
-    const first = await Promise.race([network, slow]);
-    if (first !== "slow") return first;
-    return (await cache.match(key)) ?? (await network);
+    if (patience !== null) {
+      const slow = new Promise((resolve) => setTimeout(() => resolve("slow"), patience));
+      const first = await Promise.race([network, slow]);
+      if (first !== "slow") return first;
+      return (await cache.match(key)) ?? (await network);
+    }
+    return await network;
   } catch (error) {
     const cached = await cache.match(key);
     if (cached) return cached;

@@ -56,9 +56,94 @@ macro_rules! on_both_adapter_sets {
 }
 
 on_both_adapter_sets!(
+    a_message_sent_while_a_tool_runs_is_refused_and_nothing_interleaves,
     an_auto_approved_read_tool_answers_in_one_turn,
     an_ask_tool_waits_for_any_device_and_continues_in_a_new_invocation,
 );
+
+/// A send while the previous turn still runs a tool would put the new question between the
+/// call and its result: it is refused (409 over HTTP, `message.error` over WebSocket), the
+/// client keeps its text, and once the turn has ended the next message goes in after it.
+async fn a_message_sent_while_a_tool_runs_is_refused_and_nothing_interleaves(running: &Running) {
+    let gateway = &running.gateway;
+    let api = Api::new(gateway, "alice");
+    // A tool that spins until its wall-clock limit: it is running for as long as that.
+    let mut spin = manifest("spin");
+    spin["grants"] = json!({"timeout_ms": 3000, "fuel": 20_000_000_000u64});
+    registered(&api, spin, module("endless_loop")).await;
+    let fake = FakeProvider::start(
+        vec![
+            Reply::sse(openai_tool_calls(&[Call {
+                id: "call_spin",
+                name: "spin",
+                arguments: json!({}),
+            }])),
+            Reply::sse(openai_stream(&["Spun.".into()])),
+            Reply::sse(openai_stream(&["Second answer.".into()])),
+        ],
+        Reply::json(500, "{}"),
+    )
+    .await;
+    let id = tool_conversation(gateway, "alice", &fake, "openai").await;
+    let mut ws = WsClient::connect(gateway, "alice").await;
+    ws.send(&send_action(&id, "c-1", "Spin.")).await;
+    // Wait until the call runs.
+    let mut running_call = false;
+    for _ in 0..200 {
+        let (_, listed) = api.get("/api/tool-executions?status=running").await;
+        if listed["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            running_call = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(running_call, "the spin call runs");
+    let send_path = format!("/api/conversations/{id}/messages");
+    let (status, body) = api
+        .post(
+            &send_path,
+            &json!({"client_message_id": "c-2", "content": "Meanwhile?"}),
+        )
+        .await;
+    assert_error(status, &body, 409, "conflict");
+    let mut other = WsClient::connect(gateway, "alice").await;
+    other
+        .send(&send_action(&id, "c-3", "Meanwhile, over the socket?"))
+        .await;
+    let refused = other.until(|e| e["type"] == "message.error").await;
+    assert_eq!(refused.last().unwrap()["code"], "conflict");
+
+    let events = until_answered(&mut ws).await;
+    assert_eq!(events.last().unwrap()["message"]["content"], "Spun.");
+    let stored = stored_messages(gateway, "alice", &id).await;
+    let roles: Vec<&str> = stored.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"], "{stored:#?}");
+    // Ended: the same text goes in now, after the whole turn.
+    let (status, body) = api
+        .post(
+            &send_path,
+            &json!({"client_message_id": "c-2", "content": "Meanwhile?"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    until_answered(&mut ws).await;
+    let stored = stored_messages(gateway, "alice", &id).await;
+    let order: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .filter(|(role, _)| *role != "tool")
+        .collect();
+    assert_eq!(
+        order,
+        [
+            ("user", "Spin."),
+            ("assistant", ""),
+            ("assistant", "Spun."),
+            ("user", "Meanwhile?"),
+            ("assistant", "Second answer."),
+        ]
+    );
+}
 
 async fn an_auto_approved_read_tool_answers_in_one_turn(running: &Running) {
     let gateway = &running.gateway;

@@ -39,6 +39,8 @@ export class ChatApp {
   readonly providers = signal<ProviderView[]>([]);
   readonly models = signal<ModelInfo[]>([]);
   readonly configs = signal<ProviderConfigView[]>([]);
+  /** The providers have been read once: before that, nothing can be said of what is usable. */
+  readonly providersLoaded = signal(false);
   readonly approvals = signal<ToolExecution[]>([]);
   readonly connection = signal<ConnectionState>("closed");
   /** The browser's own view of the network (`online`/`offline` events). */
@@ -451,6 +453,7 @@ export class ChatApp {
       ]);
       this.providers.value = providers.items;
       this.serverDefault.value = providers.default;
+      this.providersLoaded.value = true;
       this.models.value = models.items;
       this.configs.value = configs.items;
     } catch (e) {

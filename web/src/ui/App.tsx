@@ -76,8 +76,16 @@ export function App({ app, auth }: { app: ChatApp; auth: Auth }) {
   const user = session.value?.name;
   return (
     <div class={drawer.value ? "layout drawer-open" : "layout"}>
-      <a class="skip" href={conversation ? "#composer" : "#main"}>
-        {conversation ? "Skip to the message box" : "Skip to the main content"}
+      <a
+        class="skip"
+        href="#composer"
+        onClick={(e) => {
+          // The address holds the open conversation: following the fragment would close it.
+          e.preventDefault();
+          focusComposer();
+        }}
+      >
+        Skip to the message box
       </a>
       <header class="topbar">
         <button type="button" class="icon menu" aria-label="Conversations" aria-expanded={drawer.value} aria-controls="sidebar" onClick={() => (drawer.value = !drawer.value)}>
@@ -172,7 +180,9 @@ function Welcome({ app, onNew, openSettings }: { app: ChatApp; onNew: () => void
       <div class="welcome-text">
         <h1>Welcome</h1>
         <p class="muted">
-          {choice ? (
+          {!app.providersLoaded.value ? (
+            "Type a message to start a conversation, or pick one on the left."
+          ) : choice ? (
             <>
               Type a message to start a conversation with <strong>{choice.model}</strong> ({choice.provider}), or pick one
               on the left.

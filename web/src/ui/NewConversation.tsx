@@ -1,4 +1,5 @@
 import { useSignal } from "@preact/signals";
+import { useRef } from "preact/hooks";
 import { FALLBACKS_MAX, SYSTEM_PROMPT_MAX_CHARS, TITLE_MAX_CHARS } from "../api/limits";
 import type { ModelInfo, ModelRef, ProviderView } from "../api/types";
 import type { ChatApp } from "../stores/app";
@@ -30,6 +31,8 @@ export function NewConversation({
   const picked = useSignal<ModelRef | null>(app.defaultChoice.value);
   const fallbacks = useSignal<(ModelRef | null)[]>([]);
   const busy = useSignal(false);
+  // Created: the keyboard goes to the new conversation's message box, not back to the button.
+  const returnFocus = useRef(true);
   const main = fit(picked.value, usable);
   const modelsOf = (provider: string): ModelInfo[] => usable.find((p) => p.id === provider)?.models ?? [];
 
@@ -46,11 +49,14 @@ export function NewConversation({
       },
     });
     busy.value = false;
-    if (created) onClose(true);
+    if (created) {
+      returnFocus.current = false;
+      onClose(true);
+    }
   };
 
   return (
-    <Dialog title="New conversation" onClose={() => onClose(false)}>
+    <Dialog title="New conversation" onClose={() => onClose(false)} returnFocus={returnFocus}>
       <form class="form" onSubmit={submit}>
         <label>
           Title

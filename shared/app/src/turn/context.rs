@@ -24,6 +24,8 @@ pub const SUMMARY_FRAME: &str =
 pub(super) struct TurnContext {
     pub request: ChatRequest,
     pub optimizations: Vec<ContextOptimization>,
+    /// The request's tokens as planned: what a stopped answer's provider is taken to have read.
+    pub input_tokens: u32,
 }
 
 pub(super) async fn build(
@@ -151,6 +153,7 @@ pub(super) async fn build(
             stop: Vec::new(),
         },
         optimizations,
+        input_tokens: plan.tokens_after,
     }))
 }
 

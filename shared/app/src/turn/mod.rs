@@ -26,7 +26,7 @@ use bestchat_domain::ports::store::{Finisher, StepRecords, StoreError};
 use bestchat_domain::time::now;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_providers::failover::{Failover, Target};
-use bestchat_providers::{ErrorKind, ToolSpec};
+use bestchat_providers::{ErrorKind, TokenUsage, ToolSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -176,6 +176,8 @@ struct Produced {
     position: LoopPosition,
     /// The tools the model was offered, when it was.
     toolbox: Option<Toolbox>,
+    /// The request's input tokens as planned, when a request was made.
+    planned_input: Option<u32>,
 }
 
 impl Produced {
@@ -187,6 +189,7 @@ impl Produced {
             answered: None,
             position: LoopPosition::default(),
             toolbox: None,
+            planned_input: None,
         }
     }
 }
@@ -247,7 +250,7 @@ async fn produce(
         None
     };
     let specs: Vec<ToolSpec> = toolbox.as_ref().map_or_else(Vec::new, Toolbox::specs);
-    let request =
+    let (request, planned_input) =
         match context::build(state, conversation, answer, &history, &candidates, specs).await? {
             Ok(built) => {
                 for o in &built.optimizations {
@@ -261,7 +264,7 @@ async fn produce(
                         })
                         .await;
                 }
-                built.request
+                (built.request, built.input_tokens)
             }
             Err(too_large) => {
                 return Ok(Produced::failed(
@@ -303,6 +306,7 @@ async fn produce(
                 answered: Some(candidates.swap_remove(index)),
                 position,
                 toolbox,
+                planned_input: Some(planned_input),
             })
         }
         Ok(ready) => {
@@ -323,6 +327,7 @@ async fn produce(
                 answered: Some(candidates.swap_remove(ready.target)),
                 position,
                 toolbox,
+                planned_input: Some(planned_input),
             })
         }
     }
@@ -346,26 +351,28 @@ async fn finish(
         answered,
         position,
         toolbox,
+        planned_input,
     } = produced;
     let answered = answered.as_ref();
     let (mut status, finish_reason, mut error) = ending.into_parts();
     // The provider call's own outcome, for its usage record, whatever the calls then make of
     // the answer's status.
     let call_status = status;
-    let usage = got.usage.map(|u| Usage {
+    let answered_model = answered.map_or(answer.model.as_ref().map_or("", |m| m.as_str()), |c| {
+        c.target.model.as_str()
+    });
+    let token_count = message_tokens(answered_model, &got.text, &got.tool_calls);
+    let tokens = got
+        .usage
+        .or_else(|| estimate(status, !got.attempts.is_empty(), planned_input, token_count));
+    let usage = tokens.map(|u| Usage {
         input_tokens: u.input_tokens,
         output_tokens: u.output_tokens,
         cached_tokens: u.cached_tokens,
         cost_micros: answered.and_then(|c| c.cost(&u)),
     });
     let mut final_message = Message {
-        token_count: message_tokens(
-            answered.map_or(answer.model.as_ref().map_or("", |m| m.as_str()), |c| {
-                c.target.model.as_str()
-            }),
-            &got.text,
-            &got.tool_calls,
-        ),
+        token_count,
         content: got.text,
         status,
         provider: answered
@@ -404,7 +411,7 @@ async fn finish(
             user: final_message.user_id,
             conversation: final_message.conversation_id,
             message: final_message.id,
-            tokens: got.usage,
+            tokens,
             started,
             first_token: got.first_token,
             status: call_status,
@@ -479,6 +486,24 @@ async fn finish(
             continue_tools: true,
         }),
     ))
+}
+
+/// A stopped or cut answer never gets the provider's own count, yet the provider bills what it
+/// read and wrote before the cut: the planned input and the tokens of what arrived stand in, so
+/// the answer shows a cost and spending totals include it.
+fn estimate(
+    status: MessageStatus,
+    reached_provider: bool,
+    planned_input: Option<u32>,
+    output_tokens: u32,
+) -> Option<TokenUsage> {
+    let stopped = matches!(status, MessageStatus::Cancelled | MessageStatus::Incomplete);
+    (stopped && reached_provider).then(|| TokenUsage {
+        input_tokens: planned_input.unwrap_or(0),
+        output_tokens,
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+    })
 }
 
 /// Decides the answer's calls against the user's tools and rules.

@@ -39,8 +39,8 @@ const RETRY: &str = "UPDATE messages SET status = 'pending', content = '', tool_
         updated_at = $3, lease_owner = NULL, lease_expires_at = $4
     WHERE id = $1 AND user_id = $2 AND role = 'assistant' AND status = 'error' AND content = ''
         AND NOT EXISTS (SELECT 1 FROM messages later
-            WHERE later.conversation_id = messages.conversation_id AND later.id <> messages.id
-                AND later.created_at >= messages.created_at)
+            WHERE later.conversation_id = messages.conversation_id
+                AND later.created_at > messages.created_at)
         AND NOT EXISTS (SELECT 1 FROM tool_executions e
             WHERE e.conversation_id = messages.conversation_id
                 AND e.status IN ('pending', 'approved', 'running'))";

@@ -1,6 +1,7 @@
 // Measures the web client in Debian's Chromium against bestchat-local and the fake provider:
 // time to interactive on a local load, time to render a 2,000-message conversation, and the
-// main thread while a 10,000-token answer streams. Prints a Markdown table for BENCHMARKS.md.
+// main thread while a 10,000-token answer streams, and the newcomer flow at both widths. Prints
+// a Markdown table for BENCHMARKS.md.
 //   BESTCHAT_LOCAL_BIN=…/bestchat-local node bench/run.mjs
 import { startFakeProvider } from "../e2e/fake-provider.mjs";
 import { apiAs, launchBrowser, nextAnswer, startGateway, useFakeProvider, waitForStatus } from "../e2e/harness.mjs";
@@ -64,12 +65,18 @@ for (let i = 0; i < LOADS; i++) {
 
 // --- a 2,000-message conversation ----------------------------------------------------------
 const big = await api.post("/api/conversations", { title: "Long history", provider: "fake", model: "fake-model" });
-for (let i = 0; i < 1000; i += 20) {
-  await Promise.all(
-    Array.from({ length: 20 }, (_, k) =>
-      api.post(`/api/conversations/${big.id}/messages`, { client_message_id: `b${i + k}`, content: `slow:40:0 question ${i + k}` }),
-    ),
-  );
+// One turn at a time (the server answers 409 until the previous one has ended).
+for (let i = 0; i < 1000; i++) {
+  for (;;) {
+    const r = await fetch(`${gateway.url}/api/conversations/${big.id}/messages`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${api.token}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ client_message_id: `b${i}`, content: `slow:40:0 question ${i}` }),
+    });
+    await r.text();
+    if (r.status !== 409) break;
+    await new Promise((done) => setTimeout(done, 2));
+  }
 }
 await new Promise((r) => setTimeout(r, 3000));
 const small = await api.post("/api/conversations", { title: "Short", provider: "fake", model: "fake-model" });
@@ -121,6 +128,51 @@ const busy = (await taskSeconds()) - before;
 const long = await page.evaluate(() => window.__longTasks.map((l) => l.duration));
 const shown = await page.locator(`[data-message-id="${answer}"] .content`).innerText();
 
+// --- the newcomer flow, at both widths -------------------------------------------------------
+// A new user on a fresh page: sign in with the form, New conversation, Create with the offered
+// defaults (the offline echo model), one message. Interactive = the signed-in screen is there
+// and no long task follows for 500 ms; first answer = Send pressed until the answer's first
+// words are on screen, and until it is complete.
+const NEWCOMERS = Number(process.env.BENCH_NEWCOMERS ?? 8);
+const newcomer = {};
+for (const [width, options] of [
+  ["1280 px", { viewport: { width: 1280, height: 820 } }],
+  ["375 px", { viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true }],
+]) {
+  const times = { interactive: [], first: [], complete: [] };
+  for (let i = 0; i < NEWCOMERS; i++) {
+    const c = await browser.newContext(options);
+    await c.addInitScript(OBSERVE);
+    const p = await c.newPage();
+    await p.goto(gateway.url);
+    await p.getByLabel("Your name").fill(`newcomer-${options.viewport.width}-${i}`);
+    const signedIn = await p.evaluate(() => performance.now());
+    await p.getByRole("button", { name: "Sign in" }).click();
+    await p.locator("#composer").waitFor();
+    times.interactive.push(
+      await p.evaluate(async (from) => {
+        const ready = performance.now();
+        await new Promise((r) => setTimeout(r, 600));
+        const lastLong = Math.max(0, ...window.__longTasks.map((l) => l.start + l.duration));
+        return Math.max(ready, lastLong) - from;
+      }, signedIn),
+    );
+    if (width === "375 px") await p.getByRole("button", { name: "Conversations" }).click();
+    await p.getByRole("navigation").getByRole("button", { name: "+ New conversation" }).click();
+    await p.getByRole("dialog", { name: "New conversation" }).getByRole("button", { name: "Create" }).click();
+    await p.getByRole("heading", { level: 1, name: "New conversation" }).waitFor();
+    await p.getByLabel("Message", { exact: true }).fill("hello");
+    const sent = Date.now();
+    await p.getByRole("button", { name: "Send" }).click();
+    await p.locator('article.message.assistant .content:not(:empty)').first().waitFor();
+    times.first.push(Date.now() - sent);
+    await p.locator('article.message.assistant[data-status="complete"]').waitFor();
+    times.complete.push(Date.now() - sent);
+    await c.close();
+  }
+  newcomer[width] = times;
+}
+
 await browser.close();
 gateway.stop();
 await fake.close();
@@ -132,6 +184,11 @@ console.log(`| conversation list shown (signed in) | ${ms(median(loads.ready))} 
 console.log(`| time to interactive (list shown, then 500 ms without a long task) | ${ms(median(loads.quiet))} | ${ms(p95(loads.quiet))} | ${LOADS} |`);
 console.log(`| open a 2,000-message conversation (load every page + first render) | ${ms(median(renders))} | ${ms(p95(renders))} | ${RENDERS} |`);
 console.log(`| longest task while opening it | ${ms(median(renderLong))} | ${ms(p95(renderLong))} | ${RENDERS} |`);
+for (const [width, t] of Object.entries(newcomer)) {
+  console.log(`| newcomer at ${width}: sign-in pressed to interactive | ${ms(median(t.interactive))} | ${ms(p95(t.interactive))} | ${NEWCOMERS} |`);
+  console.log(`| newcomer at ${width}: Send to the answer's first words (echo) | ${ms(median(t.first))} | ${ms(p95(t.first))} | ${NEWCOMERS} |`);
+  console.log(`| newcomer at ${width}: Send to the answer complete (echo, 4 words) | ${ms(median(t.complete))} | ${ms(p95(t.complete))} | ${NEWCOMERS} |`);
+}
 console.log("");
 console.log(`10,000-token answer: ${wall.toFixed(1)} s of streaming, main thread busy ${(busy * 1000).toFixed(0)} ms ` +
   `(${((busy / wall) * 1000).toFixed(0)} ms per second); long tasks: ${long.length}, longest ${ms(Math.max(0, ...long))}; ` +

@@ -210,14 +210,27 @@ describe("the web client", () => {
     await other.close();
   });
 
-  it("asks for approval in every tab; a decision in one updates the other at once", async () => {
-    const other = await context.newPage();
+  it("asks for approval on every device; a decision on one updates the other at once", async () => {
+    // Another device: a browser of its own (its own storage and socket), signed in as the user.
+    const device = await browser.newContext({ viewport: { width: 1280, height: 820 } });
+    const other = await device.newPage();
+    await signIn(other, gateway.url, USER);
     await other.goto(page.url());
     await other.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
+    // A third, on another conversation: the banner says which conversation asks, and links it.
+    const elsewhere = await device.newPage();
+    await elsewhere.goto(gateway.url);
+    await elsewhere.getByRole("navigation").waitFor();
     await type(page, "tool:6*7");
     const card = (p) => p.getByRole("region", { name: "Approve run_javascript?" });
     await card(page).waitFor();
     await card(other).waitFor();
+    const banner = elsewhere.getByRole("complementary", { name: "Waiting for your approval elsewhere" });
+    await banner.waitFor();
+    await banner.getByRole("link", { name: "First steps" }).click();
+    await elsewhere.getByRole("heading", { level: 1, name: "First steps" }).waitFor();
+    await card(elsewhere).waitFor();
+    await elsewhere.close();
     assert.match(await card(page).innerText(), /exec/);
     assert.match(await card(page).locator(".arguments").innerText(), /6\*7/);
     await card(page).scrollIntoViewIfNeeded();
@@ -235,7 +248,26 @@ describe("the web client", () => {
     const executions = await api.get("/api/tool-executions?limit=10");
     assert.equal(executions.items[0].status, "succeeded");
     assert.equal(executions.items[0].decision.by, "user");
-    await other.close();
+    await device.close();
+  });
+
+  it("keeps a message refused while the previous turn goes on as the draft it was", async () => {
+    // The server's 409 (its own tests show when it answers so): the text returns to the box.
+    await page.route("**/api/conversations/*/messages", (route) =>
+      route.request().method() === "POST"
+        ? route.fulfill({
+            status: 409,
+            contentType: "application/json",
+            body: JSON.stringify({ error: { code: "conflict", message: "the previous answer in this conversation is still going" } }),
+          })
+        : route.continue(),
+    );
+    await type(page, "not yet, please");
+    await page.getByText("The previous answer in this conversation is still going.").first().waitFor();
+    assert.equal(await page.getByLabel("Message", { exact: true }).inputValue(), "not yet, please");
+    assert.equal(await page.locator("article.message.user", { hasText: "not yet, please" }).count(), 0, "no stray message");
+    await page.unroute("**/api/conversations/*/messages");
+    await page.getByLabel("Message", { exact: true }).fill("");
   });
 
   it("takes an API key and never shows it again", async () => {

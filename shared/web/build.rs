@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(()) => collect(&dist),
         Err(why) => {
             println!(
-                "cargo:warning=the web client was not built ({why}); / serves a notice instead"
+                "cargo:warning=the web client was not built ({why}); the API works, and / says how to get the client: install Node.js 20 with npm (https://nodejs.org, or `apt-get install nodejs npm`), then run the same cargo command again"
             );
             Vec::new()
         }

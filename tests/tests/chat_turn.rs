@@ -234,9 +234,15 @@ async fn cancel_ends_the_answer_with_what_arrived(gateway: &GatewayProcess) {
     // The provider bills what it read and wrote before the stop, and never sent its count:
     // the answer carries an estimate, priced, so a stopped answer shows what it cost.
     let usage = &stored[1]["usage"];
-    assert!(usage["input_tokens"].as_u64().is_some_and(|n| n > 0), "{usage}");
+    assert!(
+        usage["input_tokens"].as_u64().is_some_and(|n| n > 0),
+        "{usage}"
+    );
     assert_eq!(usage["output_tokens"], stored[1]["token_count"], "{usage}");
-    assert!(usage["cost_micros"].as_i64().is_some_and(|c| c > 0), "{usage}");
+    assert!(
+        usage["cost_micros"].as_i64().is_some_and(|c| c > 0),
+        "{usage}"
+    );
     assert_eq!(done["usage"], *usage);
 }
 

@@ -87,6 +87,7 @@ contract!(
     client_message_ids_are_unique_per_conversation,
     a_turn_starts_once_per_client_message_id,
     a_new_turn_waits_for_the_previous_one,
+    a_tool_loop_holds_the_turn_until_its_next_step,
     only_a_failed_last_answer_is_retried,
     a_turn_is_claimed_once_and_finished_with_its_usage,
     optimizations_are_recorded_and_the_latest_summary_found,
@@ -658,7 +659,13 @@ async fn end_answer(store: &dyn Store, answer: &Message, status: MessageStatus) 
     let lease = LeaseId::generate();
     assert!(
         store
-            .claim_turn(answer.user_id, answer.id, lease, now(), later_by_an_hour(now()))
+            .claim_turn(
+                answer.user_id,
+                answer.id,
+                lease,
+                now(),
+                later_by_an_hour(now())
+            )
             .await
             .unwrap()
     );
@@ -670,7 +677,12 @@ async fn end_answer(store: &dyn Store, answer: &Message, status: MessageStatus) 
     };
     assert!(
         store
-            .finish_turn(&ended, None, Finisher::Lease(lease), &StepRecords::default())
+            .finish_turn(
+                &ended,
+                None,
+                Finisher::Lease(lease),
+                &StepRecords::default()
+            )
             .await
             .unwrap()
     );
@@ -682,26 +694,68 @@ async fn a_new_turn_waits_for_the_previous_one(store: &dyn Store) {
     store.create_conversation(&c).await.unwrap();
     let (q1, a1) = pair(&c, "first");
     assert!(matches!(
-        store.start_turn(&q1, &a1, later_by_an_hour(now())).await.unwrap(),
+        store
+            .start_turn(&q1, &a1, later_by_an_hour(now()))
+            .await
+            .unwrap(),
         TurnStart::Started { .. }
     ));
     // While the answer is pending, then streaming, a new message stores nothing.
     let (q2, a2) = pair(&c, "second");
     assert_eq!(
-        store.start_turn(&q2, &a2, later_by_an_hour(now())).await.unwrap(),
+        store
+            .start_turn(&q2, &a2, later_by_an_hour(now()))
+            .await
+            .unwrap(),
+        TurnStart::Busy
+    );
+    // Claimed (streaming), the same.
+    let lease = LeaseId::generate();
+    assert!(
+        store
+            .claim_turn(alice, a1.id, lease, now(), later_by_an_hour(now()))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .start_turn(&q2, &a2, later_by_an_hour(now()))
+            .await
+            .unwrap(),
         TurnStart::Busy
     );
     // The repeat of the open turn's own message is still the original pair.
     let (again, again_answer) = pair(&c, "first");
     assert!(matches!(
-        store.start_turn(&again, &again_answer, later_by_an_hour(now())).await.unwrap(),
+        store
+            .start_turn(&again, &again_answer, later_by_an_hour(now()))
+            .await
+            .unwrap(),
         TurnStart::Existing { .. }
     ));
-    end_answer(store, &a1, MessageStatus::Complete).await;
+    let ended = Message {
+        status: MessageStatus::Complete,
+        updated_at: now(),
+        ..a1.clone()
+    };
+    assert!(
+        store
+            .finish_turn(
+                &ended,
+                None,
+                Finisher::Lease(lease),
+                &StepRecords::default()
+            )
+            .await
+            .unwrap()
+    );
     // Ended: the next one starts, and the stored transcript is in turn order.
     let (q3, a3) = pair(&c, "third");
     assert!(matches!(
-        store.start_turn(&q3, &a3, later_by_an_hour(now())).await.unwrap(),
+        store
+            .start_turn(&q3, &a3, later_by_an_hour(now()))
+            .await
+            .unwrap(),
         TurnStart::Started { .. }
     ));
     let ids: Vec<MessageId> = store
@@ -712,7 +766,11 @@ async fn a_new_turn_waits_for_the_previous_one(store: &dyn Store) {
         .iter()
         .map(|m| m.id)
         .collect();
-    assert_eq!(ids, [q1.id, a1.id, q3.id, a3.id], "nothing of the refused send");
+    assert_eq!(
+        ids,
+        [q1.id, a1.id, q3.id, a3.id],
+        "nothing of the refused send"
+    );
     end_answer(store, &a3, MessageStatus::Error).await;
 
     // Sends racing on an idle conversation: exactly one starts.
@@ -740,20 +798,174 @@ async fn a_new_turn_waits_for_the_previous_one(store: &dyn Store) {
     assert_eq!(stored.len(), 6);
 }
 
+/// A step whose calls run without asking is `complete` at once; its turn stays open while the
+/// calls run and, after they end, until the loop's next step exists (or the janitor makes it).
+async fn a_tool_loop_holds_the_turn_until_its_next_step(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let c = conversation(alice, "loop", now());
+    store.create_conversation(&c).await.unwrap();
+    let (question, answer) = pair(&c, "loop-1");
+    store
+        .start_turn(&question, &answer, later_by_an_hour(now()))
+        .await
+        .unwrap();
+    let lease = LeaseId::generate();
+    store
+        .claim_turn(alice, answer.id, lease, now(), later_by_an_hour(now()))
+        .await
+        .unwrap();
+    let at = now();
+    let step = Message {
+        status: MessageStatus::Complete,
+        finish_reason: Some(FinishReason::ToolCalls),
+        tool_calls: vec![ToolCall {
+            id: "call_1".into(),
+            name: "calculator".into(),
+            arguments: serde_json::json!({"expression": "1 + 1"}),
+            signature: None,
+        }],
+        updated_at: at,
+        ..answer.clone()
+    };
+    let approved = execution(&step, "call_1", ExecutionStatus::Approved, at);
+    let deadline = plus_micros(at, 2_000_000);
+    let records = StepRecords {
+        executions: std::slice::from_ref(&approved),
+        results: &[],
+        continue_by: Some(deadline),
+    };
+    assert!(
+        store
+            .finish_turn(&step, None, Finisher::Lease(lease), &records)
+            .await
+            .unwrap()
+    );
+    let (q2, a2) = pair(&c, "loop-2");
+    assert_eq!(
+        store
+            .start_turn(&q2, &a2, later_by_an_hour(now()))
+            .await
+            .unwrap(),
+        TurnStart::Busy,
+        "the call is approved, not run"
+    );
+    // The call ends with its result; the next step does not exist yet.
+    let ended = ToolExecution {
+        status: ExecutionStatus::Succeeded,
+        output: Some(serde_json::json!({"result": "2"})),
+        expires_at: None,
+        updated_at: now(),
+        ..approved.clone()
+    };
+    let result = Message {
+        tool_call_id: Some("call_1".into()),
+        ..message(&c, Role::Tool, r#"{"result":"2"}"#, now())
+    };
+    assert!(
+        store
+            .transition_execution(&ended, ExecutionStatus::Approved, Some(&result), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .start_turn(&q2, &a2, later_by_an_hour(now()))
+            .await
+            .unwrap(),
+        TurnStart::Busy,
+        "the loop has not gone on yet"
+    );
+    // Only past its deadline is the step stalled (its continuation lost).
+    assert!(
+        store
+            .stalled_steps(plus_micros(deadline, -1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let stalled = store
+        .stalled_steps(plus_micros(deadline, 1), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        stalled.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![step.id]
+    );
+    // The next step: the step is no longer waiting on anything; the new answer is.
+    let next = Message {
+        id: MessageId::generate(),
+        reply_to: Some(step.id),
+        status: MessageStatus::Pending,
+        content: String::new(),
+        tool_calls: Vec::new(),
+        finish_reason: None,
+        created_at: now(),
+        updated_at: now(),
+        ..answer.clone()
+    };
+    assert!(
+        store
+            .continue_step(alice, step.id, &next, later_by_an_hour(now()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .stalled_steps(later_by_an_hour(now()), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .start_turn(&q2, &a2, later_by_an_hour(now()))
+            .await
+            .unwrap(),
+        TurnStart::Busy,
+        "the next step is pending"
+    );
+    end_answer(store, &next, MessageStatus::Complete).await;
+    assert!(matches!(
+        store
+            .start_turn(&q2, &a2, later_by_an_hour(now()))
+            .await
+            .unwrap(),
+        TurnStart::Started { .. }
+    ));
+}
+
 async fn only_a_failed_last_answer_is_retried(store: &dyn Store) {
     let alice = user(store, "alice").await;
     let bob = user(store, "bob").await;
     let c = conversation(alice, "retry", now());
     store.create_conversation(&c).await.unwrap();
     let (q1, a1) = pair(&c, "one");
-    store.start_turn(&q1, &a1, later_by_an_hour(now())).await.unwrap();
+    store
+        .start_turn(&q1, &a1, later_by_an_hour(now()))
+        .await
+        .unwrap();
     let claim_by = later_by_an_hour(now());
     // Not while it runs, and not a complete answer.
-    assert_eq!(store.retry_turn(alice, a1.id, now(), claim_by).await.unwrap(), None);
+    assert_eq!(
+        store
+            .retry_turn(alice, a1.id, now(), claim_by)
+            .await
+            .unwrap(),
+        None
+    );
     end_answer(store, &a1, MessageStatus::Error).await;
     // Not someone else's, and not the question.
-    assert_eq!(store.retry_turn(bob, a1.id, now(), claim_by).await.unwrap(), None);
-    assert_eq!(store.retry_turn(alice, q1.id, now(), claim_by).await.unwrap(), None);
+    assert_eq!(
+        store.retry_turn(bob, a1.id, now(), claim_by).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .retry_turn(alice, q1.id, now(), claim_by)
+            .await
+            .unwrap(),
+        None
+    );
     let retried = store
         .retry_turn(alice, a1.id, now(), claim_by)
         .await
@@ -764,17 +976,41 @@ async fn only_a_failed_last_answer_is_retried(store: &dyn Store) {
     assert_eq!(retried.error, None);
     assert_eq!(retried.reply_to, Some(q1.id));
     // Pending again: a turn claims it as a new one, and a second retry does nothing.
-    assert_eq!(store.retry_turn(alice, a1.id, now(), claim_by).await.unwrap(), None);
+    assert_eq!(
+        store
+            .retry_turn(alice, a1.id, now(), claim_by)
+            .await
+            .unwrap(),
+        None
+    );
     end_answer(store, &a1, MessageStatus::Complete).await;
-    assert_eq!(store.retry_turn(alice, a1.id, now(), claim_by).await.unwrap(), None);
+    assert_eq!(
+        store
+            .retry_turn(alice, a1.id, now(), claim_by)
+            .await
+            .unwrap(),
+        None
+    );
     // A failed answer with a later turn after it is history, not retried.
     let (q2, a2) = pair(&c, "two");
-    store.start_turn(&q2, &a2, later_by_an_hour(now())).await.unwrap();
+    store
+        .start_turn(&q2, &a2, later_by_an_hour(now()))
+        .await
+        .unwrap();
     end_answer(store, &a2, MessageStatus::Error).await;
     let (q3, a3) = pair(&c, "three");
-    store.start_turn(&q3, &a3, later_by_an_hour(now())).await.unwrap();
+    store
+        .start_turn(&q3, &a3, later_by_an_hour(now()))
+        .await
+        .unwrap();
     end_answer(store, &a3, MessageStatus::Complete).await;
-    assert_eq!(store.retry_turn(alice, a2.id, now(), claim_by).await.unwrap(), None);
+    assert_eq!(
+        store
+            .retry_turn(alice, a2.id, now(), claim_by)
+            .await
+            .unwrap(),
+        None
+    );
     let messages = store
         .list_messages(alice, c.id, &PageRequest::default())
         .await
@@ -1428,6 +1664,7 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
     let records = StepRecords {
         executions: &[waiting.clone(), denied.clone()],
         results: std::slice::from_ref(&denial),
+        continue_by: None,
     };
     assert!(
         store

@@ -1,9 +1,9 @@
 import { effect } from "@preact/signals";
 import { render } from "preact";
 import { Api } from "./api/client";
-import { Auth, session } from "./auth/session";
+import { Auth, SESSION_KEY, session, subjectOf } from "./auth/session";
 import { loadConfig, websocketUrl } from "./config";
-import { registerServiceWorker } from "./offline";
+import { forgetCachedAnswers, registerServiceWorker } from "./offline";
 import { ChatApp } from "./stores/app";
 import { initTheme } from "./stores/theme";
 import { ChatSocket } from "./ws/client";
@@ -32,19 +32,30 @@ async function main(): Promise<void> {
     history.replaceState(null, "", "/");
   }
   let current: ChatApp | null = null;
-  // One app per signed-in session: signing out tears it down, signing in builds a fresh one.
+  let owner = "";
+  window.addEventListener("storage", (e) => {
+    if (e.key === SESSION_KEY) auth.syncFromStorage();
+  });
+  // One app per signed-in user: signing out (by the button, an expired session or another
+  // tab) tears it down with everything it kept on this device; signing in builds a fresh one.
   effect(() => {
-    const signedIn = session.value !== null;
-    if (signedIn && !current) {
+    const s = session.value;
+    const user = s ? subjectOf(s.token) : "";
+    if (current && user !== owner) {
+      current.signOut();
+      void forgetCachedAnswers();
+      current = null;
+    }
+    if (s && !current) {
+      owner = user;
       const token = () => auth.token();
-      const api = new Api({ base: config.api_base, token });
+      let app: ChatApp | null = null;
+      const api = new Api({ base: config.api_base, token, onCachedAnswer: () => app && (app.reachable.value = false) });
       const socket = new ChatSocket({ url: websocketUrl(config, location), token });
-      current = new ChatApp(api, socket, localStorage);
+      current = app = new ChatApp(api, socket, localStorage, user);
       void current.start();
       render(<App app={current} auth={auth} />, root);
-    } else if (!signedIn) {
-      current?.socket.stop();
-      current = null;
+    } else if (!s) {
       render(<SignIn auth={auth} />, root);
     }
   });

@@ -429,6 +429,7 @@ mod tests {
         let records = StepRecords {
             executions: &executions,
             results: &[],
+            continue_by: None,
         };
         assert!(
             store
@@ -486,5 +487,92 @@ mod tests {
         assert_eq!(results, 2, "each ended call has its result");
         // A second sweep finds nothing more to do.
         assert_eq!(sweep_overdue(state).await.unwrap(), Overdue::default());
+    }
+
+    /// A step whose calls all ended but whose invocation died before it made the next step
+    /// would hold the conversation forever: past its deadline the janitor goes on with it.
+    #[tokio::test]
+    async fn the_janitor_continues_a_loop_whose_continuation_was_lost() {
+        let embedded = testing::state(&[]).await;
+        let state = &embedded.state;
+        let (user, conversation) = testing::conversation(state, "stalled").await;
+        let question = Message {
+            role: Role::User,
+            content: "go".into(),
+            status: MessageStatus::Complete,
+            client_message_id: Some("q".into()),
+            ..testing::assistant(user, conversation.id, MessageStatus::Complete)
+        };
+        let answer = Message {
+            reply_to: Some(question.id),
+            ..testing::assistant(user, conversation.id, MessageStatus::Pending)
+        };
+        let store = state.store();
+        store
+            .start_turn(&question, &answer, after(now(), Duration::from_secs(60)))
+            .await
+            .unwrap();
+        let lease = LeaseId::generate();
+        let deadline = after(now(), Duration::from_secs(60));
+        store
+            .claim_turn(user, answer.id, lease, now(), deadline)
+            .await
+            .unwrap();
+        let step = Message {
+            status: MessageStatus::Complete,
+            tool_calls: vec![ToolCall {
+                id: "done".into(),
+                name: "calculator".into(),
+                arguments: json!({"expression": "1"}),
+                signature: None,
+            }],
+            ..answer.clone()
+        };
+        let ran = ToolExecution {
+            status: ExecutionStatus::Succeeded,
+            output: Some(json!({"result": "1"})),
+            expires_at: None,
+            ..overdue(&step, "done", ExecutionStatus::Succeeded)
+        };
+        let result = crate::turn::calls::result_message(&ran, "", now());
+        let records = StepRecords {
+            executions: std::slice::from_ref(&ran),
+            results: std::slice::from_ref(&result),
+            // Already past: the invocation that should have gone on died.
+            continue_by: Some(now()),
+        };
+        assert!(
+            store
+                .finish_turn(&step, None, Finisher::Lease(lease), &records)
+                .await
+                .unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let report = crate::janitor::run(state).await.unwrap();
+        assert_eq!(report.steps_continued, 1, "{report:?}");
+        let mut next = None;
+        for _ in 0..100 {
+            let all = store
+                .list_messages(
+                    user,
+                    conversation.id,
+                    &PageRequest::parse(None, None).unwrap(),
+                )
+                .await
+                .unwrap()
+                .items;
+            next = all
+                .into_iter()
+                .find(|m| m.reply_to == Some(step.id) && !m.status.is_unfinished());
+            if next.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            next.expect("the loop went on").status,
+            MessageStatus::Complete
+        );
+        assert_eq!(crate::janitor::run(state).await.unwrap().steps_continued, 0);
     }
 }

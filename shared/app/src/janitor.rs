@@ -14,7 +14,7 @@ use bestchat_domain::ports::realtime::StreamBuffer;
 use bestchat_domain::ports::store::{Finisher, StepRecords, TurnStore};
 use bestchat_domain::text::replace_nul_owned;
 use bestchat_domain::time::{Timestamp, now};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -30,52 +30,76 @@ pub const JANITOR_BATCH: u32 = 200;
 /// Queries per run; what is left waits for the next run, so a run ends within its timeout.
 pub const JANITOR_MAX_BATCHES: u32 = 25;
 
+/// Tool steps whose lost continuation one run makes at most.
+pub const STALLED_STEPS_BATCH: u32 = 100;
+
 /// What one run did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Swept {
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
     /// Answers this run ended.
     pub ended: u32,
     /// Answers that could not be written; the next run tries them again.
     pub failed: u32,
+    pub tool_calls_expired: u32,
+    pub tool_calls_interrupted: u32,
+    pub tool_calls_restarted: u32,
+    /// Tool steps whose loop this run went on with (their continuation was lost).
+    pub steps_continued: u32,
 }
 
+/// The scheduled function.
 pub async fn handle(state: Arc<AppState>, _payload: Value) -> Result<Value, AppError> {
-    let swept = run(&state).await?;
-    if swept.ended > 0 || swept.failed > 0 {
-        tracing::warn!(
-            ended = swept.ended,
-            failed = swept.failed,
-            "ended answers whose turn died"
-        );
-    }
-    let overdue = crate::decisions::sweep_overdue(&state).await?;
-    if overdue != crate::decisions::Overdue::default() {
-        tracing::warn!(
-            expired = overdue.expired,
-            interrupted = overdue.interrupted,
-            restarted = overdue.restarted,
-            "ended or restarted overdue tool calls"
-        );
-    }
-    Ok(json!({
-        "ended": swept.ended,
-        "failed": swept.failed,
-        "tool_calls_expired": overdue.expired,
-        "tool_calls_interrupted": overdue.interrupted,
-        "tool_calls_restarted": overdue.restarted,
-    }))
+    let report = run(&state).await?;
+    serde_json::to_value(report).map_err(|e| AppError::Internal(e.to_string()))
 }
 
-pub async fn run(state: &AppState) -> Result<Swept, AppError> {
+/// Everything one janitor run does, in one place for the scheduled function and the local
+/// gateway alike: dead turns' answers ended, overdue tool calls ended or restarted, and lost
+/// loop continuations made.
+pub async fn run(state: &AppState) -> Result<Report, AppError> {
     let ended = sweep(state.store(), state.stream_buffer.as_ref(), now()).await?;
-    let swept = Swept {
+    let mut report = Report {
         ended: u32::try_from(ended.ended.len()).unwrap_or(u32::MAX),
         failed: ended.failed,
+        ..Report::default()
     };
     for last in ended.ended {
         announce(state, last).await;
     }
-    Ok(swept)
+    let overdue = crate::decisions::sweep_overdue(state).await?;
+    report.tool_calls_expired = overdue.expired;
+    report.tool_calls_interrupted = overdue.interrupted;
+    report.tool_calls_restarted = overdue.restarted;
+    report.steps_continued = continue_stalled(state).await?;
+    if report != Report::default() {
+        tracing::warn!(?report, "the janitor ended or continued what died");
+    }
+    Ok(report)
+}
+
+/// Makes the next step of each loop whose continuation was lost, and starts its turn.
+async fn continue_stalled(state: &AppState) -> Result<u32, AppError> {
+    let mut continued = 0u32;
+    for step in state
+        .store()
+        .stalled_steps(now(), STALLED_STEPS_BATCH)
+        .await?
+    {
+        let Some(job) = crate::turn::round::next_step(state, &step).await?.1 else {
+            continue;
+        };
+        continued = continued.saturating_add(1);
+        let payload = serde_json::to_value(&job).unwrap_or_default();
+        // If this start is lost too, the new step's own claim deadline ends it.
+        if let Err(e) = state
+            .invoker
+            .invoke_async(crate::events::CHAT_TURN, &payload)
+            .await
+        {
+            tracing::error!(message = %job.message_id, error = %e, "cannot start a continued step");
+        }
+    }
+    Ok(continued)
 }
 
 /// The answers a sweep ended, to be announced, and how many it could not.
@@ -179,8 +203,7 @@ fn ended_message(message: Message, text: String) -> Message {
             Some(FinishReason::Error),
             MessageError {
                 code: ErrorCode::TurnLost,
-                message: "the answer stopped before anything arrived; send the message again"
-                    .into(),
+                message: "the answer stopped before anything arrived; retry it".into(),
             },
         )
     } else {
@@ -262,6 +285,9 @@ mod tests {
             _: Timestamp,
             _: Timestamp,
         ) -> Result<Option<Message>, StoreError> {
+            Err(unused())
+        }
+        async fn stalled_steps(&self, _: Timestamp, _: u32) -> Result<Vec<Message>, StoreError> {
             Err(unused())
         }
         async fn claim_turn(

@@ -209,6 +209,11 @@ pub async fn retry(
         )
         .into());
     };
+    // The failed attempt may have left frames (reasoning before the failure): the new one
+    // numbers its frames from 1 again, and a resume must not replay the old ones.
+    if let Err(e) = state.stream_buffer.clear(message_id).await {
+        tracing::warn!(error = %e, message = %message_id, "cannot clear a retried answer's frames");
+    }
     broadcast(
         state,
         user,

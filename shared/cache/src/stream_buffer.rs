@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bestchat_domain::ids::MessageId;
 use bestchat_domain::ports::cache::CacheError;
 use bestchat_domain::ports::realtime::StreamBuffer;
-use fred::prelude::{LuaInterface, StreamsInterface};
+use fred::prelude::{KeysInterface, LuaInterface, StreamsInterface};
 
 use crate::RedisCache;
 
@@ -100,6 +100,14 @@ impl StreamBuffer for RedisStreamBuffer {
             })
             .collect())
     }
+
+    async fn clear(&self, message: MessageId) -> Result<(), CacheError> {
+        let key = self.key(message);
+        self.redis
+            .run(self.redis.client().del::<i64, _>(key))
+            .await?;
+        Ok(())
+    }
 }
 
 /// Messages kept in process before the oldest-expiring are dropped.
@@ -172,5 +180,13 @@ impl StreamBuffer for MemoryStreamBuffer {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn clear(&self, message: MessageId) -> Result<(), CacheError> {
+        self.messages
+            .lock()
+            .map_err(|_| CacheError("stream buffer lock poisoned".into()))?
+            .remove(&message);
+        Ok(())
     }
 }

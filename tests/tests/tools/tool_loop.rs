@@ -117,7 +117,11 @@ async fn a_message_sent_while_a_tool_runs_is_refused_and_nothing_interleaves(run
     assert_eq!(events.last().unwrap()["message"]["content"], "Spun.");
     let stored = stored_messages(gateway, "alice", &id).await;
     let roles: Vec<&str> = stored.iter().map(|m| m["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["user", "assistant", "tool", "assistant"], "{stored:#?}");
+    assert_eq!(
+        roles,
+        ["user", "assistant", "tool", "assistant"],
+        "{stored:#?}"
+    );
     // Ended: the same text goes in now, after the whole turn.
     let (status, body) = api
         .post(

@@ -59,6 +59,8 @@ export interface ApiOptions {
   base: string;
   token: () => Promise<string | null>;
   fetch?: typeof fetch;
+  /** An answer came from the service worker's copy, not the server: this device is offline. */
+  onCachedAnswer?: () => void;
 }
 
 /** Conversations per page of the sidebar. */
@@ -102,6 +104,7 @@ export class Api {
     } catch {
       throw new ApiError(0, "network_error", "The server could not be reached.");
     }
+    if (response.headers.get("x-bestchat-cached")) this.options.onCachedAnswer?.();
     if (response.status === 204) return undefined as Answer<P, M>;
     const text = await response.text();
     let json: unknown = null;

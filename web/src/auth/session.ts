@@ -13,7 +13,7 @@ export interface Session {
   refreshToken?: string;
 }
 
-const SESSION_KEY = "bestchat.session";
+export const SESSION_KEY = "bestchat.session";
 const PENDING_KEY = "bestchat.oidc.pending";
 /** Refresh (or sign in again) this long before a token expires. */
 export const EXPIRY_MARGIN_S = 60;
@@ -38,6 +38,17 @@ export function claimsOf(token: string): { exp: number; name: string } {
   }
 }
 
+/** The `sub` of a JWT (not verified: it only names this device's own storage for the user). */
+export function subjectOf(token: string): string {
+  try {
+    const part = token.split(".")[1] ?? "";
+    const json = JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))) as Record<string, unknown>;
+    return typeof json.sub === "string" ? json.sub : "";
+  } catch {
+    return "";
+  }
+}
+
 export class Auth {
   private discovery: Discovery | null = null;
 
@@ -55,6 +66,21 @@ export class Auth {
       } catch {
         storage.removeItem(SESSION_KEY);
       }
+    }
+  }
+
+  /** Another tab signed in or out: this one follows (the `storage` event). */
+  syncFromStorage(): void {
+    const saved = this.storage.getItem(SESSION_KEY);
+    if (!saved) {
+      session.value = null;
+      return;
+    }
+    try {
+      const s = JSON.parse(saved) as Session;
+      if (s.token !== session.value?.token) session.value = s;
+    } catch {
+      session.value = null;
     }
   }
 

@@ -45,6 +45,10 @@ export class ChatApp {
   readonly connection = signal<ConnectionState>("closed");
   /** The browser's own view of the network (`online`/`offline` events). */
   readonly online = signal(typeof navigator === "undefined" ? true : navigator.onLine);
+  /** False while what is shown came from the offline copy, until the server answers again. */
+  readonly reachable = signal(true);
+  /** Said once to screen readers (an answer that failed), then cleared. */
+  readonly announcement = signal("");
   /** The model a conversation gets when it names none, as the server says. */
   readonly serverDefault = signal<ModelRef | null>(null);
   /** What a new conversation starts with: the server's default when usable, else the first
@@ -70,20 +74,29 @@ export class ChatApp {
     readonly api: Api,
     readonly socket: ChatSocket,
     storage: KeyValue,
+    /** The signed-in user (the token's `sub`): what this device keeps is kept per user. */
+    owner: string,
     messages = new MessageStore(),
   ) {
     this.messages = messages;
-    this.drafts = new Drafts(storage);
-    this.outbox = new Outbox(api, storage, {
+    this.drafts = new Drafts(storage, owner);
+    this.outbox = new Outbox(api, storage, owner, {
       sent: (entry, pair) => this.acknowledged(entry, pair),
       refused: (entry, error) => this.refused(entry, error),
       retrying: (entry) => this.markLocal(entry, "sending"),
     });
     socket.onEvent((e) => this.receive(e));
+    let opened = false;
     socket.onState((s) => {
       this.connection.value = s;
+      if (s !== "open") return;
+      this.reachable.value = true;
       // Back online: whatever waited is sent now rather than at its next retry.
-      if (s === "open") this.outbox.flush();
+      this.outbox.flush();
+      // What happened while this device was away (decisions, steps that went on, renames)
+      // came as events it missed: read it again.
+      if (opened) void this.catchUp();
+      opened = true;
     });
   }
 
@@ -91,6 +104,13 @@ export class ChatApp {
     this.socket.start();
     await Promise.all([this.loadConversations(), this.loadProviders(), this.loadApprovals()]);
     this.outbox.flush();
+  }
+
+  /** After a reconnect: the lists and the open conversation as the server has them now. */
+  private async catchUp(): Promise<void> {
+    await Promise.all([this.loadConversations(), this.loadApprovals()]);
+    const open = this.selectedId.value;
+    if (open) await this.select(open);
   }
 
   /** The browser says the network went or came back: the badge says so at once, and what
@@ -114,6 +134,14 @@ export class ChatApp {
     const id = ++this.toastId;
     this.toasts.value = [...this.toasts.value, { id, text: sentence(text), kind }];
     setTimeout(() => (this.toasts.value = this.toasts.value.filter((t) => t.id !== id)), TOAST_MS);
+  }
+
+  /** Tells screen readers once (a failure inside the message list would not be read). */
+  announce(text: string): void {
+    this.announcement.value = text;
+    setTimeout(() => {
+      if (this.announcement.value === text) this.announcement.value = "";
+    }, TOAST_MS);
   }
 
   private fail(e: unknown): void {
@@ -256,12 +284,15 @@ export class ChatApp {
    * message until it ends (so the transcript stays in turn order). */
   busy(conversationId: string): boolean {
     if (this.approvals.value.some((a) => a.conversation_id === conversationId)) return true;
-    return this.messages
-      .of(conversationId)
-      .items.value.some((s) => {
-        const m = s.value;
-        return m.local === "sending" || (m.role === "assistant" && (m.status === "pending" || m.status === "streaming" || m.status === "awaiting_approval"));
-      });
+    const items = this.messages.of(conversationId).items.value;
+    const open = items.some((s) => {
+      const m = s.value;
+      return m.local === "sending" || (m.role === "assistant" && (m.status === "pending" || m.status === "streaming" || m.status === "awaiting_approval"));
+    });
+    // A step that asked for tools is followed by its results and the next step: until an
+    // answer comes after it, its calls still run.
+    const lastAnswer = [...items].reverse().find((s) => s.value.role === "assistant")?.value;
+    return open || (lastAnswer?.status === "complete" && (lastAnswer.tool_calls?.length ?? 0) > 0);
   }
 
   /** A first message with no conversation open: one is created with the default model. */
@@ -394,6 +425,7 @@ export class ChatApp {
         break;
       case "message.error":
         if (!event.message_id) this.toast(event.message);
+        else if (event.conversation_id === this.selectedId.value) this.announce(`The answer failed: ${sentence(event.message)}`);
         break;
       case "conversation.created":
         void this.conversationEvent(event.conversation, event.omitted ?? false, "created");

@@ -17,14 +17,23 @@ export class Drafts {
   private readonly texts = new Map<string, Signal<string>>();
   private timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(private readonly storage: KeyValue) {
+  private readonly key: string;
+
+  /** `owner`: the signed-in user, so one browser never shows one user's drafts to another. */
+  constructor(
+    private readonly storage: KeyValue,
+    owner: string,
+  ) {
+    this.key = `${KEY}:${owner}`;
+    // Typing just before a reload or a closed tab is kept too.
+    if (typeof addEventListener === "function") addEventListener("pagehide", () => this.save());
     try {
-      const saved = JSON.parse(storage.getItem(KEY) ?? "{}") as Record<string, unknown>;
+      const saved = JSON.parse(storage.getItem(this.key) ?? "{}") as Record<string, unknown>;
       for (const [id, text] of Object.entries(saved)) {
         if (typeof text === "string") this.texts.set(id, signal(text));
       }
     } catch {
-      storage.removeItem(KEY);
+      storage.removeItem(this.key);
     }
   }
 
@@ -63,14 +72,14 @@ export class Drafts {
   clearAll(): void {
     clearTimeout(this.timer);
     this.texts.clear();
-    this.storage.removeItem(KEY);
+    this.storage.removeItem(this.key);
   }
 
   save(): void {
     clearTimeout(this.timer);
     const kept = [...this.texts].filter(([, text]) => text.value.trim()).slice(-DRAFTS_MAX);
     try {
-      this.storage.setItem(KEY, JSON.stringify(Object.fromEntries(kept.map(([id, text]) => [id, text.value]))));
+      this.storage.setItem(this.key, JSON.stringify(Object.fromEntries(kept.map(([id, text]) => [id, text.value]))));
     } catch {
       // Storage full: the drafts still live in memory for this tab.
     }

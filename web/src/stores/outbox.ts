@@ -48,16 +48,21 @@ export class Outbox {
   private readonly attempts = new Map<string, number>();
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
 
+  private readonly key: string;
+
+  /** `owner`: the signed-in user; one user's waiting sends are never sent as another's. */
   constructor(
     private readonly api: Pick<Api, "sendMessage">,
     private readonly storage: KeyValue,
+    owner: string,
     private readonly events: OutboxEvents,
     private readonly backoff: Backoff = DEFAULT_BACKOFF,
   ) {
+    this.key = `${KEY}:${owner}`;
     try {
-      for (const e of JSON.parse(storage.getItem(KEY) ?? "[]") as Outgoing[]) this.entries.set(e.client_message_id, e);
+      for (const e of JSON.parse(storage.getItem(this.key) ?? "[]") as Outgoing[]) this.entries.set(e.client_message_id, e);
     } catch {
-      storage.removeItem(KEY);
+      storage.removeItem(this.key);
     }
   }
 
@@ -66,7 +71,7 @@ export class Outbox {
   }
 
   private save(): void {
-    this.storage.setItem(KEY, JSON.stringify([...this.entries.values()]));
+    this.storage.setItem(this.key, JSON.stringify([...this.entries.values()]));
   }
 
   /** Queues and sends; resolves once the send is acknowledged, refused or scheduled again. */
@@ -96,7 +101,7 @@ export class Outbox {
     this.timers.clear();
     this.entries.clear();
     this.attempts.clear();
-    this.storage.removeItem(KEY);
+    this.storage.removeItem(this.key);
   }
 
   private async attempt(id: string): Promise<void> {

@@ -162,6 +162,7 @@ describe("Outbox", () => {
         },
       },
       new MemoryStorage(),
+      "u1",
       { sent: (e) => sent.push(e.client_message_id), refused: () => {}, retrying: (_e, err) => retrying.push(err.code) },
       quick,
     );
@@ -191,6 +192,7 @@ describe("Outbox", () => {
           },
         },
         new MemoryStorage(),
+        "u1",
         { sent: () => {}, refused: (_e, err) => refused.push(err.code), retrying: () => {} },
         quick,
       );
@@ -212,6 +214,7 @@ describe("Outbox", () => {
         },
       },
       storage,
+      "u1",
       { sent: () => {}, refused: () => {}, retrying: () => {} },
       quick,
     );
@@ -220,7 +223,7 @@ describe("Outbox", () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(calls).toBe(1);
     expect(outbox.list()).toEqual([]);
-    expect(storage.getItem("bestchat.outbox")).toBeNull();
+    expect(storage.getItem("bestchat.outbox:u1")).toBeNull();
   });
 
   it("survives a reload: what was not acknowledged is sent again from storage", async () => {
@@ -228,6 +231,7 @@ describe("Outbox", () => {
     const never = new Outbox(
       { sendMessage: () => new Promise<SentPair>(() => {}) },
       storage,
+      "u1",
       { sent: () => {}, refused: () => {}, retrying: () => {} },
     );
     void never.send(entry("c2"));
@@ -240,6 +244,7 @@ describe("Outbox", () => {
         },
       },
       storage,
+      "u1",
       { sent: () => {}, refused: () => {}, retrying: () => {} },
     );
     expect(reloaded.list().map((e) => e.client_message_id)).toEqual(["c2"]);
@@ -258,6 +263,7 @@ describe("Outbox", () => {
         },
       },
       new MemoryStorage(),
+      "u1",
       { sent: () => {}, refused: (_e, err) => refused.push(err.message), retrying: () => {} },
       quick,
     );

@@ -3,7 +3,6 @@ import { useEffect } from "preact/hooks";
 import { session, type Auth } from "../auth/session";
 import type { ChatApp } from "../stores/app";
 import { cycleTheme, theme } from "../stores/theme";
-import { forgetCachedAnswers } from "../offline";
 import { ChatView, Composer, focusComposer } from "./ChatView";
 import { NewConversation } from "./NewConversation";
 import { Settings, type SettingsTarget } from "./Settings";
@@ -72,7 +71,7 @@ export function App({ app, auth }: { app: ChatApp; auth: Auth }) {
   };
   const conversation = app.selected.value;
   const elsewhere = app.approvals.value.filter((a) => a.conversation_id !== conversation?.id);
-  const connection = app.online.value ? app.connection.value : "offline";
+  const connection = app.online.value && app.reachable.value ? app.connection.value : "offline";
   const user = session.value?.name;
   return (
     <div class={drawer.value ? "layout drawer-open" : "layout"}>
@@ -107,11 +106,7 @@ export function App({ app, auth }: { app: ChatApp; auth: Auth }) {
         <button
           type="button"
           class="ghost"
-          onClick={() => {
-            app.signOut();
-            void forgetCachedAnswers();
-            auth.signOut();
-          }}
+          onClick={() => auth.signOut()}
         >
           Sign out
         </button>
@@ -150,6 +145,9 @@ export function App({ app, auth }: { app: ChatApp; auth: Auth }) {
         />
       )}
       {dialog.value === "settings" && <Settings app={app} target={settingsTarget.value} onClose={() => (dialog.value = null)} />}
+      <p class="sr-only" role="alert">
+        {app.announcement.value}
+      </p>
       <div class="toasts" role="status" aria-live="assertive">
         {app.toasts.value.map((t) => (
           <div key={t.id} class={`toast ${t.kind}`}>

@@ -20,6 +20,13 @@ export function focusComposer(): void {
   document.getElementById("composer")?.focus();
 }
 
+/** The length of `text` in code points (no array made: a paste may be megabytes). */
+function codePoints(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
 /** Phones and tablets: Enter is a new line there, and the Send button sends. */
 function touchFirst(): boolean {
   return typeof matchMedia === "function" && matchMedia("(pointer: coarse)").matches;
@@ -192,7 +199,8 @@ export function Composer({
   const input = useRef<HTMLTextAreaElement>(null);
   useEffect(() => input.current?.focus(), [conversationId]);
   const text = draft.value;
-  const length = text.length;
+  // Characters as the server counts them (code points, not UTF-16 units).
+  const length = codePoints(text);
   const tooLong = length > MESSAGE_MAX_CHARS;
   const busy = conversationId ? app.busy(conversationId) : starting.value;
   const blocked = !text.trim() || tooLong || busy;
@@ -265,11 +273,10 @@ export function Composer({
           Send
         </button>
       </div>
-      {help && (
-        <p id="composer-help" class={tooLong ? "composer-help error-text" : "composer-help muted"} role="status">
-          {help}
-        </p>
-      )}
+      {/* Always present, so a screen reader hears the text when it appears. */}
+      <p id="composer-help" class={tooLong ? "composer-help error-text" : "composer-help muted"} role="status">
+        {help}
+      </p>
     </form>
   );
 }

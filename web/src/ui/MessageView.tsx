@@ -103,7 +103,7 @@ export const MessageView = memo(function MessageView({
         </ul>
       )}
       {m.error && (m.status === "error" || m.status === "incomplete") && (
-        <div class="message-error" role="alert">
+        <div class="message-error">
           <p class="error-text">
             {sentence(m.error.message)} <code class="error-code">{m.error.code}</code>
           </p>
@@ -122,7 +122,7 @@ export const MessageView = memo(function MessageView({
         </div>
       )}
       {m.failure && (
-        <p class="error-text" role="alert">
+        <p class="error-text">
           {sentence(m.failure)}{" "}
           <button type="button" class="link" onClick={() => app.discard(m)}>
             Dismiss

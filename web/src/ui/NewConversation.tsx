@@ -28,12 +28,13 @@ export function NewConversation({
   const unusable = app.providers.value.filter((p) => !p.usable);
   const title = useSignal("");
   const system = useSignal("");
-  const picked = useSignal<ModelRef | null>(app.defaultChoice.value);
+  const picked = useSignal<ModelRef | null>(null);
   const fallbacks = useSignal<(ModelRef | null)[]>([]);
   const busy = useSignal(false);
   // Created: the keyboard goes to the new conversation's message box, not back to the button.
   const returnFocus = useRef(true);
-  const main = fit(picked.value, usable);
+  // Until the user picks, the server's default (which may arrive after the dialog opened).
+  const main = fit(picked.value ?? app.defaultChoice.value, usable);
   const modelsOf = (provider: string): ModelInfo[] => usable.find((p) => p.id === provider)?.models ?? [];
 
   const submit = async (e: Event) => {

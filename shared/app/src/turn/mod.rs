@@ -23,7 +23,7 @@ use bestchat_domain::ErrorCode;
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role, Usage};
 use bestchat_domain::ports::store::{Finisher, StepRecords, StoreError};
-use bestchat_domain::time::now;
+use bestchat_domain::time::{after, now};
 use bestchat_domain::wire::ServerEvent;
 use bestchat_providers::failover::{Failover, Target};
 use bestchat_providers::{ErrorKind, TokenUsage, ToolSpec};
@@ -418,11 +418,18 @@ async fn finish(
             attempts: &got.attempts,
         })
     });
+    // A step whose loop goes on holds the conversation's turn open until its next step
+    // exists; should the continuation be lost, the janitor makes it after this deadline.
+    let goes_on = matches!(
+        status,
+        MessageStatus::Complete | MessageStatus::AwaitingApproval
+    );
     let records = decided
         .as_ref()
         .map_or_else(StepRecords::default, |d| StepRecords {
             executions: &d.executions,
             results: &d.results,
+            continue_by: goes_on.then(|| after(now(), state.config.turn_start_timeout)),
         });
     lease.ending();
     if !write_final(state, &final_message, log.as_ref(), lease, &records).await? {

@@ -150,4 +150,7 @@ pub trait StreamBuffer: Send + Sync {
         message: MessageId,
         after_seq: u64,
     ) -> Result<Vec<(u64, String)>, CacheError>;
+
+    /// Forgets the message's frames (an answer run again numbers its frames from 1).
+    async fn clear(&self, message: MessageId) -> Result<(), CacheError>;
 }

@@ -195,6 +195,11 @@ pub trait TurnStore: Send + Sync {
     async fn get_message(&self, user: UserId, id: MessageId)
     -> Result<Option<Message>, StoreError>;
 
+    /// Tool steps past their `continue_by` (see [`StepRecords`]) whose calls have all ended
+    /// and that no next step follows yet: loops whose continuation was lost. At most `limit`,
+    /// the longest overdue first.
+    async fn stalled_steps(&self, at: Timestamp, limit: u32) -> Result<Vec<Message>, StoreError>;
+
     /// Answers still `pending` or `streaming` whose lease lapsed before `at`, the longest
     /// lapsed first, after skipping `skip`, at most `limit`: turns that died without finishing.
     async fn lapsed_turns(
@@ -211,6 +216,10 @@ pub struct StepRecords<'a> {
     pub executions: &'a [ToolExecution],
     /// `tool` messages, one per call that already has its result.
     pub results: &'a [Message],
+    /// For a step whose loop goes on: the next step must exist by then, or the janitor
+    /// creates it once the step's calls have ended (`stalled_steps`). Until the next step
+    /// exists the conversation's turn counts as open.
+    pub continue_by: Option<Timestamp>,
 }
 
 /// Which executions a list shows.

@@ -53,9 +53,12 @@ const UPDATE: &str = "UPDATE tool_executions SET status = $3, decision = $4, dec
 const BLOCKED: &str = "SELECT EXISTS (SELECT 1 FROM tool_executions
         WHERE message_id = $1 AND user_id = $2 AND status IN ('pending', 'approved', 'running'))
     OR EXISTS (SELECT 1 FROM messages WHERE reply_to = $1)";
-const END_WAIT: &str = "UPDATE messages SET status = 'complete', updated_at = $3
-    WHERE id = $1 AND user_id = $2 AND status = 'awaiting_approval'";
-const END_WAITING: &str = "UPDATE messages SET status = $3, updated_at = $4
+/// The step the loop goes on from: no longer waiting, and its continuation done.
+const END_WAIT: &str = "UPDATE messages SET status = 'complete', lease_expires_at = NULL,
+        updated_at = $3
+    WHERE id = $1 AND user_id = $2 AND status IN ('awaiting_approval', 'complete')";
+const END_WAITING: &str =
+    "UPDATE messages SET status = $3, lease_expires_at = NULL, updated_at = $4
     WHERE id = $1 AND user_id = $2 AND status = 'awaiting_approval'
       AND NOT EXISTS (SELECT 1 FROM tool_executions WHERE message_id = $1
                       AND status IN ('pending', 'approved', 'running'))";

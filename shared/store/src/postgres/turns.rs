@@ -9,7 +9,7 @@ use bestchat_domain::usage::UsageLog;
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
-use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, from_row, insert, to_int};
+use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, STALLED, from_row, insert, to_int};
 use super::{PgStore, db_error, executions, sql_limit, usage};
 use crate::records::MessageRow;
 
@@ -25,15 +25,21 @@ const BY_CLIENT_ID: &str = "SELECT id FROM messages
 /// Taken first: the turn starts of one conversation wait for each other, so the open-turn check
 /// below sees every earlier start.
 const LOCK_CONVERSATION: &str =
-    "SELECT 1 FROM conversations WHERE id = $1 AND user_id = $2 FOR UPDATE";
-/// A turn of the conversation still going: an answer not ended, or a tool call not ended.
+    "SELECT 1 FROM conversations WHERE id = $1 AND user_id = $2 FOR NO KEY UPDATE";
+/// A turn of the conversation still going: an answer not ended, a step whose loop has not yet
+/// gone on (its `continue_by` is set until the next step exists), or a tool call not ended.
 const OPEN_TURN: &str = "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1
-        AND status IN ('pending', 'streaming', 'awaiting_approval'))
+        AND (status IN ('pending', 'streaming', 'awaiting_approval')
+             OR (status = 'complete' AND lease_expires_at IS NOT NULL)))
     OR EXISTS (SELECT 1 FROM tool_executions WHERE conversation_id = $1
         AND status IN ('pending', 'approved', 'running'))";
 const CONVERSATION_OF: &str = "SELECT conversation_id FROM messages WHERE id = $1 AND user_id = $2";
-/// A failed answer, when it is the last message and no call is open, made pending again.
+/// A failed answer, when it is the last message and no call is open, made pending again. The
+/// model asked for again is the conversation's (the failed attempt recorded the last fallback
+/// it reached).
 const RETRY: &str = "UPDATE messages SET status = 'pending', content = '', tool_calls = '[]',
+        provider = (SELECT c.provider FROM conversations c WHERE c.id = messages.conversation_id),
+        model = (SELECT c.model FROM conversations c WHERE c.id = messages.conversation_id),
         token_count = 0, input_tokens = NULL, output_tokens = NULL, cached_tokens = NULL,
         cost_micros = NULL, finish_reason = NULL, error_code = NULL, error_message = NULL,
         updated_at = $3, lease_owner = NULL, lease_expires_at = $4
@@ -44,6 +50,7 @@ const RETRY: &str = "UPDATE messages SET status = 'pending', content = '', tool_
         AND NOT EXISTS (SELECT 1 FROM tool_executions e
             WHERE e.conversation_id = messages.conversation_id
                 AND e.status IN ('pending', 'approved', 'running'))";
+const CONTINUE_BY: &str = "UPDATE messages SET lease_expires_at = $2 WHERE id = $1";
 const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET updated_at = $3 WHERE id = $1 AND user_id = $2";
 /// The pending answer must be claimed before this, or the janitor ends it.
@@ -311,8 +318,24 @@ impl TurnStore for PgStore {
         for m in step.results {
             insert(&tx, m).await?;
         }
+        if let Some(by) = step.continue_by {
+            let stmt = tx.prepare_cached(CONTINUE_BY).await.map_err(db_error)?;
+            tx.execute(&stmt, &[message.id.as_uuid(), &by])
+                .await
+                .map_err(db_error)?;
+        }
         tx.commit().await.map_err(db_error)?;
         Ok(true)
+    }
+
+    async fn stalled_steps(&self, at: Timestamp, limit: u32) -> Result<Vec<Message>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(STALLED).await.map_err(db_error)?;
+        let rows = client
+            .query(&stmt, &[&at, &sql_limit(limit)])
+            .await
+            .map_err(db_error)?;
+        rows.iter().map(from_row).collect()
     }
 
     async fn get_message(

@@ -25,6 +25,17 @@ const INSERT: &str = concat!(
                ?19, ?20, ?21, ?22)"
 );
 /// Answers whose turn died: unfinished, and nobody renewed the lease, for the janitor.
+/// Tool steps whose continuation is overdue, with every call ended and no next step.
+pub(super) const STALLED: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM messages s WHERE s.status IN ('complete', 'awaiting_approval')
+        AND s.lease_expires_at < ?1
+        AND NOT EXISTS (SELECT 1 FROM messages n WHERE n.reply_to = s.id)
+        AND NOT EXISTS (SELECT 1 FROM tool_executions e WHERE e.message_id = s.id
+            AND e.status IN ('pending', 'approved', 'running'))
+      ORDER BY s.lease_expires_at, s.id LIMIT ?2"
+);
 pub(super) const LAPSED: &str = concat!(
     "SELECT ",
     columns!(),

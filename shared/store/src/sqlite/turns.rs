@@ -8,7 +8,7 @@ use bestchat_domain::time::{Timestamp, to_micros};
 use bestchat_domain::usage::UsageLog;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, insert, read_row};
+use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, STALLED, insert, read_row};
 use super::{SqliteStore, db_error, executions, sql_limit, usage};
 use crate::records::MessageRow;
 
@@ -20,14 +20,20 @@ const INSERT_USER: &str = "INSERT INTO messages
     DO NOTHING";
 const BY_CLIENT_ID: &str = "SELECT id FROM messages
     WHERE conversation_id = ?1 AND user_id = ?2 AND client_message_id = ?3";
-/// A turn of the conversation still going: an answer not ended, or a tool call not ended. The
-/// IMMEDIATE transaction it runs in serializes turn starts, so it sees every earlier one.
+/// A turn of the conversation still going: an answer not ended, a step whose loop has not yet
+/// gone on (its `continue_by` is set until the next step exists), or a tool call not ended.
+/// The IMMEDIATE transaction it runs in serializes turn starts, so it sees every earlier one.
 const OPEN_TURN: &str = "SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = ?1
-        AND status IN ('pending', 'streaming', 'awaiting_approval'))
+        AND (status IN ('pending', 'streaming', 'awaiting_approval')
+             OR (status = 'complete' AND lease_expires_at IS NOT NULL)))
     OR EXISTS (SELECT 1 FROM tool_executions WHERE conversation_id = ?1
         AND status IN ('pending', 'approved', 'running'))";
-/// A failed answer, when it is the last message and no call is open, made pending again.
+/// A failed answer, when it is the last message and no call is open, made pending again. The
+/// model asked for again is the conversation's (the failed attempt recorded the last fallback
+/// it reached).
 const RETRY: &str = "UPDATE messages SET status = 'pending', content = '', tool_calls = '[]',
+        provider = (SELECT c.provider FROM conversations c WHERE c.id = messages.conversation_id),
+        model = (SELECT c.model FROM conversations c WHERE c.id = messages.conversation_id),
         token_count = 0, input_tokens = NULL, output_tokens = NULL, cached_tokens = NULL,
         cost_micros = NULL, finish_reason = NULL, error_code = NULL, error_message = NULL,
         updated_at = ?3, lease_owner = NULL, lease_expires_at = ?4
@@ -38,6 +44,7 @@ const RETRY: &str = "UPDATE messages SET status = 'pending', content = '', tool_
         AND NOT EXISTS (SELECT 1 FROM tool_executions e
             WHERE e.conversation_id = messages.conversation_id
                 AND e.status IN ('pending', 'approved', 'running'))";
+const CONTINUE_BY: &str = "UPDATE messages SET lease_expires_at = ?2 WHERE id = ?1";
 const TOUCH_CONVERSATION: &str =
     "UPDATE conversations SET updated_at = ?3 WHERE id = ?1 AND user_id = ?2";
 /// The pending answer must be claimed before this, or the janitor ends it.
@@ -282,6 +289,7 @@ impl TurnStore for SqliteStore {
             .iter()
             .map(MessageRow::from_domain)
             .collect::<Result<Vec<_>, _>>()?;
+        let continue_by = step.continue_by;
         self.call(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
             if write_final(&tx, &r, by)? == 0 {
@@ -294,8 +302,27 @@ impl TurnStore for SqliteStore {
             for m in &results {
                 insert(&tx, m)?;
             }
+            if let Some(by) = continue_by {
+                tx.prepare_cached(CONTINUE_BY)
+                    .map_err(db_error)?
+                    .execute(params![r.id.to_string(), to_micros(by)])
+                    .map_err(db_error)?;
+            }
             tx.commit().map_err(db_error)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn stalled_steps(&self, at: Timestamp, limit: u32) -> Result<Vec<Message>, StoreError> {
+        self.call(move |conn| {
+            let rows = conn
+                .prepare_cached(STALLED)
+                .map_err(db_error)?
+                .query_map(params![to_micros(at), sql_limit(limit)], read_row)
+                .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                .map_err(db_error)?;
+            rows.into_iter().map(MessageRow::into_domain).collect()
         })
         .await
     }

@@ -22,8 +22,13 @@ pub const DEFAULT_JANITOR_INTERVAL: Duration = Duration::from_secs(60);
 pub struct LocalConfig {
     /// `BESTCHAT_ADDR`; port 0 picks a free port (the banner prints the one chosen).
     pub addr: String,
-    /// `BESTCHAT_DEV_AUTH`: serve `POST /dev/token`. On by default with the embedded store only.
+    /// `BESTCHAT_DEV_AUTH`: serve `POST /dev/token`, which mints a token for any name. On by
+    /// default only with the embedded store, on a loopback address and with no identity provider
+    /// configured; on anywhere else only with `BESTCHAT_INSECURE_DEV_AUTH=1` as well.
     pub dev_auth: bool,
+    /// `BESTCHAT_INSECURE_DEV_AUTH=1`: dev auth was forced on where anyone who reaches the
+    /// gateway, or who holds no identity provider's token, could sign in as anyone.
+    pub insecure_dev_auth: bool,
     /// `BESTCHAT_WS_IDLE_TIMEOUT_MS`: an idle WebSocket is closed after this.
     pub ws_idle_timeout: Duration,
     /// `BESTCHAT_JANITOR_INTERVAL_MS`: how often the janitor runs (a schedule in the cloud).
@@ -53,16 +58,46 @@ impl LocalConfig {
     /// environment names no keys: a file under the data directory, kept across restarts.
     pub fn from_env(app: &mut Config) -> Result<Self, LocalConfigError> {
         let var = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
-        let dev_auth = match var("BESTCHAT_DEV_AUTH").as_deref() {
-            None => matches!(app.store, StoreConfig::Sqlite { .. }),
-            Some("1" | "true" | "on") => true,
-            Some("0" | "false" | "off") => false,
-            Some(other) => {
-                return Err(LocalConfigError(format!(
-                    "BESTCHAT_DEV_AUTH must be 1 or 0, got {other:?}"
-                )));
+        let flag = |key: &str| match var(key).as_deref() {
+            None => Ok(None),
+            Some("1" | "true" | "on") => Ok(Some(true)),
+            Some("0" | "false" | "off") => Ok(Some(false)),
+            Some(other) => Err(LocalConfigError(format!(
+                "{key} must be 1 or 0, got {other:?}"
+            ))),
+        };
+        let addr = var("BESTCHAT_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+        let loopback = is_loopback(&addr);
+        // Tokens come from an identity provider: a name alone must not be one.
+        let identity_provider = matches!(app.auth.keys, AuthKeys::Jwks(_))
+            || var("BESTCHAT_OIDC_ISSUER").is_some();
+        let insecure_dev_auth = flag("BESTCHAT_INSECURE_DEV_AUTH")?.unwrap_or(false);
+        let dev_auth = match flag("BESTCHAT_DEV_AUTH")? {
+            Some(on) => on,
+            None => {
+                matches!(app.store, StoreConfig::Sqlite { .. }) && loopback && !identity_provider
             }
         };
+        if dev_auth && !insecure_dev_auth {
+            if !loopback {
+                return Err(LocalConfigError(format!(
+                    "dev auth mints a token for any name, and BESTCHAT_ADDR {addr} is not a \
+                     loopback address: anyone who reaches it could sign in as anyone. Set \
+                     BESTCHAT_DEV_AUTH=0 and sign in through an identity provider \
+                     (BESTCHAT_OIDC_ISSUER, BESTCHAT_JWKS_URL), listen on 127.0.0.1, or force it \
+                     with BESTCHAT_INSECURE_DEV_AUTH=1"
+                )));
+            }
+            if identity_provider {
+                return Err(LocalConfigError(
+                    "dev auth mints a token for any name, and an identity provider is configured \
+                     (BESTCHAT_OIDC_ISSUER or BESTCHAT_JWKS_URL): its users could be signed in as \
+                     by name. Set BESTCHAT_DEV_AUTH=0, or force it with \
+                     BESTCHAT_INSECURE_DEV_AUTH=1"
+                        .into(),
+                ));
+            }
+        }
         if app.auth.keys == AuthKeys::Unset {
             let secret = stored_secret(&app.data_dir.join(SECRET_FILE))?;
             app.auth.keys = AuthKeys::Secret(String::from_utf8_lossy(&secret).into_owned());
@@ -80,18 +115,8 @@ impl LocalConfig {
                 "BESTCHAT_JANITOR_INTERVAL_MS must be at least 1".into(),
             ));
         }
-        let addr = var("BESTCHAT_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
-        let emulate_aws = match var("BESTCHAT_EMULATE_AWS").as_deref() {
-            None | Some("1" | "true" | "on") => true,
-            Some("0" | "false" | "off") => false,
-            Some(other) => {
-                return Err(LocalConfigError(format!(
-                    "BESTCHAT_EMULATE_AWS must be 1 or 0, got {other:?}"
-                )));
-            }
-        };
-        let emulate_aws = if emulate_aws {
-            if !is_loopback(&addr) {
+        let emulate_aws = if flag("BESTCHAT_EMULATE_AWS")?.unwrap_or(true) {
+            if !loopback {
                 return Err(LocalConfigError(format!(
                     "BESTCHAT_ADDR {addr} is not a loopback address, and the AWS emulation \
                      (/@connections, /2015-03-31/functions) must not be reachable from other \
@@ -129,6 +154,7 @@ impl LocalConfig {
         Ok(Self {
             addr,
             dev_auth,
+            insecure_dev_auth: dev_auth && insecure_dev_auth,
             ws_idle_timeout,
             janitor_interval,
             emulate_aws,

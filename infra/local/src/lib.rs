@@ -136,6 +136,12 @@ fn banner(
     if local.dev_auth {
         let (subject, user_id) = dev_subject("dev").ok_or("the dev user name is invalid")?;
         let token = auth.mint(&subject, chrono::Utc::now().timestamp(), DEV_TOKEN_TTL)?;
+        if local.insecure_dev_auth {
+            writeln!(
+                out,
+                "  dev auth: ON WHERE IT IS UNSAFE (BESTCHAT_INSECURE_DEV_AUTH=1): anyone who reaches {addr} can sign in as anyone"
+            )?;
+        }
         writeln!(
             out,
             "  dev auth: on (POST /dev/token {{\"user\": \"alice\"}} gives a token)"

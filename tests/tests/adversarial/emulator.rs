@@ -65,7 +65,10 @@ async fn the_aws_emulation_refuses_every_other_caller() {
 fn the_gateway_refuses_to_listen_beyond_loopback_while_emulating() {
     let dir = TempDir::new("open-addr");
     for addr in ["0.0.0.0:0", "[::]:0"] {
-        let err = GatewayProcess::refused_start(dir.path(), &[("BESTCHAT_ADDR", addr)]);
+        let err = GatewayProcess::refused_start(
+            dir.path(),
+            &[("BESTCHAT_ADDR", addr), ("BESTCHAT_DEV_AUTH", "0")],
+        );
         assert!(err.contains("BESTCHAT_EMULATE_AWS"), "{addr}: {err}");
     }
 }
@@ -79,6 +82,8 @@ async fn without_the_emulation_the_gateway_may_listen_anywhere() {
         &[
             ("BESTCHAT_ADDR", "0.0.0.0:0"),
             ("BESTCHAT_EMULATE_AWS", "0"),
+            // Dev auth is refused beyond loopback (see dev_auth.rs).
+            ("BESTCHAT_DEV_AUTH", "0"),
         ],
     );
     let port = gateway.base_url.rsplit(':').next().unwrap().to_owned();

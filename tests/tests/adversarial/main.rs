@@ -6,6 +6,7 @@
 mod bad_input;
 mod caps;
 mod cross_user;
+mod dev_auth;
 mod emulator;
 mod faults;
 mod frames;

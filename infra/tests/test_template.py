@@ -209,6 +209,7 @@ class Invocations(ExpandedTemplate):
             {
                 "MessagesSendFunction": {"ChatTurnFunction"},
                 "MessagesRetryFunction": {"ChatTurnFunction"},
+                "ToolsCreateFunction": {"ToolExecutorFunction"},
                 "ToolExecutionsApproveFunction": {"ChatTurnFunction"},
                 "ToolExecutionsDenyFunction": {"ChatTurnFunction"},
                 "WsMessageFunction": {"ChatTurnFunction"},
@@ -252,9 +253,10 @@ class Storage(ExpandedTemplate):
         self.assertEqual(
             self.s3_grants(),
             {
+                # Stores modules; compiling (and so compiled code) is the executor's alone.
                 "ToolsCreateFunction": {
                     ("s3:PutObject", "${BlobBucket.Arn}/tools/*"),
-                    ("s3:PutObject", "${BlobBucket.Arn}/compiled/*"),
+                    ("s3:DeleteObject", "${BlobBucket.Arn}/tools/*"),
                 },
                 "ToolExecutorFunction": {
                     ("s3:GetObject", "${BlobBucket.Arn}/tools/*"),

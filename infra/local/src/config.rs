@@ -69,8 +69,8 @@ impl LocalConfig {
         let addr = var("BESTCHAT_ADDR").unwrap_or_else(|| DEFAULT_ADDR.to_owned());
         let loopback = is_loopback(&addr);
         // Tokens come from an identity provider: a name alone must not be one.
-        let identity_provider = matches!(app.auth.keys, AuthKeys::Jwks(_))
-            || var("BESTCHAT_OIDC_ISSUER").is_some();
+        let identity_provider =
+            matches!(app.auth.keys, AuthKeys::Jwks(_)) || var("BESTCHAT_OIDC_ISSUER").is_some();
         let insecure_dev_auth = flag("BESTCHAT_INSECURE_DEV_AUTH")?.unwrap_or(false);
         let dev_auth = match flag("BESTCHAT_DEV_AUTH")? {
             Some(on) => on,

@@ -74,8 +74,13 @@ fn report_percentiles(rt: &tokio::runtime::Runtime) {
     let mut times = Vec::with_capacity(5_000);
     for i in 0..5_100 {
         let started = Instant::now();
-        let (result, _) =
-            rt.block_on(sandbox.run(&sha, async || Ok(TRIVIAL.to_vec()), Vec::new(), &limits));
+        let (result, _) = rt.block_on(sandbox.run(
+            &sha,
+            false,
+            async || Ok(TRIVIAL.to_vec()),
+            Vec::new(),
+            &limits,
+        ));
         let elapsed = started.elapsed();
         result.unwrap();
         if i >= 100 {
@@ -146,6 +151,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             rt.block_on(sandbox.run(
                 &sha,
+                false,
                 async || Ok(TRIVIAL.to_vec()),
                 Vec::new(),
                 black_box(&limits),

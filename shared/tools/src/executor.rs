@@ -23,6 +23,40 @@ pub struct ExecRequest {
     pub limits: Limits,
 }
 
+/// What the executor is asked: to run a call, or to prepare a user's module for registration
+/// (compile it within the deployment's budget, check it is a tool, keep its code). Compiling
+/// belongs to the executor alone, so no other function ever compiles a stranger's code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ExecutorRequest {
+    Prepare { prepare: PrepareModule },
+    Run(ExecRequest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareModule {
+    /// The module's sha256: the blob store holds it under that name.
+    pub sha256: String,
+    /// The tool's risk is `network` (it may import `bestchat.fetch`).
+    pub network: bool,
+}
+
+/// The answer to a prepare request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Prepared {
+    Ok,
+    /// The module cannot be a tool, or costs too much to compile: the reason, for the user.
+    Refused {
+        reason: String,
+    },
+    /// Nothing could be tried (the module is not stored, no compiler): not the module's fault.
+    Unavailable {
+        reason: String,
+    },
+}
+
 /// Which module runs: a built-in by name, or a user's by the sha256 the blob store keeps it
 /// under.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +158,38 @@ impl Executor {
         &self.sandbox
     }
 
+    /// Prepares a user's module for registration.
+    pub async fn prepare(&self, request: &PrepareModule) -> Prepared {
+        if !is_sha256(&request.sha256) {
+            return Prepared::Refused {
+                reason: "sha256 must be 64 lowercase hex digits".into(),
+            };
+        }
+        let module = ModuleRef::Sha256(request.sha256.clone());
+        let bytes = match self.modules.bytes(&module).await {
+            Ok(bytes) => bytes,
+            Err(failure) => {
+                return Prepared::Unavailable {
+                    reason: failure.message,
+                };
+            }
+        };
+        if crate::sandbox::sha256_hex(&bytes) != request.sha256 {
+            return Prepared::Unavailable {
+                reason: "the stored module does not match its sha256".into(),
+            };
+        }
+        match self.sandbox.check(&bytes, request.network).await {
+            Ok(_) => Prepared::Ok,
+            Err(crate::sandbox::ModuleError::Unavailable(reason)) => {
+                Prepared::Unavailable { reason }
+            }
+            Err(e) => Prepared::Refused {
+                reason: e.to_string(),
+            },
+        }
+    }
+
     /// Runs one call. Every outcome is an answer: a failure is the tool's, typed, never the
     /// executor's crash.
     pub async fn execute(&self, request: ExecRequest) -> ExecResponse {
@@ -157,10 +223,12 @@ impl Executor {
         };
         let modules = Arc::clone(&self.modules);
         let module = request.module.clone();
+        let trusted = matches!(module, ModuleRef::Builtin(_));
         let (result, usage) = self
             .sandbox
             .run(
                 &sha,
+                trusted,
                 async move || modules.bytes(&module).await,
                 input,
                 &limits,

@@ -17,6 +17,9 @@ pub mod registry;
 pub mod sandbox;
 
 pub use arguments::{ArgumentError, Arguments};
-pub use executor::{ExecRequest, ExecResponse, Failure, FailureKind, ModuleRef, Usage};
+pub use executor::{
+    ExecRequest, ExecResponse, ExecutorRequest, Failure, FailureKind, ModuleRef, PrepareModule,
+    Prepared, Usage,
+};
 pub use limits::{Ceilings, Limits};
 pub use manifest::{Manifest, ManifestError, Risk, ToolName};

@@ -122,10 +122,7 @@ async fn forcing_dev_auth_where_it_is_unsafe_is_said_loudly() {
             ("BESTCHAT_INSECURE_DEV_AUTH", "1"),
         ],
     );
-    assert_eq!(
-        dev_token_status(&local_url(&gateway)).await,
-        StatusCode::OK
-    );
+    assert_eq!(dev_token_status(&local_url(&gateway)).await, StatusCode::OK);
     assert!(
         gateway
             .stdout_lines()

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use bestchat_tools::Ceilings;
+use bestchat_tools::sandbox::{CompileBudget, ModuleShape};
 
 use crate::config::{ConfigError, Env};
 
@@ -39,6 +40,11 @@ pub struct ToolsConfig {
     pub executor_function: Option<String>,
     pub blobs: BlobConfig,
     pub loop_limits: LoopLimits,
+    /// What compiling one user module may cost: `BESTCHAT_TOOL_COMPILE_TIMEOUT_MS`,
+    /// `BESTCHAT_TOOL_COMPILE_MAX_MEMORY_BYTES`, `BESTCHAT_TOOL_COMPILE_CONCURRENCY`, and the
+    /// shape a module may have (`BESTCHAT_TOOL_MAX_FUNCTIONS`, `BESTCHAT_TOOL_MAX_FUNCTION_BYTES`,
+    /// `BESTCHAT_TOOL_MAX_LOCALS`, `BESTCHAT_TOOL_MAX_NESTING`).
+    pub compile: CompileBudget,
 }
 
 /// The agent loop's bounds.
@@ -139,8 +145,36 @@ impl ToolsConfig {
             executor_function: env.optional("TOOL_EXECUTOR_FUNCTION"),
             blobs,
             loop_limits: LoopLimits::from_env(env)?,
+            compile: compile_budget(env)?,
         })
     }
+}
+
+fn compile_budget(env: &Env<'_>) -> Result<CompileBudget, ConfigError> {
+    let d = CompileBudget::default();
+    let shape = ModuleShape {
+        max_functions: env.number("BESTCHAT_TOOL_MAX_FUNCTIONS", d.shape.max_functions)?,
+        max_function_bytes: env.number(
+            "BESTCHAT_TOOL_MAX_FUNCTION_BYTES",
+            d.shape.max_function_bytes,
+        )?,
+        max_locals: env.number("BESTCHAT_TOOL_MAX_LOCALS", d.shape.max_locals)?,
+        max_nesting: env.number("BESTCHAT_TOOL_MAX_NESTING", d.shape.max_nesting)?,
+    };
+    let budget = CompileBudget {
+        timeout: env.millis("BESTCHAT_TOOL_COMPILE_TIMEOUT_MS", d.timeout)?,
+        max_memory_bytes: env
+            .number("BESTCHAT_TOOL_COMPILE_MAX_MEMORY_BYTES", d.max_memory_bytes)?,
+        concurrency: env.number("BESTCHAT_TOOL_COMPILE_CONCURRENCY", d.concurrency)?,
+        shape,
+    };
+    if budget.timeout.is_zero() || budget.concurrency == 0 || budget.max_memory_bytes == 0 {
+        return Err(ConfigError(
+            "BESTCHAT_TOOL_COMPILE_TIMEOUT_MS, _MAX_MEMORY_BYTES and _CONCURRENCY must be more than 0"
+                .into(),
+        ));
+    }
+    Ok(budget)
 }
 
 impl LoopLimits {

@@ -1,7 +1,8 @@
-//! The `tool-executor` function: one call in, its result or typed failure out. It needs no
-//! database, cache or keys: only the blob store, read-only.
+//! The `tool-executor` function: one call in, its result or typed failure out; or a user's
+//! module to prepare for registration (compiling belongs here alone). It needs no database,
+//! cache or keys: only the blob store (modules read, compiled code written).
 
-use bestchat_tools::ExecRequest;
+use bestchat_tools::ExecutorRequest;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -17,8 +18,13 @@ pub async fn handle(state: Arc<AppState>, payload: Value) -> Result<Value, AppEr
 /// One invocation. A call that fails is an answer (`status: failed`); only a payload that is
 /// not a request is the function's error.
 pub async fn serve(runtime: &ToolRuntime, payload: Value) -> Result<Value, AppError> {
-    let request: ExecRequest =
+    let request: ExecutorRequest =
         serde_json::from_value(payload).map_err(|e| AppError::Payload(e.to_string()))?;
-    let response = runtime.executor.execute(request).await;
-    serde_json::to_value(response).map_err(|e| AppError::Internal(e.to_string()))
+    let answer = match request {
+        ExecutorRequest::Run(call) => serde_json::to_value(runtime.executor.execute(call).await),
+        ExecutorRequest::Prepare { prepare } => {
+            serde_json::to_value(runtime.executor.prepare(&prepare).await)
+        }
+    };
+    answer.map_err(|e| AppError::Internal(e.to_string()))
 }

@@ -54,6 +54,7 @@ impl ToolRuntime {
                 cache_max_bytes: config.cache_max_bytes,
                 max_prepared: config.max_prepared,
                 shared: Some(Arc::new(SharedCompiled::new(Arc::clone(&blobs)))),
+                compile: config.compile,
             },
             fetcher,
         )

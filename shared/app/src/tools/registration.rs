@@ -8,7 +8,10 @@ use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::tool::{UserTool, module_key};
 use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_tools::registry::{Entry, Registry};
-use bestchat_tools::{Manifest, ModuleRef, Risk, builtin};
+use bestchat_tools::sandbox::sha256_hex;
+use bestchat_tools::{
+    ExecutorRequest, Manifest, ModuleRef, PrepareModule, Prepared, Risk, builtin,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -138,14 +141,36 @@ pub async fn register(
             manifest.name
         )));
     }
-    let sha = runtime
-        .executor
-        .sandbox()
-        .check(&module, manifest.risk == Risk::Network)
-        .await
-        .map_err(|e| invalid_tool(format!("module: {e}")))?;
+    let sha = sha256_hex(&module);
     let key = module_key(&sha);
-    runtime.blobs.put(&key, module).await?;
+    // One compile per user at a time: a user cannot queue the executor's budget up.
+    let lock = compile_lock(user);
+    let held = state
+        .cache
+        .set_if_absent(&lock, b"1", config.compile.timeout + COMPILE_LOCK_SLACK)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot take the compile lock");
+            AppError::from(DomainError::of(ErrorCode::Unavailable))
+        })?;
+    if !held {
+        return Err(conflict(
+            "another of your modules is being compiled; register this one when it is done".into(),
+        ));
+    }
+    let prepared = prepare(
+        state,
+        runtime,
+        &key,
+        module,
+        &sha,
+        manifest.risk == Risk::Network,
+    )
+    .await;
+    if let Err(e) = state.cache.delete(&lock).await {
+        tracing::warn!(error = %e, "cannot release the compile lock; it lapses");
+    }
+    prepared?;
     let at = now();
     let tool = UserTool {
         id: ToolId::generate(),
@@ -169,6 +194,59 @@ pub async fn register(
         hosts_from_user: false,
     };
     Ok(ToolView::of(&entry, Some(&tool)))
+}
+
+/// Longer than a compile may take, so the lock outlives the compile it guards.
+const COMPILE_LOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn compile_lock(user: UserId) -> String {
+    format!("compiling:{user}")
+}
+
+/// Stores the module and has the executor compile and check it (compiling belongs to the
+/// executor: in AWS a function of its own, locally a child process of the gateway). A module it
+/// refuses is not kept.
+async fn prepare(
+    state: &AppState,
+    runtime: &crate::tools::ToolRuntime,
+    key: &str,
+    module: Vec<u8>,
+    sha: &str,
+    network: bool,
+) -> Result<(), AppError> {
+    runtime.blobs.put(key, module).await?;
+    let request = ExecutorRequest::Prepare {
+        prepare: PrepareModule {
+            sha256: sha.to_owned(),
+            network,
+        },
+    };
+    let payload = serde_json::to_value(&request).map_err(|e| AppError::Internal(e.to_string()))?;
+    let answer = state
+        .invoker
+        .invoke(crate::tools::TOOL_EXECUTOR, &payload)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "the executor could not prepare a module");
+            AppError::from(DomainError::of(ErrorCode::Unavailable))
+        })?;
+    match serde_json::from_value::<Prepared>(answer) {
+        Ok(Prepared::Ok) => Ok(()),
+        Ok(Prepared::Refused { reason }) => {
+            // Refused bytes are refused for anyone: nothing may use them.
+            if let Err(e) = runtime.blobs.delete(key).await {
+                tracing::warn!(error = %e, "cannot delete a refused module");
+            }
+            Err(invalid_tool(format!("module: {reason}")))
+        }
+        Ok(Prepared::Unavailable { reason }) => {
+            tracing::error!(reason, "the executor could not prepare a module");
+            Err(DomainError::of(ErrorCode::Unavailable).into())
+        }
+        Err(e) => Err(AppError::Internal(format!(
+            "unreadable prepare answer: {e}"
+        ))),
+    }
 }
 
 /// The built-ins first, then the user's own by name, then their MCP servers' tools.

@@ -20,4 +20,7 @@ pub trait BlobStore: Send + Sync {
 
     /// `None` when there is no such object; `TooLarge` rather than reading past `max_bytes`.
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BlobError>;
+
+    /// Removes the object; removing one that is not there is no error.
+    async fn delete(&self, key: &str) -> Result<(), BlobError>;
 }

@@ -54,6 +54,14 @@ impl BlobStore for LocalBlobs {
         }
         tokio::fs::read(&path).await.map(Some).map_err(io)
     }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        check_key(key)?;
+        match tokio::fs::remove_file(self.dir.join(key)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn uuid_like() -> String {
@@ -71,6 +79,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bestchat-blobs-{}", uuid_like()));
         let blobs = LocalBlobs::new(dir.clone());
         assert!(blobs.get("tools/a.wasm", 10).await.unwrap().is_none());
+        blobs.delete("tools/a.wasm").await.unwrap();
         blobs
             .put("tools/a.wasm", b"0123456789".to_vec())
             .await

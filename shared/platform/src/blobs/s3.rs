@@ -87,4 +87,18 @@ impl BlobStore for S3Blobs {
         }
         Ok(Some(bytes.to_vec()))
     }
+
+    async fn delete(&self, key: &str) -> Result<(), BlobError> {
+        check_key(key)?;
+        // S3 answers a delete of a missing key with success too.
+        self.client()
+            .await
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
 }

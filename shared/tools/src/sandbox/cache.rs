@@ -33,9 +33,9 @@ pub fn shared_key(engine_key: &str, sha256: &str) -> String {
 /// Loads code this engine compiled, from the shared store.
 pub fn load_shared(engine: &Engine, bytes: &[u8]) -> Option<Module> {
     // SAFETY: the bytes are what `Module::serialize` wrote for an engine with this
-    // compatibility hash, put in the deployment's private bucket by its own functions (only
-    // their roles may write `compiled/`); wasmtime checks the header and compatibility, and a
-    // blob it refuses is compiled again.
+    // compatibility hash: put in the deployment's private bucket by its own functions (only
+    // their roles may write `compiled/`), or handed back by this program's own compile child;
+    // wasmtime checks the header and compatibility, and a blob it refuses is compiled again.
     #[allow(unsafe_code)]
     let loaded = unsafe { Module::deserialize(engine, bytes) };
     loaded

@@ -1,11 +1,15 @@
-//! The sandbox: one wasmtime `Engine` per process, each module compiled once (and cached on
-//! disk), a fresh `Store` per call with its memory, CPU and wall-clock caps, its stdin and
-//! stdout in memory, and nothing else: no files, no environment, no sockets, no arguments.
+//! The sandbox: two wasmtime engines per process — the built-in tools compiled for speed, users'
+//! modules by the baseline settings after a shape check, in a child process with a deadline and
+//! a memory limit — each module compiled once (and cached on disk), a fresh `Store` per call
+//! with its memory, CPU and wall-clock caps, its stdin and stdout in memory, and nothing else:
+//! no files, no environment, no sockets, no arguments.
 
 mod cache;
 pub mod fetch;
 mod guest;
+pub mod isolated;
 mod limiter;
+pub mod shape;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,7 +27,9 @@ pub use cache::CompiledStore;
 use cache::DiskCache;
 use fetch::{FetchRefusal, Fetcher};
 use guest::Guest;
+pub use isolated::{CompileBudget, serve_compile_child};
 use limiter::Limiter;
+pub use shape::ModuleShape;
 
 /// How often the engine's epoch advances: a running call yields to the scheduler this often,
 /// so its wall-clock deadline fires on time even while the guest never calls the host.
@@ -43,6 +49,8 @@ pub struct SandboxSettings {
     pub max_prepared: usize,
     /// Compiled modules shared by every process of the deployment; `None`: this host only.
     pub shared: Option<Arc<dyn CompiledStore>>,
+    /// What compiling one user module may cost.
+    pub compile: CompileBudget,
 }
 
 /// Why a module cannot be a tool.
@@ -56,17 +64,54 @@ pub enum ModuleError {
     FetchWithoutNetwork,
     #[error("the module does not export {0}: build it as a WASI command (wasm32-wasip1 binary)")]
     Export(&'static str),
+    /// Its shape, or compiling it, passes what this deployment spends on one module.
+    #[error("the module is too costly to compile: {0}")]
+    TooCostly(String),
+    /// Compiling could not be tried (no compiler process); not the module's fault.
+    #[error("the module could not be compiled just now: {0}")]
+    Unavailable(String),
+}
+
+/// One engine with what goes with it: the linker of the tool interface, and the name its
+/// compiled code is kept under.
+struct Compiler {
+    engine: Engine,
+    /// Its compatibility hash: code another engine compiled is never loaded.
+    key: String,
+    linker: Linker<Guest>,
+    disk: Option<DiskCache>,
+}
+
+impl Compiler {
+    fn new(engine: Engine, settings: &SandboxSettings) -> wasmtime::Result<Self> {
+        spawn_epoch_ticker(&engine);
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |guest: &mut Guest| &mut guest.wasi)?;
+        guest::add_fetch_to_linker(&mut linker)?;
+        Ok(Self {
+            disk: settings
+                .cache_dir
+                .clone()
+                .map(|dir| DiskCache::new(dir, &engine, settings.cache_max_bytes)),
+            key: cache::engine_key(&engine),
+            engine,
+            linker,
+        })
+    }
 }
 
 pub struct Sandbox {
-    engine: Engine,
-    engine_key: String,
-    linker: Linker<Guest>,
+    /// The built-in tools: ours, compiled for speed.
+    trusted: Compiler,
+    /// Users' modules: compiled by the baseline settings, whose cost grows with the module.
+    untrusted: Compiler,
     prepared: Mutex<HashMap<String, InstancePre<Guest>>>,
-    disk: Option<DiskCache>,
     shared: Option<Arc<dyn CompiledStore>>,
     max_prepared: usize,
     fetcher: Arc<Fetcher>,
+    compile: CompileBudget,
+    /// Users' modules compiled at once by this process.
+    compiling: tokio::sync::Semaphore,
 }
 
 /// A module's sha256, as the blob store and the cache name it.
@@ -77,56 +122,72 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// The settings both engines share: fuel, epochs, the guest's stack.
+fn engine_config(opt: OptLevel) -> Config {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(WASM_STACK_BYTES)
+        .async_stack_size(WASM_STACK_BYTES + 1024 * 1024)
+        .cranelift_opt_level(opt);
+    config
+}
+
+/// The engine users' modules are compiled and run by (the compile child builds the same).
+fn untrusted_engine() -> wasmtime::Result<Engine> {
+    // No optimization: no e-graph pass, whose cost a hostile shape makes explode.
+    Engine::new(&engine_config(OptLevel::None))
+}
+
 impl Sandbox {
     pub fn new(settings: SandboxSettings, fetcher: Fetcher) -> wasmtime::Result<Self> {
-        let mut config = Config::new();
-        config
-            .consume_fuel(true)
-            .epoch_interruption(true)
-            .max_wasm_stack(WASM_STACK_BYTES)
-            .async_stack_size(WASM_STACK_BYTES + 1024 * 1024)
-            .cranelift_opt_level(OptLevel::Speed);
-        let engine = Engine::new(&config)?;
-        spawn_epoch_ticker(&engine);
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, |guest: &mut Guest| &mut guest.wasi)?;
-        guest::add_fetch_to_linker(&mut linker)?;
+        let trusted = Compiler::new(Engine::new(&engine_config(OptLevel::Speed))?, &settings)?;
+        let untrusted = Compiler::new(untrusted_engine()?, &settings)?;
         Ok(Self {
-            disk: settings
-                .cache_dir
-                .map(|dir| DiskCache::new(dir, &engine, settings.cache_max_bytes)),
-            engine_key: cache::engine_key(&engine),
+            trusted,
+            untrusted,
             shared: settings.shared,
-            engine,
-            linker,
             prepared: Mutex::new(HashMap::new()),
             max_prepared: settings.max_prepared.max(1),
             fetcher: Arc::new(fetcher),
+            compile: settings.compile,
+            compiling: tokio::sync::Semaphore::new(settings.compile.concurrency.max(1)),
         })
     }
 
-    /// Compiles a module and checks it is a tool: a WASI command importing only preview 1
-    /// and, for a network tool, `bestchat.fetch`. Registration calls this; the compiled code
+    fn compiler(&self, trusted: bool) -> &Compiler {
+        if trusted {
+            &self.trusted
+        } else {
+            &self.untrusted
+        }
+    }
+
+    /// Compiles a user's module and checks it is a tool: a WASI command importing only preview
+    /// 1 and, for a network tool, `bestchat.fetch`. Registration calls this; the compiled code
     /// is cached, so the first call does not compile again.
     pub async fn check(&self, bytes: &[u8], network: bool) -> Result<String, ModuleError> {
         let sha = sha256_hex(bytes);
-        let module = self.compile(&sha, bytes.to_vec()).await?;
+        let module = self.compile(false, &sha, bytes.to_vec()).await?;
         check_interface(&module, network)?;
         self.prepare(&sha, &module)?;
         Ok(sha)
     }
 
     /// Runs the module `sha` (whose bytes `bytes` gives, if it must be compiled) with `input`
-    /// on stdin, under `limits`. The output is what the tool wrote to stdout.
+    /// on stdin, under `limits`. The output is what the tool wrote to stdout. `trusted`: a
+    /// built-in tool, compiled for speed.
     pub async fn run(
         &self,
         sha: &str,
+        trusted: bool,
         bytes: impl AsyncFnOnce() -> Result<Vec<u8>, Failure>,
         input: Vec<u8>,
         limits: &Limits,
     ) -> (Result<Vec<u8>, Failure>, Usage) {
         let started = Instant::now();
-        let pre = match self.ready(sha, bytes).await {
+        let pre = match self.ready(sha, trusted, bytes).await {
             Ok(pre) => pre,
             Err(failure) => return (Err(failure), Usage::since(started, 0, 0)),
         };
@@ -136,12 +197,14 @@ impl Sandbox {
     async fn ready(
         &self,
         sha: &str,
+        trusted: bool,
         bytes: impl AsyncFnOnce() -> Result<Vec<u8>, Failure>,
     ) -> Result<InstancePre<Guest>, Failure> {
         if let Some(pre) = self.lock().get(sha) {
             return Ok(pre.clone());
         }
-        let module = match self.compiled(sha).await {
+        let compiler = self.compiler(trusted);
+        let module = match self.compiled(compiler, sha).await {
             Some(module) => module,
             None => {
                 let bytes = bytes().await?;
@@ -151,7 +214,7 @@ impl Sandbox {
                         "the module's bytes do not match its sha256",
                     ));
                 }
-                self.compile_fresh(sha, bytes)
+                self.compile_fresh(trusted, sha, bytes)
                     .await
                     .map_err(|e| Failure::new(FailureKind::ModuleUnavailable, e.to_string()))?
             }
@@ -163,54 +226,111 @@ impl Sandbox {
     }
 
     /// Code compiled before, by this process's disk or any process of the deployment.
-    async fn compiled(&self, sha: &str) -> Option<Module> {
-        if let Some(module) = self.disk.as_ref().and_then(|d| d.load(&self.engine, sha)) {
+    async fn compiled(&self, compiler: &Compiler, sha: &str) -> Option<Module> {
+        if let Some(module) = compiler
+            .disk
+            .as_ref()
+            .and_then(|d| d.load(&compiler.engine, sha))
+        {
             return Some(module);
         }
         let shared = self.shared.as_ref()?;
-        let bytes = shared
-            .get(&cache::shared_key(&self.engine_key, sha))
-            .await?;
-        let module = cache::load_shared(&self.engine, &bytes)?;
-        if let Some(disk) = &self.disk {
+        let bytes = shared.get(&cache::shared_key(&compiler.key, sha)).await?;
+        let module = cache::load_shared(&compiler.engine, &bytes)?;
+        if let Some(disk) = &compiler.disk {
             disk.store(sha, &bytes);
         }
         Some(module)
     }
 
-    async fn compile(&self, sha: &str, bytes: Vec<u8>) -> Result<Module, ModuleError> {
-        match self.compiled(sha).await {
+    async fn compile(
+        &self,
+        trusted: bool,
+        sha: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Module, ModuleError> {
+        match self.compiled(self.compiler(trusted), sha).await {
             Some(module) => Ok(module),
-            None => self.compile_fresh(sha, bytes).await,
+            None => self.compile_fresh(trusted, sha, bytes).await,
         }
     }
 
     /// Compiles, and keeps the code on disk and in the shared store.
-    async fn compile_fresh(&self, sha: &str, bytes: Vec<u8>) -> Result<Module, ModuleError> {
-        let engine = self.engine.clone();
-        let module = tokio::task::spawn_blocking(move || Module::new(&engine, &bytes))
-            .await
-            .map_err(|e| ModuleError::Invalid(e.to_string()))?
-            .map_err(|e| ModuleError::Invalid(first_line(&e)))?;
-        match module.serialize() {
-            Ok(code) => {
-                if let Some(disk) = &self.disk {
-                    disk.store(sha, &code);
-                }
-                if let Some(shared) = &self.shared {
-                    shared
-                        .put(&cache::shared_key(&self.engine_key, sha), code)
-                        .await;
-                }
+    async fn compile_fresh(
+        &self,
+        trusted: bool,
+        sha: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Module, ModuleError> {
+        let compiler = self.compiler(trusted);
+        let (module, code) = if trusted {
+            let engine = compiler.engine.clone();
+            let module = tokio::task::spawn_blocking(move || Module::new(&engine, &bytes))
+                .await
+                .map_err(|e| ModuleError::Invalid(e.to_string()))?
+                .map_err(|e| ModuleError::Invalid(first_line(&e)))?;
+            let code = module
+                .serialize()
+                .inspect_err(|e| tracing::warn!(error = %e, "cannot serialize a compiled module"))
+                .ok();
+            (module, code)
+        } else {
+            let code = self.compile_untrusted(bytes).await?;
+            let module = cache::load_shared(&compiler.engine, &code).ok_or_else(|| {
+                ModuleError::Unavailable("the compiled code does not load".into())
+            })?;
+            (module, Some(code))
+        };
+        if let Some(code) = code {
+            if let Some(disk) = &compiler.disk {
+                disk.store(sha, &code);
             }
-            Err(e) => tracing::warn!(error = %e, "cannot serialize a compiled module"),
+            if let Some(shared) = &self.shared {
+                shared
+                    .put(&cache::shared_key(&compiler.key, sha), code)
+                    .await;
+            }
         }
         Ok(module)
     }
 
+    /// A user's module: its shape checked, then compiled within the budget — in a child
+    /// process where this program can run one, else (unit tests) in process with a deadline.
+    async fn compile_untrusted(&self, bytes: Vec<u8>) -> Result<Vec<u8>, ModuleError> {
+        shape::check_shape(&bytes, &self.compile.shape)?;
+        let _turn = self
+            .compiling
+            .acquire()
+            .await
+            .map_err(|_| ModuleError::Unavailable("the sandbox is shutting down".into()))?;
+        if let Some(program) = isolated::program() {
+            return isolated::compile(program, bytes, &self.compile).await;
+        }
+        let engine = self.untrusted.engine.clone();
+        let compiled = tokio::time::timeout(
+            self.compile.timeout,
+            tokio::task::spawn_blocking(move || {
+                Module::new(&engine, &bytes).and_then(|m| m.serialize())
+            }),
+        )
+        .await
+        .map_err(|_| {
+            ModuleError::TooCostly(format!(
+                "compiling it took longer than {} ms",
+                self.compile.timeout.as_millis()
+            ))
+        })?
+        .map_err(|e| ModuleError::Unavailable(e.to_string()))?;
+        compiled.map_err(|e| ModuleError::Invalid(first_line(&e)))
+    }
+
     fn prepare(&self, sha: &str, module: &Module) -> Result<InstancePre<Guest>, ModuleError> {
-        let pre = self
-            .linker
+        let linker = if Engine::same(module.engine(), &self.trusted.engine) {
+            &self.trusted.linker
+        } else {
+            &self.untrusted.linker
+        };
+        let pre = linker
             .instantiate_pre(module)
             .map_err(|e| ModuleError::Import(first_line(&e)))?;
         let mut prepared = self.lock();
@@ -253,7 +373,8 @@ impl Sandbox {
             limits.hosts.clone(),
             Arc::clone(&self.fetcher),
         );
-        let mut store = Store::new(&self.engine, guest);
+        // The engine the module was compiled by.
+        let mut store = Store::new(pre.module().engine(), guest);
         store.limiter(|guest| &mut guest.limiter);
         if store.set_fuel(limits.fuel).is_err() {
             return (

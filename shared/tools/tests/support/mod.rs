@@ -42,6 +42,7 @@ pub fn sandbox(cache_dir: Option<PathBuf>) -> Sandbox {
         cache_max_bytes: 1024 * 1024 * 1024,
         max_prepared: 16,
         shared: None,
+        compile: Default::default(),
     };
     Sandbox::new(settings, fetcher).expect("sandbox")
 }

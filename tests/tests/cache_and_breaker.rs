@@ -81,6 +81,11 @@ async fn increments_count_and_expire(cache: &dyn Cache) {
         1,
         "the count expired"
     );
+    // Amounts other than one: a byte count.
+    assert_eq!(cache.add("bytes", 4_096, SHORT).await.unwrap(), 4_096);
+    assert_eq!(cache.add("bytes", 100, SHORT).await.unwrap(), 4_196);
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(cache.add("bytes", 7, SHORT).await.unwrap(), 7, "expired");
 }
 
 async fn deletes_are_idempotent(cache: &dyn Cache) {

@@ -127,6 +127,14 @@ pub struct RealtimeConfig {
     pub stream_buffer_ttl: Duration,
     /// `BESTCHAT_STREAM_BUFFER_MAX_FRAMES`: frames kept per message.
     pub stream_buffer_max_frames: u64,
+    /// `BESTCHAT_STREAM_BUFFER_MAX_BYTES_PER_USER`: bytes of one user's frames the resume
+    /// buffer (a shared Redis in AWS) takes within its TTL; an answer that would pass it ends
+    /// `incomplete` (`answer_too_large`).
+    pub stream_buffer_max_bytes_per_user: u64,
+    /// `BESTCHAT_MESSAGE_MAX_BYTES`: the most text one answer may hold (text, visible
+    /// reasoning and tool call arguments together); streaming past it ends the answer
+    /// `incomplete` with what arrived up to it.
+    pub message_max_bytes: usize,
     /// `BESTCHAT_MAX_CONNECTIONS_PER_USER`: open WebSocket connections one user may hold.
     pub max_connections_per_user: usize,
     /// `BESTCHAT_MAX_SSE_STREAMS_PER_USER`: answers one user may stream as SSE at once.
@@ -168,6 +176,9 @@ pub struct Config {
     pub postgres: PgSettings,
     /// Largest request body a handler accepts (`BESTCHAT_MAX_REQUEST_BYTES`).
     pub max_request_bytes: usize,
+    /// `BESTCHAT_MAX_RESPONSE_BYTES`: most a list answers with at once (under Lambda's 6 MB
+    /// response limit); a page that would pass it ends early, with a cursor for the rest.
+    pub max_response_bytes: usize,
     /// Model for conversations created without one.
     pub default_model: ModelRef,
     pub cache: CacheConfig,
@@ -453,6 +464,11 @@ impl Config {
                 Duration::from_secs(60 * 60),
             )?,
             stream_buffer_max_frames: env.number("BESTCHAT_STREAM_BUFFER_MAX_FRAMES", 20_000)?,
+            stream_buffer_max_bytes_per_user: env.number(
+                "BESTCHAT_STREAM_BUFFER_MAX_BYTES_PER_USER",
+                64 * 1024 * 1024,
+            )?,
+            message_max_bytes: env.number("BESTCHAT_MESSAGE_MAX_BYTES", 1024 * 1024)?,
             max_connections_per_user: env.number("BESTCHAT_MAX_CONNECTIONS_PER_USER", 20)?,
             max_sse_streams_per_user: env.number("BESTCHAT_MAX_SSE_STREAMS_PER_USER", 5)?,
             emulator_secret: env.optional("BESTCHAT_EMULATOR_SECRET"),
@@ -480,6 +496,13 @@ impl Config {
             )));
         }
         let tools = ToolsConfig::from_env(&env, &data_dir)?;
+        if tools.ceilings.max_output_bytes
+            > u64::try_from(realtime.message_max_bytes).unwrap_or(u64::MAX)
+        {
+            return Err(ConfigError(
+                "BESTCHAT_TOOL_MAX_OUTPUT_BYTES must be at most BESTCHAT_MESSAGE_MAX_BYTES: a tool's result is stored as a message".into(),
+            ));
+        }
         Ok(Self {
             context,
             tools,
@@ -504,6 +527,7 @@ impl Config {
             postgres,
             max_request_bytes: env
                 .number("BESTCHAT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)?,
+            max_response_bytes: env.number("BESTCHAT_MAX_RESPONSE_BYTES", 5 * 1024 * 1024)?,
             default_model,
             cache,
             vault,

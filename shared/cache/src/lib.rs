@@ -42,7 +42,7 @@ mod tests {
 
     #[test]
     fn every_script_runs_on_elasticache_serverless() {
-        assert_runs_on_a_cluster(redis::INCREMENT);
+        assert_runs_on_a_cluster(redis::ADD);
         assert_runs_on_a_cluster(stream_buffer::APPEND);
     }
 

@@ -97,7 +97,7 @@ impl Cache for MemoryCache {
         })
     }
 
-    async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
+    async fn add(&self, key: &str, amount: i64, ttl: Duration) -> Result<i64, CacheError> {
         self.with(|map, now| {
             let current = live(map, key, now).map(|e| {
                 let n = std::str::from_utf8(&e.value)
@@ -107,8 +107,8 @@ impl Cache for MemoryCache {
                 (n, e.expires)
             });
             let (next, expires) = match current {
-                Some((n, expires)) => (n.saturating_add(1), expires),
-                None => (1, now + ttl),
+                Some((n, expires)) => (n.saturating_add(amount), expires),
+                None => (amount, now + ttl),
             };
             insert(map, key, next.to_string().into_bytes(), expires, now);
             next

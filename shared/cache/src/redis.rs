@@ -21,8 +21,8 @@ use fred::prelude::{
 use fred::types::config::{CredentialProvider, Server};
 
 /// Adds one and sets the expiry only when the key is new, in one round trip.
-pub(crate) const INCREMENT: &str = "local n = redis.call('INCR', KEYS[1]) \
-    if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
+pub(crate) const ADD: &str = "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) \
+    if n == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -229,9 +229,13 @@ impl Cache for RedisCache {
         Ok(())
     }
 
-    async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
+    async fn add(&self, key: &str, amount: i64, ttl: Duration) -> Result<i64, CacheError> {
         let key = self.key(key);
-        self.run(self.client.eval(INCREMENT, vec![key], vec![millis(ttl)]))
-            .await
+        self.run(self.client.eval(
+            ADD,
+            vec![key],
+            vec![millis(ttl).to_string(), amount.to_string()],
+        ))
+        .await
     }
 }

@@ -26,6 +26,16 @@ pub struct Conversation {
     pub updated_at: Timestamp,
 }
 
+impl Conversation {
+    /// Where a list of these stands after this one (conversations are listed newest-updated first, by `updated_at`).
+    pub fn cursor_key(&self) -> crate::page::CursorKey {
+        crate::page::CursorKey {
+            at: self.updated_at,
+            id: *self.id.as_uuid(),
+        }
+    }
+}
+
 /// Per-conversation generation settings. Unknown keys are refused so a typo is not silently
 /// ignored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ::schemars::JsonSchema)]

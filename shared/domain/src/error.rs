@@ -68,6 +68,7 @@ error_codes! {
     ProviderNotConfigured => "provider_not_configured", 422, false, "the model cannot be used: its provider is not set up for this user";
     ContextTooLarge => "context_too_large", 422, false, "the message and system prompt do not fit the model's context window";
     Incomplete => "incomplete", 502, true, "the answer was cut off; what arrived is kept";
+    AnswerTooLarge => "answer_too_large", 502, false, "the answer passed the largest size this deployment keeps; what arrived up to it is kept";
     TurnTimeout => "turn_timeout", 504, true, "the answer took longer than this deployment allows; what arrived is kept";
     ToolStepLimit => "tool_step_limit", 422, false, "the answer stopped: it used as many tool steps as one answer may";
     TurnLost => "turn_lost", 503, true, "the answer stopped unexpectedly; what arrived is kept";

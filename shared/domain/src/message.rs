@@ -153,6 +153,16 @@ pub struct Message {
     pub content_omitted: bool,
 }
 
+impl Message {
+    /// Where a list of these stands after this one (messages are listed oldest first, by `created_at`).
+    pub fn cursor_key(&self) -> crate::page::CursorKey {
+        crate::page::CursorKey {
+            at: self.created_at,
+            id: *self.id.as_uuid(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,6 +108,28 @@ pub struct Items<T> {
     pub items: Vec<T>,
 }
 
+impl<T: Serialize> Page<T> {
+    /// The page cut to what fits `max_bytes` as JSON (a list must fit one response), keeping
+    /// at least its first item; when cut, the cursor continues right after the last item kept.
+    pub fn within_bytes(mut self, max_bytes: usize, key: impl Fn(&T) -> CursorKey) -> Self {
+        let mut used = 0usize;
+        let mut keep = 0usize;
+        for item in &self.items {
+            let size = serde_json::to_vec(item).map_or(usize::MAX, |b| b.len() + 1);
+            if keep > 0 && used.saturating_add(size) > max_bytes {
+                break;
+            }
+            used = used.saturating_add(size);
+            keep += 1;
+        }
+        if keep < self.items.len() {
+            self.items.truncate(keep);
+            self.next_cursor = self.items.last().map(|last| key(last).encode());
+        }
+        self
+    }
+}
+
 impl<T> Page<T> {
     /// Builds a page from up to `fetch_limit()` rows in list order.
     pub fn from_rows(
@@ -132,7 +154,27 @@ impl<T> Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::time::from_micros;
     use crate::time::now;
+
+    #[test]
+    fn a_page_is_cut_to_its_byte_budget_and_goes_on_after_the_last_item_kept() {
+        let key = |n: &String| CursorKey {
+            at: from_micros(i64::try_from(n.len()).unwrap()).unwrap(),
+            id: Uuid::nil(),
+        };
+        let page = Page {
+            items: vec!["a".repeat(10), "b".repeat(20), "c".repeat(30)],
+            next_cursor: None,
+        };
+        let cut = page.clone().within_bytes(40, key);
+        assert_eq!(cut.items.len(), 2);
+        assert_eq!(cut.next_cursor, Some(key(&"b".repeat(20)).encode()));
+        let whole = page.clone().within_bytes(1_000, key);
+        assert_eq!(whole, page);
+        let first = page.within_bytes(1, key);
+        assert_eq!(first.items.len(), 1, "at least one item, however large");
+    }
 
     #[test]
     fn cursor_round_trips() {

@@ -138,3 +138,13 @@ pub struct ToolExecution {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
+
+impl ToolExecution {
+    /// Where a list of these stands after this one (executions are listed newest first, by `created_at`).
+    pub fn cursor_key(&self) -> crate::page::CursorKey {
+        crate::page::CursorKey {
+            at: self.created_at,
+            id: *self.id.as_uuid(),
+        }
+    }
+}

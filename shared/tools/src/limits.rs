@@ -38,7 +38,8 @@ impl Default for Ceilings {
             default_fuel: 2_000_000_000,
             max_wall: Duration::from_secs(30),
             default_wall: Duration::from_secs(5),
-            max_output_bytes: 4 * MIB,
+            // A result is stored as a message: at most BESTCHAT_MESSAGE_MAX_BYTES (1 MiB).
+            max_output_bytes: MIB,
             default_output_bytes: 256 * KIB,
             fetch_max_bytes: 2 * MIB,
             fetch_timeout: Duration::from_secs(10),

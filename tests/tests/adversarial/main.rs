@@ -11,6 +11,7 @@ mod emulator;
 mod faults;
 mod frames;
 mod secrets;
+mod sizes;
 mod ssrf;
 mod tokens;
 

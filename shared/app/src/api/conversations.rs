@@ -1,6 +1,6 @@
 //! Conversation CRUD.
 
-use bestchat_domain::conversation::{CreateConversation, UpdateConversation};
+use bestchat_domain::conversation::{Conversation, CreateConversation, UpdateConversation};
 use bestchat_domain::ids::ConversationId;
 use bestchat_domain::limits::TITLE_MAX_CHARS;
 use bestchat_domain::page::PageRequest;
@@ -72,7 +72,8 @@ async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppE
     let conversations = state
         .store()
         .list_conversations(user, title.as_deref(), &page)
-        .await?;
+        .await?
+        .within_bytes(state.config.max_response_bytes, Conversation::cursor_key);
     json_response(StatusCode::OK, &conversations)
 }
 

@@ -2,6 +2,7 @@
 
 use bestchat_domain::DomainError;
 use bestchat_domain::ids::MessageId;
+use bestchat_domain::message::Message;
 use bestchat_domain::page::PageRequest;
 use http::StatusCode;
 
@@ -26,7 +27,11 @@ async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppE
         .get_conversation(user, id)
         .await?
         .ok_or_else(DomainError::conversation_not_found)?;
-    let messages = state.store().list_messages(user, id, &page).await?;
+    let messages = state
+        .store()
+        .list_messages(user, id, &page)
+        .await?
+        .within_bytes(state.config.max_response_bytes, Message::cursor_key);
     json_response(StatusCode::OK, &messages)
 }
 
@@ -76,7 +81,7 @@ async fn send_message(state: &AppState, request: ApiRequest) -> Result<ApiRespon
 /// The answer to `POST …/messages/{message_id}/retry`.
 #[derive(Debug, serde::Serialize, ::schemars::JsonSchema)]
 pub struct Retried {
-    pub assistant_message: bestchat_domain::message::Message,
+    pub assistant_message: Message,
 }
 
 /// 202: the failed answer runs again as the same turn.

@@ -3,7 +3,7 @@
 use bestchat_domain::ids::{ConversationId, ToolExecutionId};
 use bestchat_domain::page::PageRequest;
 use bestchat_domain::ports::store::ExecutionFilter;
-use bestchat_domain::tool::{ExecutionStatus, Verdict};
+use bestchat_domain::tool::{ExecutionStatus, ToolExecution, Verdict};
 use bestchat_domain::{DomainError, ErrorCode};
 use http::StatusCode;
 
@@ -45,7 +45,11 @@ async fn list_executions(state: &AppState, request: ApiRequest) -> Result<ApiRes
             })
             .transpose()?,
     };
-    let executions = state.store().list_executions(user, &filter, &page).await?;
+    let executions = state
+        .store()
+        .list_executions(user, &filter, &page)
+        .await?
+        .within_bytes(state.config.max_response_bytes, ToolExecution::cursor_key);
     json_response(StatusCode::OK, &executions)
 }
 

@@ -24,6 +24,8 @@ pub struct Fanout<'a> {
     /// The last `seq` produced; frames 1..=last_seq are in the buffer.
     last_seq: u64,
     refreshed: Instant,
+    /// The user's frames passed their share of the resume buffer: the answer must end.
+    over_budget: bool,
 }
 
 impl<'a> Fanout<'a> {
@@ -41,6 +43,7 @@ impl<'a> Fanout<'a> {
             live: Vec::new(),
             last_seq: 0,
             refreshed: Instant::now(),
+            over_budget: false,
         };
         fanout.refresh().await;
         fanout
@@ -110,6 +113,7 @@ impl<'a> Fanout<'a> {
 
     /// Numbers, buffers and posts one batch of deltas.
     pub async fn delta(&mut self, text: &str, channel: DeltaChannel) {
+        self.count_buffered(text.len()).await;
         let frames = delta_frames(
             self.conversation,
             self.message,
@@ -149,6 +153,38 @@ impl<'a> Fanout<'a> {
     pub fn delivered(&self) -> u64 {
         self.last_seq
     }
+
+    /// Whether the user's frames passed their share of the resume buffer.
+    pub fn over_budget(&self) -> bool {
+        self.over_budget
+    }
+
+    /// Counts a batch against the user's share of the resume buffer (a shared Redis in AWS),
+    /// over the buffer's lifetime. A count that cannot be made does not stop the answer.
+    async fn count_buffered(&mut self, bytes: usize) {
+        let realtime = &self.state.config.realtime;
+        let amount = i64::try_from(bytes).unwrap_or(i64::MAX);
+        match self
+            .state
+            .cache
+            .add(&buffered_key(self.user), amount, realtime.stream_buffer_ttl)
+            .await
+        {
+            Ok(total)
+                if u64::try_from(total).unwrap_or(u64::MAX)
+                    > realtime.stream_buffer_max_bytes_per_user =>
+            {
+                self.over_budget = true;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot count the user's buffered bytes"),
+        }
+    }
+}
+
+/// The bytes of a user's frames the resume buffer holds (within its TTL).
+fn buffered_key(user: UserId) -> String {
+    format!("buffered:{user}")
 }
 
 /// Posts `frame` to `targets` concurrently; returns the connections that are gone, which are

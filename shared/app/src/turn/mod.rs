@@ -627,6 +627,11 @@ impl Ending {
                 None,
                 Some(MessageError::of(ErrorCode::TurnTimeout)),
             ),
+            Self::TooLarge => (
+                MessageStatus::Incomplete,
+                Some(FinishReason::Length),
+                Some(MessageError::of(ErrorCode::AnswerTooLarge)),
+            ),
             Self::Failed(error) => (MessageStatus::Error, Some(FinishReason::Error), Some(error)),
         }
     }

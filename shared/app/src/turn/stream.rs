@@ -30,6 +30,9 @@ pub(super) enum Ending {
     /// Nothing usable came: every target failed, or none could be called.
     Failed(bestchat_domain::message::MessageError),
     TimedOut,
+    /// The answer passed `BESTCHAT_MESSAGE_MAX_BYTES`, or its user's share of the resume
+    /// buffer: what arrived up to it is kept.
+    TooLarge,
 }
 
 /// What arrived from the provider.
@@ -89,6 +92,8 @@ pub(super) async fn run(
     };
     let mut calls: Vec<(u32, ToolCall, String)> = Vec::new();
     let mut batch = Batch::default();
+    // What the answer may still take in: text, reasoning and call arguments together.
+    let mut room = realtime.message_max_bytes;
     let mut poll = tokio::time::interval(realtime.cancel_poll);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ending = loop {
@@ -99,17 +104,25 @@ pub(super) async fn run(
                 match event {
                     StreamEvent::TextDelta(t) | StreamEvent::ReasoningDelta(t) if t.is_empty() => {}
                     StreamEvent::TextDelta(t) => {
+                        let (t, full) = within(&mut room, t, fanout.over_budget());
                         got.text.push_str(&t);
-                        if add(fanout, &mut batch, &mut got, t, DeltaChannel::Text, started, realtime, lease).await
-                            && cancelled(state, job).await
-                        {
+                        let sent = !t.is_empty()
+                            && add(fanout, &mut batch, &mut got, t, DeltaChannel::Text, started, realtime, lease).await;
+                        if full {
+                            break Ending::TooLarge;
+                        }
+                        if sent && cancelled(state, job).await {
                             break Ending::Cancelled;
                         }
                     }
                     StreamEvent::ReasoningDelta(t) => {
-                        if add(fanout, &mut batch, &mut got, t, DeltaChannel::Reasoning, started, realtime, lease).await
-                            && cancelled(state, job).await
-                        {
+                        let (t, full) = within(&mut room, t, fanout.over_budget());
+                        let sent = !t.is_empty()
+                            && add(fanout, &mut batch, &mut got, t, DeltaChannel::Reasoning, started, realtime, lease).await;
+                        if full {
+                            break Ending::TooLarge;
+                        }
+                        if sent && cancelled(state, job).await {
                             break Ending::Cancelled;
                         }
                     }
@@ -118,7 +131,11 @@ pub(super) async fn run(
                         ToolCall { id, name, arguments: Value::Null, signature: None },
                         String::new(),
                     )),
+                    StreamEvent::ToolCallDelta { arguments, .. } if arguments.len() > room => {
+                        break Ending::TooLarge;
+                    }
                     StreamEvent::ToolCallDelta { index, arguments } => {
+                        room -= arguments.len();
                         if let Some(call) = calls.iter_mut().find(|c| c.0 == index) {
                             call.2.push_str(&arguments);
                         }
@@ -163,6 +180,26 @@ pub(super) async fn run(
         })
         .collect();
     (got, ending, batch)
+}
+
+/// What of `text` the answer may still take (all of it, or the longest prefix that fits, cut
+/// on a character boundary), and whether the answer is now full: past its size, or past its
+/// user's share of the resume buffer (`over`).
+fn within(room: &mut usize, mut text: String, over: bool) -> (String, bool) {
+    if over {
+        return (String::new(), true);
+    }
+    if text.len() <= *room {
+        *room -= text.len();
+        return (text, false);
+    }
+    let mut end = *room;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    *room = 0;
+    (text, true)
 }
 
 /// Adds a delta to the batch; the first delta of the answer goes out at once, later ones wait

@@ -25,6 +25,12 @@ pub trait Cache: Send + Sync {
 
     async fn delete(&self, key: &str) -> Result<(), CacheError>;
 
-    /// Adds one and returns the new value; a new key starts at 1 and expires after `ttl`.
-    async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError>;
+    /// Adds `amount` and returns the new value; a new key starts at `amount` and expires after
+    /// `ttl`.
+    async fn add(&self, key: &str, amount: i64, ttl: Duration) -> Result<i64, CacheError>;
+
+    /// Adds one (see [`Cache::add`]).
+    async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {
+        self.add(key, 1, ttl).await
+    }
 }

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use bestchat_domain::conversation::{Conversation, ConversationPatch};
 use bestchat_domain::ids::{ConversationId, UserId};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
-use bestchat_domain::page::{CursorKey, Page, PageRequest};
+use bestchat_domain::page::{Page, PageRequest};
 use bestchat_domain::ports::store::{ConversationStore, StoreError};
 use bestchat_domain::time::Timestamp;
 use tokio_postgres::Row;
@@ -128,10 +128,7 @@ impl ConversationStore for PgStore {
         }
         .map_err(db_error)?;
         let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |c| CursorKey {
-            at: c.updated_at,
-            id: *c.id.as_uuid(),
-        }))
+        Ok(Page::from_rows(items, page, Conversation::cursor_key))
     }
 
     async fn update_conversation(

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
 use bestchat_domain::message::{Message, MessageStatus};
-use bestchat_domain::page::{CursorKey, Page, PageRequest};
+use bestchat_domain::page::{Page, PageRequest};
 use bestchat_domain::ports::store::{AuditEntry, ExecutionFilter, StoreError, ToolExecutionStore};
 use bestchat_domain::time::Timestamp;
 use bestchat_domain::tool::{ExecutionStatus, ToolExecution};
@@ -201,10 +201,7 @@ impl ToolExecutionStore for PgStore {
                 ],
             )
             .await?;
-        Ok(Page::from_rows(items, page, |e| CursorKey {
-            at: e.created_at,
-            id: *e.id.as_uuid(),
-        }))
+        Ok(Page::from_rows(items, page, ToolExecution::cursor_key))
     }
 
     async fn transition_execution(

@@ -190,10 +190,7 @@ impl MessageStore for PgStore {
         }
         .map_err(db_error)?;
         let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(items, page, |m| CursorKey {
-            at: m.created_at,
-            id: *m.id.as_uuid(),
-        }))
+        Ok(Page::from_rows(items, page, Message::cursor_key))
     }
 
     async fn messages_before(

@@ -174,10 +174,7 @@ impl MessageStore for SqliteStore {
                 .into_iter()
                 .map(MessageRow::into_domain)
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(Page::from_rows(items, &page, |m| CursorKey {
-                at: m.created_at,
-                id: *m.id.as_uuid(),
-            }))
+            Ok(Page::from_rows(items, &page, Message::cursor_key))
         })
         .await
     }

@@ -56,18 +56,25 @@ async fn api_keys_seal_and_open_with_kms() {
     let vault = vault().await;
     let user = UserId::generate();
     let provider = ProviderId::parse("anthropic").unwrap();
-    let sealed = seal_api_key(&vault, user, &provider, "sk-ant-api03-secret-9876")
+    let origin = "https://api.anthropic.com";
+    let sealed = seal_api_key(&vault, user, &provider, origin, "sk-ant-api03-secret-9876")
         .await
         .unwrap();
     assert_eq!(sealed.last4, "9876");
     assert_eq!(
-        open_api_key(&vault, user, &provider, &sealed)
+        open_api_key(&vault, user, &provider, origin, &sealed)
             .await
             .unwrap(),
         "sk-ant-api03-secret-9876"
     );
     assert!(
-        open_api_key(&vault, UserId::generate(), &provider, &sealed)
+        open_api_key(&vault, UserId::generate(), &provider, origin, &sealed)
+            .await
+            .is_err()
+    );
+    // The encryption context names the destination: KMS itself refuses another.
+    assert!(
+        open_api_key(&vault, user, &provider, "https://attacker.example", &sealed)
             .await
             .is_err()
     );

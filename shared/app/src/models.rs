@@ -14,7 +14,7 @@ use bestchat_providers::discovery;
 use serde::Serialize;
 
 use crate::error::AppError;
-use crate::secrets::open_api_key;
+use crate::secrets::{open_api_key, origin_of};
 use crate::state::AppState;
 
 /// How long a discovered model list is reused.
@@ -225,7 +225,15 @@ pub async fn endpoint(
 ) -> Result<Endpoint, AppError> {
     let key = match (&p.config, p.id()) {
         (Some(config), Some(id)) if config.key.is_some() => match &config.key {
-            Some(sealed) => Some(open_api_key(state.vault.as_ref(), user, id, sealed).await?),
+            // Opened for the origin it goes to: a key sealed for another opens for none.
+            Some(sealed) => {
+                let origin = p
+                    .base_url()
+                    .as_deref()
+                    .and_then(origin_of)
+                    .unwrap_or_default();
+                Some(open_api_key(state.vault.as_ref(), user, id, &origin, sealed).await?)
+            }
             None => None,
         },
         _ => env_key(state, p),

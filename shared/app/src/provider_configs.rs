@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::error::AppError;
 use crate::models::model_list_key;
-use crate::secrets::seal_api_key;
+use crate::secrets::{origin_of, seal_api_key};
 use crate::state::AppState;
 
 /// A configuration as the API shows it: never the key, only its last four characters.
@@ -94,16 +94,46 @@ pub async fn put(
     check_base_url(state, &provider, spec, protocol, base_url.as_deref()).await?;
     let uses_iam_or_nothing =
         spec.is_some_and(|s| matches!(s.protocol, Protocol::Bedrock | Protocol::Echo));
+    // Where the key goes: the user's URL, else the catalog's. A key is sealed for that origin
+    // and opens for no other.
+    let catalog_url = spec.and_then(|s| s.base_url.clone());
+    let origin = base_url
+        .clone()
+        .or_else(|| catalog_url.clone())
+        .as_deref()
+        .and_then(origin_of);
     let (key, key_change) = match body.api_key {
         Some(Some(_)) if uses_iam_or_nothing => {
             return Err(DomainError::validation(format!("{provider} takes no API key")).into());
         }
-        Some(Some(raw)) => (
-            Some(seal_api_key(state.vault.as_ref(), user, &provider, raw.trim()).await?),
-            "set",
-        ),
+        Some(Some(raw)) => {
+            let origin = origin.ok_or_else(|| {
+                DomainError::validation("a key needs a base URL to be sent to: give base_url")
+            })?;
+            let sealed =
+                seal_api_key(state.vault.as_ref(), user, &provider, &origin, raw.trim()).await?;
+            (Some(sealed), "set")
+        }
         Some(None) => (None, "removed"),
-        None => (existing.as_ref().and_then(|e| e.key.clone()), "kept"),
+        None => {
+            let kept = existing.as_ref().and_then(|e| e.key.clone());
+            let before = existing
+                .as_ref()
+                .and_then(|e| e.base_url.clone())
+                .or(catalog_url)
+                .as_deref()
+                .and_then(origin_of);
+            if kept.is_some() && before != origin {
+                return Err(DomainError::validation(format!(
+                    "the base URL now points to {}, not {}: give the API key again with it \
+                     (a key is only ever sent where it was given for)",
+                    origin.as_deref().unwrap_or("nowhere"),
+                    before.as_deref().unwrap_or("nowhere")
+                ))
+                .into());
+            }
+            (kept, "kept")
+        }
     };
     let at = now();
     let config = ProviderConfig {

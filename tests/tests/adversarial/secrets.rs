@@ -7,7 +7,7 @@ use bestchat_tests::api::Api;
 use bestchat_tests::chat::{new_conversation, send_action};
 use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::fixture;
-use bestchat_tests::gateway::{GatewayProcess, postgres, sqlite};
+use bestchat_tests::gateway::{GatewayProcess, Running, postgres, sqlite};
 use bestchat_tests::ws::WsClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -236,4 +236,101 @@ async fn a_broken_database_is_an_internal_error_without_its_words() {
             .any(|l| l.contains(&request_id) && l.contains("conversations")),
         "the log has the detail under the request id"
     );
+}
+
+/// A stolen session can change a provider's base URL, but never turn the stored key into a key
+/// sent to the thief: the API asks for the key again with a new origin, and the key is sealed
+/// for its origin, so even a row pointed elsewhere in the database opens for no other.
+async fn a_stored_key_never_follows_its_record_to_another_origin(running: &Running) {
+    let gateway = &running.gateway;
+    let honest = FakeProvider::start(vec![], Reply::sse(fixture("openai-text-usage.sse"))).await;
+    let thief = FakeProvider::start(vec![], Reply::sse(fixture("openai-text-usage.sse"))).await;
+    let api = Api::new(gateway, "alice");
+    let key = "sk-alice-bound-0123456789";
+    let (status, body) = api
+        .put(
+            "/api/provider-configs/mine",
+            &json!({"protocol": "openai", "base_url": format!("{}/v1", honest.base_url),
+                    "api_key": key,
+                    "models": [{"id": "m", "context_window": 8000, "max_output_tokens": 100}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    ask(gateway, "alice", "mine", "m").await;
+    assert_eq!(
+        honest.requests()[0].header("authorization"),
+        Some(format!("Bearer {key}").as_str())
+    );
+    // Moving the URL alone is refused: the key must come with it.
+    for provider in ["mine", "openai"] {
+        if provider == "openai" {
+            let (status, _) = api
+                .put("/api/provider-configs/openai", &json!({"api_key": key}))
+                .await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let (status, body) = api
+            .put(
+                &format!("/api/provider-configs/{provider}"),
+                &json!({"base_url": format!("{}/v1", thief.base_url)}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{provider}: {body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("give the API key again"),
+            "{body}"
+        );
+    }
+    // The row pointed at the thief behind the API's back: the key does not open there.
+    let thief_url = format!("{}/v1", thief.base_url);
+    match &running.db {
+        Some(db) => {
+            db.execute(&format!(
+                "UPDATE provider_configs SET base_url = '{thief_url}' WHERE provider = 'mine'"
+            ))
+            .await;
+        }
+        None => {
+            let conn = rusqlite::Connection::open(running.dir.path().join("bestchat.db")).unwrap();
+            conn.execute(
+                "UPDATE provider_configs SET base_url = ?1 WHERE provider = 'mine'",
+                [&thief_url],
+            )
+            .unwrap();
+        }
+    }
+    let events = ask(gateway, "alice", "mine", "m").await;
+    let done = &events.last().unwrap()["message"];
+    assert_eq!(done["error"]["code"], "provider_not_configured", "{done}");
+    assert!(
+        thief
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization") != Some(format!("Bearer {key}").as_str())),
+        "the key never reached the thief"
+    );
+    assert!(thief.requests().is_empty(), "nothing was sent there at all");
+}
+
+mod origin_binding {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_sqlite() {
+        let running = sqlite(&[]).await;
+        a_stored_key_never_follows_its_record_to_another_origin(&running).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres() {
+        let running = postgres(&[]).await;
+        a_stored_key_never_follows_its_record_to_another_origin(&running).await;
+    }
 }

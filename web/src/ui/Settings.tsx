@@ -19,6 +19,15 @@ function message(e: unknown): string {
   return sentence(e instanceof ApiError || e instanceof Error ? e.message : String(e));
 }
 
+/** `scheme://host[:port]` of a URL, as the server binds keys to it; "" when it is not one. */
+function originOf(url: string): string {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return "";
+  }
+}
+
 /** A provider's state in a word or two. */
 const UNAVAILABLE: Record<NonNullable<ProviderView["unavailable"]>["code"], string> = {
   turned_off_by_operator: "turned off by the operator",
@@ -166,6 +175,11 @@ function ProviderCard({ app, provider, open }: { app: ChatApp; provider: Provide
           Base URL
           <input type="url" value={baseUrl.value} onInput={(e) => (baseUrl.value = e.currentTarget.value)} />
         </label>
+        {config?.has_key && !key.value && originOf(baseUrl.value) !== originOf(config.base_url ?? provider.base_url ?? "") && (
+          <p class="muted" role="status">
+            A new address needs the API key again: a stored key is only ever sent where it was given for.
+          </p>
+        )}
         <label>
           Summary model (writes summaries of long conversations)
           <select value={summary.value} onChange={(e) => (summary.value = e.currentTarget.value)}>

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::client::McpError;
 use super::{McpTool, offered};
 use crate::error::AppError;
-use crate::secrets::{Binding, open, seal};
+use crate::secrets::{Binding, open, origin_of, seal};
 use crate::state::AppState;
 
 /// Headers one server may be given, and their sizes.
@@ -138,6 +138,9 @@ pub async fn put(
         )
         .into());
     }
+    // Headers are sealed for the origin they are sent to, and open for no other.
+    let origin = origin_of(&url)
+        .ok_or_else(|| DomainError::validation("url must name a server (scheme, host, port)"))?;
     let (header_names, sealed, headers) = match body.headers {
         Some(headers) => {
             let headers = checked_headers(headers)?;
@@ -152,7 +155,7 @@ pub async fn put(
                     seal(
                         state.vault.as_ref(),
                         user,
-                        Binding::mcp_headers(id.as_str()),
+                        Binding::mcp_headers(id.as_str(), &origin),
                         &text,
                     )
                     .await?,
@@ -161,6 +164,16 @@ pub async fn put(
             (names, sealed, headers)
         }
         None => match &existing {
+            Some(server)
+                if server.headers.is_some() && origin_of(&server.url) != Some(origin.clone()) =>
+            {
+                return Err(DomainError::validation(format!(
+                    "the url now points to {origin}, not {}: give the headers again with it \
+                     (they are only ever sent where they were given for)",
+                    origin_of(&server.url).as_deref().unwrap_or("nowhere")
+                ))
+                .into());
+            }
             Some(server) => (
                 server.header_names.clone(),
                 server.headers.clone(),
@@ -239,10 +252,11 @@ pub(crate) async fn open_headers(
     let Some(sealed) = &server.headers else {
         return Ok(Vec::new());
     };
+    let origin = origin_of(&server.url).unwrap_or_default();
     let text = open(
         state.vault.as_ref(),
         server.user_id,
-        Binding::mcp_headers(server.id.as_str()),
+        Binding::mcp_headers(server.id.as_str(), &origin),
         sealed,
     )
     .await

@@ -14,6 +14,7 @@ const ATTACKS: &[&str] = &[
     "not_json",
     "bad_import",
     "memory_echo",
+    "nul_output",
 ];
 
 fn main() {

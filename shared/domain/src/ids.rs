@@ -83,6 +83,12 @@ impl Subject {
                 "the token's subject is empty or too long",
             ));
         }
+        // An identity provider's subjects are printable; a control character is a forgery.
+        if raw.chars().any(char::is_control) {
+            return Err(DomainError::unauthorized(
+                "the token's subject holds a control character",
+            ));
+        }
         Ok(Self(raw.to_owned()))
     }
 

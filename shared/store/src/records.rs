@@ -1,5 +1,8 @@
 //! Rows as both stores hold them, and their conversion to and from domain types, so the checks
-//! on what comes back from a database are written once.
+//! on what comes back from a database are written once. Every text and JSON value a row carries
+//! on its way in is cleaned here of NUL (U+0000, which PostgreSQL's `text` and `jsonb` cannot
+//! hold; it becomes U+FFFD): whatever a provider, a tool or an MCP server sent can always be
+//! written, and both stores hold the same.
 
 use bestchat_domain::ErrorCode;
 use bestchat_domain::context::{ContextOptimization, Strategy};
@@ -12,6 +15,7 @@ use bestchat_domain::message::{
 use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::ports::store::StoreError;
 use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig, SealedKey};
+use bestchat_domain::text::{replace_nul, replace_nul_in_json};
 use bestchat_domain::time::Timestamp;
 use bestchat_domain::tool::{
     DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
@@ -23,7 +27,25 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 fn json(value: &impl serde::Serialize) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(value).map_err(|e| StoreError::Internal(e.to_string()))
+    let mut value = serde_json::to_value(value).map_err(|e| StoreError::Internal(e.to_string()))?;
+    replace_nul_in_json(&mut value);
+    Ok(value)
+}
+
+/// Text as both stores hold it.
+pub(crate) fn text(value: &str) -> String {
+    replace_nul(value).into_owned()
+}
+
+fn text_opt(value: Option<&String>) -> Option<String> {
+    value.map(|v| text(v))
+}
+
+/// A JSON value as both stores hold it.
+pub(crate) fn clean_json(value: &serde_json::Value) -> serde_json::Value {
+    let mut value = value.clone();
+    replace_nul_in_json(&mut value);
+    value
 }
 
 fn count(n: i64, what: &str) -> Result<u32, StoreError> {
@@ -98,14 +120,14 @@ impl MessageRow {
             conversation_id: *m.conversation_id.as_uuid(),
             user_id: *m.user_id.as_uuid(),
             role: m.role.as_str().to_owned(),
-            content: m.content.clone(),
+            content: text(&m.content),
             status: m.status.as_str().to_owned(),
-            client_message_id: m.client_message_id.clone(),
+            client_message_id: text_opt(m.client_message_id.as_ref()),
             reply_to: m.reply_to.map(|id| *id.as_uuid()),
             provider: m.provider.as_ref().map(|p| p.as_str().to_owned()),
             model: m.model.as_ref().map(|p| p.as_str().to_owned()),
             tool_calls: json(&m.tool_calls)?,
-            tool_call_id: m.tool_call_id.clone(),
+            tool_call_id: text_opt(m.tool_call_id.as_ref()),
             token_count: i64::from(m.token_count),
             input_tokens: m.usage.map(|u| i64::from(u.input_tokens)),
             output_tokens: m.usage.map(|u| i64::from(u.output_tokens)),
@@ -113,7 +135,7 @@ impl MessageRow {
             cost_micros: m.usage.and_then(|u| u.cost_micros),
             finish_reason: m.finish_reason.map(|f| f.as_str().to_owned()),
             error_code: m.error.as_ref().map(|e| e.code.as_str().to_owned()),
-            error_message: m.error.as_ref().map(|e| e.message.clone()),
+            error_message: m.error.as_ref().map(|e| text(&e.message)),
             created_at: m.created_at,
             updated_at: m.updated_at,
         })
@@ -197,7 +219,7 @@ impl ProviderConfigRow {
             user_id: *c.user_id.as_uuid(),
             provider: c.provider.as_str().to_owned(),
             protocol: c.protocol.as_str().to_owned(),
-            base_url: c.base_url.clone(),
+            base_url: text_opt(c.base_url.as_ref()),
             enabled: c.enabled,
             default_model: c.default_model.as_ref().map(|m| m.as_str().to_owned()),
             summary_model: c.summary_model.as_ref().map(|m| m.as_str().to_owned()),
@@ -283,8 +305,8 @@ impl OptimizationRow {
             range_start_id: o.range_start.map(|m| *m.as_uuid()),
             range_end_id: o.range_end.map(|m| *m.as_uuid()),
             messages_affected: i64::from(o.messages_affected),
-            summary: o.summary.clone(),
-            summary_model: o.summary_model.clone(),
+            summary: text_opt(o.summary.as_ref()),
+            summary_model: text_opt(o.summary_model.as_ref()),
             created_at: o.created_at,
         }
     }
@@ -358,24 +380,24 @@ impl ExecutionRow {
             user_id: *e.user_id.as_uuid(),
             conversation_id: *e.conversation_id.as_uuid(),
             message_id: *e.message_id.as_uuid(),
-            tool_call_id: e.tool_call_id.clone(),
-            tool_name: e.tool.clone(),
-            arguments: e.arguments.clone(),
-            risk: e.risk.clone(),
+            tool_call_id: text(&e.tool_call_id),
+            tool_name: text(&e.tool),
+            arguments: clean_json(&e.arguments),
+            risk: text(&e.risk),
             status: e.status.as_str().to_owned(),
             decision: d.map(|d| d.by.as_str().to_owned()),
             decided_at: d.map(|d| d.at),
             decision_verdict: d.map(|d| d.verdict.as_str().to_owned()),
-            decision_rule: d.map(|d| d.rule.clone()),
-            decision_connection: d.and_then(|d| d.connection_id.clone()),
-            result: e.output.clone(),
-            error_code: e.error.as_ref().map(|x| x.code.clone()),
-            error: e.error.as_ref().map(|x| x.message.clone()),
+            decision_rule: d.map(|d| text(&d.rule)),
+            decision_connection: d.and_then(|d| text_opt(d.connection_id.as_ref())),
+            result: e.output.as_ref().map(clean_json),
+            error_code: e.error.as_ref().map(|x| text(&x.code)),
+            error: e.error.as_ref().map(|x| text(&x.message)),
             duration_ms: e
                 .usage
                 .map(|u| i64::try_from(u.wall_ms).unwrap_or(i64::MAX)),
             usage: e.usage.as_ref().map(json).transpose()?,
-            request: (!e.request.is_null()).then(|| e.request.clone()),
+            request: (!e.request.is_null()).then(|| clean_json(&e.request)),
             expires_at: e.expires_at,
             created_at: e.created_at,
             updated_at: e.updated_at,
@@ -497,13 +519,13 @@ impl McpServerRow {
         Ok(Self {
             user_id: *s.user_id.as_uuid(),
             id: s.id.as_str().to_owned(),
-            url: s.url.clone(),
+            url: text(&s.url),
             header_names: json(&s.header_names)?,
             headers_sealed: s.headers.as_ref().map(sealed_json),
             trusted: s.trusted,
             enabled: s.enabled,
-            protocol: s.protocol.clone(),
-            tools: s.tools.clone(),
+            protocol: text_opt(s.protocol.as_ref()),
+            tools: clean_json(&s.tools),
             tools_fetched_at: s.tools_fetched_at,
             created_at: s.created_at,
             updated_at: s.updated_at,

@@ -7,5 +7,6 @@ mod compile;
 mod lifecycle;
 mod mcp;
 mod network;
+mod nul;
 mod settings;
 mod tool_loop;

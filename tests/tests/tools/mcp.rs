@@ -58,7 +58,10 @@ async fn an_mcp_servers_tools_are_listed_called_and_their_hints_not_trusted() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["calc_add", "calc_erase_everything", "calc_fail"]);
+    assert_eq!(
+        names,
+        ["calc_add", "calc_erase_everything", "calc_nul", "calc_fail"]
+    );
 
     let (_, listed) = alice.get("/api/tools").await;
     let add = tool(&listed, "calc_add");

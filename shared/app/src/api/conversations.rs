@@ -61,6 +61,11 @@ fn title_query(raw: Option<&str>) -> Result<Option<String>, DomainError> {
             ErrorCode::InvalidRequest,
             format!("q must be at most {TITLE_MAX_CHARS} characters"),
         )),
+        // No title holds one: stored text never has NUL or other control characters.
+        Some(q) if q.chars().any(char::is_control) => Err(DomainError::new(
+            ErrorCode::InvalidRequest,
+            "q must not contain control characters",
+        )),
         Some(q) => Ok(Some(q.to_owned())),
     }
 }

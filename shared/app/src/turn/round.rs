@@ -103,11 +103,15 @@ async fn run_call(
     {
         return Ok(());
     }
-    let (output, error, usage) = if running.request.get("mcp").is_some() {
+    let (mut output, error, usage) = if running.request.get("mcp").is_some() {
         crate::mcp::call(state, running.user_id, &running.request).await
     } else {
         execute(state, &running).await
     };
+    // As the store will hold it (and the model read it): no NUL.
+    if let Some(output) = &mut output {
+        bestchat_domain::text::replace_nul_in_json(output);
+    }
     let done_at = now();
     let ended = ToolExecution {
         status: if error.is_none() {
@@ -136,14 +140,49 @@ async fn run_call(
         &values,
     );
     let model = step.model.as_ref().map_or("", |m| m.as_str());
-    let result = result_message(&ended, model, done_at);
-    if store
-        .transition_execution(&ended, ExecutionStatus::Running, Some(&result), None)
-        .await?
-    {
-        announce_result(state, &ended, &result).await;
-    }
+    let (ended, result) = match store_result(state, ended, model).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    announce_result(state, &ended, &result).await;
     Ok(())
+}
+
+/// Stores an ended call with its `tool` message. A result the store cannot take ends the call
+/// `failed` instead (`result_unstorable`, told to the model), never left `running`. `None`
+/// when the call was no longer this run's to end.
+async fn store_result(
+    state: &AppState,
+    ended: ToolExecution,
+    model: &str,
+) -> Result<Option<(ToolExecution, Message)>, AppError> {
+    let store = state.store();
+    let result = result_message(&ended, model, ended.updated_at);
+    match store
+        .transition_execution(&ended, ExecutionStatus::Running, Some(&result), None)
+        .await
+    {
+        Ok(true) => return Ok(Some((ended, result))),
+        Ok(false) => return Ok(None),
+        Err(e) => {
+            tracing::error!(execution = %ended.id, error = %e, "a tool result could not be stored; the call fails");
+        }
+    }
+    let failed = ToolExecution {
+        status: ExecutionStatus::Failed,
+        output: None,
+        error: Some(ExecutionError {
+            code: "result_unstorable".into(),
+            message: "the tool's result could not be stored".into(),
+        }),
+        ..ended
+    };
+    let result = result_message(&failed, model, failed.updated_at);
+    Ok(store
+        .transition_execution(&failed, ExecutionStatus::Running, Some(&result), None)
+        .await?
+        .then_some((failed, result)))
 }
 
 /// Asks the executor; every outcome, its unavailability included, is the call's result.

@@ -19,7 +19,7 @@ pub(super) async fn append(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), S
             &e.action,
             &e.target_type,
             &e.target_id,
-            &e.details,
+            &crate::records::clean_json(&e.details),
             &e.created_at,
         ],
     )

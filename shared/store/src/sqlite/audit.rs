@@ -18,7 +18,7 @@ pub(super) fn append(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), StoreEr
         e.action,
         e.target_type,
         e.target_id,
-        e.details.to_string(),
+        crate::records::clean_json(&e.details).to_string(),
         to_micros(e.created_at),
     ])
     .map_err(db_error)?;

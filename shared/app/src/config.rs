@@ -218,7 +218,8 @@ pub struct Config {
 /// Remote MCP servers' limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct McpConfig {
-    /// `BESTCHAT_MCP_TIMEOUT_MS`: longest one exchange with a server may take.
+    /// `BESTCHAT_MCP_TIMEOUT_MS`: longest a registration (every exchange it takes) or one call
+    /// of a server's tool may take.
     pub timeout: Duration,
     /// `BESTCHAT_MCP_MAX_RESPONSE_BYTES`: largest answer read from a server.
     pub max_response_bytes: usize,
@@ -226,6 +227,9 @@ pub struct McpConfig {
     pub max_tools: usize,
     /// `BESTCHAT_MCP_MAX_SERVERS`: servers one user may register.
     pub max_servers: usize,
+    /// `BESTCHAT_MCP_MAX_LISTING_BYTES`: the most one server's tool listing may hold (every turn
+    /// of its user sends the tools to the model).
+    pub max_listing_bytes: usize,
 }
 
 impl McpConfig {
@@ -235,6 +239,7 @@ impl McpConfig {
             max_response_bytes: env.number("BESTCHAT_MCP_MAX_RESPONSE_BYTES", 1024 * 1024)?,
             max_tools: env.number("BESTCHAT_MCP_MAX_TOOLS", 100)?,
             max_servers: env.number("BESTCHAT_MCP_MAX_SERVERS", 20)?,
+            max_listing_bytes: env.number("BESTCHAT_MCP_MAX_LISTING_BYTES", 256 * 1024)?,
         })
     }
 

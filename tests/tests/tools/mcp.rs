@@ -269,3 +269,166 @@ async fn bad_mcp_registrations_are_refused_with_the_reason() {
     let (_, listed) = api.get("/api/mcp-servers").await;
     assert_eq!(listed["items"], json!([]), "nothing refused was stored");
 }
+
+/// A JSON-RPC answer (id 1, as the client sends) with `result`.
+fn rpc(result: Value) -> Reply {
+    Reply::json(
+        200,
+        json!({"jsonrpc": "2.0", "id": 1, "result": result}).to_string(),
+    )
+}
+
+fn discovered() -> Reply {
+    rpc(json!({"supportedVersions": ["2026-07-28"]}))
+}
+
+/// A tool as a server lists it, with a schema of about `schema_bytes`.
+fn listed(name: &str, description: &str, schema_bytes: usize) -> Value {
+    json!({
+        "name": name,
+        "description": description,
+        "inputSchema": {"type": "object", "description": "x".repeat(schema_bytes)},
+    })
+}
+
+mod listings {
+    use super::*;
+
+    macro_rules! on_both_adapter_sets {
+        ($env:expr; $($case:ident),* $(,)?) => {
+            mod embedded {
+                $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                   async fn $case() {
+                       let r = bestchat_tests::gateway::sqlite($env).await;
+                       super::$case(&r).await;
+                   } )*
+            }
+            mod production {
+                $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                   async fn $case() {
+                       let r = bestchat_tests::gateway::cloud($env).await;
+                       super::$case(&r).await;
+                   } )*
+            }
+        };
+    }
+
+    on_both_adapter_sets!(&[
+            ("BESTCHAT_MCP_MAX_LISTING_BYTES", "20000"),
+            ("BESTCHAT_MCP_TIMEOUT_MS", "1500"),
+            ("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", "1"),
+        ];
+        huge_and_slow_listings_are_bounded_like_manifests,
+    );
+
+    /// A server's listing passes what a manifest must: a huge schema leaves its tool out, a
+    /// long description is cut, a listing past its budget is refused; and a slow server is
+    /// given one deadline for the whole registration, not one per exchange.
+    async fn huge_and_slow_listings_are_bounded_like_manifests(
+        running: &bestchat_tests::gateway::Running,
+    ) {
+        let api = Api::new(&running.gateway, "alice");
+        let huge = FakeProvider::start(
+            vec![
+                discovered(),
+                rpc(json!({
+                    "tools": [
+                        listed("giant", "a 40 KB schema", 40 * 1024),
+                        listed("chatty", &"d".repeat(5_000), 100),
+                        listed("fine", "an ordinary tool", 100),
+                    ],
+                })),
+            ],
+            Reply::json(404, "{}"),
+        )
+        .await;
+        let (status, put) = api
+            .put(
+                "/api/mcp-servers/big",
+                &json!({"url": format!("{}/mcp", huge.base_url)}),
+            )
+            .await;
+        assert_eq!(status, 200, "{put}");
+        let names: Vec<&str> = put["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["big_chatty", "big_fine"],
+            "the giant schema is left out"
+        );
+        let (_, tools) = api.get("/api/tools").await;
+        let chatty = tool(&tools, "big_chatty");
+        assert_eq!(
+            chatty["description"].as_str().unwrap().chars().count(),
+            1_024
+        );
+        assert!(
+            tools.to_string().len() < 64 * 1024,
+            "the listing stays small"
+        );
+
+        // Many tools of ordinary size, together past the listing's budget: refused.
+        let many: Vec<Value> = (0..40)
+            .map(|i| listed(&format!("t{i}"), "one of many", 1_000))
+            .collect();
+        let crowd = FakeProvider::start(
+            vec![discovered(), rpc(json!({"tools": many}))],
+            Reply::json(404, "{}"),
+        )
+        .await;
+        let (status, body) = api
+            .put(
+                "/api/mcp-servers/crowd",
+                &json!({"url": format!("{}/mcp", crowd.base_url)}),
+            )
+            .await;
+        assert_error(status, &body, 422, "mcp_unavailable");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("listing"),
+            "{body}"
+        );
+
+        // Each answer within its own limit, together past the registration's one deadline.
+        let slow = |reply: Reply| Reply {
+            wait: Some(std::time::Duration::from_millis(1_000)),
+            ..reply
+        };
+        let sluggish = FakeProvider::start(
+            vec![
+                slow(discovered()),
+                slow(rpc(json!({"tools": [listed("late", "arrives late", 10)]}))),
+            ],
+            Reply::json(404, "{}"),
+        )
+        .await;
+        let (status, body) = api
+            .put(
+                "/api/mcp-servers/slow",
+                &json!({"url": format!("{}/mcp", sluggish.base_url)}),
+            )
+            .await;
+        assert_error(status, &body, 422, "mcp_unavailable");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("too slowly"),
+            "{body}"
+        );
+        let (_, servers) = api.get("/api/mcp-servers").await;
+        let ids: Vec<&str> = servers["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["big"]);
+    }
+}

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::state::AppState;
-use client::ListedTool;
+use client::{ListedTool, McpError};
 
 /// Most of a failed tool's text the model and the audit trail are given.
 pub const MAX_ERROR_CHARS: usize = 2_000;
@@ -179,7 +179,8 @@ pub async fn call(
             );
         }
     };
-    let outcome = async {
+    // One deadline for the whole call, however many exchanges it takes.
+    let outcome = tokio::time::timeout(state.config.mcp.timeout, async {
         let headers = servers::open_headers(state, &server).await?;
         let client = state
             .mcp()
@@ -200,8 +201,9 @@ pub async fn call(
             .map_err(servers::public);
         client.close(&server.url, &headers, &connection).await;
         result
-    }
-    .await;
+    })
+    .await
+    .unwrap_or_else(|_| Err(servers::public(McpError::Timeout)));
     let usage = Some(ExecutionUsage {
         wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         fuel: 0,

@@ -10,10 +10,11 @@ use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_tools::Arguments;
+use bestchat_tools::manifest::{MAX_DESCRIPTION_CHARS, MAX_SCHEMA_BYTES};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::client::McpError;
+use super::client::{ListedTool, McpError};
 use super::{McpTool, offered};
 use crate::error::AppError;
 use crate::secrets::{Binding, open, origin_of, seal};
@@ -185,13 +186,15 @@ pub async fn put(
         },
     };
     let client = state.mcp()?;
-    let listing = async {
+    // One deadline for the whole registration, however many exchanges it takes.
+    let listing = tokio::time::timeout(state.config.mcp.timeout, async {
         let connection = client.connect(&url, &headers).await?;
         let tools = client.list_tools(&url, &headers, &connection).await;
         client.close(&url, &headers, &connection).await;
         Ok::<_, McpError>((connection.protocol, tools?))
-    }
-    .await;
+    })
+    .await
+    .unwrap_or(Err(McpError::Timeout));
     let (protocol, tools) = listing.map_err(|e| {
         tracing::info!(server = %id, error = %e, "an MCP server could not be listed");
         DomainError::new(
@@ -199,17 +202,7 @@ pub async fn put(
             format!("the MCP server could not be listed: {}", public(e)),
         )
     })?;
-    // A tool whose schema does not compile could never be called: left out, and said so.
-    let usable: Vec<_> = tools
-        .into_iter()
-        .filter(|t| {
-            let ok = Arguments::compile(&t.input_schema).is_ok() || t.input_schema.is_null();
-            if !ok {
-                tracing::warn!(server = %id, tool = t.name, "an MCP tool's schema does not compile; left out");
-            }
-            ok
-        })
-        .collect();
+    let usable = within_limits(&id, tools, state.config.mcp.max_listing_bytes)?;
     let at = now();
     let server = McpServer {
         user_id: user,
@@ -237,6 +230,46 @@ pub async fn put(
         .put_mcp_server(&server, &audit(user, "mcp_server.put", &id, details, at))
         .await?;
     Ok(ServerView::of(&server))
+}
+
+/// The listed tools that pass what a registered tool's manifest must: a schema of at most
+/// `MAX_SCHEMA_BYTES` that compiles, a description of at most `MAX_DESCRIPTION_CHARS` (a longer
+/// one is cut); the rest are left out, and said so in the log. The listing kept must fit
+/// `max_bytes`, or the server is refused: every turn of its user carries it to the model.
+fn within_limits(
+    id: &McpServerId,
+    tools: Vec<ListedTool>,
+    max_bytes: usize,
+) -> Result<Vec<ListedTool>, AppError> {
+    let mut usable = Vec::new();
+    for mut tool in tools {
+        let schema_bytes = serde_json::to_vec(&tool.input_schema).map_or(usize::MAX, |b| b.len());
+        let compiles =
+            tool.input_schema.is_null() || Arguments::compile(&tool.input_schema).is_ok();
+        if schema_bytes > MAX_SCHEMA_BYTES || !compiles {
+            tracing::warn!(server = %id, tool = tool.name, schema_bytes, compiles, "an MCP tool's schema is too large or does not compile; left out");
+            continue;
+        }
+        if tool.description.chars().count() > MAX_DESCRIPTION_CHARS {
+            tool.description = tool
+                .description
+                .chars()
+                .take(MAX_DESCRIPTION_CHARS)
+                .collect();
+        }
+        usable.push(tool);
+    }
+    let listing = serde_json::to_vec(&usable).map_or(usize::MAX, |b| b.len());
+    if listing > max_bytes {
+        return Err(DomainError::new(
+            ErrorCode::McpUnavailable,
+            format!(
+                "the server's tool listing is {listing} bytes, more than the {max_bytes} one server may bring"
+            ),
+        )
+        .into());
+    }
+    Ok(usable)
 }
 
 pub async fn delete(state: &AppState, user: UserId, id: McpServerId) -> Result<bool, AppError> {

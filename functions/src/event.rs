@@ -23,7 +23,10 @@ pub async fn run(handler: EventHandler) -> Result<(), Error> {
 pub async fn run_tool_executor() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env_for(Uses::NOTHING)?;
-    let runtime = std::sync::Arc::new(ToolRuntime::new(&config.tools)?);
+    let runtime = std::sync::Arc::new(ToolRuntime::new(
+        &config.tools,
+        bestchat_app::tools::blob_store(&config.tools.blobs),
+    )?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runtime = std::sync::Arc::clone(&runtime);
         async move {

@@ -264,6 +264,12 @@ class Storage(ExpandedTemplate):
                     ("s3:PutObject", "${BlobBucket.Arn}/compiled/*"),
                     ("s3:ListBucket", "${BlobBucket.Arn}"),
                 },
+                # Removes modules no tool uses, and their compiled code.
+                "JanitorFunction": {
+                    ("s3:ListBucket", "${BlobBucket.Arn}"),
+                    ("s3:DeleteObject", "${BlobBucket.Arn}/tools/*"),
+                    ("s3:DeleteObject", "${BlobBucket.Arn}/compiled/*"),
+                },
                 "WebPublishFunction": {("s3:PutObject", "${WebBucket.Arn}/*")},
             },
         )

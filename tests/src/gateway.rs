@@ -88,6 +88,8 @@ fn command(data_dir: &Path, env: &[(&str, &str)]) -> Command {
         .env("BESTCHAT_JWT_SECRET", TEST_SECRET)
         .env("BESTCHAT_EMULATOR_SECRET", EMULATOR_SECRET)
         .env("BESTCHAT_DEV_AUTH", "1")
+        // The fake providers and MCP servers listen on loopback, whatever the store.
+        .env("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", "1")
         .env("RUST_LOG", "info");
     for (k, v) in env {
         command.env(k, v);
@@ -239,6 +241,83 @@ pub struct Running {
     pub db: Option<TestDatabase>,
     /// The DynamoDB connections table, for the production adapter set.
     pub table: Option<String>,
+    /// The S3 blob bucket, for the production adapter set.
+    pub bucket: Option<String>,
+}
+
+impl Running {
+    /// Runs `sql` on the gateway's database behind the API's back, as an intruder with the
+    /// database's password would: the database's refusal, as its text.
+    pub async fn try_sql(&self, sql: &str) -> Result<(), String> {
+        match &self.db {
+            Some(db) => db.try_execute(sql).await,
+            None => self.sqlite().execute_batch(sql).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The rows `sql` selects from the gateway's database, every column as its text (NULL as "").
+    pub async fn text_rows(&self, sql: &str) -> Vec<Vec<String>> {
+        use rusqlite::types::ValueRef;
+        if let Some(db) = &self.db {
+            return db.text_rows(sql).await;
+        }
+        let conn = self.sqlite();
+        let mut stmt = conn
+            .prepare(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let columns = stmt.column_count();
+        stmt.query_map([], |row| {
+            (0..columns)
+                .map(|i| {
+                    Ok(match row.get_ref(i)? {
+                        ValueRef::Null => String::new(),
+                        ValueRef::Integer(n) => n.to_string(),
+                        ValueRef::Real(x) => x.to_string(),
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            String::from_utf8_lossy(t).into_owned()
+                        }
+                    })
+                })
+                .collect()
+        })
+        .and_then(Iterator::collect)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// The keys of the blobs under `prefix` (`tools/`), wherever this gateway keeps them.
+    pub async fn blob_keys(&self, prefix: &str) -> Vec<String> {
+        if let Some(bucket) = &self.bucket {
+            return bucket_keys(bucket, prefix).await;
+        }
+        let root = self.dir.path().join("blobs");
+        let mut keys = Vec::new();
+        let mut dirs = vec![root.join(prefix)];
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if !entry.file_name().to_string_lossy().starts_with('.') {
+                    let key = path.strip_prefix(&root).expect("under the root");
+                    keys.push(key.to_string_lossy().into_owned());
+                }
+            }
+        }
+        keys.sort();
+        keys
+    }
+
+    fn sqlite(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.dir.path().join("bestchat.db"))
+            .expect("open the gateway's database");
+        conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+        conn.execute_batch("PRAGMA foreign_keys = ON")
+            .expect("foreign keys");
+        conn
+    }
 }
 
 pub async fn sqlite(env: &[(&str, &str)]) -> Running {
@@ -249,6 +328,7 @@ pub async fn sqlite(env: &[(&str, &str)]) -> Running {
         dir,
         db: None,
         table: None,
+        bucket: None,
     }
 }
 
@@ -261,6 +341,7 @@ pub async fn postgres(env: &[(&str, &str)]) -> Running {
         dir,
         db: Some(db),
         table: None,
+        bucket: None,
     }
 }
 
@@ -274,6 +355,46 @@ pub fn dynamodb() -> aws_sdk_dynamodb::Client {
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// An S3 client on moto.
+pub fn s3() -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(crate::moto_url())
+        .force_path_style(true)
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A fresh blob bucket on moto.
+pub async fn create_bucket() -> String {
+    let name = format!("blobs-{}", uuid::Uuid::now_v7().simple());
+    s3().create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("create the blob bucket");
+    name
+}
+
+/// The keys under `prefix` in `bucket`.
+pub async fn bucket_keys(bucket: &str, prefix: &str) -> Vec<String> {
+    let listed = s3()
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .expect("list the bucket");
+    listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect()
 }
 
 /// A fresh connections table shaped as the SAM template declares it.
@@ -337,6 +458,7 @@ pub async fn cloud(env: &[(&str, &str)]) -> Running {
     let dir = TempDir::new("e2e-cloud");
     let db = TestDatabase::create().await;
     let table = create_connections_table().await;
+    let bucket = create_bucket().await;
     let port = free_port();
     let self_url = format!("http://127.0.0.1:{port}");
     let addr = format!("127.0.0.1:{port}");
@@ -354,6 +476,9 @@ pub async fn cloud(env: &[(&str, &str)]) -> Running {
         ("SUMMARIZE_FUNCTION", "summarize"),
         ("TOOL_EXECUTOR_FUNCTION", "tool-executor"),
         ("AWS_ENDPOINT_URL_LAMBDA", &self_url),
+        ("BLOB_BUCKET", &bucket),
+        ("AWS_ENDPOINT_URL_S3", &moto),
+        ("BESTCHAT_S3_PATH_STYLE", "1"),
         ("AWS_ACCESS_KEY_ID", "testing"),
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_REGION", "us-east-1"),
@@ -365,5 +490,6 @@ pub async fn cloud(env: &[(&str, &str)]) -> Running {
         dir,
         db: Some(db),
         table: Some(table),
+        bucket: Some(bucket),
     }
 }

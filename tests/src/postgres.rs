@@ -72,11 +72,38 @@ impl TestDatabase {
 
     /// Runs `sql` in this database.
     pub async fn execute(&self, sql: &str) {
+        self.try_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs `sql` in this database: the database's refusal, as its text.
+    pub async fn try_execute(&self, sql: &str) -> Result<(), String> {
         connect(&self.url)
             .await
             .batch_execute(sql)
             .await
+            .map_err(|e| e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()))
+    }
+
+    /// The rows `sql` selects, every column as its text (NULL as "").
+    pub async fn text_rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let messages = connect(&self.url)
+            .await
+            .simple_query(sql)
+            .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        messages
+            .iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).unwrap_or_default().to_owned())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
     }
 }
 

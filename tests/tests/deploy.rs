@@ -159,18 +159,6 @@ async fn a_refused_answer_is_the_invocations_error() {
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
 }
 
-fn s3() -> aws_sdk_s3::Client {
-    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(bestchat_tests::moto_url())
-        .force_path_style(true)
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
 fn publish_request(url: &str, bucket: &str) -> Value {
     let mut event = request("Create", url, None);
     event["LogicalResourceId"] = json!("WebClient");
@@ -202,7 +190,7 @@ async fn object(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> (String
 
 #[tokio::test]
 async fn web_publish_writes_the_client_and_its_config_to_the_bucket() {
-    let client = s3();
+    let client = bestchat_tests::gateway::s3();
     let bucket = format!("site-{}", uuid::Uuid::now_v7());
     client.create_bucket().bucket(&bucket).send().await.unwrap();
     let cfn = ResponseUrl::start(200).await;
@@ -250,7 +238,7 @@ async fn web_publish_fails_the_deploy_when_the_bucket_is_missing() {
     let cfn = ResponseUrl::start(200).await;
     let out = bestchat_functions::web_publish::handle(
         publish_request(&cfn.url, "no-such-bucket-bestchat"),
-        Some(s3()),
+        Some(bestchat_tests::gateway::s3()),
     )
     .await;
     assert_eq!(out, Ok(json!({})));

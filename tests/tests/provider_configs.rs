@@ -42,31 +42,12 @@ fn find<'a>(items: &'a Value, id: &str) -> &'a Value {
 
 /// Audit entries recorded for `user`, read straight from the database.
 async fn audit_actions(running: &Running) -> Vec<String> {
-    match &running.db {
-        Some(db) => {
-            let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            client
-                .query("SELECT action FROM audit_log ORDER BY created_at, id", &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect()
-        }
-        None => {
-            let conn = rusqlite::Connection::open(running.dir.path().join("bestchat.db")).unwrap();
-            let mut stmt = conn
-                .prepare("SELECT action FROM audit_log ORDER BY created_at, id")
-                .unwrap();
-            stmt.query_map([], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        }
-    }
+    running
+        .text_rows("SELECT action FROM audit_log ORDER BY created_at, id")
+        .await
+        .into_iter()
+        .map(|mut row| row.remove(0))
+        .collect()
 }
 
 async fn the_catalog_is_listed_with_prices(running: &Running) {

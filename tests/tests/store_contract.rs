@@ -234,9 +234,9 @@ async fn conversation_crud(store: &dyn Store) {
         .unwrap();
     assert_eq!(same, updated);
 
-    assert!(store.delete_conversation(alice, c.id).await.unwrap());
+    assert!(store.delete_conversation(alice, c.id, &deletion(alice, c.id)).await.unwrap());
     assert_eq!(store.get_conversation(alice, c.id).await.unwrap(), None);
-    assert!(!store.delete_conversation(alice, c.id).await.unwrap());
+    assert!(!store.delete_conversation(alice, c.id, &deletion(alice, c.id)).await.unwrap());
     assert_eq!(
         store
             .update_conversation(alice, c.id, &patch, later)
@@ -367,7 +367,7 @@ async fn users_are_isolated(store: &dyn Store) {
             .unwrap(),
         None
     );
-    assert!(!store.delete_conversation(bob, c.id).await.unwrap());
+    assert!(!store.delete_conversation(bob, c.id, &deletion(bob, c.id)).await.unwrap());
     let bobs = store
         .list_conversations(bob, None, &PageRequest::default())
         .await
@@ -534,7 +534,7 @@ async fn deleting_a_conversation_deletes_its_messages(store: &dyn Store) {
         .await
         .unwrap();
 
-    assert!(store.delete_conversation(alice, doomed.id).await.unwrap());
+    assert!(store.delete_conversation(alice, doomed.id, &deletion(alice, doomed.id)).await.unwrap());
     let gone = store
         .list_messages(alice, doomed.id, &PageRequest::default())
         .await
@@ -832,6 +832,7 @@ async fn a_tool_loop_holds_the_turn_until_its_next_step(store: &dyn Store) {
     let records = StepRecords {
         executions: std::slice::from_ref(&approved),
         results: &[],
+        audit: &[],
         continue_by: Some(deadline),
     };
     assert!(
@@ -1255,7 +1256,7 @@ async fn optimizations_are_recorded_and_the_latest_summary_found(store: &dyn Sto
     assert!(store.record_optimizations(&[empty], &[]).await.is_err());
     let bob = user(store, "bob").await;
     assert_eq!(store.latest_summary(bob, c.id).await.unwrap(), None);
-    assert!(store.delete_conversation(alice, c.id).await.unwrap());
+    assert!(store.delete_conversation(alice, c.id, &deletion(alice, c.id)).await.unwrap());
     assert_eq!(store.latest_summary(alice, c.id).await.unwrap(), None);
 }
 
@@ -1487,6 +1488,16 @@ fn user_tool(user: UserId, name: &str, at: Timestamp) -> UserTool {
     }
 }
 
+fn deletion(user: UserId, conversation: ConversationId) -> AuditEntry {
+    AuditEntry::of(
+        user,
+        "conversation.delete",
+        ("conversation", &conversation.to_string()),
+        serde_json::json!({}),
+        bestchat_domain::time::now(),
+    )
+}
+
 fn tool_audit(user: UserId, action: &str, at: Timestamp) -> AuditEntry {
     AuditEntry {
         id: uuid::Uuid::now_v7(),
@@ -1504,12 +1515,13 @@ async fn tools_are_the_users_own_and_unique_by_name(store: &dyn Store) {
     let at = now();
     let weather = user_tool(ana, "weather", at);
     store
-        .create_tool(&weather, &tool_audit(ana, "tool.register", at))
+        .create_tool(&weather, 50, &tool_audit(ana, "tool.register", at))
         .await
         .unwrap();
     store
         .create_tool(
             &user_tool(ana, "atlas", at),
+            50,
             &tool_audit(ana, "tool.register", at),
         )
         .await
@@ -1518,6 +1530,7 @@ async fn tools_are_the_users_own_and_unique_by_name(store: &dyn Store) {
     store
         .create_tool(
             &user_tool(bo, "weather", at),
+            50,
             &tool_audit(bo, "tool.register", at),
         )
         .await
@@ -1525,10 +1538,29 @@ async fn tools_are_the_users_own_and_unique_by_name(store: &dyn Store) {
     let again = store
         .create_tool(
             &user_tool(ana, "weather", at),
+            50,
             &tool_audit(ana, "tool.register", at),
         )
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    // At the cap nothing is written, however many try at once.
+    let tries = (0..8).map(|i| {
+        let tool = user_tool(bo, &format!("extra{i}"), at);
+        async move {
+            store
+                .create_tool(&tool, 4, &tool_audit(bo, "tool.register", at))
+                .await
+                .unwrap()
+        }
+    });
+    let written = futures_util::future::join_all(tries).await;
+    assert_eq!(written.iter().filter(|w| **w).count(), 3, "{written:?}");
+    assert_eq!(store.list_tools(bo).await.unwrap().len(), 4);
+    let shas = vec![weather.module_sha256.clone(), "0".repeat(64)];
+    assert_eq!(
+        store.modules_in_use(&shas).await.unwrap(),
+        [weather.module_sha256.clone()]
+    );
 
     let listed = store.list_tools(ana).await.unwrap();
     assert_eq!(
@@ -1551,7 +1583,7 @@ async fn tools_are_the_users_own_and_unique_by_name(store: &dyn Store) {
             .unwrap()
     );
     assert!(store.get_tool(ana, weather.id).await.unwrap().is_none());
-    assert_eq!(store.list_tools(bo).await.unwrap().len(), 1);
+    assert_eq!(store.list_tools(bo).await.unwrap().len(), 4, "bo's stay");
 }
 
 async fn auto_approval_settings_are_kept_per_user(store: &dyn Store) {
@@ -1664,6 +1696,7 @@ async fn a_steps_calls_are_stored_with_it_and_move_by_compare_and_set(store: &dy
     let records = StepRecords {
         executions: &[waiting.clone(), denied.clone()],
         results: std::slice::from_ref(&denial),
+        audit: &[],
         continue_by: None,
     };
     assert!(
@@ -1944,7 +1977,7 @@ async fn mcp_servers_are_the_users_own_with_their_sealed_headers(store: &dyn Sto
         created_at: now(),
     };
     store
-        .put_mcp_server(&server, &entry("mcp_server.put"))
+        .put_mcp_server(&server, 1, &entry("mcp_server.put"))
         .await
         .unwrap();
     assert_eq!(
@@ -1963,6 +1996,7 @@ async fn mcp_servers_are_the_users_own_with_their_sealed_headers(store: &dyn Sto
     store
         .put_mcp_server(
             &his,
+            1,
             &AuditEntry {
                 user_id: bob,
                 ..entry("mcp_server.put")
@@ -1975,10 +2009,23 @@ async fn mcp_servers_are_the_users_own_with_their_sealed_headers(store: &dyn Sto
         updated_at: plus_micros(at, 1),
         ..server.clone()
     };
-    store
-        .put_mcp_server(&trusted, &entry("mcp_server.put"))
-        .await
-        .unwrap();
+    // Replacing a server is no new one: the cap of one allows it, and refuses a second.
+    assert!(
+        store
+            .put_mcp_server(&trusted, 1, &entry("mcp_server.put"))
+            .await
+            .unwrap()
+    );
+    let second = McpServer {
+        id: McpServerId::parse("second").unwrap(),
+        ..trusted.clone()
+    };
+    assert!(
+        !store
+            .put_mcp_server(&second, 1, &entry("mcp_server.put"))
+            .await
+            .unwrap()
+    );
     assert_eq!(store.list_mcp_servers(alice).await.unwrap(), vec![trusted]);
     assert_eq!(store.list_mcp_servers(bob).await.unwrap(), vec![his]);
     assert!(

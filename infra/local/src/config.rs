@@ -98,6 +98,10 @@ impl LocalConfig {
                 ));
             }
         }
+        // A laptop's Ollama is reachable by default only where nobody else reaches the gateway.
+        if !loopback && var("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS").is_none() {
+            app.allow_private_provider_urls = false;
+        }
         if app.auth.keys == AuthKeys::Unset {
             let secret = stored_secret(&app.data_dir.join(SECRET_FILE))?;
             app.auth.keys = AuthKeys::Secret(String::from_utf8_lossy(&secret).into_owned());

@@ -117,6 +117,14 @@ fn banner(
         auth.audience()
     )?;
     writeln!(out, "  websocket: ws://{addr}/ws?token=<JWT>")?;
+    if state.config.allow_private_provider_urls {
+        writeln!(
+            out,
+            "  provider URLs: loopback and private networks too, for a local Ollama (BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS=0 to refuse them)"
+        )?;
+    } else {
+        writeln!(out, "  provider URLs: public addresses only")?;
+    }
     if web::embedded() {
         writeln!(out, "  web client: http://{addr}/")?;
     } else {

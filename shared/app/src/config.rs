@@ -192,8 +192,10 @@ pub struct Config {
     /// `BESTCHAT_BEDROCK`: AWS Bedrock is usable, on the operator's AWS account (the process's
     /// own credentials). Off by default: with it off, Bedrock is listed as turned off.
     pub bedrock: bool,
-    /// `BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS`: whether users may point a provider at loopback,
-    /// private or link-local addresses (on for a laptop's Ollama; off in the cloud).
+    /// `BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS`: whether users may point a provider (or an MCP
+    /// server) at loopback, private or link-local addresses. On by default only with the
+    /// embedded SQLite store, a one-person setup, for a laptop's Ollama; the local gateway turns
+    /// that default off too when it listens beyond loopback.
     pub allow_private_provider_urls: bool,
     pub auth: AuthConfig,
     pub realtime: RealtimeConfig,
@@ -508,6 +510,10 @@ impl Config {
                 "BESTCHAT_TOOL_MAX_OUTPUT_BYTES must be at most BESTCHAT_MESSAGE_MAX_BYTES: a tool's result is stored as a message".into(),
             ));
         }
+        let allow_private_provider_urls = env.flag(
+            "BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS",
+            matches!(store, StoreConfig::Sqlite { .. }),
+        )?;
         Ok(Self {
             context,
             tools,
@@ -541,7 +547,7 @@ impl Config {
             breaker,
             env_keys: env.flag("BESTCHAT_ENV_KEYS", false)?,
             bedrock: env.flag("BESTCHAT_BEDROCK", false)?,
-            allow_private_provider_urls: env.flag("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", true)?,
+            allow_private_provider_urls,
         })
     }
 }
@@ -757,6 +763,16 @@ mod tests {
         assert!(matches!(c.store, StoreConfig::Postgres { .. }));
         assert_eq!(c.postgres.pool_size, 2);
         assert_eq!(c.max_request_bytes, 10);
+        assert!(
+            !c.allow_private_provider_urls,
+            "a shared store is a shared service: users stay off the private network"
+        );
+        let laptop_with_postgres = config(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", "1"),
+        ])
+        .unwrap();
+        assert!(laptop_with_postgres.allow_private_provider_urls);
     }
 
     #[test]

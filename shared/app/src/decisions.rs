@@ -6,14 +6,12 @@
 
 use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
 use bestchat_domain::ports::realtime::ConnectionId;
-use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::{Timestamp, after, now};
 use bestchat_domain::tool::{
     DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
 };
 use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
-use serde_json::json;
 
 use crate::error::AppError;
 use crate::events::CHAT_TURN;
@@ -45,6 +43,14 @@ pub async fn decide(
         return already_decided(current, verdict);
     }
     let at = now();
+    // Past its deadline the call is the clock's, whether or not the janitor came by yet.
+    if current.expires_at.is_some_and(|deadline| deadline <= at) {
+        if expire(state, &current, at).await? {
+            continue_if_decided(state, user, current.message_id).await;
+        }
+        let now_stored = store.get_execution(user, id).await?.ok_or_else(not_found)?;
+        return already_decided(now_stored, verdict);
+    }
     let decision = ExecutionDecision {
         by: DecidedBy::User,
         verdict,
@@ -54,7 +60,7 @@ pub async fn decide(
     };
     let decided = settle(&current, decision, at);
     let result = (verdict == Verdict::Deny).then(|| result_message(&decided, "", at));
-    let entry = audit(&decided, verdict.as_str(), at);
+    let entry = crate::audit::execution(&decided, verdict.as_str(), at);
     if !store
         .transition_execution(
             &decided,
@@ -108,7 +114,7 @@ pub async fn cancel_step(
             ..settle(&execution, decision, at)
         };
         let result = result_message(&denied, "", at);
-        let entry = audit(&denied, "deny", at);
+        let entry = crate::audit::execution(&denied, "deny", at);
         if store
             .transition_execution(&denied, from, Some(&result), Some(&entry))
             .await?
@@ -172,10 +178,15 @@ fn already_decided(current: ToolExecution, verdict: Verdict) -> Result<ToolExecu
         Some(d) if d.verdict == verdict => Ok(current),
         _ => Err(DomainError::new(
             ErrorCode::Conflict,
-            format!(
-                "this call is already {}; the first decision stands",
-                current.status.as_str()
-            ),
+            match current.status {
+                ExecutionStatus::Expired => {
+                    "nobody approved this call in time; it was not run".to_owned()
+                }
+                status => format!(
+                    "this call is already {}; the first decision stands",
+                    status.as_str()
+                ),
+            },
         )
         .into()),
     }
@@ -230,24 +241,6 @@ async fn announce_decision(state: &AppState, execution: &ToolExecution) {
     .await;
 }
 
-fn audit(execution: &ToolExecution, what: &str, at: Timestamp) -> AuditEntry {
-    let decision = execution.decision.as_ref();
-    AuditEntry {
-        id: uuid::Uuid::now_v7(),
-        user_id: execution.user_id,
-        action: format!("tool_execution.{what}"),
-        target_type: Some("tool_execution".into()),
-        target_id: Some(execution.id.to_string()),
-        details: json!({
-            "tool": execution.tool,
-            "risk": execution.risk,
-            "rule": decision.map(|d| d.rule.clone()),
-            "connection_id": decision.and_then(|d| d.connection_id.clone()),
-        }),
-        created_at: at,
-    }
-}
-
 /// What the janitor did with overdue executions.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Overdue {
@@ -269,19 +262,8 @@ pub async fn sweep_overdue(state: &AppState) -> Result<Overdue, AppError> {
         let (user, step) = (execution.user_id, execution.message_id);
         let moved = match execution.status {
             ExecutionStatus::Pending => {
-                let decision = ExecutionDecision {
-                    by: DecidedBy::Policy,
-                    verdict: Verdict::Deny,
-                    rule: "timeout".into(),
-                    at,
-                    connection_id: None,
-                };
-                let expired = settle(&execution, decision, at);
-                let ended = end(state, &expired, ExecutionStatus::Pending, "expire").await?;
-                if ended {
-                    done.expired += 1;
-                    announce_decision(state, &expired).await;
-                }
+                let ended = expire(state, &execution, at).await?;
+                done.expired += u32::from(ended);
                 ended
             }
             ExecutionStatus::Running => {
@@ -324,6 +306,23 @@ pub async fn sweep_overdue(state: &AppState) -> Result<Overdue, AppError> {
     Ok(done)
 }
 
+/// Ends a call nobody approved in time as denied by timeout; `false` when it was decided first.
+async fn expire(state: &AppState, waiting: &ToolExecution, at: Timestamp) -> Result<bool, AppError> {
+    let decision = ExecutionDecision {
+        by: DecidedBy::Policy,
+        verdict: Verdict::Deny,
+        rule: "timeout".into(),
+        at,
+        connection_id: None,
+    };
+    let expired = settle(waiting, decision, at);
+    let ended = end(state, &expired, ExecutionStatus::Pending, "expire").await?;
+    if ended {
+        announce_decision(state, &expired).await;
+    }
+    Ok(ended)
+}
+
 /// Moves an execution to its end with its `tool` message and audit entry.
 async fn end(
     state: &AppState,
@@ -332,7 +331,7 @@ async fn end(
     what: &str,
 ) -> Result<bool, AppError> {
     let result = result_message(ended, "", ended.updated_at);
-    let entry = audit(ended, what, ended.updated_at);
+    let entry = crate::audit::execution(ended, what, ended.updated_at);
     let moved = state
         .store()
         .transition_execution(ended, from, Some(&result), Some(&entry))
@@ -352,6 +351,8 @@ mod tests {
     use bestchat_domain::page::PageRequest;
     use bestchat_domain::ports::store::{Finisher, LeaseId, StepRecords};
     use bestchat_domain::time::after;
+
+    use serde_json::json;
 
     use super::*;
     use crate::testing;
@@ -429,6 +430,7 @@ mod tests {
         let records = StepRecords {
             executions: &executions,
             results: &[],
+            audit: &[],
             continue_by: None,
         };
         assert!(
@@ -538,6 +540,7 @@ mod tests {
         let records = StepRecords {
             executions: std::slice::from_ref(&ran),
             results: std::slice::from_ref(&result),
+            audit: &[],
             // Already past: the invocation that should have gone on died.
             continue_by: Some(now()),
         };

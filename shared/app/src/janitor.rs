@@ -45,6 +45,8 @@ pub struct Report {
     pub tool_calls_restarted: u32,
     /// Tool steps whose loop this run went on with (their continuation was lost).
     pub steps_continued: u32,
+    /// Tool modules (and compiled code) no tool uses any more, removed from storage.
+    pub modules_removed: u32,
 }
 
 /// The scheduled function.
@@ -54,8 +56,8 @@ pub async fn handle(state: Arc<AppState>, _payload: Value) -> Result<Value, AppE
 }
 
 /// Everything one janitor run does, in one place for the scheduled function and the local
-/// gateway alike: dead turns' answers ended, overdue tool calls ended or restarted, and lost
-/// loop continuations made.
+/// gateway alike: dead turns' answers ended, overdue tool calls ended or restarted, lost loop
+/// continuations made, and modules no tool uses removed.
 pub async fn run(state: &AppState) -> Result<Report, AppError> {
     let ended = sweep(state.store(), state.stream_buffer.as_ref(), now()).await?;
     let mut report = Report {
@@ -71,6 +73,13 @@ pub async fn run(state: &AppState) -> Result<Report, AppError> {
     report.tool_calls_interrupted = overdue.interrupted;
     report.tool_calls_restarted = overdue.restarted;
     report.steps_continued = continue_stalled(state).await?;
+    // Storage waits for the next run when it cannot be reached; the turns above could not.
+    report.modules_removed = crate::tools::sweep::unused_modules(state)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot sweep unused tool modules");
+            0
+        });
     if report != Report::default() {
         tracing::warn!(?report, "the janitor ended or continued what died");
     }

@@ -2,6 +2,7 @@
 //! run against. Lambda and the local gateway both call the handlers in [`api`].
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod decisions;

@@ -209,15 +209,7 @@ fn audit_entry(
     details: serde_json::Value,
     at: Timestamp,
 ) -> AuditEntry {
-    AuditEntry {
-        id: uuid::Uuid::now_v7(),
-        user_id: user,
-        action: action.to_owned(),
-        target_type: Some("provider".into()),
-        target_id: Some(provider.to_string()),
-        details,
-        created_at: at,
-    }
+    AuditEntry::of(user, action, ("provider", provider.as_str()), details, at)
 }
 
 /// A catalog provider keeps its protocol; a custom one must name one of the protocols reached by

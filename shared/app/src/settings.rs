@@ -45,15 +45,13 @@ pub async fn put_auto_approval(
         max_per_turn: rules.max_auto_per_turn,
         updated_at: at,
     };
-    let entry = AuditEntry {
-        id: uuid::Uuid::now_v7(),
-        user_id: user,
-        action: "settings.auto_approval.put".into(),
-        target_type: Some("settings".into()),
-        target_id: Some("auto-approval".into()),
-        details: json!({ "risk": record.by_risk, "tools": record.by_tool, "max_auto_per_turn": rules.max_auto_per_turn }),
-        created_at: at,
-    };
+    let entry = AuditEntry::of(
+        user,
+        "settings.auto_approval.put",
+        ("settings", "auto-approval"),
+        json!({ "risk": record.by_risk, "tools": record.by_tool, "max_auto_per_turn": rules.max_auto_per_turn }),
+        at,
+    );
     state.store().put_auto_approval(&record, &entry).await?;
     Ok(rules)
 }
@@ -84,15 +82,13 @@ pub async fn put_fetch_hosts(
     body.hosts.sort();
     body.hosts.dedup();
     let at = now();
-    let entry = AuditEntry {
-        id: uuid::Uuid::now_v7(),
-        user_id: user,
-        action: "settings.fetch_hosts.put".into(),
-        target_type: Some("settings".into()),
-        target_id: Some("fetch-hosts".into()),
-        details: json!({ "hosts": body.hosts }),
-        created_at: at,
-    };
+    let entry = AuditEntry::of(
+        user,
+        "settings.fetch_hosts.put",
+        ("settings", "fetch-hosts"),
+        json!({ "hosts": body.hosts }),
+        at,
+    );
     state
         .store()
         .put_fetch_hosts(user, &body.hosts, at, &entry)

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bestchat_cache::{
     BufferSettings, MemoryCache, MemoryStreamBuffer, RedisCache, RedisLogin, RedisStreamBuffer,
 };
+use bestchat_domain::ports::blobs::BlobStore;
 use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::credentials::ConnectionPassword;
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
@@ -93,6 +94,7 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The sandbox and module sources, built on first use: most functions never touch them.
     tools: std::sync::OnceLock<Result<ToolRuntime, String>>,
+    blobs: std::sync::OnceLock<Arc<dyn BlobStore>>,
     mcp: std::sync::OnceLock<Result<crate::mcp::client::McpClient, String>>,
 }
 
@@ -283,6 +285,7 @@ impl AppState {
                 auth,
                 metrics,
                 tools: std::sync::OnceLock::new(),
+                blobs: std::sync::OnceLock::new(),
                 mcp: std::sync::OnceLock::new(),
             }
         }))
@@ -311,9 +314,18 @@ impl AppState {
     /// The tool runtime (sandbox, blob store), built the first time a function needs it.
     pub fn tools(&self) -> Result<&ToolRuntime, AppError> {
         self.tools
-            .get_or_init(|| ToolRuntime::new(&self.config.tools).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                ToolRuntime::new(&self.config.tools, Arc::clone(self.blobs()))
+                    .map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(|e| AppError::Internal(e.clone()))
+    }
+
+    /// The blob store (tool modules and their compiled code), built on first use.
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        self.blobs
+            .get_or_init(|| crate::tools::blob_store(&self.config.tools.blobs))
     }
 
     /// Brings the schema up to date (the `migrate` function, and the local gateway at start).

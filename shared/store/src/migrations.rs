@@ -40,6 +40,7 @@ pub const POSTGRES: &[Migration] = &[
     migration!(6, "0006_tool_loop", "0006_tool_loop.sql"),
     migration!(7, "0007_mcp_servers", "0007_mcp_servers.sql"),
     migration!(8, "0008_open_turns", "0008_open_turns.sql"),
+    migration!(9, "0009_audit_append_only", "0009_audit_append_only.sql"),
 ];
 
 /// `migrations/sqlite/NNNN_*.sql`: the same versions with the same meaning.
@@ -60,6 +61,11 @@ pub const SQLITE: &[Migration] = &[
     migration!(6, "0006_tool_loop", "sqlite/0006_tool_loop.sql"),
     migration!(7, "0007_mcp_servers", "sqlite/0007_mcp_servers.sql"),
     migration!(8, "0008_open_turns", "sqlite/0008_open_turns.sql"),
+    migration!(
+        9,
+        "0009_audit_append_only",
+        "sqlite/0009_audit_append_only.sql"
+    ),
 ];
 
 /// What one run of a migration runner did.

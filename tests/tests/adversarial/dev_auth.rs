@@ -38,18 +38,25 @@ async fn a_gateway_shared_on_a_network_starts_without_dev_auth() {
             ("BESTCHAT_ADDR", "0.0.0.0:0"),
             ("BESTCHAT_EMULATE_AWS", "0"),
             DEFAULT_DEV_AUTH,
+            // Unset, as the README's shared gateway has it (the harness allows loopback).
+            ("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", ""),
         ],
     );
     let base = local_url(&gateway);
     assert_eq!(dev_token_status(&base).await, StatusCode::NOT_FOUND);
-    assert!(
-        gateway
-            .stdout_lines()
-            .iter()
-            .any(|l| l.contains("dev auth: off")),
-        "{:?}",
-        gateway.stdout_lines()
-    );
+    let said = |what: &str| gateway.stdout_lines().iter().any(|l| l.contains(what));
+    assert!(said("dev auth: off"), "{:?}", gateway.stdout_lines());
+    // Nor may its users reach the machine's own services through a provider's URL.
+    assert!(said("provider URLs: public addresses only"));
+    let refused = reqwest::Client::new()
+        .put(format!("{base}/api/provider-configs/mine"))
+        .bearer_auth(bestchat_tests::gateway::token("mallory"))
+        .json(&json!({"protocol": "openai", "base_url": "http://127.0.0.1:11434/v1",
+                      "models": [{"id": "m", "context_window": 8000, "max_output_tokens": 100}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[test]

@@ -290,22 +290,12 @@ async fn a_stored_key_never_follows_its_record_to_another_origin(running: &Runni
     }
     // The row pointed at the thief behind the API's back: the key does not open there.
     let thief_url = format!("{}/v1", thief.base_url);
-    match &running.db {
-        Some(db) => {
-            db.execute(&format!(
-                "UPDATE provider_configs SET base_url = '{thief_url}' WHERE provider = 'mine'"
-            ))
-            .await;
-        }
-        None => {
-            let conn = rusqlite::Connection::open(running.dir.path().join("bestchat.db")).unwrap();
-            conn.execute(
-                "UPDATE provider_configs SET base_url = ?1 WHERE provider = 'mine'",
-                [&thief_url],
-            )
-            .unwrap();
-        }
-    }
+    running
+        .try_sql(&format!(
+            "UPDATE provider_configs SET base_url = '{thief_url}' WHERE provider = 'mine'"
+        ))
+        .await
+        .unwrap();
     let events = ask(gateway, "alice", "mine", "m").await;
     let done = &events.last().unwrap()["message"];
     assert_eq!(done["error"]["code"], "provider_not_configured", "{done}");

@@ -53,7 +53,21 @@ async fn an_endless_loop_runs_out_of_fuel_or_hits_the_wall_clock() {
         .await;
     assert_eq!(failure(&out).0, FailureKind::Timeout, "{out:?}");
     assert!(out.usage().wall_ms >= 300, "{:?}", out.usage());
+    assert!(out.usage().fuel > 0, "what ran until then: {:?}", out.usage());
     executor.assert_still_serves().await;
+    // The interpreter's loop too: a call ended by time reports the fuel it burnt.
+    let out = executor
+        .call(
+            ModuleRef::Builtin("run_javascript".into()),
+            json!({"code": "while (true) {}"}),
+            limits(|l| l.wall_ms = 300),
+        )
+        .await;
+    assert!(
+        matches!(failure(&out).0, FailureKind::Timeout | FailureKind::OutOfFuel),
+        "{out:?}"
+    );
+    assert!(out.usage().fuel > 0, "{:?}", out.usage());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,8 +153,22 @@ async fn a_flood_of_output_panics_and_bad_json_are_typed() {
         Api::new(&running.gateway, "mallory"),
         Executor::of(&running.gateway),
     );
+    // The flood is stopped at its cap, with fuel and time to spare: not run to a limit.
+    let flood = attack(&api, "flood").await;
+    let plenty = 1_000_000_000_000;
+    let out = executor
+        .call(
+            flood,
+            json!({}),
+            limits(|l| {
+                l.fuel = plenty;
+                l.wall_ms = 30_000;
+            }),
+        )
+        .await;
+    assert_eq!(failure(&out).0, FailureKind::OutputTooLarge, "{out:?}");
+    assert!(out.usage().fuel < plenty / 100, "{:?}", out.usage());
     let cases = [
-        ("flood", FailureKind::OutputTooLarge),
         ("panics", FailureKind::Trap),
         ("not_json", FailureKind::InvalidOutput),
     ];

@@ -3,8 +3,8 @@
 //! executor, invisible to another user, and gone after DELETE.
 
 use bestchat_tests::api::{Api, assert_error};
-use bestchat_tests::gateway::{Running, postgres, sqlite};
-use bestchat_tests::tools::{Executor, assert_only_builtins, limits, register};
+use bestchat_tests::gateway::{Running, cloud, postgres, sqlite};
+use bestchat_tests::tools::{Executor, assert_only_builtins, limits, manifest, register};
 use bestchat_tests::wasm::module;
 use bestchat_tools::{ExecResponse, FailureKind, ModuleRef};
 use serde_json::{Value, json};
@@ -107,6 +107,60 @@ async fn lifecycle(running: Running) {
     // The same user may register it again.
     let (status, _) = register(&ana, example_manifest(), module("word_count")).await;
     assert_eq!(status, 201);
+}
+
+/// Modules are kept by content and shared: a deleted tool's module (and the code compiled
+/// from it) goes from storage once no tool of anyone uses it, and not before; the built-ins'
+/// compiled code stays.
+async fn deleted_modules_leave_storage_once_no_tool_uses_them(running: Running) {
+    let (ana, bo) = (
+        Api::new(&running.gateway, "ana"),
+        Api::new(&running.gateway, "bo"),
+    );
+    let executor = Executor::of(&running.gateway);
+    executor.builtin("calculator", json!({"expression": "1"})).await;
+    let (_, shared) = register(&ana, example_manifest(), module("word_count")).await;
+    let (_, theirs) = register(&bo, example_manifest(), module("word_count")).await;
+    let (_, own) = register(&ana, manifest("nul_output"), module("nul_output")).await;
+    let shared_sha = shared["module_sha256"].as_str().unwrap();
+    assert_eq!(theirs["module_sha256"], shared_sha, "the same bytes, one module");
+    let own_sha = own["module_sha256"].as_str().unwrap();
+    let stored = |keys: &[String], sha: &str| keys.iter().filter(|k| k.contains(sha)).count();
+    let before = running.blob_keys("").await;
+    assert_eq!(stored(&before, own_sha), 2, "module and compiled code: {before:?}");
+    assert_eq!(stored(&before, shared_sha), 2, "{before:?}");
+
+    for tool in [&shared, &own] {
+        let (status, _) = ana.delete(&format!("/api/tools/{}", tool["id"].as_str().unwrap())).await;
+        assert_eq!(status, 204);
+    }
+    let swept = executor.janitor().await;
+    assert_eq!(swept["modules_removed"], 2, "{swept}");
+    let after = running.blob_keys("").await;
+    assert_eq!(stored(&after, own_sha), 0, "{after:?}");
+    assert_eq!(stored(&after, shared_sha), 2, "bo still uses it: {after:?}");
+    let (_, listed) = bo.get("/api/tools").await;
+    assert!(listed.to_string().contains("word_count"));
+
+    let (status, _) = bo.delete(&format!("/api/tools/{}", theirs["id"].as_str().unwrap())).await;
+    assert_eq!(status, 204);
+    assert_eq!(executor.janitor().await["modules_removed"], 2);
+    let left = running.blob_keys("").await;
+    assert_eq!(stored(&left, shared_sha), 0, "{left:?}");
+    assert_eq!(left.len(), 1, "the calculator's compiled code stays: {left:?}");
+    assert_eq!(executor.janitor().await["modules_removed"], 0);
+}
+
+const NO_GRACE: &[(&str, &str)] = &[("BESTCHAT_TOOL_MODULE_GRACE_MS", "1")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_modules_leave_local_storage() {
+    deleted_modules_leave_storage_once_no_tool_uses_them(sqlite(NO_GRACE).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_modules_leave_s3() {
+    deleted_modules_leave_storage_once_no_tool_uses_them(cloud(NO_GRACE).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 //! function through the gateway's Lambda Invoke emulation, the path a deployed caller takes.
 
 mod attacks;
+mod audit;
 mod compile;
 mod lifecycle;
 mod mcp;

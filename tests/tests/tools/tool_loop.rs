@@ -59,7 +59,49 @@ on_both_adapter_sets!(
     a_message_sent_while_a_tool_runs_is_refused_and_nothing_interleaves,
     an_auto_approved_read_tool_answers_in_one_turn,
     an_ask_tool_waits_for_any_device_and_continues_in_a_new_invocation,
+    a_provider_that_repeats_a_call_id_gets_every_result,
 );
+
+/// A provider that sends two calls under one id (or none) would make them one call in the
+/// store: each gets an id of its own, both run, and the model reads both results under the
+/// ids its own earlier message now carries.
+async fn a_provider_that_repeats_a_call_id_gets_every_result(running: &Running) {
+    let gateway = &running.gateway;
+    let fake = FakeProvider::start(
+        vec![
+            Reply::sse(openai_tool_calls(&[
+                calculator("call_same", "1 + 1"),
+                calculator("call_same", "2 + 2"),
+            ])),
+            Reply::sse(openai_stream(&["2 and 4.".into()])),
+        ],
+        Reply::json(500, "{}"),
+    )
+    .await;
+    let id = tool_conversation(gateway, "alice", &fake, "openai").await;
+    let mut ws = WsClient::connect(gateway, "alice").await;
+    ws.send(&send_action(&id, "c-1", "Add twice.")).await;
+    let events = until_answered(&mut ws).await;
+    assert_eq!(events.last().unwrap()["message"]["content"], "2 and 4.");
+    let told = tool_results(&fake.requests()[1]);
+    let results: Vec<(&str, &Value)> = told
+        .iter()
+        .map(|(id, r)| (id.as_str(), &r["result"]))
+        .collect();
+    assert_eq!(
+        results,
+        [("call_same", &json!("2")), ("call_same_2", &json!("4"))]
+    );
+    let asked = &fake.requests()[1].json()["messages"];
+    let ids: Vec<&Value> = asked
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .flat_map(|m| m["tool_calls"].as_array().unwrap().iter().map(|c| &c["id"]))
+        .collect();
+    assert_eq!(ids, [&json!("call_same"), &json!("call_same_2")]);
+}
 
 /// A send while the previous turn still runs a tool would put the new question between the
 /// call and its result: it is refused (409 over HTTP, `message.error` over WebSocket), the

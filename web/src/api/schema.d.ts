@@ -492,7 +492,7 @@ export interface components {
          * @description Stable snake_case codes; clients may match on them, so a code never changes meaning.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_json" | "invalid_cursor" | "unauthorized" | "conversation_not_found" | "message_not_found" | "provider_config_not_found" | "tool_not_found" | "tool_execution_not_found" | "mcp_server_not_found" | "mcp_unavailable" | "route_not_found" | "conflict" | "payload_too_large" | "validation_failed" | "invalid_tool" | "rate_limited" | "too_many_connections" | "provider_error" | "provider_key_refused" | "provider_not_configured" | "context_too_large" | "incomplete" | "turn_timeout" | "tool_step_limit" | "turn_lost" | "unavailable" | "internal";
+        ErrorCode: "invalid_request" | "invalid_json" | "invalid_cursor" | "unauthorized" | "conversation_not_found" | "message_not_found" | "provider_config_not_found" | "tool_not_found" | "tool_execution_not_found" | "mcp_server_not_found" | "mcp_unavailable" | "route_not_found" | "conflict" | "payload_too_large" | "validation_failed" | "invalid_tool" | "rate_limited" | "too_many_connections" | "provider_error" | "provider_key_refused" | "provider_not_configured" | "context_too_large" | "incomplete" | "answer_too_large" | "turn_timeout" | "tool_step_limit" | "turn_lost" | "unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             message: string;

@@ -4,10 +4,12 @@ use bestchat_domain::conversation::{Conversation, CreateConversation, UpdateConv
 use bestchat_domain::ids::ConversationId;
 use bestchat_domain::limits::TITLE_MAX_CHARS;
 use bestchat_domain::page::PageRequest;
+use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::now;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
 
 use super::{Handler, caller, handler};
 use crate::error::AppError;
@@ -117,7 +119,14 @@ async fn update(state: &AppState, request: ApiRequest) -> Result<ApiResponse, Ap
 async fn delete(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let id = conversation_id(&request)?;
-    if state.store().delete_conversation(user, id).await? {
+    let entry = AuditEntry::of(
+        user,
+        "conversation.delete",
+        ("conversation", &id.to_string()),
+        json!({}),
+        now(),
+    );
+    if state.store().delete_conversation(user, id, &entry).await? {
         to_every_device(
             state,
             user,

@@ -32,6 +32,8 @@ pub struct McpTool {
     /// The name the model sees: `<server>_<tool>`, fitted to a tool name.
     pub exposed: String,
     pub server: McpServerId,
+    /// Where the server was when the call was decided: the call goes there or nowhere.
+    pub origin: String,
     pub tool: String,
     pub description: String,
     pub parameters: Value,
@@ -41,7 +43,10 @@ pub struct McpTool {
 
 /// What a stored call of an MCP tool asks.
 pub fn request(tool: &McpTool, arguments: &Value) -> Value {
-    json!({ "mcp": { "server": tool.server, "tool": tool.tool }, "arguments": arguments })
+    json!({
+        "mcp": { "server": tool.server, "tool": tool.tool, "origin": tool.origin },
+        "arguments": arguments,
+    })
 }
 
 /// The tools of the user's enabled servers, as last listed, except those whose name is
@@ -78,6 +83,7 @@ pub fn offered(server: &McpServer) -> Vec<McpTool> {
             risk: risk_of(tool.annotations.as_ref(), server.trusted),
             exposed,
             server: server.id.clone(),
+            origin: crate::secrets::origin_of(&server.url).unwrap_or_default(),
             description: tool
                 .description
                 .chars()
@@ -122,7 +128,8 @@ pub fn risk_of(annotations: Option<&Value>, trusted: bool) -> Risk {
             .and_then(|a| a.get(name))
             .and_then(Value::as_bool)
     };
-    if hint("destructiveHint") == Some(true) && hint("readOnlyHint") != Some(true) {
+    // Of contradicting claims, the careful one counts.
+    if hint("destructiveHint") == Some(true) {
         return Risk::Destructive;
     }
     if trusted && hint("readOnlyHint") == Some(true) {
@@ -152,11 +159,12 @@ pub async fn call(
             None,
         )
     };
-    let (Some(server), Some(tool)) = (
+    let (Some(server), Some(tool), Some(origin)) = (
         request["mcp"]["server"]
             .as_str()
             .and_then(|s| McpServerId::parse(s).ok()),
         request["mcp"]["tool"].as_str(),
+        request["mcp"]["origin"].as_str(),
     ) else {
         return failed(
             "invalid_request",
@@ -179,6 +187,13 @@ pub async fn call(
             );
         }
     };
+    // Approved for one server, the call never goes to wherever the server was moved since.
+    if crate::secrets::origin_of(&server.url).as_deref() != Some(origin) {
+        return failed(
+            "server_moved",
+            "the MCP server's address changed after this call was decided; it was not sent".into(),
+        );
+    }
     // One deadline for the whole call, however many exchanges it takes.
     let outcome = tokio::time::timeout(state.config.mcp.timeout, async {
         let headers = servers::open_headers(state, &server).await?;
@@ -261,6 +276,8 @@ mod tests {
         assert_eq!(risk_of(Some(&read_only), true), Risk::Read);
         assert_eq!(risk_of(Some(&destructive), false), Risk::Destructive);
         assert_eq!(risk_of(Some(&destructive), true), Risk::Destructive);
+        let both = json!({"readOnlyHint": true, "destructiveHint": true});
+        assert_eq!(risk_of(Some(&both), true), Risk::Destructive);
         assert_eq!(risk_of(None, true), Risk::Network);
     }
 
@@ -301,7 +318,7 @@ mod tests {
                 details: json!({}),
                 created_at: at,
             };
-            state.store().put_mcp_server(&server, &entry).await.unwrap();
+            state.store().put_mcp_server(&server, 20, &entry).await.unwrap();
         }
         let builtins = bestchat_tools::registry::Registry::with_user_tools(Vec::new());
         let tools = tools_of(state, user, &|name| builtins.find(name).is_some())

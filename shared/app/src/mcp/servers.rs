@@ -127,17 +127,17 @@ pub async fn put(
     let url = checked_url(state, &body.url).await?;
     let store = state.store();
     let existing = store.get_mcp_server(user, &id).await?;
-    if existing.is_none()
-        && store.list_mcp_servers(user).await?.len() >= state.config.mcp.max_servers
-    {
-        return Err(DomainError::new(
+    let max = state.config.mcp.max_servers;
+    let too_many = || -> AppError {
+        DomainError::new(
             ErrorCode::Conflict,
-            format!(
-                "a user may register at most {} MCP servers; delete one first",
-                state.config.mcp.max_servers
-            ),
+            format!("a user may register at most {max} MCP servers; delete one first"),
         )
-        .into());
+        .into()
+    };
+    // Refused before the server is asked anything; checked again as it is written.
+    if existing.is_none() && store.list_mcp_servers(user).await?.len() >= max {
+        return Err(too_many());
     }
     // Headers are sealed for the origin they are sent to, and open for no other.
     let origin = origin_of(&url)
@@ -226,9 +226,10 @@ pub async fn put(
         "url": server.url, "header_names": server.header_names, "trusted": server.trusted,
         "enabled": server.enabled, "tools": usable.len(), "protocol": protocol,
     });
-    store
-        .put_mcp_server(&server, &audit(user, "mcp_server.put", &id, details, at))
-        .await?;
+    let entry = audit(user, "mcp_server.put", &id, details, at);
+    if !store.put_mcp_server(&server, max, &entry).await? {
+        return Err(too_many());
+    }
     Ok(ServerView::of(&server))
 }
 
@@ -374,15 +375,7 @@ fn audit(
     details: Value,
     at: Timestamp,
 ) -> AuditEntry {
-    AuditEntry {
-        id: uuid::Uuid::now_v7(),
-        user_id: user,
-        action: action.to_owned(),
-        target_type: Some("mcp_server".into()),
-        target_id: Some(id.to_string()),
-        details,
-        created_at: at,
-    }
+    AuditEntry::of(user, action, ("mcp_server", id.as_str()), details, at)
 }
 
 #[cfg(test)]

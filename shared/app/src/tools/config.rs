@@ -45,6 +45,10 @@ pub struct ToolsConfig {
     /// shape a module may have (`BESTCHAT_TOOL_MAX_FUNCTIONS`, `BESTCHAT_TOOL_MAX_FUNCTION_BYTES`,
     /// `BESTCHAT_TOOL_MAX_LOCALS`, `BESTCHAT_TOOL_MAX_NESTING`).
     pub compile: CompileBudget,
+    /// `BESTCHAT_TOOL_MODULE_GRACE_MS`: how long a module no tool uses is kept before the
+    /// janitor removes it (and its compiled code); longer than a registration takes, since a
+    /// registration stores its module before its row exists.
+    pub module_grace: std::time::Duration,
 }
 
 /// The agent loop's bounds.
@@ -146,6 +150,10 @@ impl ToolsConfig {
             blobs,
             loop_limits: LoopLimits::from_env(env)?,
             compile: compile_budget(env)?,
+            module_grace: env.millis(
+                "BESTCHAT_TOOL_MODULE_GRACE_MS",
+                std::time::Duration::from_secs(60 * 60),
+            )?,
         })
     }
 }

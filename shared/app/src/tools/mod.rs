@@ -5,6 +5,7 @@ pub mod config;
 pub mod executor;
 mod modules;
 pub mod registration;
+pub mod sweep;
 
 use std::sync::Arc;
 
@@ -31,15 +32,17 @@ pub struct ToolRuntime {
 #[error("cannot start the tool sandbox: {0}")]
 pub struct ToolStartError(String);
 
+/// The blob store the configuration names; opens no connection.
+pub fn blob_store(config: &BlobConfig) -> Arc<dyn BlobStore> {
+    match config {
+        BlobConfig::S3 { bucket, path_style } => Arc::new(S3Blobs::new(bucket.clone(), *path_style)),
+        BlobConfig::Local { dir } => Arc::new(LocalBlobs::new(dir.clone())),
+    }
+}
+
 impl ToolRuntime {
     /// Builds the engine and the clients; opens no connection.
-    pub fn new(config: &ToolsConfig) -> Result<Self, ToolStartError> {
-        let blobs: Arc<dyn BlobStore> = match &config.blobs {
-            BlobConfig::S3 { bucket, path_style } => {
-                Arc::new(S3Blobs::new(bucket.clone(), *path_style))
-            }
-            BlobConfig::Local { dir } => Arc::new(LocalBlobs::new(dir.clone())),
-        };
+    pub fn new(config: &ToolsConfig, blobs: Arc<dyn BlobStore>) -> Result<Self, ToolStartError> {
         let ceilings = &config.ceilings;
         let reach = if config.fetch_allow_private {
             Reach::Anywhere

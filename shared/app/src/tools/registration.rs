@@ -128,12 +128,16 @@ pub async fn register(
             manifest.name
         )));
     }
-    let existing = state.store().list_tools(user).await?;
-    if existing.len() >= config.max_per_user {
-        return Err(conflict(format!(
+    let too_many = || {
+        conflict(format!(
             "a user may register at most {} tools; delete one first",
             config.max_per_user
-        )));
+        ))
+    };
+    // Refused before anything compiles; checked again as the tool is written.
+    let existing = state.store().list_tools(user).await?;
+    if existing.len() >= config.max_per_user {
+        return Err(too_many());
     }
     if existing.iter().any(|t| t.name == manifest.name.as_str()) {
         return Err(conflict(format!(
@@ -184,10 +188,14 @@ pub async fn register(
         created_at: at,
     };
     let details = json!({ "name": tool.name, "risk": tool.risk, "module_sha256": sha });
-    state
+    let entry = audit(user, "tool.register", tool.id, details, at);
+    if !state
         .store()
-        .create_tool(&tool, &audit(user, "tool.register", tool.id, details, at))
-        .await?;
+        .create_tool(&tool, config.max_per_user, &entry)
+        .await?
+    {
+        return Err(too_many());
+    }
     let entry = Entry {
         manifest,
         module: ModuleRef::Sha256(sha),
@@ -268,8 +276,8 @@ pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ToolView>, AppEr
     Ok(views)
 }
 
-/// `false` when the id is not one of the user's tools. The module stays in the blob store:
-/// it is kept by content, and another registration may use the same bytes.
+/// `false` when the id is not one of the user's tools. The module is kept by content and
+/// another tool may use the same bytes: the janitor removes it once none does (`sweep`).
 pub async fn delete(state: &AppState, user: UserId, id: ToolId) -> Result<bool, AppError> {
     let entry = audit(user, "tool.delete", id, json!({}), now());
     Ok(state.store().delete_tool(user, id, &entry).await?)
@@ -321,15 +329,7 @@ fn conflict(message: String) -> AppError {
 }
 
 fn audit(user: UserId, action: &str, id: ToolId, details: Value, at: Timestamp) -> AuditEntry {
-    AuditEntry {
-        id: uuid::Uuid::now_v7(),
-        user_id: user,
-        action: action.to_owned(),
-        target_type: Some("tool".into()),
-        target_id: Some(id.to_string()),
-        details,
-        created_at: at,
-    }
+    AuditEntry::of(user, action, ("tool", &id.to_string()), details, at)
 }
 
 #[cfg(test)]

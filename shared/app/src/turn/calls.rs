@@ -5,6 +5,7 @@
 
 use bestchat_domain::ids::{ConversationId, MessageId, ToolExecutionId, UserId};
 use bestchat_domain::message::{Message, MessageStatus, Role, ToolCall};
+use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::{Timestamp, after};
 use bestchat_domain::tool::{
     DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
@@ -97,6 +98,8 @@ pub(crate) struct StepOf {
 pub(crate) struct DecidedCalls {
     pub executions: Vec<ToolExecution>,
     pub results: Vec<Message>,
+    /// `tool_execution.requested` for every call: what the rules decided, or why it ended.
+    pub audit: Vec<AuditEntry>,
 }
 
 impl DecidedCalls {
@@ -111,6 +114,40 @@ impl DecidedCalls {
 /// running call may take, before the janitor presumes its invocation lost: room for the
 /// executor's cold start and the round trip.
 pub(crate) const RUN_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Most characters of a call id kept as the provider sent it.
+const MAX_CALL_ID_CHARS: usize = 128;
+
+/// Gives every call of an answer an id of its own: a provider that repeats an id, or sends none
+/// or an overlong one, would otherwise make two calls one (or none) in the store and in the
+/// next request. A changed id is used everywhere after, so the provider sees it consistently.
+pub(crate) fn make_ids_unique(calls: &mut [ToolCall]) {
+    let mut taken: Vec<String> = Vec::with_capacity(calls.len());
+    for (i, call) in calls.iter_mut().enumerate() {
+        let base: String = call
+            .id
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+            .take(MAX_CALL_ID_CHARS)
+            .collect();
+        let base = if base.is_empty() {
+            format!("call_{i}")
+        } else {
+            base
+        };
+        let mut id = base.clone();
+        let mut n = 1;
+        while taken.contains(&id) {
+            n += 1;
+            id = format!("{base}_{n}");
+        }
+        if id != call.id {
+            tracing::warn!(sent = call.id, used = id, "a provider's call id was not usable as sent; it was changed");
+        }
+        call.id.clone_from(&id);
+        taken.push(id);
+    }
+}
 
 /// The rule recorded for calls refused because the answer used all its steps.
 pub const STEP_LIMIT_RULE: &str = "step_limit";
@@ -234,6 +271,11 @@ pub(crate) fn decide(
             }
         }
     }
+    out.audit = out
+        .executions
+        .iter()
+        .map(|e| crate::audit::execution(e, "requested", step.at))
+        .collect();
     out
 }
 
@@ -368,6 +410,29 @@ mod tests {
             &bounds(),
             &Ceilings::default(),
         )
+    }
+
+    #[test]
+    fn every_call_of_an_answer_gets_an_id_of_its_own() {
+        let mut calls = [
+            call("dup", "calculator", json!({})),
+            call("dup", "calculator", json!({})),
+            call("", "calculator", json!({})),
+            call("dup_2", "calculator", json!({})),
+            call(&"x".repeat(500), "calculator", json!({})),
+            call("toolu_01A-b", "calculator", json!({})),
+            call("a b/c", "calculator", json!({})),
+        ];
+        make_ids_unique(&mut calls);
+        let ids: Vec<&str> = calls.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(&ids[..4], ["dup", "dup_2", "call_2", "dup_2_2"]);
+        assert_eq!(ids[4].len(), MAX_CALL_ID_CHARS);
+        assert_eq!(ids[5], "toolu_01A-b", "usable ids are kept as sent");
+        assert_eq!(ids[6], "abc");
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len());
     }
 
     #[test]

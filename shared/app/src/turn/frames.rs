@@ -32,6 +32,9 @@ fn frame(
     .unwrap_or_default()
 }
 
+/// Most of a call's error sentence an event too large for its frame keeps.
+const MAX_SLIM_ERROR_CHARS: usize = 1_000;
+
 /// `event` as one frame of at most `max_bytes`. A message too large to ride along (in
 /// `message.created` or `message.completed`) goes without its content and tool calls, marked
 /// `content_omitted`; clients fetch it whole over HTTP. `None` only for an event that cannot
@@ -113,7 +116,10 @@ pub fn encode_event(event: &ServerEvent, max_bytes: usize) -> Option<Vec<u8>> {
             tool_execution_id: *tool_execution_id,
             status: *status,
             output: None,
-            error: error.clone(),
+            error: error.as_ref().map(|e| bestchat_domain::tool::ExecutionError {
+                code: e.code.clone(),
+                message: e.message.chars().take(MAX_SLIM_ERROR_CHARS).collect(),
+            }),
         },
         _ => {
             tracing::error!(
@@ -175,6 +181,32 @@ mod tests {
 
     fn ids() -> (ConversationId, MessageId) {
         (ConversationId::generate(), MessageId::generate())
+    }
+
+    #[test]
+    fn a_large_tool_result_is_sent_without_its_output() {
+        let (c, m) = ids();
+        let event = ServerEvent::ToolResult {
+            conversation_id: c,
+            message_id: m,
+            tool_execution_id: bestchat_domain::ids::ToolExecutionId::generate(),
+            status: bestchat_domain::tool::ExecutionStatus::Failed,
+            output: Some(serde_json::json!({"text": "x".repeat(100_000)})),
+            error: Some(bestchat_domain::tool::ExecutionError {
+                code: "invalid_arguments".into(),
+                message: "y".repeat(100_000),
+            }),
+        };
+        let frame = encode_event(&event, 32 * 1024).expect("sent, trimmed");
+        assert!(frame.len() <= 32 * 1024);
+        let v: serde_json::Value = serde_json::from_slice(&frame).unwrap();
+        assert_eq!(v["type"], "tool.result");
+        assert!(v["output"].is_null());
+        assert_eq!(v["error"]["code"], "invalid_arguments");
+        assert_eq!(
+            v["error"]["message"].as_str().unwrap().len(),
+            MAX_SLIM_ERROR_CHARS
+        );
     }
 
     #[test]

@@ -429,6 +429,7 @@ async fn finish(
         .map_or_else(StepRecords::default, |d| StepRecords {
             executions: &d.executions,
             results: &d.results,
+            audit: &d.audit,
             continue_by: goes_on.then(|| after(now(), state.config.turn_start_timeout)),
         });
     lease.ending();

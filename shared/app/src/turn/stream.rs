@@ -126,11 +126,17 @@ pub(super) async fn run(
                             break Ending::Cancelled;
                         }
                     }
-                    StreamEvent::ToolCallStart { index, id, name } => calls.push((
-                        index,
-                        ToolCall { id, name, arguments: Value::Null, signature: None },
-                        String::new(),
-                    )),
+                    StreamEvent::ToolCallStart { id, name, .. } if id.len() + name.len() > room => {
+                        break Ending::TooLarge;
+                    }
+                    StreamEvent::ToolCallStart { index, id, name } => {
+                        room -= id.len() + name.len();
+                        calls.push((
+                            index,
+                            ToolCall { id, name, arguments: Value::Null, signature: None },
+                            String::new(),
+                        ));
+                    }
                     StreamEvent::ToolCallDelta { arguments, .. } if arguments.len() > room => {
                         break Ending::TooLarge;
                     }
@@ -179,6 +185,7 @@ pub(super) async fn run(
             call
         })
         .collect();
+    super::calls::make_ids_unique(&mut got.tool_calls);
     (got, ending, batch)
 }
 

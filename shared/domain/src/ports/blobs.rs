@@ -2,6 +2,16 @@
 
 use async_trait::async_trait;
 
+use crate::time::Timestamp;
+
+/// One stored object, as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub key: String,
+    /// When it was last written.
+    pub modified: Timestamp,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     /// The object is larger than the caller will read.
@@ -23,4 +33,13 @@ pub trait BlobStore: Send + Sync {
 
     /// Removes the object; removing one that is not there is no error.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+
+    /// The objects whose keys start with `prefix` (a folder: `tools/`), in key order, after
+    /// `after`, at most `limit`.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<BlobInfo>, BlobError>;
 }

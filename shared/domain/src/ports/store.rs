@@ -61,11 +61,13 @@ pub trait ConversationStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<Conversation>, StoreError>;
 
-    /// Deletes the conversation and everything under it; `false` when not the user's.
+    /// Deletes the conversation and everything under it, with its audit entry; `false` (and no
+    /// entry) when not the user's.
     async fn delete_conversation(
         &self,
         user: UserId,
         id: ConversationId,
+        audit: &AuditEntry,
     ) -> Result<bool, StoreError>;
 }
 
@@ -216,6 +218,8 @@ pub struct StepRecords<'a> {
     pub executions: &'a [ToolExecution],
     /// `tool` messages, one per call that already has its result.
     pub results: &'a [Message],
+    /// How each call was decided, for the audit trail.
+    pub audit: &'a [AuditEntry],
     /// For a step whose loop goes on: the next step must exist by then, or the janitor
     /// creates it once the step's calls have ended (`stalled_steps`). Until the next step
     /// exists the conversation's turn counts as open.
@@ -310,12 +314,14 @@ pub trait McpServerStore: Send + Sync {
         id: &McpServerId,
     ) -> Result<Option<McpServer>, StoreError>;
 
-    /// Inserts or replaces the user's server of that id.
+    /// Inserts or replaces the user's server of that id; `false` (nothing written) when it is
+    /// new and the user has `max` servers already, checked and written atomically.
     async fn put_mcp_server(
         &self,
         server: &McpServer,
+        max: usize,
         audit: &AuditEntry,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// `false` (and no audit entry) when it was not the user's.
     async fn delete_mcp_server(
@@ -358,6 +364,27 @@ pub struct AuditEntry {
     pub created_at: Timestamp,
 }
 
+impl AuditEntry {
+    /// An entry about one target (`tool`, `mcp_server`, `tool_execution`, …) of the user's.
+    pub fn of(
+        user_id: UserId,
+        action: &str,
+        (target_type, target_id): (&str, &str),
+        details: serde_json::Value,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7(),
+            user_id,
+            action: action.to_owned(),
+            target_type: Some(target_type.to_owned()),
+            target_id: Some(target_id.to_owned()),
+            details,
+            created_at,
+        }
+    }
+}
+
 /// Provider configurations. Every change is written together with its audit entry, in one
 /// transaction: the trail never misses a change, nor records one that did not happen.
 #[async_trait]
@@ -390,11 +417,21 @@ pub trait ProviderConfigStore: Send + Sync {
 /// User-registered tools. Registration and deletion are written with their audit entries.
 #[async_trait]
 pub trait ToolStore: Send + Sync {
-    /// `Conflict` when the user already has a tool of that name.
-    async fn create_tool(&self, tool: &UserTool, audit: &AuditEntry) -> Result<(), StoreError>;
+    /// `false` (nothing written) when the user has `max` tools already: checked and written
+    /// atomically, so concurrent registrations cannot pass the cap. `Conflict` when the user
+    /// already has a tool of that name.
+    async fn create_tool(
+        &self,
+        tool: &UserTool,
+        max: usize,
+        audit: &AuditEntry,
+    ) -> Result<bool, StoreError>;
 
     /// By name.
     async fn list_tools(&self, user: UserId) -> Result<Vec<UserTool>, StoreError>;
+
+    /// Which of the module hashes some tool, of any user, still uses.
+    async fn modules_in_use(&self, sha256s: &[String]) -> Result<Vec<String>, StoreError>;
 
     /// `None` when it does not exist or belongs to someone else.
     async fn get_tool(&self, user: UserId, id: ToolId) -> Result<Option<UserTool>, StoreError>;

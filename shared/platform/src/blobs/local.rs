@@ -1,9 +1,9 @@
 //! Blobs as files under one directory (the laptop's `BESTCHAT_DATA_DIR/blobs`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use bestchat_domain::ports::blobs::{BlobError, BlobStore};
+use bestchat_domain::ports::blobs::{BlobError, BlobInfo, BlobStore};
 
 use super::check_key;
 
@@ -62,6 +62,58 @@ impl BlobStore for LocalBlobs {
             _ => Ok(()),
         }
     }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<BlobInfo>, BlobError> {
+        check_key(prefix.trim_end_matches('/'))?;
+        let (root, prefix) = (self.dir.clone(), prefix.to_owned());
+        let after = after.map(str::to_owned);
+        tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            walk(&root, &root.join(&prefix), &mut found)?;
+            found.retain(|b: &BlobInfo| after.as_deref().is_none_or(|a| b.key.as_str() > a));
+            found.sort_by(|a, b| a.key.cmp(&b.key));
+            found.truncate(limit);
+            Ok(found)
+        })
+        .await
+        .map_err(|e| BlobError::Internal(e.to_string()))?
+    }
+}
+
+/// Every object under `dir`, named by its path from `root`; half-written files (hidden
+/// temporaries) are not objects.
+fn walk(root: &Path, dir: &Path, found: &mut Vec<BlobInfo>) -> Result<(), BlobError> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        other => other.map_err(io)?,
+    };
+    for entry in entries {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        let meta = entry.metadata().map_err(io)?;
+        if meta.is_dir() {
+            walk(root, &path, found)?;
+            continue;
+        }
+        let Ok(relative) = path.strip_prefix(root) else {
+            continue;
+        };
+        let key = relative.to_string_lossy().replace('\\', "/");
+        if check_key(&key).is_err() || entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let modified = meta.modified().map_err(io)?;
+        found.push(BlobInfo {
+            key,
+            modified: chrono::DateTime::<chrono::Utc>::from(modified),
+        });
+    }
+    Ok(())
 }
 
 fn uuid_like() -> String {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use bestchat_domain::ports::blobs::{BlobError, BlobStore};
+use bestchat_domain::ports::blobs::{BlobError, BlobInfo, BlobStore};
 use tokio::sync::OnceCell;
 
 use super::check_key;
@@ -100,5 +100,39 @@ impl BlobStore for S3Blobs {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<BlobInfo>, BlobError> {
+        check_key(prefix.trim_end_matches('/'))?;
+        let page = self
+            .client()
+            .await
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .set_start_after(after.map(str::to_owned))
+            .max_keys(i32::try_from(limit.min(1_000)).unwrap_or(1_000))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(page
+            .contents()
+            .iter()
+            .filter_map(|object| {
+                let modified = object.last_modified()?;
+                Some(BlobInfo {
+                    key: object.key()?.to_owned(),
+                    modified: chrono::DateTime::from_timestamp(
+                        modified.secs(),
+                        modified.subsec_nanos(),
+                    )?,
+                })
+            })
+            .collect())
     }
 }

@@ -3,11 +3,11 @@ use bestchat_domain::conversation::{Conversation, ConversationPatch};
 use bestchat_domain::ids::{ConversationId, UserId};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::page::{Page, PageRequest};
-use bestchat_domain::ports::store::{ConversationStore, StoreError};
+use bestchat_domain::ports::store::{AuditEntry, ConversationStore, StoreError};
 use bestchat_domain::time::Timestamp;
 use tokio_postgres::Row;
 
-use super::{PgStore, db_error, sql_limit};
+use super::{PgStore, audit, db_error, sql_limit};
 use crate::records::{ConversationRow, settings_json};
 
 macro_rules! columns {
@@ -168,13 +168,19 @@ impl ConversationStore for PgStore {
         &self,
         user: UserId,
         id: ConversationId,
+        entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let stmt = client.prepare_cached(DELETE).await.map_err(db_error)?;
-        let n = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        let stmt = tx.prepare_cached(DELETE).await.map_err(db_error)?;
+        let n = tx
             .execute(&stmt, &[id.as_uuid(), user.as_uuid()])
             .await
             .map_err(db_error)?;
+        if n > 0 {
+            audit::append(&tx, entry).await?;
+        }
+        tx.commit().await.map_err(db_error)?;
         Ok(n > 0)
     }
 }

@@ -6,7 +6,7 @@ use bestchat_domain::mcp::{McpServer, McpServerId};
 use bestchat_domain::ports::store::{AuditEntry, McpServerStore, StoreError};
 use tokio_postgres::Row;
 
-use super::{PgStore, audit, db_error};
+use super::{PgStore, audit, db_error, has_room};
 use crate::records::{McpServerRow, mcp_columns};
 
 const LIST: &str = concat!(
@@ -30,6 +30,8 @@ const PUT: &str = concat!(
         updated_at = EXCLUDED.updated_at"
 );
 const DELETE: &str = "DELETE FROM mcp_servers WHERE user_id = $1 AND id = $2";
+/// The user's servers but the one being put.
+const COUNT_OTHERS: &str = "SELECT count(*) FROM mcp_servers WHERE user_id = $1 AND id <> $2";
 
 fn from_row(row: &Row) -> Result<McpServer, StoreError> {
     McpServerRow {
@@ -78,11 +80,15 @@ impl McpServerStore for PgStore {
     async fn put_mcp_server(
         &self,
         server: &McpServer,
+        max: usize,
         entry: &AuditEntry,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let r = McpServerRow::from_domain(server)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
+        if !has_room(&tx, &r.user_id, COUNT_OTHERS, &r.id, max).await? {
+            return Ok(false);
+        }
         let stmt = tx.prepare_cached(PUT).await.map_err(db_error)?;
         tx.execute(
             &stmt,
@@ -104,7 +110,8 @@ impl McpServerStore for PgStore {
         .await
         .map_err(db_error)?;
         audit::append(&tx, entry).await?;
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     async fn delete_mcp_server(

@@ -165,6 +165,30 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// Whether the user has fewer than `max` rows by `count` (`$1` the user, `$2` a key left
+/// out), after locking the user's row so that concurrent creations of theirs are counted one
+/// after the other.
+async fn has_room(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user: &uuid::Uuid,
+    count: &str,
+    except: &str,
+    max: usize,
+) -> Result<bool, StoreError> {
+    let lock = tx
+        .prepare_cached("SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .await
+        .map_err(db_error)?;
+    tx.execute(&lock, &[user]).await.map_err(db_error)?;
+    let stmt = tx.prepare_cached(count).await.map_err(db_error)?;
+    let n: i64 = tx
+        .query_one(&stmt, &[user, &except])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    Ok(usize::try_from(n).unwrap_or(usize::MAX) < max)
+}
+
 /// Page sizes are bounded by the domain, so this never saturates in practice.
 fn sql_limit(n: u32) -> i64 {
     i64::from(n)

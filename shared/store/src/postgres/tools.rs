@@ -4,10 +4,15 @@ use bestchat_domain::ports::store::{AuditEntry, StoreError, ToolStore};
 use bestchat_domain::tool::UserTool;
 use tokio_postgres::Row;
 
-use super::{PgStore, audit, db_error};
+use super::{PgStore, audit, db_error, has_room};
 
 const COLUMNS: &str =
     "id, user_id, name, description, manifest, risk, module_key, module_sha256, created_at";
+
+/// The user's other tools (one of the same name is refused as a conflict anyway).
+const COUNT_OTHERS: &str = "SELECT count(*) FROM tools WHERE user_id = $1 AND name <> $2";
+
+const IN_USE: &str = "SELECT DISTINCT module_sha256 FROM tools WHERE module_sha256 = ANY($1)";
 
 fn from_row(row: &Row) -> Result<UserTool, StoreError> {
     Ok(UserTool {
@@ -25,9 +30,17 @@ fn from_row(row: &Row) -> Result<UserTool, StoreError> {
 
 #[async_trait]
 impl ToolStore for PgStore {
-    async fn create_tool(&self, tool: &UserTool, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn create_tool(
+        &self,
+        tool: &UserTool,
+        max: usize,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
+        if !has_room(&tx, tool.user_id.as_uuid(), COUNT_OTHERS, &tool.name, max).await? {
+            return Ok(false);
+        }
         let sql =
             format!("INSERT INTO tools ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
         let stmt = tx.prepare_cached(&sql).await.map_err(db_error)?;
@@ -48,7 +61,15 @@ impl ToolStore for PgStore {
         .await
         .map_err(db_error)?;
         audit::append(&tx, entry).await?;
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
+    }
+
+    async fn modules_in_use(&self, sha256s: &[String]) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(IN_USE).await.map_err(db_error)?;
+        let rows = client.query(&stmt, &[&sha256s]).await.map_err(db_error)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn list_tools(&self, user: UserId) -> Result<Vec<UserTool>, StoreError> {

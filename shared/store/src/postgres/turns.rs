@@ -10,7 +10,7 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
 use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, STALLED, from_row, insert, to_int};
-use super::{PgStore, db_error, executions, sql_limit, usage};
+use super::{PgStore, audit, db_error, executions, sql_limit, usage};
 use crate::records::MessageRow;
 
 /// Inserts the user message unless its `client_message_id` was seen in this conversation.
@@ -317,6 +317,9 @@ impl TurnStore for PgStore {
         executions::insert_all(&tx, step.executions).await?;
         for m in step.results {
             insert(&tx, m).await?;
+        }
+        for e in step.audit {
+            audit::append(&tx, e).await?;
         }
         if let Some(by) = step.continue_by {
             let stmt = tx.prepare_cached(CONTINUE_BY).await.map_err(db_error)?;

@@ -3,11 +3,11 @@ use bestchat_domain::conversation::{Conversation, ConversationPatch};
 use bestchat_domain::ids::{ConversationId, UserId};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::page::{Page, PageRequest};
-use bestchat_domain::ports::store::{ConversationStore, StoreError};
+use bestchat_domain::ports::store::{AuditEntry, ConversationStore, StoreError};
 use bestchat_domain::time::{Timestamp, to_micros};
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{SqliteStore, db_error, json_at, sql_limit, time_at, uuid_at};
+use super::{SqliteStore, audit, db_error, json_at, sql_limit, time_at, uuid_at};
 use crate::records::{ConversationRow, settings_json};
 
 macro_rules! columns {
@@ -189,12 +189,20 @@ impl ConversationStore for SqliteStore {
         &self,
         user: UserId,
         id: ConversationId,
+        entry: &AuditEntry,
     ) -> Result<bool, StoreError> {
+        let entry = entry.clone();
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(DELETE).map_err(db_error)?;
-            let n = stmt
+            let tx = conn.transaction().map_err(db_error)?;
+            let n = tx
+                .prepare_cached(DELETE)
+                .map_err(db_error)?
                 .execute(params![id.to_string(), user.to_string()])
                 .map_err(db_error)?;
+            if n > 0 {
+                audit::append(&tx, &entry)?;
+            }
+            tx.commit().map_err(db_error)?;
             Ok(n > 0)
         })
         .await

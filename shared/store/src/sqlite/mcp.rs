@@ -5,9 +5,9 @@ use bestchat_domain::ids::UserId;
 use bestchat_domain::mcp::{McpServer, McpServerId};
 use bestchat_domain::ports::store::{AuditEntry, McpServerStore, StoreError};
 use bestchat_domain::time::to_micros;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, audit, db_error, json_at, time_at, uuid_at};
+use super::{SqliteStore, audit, db_error, has_room, json_at, time_at, uuid_at};
 use crate::records::{McpServerRow, mcp_columns};
 
 const LIST: &str = concat!(
@@ -31,6 +31,8 @@ const PUT: &str = concat!(
         updated_at = excluded.updated_at"
 );
 const DELETE: &str = "DELETE FROM mcp_servers WHERE user_id = ?1 AND id = ?2";
+/// The user's servers but the one being put.
+const COUNT_OTHERS: &str = "SELECT count(*) FROM mcp_servers WHERE user_id = ?1 AND id <> ?2";
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<McpServerRow> {
     let sealed: Option<String> = row.get(4)?;
@@ -93,12 +95,18 @@ impl McpServerStore for SqliteStore {
     async fn put_mcp_server(
         &self,
         server: &McpServer,
+        max: usize,
         entry: &AuditEntry,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let r = McpServerRow::from_domain(server)?;
         let entry = entry.clone();
         self.call(move |conn| {
-            let tx = conn.transaction().map_err(db_error)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            if !has_room(&tx, COUNT_OTHERS, &r.user_id.to_string(), &r.id, max)? {
+                return Ok(false);
+            }
             tx.prepare_cached(PUT)
                 .map_err(db_error)?
                 .execute(params![
@@ -117,7 +125,8 @@ impl McpServerStore for SqliteStore {
                 ])
                 .map_err(db_error)?;
             audit::append(&tx, &entry)?;
-            tx.commit().map_err(db_error)
+            tx.commit().map_err(db_error)?;
+            Ok(true)
         })
         .await
     }

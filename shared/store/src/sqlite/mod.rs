@@ -65,6 +65,24 @@ impl SqliteStore {
     }
 }
 
+/// Whether the user has fewer than `max` rows by `count` (`?1` the user, `?2` a key left out).
+/// Writes go through the one connection, in immediate transactions: the count holds until
+/// the write.
+fn has_room(
+    tx: &rusqlite::Transaction<'_>,
+    count: &str,
+    user: &str,
+    except: &str,
+    max: usize,
+) -> Result<bool, StoreError> {
+    let n: i64 = tx
+        .prepare_cached(count)
+        .map_err(db_error)?
+        .query_row(rusqlite::params![user, except], |row| row.get(0))
+        .map_err(db_error)?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX) < max)
+}
+
 fn db_error(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::ConstraintViolation)

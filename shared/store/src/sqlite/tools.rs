@@ -3,12 +3,18 @@ use bestchat_domain::ids::{ToolId, UserId};
 use bestchat_domain::ports::store::{AuditEntry, StoreError, ToolStore};
 use bestchat_domain::time::to_micros;
 use bestchat_domain::tool::UserTool;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, audit, db_error, json_at, time_at, uuid_at};
+use super::{SqliteStore, audit, db_error, has_room, json_at, time_at, uuid_at};
 
 const COLUMNS: &str =
     "id, user_id, name, description, manifest, risk, module_key, module_sha256, created_at";
+
+/// The user's other tools (one of the same name is refused as a conflict anyway).
+const COUNT_OTHERS: &str = "SELECT count(*) FROM tools WHERE user_id = ?1 AND name <> ?2";
+
+const IN_USE: &str = "SELECT DISTINCT module_sha256 FROM tools
+    WHERE module_sha256 IN (SELECT value FROM json_each(?1))";
 
 fn read_row(row: &Row<'_>) -> rusqlite::Result<UserTool> {
     Ok(UserTool {
@@ -26,10 +32,20 @@ fn read_row(row: &Row<'_>) -> rusqlite::Result<UserTool> {
 
 #[async_trait]
 impl ToolStore for SqliteStore {
-    async fn create_tool(&self, tool: &UserTool, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn create_tool(
+        &self,
+        tool: &UserTool,
+        max: usize,
+        entry: &AuditEntry,
+    ) -> Result<bool, StoreError> {
         let (tool, entry) = (tool.clone(), entry.clone());
         self.call(move |conn| {
-            let tx = conn.transaction().map_err(db_error)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            if !has_room(&tx, COUNT_OTHERS, &tool.user_id.to_string(), &tool.name, max)? {
+                return Ok(false);
+            }
             let sql = format!(
                 "INSERT INTO tools ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             );
@@ -48,7 +64,20 @@ impl ToolStore for SqliteStore {
                 ])
                 .map_err(db_error)?;
             audit::append(&tx, &entry)?;
-            tx.commit().map_err(db_error)
+            tx.commit().map_err(db_error)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn modules_in_use(&self, sha256s: &[String]) -> Result<Vec<String>, StoreError> {
+        let wanted = serde_json::to_string(sha256s).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(IN_USE).map_err(db_error)?;
+            let rows = stmt
+                .query_map([wanted], |row| row.get(0))
+                .map_err(db_error)?;
+            rows.collect::<Result<Vec<String>, _>>().map_err(db_error)
         })
         .await
     }

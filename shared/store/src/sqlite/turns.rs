@@ -9,7 +9,7 @@ use bestchat_domain::usage::UsageLog;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::messages::{GET_BY_ID, GET_BY_REPLY, LAPSED, STALLED, insert, read_row};
-use super::{SqliteStore, db_error, executions, sql_limit, usage};
+use super::{SqliteStore, audit, db_error, executions, sql_limit, usage};
 use crate::records::MessageRow;
 
 const INSERT_USER: &str = "INSERT INTO messages
@@ -290,6 +290,7 @@ impl TurnStore for SqliteStore {
             .map(MessageRow::from_domain)
             .collect::<Result<Vec<_>, _>>()?;
         let continue_by = step.continue_by;
+        let entries = step.audit.to_vec();
         self.call(move |conn| {
             let tx = conn.transaction().map_err(db_error)?;
             if write_final(&tx, &r, by)? == 0 {
@@ -301,6 +302,9 @@ impl TurnStore for SqliteStore {
             executions::insert_all(&tx, &executions)?;
             for m in &results {
                 insert(&tx, m)?;
+            }
+            for e in &entries {
+                audit::append(&tx, e)?;
             }
             if let Some(by) = continue_by {
                 tx.prepare_cached(CONTINUE_BY)

@@ -45,6 +45,21 @@ pub fn load_shared(engine: &Engine, bytes: &[u8]) -> Option<Module> {
         .ok()
 }
 
+/// Removes whatever `dir` holds compiled from `sha256`, by any engine: the module is gone.
+pub fn forget_compiled(dir: &std::path::Path, sha256: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{sha256}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".cwasm") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 pub struct DiskCache {
     dir: PathBuf,
     engine_key: String,

@@ -5,6 +5,7 @@
 //! no files, no environment, no sockets, no arguments.
 
 mod cache;
+mod output;
 pub mod fetch;
 mod guest;
 pub mod isolated;
@@ -20,10 +21,11 @@ use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, OptLevel, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use output::CappedOutput;
 
 use crate::executor::{Failure, FailureKind, Usage};
 use crate::limits::Limits;
-pub use cache::CompiledStore;
+pub use cache::{CompiledStore, forget_compiled};
 use cache::DiskCache;
 use fetch::{FetchRefusal, Fetcher};
 use guest::Guest;
@@ -357,7 +359,7 @@ impl Sandbox {
         started: Instant,
     ) -> (Result<Vec<u8>, Failure>, Usage) {
         let cap = usize::try_from(limits.output_bytes).unwrap_or(usize::MAX);
-        let stdout = MemoryOutputPipe::new(cap.saturating_add(1));
+        let stdout = CappedOutput::new(cap);
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         let wasi = WasiCtxBuilder::new()
             .stdin(MemoryInputPipe::new(input))
@@ -405,7 +407,7 @@ impl Sandbox {
                     limits.memory_bytes
                 ),
             )),
-            _ if written.len() > cap => Err(Failure::new(
+            _ if written.is_none() => Err(Failure::new(
                 FailureKind::OutputTooLarge,
                 format!("the tool wrote more than its {cap} bytes of output"),
             )),
@@ -413,9 +415,9 @@ impl Sandbox {
                 FailureKind::Timeout,
                 format!("the tool ran longer than {} ms", limits.wall_ms),
             )),
-            Ok(Ok(())) => Ok(written.to_vec()),
+            Ok(Ok(())) => Ok(written.unwrap_or_default().to_vec()),
             Ok(Err(error)) => exited_normally(&error)
-                .then(|| written.to_vec())
+                .then(|| written.unwrap_or_default().to_vec())
                 .ok_or_else(|| classify(&error)),
         };
         (result, usage)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use aws_sdk_apigatewaymanagement::config::{BehaviorVersion, Credentials, Region};
 use bestchat_cache::{
-    BufferSettings, MemoryStreamBuffer, RedisCache, RedisSettings, RedisStreamBuffer,
+    BufferSettings, FileStreamBuffer, RedisCache, RedisSettings, RedisStreamBuffer,
 };
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::ports::realtime::{
@@ -167,8 +167,11 @@ fn redis_buffer() -> RedisStreamBuffer {
 
 macro_rules! buffer_contract {
     ($($case:ident),* $(,)?) => {
-        mod memory_buffer {
-            $( #[tokio::test] async fn $case() { super::$case(&bestchat_cache::MemoryStreamBuffer::new(super::settings())).await; } )*
+        mod file_buffer {
+            $( #[tokio::test] async fn $case() {
+                let dir = bestchat_tests::TempDir::new("frames");
+                super::$case(&bestchat_cache::FileStreamBuffer::new(dir.path().join("frames"), super::settings())).await;
+            } )*
         }
         mod redis_buffer {
             $( #[tokio::test] async fn $case() { super::$case(&super::redis_buffer()).await; } )*
@@ -367,6 +370,7 @@ async fn the_in_process_adapters_need_no_server() {
         .await
         .unwrap();
     assert_eq!(registry.of_user(user).await.unwrap().len(), 1);
-    let buffer = MemoryStreamBuffer::new(settings());
+    let dir = bestchat_tests::TempDir::new("frames");
+    let buffer = FileStreamBuffer::new(dir.path().join("frames"), settings());
     buffer.append(MessageId::generate(), 1, "f").await.unwrap();
 }

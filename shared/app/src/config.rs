@@ -266,6 +266,8 @@ pub const MIN_TURN_LEASE: Duration = Duration::from_millis(300);
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
 pub const SQLITE_FILE: &str = "bestchat.db";
 pub const MASTER_KEY_FILE: &str = "master.key";
+/// Under the data directory: the resume buffer, when no Redis is configured.
+pub const STREAM_BUFFER_DIR: &str = "stream-buffer";
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {

@@ -255,7 +255,7 @@ mod tests {
     use std::sync::Mutex;
 
     use async_trait::async_trait;
-    use bestchat_cache::{BufferSettings, MemoryStreamBuffer};
+    use bestchat_cache::{BufferSettings, FileStreamBuffer};
     use bestchat_domain::ids::{ConversationId, UserId};
     use bestchat_domain::ports::store::{LeaseId, StoreError, TurnStart};
     use bestchat_domain::usage::UsageLog;
@@ -370,8 +370,9 @@ mod tests {
         )
     }
 
-    fn buffer() -> MemoryStreamBuffer {
-        MemoryStreamBuffer::new(BufferSettings::default())
+    fn buffer() -> FileStreamBuffer {
+        let dir = std::env::temp_dir().join(format!("bestchat-frames-{}", uuid::Uuid::now_v7()));
+        FileStreamBuffer::new(dir, BufferSettings::default())
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bestchat_cache::{
-    BufferSettings, MemoryCache, MemoryStreamBuffer, RedisCache, RedisLogin, RedisStreamBuffer,
+    BufferSettings, FileStreamBuffer, MemoryCache, RedisCache, RedisLogin, RedisStreamBuffer,
 };
 use bestchat_domain::ports::blobs::BlobStore;
 use bestchat_domain::ports::cache::{Cache, CacheError};
@@ -211,7 +211,10 @@ impl AppState {
             }
             CacheConfig::Memory => (
                 Arc::new(MemoryCache::new()),
-                Arc::new(MemoryStreamBuffer::new(buffer_settings)),
+                Arc::new(FileStreamBuffer::new(
+                    config.data_dir.join(crate::config::STREAM_BUFFER_DIR),
+                    buffer_settings,
+                )),
             ),
         };
         let vault: Arc<dyn KeyVault> = match &config.vault {

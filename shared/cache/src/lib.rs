@@ -1,13 +1,15 @@
 //! The cache port on Redis (production, shared by every Lambda container) and in-process (a
 //! laptop, one process).
 
+mod file_buffer;
 mod memory;
 mod redis;
 mod stream_buffer;
 
 pub use memory::MemoryCache;
 pub use redis::{REAUTHENTICATE_EVERY, RedisCache, RedisLogin, RedisSettings};
-pub use stream_buffer::{BufferSettings, MemoryStreamBuffer, RedisStreamBuffer};
+pub use file_buffer::FileStreamBuffer;
+pub use stream_buffer::{BufferSettings, RedisStreamBuffer};
 
 /// ElastiCache Serverless (a cluster) runs a script only if all its keys hash to one slot, and
 /// a script that reads the clock would replicate differently: every command of a script names

@@ -1,10 +1,8 @@
 //! The per-message frame buffer behind `resume`, on Redis Streams (entry id `0-<seq>`, capped
-//! length, expiring) and in-process.
+//! length, expiring); on a laptop, in files (`FileStreamBuffer`).
 
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bestchat_domain::ids::MessageId;
@@ -106,87 +104,6 @@ impl StreamBuffer for RedisStreamBuffer {
         self.redis
             .run(self.redis.client().del::<i64, _>(key))
             .await?;
-        Ok(())
-    }
-}
-
-/// Messages kept in process before the oldest-expiring are dropped.
-pub const MEMORY_BUFFER_MAX_MESSAGES: usize = 10_000;
-
-struct Frames {
-    by_seq: BTreeMap<u64, String>,
-    expires: Instant,
-}
-
-pub struct MemoryStreamBuffer {
-    messages: Mutex<HashMap<MessageId, Frames>>,
-    settings: BufferSettings,
-}
-
-impl MemoryStreamBuffer {
-    pub fn new(settings: BufferSettings) -> Self {
-        Self {
-            messages: Mutex::new(HashMap::new()),
-            settings,
-        }
-    }
-}
-
-#[async_trait]
-impl StreamBuffer for MemoryStreamBuffer {
-    async fn append(&self, message: MessageId, seq: u64, frame: &str) -> Result<(), CacheError> {
-        let mut map = self
-            .messages
-            .lock()
-            .map_err(|_| CacheError("stream buffer lock poisoned".into()))?;
-        let now = Instant::now();
-        if map.len() >= MEMORY_BUFFER_MAX_MESSAGES && !map.contains_key(&message) {
-            map.retain(|_, f| f.expires > now);
-            if map.len() >= MEMORY_BUFFER_MAX_MESSAGES
-                && let Some(oldest) = map.iter().min_by_key(|(_, f)| f.expires).map(|(k, _)| *k)
-            {
-                map.remove(&oldest);
-            }
-        }
-        let frames = map.entry(message).or_insert_with(|| Frames {
-            by_seq: BTreeMap::new(),
-            expires: now,
-        });
-        frames.expires = now + self.settings.ttl;
-        frames.by_seq.entry(seq).or_insert_with(|| frame.to_owned());
-        let cap = usize::try_from(self.settings.max_frames).unwrap_or(usize::MAX);
-        while frames.by_seq.len() > cap {
-            frames.by_seq.pop_first();
-        }
-        Ok(())
-    }
-
-    async fn read_after(
-        &self,
-        message: MessageId,
-        after_seq: u64,
-    ) -> Result<Vec<(u64, String)>, CacheError> {
-        let map = self
-            .messages
-            .lock()
-            .map_err(|_| CacheError("stream buffer lock poisoned".into()))?;
-        Ok(map
-            .get(&message)
-            .filter(|f| f.expires > Instant::now())
-            .map(|f| {
-                f.by_seq
-                    .range((Bound::Excluded(after_seq), Bound::Unbounded))
-                    .map(|(s, frame)| (*s, frame.clone()))
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    async fn clear(&self, message: MessageId) -> Result<(), CacheError> {
-        self.messages
-            .lock()
-            .map_err(|_| CacheError("stream buffer lock poisoned".into()))?
-            .remove(&message);
         Ok(())
     }
 }

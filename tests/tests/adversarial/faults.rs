@@ -254,22 +254,37 @@ async fn postgres_connections_killed_mid_turn() {
 }
 
 /// The process dies mid-answer (SIGKILL, as an out-of-memory Lambda would); the next one's
-/// janitor ends the answer with what had been streamed, recovered from the Redis buffer, once
-/// the dead turn's lease lapsed.
+/// janitor ends the answer with what had been streamed, recovered from the resume buffer
+/// (Redis; on a laptop, its files), once the dead turn's lease lapsed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_gateway_killed_mid_stream_and_restarted() {
+async fn the_gateway_killed_mid_stream_and_restarted_on_postgres() {
+    let db = TestDatabase::create().await;
+    let (redis, prefix) = (redis_url(), unique_prefix());
+    killed_mid_stream_and_restarted(
+        Some(db.url()),
+        &[
+            ("REDIS_URL", redis.as_str()),
+            ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_killed_mid_stream_and_restarted_on_sqlite() {
+    killed_mid_stream_and_restarted(None, &[]).await;
+}
+
+async fn killed_mid_stream_and_restarted(database: Option<&str>, adapters: &[(&str, &str)]) {
     let slow = Reply::sse(openai_stream(&words(200))).paced(60, Duration::from_millis(200));
     let fake = FakeProvider::start(Vec::new(), slow).await;
-    let db = TestDatabase::create().await;
     let dir = TempDir::new("killed");
-    let (redis, prefix) = (redis_url(), unique_prefix());
-    let env = [
-        ("REDIS_URL", redis.as_str()),
-        ("REDIS_KEY_PREFIX", prefix.as_str()),
+    let mut env = vec![
         ("BESTCHAT_TURN_LEASE_MS", "1500"),
         ("BESTCHAT_JANITOR_INTERVAL_MS", "1000"),
     ];
-    let first = GatewayProcess::start(dir.path(), Some(db.url()), &env);
+    env.extend_from_slice(adapters);
+    let first = GatewayProcess::start(dir.path(), database, &env);
     let conversation = fake_conversation(&first, "crash-user", &fake).await;
     let mut ws = WsClient::connect(&first, "crash-user").await;
     ws.send(&send_action(&conversation, "c1", "tell me a long story"))
@@ -280,7 +295,7 @@ async fn the_gateway_killed_mid_stream_and_restarted() {
     let answer = answer_id(&seen);
     first.kill();
 
-    let second = GatewayProcess::start(dir.path(), Some(db.url()), &env);
+    let second = GatewayProcess::start(dir.path(), database, &env);
     let mut ws = WsClient::connect(&second, "crash-user").await;
     ws.send(&json!({"action": "resume", "message_id": answer, "after_seq": 3}))
         .await;
@@ -293,6 +308,10 @@ async fn the_gateway_killed_mid_stream_and_restarted() {
     let stored = stored_message(&second, "crash-user", &conversation, &answer).await;
     assert_eq!(stored["status"], "incomplete");
     assert_eq!(stored["error"]["code"], "turn_lost");
+    assert!(
+        !stored["content"].as_str().unwrap().is_empty(),
+        "what the client saw was kept: {stored}"
+    );
     let mut all = seen;
     all.extend(rest);
     assert_saw_what_was_stored(&all, &answer, &stored);

@@ -45,6 +45,71 @@ on_both_adapter_sets!(
     an_approval_after_its_deadline_is_refused,
     &[("BESTCHAT_TOOL_APPROVAL_TTL_MS", "1500")]
 );
+on_both_adapter_sets!(
+    the_gateways_own_janitor_expires_an_approval_nobody_gave,
+    &[
+        ("BESTCHAT_TOOL_APPROVAL_TTL_MS", "500"),
+        ("BESTCHAT_JANITOR_INTERVAL_MS", "300"),
+    ]
+);
+
+/// A call that waits for approval, and the model that answers once it is decided.
+async fn a_call_waits(running: &Running, then: &str) -> (FakeProvider, String, WsClient, String) {
+    let gateway = &running.gateway;
+    let api = Api::new(gateway, "alice");
+    let (status, rules) = api
+        .put(
+            "/api/settings/auto-approval",
+            &json!({"risk": {"read": "ask", "write": "ask", "network": "ask", "exec": "ask",
+                             "destructive": "ask"}, "tools": {}, "max_auto_per_turn": 10}),
+        )
+        .await;
+    assert_eq!(status, 200, "{rules}");
+    let fake = FakeProvider::start(
+        vec![
+            Reply::sse(openai_tool_calls(&[Call {
+                id: "call_late",
+                name: "calculator",
+                arguments: json!({"expression": "1 + 1"}),
+            }])),
+            Reply::sse(openai_stream(&[then.to_owned()])),
+        ],
+        Reply::json(500, "{}"),
+    )
+    .await;
+    let id = tool_conversation(gateway, "alice", &fake, "openai").await;
+    let mut ws = WsClient::connect(gateway, "alice").await;
+    ws.send(&send_action(&id, "c-1", "Add.")).await;
+    let pending = ws.until(|e| e["type"] == "tool.pending").await;
+    let waiting = pending.last().unwrap()["tool_execution_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (fake, id, ws, waiting)
+}
+
+/// Nobody calls the janitor here: the local gateway runs it on its interval, through the same
+/// entry point as the deployed schedule, and the conversation goes on.
+async fn the_gateways_own_janitor_expires_an_approval_nobody_gave(running: &Running) {
+    let (fake, id, mut ws, waiting) = a_call_waits(running, "Expired, fine.").await;
+    let events = until_answered(&mut ws).await;
+    let decided = events
+        .iter()
+        .find(|e| e["type"] == "tool.decided")
+        .expect("the expiry is announced");
+    assert_eq!(decided["tool_execution_id"], waiting.as_str());
+    assert_eq!(decided["status"], "expired");
+    assert_eq!(events.last().unwrap()["message"]["content"], "Expired, fine.");
+    assert_eq!(tool_results(&fake.requests()[1])[0].1["error"]["code"], "expired");
+    // The conversation is open again.
+    let (status, body) = Api::new(&running.gateway, "alice")
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            &json!({"client_message_id": "c-2", "content": "Next."}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+}
 
 /// `(action, target_id, details)` of every entry, oldest first.
 async fn trail(running: &Running) -> Vec<(String, String, Value)> {
@@ -218,36 +283,8 @@ async fn trail_len(running: &Running) -> usize {
 }
 
 async fn an_approval_after_its_deadline_is_refused(running: &Running) {
-    let gateway = &running.gateway;
-    let api = Api::new(gateway, "alice");
-    let (status, rules) = api
-        .put(
-            "/api/settings/auto-approval",
-            &json!({"risk": {"read": "ask", "write": "ask", "network": "ask", "exec": "ask",
-                             "destructive": "ask"}, "tools": {}, "max_auto_per_turn": 10}),
-        )
-        .await;
-    assert_eq!(status, 200, "{rules}");
-    let fake = FakeProvider::start(
-        vec![
-            Reply::sse(openai_tool_calls(&[Call {
-                id: "call_late",
-                name: "calculator",
-                arguments: json!({"expression": "1 + 1"}),
-            }])),
-            Reply::sse(openai_stream(&["Nobody said yes.".into()])),
-        ],
-        Reply::json(500, "{}"),
-    )
-    .await;
-    let id = tool_conversation(gateway, "alice", &fake, "openai").await;
-    let mut ws = WsClient::connect(gateway, "alice").await;
-    ws.send(&send_action(&id, "c-1", "Add.")).await;
-    let pending = ws.until(|e| e["type"] == "tool.pending").await;
-    let late = pending.last().unwrap()["tool_execution_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let api = Api::new(&running.gateway, "alice");
+    let (fake, id, mut ws, late) = a_call_waits(running, "Nobody said yes.").await;
     // Past the deadline: whether or not a janitor came by, the approval is late.
     tokio::time::sleep(APPROVAL_TTL + Duration::from_millis(300)).await;
     let (status, body) = api

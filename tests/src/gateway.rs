@@ -262,9 +262,7 @@ impl Running {
             return db.text_rows(sql).await;
         }
         let conn = self.sqlite();
-        let mut stmt = conn
-            .prepare(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         let columns = stmt.column_count();
         stmt.query_map([], |row| {
             (0..columns)
@@ -313,7 +311,8 @@ impl Running {
     fn sqlite(&self) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(self.dir.path().join("bestchat.db"))
             .expect("open the gateway's database");
-        conn.busy_timeout(Duration::from_secs(10)).expect("busy timeout");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
         conn.execute_batch("PRAGMA foreign_keys = ON")
             .expect("foreign keys");
         conn

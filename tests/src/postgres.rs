@@ -83,7 +83,10 @@ impl TestDatabase {
             .await
             .batch_execute(sql)
             .await
-            .map_err(|e| e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned()))
+            .map_err(|e| {
+                e.as_db_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+            })
     }
 
     /// The rows `sql` selects, every column as its text (NULL as "").

@@ -307,7 +307,11 @@ pub async fn sweep_overdue(state: &AppState) -> Result<Overdue, AppError> {
 }
 
 /// Ends a call nobody approved in time as denied by timeout; `false` when it was decided first.
-async fn expire(state: &AppState, waiting: &ToolExecution, at: Timestamp) -> Result<bool, AppError> {
+async fn expire(
+    state: &AppState,
+    waiting: &ToolExecution,
+    at: Timestamp,
+) -> Result<bool, AppError> {
     let decision = ExecutionDecision {
         by: DecidedBy::Policy,
         verdict: Verdict::Deny,

@@ -6,9 +6,9 @@ mod memory;
 mod redis;
 mod stream_buffer;
 
+pub use file_buffer::FileStreamBuffer;
 pub use memory::MemoryCache;
 pub use redis::{REAUTHENTICATE_EVERY, RedisCache, RedisLogin, RedisSettings};
-pub use file_buffer::FileStreamBuffer;
 pub use stream_buffer::{BufferSettings, RedisStreamBuffer};
 
 /// ElastiCache Serverless (a cluster) runs a script only if all its keys hash to one slot, and

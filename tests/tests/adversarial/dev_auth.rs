@@ -51,8 +51,10 @@ async fn a_gateway_shared_on_a_network_starts_without_dev_auth() {
     let refused = reqwest::Client::new()
         .put(format!("{base}/api/provider-configs/mine"))
         .bearer_auth(bestchat_tests::gateway::token("mallory"))
-        .json(&json!({"protocol": "openai", "base_url": "http://127.0.0.1:11434/v1",
-                      "models": [{"id": "m", "context_window": 8000, "max_output_tokens": 100}]}))
+        .json(
+            &json!({"protocol": "openai", "base_url": "http://127.0.0.1:11434/v1",
+                      "models": [{"id": "m", "context_window": 8000, "max_output_tokens": 100}]}),
+        )
         .send()
         .await
         .unwrap();

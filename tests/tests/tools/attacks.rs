@@ -53,7 +53,11 @@ async fn an_endless_loop_runs_out_of_fuel_or_hits_the_wall_clock() {
         .await;
     assert_eq!(failure(&out).0, FailureKind::Timeout, "{out:?}");
     assert!(out.usage().wall_ms >= 300, "{:?}", out.usage());
-    assert!(out.usage().fuel > 0, "what ran until then: {:?}", out.usage());
+    assert!(
+        out.usage().fuel > 0,
+        "what ran until then: {:?}",
+        out.usage()
+    );
     executor.assert_still_serves().await;
     // The interpreter's loop too: a call ended by time reports the fuel it burnt.
     let out = executor
@@ -64,7 +68,10 @@ async fn an_endless_loop_runs_out_of_fuel_or_hits_the_wall_clock() {
         )
         .await;
     assert!(
-        matches!(failure(&out).0, FailureKind::Timeout | FailureKind::OutOfFuel),
+        matches!(
+            failure(&out).0,
+            FailureKind::Timeout | FailureKind::OutOfFuel
+        ),
         "{out:?}"
     );
     assert!(out.usage().fuel > 0, "{:?}", out.usage());

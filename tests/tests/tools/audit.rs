@@ -99,8 +99,14 @@ async fn the_gateways_own_janitor_expires_an_approval_nobody_gave(running: &Runn
         .expect("the expiry is announced");
     assert_eq!(decided["tool_execution_id"], waiting.as_str());
     assert_eq!(decided["status"], "expired");
-    assert_eq!(events.last().unwrap()["message"]["content"], "Expired, fine.");
-    assert_eq!(tool_results(&fake.requests()[1])[0].1["error"]["code"], "expired");
+    assert_eq!(
+        events.last().unwrap()["message"]["content"],
+        "Expired, fine."
+    );
+    assert_eq!(
+        tool_results(&fake.requests()[1])[0].1["error"]["code"],
+        "expired"
+    );
     // The conversation is open again.
     let (status, body) = Api::new(&running.gateway, "alice")
         .post(
@@ -231,7 +237,9 @@ async fn every_decision_and_run_is_recorded_and_outlives_the_conversation(runnin
         sha256_hex(mcp_arguments.to_string().as_bytes())
     );
     assert!(
-        !trail.iter().any(|(_, _, d)| d.to_string().contains("6 * 7")),
+        !trail
+            .iter()
+            .any(|(_, _, d)| d.to_string().contains("6 * 7")),
         "arguments are hashed, never kept"
     );
     let deleted = entries(&trail, "conversation.delete");

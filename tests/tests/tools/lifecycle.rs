@@ -118,20 +118,31 @@ async fn deleted_modules_leave_storage_once_no_tool_uses_them(running: Running) 
         Api::new(&running.gateway, "bo"),
     );
     let executor = Executor::of(&running.gateway);
-    executor.builtin("calculator", json!({"expression": "1"})).await;
+    executor
+        .builtin("calculator", json!({"expression": "1"}))
+        .await;
     let (_, shared) = register(&ana, example_manifest(), module("word_count")).await;
     let (_, theirs) = register(&bo, example_manifest(), module("word_count")).await;
     let (_, own) = register(&ana, manifest("nul_output"), module("nul_output")).await;
     let shared_sha = shared["module_sha256"].as_str().unwrap();
-    assert_eq!(theirs["module_sha256"], shared_sha, "the same bytes, one module");
+    assert_eq!(
+        theirs["module_sha256"], shared_sha,
+        "the same bytes, one module"
+    );
     let own_sha = own["module_sha256"].as_str().unwrap();
     let stored = |keys: &[String], sha: &str| keys.iter().filter(|k| k.contains(sha)).count();
     let before = running.blob_keys("").await;
-    assert_eq!(stored(&before, own_sha), 2, "module and compiled code: {before:?}");
+    assert_eq!(
+        stored(&before, own_sha),
+        2,
+        "module and compiled code: {before:?}"
+    );
     assert_eq!(stored(&before, shared_sha), 2, "{before:?}");
 
     for tool in [&shared, &own] {
-        let (status, _) = ana.delete(&format!("/api/tools/{}", tool["id"].as_str().unwrap())).await;
+        let (status, _) = ana
+            .delete(&format!("/api/tools/{}", tool["id"].as_str().unwrap()))
+            .await;
         assert_eq!(status, 204);
     }
     let swept = executor.janitor().await;
@@ -142,12 +153,18 @@ async fn deleted_modules_leave_storage_once_no_tool_uses_them(running: Running) 
     let (_, listed) = bo.get("/api/tools").await;
     assert!(listed.to_string().contains("word_count"));
 
-    let (status, _) = bo.delete(&format!("/api/tools/{}", theirs["id"].as_str().unwrap())).await;
+    let (status, _) = bo
+        .delete(&format!("/api/tools/{}", theirs["id"].as_str().unwrap()))
+        .await;
     assert_eq!(status, 204);
     assert_eq!(executor.janitor().await["modules_removed"], 2);
     let left = running.blob_keys("").await;
     assert_eq!(stored(&left, shared_sha), 0, "{left:?}");
-    assert_eq!(left.len(), 1, "the calculator's compiled code stays: {left:?}");
+    assert_eq!(
+        left.len(),
+        1,
+        "the calculator's compiled code stays: {left:?}"
+    );
     assert_eq!(executor.janitor().await["modules_removed"], 0);
 }
 

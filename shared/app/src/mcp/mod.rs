@@ -318,7 +318,11 @@ mod tests {
                 details: json!({}),
                 created_at: at,
             };
-            state.store().put_mcp_server(&server, 20, &entry).await.unwrap();
+            state
+                .store()
+                .put_mcp_server(&server, 20, &entry)
+                .await
+                .unwrap();
         }
         let builtins = bestchat_tools::registry::Registry::with_user_tools(Vec::new());
         let tools = tools_of(state, user, &|name| builtins.find(name).is_some())

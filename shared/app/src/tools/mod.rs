@@ -35,7 +35,9 @@ pub struct ToolStartError(String);
 /// The blob store the configuration names; opens no connection.
 pub fn blob_store(config: &BlobConfig) -> Arc<dyn BlobStore> {
     match config {
-        BlobConfig::S3 { bucket, path_style } => Arc::new(S3Blobs::new(bucket.clone(), *path_style)),
+        BlobConfig::S3 { bucket, path_style } => {
+            Arc::new(S3Blobs::new(bucket.clone(), *path_style))
+        }
         BlobConfig::Local { dir } => Arc::new(LocalBlobs::new(dir.clone())),
     }
 }

@@ -154,7 +154,11 @@ pub(crate) fn make_ids_unique(calls: &mut [ToolCall]) {
             id = format!("{base}_{n}");
         }
         if id != call.id {
-            tracing::warn!(sent = call.id, used = id, "a provider's call id was not usable as sent; it was changed");
+            tracing::warn!(
+                sent = call.id,
+                used = id,
+                "a provider's call id was not usable as sent; it was changed"
+            );
         }
         call.id.clone_from(&id);
         taken.push(id);
@@ -440,7 +444,11 @@ mod tests {
         let specs = toolbox.specs();
         let remote = specs.iter().find(|s| s.name == "gh_search").unwrap();
         let framed = "Tool of the user's MCP server \"gh\" (https://mcp.example.com).";
-        assert!(remote.description.starts_with(framed), "{}", remote.description);
+        assert!(
+            remote.description.starts_with(framed),
+            "{}",
+            remote.description
+        );
         // Quoted: its line breaks and quotes cannot end the frame around it.
         assert!(
             remote

@@ -116,10 +116,12 @@ pub fn encode_event(event: &ServerEvent, max_bytes: usize) -> Option<Vec<u8>> {
             tool_execution_id: *tool_execution_id,
             status: *status,
             output: None,
-            error: error.as_ref().map(|e| bestchat_domain::tool::ExecutionError {
-                code: e.code.clone(),
-                message: e.message.chars().take(MAX_SLIM_ERROR_CHARS).collect(),
-            }),
+            error: error
+                .as_ref()
+                .map(|e| bestchat_domain::tool::ExecutionError {
+                    code: e.code.clone(),
+                    message: e.message.chars().take(MAX_SLIM_ERROR_CHARS).collect(),
+                }),
         },
         _ => {
             tracing::error!(

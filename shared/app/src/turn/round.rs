@@ -161,7 +161,12 @@ async fn store_result(
     let result = result_message(&ended, model, ended.updated_at);
     let entry = crate::audit::execution(&ended, "run", ended.updated_at);
     match store
-        .transition_execution(&ended, ExecutionStatus::Running, Some(&result), Some(&entry))
+        .transition_execution(
+            &ended,
+            ExecutionStatus::Running,
+            Some(&result),
+            Some(&entry),
+        )
         .await
     {
         Ok(true) => return Ok(Some((ended, result))),
@@ -182,7 +187,12 @@ async fn store_result(
     let result = result_message(&failed, model, failed.updated_at);
     let entry = crate::audit::execution(&failed, "run", failed.updated_at);
     Ok(store
-        .transition_execution(&failed, ExecutionStatus::Running, Some(&result), Some(&entry))
+        .transition_execution(
+            &failed,
+            ExecutionStatus::Running,
+            Some(&result),
+            Some(&entry),
+        )
         .await?
         .then_some((failed, result)))
 }

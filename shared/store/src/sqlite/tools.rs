@@ -43,7 +43,13 @@ impl ToolStore for SqliteStore {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_error)?;
-            if !has_room(&tx, COUNT_OTHERS, &tool.user_id.to_string(), &tool.name, max)? {
+            if !has_room(
+                &tx,
+                COUNT_OTHERS,
+                &tool.user_id.to_string(),
+                &tool.name,
+                max,
+            )? {
                 return Ok(false);
             }
             let sql = format!(
@@ -71,7 +77,8 @@ impl ToolStore for SqliteStore {
     }
 
     async fn modules_in_use(&self, sha256s: &[String]) -> Result<Vec<String>, StoreError> {
-        let wanted = serde_json::to_string(sha256s).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let wanted =
+            serde_json::to_string(sha256s).map_err(|e| StoreError::Internal(e.to_string()))?;
         self.call(move |conn| {
             let mut stmt = conn.prepare_cached(IN_USE).map_err(db_error)?;
             let rows = stmt

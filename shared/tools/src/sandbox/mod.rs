@@ -5,11 +5,11 @@
 //! no files, no environment, no sockets, no arguments.
 
 mod cache;
-mod output;
 pub mod fetch;
 mod guest;
 pub mod isolated;
 mod limiter;
+mod output;
 pub mod shape;
 
 use std::collections::HashMap;
@@ -17,16 +17,16 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use output::CappedOutput;
 use sha2::{Digest, Sha256};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, OptLevel, Store, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use output::CappedOutput;
 
 use crate::executor::{Failure, FailureKind, Usage};
 use crate::limits::Limits;
-pub use cache::{CompiledStore, forget_compiled};
 use cache::DiskCache;
+pub use cache::{CompiledStore, forget_compiled};
 use fetch::{FetchRefusal, Fetcher};
 use guest::Guest;
 pub use isolated::{CompileBudget, serve_compile_child};

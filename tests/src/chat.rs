@@ -18,6 +18,8 @@ pub async fn use_fake_provider(gateway: &GatewayProcess, user: &str, fake: &Fake
         .put(
             &format!("/api/provider-configs/{FAKE_PROVIDER}"),
             &json!({"protocol": "openai", "base_url": format!("{}/v1", fake.base_url),
+                    // A key set for another fake's origin would not follow the URL.
+                    "api_key": null,
                     "models": [{"id": FAKE_MODEL, "context_window": 128000, "max_output_tokens": 4096,
                                 "input_price_per_mtok": 1000000, "output_price_per_mtok": 2000000}]}),
         )

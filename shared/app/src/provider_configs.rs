@@ -125,8 +125,8 @@ pub async fn put(
                 .and_then(origin_of);
             if kept.is_some() && before != origin {
                 return Err(DomainError::validation(format!(
-                    "the base URL now points to {}, not {}: give the API key again with it \
-                     (a key is only ever sent where it was given for)",
+                    "the base URL now points to {}, not {}: give the API key again with it, or \
+                     remove it (\"api_key\": null); a key is only ever sent where it was given for",
                     origin.as_deref().unwrap_or("nowhere"),
                     before.as_deref().unwrap_or("nowhere")
                 ))

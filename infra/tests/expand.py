@@ -64,11 +64,79 @@ def expand_for_each(template):
     return out
 
 
+def nested_sources(template):
+    """The nested stacks' templates by their resource name (`Location` is a path beside the
+    root template, as `sam build` and `sam package` read it)."""
+    return {
+        name: yaml_parse((TEMPLATE.parent / r["Properties"]["Location"]).read_text())
+        for name, r in template["Resources"].items()
+        if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::Application"
+    }
+
+
+def _with_urls(template):
+    """What `sam package` does to a nested stack's local path: an S3 URL in its place."""
+    out = copy.deepcopy(template)
+    for r in out["Resources"].values():
+        if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::Application":
+            r["Properties"]["Location"] = "https://s3.amazonaws.com/artifacts/" + r["Properties"]["Location"]
+    return out
+
+
+def _sub_name(value):
+    """`X` or `X.Attr` when a root value is a plain Ref or GetAtt (usable inside a Sub)."""
+    if isinstance(value, dict) and list(value) == ["Ref"]:
+        return value["Ref"]
+    if isinstance(value, dict) and list(value) == ["Fn::GetAtt"]:
+        target = value["Fn::GetAtt"]
+        return ".".join(target) if isinstance(target, list) else target
+    return None
+
+
+def _resolve(node, given):
+    """A nested stack's template with its parameters replaced by what the root gives them, so
+    every grant and reference reads as the root's resource it is."""
+    if isinstance(node, dict):
+        if list(node) == ["Ref"] and node["Ref"] in given:
+            return copy.deepcopy(given[node["Ref"]])
+        if list(node) == ["Fn::Sub"] and isinstance(node["Fn::Sub"], str):
+            text = node["Fn::Sub"]
+            for name, value in given.items():
+                plain = _sub_name(value)
+                if plain:
+                    text = text.replace("${" + name + "}", "${" + plain + "}")
+            return {"Fn::Sub": text}
+        return {k: _resolve(v, given) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_resolve(v, given) for v in node]
+    return node
+
+
 def expanded(parameters=None):
-    """The template as CloudFormation would create it, for the given parameter values."""
+    """The template as CloudFormation would create it, for the given parameter values: the root
+    and every nested stack, their resources in one `Resources` (nested parameters replaced by
+    the root's values), and each stack's own under `Stacks`."""
     # The translator fills AWS::Region in from the environment; no AWS call is made.
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-    return transform(expand_for_each(source()), parameters or {}, NoManagedPolicies())
+    root_source = source()
+    root = transform(
+        _with_urls(expand_for_each(root_source)), parameters or {}, NoManagedPolicies()
+    )
+    stacks = {"root": root}
+    merged = dict(root["Resources"])
+    for name, nested in nested_sources(root_source).items():
+        nested = copy.deepcopy(nested)
+        nested["Globals"]["Function"]["CodeUri"] = "s3://artifacts/bestchat.zip"
+        translated = transform(nested, {}, NoManagedPolicies())
+        given = root["Resources"][name]["Properties"].get("Parameters", {})
+        stacks[name] = translated
+        for key, resource in _resolve(translated["Resources"], given).items():
+            assert key not in merged, f"{key} is declared in two stacks"
+            merged[key] = resource
+    out = dict(root)
+    out["Resources"] = merged
+    out["Stacks"] = stacks
+    return out
 
 
 def of_type(template, kind):

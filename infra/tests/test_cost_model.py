@@ -21,7 +21,7 @@ class CostModel(unittest.TestCase):
     def setUpClass(cls):
         cls.cm = cost_model()
         cls.prices, cls.workload = cls.cm.load("prices.json"), cls.cm.load("workload.json")
-        cls.model = cls.cm.Model(cls.prices, cls.workload, (ROOT / "infra" / "template.yaml").read_text())
+        cls.model = cls.cm.Model(cls.prices, cls.workload, cls.cm.templates())
 
     def test_the_readme_shows_what_the_script_prints(self):
         self.assertEqual(self.cm.main(["cost-model", "--check", "README.md"]), 0)

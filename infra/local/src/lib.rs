@@ -34,13 +34,13 @@ pub async fn run() -> Result<(), StartError> {
     let local = LocalConfig::from_env(&mut config)?;
     let state = AppState::new(config)?;
     let migrations = state.migrate().await?;
-    let routes = template::http_routes(template::TEMPLATE)?;
+    let routes = template::http_routes(template::TEMPLATES)?;
     let gateway = Arc::new(Gateway {
         // With frames posted in process the app and the sockets share one hub; with WS_ENDPOINT
         // set, frames come back through this gateway's @connections endpoint.
         hub: state.hub.clone().unwrap_or_else(ConnectionHub::new),
         state: Arc::clone(&state),
-        ws: template::ws_api(template::TEMPLATE)?,
+        ws: template::ws_api(template::TEMPLATES)?,
         ws_idle_timeout: local.ws_idle_timeout,
         sockets: sockets::SocketInfo::default(),
     });

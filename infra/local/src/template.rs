@@ -1,12 +1,22 @@
-//! The routes of `infra/template.yaml`, compiled into the binary so it runs from any directory.
-//! The gateway serves exactly what the template declares: no more, no less.
+//! The routes of `infra/template.yaml` and its nested stacks (`infra/stacks`), compiled into
+//! the binary so it runs from any directory. The gateway serves exactly what the templates
+//! declare: no more, no less.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-pub const TEMPLATE: &str = include_str!("../../template.yaml");
+/// The root template and every nested stack it names (a test keeps this list whole).
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("template.yaml", include_str!("../../template.yaml")),
+    (
+        "stacks/conversations.yaml",
+        include_str!("../../stacks/conversations.yaml"),
+    ),
+    (
+        "stacks/providers.yaml",
+        include_str!("../../stacks/providers.yaml"),
+    ),
+    ("stacks/tools.yaml", include_str!("../../stacks/tools.yaml")),
+];
 
 /// One HTTP API route: `METHOD /path/{param}` served by a function's binary.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +25,7 @@ pub struct HttpRoute {
     pub path: String,
     /// The function's binary (`Metadata.BuildProperties.Binary`).
     pub function: String,
-    /// False when the route opts out of the API's JWT authorizer (`Auth.Authorizer: NONE`).
+    /// True when the route has the API's JWT authorizer (`AuthorizationType: JWT`).
     pub requires_auth: bool,
 }
 
@@ -53,138 +63,145 @@ impl WsApi {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
-    #[error("infra/template.yaml is not valid YAML: {0}")]
-    Yaml(#[from] serde_yaml_ng::Error),
-    #[error("function {0} has HttpApi events but no Metadata.BuildProperties.Binary")]
-    NoBinary(String),
+    #[error("{0} is not valid YAML: {1}")]
+    Yaml(&'static str, serde_yaml_ng::Error),
     #[error("route {0} is declared twice")]
     Duplicate(String),
-    #[error("WebSocket resource {0} does not lead to a function binary")]
-    Unresolved(String),
+    #[error("{0}: resource {1} does not lead to a function binary")]
+    Unresolved(&'static str, String),
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Template {
-    #[serde(default, deserialize_with = "resources")]
-    resources: BTreeMap<String, Resource>,
+/// One template's resources by logical id.
+struct Resources<'a> {
+    file: &'static str,
+    map: &'a serde_yaml_ng::Mapping,
 }
 
-/// The declared resources. `Fn::ForEach` entries (log groups and alarms written per function)
-/// declare no route and are skipped.
-fn resources<'de, D>(deserializer: D) -> Result<BTreeMap<String, Resource>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    let raw = BTreeMap::<String, Value>::deserialize(deserializer)?;
-    raw.into_iter()
-        .filter(|(name, _)| !name.starts_with("Fn::ForEach::"))
-        .map(|(name, value)| {
-            serde_yaml_ng::from_value(value)
-                .map(|resource| (name, resource))
-                .map_err(serde::de::Error::custom)
+impl<'a> Resources<'a> {
+    fn get(&self, id: &str) -> Option<&'a Value> {
+        self.map.get(id)
+    }
+
+    /// Every resource of `kind`, with its id (`Fn::ForEach` entries are not resources).
+    fn of_kind(&self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+        self.map.iter().filter_map(move |(id, body)| {
+            (body.get("Type").and_then(Value::as_str) == Some(kind))
+                .then(|| (id.as_str().unwrap_or_default(), body))
+        })
+    }
+
+    fn binary_of(&self, function: &str) -> Option<String> {
+        self.get(function)?
+            .get("Metadata")?
+            .get("BuildProperties")?
+            .get("Binary")?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    /// The binary of the function an integration or authorizer URI names (`!GetAtt F.Arn`, or
+    /// `${F.Arn}` in a `!Sub`).
+    fn function_behind(&self, uri: &Value) -> Option<String> {
+        match uri {
+            Value::Tagged(tagged) if tagged.tag == "!GetAtt" => {
+                let target = match &tagged.value {
+                    Value::String(s) => s.split('.').next()?.to_owned(),
+                    Value::Sequence(parts) => parts.first()?.as_str()?.to_owned(),
+                    _ => return None,
+                };
+                self.binary_of(&target)
+            }
+            other => sub_refs(sub_text(other)?)
+                .into_iter()
+                .find_map(|id| self.binary_of(id)),
+        }
+    }
+
+    /// The function binary behind a route's `Target` (`integrations/${Integration}`).
+    fn route_function(&self, route_id: &str, props: &Value) -> Result<String, TemplateError> {
+        props
+            .get("Target")
+            .and_then(sub_text)
+            .and_then(|t| sub_refs(t).into_iter().next())
+            .and_then(|integration| {
+                self.get(integration)?
+                    .get("Properties")?
+                    .get("IntegrationUri")
+            })
+            .and_then(|uri| self.function_behind(uri))
+            .ok_or_else(|| TemplateError::Unresolved(self.file, route_id.to_owned()))
+    }
+}
+
+/// Which API a route belongs to: the HTTP API (`HttpApi` in the root, the `HttpApiId`
+/// parameter in a nested stack) or the WebSocket API.
+fn api_of(props: &Value) -> Option<&str> {
+    match props.get("ApiId")? {
+        Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str(),
+        _ => None,
+    }
+}
+
+const HTTP_API_IDS: [&str; 2] = ["HttpApi", "HttpApiId"];
+const WS_API_ID: &str = "WebSocketApi";
+
+fn parsed(templates: &[(&'static str, &str)]) -> Result<Vec<(&'static str, Value)>, TemplateError> {
+    templates
+        .iter()
+        .map(|(file, text)| {
+            serde_yaml_ng::from_str(text)
+                .map(|v| (*file, v))
+                .map_err(|e| TemplateError::Yaml(file, e))
         })
         .collect()
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Resource {
-    #[serde(rename = "Type")]
-    kind: String,
-    #[serde(default)]
-    metadata: Option<Metadata>,
-    #[serde(default)]
-    properties: Option<FunctionProperties>,
+fn each_resources<'a>(
+    parsed: &'a [(&'static str, Value)],
+) -> impl Iterator<Item = Resources<'a>> + 'a {
+    parsed.iter().filter_map(|(file, root)| {
+        Some(Resources {
+            file,
+            map: root.get("Resources")?.as_mapping()?,
+        })
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Metadata {
-    #[serde(default)]
-    build_properties: Option<BuildProperties>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct BuildProperties {
-    binary: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct FunctionProperties {
-    #[serde(default)]
-    events: BTreeMap<String, Event>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Event {
-    #[serde(rename = "Type")]
-    kind: String,
-    #[serde(default)]
-    properties: Option<EventProperties>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct EventProperties {
-    path: Option<String>,
-    method: Option<String>,
-    #[serde(default)]
-    auth: Option<EventAuth>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct EventAuth {
-    authorizer: Option<String>,
-}
-
-/// Every `AWS::Serverless::Function` resource with its binary name.
-pub fn functions(template: &str) -> Result<Vec<String>, TemplateError> {
-    let parsed: Template = serde_yaml_ng::from_str(template)?;
-    Ok(parsed
-        .resources
-        .into_values()
-        .filter(|r| r.kind == "AWS::Serverless::Function")
-        .filter_map(|r| r.metadata?.build_properties?.binary)
+/// Every `AWS::Serverless::Function` resource's binary, in every template.
+pub fn functions(templates: &[(&'static str, &str)]) -> Result<Vec<String>, TemplateError> {
+    let parsed = parsed(templates)?;
+    Ok(each_resources(&parsed)
+        .flat_map(|r| {
+            r.of_kind("AWS::Serverless::Function")
+                .filter_map(|(id, _)| r.binary_of(id))
+                .collect::<Vec<_>>()
+        })
         .collect())
 }
 
-/// Every `HttpApi` event of every function, sorted by path then method.
-pub fn http_routes(template: &str) -> Result<Vec<HttpRoute>, TemplateError> {
-    let parsed: Template = serde_yaml_ng::from_str(template)?;
+/// Every route of the HTTP API, in every template, sorted by path then method.
+pub fn http_routes(templates: &[(&'static str, &str)]) -> Result<Vec<HttpRoute>, TemplateError> {
+    let parsed = parsed(templates)?;
     let mut routes = Vec::new();
-    for (name, resource) in parsed.resources {
-        if resource.kind != "AWS::Serverless::Function" {
-            continue;
-        }
-        let events = resource.properties.map(|p| p.events).unwrap_or_default();
-        let binary = resource
-            .metadata
-            .and_then(|m| m.build_properties)
-            .and_then(|b| b.binary);
-        for event in events.into_values().filter(|e| e.kind == "HttpApi") {
-            let Some(props) = event.properties else {
+    for resources in each_resources(&parsed) {
+        for (id, body) in resources.of_kind("AWS::ApiGatewayV2::Route") {
+            let Some(props) = body.get("Properties") else {
                 continue;
             };
-            let (Some(path), Some(method)) = (props.path, props.method) else {
+            if !api_of(props).is_some_and(|api| HTTP_API_IDS.contains(&api)) {
                 continue;
-            };
-            let function = binary
-                .clone()
-                .ok_or_else(|| TemplateError::NoBinary(name.clone()))?;
-            let requires_auth = props
-                .auth
-                .and_then(|a| a.authorizer)
-                .is_none_or(|a| a != "NONE");
+            }
+            let (method, path) = props
+                .get("RouteKey")
+                .and_then(Value::as_str)
+                .and_then(|key| key.split_once(' '))
+                .ok_or_else(|| TemplateError::Unresolved(resources.file, id.to_owned()))?;
             routes.push(HttpRoute {
                 method: method.to_uppercase(),
-                path,
-                function,
-                requires_auth,
+                path: path.to_owned(),
+                function: resources.route_function(id, props)?,
+                requires_auth: props.get("AuthorizationType").and_then(Value::as_str)
+                    == Some("JWT"),
             });
         }
     }
@@ -218,58 +235,40 @@ fn sub_refs(text: &str) -> Vec<&str> {
 }
 
 /// The WebSocket routes and authorizer: route → integration → function → binary.
-pub fn ws_api(template: &str) -> Result<WsApi, TemplateError> {
-    let root: Value = serde_yaml_ng::from_str(template)?;
-    let resources = root.get("Resources").and_then(Value::as_mapping);
-    let resource = |id: &str| resources.and_then(|r| r.get(id));
-    let binary_of = |function: &str| -> Option<String> {
-        resource(function)?
-            .get("Metadata")?
-            .get("BuildProperties")?
-            .get("Binary")?
-            .as_str()
-            .map(str::to_owned)
-    };
-    let function_behind = |uri: &Value| -> Option<String> {
-        sub_refs(sub_text(uri)?).into_iter().find_map(binary_of)
-    };
+pub fn ws_api(templates: &[(&'static str, &str)]) -> Result<WsApi, TemplateError> {
+    let parsed = parsed(templates)?;
     let mut routes = Vec::new();
     let mut authorizer = None;
-    for (name, body) in resources.into_iter().flatten() {
-        let name = name.as_str().unwrap_or_default();
-        let kind = body.get("Type").and_then(Value::as_str).unwrap_or_default();
-        let props = body.get("Properties");
-        match kind {
-            "AWS::ApiGatewayV2::Route" => {
-                let route_key = props
-                    .and_then(|p| p.get("RouteKey"))
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| TemplateError::Unresolved(name.to_owned()))?;
-                let function = props
-                    .and_then(|p| p.get("Target"))
-                    .and_then(sub_text)
-                    .and_then(|t| sub_refs(t).into_iter().next())
-                    .and_then(|integration| {
-                        resource(integration)?
-                            .get("Properties")?
-                            .get("IntegrationUri")
-                    })
-                    .and_then(function_behind)
-                    .ok_or_else(|| TemplateError::Unresolved(name.to_owned()))?;
-                routes.push(WsRoute {
-                    route_key: route_key.to_owned(),
-                    function,
-                });
-            }
-            "AWS::ApiGatewayV2::Authorizer" => {
-                authorizer = Some(
-                    props
-                        .and_then(|p| p.get("AuthorizerUri"))
-                        .and_then(function_behind)
-                        .ok_or_else(|| TemplateError::Unresolved(name.to_owned()))?,
-                );
-            }
-            _ => {}
+    for resources in each_resources(&parsed) {
+        for (id, body) in resources.of_kind("AWS::ApiGatewayV2::Route") {
+            let Some(props) = body
+                .get("Properties")
+                .filter(|p| api_of(p) == Some(WS_API_ID))
+            else {
+                continue;
+            };
+            let route_key = props
+                .get("RouteKey")
+                .and_then(Value::as_str)
+                .ok_or_else(|| TemplateError::Unresolved(resources.file, id.to_owned()))?;
+            routes.push(WsRoute {
+                route_key: route_key.to_owned(),
+                function: resources.route_function(id, props)?,
+            });
+        }
+        for (id, body) in resources.of_kind("AWS::ApiGatewayV2::Authorizer") {
+            let Some(props) = body
+                .get("Properties")
+                .filter(|p| api_of(p) == Some(WS_API_ID))
+            else {
+                continue;
+            };
+            authorizer = Some(
+                props
+                    .get("AuthorizerUri")
+                    .and_then(|uri| resources.function_behind(uri))
+                    .ok_or_else(|| TemplateError::Unresolved(resources.file, id.to_owned()))?,
+            );
         }
     }
     routes.sort_by(|a, b| a.route_key.cmp(&b.route_key));
@@ -287,7 +286,7 @@ mod tests {
 
     #[test]
     fn reads_routes_and_auth() {
-        let routes = http_routes(TEMPLATE).unwrap();
+        let routes = http_routes(TEMPLATES).unwrap();
         let health = routes.iter().find(|r| r.path == "/api/health").unwrap();
         assert_eq!(health.method, "GET");
         assert_eq!(health.function, "health");
@@ -303,7 +302,7 @@ mod tests {
     /// A route in the template without a handler, or a handler without a route, is a bug.
     #[test]
     fn template_routes_and_handlers_match() {
-        let routed: BTreeSet<String> = http_routes(TEMPLATE)
+        let routed: BTreeSet<String> = http_routes(TEMPLATES)
             .unwrap()
             .into_iter()
             .map(|r| r.function)
@@ -317,7 +316,7 @@ mod tests {
     #[test]
     fn template_routes_and_the_openapi_document_match() {
         use bestchat_app::openapi::OPERATIONS;
-        let routed: BTreeSet<(String, String, String, bool)> = http_routes(TEMPLATE)
+        let routed: BTreeSet<(String, String, String, bool)> = http_routes(TEMPLATES)
             .unwrap()
             .into_iter()
             .map(|r| (r.function, r.method, r.path, r.requires_auth))
@@ -333,7 +332,7 @@ mod tests {
     /// deployed by the template.
     #[test]
     fn template_functions_and_binaries_match() {
-        let declared: BTreeSet<String> = functions(TEMPLATE).unwrap().into_iter().collect();
+        let declared: BTreeSet<String> = functions(TEMPLATES).unwrap().into_iter().collect();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions/src/bin");
         let binaries: BTreeSet<String> = std::fs::read_dir(dir)
             .unwrap()
@@ -346,7 +345,7 @@ mod tests {
 
     #[test]
     fn websocket_routes_lead_to_their_functions() {
-        let api = ws_api(TEMPLATE).unwrap();
+        let api = ws_api(TEMPLATES).unwrap();
         assert_eq!(api.authorizer.as_deref(), Some("ws-authorizer"));
         assert_eq!(api.function_for("$connect"), Some("ws-connect"));
         assert_eq!(api.function_for("$disconnect"), Some("ws-disconnect"));
@@ -366,7 +365,7 @@ mod tests {
     /// Every WebSocket route leads to a handler, and every handler is routed.
     #[test]
     fn websocket_routes_and_handlers_match() {
-        let routed: BTreeSet<String> = ws_api(TEMPLATE)
+        let routed: BTreeSet<String> = ws_api(TEMPLATES)
             .unwrap()
             .routes
             .into_iter()
@@ -395,13 +394,13 @@ mod tests {
                 .iter()
                 .map(|f| f.name.to_owned()),
         );
-        handled.extend(ws_api(TEMPLATE).unwrap().authorizer);
+        handled.extend(ws_api(TEMPLATES).unwrap().authorizer);
         handled.extend(
             bestchat_functions::custom_resource::FUNCTIONS
                 .iter()
                 .map(|f| (*f).to_owned()),
         );
-        let declared: BTreeSet<String> = functions(TEMPLATE).unwrap().into_iter().collect();
+        let declared: BTreeSet<String> = functions(TEMPLATES).unwrap().into_iter().collect();
         assert_eq!(declared, handled);
     }
 
@@ -412,19 +411,39 @@ Resources:
   A:
     Type: AWS::Serverless::Function
     Metadata: {BuildProperties: {Binary: a}}
-    Properties:
-      Events:
-        E: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: /x, Method: GET}}
-  B:
-    Type: AWS::Serverless::Function
-    Metadata: {BuildProperties: {Binary: b}}
-    Properties:
-      Events:
-        E: {Type: HttpApi, Properties: {ApiId: !Ref Api, Path: /x, Method: get}}
+  AIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref HttpApiId, IntegrationUri: !GetAtt A.Arn}
+  ARoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref HttpApiId, RouteKey: GET /x, Target: !Sub "integrations/${AIntegration}"}
+  AAgain:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref HttpApiId, RouteKey: GET /x, Target: !Sub "integrations/${AIntegration}"}
 "#;
         assert!(matches!(
-            http_routes(yaml),
+            http_routes(&[("t.yaml", yaml)]),
             Err(TemplateError::Duplicate(_))
         ));
+    }
+
+    /// The binary holds every nested stack the root template names, and no other.
+    #[test]
+    fn every_nested_stack_is_compiled_in() {
+        let root: Value = serde_yaml_ng::from_str(TEMPLATES[0].1).unwrap();
+        let named: BTreeSet<String> = root["Resources"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .filter(|r| {
+                r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Application")
+            })
+            .map(|r| r["Properties"]["Location"].as_str().unwrap().to_owned())
+            .collect();
+        let compiled: BTreeSet<String> = TEMPLATES[1..]
+            .iter()
+            .map(|(f, _)| (*f).to_owned())
+            .collect();
+        assert_eq!(named, compiled);
     }
 }

@@ -4,7 +4,7 @@
 //! limits. Every refusal comes in the API's error shape. The routes are read from the template,
 //! so a new route is tried too.
 
-use bestchat_local::template::{HttpRoute, TEMPLATE, http_routes};
+use bestchat_local::template::{HttpRoute, TEMPLATES, http_routes};
 use bestchat_tests::api::{Api, assert_refused};
 use bestchat_tests::chat::new_conversation;
 use bestchat_tests::gateway::GatewayProcess;
@@ -290,7 +290,7 @@ async fn every_route_refuses_bad_input_in_the_error_shape(gateway: &GatewayProce
         _ => "mycustom".to_owned(),
     };
     let mut tried = 0;
-    for route in http_routes(TEMPLATE).unwrap() {
+    for route in http_routes(TEMPLATES).unwrap() {
         let key = route.route_key();
         let method = method_of(&route);
         let path = path_of(&route, &own);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use bestchat_local::template::{TEMPLATE, http_routes, ws_api};
+use bestchat_local::template::{TEMPLATES, http_routes, ws_api};
 use bestchat_tests::api::{Api, assert_error};
 use bestchat_tests::chat::{
     answer_id, fake_conversation, send_action, stored_messages, tool_conversation,
@@ -177,7 +177,7 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
     let own = fake_conversation(gateway, MALLORY, &fake).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = snapshot(gateway, &alice).await;
-    let routes = http_routes(TEMPLATE).unwrap();
+    let routes = http_routes(TEMPLATES).unwrap();
     assert!(routes.len() >= 14, "{} routes", routes.len());
     for route in &routes {
         let key = route.route_key();
@@ -404,7 +404,7 @@ async fn every_websocket_route_refuses_another_users_ids(gateway: &GatewayProces
         .await;
     let first = phone.until(|e| e["type"] == "message.delta").await;
     let answer = answer_id(&first);
-    let api = ws_api(TEMPLATE).unwrap();
+    let api = ws_api(TEMPLATES).unwrap();
     for route in &api.routes {
         match route.route_key.as_str() {
             // The token decides who connects; what a connection then receives is checked below.

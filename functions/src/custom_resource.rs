@@ -1,20 +1,34 @@
-//! CloudFormation custom resources (`migrate`, `web-publish`): run the work for `Create` and
-//! `Update`, nothing for `Delete`, and always answer CloudFormation's response URL — a function
-//! that fails without answering leaves the stack waiting for an hour.
+//! CloudFormation custom resources (`migrate-resource`, `web-publish`): run the work for
+//! `Create` and `Update`, nothing for `Delete`, and always answer CloudFormation's response URL,
+//! before the function's own deadline — a function that ends without answering leaves the
+//! stack waiting (until the resource's `ServiceTimeout`). Both run outside the VPC, so the
+//! answer goes out whatever a deletion or rollback has already taken down inside it.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// The functions that serve CloudFormation custom resources (their binaries).
-pub const FUNCTIONS: &[&str] = &["migrate", "web-publish"];
+/// The functions a deploy runs (their binaries): the custom resources, and the migration that
+/// `migrate-resource` starts inside the VPC.
+pub const FUNCTIONS: &[&str] = &["migrate", "migrate-resource", "web-publish"];
 
 /// Longest answer CloudFormation accepts.
 pub const MAX_RESPONSE_BYTES: usize = 4096;
 /// How long the answer to CloudFormation may take.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Kept back from the function's deadline besides the answer's own time.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
+
+/// How long the work may take so that the answer still goes out before `deadline` (the
+/// invocation's, from its context).
+pub fn budget_until(deadline: SystemTime) -> Duration {
+    deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(RESPONSE_TIMEOUT + DEADLINE_MARGIN)
+}
 
 /// The fields of a custom resource request that the answer echoes.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,17 +58,25 @@ pub fn is_request(event: &Value) -> bool {
     event.get("RequestType").is_some() && event.get("ResponseURL").is_some()
 }
 
-/// Runs `work` for Create and Update (Delete keeps what exists: a schema or a published site is
-/// never removed by a stack operation) and answers CloudFormation. `work`'s error becomes the
+/// Runs `work` for Create and Update (Delete keeps what exists and touches nothing: a schema or
+/// a published site is never removed by a stack operation) and answers CloudFormation. Work
+/// that takes longer than `budget` is answered as failed, in time. `work`'s error becomes the
 /// stack event's reason, so it must name what failed without secrets.
-pub async fn handle<W, F>(request: Request, work: W) -> Result<(), String>
+pub async fn handle<W, F>(request: Request, budget: Duration, work: W) -> Result<(), String>
 where
     W: FnOnce(RequestType, Value) -> F,
     F: Future<Output = Result<Value, String>>,
 {
     let outcome = match request.request_type {
         RequestType::Delete => Ok(Value::Null),
-        kind => work(kind, request.resource_properties.clone()).await,
+        kind => tokio::time::timeout(budget, work(kind, request.resource_properties.clone()))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "did not finish within {} s; see the function's log",
+                    budget.as_secs()
+                ))
+            }),
     };
     if let Err(reason) = &outcome {
         tracing::error!(

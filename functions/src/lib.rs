@@ -6,5 +6,7 @@ pub mod custom_resource;
 pub mod event;
 pub mod http;
 pub mod migrate;
+pub mod migrate_resource;
+pub mod sign_up;
 pub mod web_publish;
 pub mod ws;

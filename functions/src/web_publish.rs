@@ -22,10 +22,16 @@ pub struct Site {
     pub scope: String,
 }
 
-pub async fn handle(event: Value, client: Option<aws_sdk_s3::Client>) -> Result<Value, String> {
+/// Answers the request in `event` within `budget`; `client` is the S3 client to write with
+/// (`None`: the environment's).
+pub async fn handle(
+    event: Value,
+    budget: std::time::Duration,
+    client: Option<aws_sdk_s3::Client>,
+) -> Result<Value, String> {
     let request =
         serde_json::from_value(event).map_err(|e| format!("not a CloudFormation request: {e}"))?;
-    custom_resource::handle(request, |_, properties| async move {
+    custom_resource::handle(request, budget, |_, properties| async move {
         let site: Site = serde_json::from_value(properties)
             .map_err(|e| format!("the WebClient resource's properties: {e}"))?;
         let target = match client {

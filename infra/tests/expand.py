@@ -112,15 +112,88 @@ def _resolve(node, given):
     return node
 
 
+def _parameter_values(template, given):
+    """Every parameter's value: what was given, else its default (lists split as CloudFormation does)."""
+    values = {}
+    for name, spec in template.get("Parameters", {}).items():
+        value = str(given.get(name, spec.get("Default", "")))
+        values[name] = value.split(",") if spec["Type"] == "CommaDelimitedList" else value
+    values["AWS::Region"] = os.environ["AWS_DEFAULT_REGION"]
+    return values
+
+
+def _truth(node, values, conditions):
+    """A condition's value, as CloudFormation computes it."""
+    if isinstance(node, dict):
+        (fn, arg), = node.items()
+        if fn == "Fn::Equals":
+            a, b = (_truth_value(x, values) for x in arg)
+            return a == b
+        if fn == "Fn::Not":
+            return not _truth(arg[0], values, conditions)
+        if fn == "Fn::And":
+            return all(_truth(x, values, conditions) for x in arg)
+        if fn == "Fn::Or":
+            return any(_truth(x, values, conditions) for x in arg)
+        if fn == "Condition":
+            return conditions[arg]
+    raise ValueError(f"not a condition: {node}")
+
+
+def _truth_value(node, values):
+    if isinstance(node, dict) and list(node) == ["Ref"]:
+        return values[node["Ref"]]
+    return node
+
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def _choose(node, conditions):
+    """The value with every Fn::If decided and AWS::NoValue taken out."""
+    if isinstance(node, dict):
+        if list(node) == ["Fn::If"]:
+            name, yes, no = node["Fn::If"]
+            return _choose(yes if conditions[name] else no, conditions)
+        out = {}
+        for k, v in node.items():
+            chosen = _choose(v, conditions)
+            if chosen != NO_VALUE:
+                out[k] = chosen
+        return out
+    if isinstance(node, list):
+        return [c for c in (_choose(v, conditions) for v in node) if c != NO_VALUE]
+    return node
+
+
+def evaluated(template, given):
+    """The template as CloudFormation would create it for these parameter values: resources
+    whose condition is false left out, every Fn::If decided."""
+    values = _parameter_values(template, given)
+    conditions = {}
+    for name, node in template.get("Conditions", {}).items():
+        conditions[name] = _truth(node, values, conditions)
+    out = dict(template)
+    out["Resources"] = {
+        k: _choose(r, conditions)
+        for k, r in template["Resources"].items()
+        if conditions.get(r.get("Condition"), True)
+    }
+    out["ConditionValues"] = conditions
+    return out
+
+
 def expanded(parameters=None):
-    """The template as CloudFormation would create it, for the given parameter values: the root
-    and every nested stack, their resources in one `Resources` (nested parameters replaced by
-    the root's values), and each stack's own under `Stacks`."""
+    """The template as CloudFormation would create it, for the given parameter values (the rest
+    at their defaults, conditions decided): the root and every nested stack, their resources in
+    one `Resources` (nested parameters replaced by the root's values), and each stack's own
+    under `Stacks`."""
     # The translator fills AWS::Region in from the environment; no AWS call is made.
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
     root_source = source()
-    root = transform(
-        _with_urls(expand_for_each(root_source)), parameters or {}, NoManagedPolicies()
+    given = parameters or {}
+    root = evaluated(
+        transform(_with_urls(expand_for_each(root_source)), given, NoManagedPolicies()), given
     )
     stacks = {"root": root}
     merged = dict(root["Resources"])

@@ -22,6 +22,9 @@ OUT_OF_VPC = {
     "WsDisconnectFunction",
     "ToolExecutorFunction",
     "WebPublishFunction",
+    # Deploys and sign-ups: they must answer CloudFormation and Cognito whatever the VPC does.
+    "MigrateResourceFunction",
+    "SignUpCheckFunction",
 }
 # Functions that run asynchronously (an Event invoke or a schedule).
 ASYNC = {"ChatTurnFunction", "SummarizeFunction", "JanitorFunction"}
@@ -215,6 +218,8 @@ class Invocations(ExpandedTemplate):
                 "WsMessageFunction": {"ChatTurnFunction"},
                 "JanitorFunction": {"ChatTurnFunction"},
                 "ChatTurnFunction": {"SummarizeFunction", "ToolExecutorFunction"},
+                # The Migrations resource, outside the VPC, starts the migration inside it.
+                "MigrateResourceFunction": {"MigrateFunction"},
             },
         )
 
@@ -223,18 +228,40 @@ class Invocations(ExpandedTemplate):
             "ChatTurnFunction": "CHAT_TURN_FUNCTION",
             "SummarizeFunction": "SUMMARIZE_FUNCTION",
             "ToolExecutorFunction": "TOOL_EXECUTOR_FUNCTION",
+            "MigrateFunction": "MIGRATE_FUNCTION",
         }
         for caller in self.functions:
             for target in self.invoked_by(caller):
-                self.assertEqual(
-                    self.environment(caller)[variables[target]], {"Ref": target}, caller
-                )
+                (named,) = refs(self.environment(caller)[variables[target]])
+                # The function, or its published alias (SAM's <Function>Alias<name>).
+                self.assertTrue(named == target or named.startswith(target + "Alias"), caller)
 
-    def test_bedrock_is_called_only_by_the_functions_that_run_models(self):
-        callers = {
-            f for f in self.functions if any(a.startswith("bedrock:") for a, _ in self.grants(f))
-        }
-        self.assertEqual(callers, {"ChatTurnFunction", "SummarizeFunction"})
+    def bedrock_grants(self, template):
+        found = {}
+        roles = of_type(template, "AWS::IAM::Role")
+        for name in of_type(template, "AWS::Lambda::Function"):
+            for statement in statements(roles[name + "Role"]):
+                for action in as_list(statement["Action"]):
+                    if action.startswith("bedrock:"):
+                        found.setdefault(name, []).extend(as_list(statement["Resource"]))
+        return found
+
+    def test_bedrock_is_called_only_when_on_by_the_functions_that_run_models_and_only_allowed_models(self):
+        self.assertEqual(self.bedrock_grants(self.template), {}, "Bedrock is off by default")
+        on = expanded({"Bedrock": "1"})
+        grants = self.bedrock_grants(on)
+        self.assertEqual(set(grants), {"ChatTurnFunction", "SummarizeFunction"})
+        # The model ARNs are built from the list: one foundation model and one profile pattern
+        # per allowed model, nothing wider.
+        (resource,) = grants["ChatTurnFunction"]
+        joined = resource["Fn::Split"][1]["Fn::Join"][1]
+        self.assertEqual(joined[0], "arn:aws:bedrock:*::foundation-model/")
+        self.assertEqual(joined[1]["Fn::Join"], [",arn:aws:bedrock:*::foundation-model/", {"Ref": "BedrockModels"}])
+        self.assertEqual(joined[2], ",arn:aws:bedrock:*:*:inference-profile/*.")
+        self.assertEqual(joined[3]["Fn::Join"][1], {"Ref": "BedrockModels"})
+        for name in ("ChatTurnFunction", "SummarizeFunction"):
+            env = on["Resources"][name]["Properties"]["Environment"]["Variables"]
+            self.assertEqual(env["BESTCHAT_BEDROCK_MODELS"]["Fn::Join"][1], {"Ref": "BedrockModels"})
 
 
 class Storage(ExpandedTemplate):
@@ -373,9 +400,11 @@ class Identity(ExpandedTemplate):
 
     def test_cors_allows_the_web_clients_origin_only(self):
         cors = self.template["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
-        self.assertEqual(cors["AllowOrigins"][0], {"Fn::Sub": "https://${WebDistribution.DomainName}"})
-        self.assertEqual(cors["AllowOrigins"][1]["Fn::If"][0], "HasExtraCallbackUrl")
-        self.assertNotIn("*", str(cors["AllowOrigins"]))
+        self.assertEqual(cors["AllowOrigins"], [{"Fn::Sub": "https://${WebDistribution.DomainName}"}])
+        extra = expanded({"ExtraCallbackUrl": "http://localhost:5173"})
+        origins = extra["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]["AllowOrigins"]
+        self.assertEqual(origins[1], {"Ref": "ExtraCallbackUrl"})
+        self.assertNotIn("*", str(origins))
 
 
 class Deploys(ExpandedTemplate):
@@ -393,7 +422,9 @@ class Deploys(ExpandedTemplate):
     def test_migrations_run_again_for_each_new_migrate_version_once_the_database_is_up(self):
         migrations = self.template["Resources"]["Migrations"]
         self.assertTrue(migrations["Type"].startswith("Custom::"))
-        self.assertEqual(refs(migrations["Properties"]["ServiceToken"]), {"MigrateFunction"})
+        # Served from outside the VPC, so it answers whatever a deletion took down inside it.
+        self.assertEqual(refs(migrations["Properties"]["ServiceToken"]), {"MigrateResourceFunction"})
+        self.assertIn("MigrateResourceFunction", OUT_OF_VPC)
         (version,) = refs(migrations["Properties"]["CodeVersion"])
         self.assertEqual(self.template["Resources"][version]["Type"], "AWS::Lambda::Version")
         self.assertEqual(

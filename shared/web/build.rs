@@ -1,6 +1,6 @@
 //! Builds the web client (`web/`) with npm and embeds its files, so `cargo run -p bestchat-local`
 //! alone serves a working client. Without npm the gateway embeds a page that says how to get
-//! one; the API works either way.
+//! one; the API works either way. The Lambda build (`BESTCHAT_REQUIRE_WEB=1`) fails instead.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -20,6 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", web.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=BESTCHAT_SKIP_WEB_BUILD");
+    println!("cargo:rerun-if-env-changed=BESTCHAT_REQUIRE_WEB");
     let dist = out.join("web");
     let built = if std::env::var_os("BESTCHAT_SKIP_WEB_BUILD").is_some() {
         Err("BESTCHAT_SKIP_WEB_BUILD is set".to_owned())
@@ -28,6 +29,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let files = match built {
         Ok(()) => collect(&dist),
+        // The Lambda build (infra/lambda-profile.toml sets it): a deploy without the client
+        // would publish nothing.
+        Err(why) if std::env::var_os("BESTCHAT_REQUIRE_WEB").is_some_and(|v| v == "1") => {
+            return Err(format!(
+                "the web client could not be built ({why}), and the deployed functions publish it: install Node.js 20 with npm (https://nodejs.org, or `apt-get install nodejs npm`), then run sam build again"
+            )
+            .into());
+        }
         Err(why) => {
             println!(
                 "cargo:warning=the web client was not built ({why}); the API works, and / says how to get the client: install Node.js 20 with npm (https://nodejs.org, or `apt-get install nodejs npm`), then run the same cargo command again"

@@ -1,19 +1,50 @@
-//! What a deploy runs: the `migrate` custom resource against a real PostgreSQL, answering a
+//! What a deploy runs: the `Migrations` custom resource (`migrate-resource`, which starts
+//! `migrate`) against a real PostgreSQL and `web-publish` against S3 (moto), each answering a
 //! stand-in for CloudFormation's response URL over real HTTP.
+
+use std::time::Duration;
 
 use bestchat_app::Config;
 use bestchat_functions::custom_resource::{self, MAX_RESPONSE_BYTES, RequestType};
 use bestchat_functions::migrate::{self, USES};
+use bestchat_functions::migrate_resource;
 use bestchat_tests::cfn::{ResponseUrl, request};
 use bestchat_tests::postgres::TestDatabase;
 use serde_json::{Value, json};
 
-fn config(database_url: &str) -> Result<Config, bestchat_app::config::ConfigError> {
+/// Time enough for any test's work; the deadline test gives less.
+const BUDGET: Duration = Duration::from_secs(60);
+
+fn config_with(
+    database_url: &str,
+    more: &[(&'static str, &'static str)],
+) -> Result<Config, bestchat_app::config::ConfigError> {
     let url = database_url.to_owned();
+    let more = more.to_vec();
     Config::from_lookup_for(
-        move |key| (key == "DATABASE_URL").then(|| url.clone()),
+        move |key| {
+            if key == "DATABASE_URL" {
+                return Some(url.clone());
+            }
+            more.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned())
+        },
         USES,
     )
+}
+
+fn config(database_url: &str) -> Result<Config, bestchat_app::config::ConfigError> {
+    config_with(database_url, &[])
+}
+
+/// The Migrations resource as deployed, its `migrate` run in this process.
+async fn migrations(database_url: &str, event: Value) -> Result<Value, String> {
+    let url = database_url.to_owned();
+    migrate_resource::handle(event, BUDGET, || async move {
+        migrate::handle(config(&url)).await
+    })
+    .await
 }
 
 async fn tables(db: &TestDatabase) -> i64 {
@@ -35,7 +66,7 @@ async fn tables(db: &TestDatabase) -> i64 {
 async fn create_migrates_and_update_is_idempotent() {
     let db = TestDatabase::create().await;
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate::handle(config(db.url()), request("Create", &cfn.url, None)).await;
+    let out = migrations(db.url(), request("Create", &cfn.url, None)).await;
     assert_eq!(out, Ok(json!({})));
     let answer = cfn.answer().await;
     assert!(
@@ -57,11 +88,7 @@ async fn create_migrates_and_update_is_idempotent() {
     assert_eq!(tables(&db).await, 1);
 
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate::handle(
-        config(db.url()),
-        request("Update", &cfn.url, Some(&physical)),
-    )
-    .await;
+    let out = migrations(db.url(), request("Update", &cfn.url, Some(&physical))).await;
     assert_eq!(out, Ok(json!({})));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "SUCCESS");
@@ -73,8 +100,8 @@ async fn create_migrates_and_update_is_idempotent() {
 #[tokio::test]
 async fn an_unreachable_database_fails_the_deploy_with_a_reason() {
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate::handle(
-        config("postgres://postgres@127.0.0.1:1/none"),
+    let out = migrations(
+        "postgres://postgres@127.0.0.1:1/none",
         request("Create", &cfn.url, None),
     )
     .await;
@@ -88,11 +115,7 @@ async fn an_unreachable_database_fails_the_deploy_with_a_reason() {
 #[tokio::test]
 async fn a_bad_configuration_fails_the_resource_instead_of_hanging_the_stack() {
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate::handle(
-        config("mysql://x@y/z"),
-        request("Update", &cfn.url, Some("p")),
-    )
-    .await;
+    let out = migrations("mysql://x@y/z", request("Update", &cfn.url, Some("p"))).await;
     assert_eq!(out, Ok(json!({})));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "FAILED");
@@ -104,28 +127,73 @@ async fn a_bad_configuration_fails_the_resource_instead_of_hanging_the_stack() {
     );
 }
 
+/// On delete or rollback nothing inside the VPC may be reachable any more: the resource answers
+/// without starting `migrate`, and drops nothing.
 #[tokio::test]
-async fn delete_keeps_the_schema() {
+async fn delete_is_answered_without_touching_the_database() {
     let db = TestDatabase::create().await;
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate::handle(config(db.url()), request("Delete", &cfn.url, Some("p"))).await;
+    let out = migrate_resource::handle(request("Delete", &cfn.url, Some("p")), BUDGET, || async {
+        panic!("a delete started migrate")
+    })
+    .await;
     assert_eq!(out, Ok(json!({})));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
-    assert_eq!(
-        tables(&db).await,
-        0,
-        "delete ran no migration and dropped nothing"
+    assert_eq!(tables(&db).await, 0, "nothing ran, nothing was dropped");
+}
+
+/// A migration that never ends is answered as failed before the function's deadline, never
+/// left for CloudFormation to wait out.
+#[tokio::test]
+async fn a_hanging_migration_is_answered_failed_in_time() {
+    let cfn = ResponseUrl::start(200).await;
+    let out = migrate_resource::handle(
+        request("Create", &cfn.url, None),
+        Duration::from_secs(1),
+        || std::future::pending(),
+    )
+    .await;
+    assert_eq!(out, Ok(json!({})));
+    let answer = cfn.answer().await;
+    assert_eq!(answer.body["Status"], "FAILED");
+    assert!(
+        answer.body["Reason"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 1 s")
     );
+}
+
+/// A lock nobody releases (another runner, a long transaction) fails the migration at its lock
+/// timeout instead of hanging it.
+#[tokio::test]
+async fn a_held_lock_fails_the_migration_at_its_lock_timeout() {
+    let db = TestDatabase::create().await;
+    let (holder, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    holder
+        .execute("SELECT pg_advisory_lock(7300544823519146349)", &[])
+        .await
+        .unwrap();
+    let failed = migrate::handle(config_with(
+        db.url(),
+        &[("BESTCHAT_MIGRATION_LOCK_TIMEOUT_MS", "300")],
+    ))
+    .await;
+    let reason = failed.unwrap_err();
+    assert!(reason.contains("lock timeout"), "{reason}");
 }
 
 #[tokio::test]
 async fn a_direct_invocation_reports_the_versions_applied() {
     let db = TestDatabase::create().await;
-    let first = migrate::handle(config(db.url()), json!({})).await.unwrap();
+    let first = migrate::handle(config(db.url())).await.unwrap();
     assert!(!first["applied"].as_array().unwrap().is_empty());
-    let second = migrate::handle(config(db.url()), json!({})).await.unwrap();
+    let second = migrate::handle(config(db.url())).await.unwrap();
     assert_eq!(second, json!({ "applied": [] }));
-    let failed = migrate::handle(config("postgres://postgres@127.0.0.1:1/none"), json!({})).await;
+    let failed = migrate::handle(config("postgres://postgres@127.0.0.1:1/none")).await;
     assert!(failed.is_err_and(|e| e.starts_with("migrations failed")));
 }
 
@@ -134,7 +202,7 @@ async fn a_long_failure_reason_is_cut_to_what_cloudformation_accepts() {
     let cfn = ResponseUrl::start(200).await;
     let event: custom_resource::Request =
         serde_json::from_value(request("Create", &cfn.url, None)).unwrap();
-    let result = custom_resource::handle(event, |kind, props| async move {
+    let result = custom_resource::handle(event, BUDGET, |kind, props| async move {
         assert_eq!(kind, RequestType::Create);
         assert_eq!(props["SchemaVersion"], "7");
         Err::<Value, _>(format!("failed: {}", "é".repeat(10_000)))
@@ -154,7 +222,7 @@ async fn a_refused_answer_is_the_invocations_error() {
     let cfn = ResponseUrl::start(403).await;
     let event: custom_resource::Request =
         serde_json::from_value(request("Create", &cfn.url, None)).unwrap();
-    let result = custom_resource::handle(event, |_, _| async move { Ok(json!({})) }).await;
+    let result = custom_resource::handle(event, BUDGET, |_, _| async move { Ok(json!({})) }).await;
     assert!(result.is_err_and(|e| e.contains("403")));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
 }
@@ -196,6 +264,7 @@ async fn web_publish_writes_the_client_and_its_config_to_the_bucket() {
     let cfn = ResponseUrl::start(200).await;
     let out = bestchat_functions::web_publish::handle(
         publish_request(&cfn.url, &bucket),
+        BUDGET,
         Some(client.clone()),
     )
     .await;
@@ -238,6 +307,7 @@ async fn web_publish_fails_the_deploy_when_the_bucket_is_missing() {
     let cfn = ResponseUrl::start(200).await;
     let out = bestchat_functions::web_publish::handle(
         publish_request(&cfn.url, "no-such-bucket-bestchat"),
+        BUDGET,
         Some(bestchat_tests::gateway::s3()),
     )
     .await;

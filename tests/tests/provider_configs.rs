@@ -437,3 +437,67 @@ async fn private_base_urls_can_be_refused() {
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// Bedrock bills the operator: with it on, users see and may call only the models the operator
+/// allowed (a cross-region profile of an allowed model is the same model); any other is
+/// refused before a call, with the providers list's reason.
+#[tokio::test]
+async fn bedrock_offers_only_the_models_the_operator_allowed() {
+    let running = sqlite(&[
+        ("BESTCHAT_BEDROCK", "1"),
+        (
+            "BESTCHAT_BEDROCK_MODELS",
+            "amazon.nova-micro-v1:0,anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+    ])
+    .await;
+    let api = Api::new(&running.gateway, "zoe");
+    let (_, providers) = api.get("/api/providers").await;
+    let bedrock = find(&providers, "bedrock");
+    assert_eq!(bedrock["usable"], true, "{bedrock}");
+    let mut offered: Vec<&str> = bedrock["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    offered.sort_unstable();
+    assert_eq!(
+        offered,
+        [
+            "amazon.nova-micro-v1:0",
+            "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+        ]
+    );
+    let (status, conversation) = api
+        .post(
+            "/api/conversations",
+            &json!({"provider": "bedrock", "model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{conversation}");
+    let id = conversation["id"].as_str().unwrap();
+    let (_, sent) = api
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            &json!({"client_message_id": "b-1", "content": "hello"}),
+        )
+        .await;
+    let answer = sent["assistant_message"]["id"].as_str().unwrap();
+    let path = format!("/api/conversations/{id}/messages/{answer}");
+    let mut stored = Value::Null;
+    for _ in 0..100 {
+        stored = api.get(&path).await.1;
+        if stored["status"] == "error" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(stored["error"]["code"], "provider_not_configured", "{stored}");
+    assert!(
+        stored["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("turned off by the operator")),
+        "{stored}"
+    );
+}

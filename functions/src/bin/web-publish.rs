@@ -5,7 +5,8 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        bestchat_functions::web_publish::handle(event.payload, None)
+        let budget = bestchat_functions::custom_resource::budget_until(event.context.deadline());
+        bestchat_functions::web_publish::handle(event.payload, budget, None)
             .await
             .map_err(|message| Diagnostic {
                 error_type: "BestChat.PublishFailed".to_owned(),

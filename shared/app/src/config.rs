@@ -192,6 +192,11 @@ pub struct Config {
     /// `BESTCHAT_BEDROCK`: AWS Bedrock is usable, on the operator's AWS account (the process's
     /// own credentials). Off by default: with it off, Bedrock is listed as turned off.
     pub bedrock: bool,
+    /// `BESTCHAT_BEDROCK_MODELS`: the Bedrock models users may call (base ids such as
+    /// `anthropic.claude-sonnet-4-5-20250929-v1:0`; a cross-region profile `us.<id>` is the same
+    /// model). Unset: every model the catalog lists. The template sets it to what its IAM grants
+    /// allow, so a model outside it is refused before any call.
+    pub bedrock_models: Option<Vec<String>>,
     /// `BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS`: whether users may point a provider (or an MCP
     /// server) at loopback, private or link-local addresses. On by default only with the
     /// embedded SQLite store, a one-person setup, for a laptop's Ollama; the local gateway turns
@@ -315,6 +320,14 @@ impl Config {
             acquire_timeout: env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
             statement_timeout: env
                 .millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
+            migration_lock_timeout: env.millis(
+                "BESTCHAT_MIGRATION_LOCK_TIMEOUT_MS",
+                defaults.migration_lock_timeout,
+            )?,
+            migration_statement_timeout: env.millis(
+                "BESTCHAT_MIGRATION_STATEMENT_TIMEOUT_MS",
+                defaults.migration_statement_timeout,
+            )?,
             roots: match (
                 env.optional("DATABASE_CA_FILE"),
                 env.optional("DATABASE_CA_BUNDLE").as_deref(),
@@ -549,6 +562,12 @@ impl Config {
             breaker,
             env_keys: env.flag("BESTCHAT_ENV_KEYS", false)?,
             bedrock: env.flag("BESTCHAT_BEDROCK", false)?,
+            bedrock_models: env.optional("BESTCHAT_BEDROCK_MODELS").map(|list| {
+                list.split(',')
+                    .map(|m| m.trim().to_owned())
+                    .filter(|m| !m.is_empty())
+                    .collect()
+            }),
             allow_private_provider_urls,
         })
     }

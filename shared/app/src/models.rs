@@ -337,7 +337,25 @@ pub async fn models_of(state: &AppState, user: UserId, p: &UserProvider<'_>) -> 
             );
         }
     }
+    if p.spec.is_some_and(|s| s.auth == AuthStyle::AwsIam) {
+        models.retain(|m| bedrock_model_allowed(state, &m.id));
+    }
     models
+}
+
+/// Whether the operator lets users call this Bedrock model (`BESTCHAT_BEDROCK_MODELS`): its
+/// base id, or a cross-region inference profile of it (`us.<id>`, `eu.<id>`, …).
+pub fn bedrock_model_allowed(state: &AppState, model: &ModelId) -> bool {
+    state.config.bedrock_models.as_ref().is_none_or(|allowed| {
+        let id = model.as_str();
+        allowed.iter().any(|a| {
+            id == a
+                || id
+                    .strip_suffix(a.as_str())
+                    .and_then(|geo| geo.strip_suffix('.'))
+                    .is_some_and(|geo| !geo.is_empty() && !geo.contains('.'))
+        })
+    })
 }
 
 pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<ProviderView>, AppError> {

@@ -12,6 +12,7 @@ use bestchat_domain::provider::ModelInfo;
 use bestchat_domain::time::now;
 use bestchat_domain::usage::UsageLog;
 use bestchat_providers::TokenUsage;
+use bestchat_providers::catalog::AuthStyle;
 use bestchat_providers::failover::{Attempt, Target};
 use bestchat_providers::pricing::cost_micros;
 
@@ -162,6 +163,14 @@ pub(crate) async fn resolve(
     };
     if let Some(why) = availability(state, p) {
         return Ok(Err(Unusable::Unavailable(r.provider.clone(), why)));
+    }
+    if p.spec.is_some_and(|s| s.auth == AuthStyle::AwsIam)
+        && !crate::models::bedrock_model_allowed(state, &r.model)
+    {
+        return Ok(Err(Unusable::Unavailable(
+            r.provider.clone(),
+            crate::models::Unavailable::TurnedOffByOperator,
+        )));
     }
     let endpoint = match endpoint(state, user, p, Some(&r.model)).await {
         Ok(endpoint) => endpoint,

@@ -20,9 +20,16 @@ impl PgStore {
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let mut client = self.client().await?;
         // Waiting for another runner and applying a file may take longer than the pool's
-        // statement timeout allows a request.
+        // statement timeout allows a request, but never longer than the deploy waits: a lock
+        // nobody releases or a statement that never ends fails the migration, in time for the
+        // deploy to say so.
+        let (lock, statement) = self.migration;
         client
-            .batch_execute("SET statement_timeout = 0")
+            .batch_execute(&format!(
+                "SET lock_timeout = {}; SET statement_timeout = {}",
+                lock.as_millis(),
+                statement.as_millis()
+            ))
             .await
             .map_err(db_error)?;
         client.execute(LOCK, &[]).await.map_err(db_error)?;
@@ -31,7 +38,7 @@ impl PgStore {
         // connection does not keep it.
         let unlocked = client.execute(UNLOCK, &[]).await.map_err(db_error);
         let reset = client
-            .batch_execute("RESET statement_timeout")
+            .batch_execute("RESET lock_timeout; RESET statement_timeout")
             .await
             .map_err(db_error);
         let report = result?;

@@ -43,6 +43,11 @@ pub struct PgSettings {
     pub statement_timeout: Duration,
     /// What verifies the server's certificate under `sslmode=require`.
     pub roots: TlsRoots,
+    /// How long `migrate` waits for a lock (another runner's, a long transaction's) before
+    /// it fails, instead of hanging a deploy.
+    pub migration_lock_timeout: Duration,
+    /// Longest one migration statement may run before `migrate` fails.
+    pub migration_statement_timeout: Duration,
 }
 
 impl Default for PgSettings {
@@ -52,6 +57,8 @@ impl Default for PgSettings {
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
             roots: TlsRoots::Mozilla,
+            migration_lock_timeout: Duration::from_secs(30),
+            migration_statement_timeout: Duration::from_secs(240),
         }
     }
 }
@@ -59,6 +66,8 @@ impl Default for PgSettings {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// `migrate`'s lock and statement timeouts.
+    migration: (Duration, Duration),
 }
 
 impl PgStore {
@@ -123,7 +132,13 @@ impl PgStore {
             .create_timeout(Some(settings.acquire_timeout))
             .build()
             .map_err(|e| StoreError::Internal(format!("cannot build the pool: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            migration: (
+                settings.migration_lock_timeout,
+                settings.migration_statement_timeout,
+            ),
+        })
     }
 
     async fn client(&self) -> Result<Object, StoreError> {

@@ -1,0 +1,31 @@
+use std::collections::HashMap;
+
+use bestchat_domain::ports::realtime::Invoker;
+use bestchat_functions::custom_resource::budget_until;
+use bestchat_functions::migrate_resource::{MIGRATE, handle};
+use bestchat_platform::invoke::LambdaInvoker;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let deployed = std::env::var("MIGRATE_FUNCTION").map_err(|_| "MIGRATE_FUNCTION is not set")?;
+    let invoker = LambdaInvoker::new(HashMap::from([(MIGRATE.to_owned(), deployed)]), None);
+    let invoker = &invoker;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        let budget = budget_until(event.context.deadline());
+        handle(event.payload, budget, || async move {
+            invoker
+                .invoke(MIGRATE, &json!({}))
+                .await
+                .map_err(|e| format!("migrations failed: {e}"))
+        })
+        .await
+        .map_err(|message| Diagnostic {
+            error_type: "BestChat.MigrationFailed".to_owned(),
+            error_message: message,
+        })
+    }))
+    .await
+}

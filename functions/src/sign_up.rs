@@ -61,7 +61,7 @@ pub fn check(policy: &Policy, event: Value) -> Result<Value, String> {
                 .rsplit_once('@')
                 .map(|(_, d)| d.to_ascii_lowercase())
                 .unwrap_or_default();
-            if allowed.iter().any(|a| *a == domain) {
+            if allowed.contains(&domain) {
                 Ok(event)
             } else {
                 Err("Sign-up is open only to addresses at the operator's domains.".into())
@@ -85,7 +85,13 @@ mod tests {
     fn closed_lets_only_administrators_create_users() {
         let closed = Policy::from_env(None, None).unwrap();
         assert!(check(&closed, event("PreSignUp_SignUp", "a@example.com")).is_err());
-        assert!(check(&closed, event("PreSignUp_ExternalProvider", "a@example.com")).is_err());
+        assert!(
+            check(
+                &closed,
+                event("PreSignUp_ExternalProvider", "a@example.com")
+            )
+            .is_err()
+        );
         let admin = event("PreSignUp_AdminCreateUser", "a@example.com");
         assert_eq!(check(&closed, admin.clone()), Ok(admin));
     }

@@ -127,8 +127,9 @@ def _truth(node, values, conditions):
     if isinstance(node, dict):
         (fn, arg), = node.items()
         if fn == "Fn::Equals":
+            # CloudFormation compares what it reads as strings.
             a, b = (_truth_value(x, values) for x in arg)
-            return a == b
+            return str(a) == str(b)
         if fn == "Fn::Not":
             return not _truth(arg[0], values, conditions)
         if fn == "Fn::And":

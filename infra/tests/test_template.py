@@ -525,14 +525,18 @@ class Operations(ExpandedTemplate):
             self.assertEqual(refs(destination), {"AsyncFailureQueue"}, name)
         self.assertEqual(self.holders("sqs:SendMessage"), ASYNC)
 
-    def test_runaways_can_be_capped(self):
-        for name, parameter in {
+    def test_runaways_can_be_capped_and_nothing_is_reserved_by_default(self):
+        caps = {
             "ToolExecutorFunction": "ToolExecutorConcurrency",
             "ChatTurnFunction": "ChatTurnConcurrency",
             "SummarizeFunction": "SummarizeConcurrency",
-        }.items():
-            reserved = self.functions[name]["Properties"]["ReservedConcurrentExecutions"]
-            self.assertIn(parameter, refs(reserved), name)
+        }
+        for name in caps:
+            self.assertNotIn("ReservedConcurrentExecutions", self.functions[name]["Properties"])
+        capped = expanded({p: "50" for p in caps.values()})["Resources"]
+        for name, parameter in caps.items():
+            reserved = capped[name]["Properties"]["ReservedConcurrentExecutions"]
+            self.assertEqual(reserved, {"Ref": parameter}, name)
 
     def test_metrics_are_written_as_emf(self):
         global_env = source()["Globals"]["Function"]["Environment"]["Variables"]
@@ -562,3 +566,112 @@ class Room(unittest.TestCase):
                 theirs = [k for k in resources if any(k.startswith(f) for f in functions)]
                 doubled = len(resources) + len(theirs)
                 self.assertLessEqual(doubled, 0.6 * self.LIMIT, f"{environment} {name}: {doubled}")
+
+
+class ComesUp(ExpandedTemplate):
+    """What would keep a first deploy from coming up, or a delete from finishing."""
+
+    def test_the_proxy_target_group_waits_for_the_writer(self):
+        group = self.template["Resources"]["DatabaseProxyTargetGroup"]
+        self.assertIn("DatabaseWriter", as_list(group.get("DependsOn", [])))
+
+    def test_custom_resources_answer_in_time_from_outside_the_vpc(self):
+        customs = {k: v for k, v in self.template["Resources"].items() if v["Type"].startswith("Custom::")}
+        self.assertEqual(set(customs), {"Migrations", "WebClientFiles"})
+        for name, resource in customs.items():
+            props = resource["Properties"]
+            (function,) = refs(props["ServiceToken"])
+            self.assertIn(function, OUT_OF_VPC, name)
+            timeout = self.functions[function]["Properties"]["Timeout"]
+            self.assertLess(timeout, props["ServiceTimeout"], name)
+            self.assertLessEqual(props["ServiceTimeout"], 3600, name)
+        # migrate itself must finish before the resource's function stops waiting for it.
+        migrate = self.functions["MigrateFunction"]["Properties"]["Timeout"]
+        self.assertLess(migrate, self.functions["MigrateResourceFunction"]["Properties"]["Timeout"])
+
+    def test_rules_use_rule_functions_only(self):
+        allowed = {"Fn::And", "Fn::Contains", "Fn::EachMemberEquals", "Fn::EachMemberIn",
+                   "Fn::Equals", "Fn::Not", "Fn::Or", "Fn::RefAll", "Fn::ValueOf",
+                   "Fn::ValueOfAll", "Ref", "Condition"}
+
+        def functions_in(node):
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    if k.startswith("Fn::") or k in ("Ref", "Condition"):
+                        yield k
+                    yield from functions_in(v)
+            elif isinstance(node, list):
+                for v in node:
+                    yield from functions_in(v)
+
+        rules = source()["Rules"]
+        self.assertTrue(rules)
+        self.assertLessEqual(set(functions_in(rules)), allowed)
+
+    def test_names_come_from_a_lower_case_prefix(self):
+        prefix = source()["Parameters"]["NamePrefix"]
+        self.assertTrue(prefix["AllowedPattern"].startswith("^[a-z]"))
+        text = (ROOT / "infra" / "template.yaml").read_text()
+        for line in text.splitlines():
+            if "AWS::StackName" in line:
+                self.assertRegex(line.strip(), r"^(Comment|DisplayName):", line)
+
+    def test_the_alarm_topic_key_lets_cloudwatch_and_budgets_publish(self):
+        topic = self.template["Resources"]["AlarmTopic"]["Properties"]
+        self.assertEqual(refs(topic["KmsMasterKeyId"]), {"AlarmKey"})
+        statements = self.template["Resources"]["AlarmKey"]["Properties"]["KeyPolicy"]["Statement"]
+        (publish,) = [s for s in statements if s.get("Sid") == "AlarmsMayBePublished"]
+        self.assertEqual(set(publish["Principal"]["Service"]), {"cloudwatch.amazonaws.com", "budgets.amazonaws.com"})
+        self.assertIn("kms:GenerateDataKey*", publish["Action"])
+        self.assertIn("aws:SourceAccount", publish["Condition"]["StringEquals"])
+
+    def test_websocket_access_logs_have_the_account_role_they_need(self):
+        resources = self.template["Resources"]
+        self.assertIn("ApiGatewayAccount", resources)
+        stage = resources["WebSocketStage"]["Properties"]
+        self.assertIn("ApiGatewayAccount", refs(stage["Description"]), "the stage waits for the role")
+        self.assertIn("AccessLogSettings", stage)
+        for value, logs in (("exists", True), ("none", False)):
+            other = expanded({"ApiGatewayAccountRole": value})["Resources"]
+            self.assertFalse("ApiGatewayAccount" in other, value)
+            self.assertEqual("AccessLogSettings" in other["WebSocketStage"]["Properties"], logs)
+
+    def test_the_lambda_build_fails_without_the_web_client(self):
+        profile = tomllib.loads((ROOT / "infra" / "lambda-profile.toml").read_text())
+        self.assertEqual(profile["env"]["BESTCHAT_REQUIRE_WEB"], "1")
+
+
+class Wallet(ExpandedTemplate):
+    """Nobody spends what the operator did not allow."""
+
+    def test_sign_up_is_closed_unless_the_operator_opens_it(self):
+        pool = self.template["Resources"]["UserPool"]["Properties"]
+        self.assertIs(pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], True)
+        # Federated sign-ins are refused by the trigger too.
+        self.assertEqual(refs(pool["LambdaConfig"]["PreSignUp"]), {"SignUpCheckFunction"})
+        env = self.environment("SignUpCheckFunction")
+        self.assertEqual(env["SIGN_UP"], {"Ref": "SignUp"})
+        permission = self.template["Resources"]["SignUpCheckPermission"]["Properties"]
+        self.assertEqual(permission["Principal"], "cognito-idp.amazonaws.com")
+        self.assertEqual(refs(permission["SourceArn"]), {"UserPool"})
+        domains = expanded({"SignUp": "domains", "SignUpEmailDomains": "example.com"})
+        pool = domains["Resources"]["UserPool"]["Properties"]
+        self.assertIs(pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], False)
+        self.assertIn("PreSignUp", pool["LambdaConfig"])
+        pool = expanded({"SignUp": "open"})["Resources"]["UserPool"]["Properties"]
+        self.assertNotIn("PreSignUp", pool.get("LambdaConfig", {}))
+
+    def test_spend_has_a_budget_that_alarms(self):
+        budget = self.template["Resources"]["SpendBudget"]["Properties"]
+        self.assertEqual(budget["Budget"]["BudgetLimit"]["Amount"], {"Ref": "MonthlyBudgetUsd"})
+        for notification in budget["NotificationsWithSubscribers"]:
+            self.assertEqual(refs(notification["Subscribers"][0]["Address"]), {"AlarmTopic"})
+        self.assertFalse("SpendBudget" in expanded({"MonthlyBudgetUsd": "0"})["Resources"])
+
+    def test_waf_is_the_operators_option(self):
+        self.assertFalse("SignInWebAcl" in self.template["Resources"])
+        on = expanded({"Waf": "true"})["Resources"]
+        association = on["SignInWebAclAssociation"]["Properties"]
+        self.assertEqual(refs(association["ResourceArn"]), {"UserPool"})
+        rule = on["SignInWebAcl"]["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]
+        self.assertEqual(rule["AggregateKeyType"], "IP")

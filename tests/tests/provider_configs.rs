@@ -493,7 +493,10 @@ async fn bedrock_offers_only_the_models_the_operator_allowed() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(stored["error"]["code"], "provider_not_configured", "{stored}");
+    assert_eq!(
+        stored["error"]["code"], "provider_not_configured",
+        "{stored}"
+    );
     assert!(
         stored["error"]["message"]
             .as_str()

@@ -84,10 +84,10 @@ impl<'a> Resources<'a> {
 
     /// Every resource of `kind`, with its id (`Fn::ForEach` entries are not resources).
     fn of_kind(&self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
-        self.map.iter().filter_map(move |(id, body)| {
-            (body.get("Type").and_then(Value::as_str) == Some(kind))
-                .then(|| (id.as_str().unwrap_or_default(), body))
-        })
+        self.map
+            .iter()
+            .filter(move |(_, body)| body.get("Type").and_then(Value::as_str) == Some(kind))
+            .map(|(id, body)| (id.as_str().unwrap_or_default(), body))
     }
 
     fn binary_of(&self, function: &str) -> Option<String> {

@@ -150,7 +150,7 @@ async fn a_hanging_migration_is_answered_failed_in_time() {
     let out = migrate_resource::handle(
         request("Create", &cfn.url, None),
         Duration::from_secs(1),
-        || std::future::pending(),
+        std::future::pending,
     )
     .await;
     assert_eq!(out, Ok(json!({})));

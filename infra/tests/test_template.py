@@ -675,3 +675,30 @@ class Wallet(ExpandedTemplate):
         self.assertEqual(refs(association["ResourceArn"]), {"UserPool"})
         rule = on["SignInWebAcl"]["Properties"]["Rules"][0]["Statement"]["RateBasedStatement"]
         self.assertEqual(rule["AggregateKeyType"], "IP")
+
+
+class DatabaseUsers(ExpandedTemplate):
+    """The functions connect as a user that may touch the data only; the schema's owner is
+    migrate's alone."""
+
+    def test_only_migrate_connects_as_the_schemas_owner(self):
+        owner = {f for f in self.functions if "MigrateDatabaseConnectPolicy" in self.attached(f)}
+        self.assertEqual(owner, {"MigrateFunction"})
+        policies = self.managed
+        app = policies["DatabaseConnectPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+        self.assertTrue(app["Resource"]["Fn::Sub"][0].endswith("/bestchat_app"))
+        mig = policies["MigrateDatabaseConnectPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+        self.assertTrue(mig["Resource"]["Fn::Sub"][0].endswith("/bestchat"))
+        for name in set(self.functions) - OUT_OF_VPC:
+            url = self.environment(name)["DATABASE_URL"]["Fn::Sub"]
+            user = url.split("//", 1)[1].split("@")[0]
+            self.assertEqual(user, "bestchat" if name == "MigrateFunction" else "bestchat_app", name)
+
+    def test_the_proxy_logs_in_as_each_with_its_own_secret(self):
+        auth = self.template["Resources"]["DatabaseProxy"]["Properties"]["Auth"]
+        secrets = [refs(a["SecretArn"]) for a in auth]
+        self.assertEqual(secrets, [{"DatabaseCluster"}, {"AppDatabaseSecret"}])
+        self.assertTrue(all(a["IAMAuth"] == "REQUIRED" for a in auth))
+        migrations = self.template["Resources"]["Migrations"]["Properties"]
+        self.assertEqual(migrations["AppUser"], "bestchat_app")
+        self.assertIn("{{resolve:secretsmanager:${AppDatabaseSecret}", migrations["AppPassword"]["Fn::Sub"])

@@ -41,8 +41,8 @@ fn config(database_url: &str) -> Result<Config, bestchat_app::config::ConfigErro
 /// The Migrations resource as deployed, its `migrate` run in this process.
 async fn migrations(database_url: &str, event: Value) -> Result<Value, String> {
     let url = database_url.to_owned();
-    migrate_resource::handle(event, BUDGET, || async move {
-        migrate::handle(config(&url)).await
+    migrate_resource::handle(event, BUDGET, |payload| async move {
+        migrate::handle(config(&url), payload).await
     })
     .await
 }
@@ -133,7 +133,7 @@ async fn a_bad_configuration_fails_the_resource_instead_of_hanging_the_stack() {
 async fn delete_is_answered_without_touching_the_database() {
     let db = TestDatabase::create().await;
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate_resource::handle(request("Delete", &cfn.url, Some("p")), BUDGET, || async {
+    let out = migrate_resource::handle(request("Delete", &cfn.url, Some("p")), BUDGET, |_| async {
         panic!("a delete started migrate")
     })
     .await;
@@ -150,7 +150,7 @@ async fn a_hanging_migration_is_answered_failed_in_time() {
     let out = migrate_resource::handle(
         request("Create", &cfn.url, None),
         Duration::from_secs(1),
-        std::future::pending,
+        |_| std::future::pending(),
     )
     .await;
     assert_eq!(out, Ok(json!({})));
@@ -177,23 +177,91 @@ async fn a_held_lock_fails_the_migration_at_its_lock_timeout() {
         .execute("SELECT pg_advisory_lock(7300544823519146349)", &[])
         .await
         .unwrap();
-    let failed = migrate::handle(config_with(
-        db.url(),
-        &[("BESTCHAT_MIGRATION_LOCK_TIMEOUT_MS", "300")],
-    ))
+    let failed = migrate::handle(
+        config_with(db.url(), &[("BESTCHAT_MIGRATION_LOCK_TIMEOUT_MS", "300")]),
+        Value::Null,
+    )
     .await;
     let reason = failed.unwrap_err();
     assert!(reason.contains("lock timeout"), "{reason}");
 }
 
+/// The functions connect as a user of their own that reads and writes the data and nothing
+/// else: no schema change, no ledger, no rewriting the audit trail. A user's erasure still
+/// takes their trail with them (the cascade runs as the table's owner).
+#[tokio::test]
+async fn the_application_user_reads_and_writes_data_only() {
+    let db = TestDatabase::create().await;
+    let cfn = ResponseUrl::start(200).await;
+    let mut event = request("Create", &cfn.url, None);
+    event["ResourceProperties"]["AppUser"] = json!("bestchat_app_test");
+    event["ResourceProperties"]["AppPassword"] = json!("it's a secret");
+    let out = migrations(db.url(), event).await;
+    assert_eq!(out, Ok(json!({})));
+    let answer = cfn.answer().await;
+    assert_eq!(answer.body["Status"], "SUCCESS", "{}", answer.body);
+    assert!(
+        !answer.body.to_string().contains("secret"),
+        "the password stays out of the answer"
+    );
+    let url = db.url().replacen("postgres@", "bestchat_app_test@", 1);
+    let (app, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let user = uuid::Uuid::now_v7();
+    app.batch_execute(&format!(
+        "INSERT INTO users (id, subject) VALUES ('{user}', 'app-test');
+         INSERT INTO audit_log (id, user_id, action, created_at)
+             VALUES ('{}', '{user}', 'test', now());",
+        uuid::Uuid::now_v7()
+    ))
+    .await
+    .expect("data may be written");
+    for forbidden in [
+        "CREATE TABLE sneaky (id int)",
+        "DROP TABLE conversations",
+        "ALTER TABLE messages ADD COLUMN x int",
+        "DELETE FROM schema_migrations",
+        "UPDATE audit_log SET action = 'other'",
+        "DELETE FROM audit_log",
+        "TRUNCATE audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+    ] {
+        let refused = app.batch_execute(forbidden).await.unwrap_err();
+        let message = refused
+            .as_db_error()
+            .map(|e| e.message().to_owned())
+            .unwrap_or_default();
+        assert!(
+            message.contains("permission denied") || message.contains("must be owner"),
+            "{forbidden}: {message}"
+        );
+    }
+    app.batch_execute(&format!("DELETE FROM users WHERE id = '{user}'"))
+        .await
+        .expect("erasing a user takes their trail with them");
+    // A second deploy changes the password and keeps the grants.
+    let cfn = ResponseUrl::start(200).await;
+    let mut event = request("Update", &cfn.url, Some("p"));
+    event["ResourceProperties"]["AppUser"] = json!("bestchat_app_test");
+    event["ResourceProperties"]["AppPassword"] = json!("another");
+    assert_eq!(migrations(db.url(), event).await, Ok(json!({})));
+    assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
+}
+
 #[tokio::test]
 async fn a_direct_invocation_reports_the_versions_applied() {
     let db = TestDatabase::create().await;
-    let first = migrate::handle(config(db.url())).await.unwrap();
+    let first = migrate::handle(config(db.url()), Value::Null)
+        .await
+        .unwrap();
     assert!(!first["applied"].as_array().unwrap().is_empty());
-    let second = migrate::handle(config(db.url())).await.unwrap();
+    let second = migrate::handle(config(db.url()), Value::Null)
+        .await
+        .unwrap();
     assert_eq!(second, json!({ "applied": [] }));
-    let failed = migrate::handle(config("postgres://postgres@127.0.0.1:1/none")).await;
+    let failed = migrate::handle(config("postgres://postgres@127.0.0.1:1/none"), Value::Null).await;
     assert!(failed.is_err_and(|e| e.starts_with("migrations failed")));
 }
 

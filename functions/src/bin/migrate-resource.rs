@@ -5,7 +5,7 @@ use bestchat_functions::custom_resource::budget_until;
 use bestchat_functions::migrate_resource::{MIGRATE, handle};
 use bestchat_platform::invoke::LambdaInvoker;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -15,9 +15,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let invoker = &invoker;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let budget = budget_until(event.context.deadline());
-        handle(event.payload, budget, || async move {
+        handle(event.payload, budget, |payload| async move {
             invoker
-                .invoke(MIGRATE, &json!({}))
+                .invoke(MIGRATE, &payload)
                 .await
                 .map_err(|e| format!("migrations failed: {e}"))
         })

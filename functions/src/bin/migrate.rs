@@ -6,8 +6,8 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {
-        handle(Config::from_env_for(USES))
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        handle(Config::from_env_for(USES), event.payload)
             .await
             .map_err(|message| Diagnostic {
                 error_type: "BestChat.MigrationFailed".to_owned(),

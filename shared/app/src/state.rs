@@ -340,6 +340,16 @@ impl AppState {
         }
     }
 
+    /// Keeps the application's database user to data only (PostgreSQL; the embedded store has
+    /// no users).
+    pub async fn grant_app_user(&self, name: &str, password: &str) -> Result<(), StoreError> {
+        match &self.store {
+            StoreAdapter::Postgres(s) => s.grant_app_user(name, password).await,
+            #[cfg(feature = "sqlite")]
+            StoreAdapter::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// One line per adapter, for the start banner.
     pub fn describe_adapters(&self) -> Vec<(&'static str, String)> {
         let store = match &self.config.store {

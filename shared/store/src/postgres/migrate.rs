@@ -48,6 +48,48 @@ impl PgStore {
     }
 }
 
+/// The rights of the application's user: the data, and nothing that changes the schema, the
+/// migration ledger or the audit trail.
+const APP_USER_GRANTS: &str = "
+    GRANT USAGE ON SCHEMA public TO {user};
+    GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {user};
+    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {user};
+    REVOKE ALL ON schema_migrations FROM {user};
+    REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM {user};";
+
+impl PgStore {
+    /// Creates the application's user if missing, sets its password (the one RDS Proxy
+    /// presents for it) and grants it the data only. Run after every migration, so new tables
+    /// are granted too.
+    pub async fn grant_app_user(&self, name: &str, password: &str) -> Result<(), StoreError> {
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::Internal(format!(
+                "{name:?} is not a database user name (lower case, digits, _)"
+            )));
+        }
+        let client = self.client().await?;
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])
+            .await
+            .map_err(db_error)?
+            .is_some();
+        // A password is a literal in ALTER ROLE: quoted as PostgreSQL quotes literals.
+        let literal = format!("'{}'", password.replace('\'', "''"));
+        let verb = if exists { "ALTER" } else { "CREATE" };
+        client
+            .batch_execute(&format!(
+                "{verb} ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {literal}; {}",
+                APP_USER_GRANTS.replace("{user}", name)
+            ))
+            .await
+            .map_err(db_error)
+    }
+}
+
 async fn apply_pending(
     client: &mut deadpool_postgres::Client,
 ) -> Result<MigrationReport, StoreError> {

@@ -19,8 +19,18 @@ pub async fn run(handler: EventHandler) -> Result<(), Error> {
     .await
 }
 
-/// The tool executor needs no database, cache or keys, so it builds only the tool runtime.
-pub async fn run_tool_executor() -> Result<(), Error> {
+/// `main` of the tool functions (`tool-executor`, `tool-compiler`): in a compile child it
+/// compiles a user's module and exits (see the tools' sandbox); otherwise it serves.
+pub fn tools_main(serve: ToolsHandler) -> Result<(), Error> {
+    bestchat_tools::sandbox::serve_compile_child();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_tools(serve))
+}
+
+/// The tool functions need no database, cache or keys, so they build only the tool runtime.
+async fn run_tools(serve: ToolsHandler) -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env_for(Uses::NOTHING)?;
     let runtime = std::sync::Arc::new(ToolRuntime::new(
@@ -29,14 +39,18 @@ pub async fn run_tool_executor() -> Result<(), Error> {
     )?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let runtime = std::sync::Arc::clone(&runtime);
-        async move {
-            bestchat_app::tools::executor::serve(&runtime, event.payload)
-                .await
-                .map_err(diagnostic)
-        }
+        async move { serve(&runtime, event.payload).await.map_err(diagnostic) }
     }))
     .await
 }
+
+/// `tool-executor`'s or `tool-compiler`'s `serve`.
+pub type ToolsHandler = for<'a> fn(
+    &'a ToolRuntime,
+    Value,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Value, AppError>> + Send + 'a>,
+>;
 
 /// What Lambda records of a failed invocation: the error's type name (what failed, for alarms
 /// and failure destinations) and its detail (this is the operator's log, not a client).

@@ -184,14 +184,16 @@ def evaluated(template, given):
     return out
 
 
-def expanded(parameters=None):
+def expanded(parameters=None, edit=None):
     """The template as CloudFormation would create it, for the given parameter values (the rest
     at their defaults, conditions decided): the root and every nested stack, their resources in
     one `Resources` (nested parameters replaced by the root's values), and each stack's own
-    under `Stacks`."""
+    under `Stacks`. `edit(stack, source)`, if given, changes a stack's source first ("root" or
+    the nested stack's resource name): how a test tries a change to the template."""
     # The translator fills AWS::Region in from the environment; no AWS call is made.
     os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
-    root_source = source()
+    edit = edit or (lambda _stack, template: template)
+    root_source = edit("root", source())
     given = parameters or {}
     root = evaluated(
         transform(_with_urls(expand_for_each(root_source)), given, NoManagedPolicies()), given
@@ -199,7 +201,7 @@ def expanded(parameters=None):
     stacks = {"root": root}
     merged = dict(root["Resources"])
     for name, nested in nested_sources(root_source).items():
-        nested = copy.deepcopy(nested)
+        nested = edit(name, copy.deepcopy(nested))
         nested["Globals"]["Function"]["CodeUri"] = "s3://artifacts/bestchat.zip"
         translated = transform(nested, {}, NoManagedPolicies())
         given = root["Resources"][name]["Properties"].get("Parameters", {})

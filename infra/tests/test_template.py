@@ -21,6 +21,7 @@ OUT_OF_VPC = {
     "WsConnectFunction",
     "WsDisconnectFunction",
     "ToolExecutorFunction",
+    "ToolCompilerFunction",
     "WebPublishFunction",
     # Deploys and sign-ups: they must answer CloudFormation and Cognito whatever the VPC does.
     "MigrateResourceFunction",
@@ -135,7 +136,11 @@ class Secrets(ExpandedTemplate):
         )
 
     def test_kms_grants_name_the_api_keys_key_only(self):
-        self.assert_scoped("kms:", {"ApiKeysKey"})
+        # The MAC actions are the compiled code key's (see CompiledCode).
+        for name in self.functions:
+            for action, resource in self.grants(name):
+                if action.startswith("kms:") and not action.endswith("Mac"):
+                    self.assertEqual(refs(resource), {"ApiKeysKey"}, f"{name}: {action}")
 
     def test_no_function_reads_a_secret(self):
         # IAM authentication through RDS Proxy: only the proxy's role reads the master secret.
@@ -218,6 +223,8 @@ class Invocations(ExpandedTemplate):
                 "WsMessageFunction": {"ChatTurnFunction"},
                 "JanitorFunction": {"ChatTurnFunction"},
                 "ChatTurnFunction": {"SummarizeFunction", "ToolExecutorFunction"},
+                # The executor runs guests, so another function compiles for it.
+                "ToolExecutorFunction": {"ToolCompilerFunction"},
                 # The Migrations resource, outside the VPC, starts the migration inside it.
                 "MigrateResourceFunction": {"MigrateFunction"},
             },
@@ -228,6 +235,7 @@ class Invocations(ExpandedTemplate):
             "ChatTurnFunction": "CHAT_TURN_FUNCTION",
             "SummarizeFunction": "SUMMARIZE_FUNCTION",
             "ToolExecutorFunction": "TOOL_EXECUTOR_FUNCTION",
+            "ToolCompilerFunction": "TOOL_COMPILER_FUNCTION",
             "MigrateFunction": "MIGRATE_FUNCTION",
         }
         for caller in self.functions:
@@ -280,12 +288,18 @@ class Storage(ExpandedTemplate):
         self.assertEqual(
             self.s3_grants(),
             {
-                # Stores modules; compiling (and so compiled code) is the executor's alone.
+                # Stores modules; compiled code is the compiler's alone to write.
                 "ToolsCreateFunction": {
                     ("s3:PutObject", "${BlobBucket.Arn}/tools/*"),
                     ("s3:DeleteObject", "${BlobBucket.Arn}/tools/*"),
                 },
+                # Runs guests: reads modules and compiled code, writes nothing.
                 "ToolExecutorFunction": {
+                    ("s3:GetObject", "${BlobBucket.Arn}/tools/*"),
+                    ("s3:GetObject", "${BlobBucket.Arn}/compiled/*"),
+                    ("s3:ListBucket", "${BlobBucket.Arn}"),
+                },
+                "ToolCompilerFunction": {
                     ("s3:GetObject", "${BlobBucket.Arn}/tools/*"),
                     ("s3:GetObject", "${BlobBucket.Arn}/compiled/*"),
                     ("s3:PutObject", "${BlobBucket.Arn}/compiled/*"),
@@ -300,6 +314,30 @@ class Storage(ExpandedTemplate):
                 "WebPublishFunction": {("s3:PutObject", "${WebBucket.Arn}/*")},
             },
         )
+
+
+class CompiledCode(ExpandedTemplate):
+    """Compiled tool code is machine code every executor loads: only the compiler, which runs
+    no guest, may write it and vouch for it; the executor may only verify."""
+
+    def test_only_the_compiler_may_tag_and_the_executor_only_verify(self):
+        self.assertEqual(self.holders("kms:GenerateMac"), {"ToolCompilerFunction"})
+        self.assertEqual(self.holders("kms:VerifyMac"), {"ToolCompilerFunction", "ToolExecutorFunction"})
+        for name in ("ToolCompilerFunction", "ToolExecutorFunction"):
+            for action, resource in self.grants(name):
+                if action.startswith("kms:"):
+                    self.assertEqual(resource, {"Fn::GetAtt": ["CompiledCodeKey", "Arn"]}, name)
+            (key,) = refs(self.environment(name)["BESTCHAT_COMPILED_CODE_KEY"])
+            self.assertEqual(key, "CompiledCodeKey")
+        key = self.template["Resources"]["CompiledCodeKey"]["Properties"]
+        self.assertEqual((key["KeySpec"], key["KeyUsage"]), ("HMAC_256", "GENERATE_VERIFY_MAC"))
+
+    def test_blobs_keep_what_was_overwritten_for_a_while(self):
+        bucket = self.template["Resources"]["BlobBucket"]["Properties"]
+        self.assertEqual(bucket["VersioningConfiguration"], {"Status": "Enabled"})
+        rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+        expiry = rules["ExpireReplacedVersions"]["NoncurrentVersionExpiration"]
+        self.assertEqual(expiry["NoncurrentDays"], {"Ref": "BlobNoncurrentDays"})
 
 
 class Network(ExpandedTemplate):
@@ -510,6 +548,11 @@ class Operations(ExpandedTemplate):
             "BytesUsedForCache",
             "5xx",
             "ApproximateNumberOfMessagesVisible",
+            # WebSocket errors, account concurrency, cache throttling.
+            "IntegrationError",
+            "ExecutionError",
+            "ConcurrentExecutions",
+            "ThrottledCmds",
         ):
             self.assertIn(metric, metrics)
 

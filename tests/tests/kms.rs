@@ -4,18 +4,22 @@ use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use bestchat_app::secrets::{open_api_key, seal_api_key};
 use bestchat_domain::ids::UserId;
 use bestchat_domain::model_ref::ProviderId;
-use bestchat_domain::ports::keys::{KeyVault, VaultError};
-use bestchat_platform::keys::KmsKeyVault;
+use bestchat_domain::ports::keys::{Authenticator, KeyVault, VaultError};
+use bestchat_platform::keys::{KmsKeyVault, KmsMac};
 use bestchat_tests::moto_url;
 
-async fn vault() -> KmsKeyVault {
+fn client() -> aws_sdk_kms::Client {
     let config = aws_sdk_kms::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(moto_url())
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
         .build();
-    let client = aws_sdk_kms::Client::from_conf(config);
+    aws_sdk_kms::Client::from_conf(config)
+}
+
+async fn vault() -> KmsKeyVault {
+    let client = client();
     let key = client
         .create_key()
         .description("bestchat test key")
@@ -78,4 +82,36 @@ async fn api_keys_seal_and_open_with_kms() {
             .await
             .is_err()
     );
+}
+
+/// The compiled-code key: KMS tags under an HMAC key and answers a tag that is not its own as
+/// not valid (KMS says so with an error, which is `false` here, not a failure).
+#[tokio::test]
+async fn mac_tags_verify_only_for_their_message_and_key() {
+    let client = client();
+    let mut keys = Vec::new();
+    for _ in 0..2 {
+        let made = client
+            .create_key()
+            .key_spec(aws_sdk_kms::types::KeySpec::Hmac256)
+            .key_usage(aws_sdk_kms::types::KeyUsageType::GenerateVerifyMac)
+            .send()
+            .await
+            .expect("moto creates an HMAC key");
+        keys.push(KmsMac::with_client(
+            made.key_metadata.expect("metadata").key_id,
+            client.clone(),
+        ));
+    }
+    let tag = keys[0].tag(b"code digest").await.unwrap();
+    assert_eq!(tag.len(), 32);
+    assert!(keys[0].verify(b"code digest", &tag).await.unwrap());
+    assert!(!keys[0].verify(b"other digest", &tag).await.unwrap());
+    assert!(!keys[1].verify(b"code digest", &tag).await.unwrap());
+    // A key that does not exist is not a verdict: it is an error the caller logs.
+    let gone = KmsMac::with_client("no-such-key".into(), client);
+    assert!(matches!(
+        gone.verify(b"code digest", &tag).await,
+        Err(VaultError::Unavailable(_))
+    ));
 }

@@ -1,5 +1,5 @@
 //! Functions invoked with an event rather than an HTTP request (`chat-turn`, `summarize`,
-//! `janitor`, `tool-executor`, `migrate`).
+//! `janitor`, `tool-executor`, `tool-compiler`, `migrate`).
 
 use std::sync::Arc;
 
@@ -42,6 +42,10 @@ pub const EVENT_FUNCTIONS: &[EventFunction] = &[
     EventFunction {
         name: crate::tools::TOOL_EXECUTOR,
         handler: |state, payload| Box::pin(crate::tools::executor::handle(state, payload)),
+    },
+    EventFunction {
+        name: crate::tools::TOOL_COMPILER,
+        handler: |state, payload| Box::pin(crate::tools::compiler::handle(state, payload)),
     },
     EventFunction {
         name: "migrate",

@@ -46,7 +46,7 @@ pub fn read_or_create_private(
 }
 
 /// A name part no other writer picks at the same moment.
-fn uuid_like() -> String {
+pub(crate) fn uuid_like() -> String {
     crate::aead::random_bytes::<8>()
         .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
         .unwrap_or_else(|_| format!("{:?}", std::time::SystemTime::now()))

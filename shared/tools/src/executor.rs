@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::limits::{Ceilings, Limits, millis};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{ModuleError, Sandbox};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +55,37 @@ pub enum Prepared {
     Unavailable {
         reason: String,
     },
+}
+
+impl From<Result<(), ModuleError>> for Prepared {
+    fn from(result: Result<(), ModuleError>) -> Self {
+        match result {
+            Ok(()) => Self::Ok,
+            Err(ModuleError::Unavailable(reason)) => Self::Unavailable { reason },
+            Err(e) => Self::Refused {
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<Prepared> for Result<(), ModuleError> {
+    fn from(answer: Prepared) -> Self {
+        match answer {
+            Prepared::Ok => Ok(()),
+            Prepared::Refused { reason } => Err(ModuleError::Refused(reason)),
+            Prepared::Unavailable { reason } => Err(ModuleError::Unavailable(reason)),
+        }
+    }
+}
+
+/// What the compiler function is asked: to compile module `sha256` into the shared store
+/// (`trusted`: the built-in tool with that sha256, compiled for speed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompileModule {
+    pub sha256: String,
+    pub trusted: bool,
 }
 
 /// Which module runs: a built-in by name, or a user's by the sha256 the blob store keeps it
@@ -136,6 +167,8 @@ impl Usage {
 pub trait ModuleSource: Send + Sync {
     /// The sha256 of a built-in tool's module; `None` when there is no such tool.
     fn builtin_sha256(&self, name: &str) -> Option<String>;
+    /// The built-in tool whose module has this sha256.
+    fn builtin_named(&self, sha256: &str) -> Option<String>;
     async fn bytes(&self, module: &ModuleRef) -> Result<Vec<u8>, Failure>;
 }
 
@@ -179,15 +212,42 @@ impl Executor {
                 reason: "the stored module does not match its sha256".into(),
             };
         }
-        match self.sandbox.check(&bytes, request.network).await {
-            Ok(_) => Prepared::Ok,
-            Err(crate::sandbox::ModuleError::Unavailable(reason)) => {
-                Prepared::Unavailable { reason }
-            }
-            Err(e) => Prepared::Refused {
-                reason: e.to_string(),
-            },
+        Prepared::from(self.sandbox.check(&bytes, request.network).await.map(drop))
+    }
+
+    /// The compiler function's work: compiles a module into the shared store, where the
+    /// executors (which may only read and verify it) load it from.
+    pub async fn compile_to_share(&self, request: &CompileModule) -> Prepared {
+        if !is_sha256(&request.sha256) {
+            return Prepared::Refused {
+                reason: "sha256 must be 64 lowercase hex digits".into(),
+            };
         }
+        let module = if request.trusted {
+            match self.modules.builtin_named(&request.sha256) {
+                Some(name) => ModuleRef::Builtin(name),
+                None => {
+                    return Prepared::Unavailable {
+                        reason: "no built-in tool has that sha256".into(),
+                    };
+                }
+            }
+        } else {
+            ModuleRef::Sha256(request.sha256.clone())
+        };
+        let bytes = match self.modules.bytes(&module).await {
+            Ok(bytes) => bytes,
+            Err(failure) => {
+                return Prepared::Unavailable {
+                    reason: failure.message,
+                };
+            }
+        };
+        Prepared::from(
+            self.sandbox
+                .compile_to_share(&request.sha256, request.trusted, bytes)
+                .await,
+        )
     }
 
     /// Runs one call. Every outcome is an answer: a failure is the tool's, typed, never the

@@ -4,7 +4,9 @@
 
 use bestchat_tests::api::{Api, assert_error};
 use bestchat_tests::gateway::{Running, cloud, postgres, sqlite};
-use bestchat_tests::tools::{Executor, assert_only_builtins, limits, manifest, register};
+use bestchat_tests::tools::{
+    Executor, assert_only_builtins, limits, manifest, register, registered,
+};
 use bestchat_tests::wasm::module;
 use bestchat_tools::{ExecResponse, FailureKind, ModuleRef};
 use serde_json::{Value, json};
@@ -240,4 +242,53 @@ async fn a_new_process_runs_code_another_compiled() {
         matches!(&out, ExecResponse::Failed { failure, .. } if failure.kind == FailureKind::ModuleUnavailable),
         "{out:?}"
     );
+}
+
+/// Shared compiled code is vouched for under its own name: machine code that is valid but was
+/// compiled from another module (moved there by whoever could write the store) is never run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_moved_to_another_modules_name_is_never_run() {
+    let running = sqlite(&[]).await;
+    let api = Api::new(&running.gateway, "ana");
+    let counter = registered(&api, example_manifest(), module("word_count")).await;
+    let victim = registered(&api, manifest("victim"), module("not_json")).await;
+    let Running { gateway, dir, .. } = running;
+    gateway.stop();
+    let blobs = dir.path().join("blobs");
+    let engines: Vec<_> = std::fs::read_dir(blobs.join("compiled"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(engines.len(), 1, "both were compiled by one engine");
+    let engine = &engines[0];
+    std::fs::copy(
+        engine.join(format!("{counter}.cwasm")),
+        engine.join(format!("{victim}.cwasm")),
+    )
+    .unwrap();
+    std::fs::remove_file(blobs.join(format!("tools/{victim}.wasm"))).unwrap();
+    std::fs::remove_dir_all(dir.path().join("tool-cache")).unwrap();
+
+    let restarted = bestchat_tests::gateway::GatewayProcess::start(dir.path(), None, &[]);
+    let out = Executor::of(&restarted)
+        .call(
+            ModuleRef::Sha256(victim),
+            json!({"text": "a b"}),
+            limits(|_| {}),
+        )
+        .await;
+    assert!(
+        matches!(&out, ExecResponse::Failed { failure, .. } if failure.kind == FailureKind::ModuleUnavailable),
+        "{out:?}"
+    );
+    // The code itself is sound: under its own name it still runs.
+    let out = Executor::of(&restarted)
+        .call(
+            ModuleRef::Sha256(counter),
+            json!({"text": "a b"}),
+            limits(|_| {}),
+        )
+        .await;
+    assert!(matches!(out, ExecResponse::Ok { .. }), "{out:?}");
 }

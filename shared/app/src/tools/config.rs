@@ -38,6 +38,11 @@ pub struct ToolsConfig {
     pub fetch_allow_private: bool,
     /// `TOOL_EXECUTOR_FUNCTION`: the deployed tool-executor; unset: calls run in process.
     pub executor_function: Option<String>,
+    /// `TOOL_COMPILER_FUNCTION`: the deployed tool-compiler, the only function that writes
+    /// compiled code; set, this process only reads (and verifies) it. Unset: compiles here.
+    pub compiler_function: Option<String>,
+    /// The key that vouches for shared compiled code.
+    pub compiled_code_key: CodeKey,
     pub blobs: BlobConfig,
     pub loop_limits: LoopLimits,
     /// What compiling one user module may cost: `BESTCHAT_TOOL_COMPILE_TIMEOUT_MS`,
@@ -49,6 +54,18 @@ pub struct ToolsConfig {
     /// janitor removes it (and its compiled code); longer than a registration takes, since a
     /// registration stores its module before its row exists.
     pub module_grace: std::time::Duration,
+}
+
+/// The key whose tag compiled code in the blob store must carry before it is loaded as machine
+/// code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeKey {
+    /// `BESTCHAT_COMPILED_CODE_KEY`: a KMS HMAC key (its ARN); the compiler's role may tag
+    /// with it, the executor's may only verify.
+    Kms(String),
+    /// The embedded default: a key file under `BESTCHAT_DATA_DIR` (a process whose data
+    /// directory differs, a Lambda environment's /tmp, then never trusts another's code).
+    Local(PathBuf),
 }
 
 /// The agent loop's bounds.
@@ -73,6 +90,7 @@ pub const MAX_MODULE_BYTES_CEILING: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_MODULE_BYTES: usize = 3 * 1024 * 1024;
 pub const BLOBS_DIR: &str = "blobs";
 pub const TOOL_CACHE_DIR: &str = "tool-cache";
+pub const COMPILED_CODE_KEY_FILE: &str = "compiled-code.key";
 
 impl ToolsConfig {
     pub(crate) fn from_env(env: &Env<'_>, data_dir: &Path) -> Result<Self, ConfigError> {
@@ -147,6 +165,11 @@ impl ToolsConfig {
             max_prepared: env.number("BESTCHAT_TOOL_MAX_PREPARED", 64)?,
             fetch_allow_private: env.flag("BESTCHAT_TOOL_FETCH_ALLOW_PRIVATE", false)?,
             executor_function: env.optional("TOOL_EXECUTOR_FUNCTION"),
+            compiler_function: env.optional("TOOL_COMPILER_FUNCTION"),
+            compiled_code_key: env.optional("BESTCHAT_COMPILED_CODE_KEY").map_or_else(
+                || CodeKey::Local(data_dir.join(COMPILED_CODE_KEY_FILE)),
+                CodeKey::Kms,
+            ),
             blobs,
             loop_limits: LoopLimits::from_env(env)?,
             compile: compile_budget(env)?,

@@ -32,3 +32,14 @@ pub trait KeyVault: Send + Sync {
         context: &[(&str, &str)],
     ) -> Result<[u8; 32], VaultError>;
 }
+
+/// Authenticates what the deployment wrote for itself to read back later (compiled code): a
+/// tag under a key only its own functions can use (a KMS HMAC key in AWS, a file on a
+/// laptop), checked before what was read is trusted.
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    async fn tag(&self, message: &[u8]) -> Result<Vec<u8>, VaultError>;
+
+    /// `false` for a tag that is not this key's for `message`.
+    async fn verify(&self, message: &[u8], tag: &[u8]) -> Result<bool, VaultError>;
+}

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use bestchat_domain::ports::blobs::{BlobError, BlobInfo, BlobStore};
 
 use super::check_key;
+use crate::files::uuid_like;
 
 pub struct LocalBlobs {
     dir: PathBuf,
@@ -114,12 +115,6 @@ fn walk(root: &Path, dir: &Path, found: &mut Vec<BlobInfo>) -> Result<(), BlobEr
         });
     }
     Ok(())
-}
-
-fn uuid_like() -> String {
-    crate::aead::random_bytes::<8>()
-        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
-        .unwrap_or_else(|_| std::process::id().to_string())
 }
 
 #[cfg(test)]

@@ -3,42 +3,28 @@
 
 use std::collections::HashMap;
 
+use super::KmsKey;
 use async_trait::async_trait;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use bestchat_domain::ports::keys::{DataKey, KeyVault, VaultError};
-use tokio::sync::OnceCell;
 
 pub struct KmsKeyVault {
-    key_id: String,
-    client: OnceCell<aws_sdk_kms::Client>,
+    key: KmsKey,
 }
 
 impl KmsKeyVault {
-    /// The client is built on first use, so functions that never touch a key pay nothing for it
-    /// at cold start.
     pub fn new(key_id: String) -> Self {
         Self {
-            key_id,
-            client: OnceCell::new(),
+            key: KmsKey::new(key_id),
         }
     }
 
     pub fn with_client(key_id: String, client: aws_sdk_kms::Client) -> Self {
         Self {
-            key_id,
-            client: OnceCell::new_with(Some(client)),
+            key: KmsKey::with_client(key_id, client),
         }
-    }
-
-    async fn client(&self) -> &aws_sdk_kms::Client {
-        self.client
-            .get_or_init(|| async {
-                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                aws_sdk_kms::Client::new(&config)
-            })
-            .await
     }
 }
 
@@ -65,10 +51,11 @@ where
 impl KeyVault for KmsKeyVault {
     async fn generate_data_key(&self, context: &[(&str, &str)]) -> Result<DataKey, VaultError> {
         let out = self
+            .key
             .client()
             .await
             .generate_data_key()
-            .key_id(&self.key_id)
+            .key_id(&self.key.id)
             .key_spec(DataKeySpec::Aes256)
             .set_encryption_context(Some(context_map(context)))
             .send()
@@ -86,7 +73,7 @@ impl KeyVault for KmsKeyVault {
                 .ciphertext_blob
                 .map(Blob::into_inner)
                 .unwrap_or_default(),
-            vault_key_id: out.key_id.unwrap_or_else(|| self.key_id.clone()),
+            vault_key_id: out.key_id.unwrap_or_else(|| self.key.id.clone()),
         })
     }
 
@@ -97,6 +84,7 @@ impl KeyVault for KmsKeyVault {
         context: &[(&str, &str)],
     ) -> Result<[u8; 32], VaultError> {
         let out = self
+            .key
             .client()
             .await
             .decrypt()

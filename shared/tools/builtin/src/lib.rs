@@ -19,6 +19,14 @@ pub fn sha256(name: &str) -> Option<&'static str> {
         .map(|(.., sha)| *sha)
 }
 
+/// The built-in tool whose module has this sha256.
+pub fn named(sha256: &str) -> Option<&'static str> {
+    MODULES
+        .iter()
+        .find(|(.., sha)| *sha == sha256)
+        .map(|(tool, ..)| *tool)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -29,5 +37,8 @@ mod tests {
         }
         assert!(super::module("calculator").is_some());
         assert!(super::module("nope").is_none());
+        let sha = super::sha256("calculator").unwrap();
+        assert_eq!(super::named(sha), Some("calculator"));
+        assert_eq!(super::named(&"0".repeat(64)), None);
     }
 }

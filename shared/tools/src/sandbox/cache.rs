@@ -18,6 +18,15 @@ pub trait CompiledStore: Send + Sync {
     async fn put(&self, key: &str, bytes: Vec<u8>);
 }
 
+/// The function that alone compiles into the shared store (and alone may vouch for what it
+/// writes there). A process that runs guests and has one only reads and verifies shared code:
+/// a guest that escaped it still could not plant machine code for every other process.
+#[async_trait]
+pub trait RemoteCompiler: Send + Sync {
+    /// Compiles module `sha256` into the shared store; `trusted`: a built-in, compiled for speed.
+    async fn compile(&self, sha256: &str, trusted: bool) -> Result<(), super::ModuleError>;
+}
+
 /// The engine's compatibility hash, as a name part.
 pub fn engine_key(engine: &Engine) -> String {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();

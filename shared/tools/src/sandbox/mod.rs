@@ -26,7 +26,7 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use crate::executor::{Failure, FailureKind, Usage};
 use crate::limits::Limits;
 use cache::DiskCache;
-pub use cache::{CompiledStore, forget_compiled};
+pub use cache::{CompiledStore, RemoteCompiler, forget_compiled};
 use fetch::{FetchRefusal, Fetcher};
 use guest::Guest;
 pub use isolated::{CompileBudget, serve_compile_child};
@@ -51,6 +51,9 @@ pub struct SandboxSettings {
     pub max_prepared: usize,
     /// Compiled modules shared by every process of the deployment; `None`: this host only.
     pub shared: Option<Arc<dyn CompiledStore>>,
+    /// Where modules are compiled when this process may not write the shared store; `None`:
+    /// here.
+    pub compile_elsewhere: Option<Arc<dyn RemoteCompiler>>,
     /// What compiling one user module may cost.
     pub compile: CompileBudget,
 }
@@ -72,6 +75,9 @@ pub enum ModuleError {
     /// Compiling could not be tried (no compiler process); not the module's fault.
     #[error("the module could not be compiled just now: {0}")]
     Unavailable(String),
+    /// Refused where it was compiled (the compiler function), with the reason as worded there.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// One engine with what goes with it: the linker of the tool interface, and the name its
@@ -109,6 +115,7 @@ pub struct Sandbox {
     untrusted: Compiler,
     prepared: Mutex<HashMap<String, InstancePre<Guest>>>,
     shared: Option<Arc<dyn CompiledStore>>,
+    compile_elsewhere: Option<Arc<dyn RemoteCompiler>>,
     max_prepared: usize,
     fetcher: Arc<Fetcher>,
     compile: CompileBudget,
@@ -150,6 +157,7 @@ impl Sandbox {
             trusted,
             untrusted,
             shared: settings.shared,
+            compile_elsewhere: settings.compile_elsewhere,
             prepared: Mutex::new(HashMap::new()),
             max_prepared: settings.max_prepared.max(1),
             fetcher: Arc::new(fetcher),
@@ -208,6 +216,11 @@ impl Sandbox {
         let compiler = self.compiler(trusted);
         let module = match self.compiled(compiler, sha).await {
             Some(module) => module,
+            None if self.compile_elsewhere.is_some() => {
+                self.compile_remotely(trusted, sha)
+                    .await
+                    .map_err(|e| Failure::new(FailureKind::ModuleUnavailable, e.to_string()))?
+            }
             None => {
                 let bytes = bytes().await?;
                 if sha256_hex(&bytes) != sha {
@@ -253,8 +266,36 @@ impl Sandbox {
     ) -> Result<Module, ModuleError> {
         match self.compiled(self.compiler(trusted), sha).await {
             Some(module) => Ok(module),
+            None if self.compile_elsewhere.is_some() => self.compile_remotely(trusted, sha).await,
             None => self.compile_fresh(trusted, sha, bytes).await,
         }
+    }
+
+    /// Has the compiler function compile into the shared store, then loads what it wrote.
+    async fn compile_remotely(&self, trusted: bool, sha: &str) -> Result<Module, ModuleError> {
+        let Some(remote) = &self.compile_elsewhere else {
+            return Err(ModuleError::Unavailable("no compiler".into()));
+        };
+        remote.compile(sha, trusted).await?;
+        self.compiled(self.compiler(trusted), sha)
+            .await
+            .ok_or_else(|| ModuleError::Unavailable("the compiled code did not arrive".into()))
+    }
+
+    /// The compiler function's work: compiles `bytes` (module `sha`) into the shared store,
+    /// unless code that verifies is there already.
+    pub async fn compile_to_share(
+        &self,
+        sha: &str,
+        trusted: bool,
+        bytes: Vec<u8>,
+    ) -> Result<(), ModuleError> {
+        if sha256_hex(&bytes) != sha {
+            return Err(ModuleError::Unavailable(
+                "the module's bytes do not match its sha256".into(),
+            ));
+        }
+        self.compile(trusted, sha, bytes).await.map(drop)
     }
 
     /// Compiles, and keeps the code on disk and in the shared store.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bestchat_egress::{Guard, Reach};
 use bestchat_tools::executor::{Executor, ModuleSource};
 use bestchat_tools::sandbox::fetch::{FetchSettings, Fetcher};
-use bestchat_tools::sandbox::{Sandbox, SandboxSettings};
+use bestchat_tools::sandbox::{CompiledStore, RemoteCompiler, Sandbox, SandboxSettings};
 use bestchat_tools::{Ceilings, Failure, FailureKind, ModuleRef};
 
 struct Builtins;
@@ -17,6 +17,10 @@ struct Builtins;
 impl ModuleSource for Builtins {
     fn builtin_sha256(&self, name: &str) -> Option<String> {
         bestchat_builtin_tools::sha256(name).map(str::to_owned)
+    }
+
+    fn builtin_named(&self, sha256: &str) -> Option<String> {
+        bestchat_builtin_tools::named(sha256).map(str::to_owned)
     }
 
     async fn bytes(&self, module: &ModuleRef) -> Result<Vec<u8>, Failure> {
@@ -31,6 +35,16 @@ impl ModuleSource for Builtins {
 
 /// A sandbox with the default ceilings, compiled code on disk under `cache_dir` if given.
 pub fn sandbox(cache_dir: Option<PathBuf>) -> Sandbox {
+    sandbox_sharing(cache_dir, None, None)
+}
+
+/// A sandbox that shares compiled code through `shared`, compiled by `compile_elsewhere` if
+/// given.
+pub fn sandbox_sharing(
+    cache_dir: Option<PathBuf>,
+    shared: Option<Arc<dyn CompiledStore>>,
+    compile_elsewhere: Option<Arc<dyn RemoteCompiler>>,
+) -> Sandbox {
     let ceilings = Ceilings::default();
     let fetcher = Fetcher::new(
         Guard::new(Reach::PublicOnly),
@@ -41,12 +55,17 @@ pub fn sandbox(cache_dir: Option<PathBuf>) -> Sandbox {
         cache_dir,
         cache_max_bytes: 1024 * 1024 * 1024,
         max_prepared: 16,
-        shared: None,
+        shared,
+        compile_elsewhere,
         compile: Default::default(),
     };
     Sandbox::new(settings, fetcher).expect("sandbox")
 }
 
 pub fn executor(cache_dir: Option<PathBuf>) -> Executor {
-    Executor::new(sandbox(cache_dir), Arc::new(Builtins), Ceilings::default())
+    executor_on(sandbox(cache_dir))
+}
+
+pub fn executor_on(sandbox: Sandbox) -> Executor {
+    Executor::new(sandbox, Arc::new(Builtins), Ceilings::default())
 }

@@ -3,6 +3,7 @@ AWS::LanguageExtensions (Fn::ForEach), then the SAM translator (AWS::Serverless-
 The tests read the expanded template: real IAM roles, Lambda functions and alarms."""
 
 import copy
+import json
 import logging
 import os
 import pathlib
@@ -184,7 +185,21 @@ def evaluated(template, given):
     return out
 
 
+_EXPANDED = {}
+
+
 def expanded(parameters=None, edit=None):
+    """`expand` for the given parameters, computed once per set (a copy each time: callers
+    may change what they get)."""
+    if edit is not None:
+        return expand(parameters, edit)
+    key = json.dumps(parameters or {}, sort_keys=True)
+    if key not in _EXPANDED:
+        _EXPANDED[key] = expand(parameters)
+    return copy.deepcopy(_EXPANDED[key])
+
+
+def expand(parameters=None, edit=None):
     """The template as CloudFormation would create it, for the given parameter values (the rest
     at their defaults, conditions decided): the root and every nested stack, their resources in
     one `Resources` (nested parameters replaced by the root's values), and each stack's own

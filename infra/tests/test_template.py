@@ -32,9 +32,13 @@ ASYNC = {"ChatTurnFunction", "SummarizeFunction", "JanitorFunction"}
 
 
 class ExpandedTemplate(unittest.TestCase):
+    # The parameters of the environment under test (the template's defaults here; the
+    # samconfig environments below).
+    parameters = {}
+
     @classmethod
     def setUpClass(cls):
-        cls.template = expanded()
+        cls.template = expanded(cls.parameters)
         cls.functions = of_type(cls.template, "AWS::Lambda::Function")
         cls.roles = of_type(cls.template, "AWS::IAM::Role")
         cls.managed = of_type(cls.template, "AWS::IAM::ManagedPolicy")
@@ -745,3 +749,21 @@ class DatabaseUsers(ExpandedTemplate):
         migrations = self.template["Resources"]["Migrations"]["Properties"]
         self.assertEqual(migrations["AppUser"], "bestchat_app")
         self.assertIn("{{resolve:secretsmanager:${AppDatabaseSecret}", migrations["AppPassword"]["Fn::Sub"])
+
+
+def _in_every_environment():
+    """Each test class on the expanded template runs again for every samconfig.toml environment
+    (dev, staging, prod): what holds for the defaults must hold as each is deployed."""
+    import grants
+
+    classes = [c for c in list(globals().values())
+               if isinstance(c, type) and issubclass(c, ExpandedTemplate) and c is not ExpandedTemplate]
+    for env, parameters in grants.environments().items():
+        if env == "every-option":
+            continue
+        for cls in classes:
+            name = f"{cls.__name__}In_{env}"
+            globals()[name] = type(name, (cls,), {"parameters": parameters})
+
+
+_in_every_environment()

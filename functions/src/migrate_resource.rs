@@ -14,11 +14,14 @@ use crate::custom_resource;
 pub const MIGRATE: &str = "migrate";
 
 /// Answers the request in `event`; `migrate` runs the migrations with the payload it is given
-/// (the application's database user, from the resource's `AppUser` and `AppPassword`) and gives
-/// the versions applied.
+/// (the application's database user, from the resource's `AppUser` and `AppPassword`) in the
+/// version of `migrate` the request names (`CodeVersion`, if any) and gives the versions
+/// applied. Running the version the request names is what lets a rollback succeed: its Update
+/// carries the old version, which finds nothing to do, while the alias still points at the new
+/// one that just failed.
 pub async fn handle<M, F>(event: Value, budget: Duration, migrate: M) -> Result<Value, String>
 where
-    M: FnOnce(Value) -> F,
+    M: FnOnce(Value, Option<String>) -> F,
     F: Future<Output = Result<Value, String>>,
 {
     let request =
@@ -33,7 +36,11 @@ where
             }
             _ => json!({}),
         };
-        let answer = migrate(payload).await?;
+        let version = properties
+            .get("CodeVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let answer = migrate(payload, version).await?;
         // CloudFormation's `Fn::GetAtt` reads strings.
         let versions: Vec<String> = answer["applied"]
             .as_array()
@@ -45,4 +52,42 @@ where
     })
     .await?;
     Ok(json!({}))
+}
+
+/// The function to invoke: the version a request names, when it is a version of the deployed
+/// `migrate` (the same ARN but for its qualifier); else the deployed alias.
+pub fn function_to_run(deployed: &str, requested: Option<&str>) -> Result<String, String> {
+    let Some(requested) = requested else {
+        return Ok(deployed.to_owned());
+    };
+    let unqualified = |arn: &str| {
+        arn.rsplit_once(':')
+            .map(|(function, _)| function.to_owned())
+    };
+    match (unqualified(deployed), unqualified(requested)) {
+        (Some(a), Some(b)) if a == b && a.contains(":function:") => Ok(requested.to_owned()),
+        _ => Err(format!(
+            "CodeVersion {requested} is not a version of {deployed}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_to_run;
+
+    #[test]
+    fn the_requested_version_of_migrate_runs_and_no_other_function() {
+        let alias = "arn:aws:lambda:eu-west-1:1:function:bestchat-migrate:live";
+        let v3 = "arn:aws:lambda:eu-west-1:1:function:bestchat-migrate:3";
+        assert_eq!(function_to_run(alias, Some(v3)).unwrap(), v3);
+        assert_eq!(function_to_run(alias, None).unwrap(), alias);
+        for other in [
+            "arn:aws:lambda:eu-west-1:1:function:bestchat-janitor:3",
+            "arn:aws:lambda:eu-west-1:1:function:bestchat-migrate-evil:3",
+            "3",
+        ] {
+            assert!(function_to_run(alias, Some(other)).is_err(), "{other}");
+        }
+    }
 }

@@ -99,10 +99,17 @@ class CostModel(unittest.TestCase):
         price = self.prices["prices"]["rds_proxy_acu_hour"]["usd"]
         self.assertAlmostEqual(ten.proxy_above_floor(0), 2 * 730 * price)
 
+    def test_each_environments_budget_is_above_what_it_costs_with_no_user(self):
+        # A budget under the fixed cost alarms every month and is soon ignored.
+        for env, model in self.models.items():
+            fixed = sum(model.fixed_per_month().values())
+            self.assertGreater(float(model.params["MonthlyBudgetUsd"]), 1.25 * fixed, env)
+
     def test_the_proxy_has_a_connection_for_every_pinned_client_at_the_peak(self):
         # RDS Proxy may pin a session that uses named prepared statements: each environment
         # is sized so that even then the busy hour's connections fit.
-        self.assertEqual(self.cm.aurora_max_connections(4), 901)
+        self.assertEqual(self.cm.aurora_max_connections(4), 811)
+        self.assertEqual(self.cm.aurora_max_connections(256), 5000)
         for env, users in (("default", 10_000), ("staging", 10_000), ("prod", 100_000)):
             model = self.models[env]
             self.assertLessEqual(model.peak_connections(users), model.proxy_connections(), env)

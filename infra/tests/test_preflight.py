@@ -42,7 +42,8 @@ class Preflight(unittest.TestCase):
         )
         self.assertEqual(status, 1, text)
         failed = "\n".join(self.lines(text, "FAIL"))
-        self.assertIn("Lambda concurrency is 10", failed)
+        # Nothing reserved: the deploy comes up, but users will be throttled.
+        self.assertIn("Lambda concurrency is 10", "\n".join(self.lines(text, "WARN")))
         self.assertIn("anthropic.claude-sonnet-4-5-20250929-v1:0 is not usable", failed)
         self.assertNotIn("nova-lite", failed)
         self.assertIn("Service Quotas", text)
@@ -76,6 +77,19 @@ class Preflight(unittest.TestCase):
         self.assertEqual(status, 1)
         self.assertIn("could not check: AccessDeniedException", "\n".join(self.lines(text, "WARN")))
         self.assertIn("Aurora PostgreSQL 17.7 is not offered", "\n".join(self.lines(text, "FAIL")))
+
+    def test_a_pausing_database_needs_an_engine_that_can_pause(self):
+        status, text = self.run_on("no-pause.json")
+        self.assertEqual(status, 1)
+        self.assertIn("DatabaseMinAcu=0 is below", "\n".join(self.lines(text, "FAIL")))
+        status, _ = self.run_on("no-pause.json", "--config-env", "prod")
+        self.assertEqual(status, 0)
+
+    def test_command_line_overrides_replace_the_environments_as_sam_does(self):
+        # dev's DatabaseMinAcu=0 is not kept when the command line gives a list without it: the
+        # template's default (0.5) applies, which this engine allows.
+        status, text = self.run_on("no-pause.json", "--parameter-overrides", "Environment=dev")
+        self.assertEqual(status, 0, text)
 
     def test_the_engine_checked_is_the_templates(self):
         template = (ROOT / "infra" / "template.yaml").read_text()

@@ -6,6 +6,7 @@ loses it. Run: python -m unittest discover infra/tests
 """
 
 import pathlib
+import re
 import tomllib
 import unittest
 
@@ -656,12 +657,25 @@ class ComesUp(ExpandedTemplate):
         self.assertLessEqual(set(functions_in(rules)), allowed)
 
     def test_names_come_from_a_lower_case_prefix(self):
-        prefix = source()["Parameters"]["NamePrefix"]
-        self.assertTrue(prefix["AllowedPattern"].startswith("^[a-z]"))
+        pattern = re.compile(source()["Parameters"]["NamePrefix"]["AllowedPattern"])
+        for good in ("bestchat", "bestchat-dev", "b2-prod"):
+            self.assertRegex(good, pattern)
+        # Upper case, and the hyphens the proxy's, cache's and users' names refuse.
+        for bad in ("BestChat", "bestchat-", "best--chat", "-bestchat", "b" * 21, "2chat"):
+            self.assertNotRegex(bad, pattern)
         text = (ROOT / "infra" / "template.yaml").read_text()
         for line in text.splitlines():
             if "AWS::StackName" in line:
                 self.assertRegex(line.strip(), r"^(Comment|DisplayName):", line)
+
+    def test_bedrock_models_are_ids_never_wildcards(self):
+        # Each id becomes an IAM resource ARN: a "*" would grant every model.
+        parameter = source()["Parameters"]["BedrockModels"]
+        pattern = re.compile(parameter["AllowedPattern"])
+        for model in parameter["Default"].split(","):
+            self.assertRegex(model, pattern)
+        for bad in ("*", "anthropic.*", "anthropic.claude/../*", "amazon.nova-pro-v1:0 "):
+            self.assertNotRegex(bad, pattern)
 
     def test_the_alarm_topic_key_lets_cloudwatch_and_budgets_publish(self):
         topic = self.template["Resources"]["AlarmTopic"]["Properties"]

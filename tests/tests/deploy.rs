@@ -41,7 +41,7 @@ fn config(database_url: &str) -> Result<Config, bestchat_app::config::ConfigErro
 /// The Migrations resource as deployed, its `migrate` run in this process.
 async fn migrations(database_url: &str, event: Value) -> Result<Value, String> {
     let url = database_url.to_owned();
-    migrate_resource::handle(event, BUDGET, |payload| async move {
+    migrate_resource::handle(event, BUDGET, |payload, _version| async move {
         migrate::handle(config(&url), payload).await
     })
     .await
@@ -133,13 +133,34 @@ async fn a_bad_configuration_fails_the_resource_instead_of_hanging_the_stack() {
 async fn delete_is_answered_without_touching_the_database() {
     let db = TestDatabase::create().await;
     let cfn = ResponseUrl::start(200).await;
-    let out = migrate_resource::handle(request("Delete", &cfn.url, Some("p")), BUDGET, |_| async {
-        panic!("a delete started migrate")
-    })
+    let out = migrate_resource::handle(
+        request("Delete", &cfn.url, Some("p")),
+        BUDGET,
+        |_, _| async { panic!("a delete started migrate") },
+    )
     .await;
     assert_eq!(out, Ok(json!({})));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
     assert_eq!(tables(&db).await, 0, "nothing ran, nothing was dropped");
+}
+
+/// An update runs the version of `migrate` it names: the rollback of a failed update names the
+/// old one (which finds nothing to do), not the alias that still points at the new one.
+#[tokio::test]
+async fn an_update_runs_the_migrate_version_it_names() {
+    let cfn = ResponseUrl::start(200).await;
+    let mut event = request("Update", &cfn.url, Some("p"));
+    let old = "arn:aws:lambda:eu-west-1:123456789012:function:bestchat-migrate:3";
+    event["ResourceProperties"]["CodeVersion"] = json!(old);
+    let ran = std::sync::Mutex::new(None);
+    let out = migrate_resource::handle(event, BUDGET, |_, version| {
+        *ran.lock().unwrap() = version;
+        async { Ok(json!({"applied": []})) }
+    })
+    .await;
+    assert_eq!(out, Ok(json!({})));
+    assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
+    assert_eq!(ran.lock().unwrap().as_deref(), Some(old));
 }
 
 /// A migration that never ends is answered as failed before the function's deadline, never
@@ -150,7 +171,7 @@ async fn a_hanging_migration_is_answered_failed_in_time() {
     let out = migrate_resource::handle(
         request("Create", &cfn.url, None),
         Duration::from_secs(1),
-        |_| std::future::pending(),
+        |_, _| std::future::pending(),
     )
     .await;
     assert_eq!(out, Ok(json!({})));
@@ -204,6 +225,7 @@ async fn the_application_user_reads_and_writes_data_only() {
         !answer.body.to_string().contains("secret"),
         "the password stays out of the answer"
     );
+    assert_stored_as_scram_of(&db, "bestchat_app_test", "it's a secret").await;
     let url = db.url().replacen("postgres@", "bestchat_app_test@", 1);
     let (app, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
@@ -248,6 +270,50 @@ async fn the_application_user_reads_and_writes_data_only() {
     event["ResourceProperties"]["AppPassword"] = json!("another");
     assert_eq!(migrations(db.url(), event).await, Ok(json!({})));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
+    assert_stored_as_scram_of(&db, "bestchat_app_test", "another").await;
+}
+
+/// The role's stored password is a SCRAM-SHA-256 verifier of `password` (migrate sends the
+/// verifier, never the password: a failed statement is logged): its server key is recomputed
+/// from the password and the stored salt, as the server does at sign-in.
+async fn assert_stored_as_scram_of(db: &TestDatabase, role: &str, password: &str) {
+    use aws_lc_rs::{digest, hmac, pbkdf2};
+    use base64::Engine as _;
+    let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let stored: String = client
+        .query_one(
+            "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+            &[&role],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let rest = stored.strip_prefix("SCRAM-SHA-256$").expect(&stored);
+    let (params, keys) = rest.split_once('$').unwrap();
+    let (iterations, salt) = params.split_once(':').unwrap();
+    let (stored_key, server_key) = keys.split_once(':').unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut salted = [0u8; 32];
+    pbkdf2::derive(
+        pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations.parse().unwrap(),
+        &b64.decode(salt).unwrap(),
+        password.as_bytes(),
+        &mut salted,
+    );
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &salted);
+    let client_key = hmac::sign(&key, b"Client Key");
+    assert_eq!(
+        b64.decode(stored_key).unwrap(),
+        digest::digest(&digest::SHA256, client_key.as_ref()).as_ref()
+    );
+    assert_eq!(
+        b64.decode(server_key).unwrap(),
+        hmac::sign(&key, b"Server Key").as_ref()
+    );
 }
 
 #[tokio::test]

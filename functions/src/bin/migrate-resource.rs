@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use bestchat_domain::ports::realtime::Invoker;
 use bestchat_functions::custom_resource::budget_until;
-use bestchat_functions::migrate_resource::{MIGRATE, handle};
+use bestchat_functions::migrate_resource::{MIGRATE, function_to_run, handle};
 use bestchat_platform::invoke::LambdaInvoker;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -11,12 +11,12 @@ use serde_json::Value;
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let deployed = std::env::var("MIGRATE_FUNCTION").map_err(|_| "MIGRATE_FUNCTION is not set")?;
-    let invoker = LambdaInvoker::new(HashMap::from([(MIGRATE.to_owned(), deployed)]), None);
-    let invoker = &invoker;
+    let deployed = &deployed;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         let budget = budget_until(event.context.deadline());
-        handle(event.payload, budget, |payload| async move {
-            invoker
+        handle(event.payload, budget, |payload, version| async move {
+            let function = function_to_run(deployed, version.as_deref())?;
+            LambdaInvoker::new(HashMap::from([(MIGRATE.to_owned(), function)]), None)
                 .invoke(MIGRATE, &payload)
                 .await
                 .map_err(|e| format!("migrations failed: {e}"))

@@ -12,7 +12,7 @@ pub struct DataKey {
     pub vault_key_id: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum VaultError {
     #[error("key vault unavailable: {0}")]
     Unavailable(String),

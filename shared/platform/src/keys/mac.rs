@@ -18,7 +18,7 @@ use crate::files::read_or_create_private;
 /// file, so a process that never tags or verifies never needs a writable directory.
 pub struct LocalMac {
     path: PathBuf,
-    key: OnceLock<Result<hmac::Key, String>>,
+    key: OnceLock<Result<hmac::Key, VaultError>>,
 }
 
 impl LocalMac {
@@ -33,17 +33,20 @@ impl LocalMac {
         self.key
             .get_or_init(|| open(&self.path))
             .as_ref()
-            .map_err(|e| VaultError::Unavailable(e.clone()))
+            .map_err(Clone::clone)
     }
 }
 
-fn open(path: &Path) -> Result<hmac::Key, String> {
+fn open(path: &Path) -> Result<hmac::Key, VaultError> {
     let bytes = read_or_create_private(path, || {
         random_bytes::<32>().map(|k| k.to_vec()).unwrap_or_default()
     })
-    .map_err(|e| format!("{}: {e}", path.display()))?;
+    .map_err(|e| VaultError::Unavailable(format!("{}: {e}", path.display())))?;
     if bytes.len() != 32 || bytes.iter().all(|b| *b == 0) {
-        return Err(format!("{}: not a 32-byte key", path.display()));
+        return Err(VaultError::Unavailable(format!(
+            "{}: not a 32-byte key",
+            path.display()
+        )));
     }
     Ok(hmac::Key::new(hmac::HMAC_SHA256, &bytes))
 }

@@ -77,8 +77,13 @@ impl PgStore {
             .await
             .map_err(db_error)?
             .is_some();
-        // A password is a literal in ALTER ROLE: quoted as PostgreSQL quotes literals.
-        let literal = format!("'{}'", password.replace('\'', "''"));
+        // Sent as its SCRAM verifier, never in clear text: a statement that fails is written
+        // to the database's log (exported to CloudWatch), and the verifier is all the server
+        // keeps anyway. The verifier holds no character that needs quoting.
+        let literal = format!(
+            "'{}'",
+            postgres_protocol::password::scram_sha_256(password.as_bytes())
+        );
         let verb = if exists { "ALTER" } else { "CREATE" };
         client
             .batch_execute(&format!(

@@ -7,10 +7,12 @@ use bestchat_app::ws::authorize;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 
-/// The error message API Gateway turns into a 401.
-pub const UNAUTHORIZED: &str = "Unauthorized";
+/// The refusal: its message is the one API Gateway turns into a 401.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("Unauthorized")]
+pub struct Unauthorized;
 
-pub async fn decide(state: &AppState, event: &Value) -> Result<Value, String> {
+pub async fn decide(state: &AppState, event: &Value) -> Result<Value, Unauthorized> {
     let token = event
         .pointer("/queryStringParameters/token")
         .and_then(Value::as_str);
@@ -28,8 +30,8 @@ pub async fn decide(state: &AppState, event: &Value) -> Result<Value, String> {
             "context": { "sub": sub },
         })),
         Err(reason) => {
-            tracing::info!(reason, "connection refused");
-            Err(UNAUTHORIZED.to_owned())
+            tracing::info!(reason = %reason, "connection refused");
+            Err(Unauthorized)
         }
     }
 }

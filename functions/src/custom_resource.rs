@@ -58,27 +58,57 @@ pub fn is_request(event: &Value) -> bool {
     event.get("RequestType").is_some() && event.get("ResponseURL").is_some()
 }
 
+/// CloudFormation could not be told the outcome (the stack then waits for its
+/// `ServiceTimeout`): the invocation's own error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnswerError {
+    #[error("HTTP client: {0}")]
+    Client(String),
+    #[error("cannot answer CloudFormation: {0}")]
+    Unsent(String),
+    #[error("CloudFormation's response URL answered {0}")]
+    Refused(u16),
+}
+
+/// Why a custom resource function could not serve its event.
+#[derive(Debug, thiserror::Error)]
+pub enum ResourceError {
+    #[error("not a CloudFormation request: {0}")]
+    NotARequest(serde_json::Error),
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
+}
+
+/// What the work came to: data for `Fn::GetAtt`, or the reason the stack event shows.
+enum Outcome {
+    Done(Value),
+    Failed(String),
+}
+
 /// Runs `work` for Create and Update (Delete keeps what exists and touches nothing: a schema or
 /// a published site is never removed by a stack operation) and answers CloudFormation. Work
 /// that takes longer than `budget` is answered as failed, in time. `work`'s error becomes the
 /// stack event's reason, so it must name what failed without secrets.
-pub async fn handle<W, F>(request: Request, budget: Duration, work: W) -> Result<(), String>
+pub async fn handle<W, F, E>(request: Request, budget: Duration, work: W) -> Result<(), AnswerError>
 where
     W: FnOnce(RequestType, Value) -> F,
-    F: Future<Output = Result<Value, String>>,
+    F: Future<Output = Result<Value, E>>,
+    E: std::fmt::Display,
 {
     let outcome = match request.request_type {
-        RequestType::Delete => Ok(Value::Null),
-        kind => tokio::time::timeout(budget, work(kind, request.resource_properties.clone()))
+        RequestType::Delete => Outcome::Done(Value::Null),
+        kind => match tokio::time::timeout(budget, work(kind, request.resource_properties.clone()))
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "did not finish within {} s; see the function's log",
-                    budget.as_secs()
-                ))
-            }),
+        {
+            Ok(Ok(data)) => Outcome::Done(data),
+            Ok(Err(reason)) => Outcome::Failed(reason.to_string()),
+            Err(_) => Outcome::Failed(format!(
+                "did not finish within {} s; see the function's log",
+                budget.as_secs()
+            )),
+        },
     };
-    if let Err(reason) = &outcome {
+    if let Outcome::Failed(reason) = &outcome {
         tracing::error!(
             reason,
             logical = request.logical_resource_id,
@@ -88,15 +118,15 @@ where
     answer(&request, outcome).await
 }
 
-fn response_body(request: &Request, outcome: Result<Value, String>) -> Value {
+fn response_body(request: &Request, outcome: Outcome) -> Value {
     // The same physical id on every update: a new one would make CloudFormation delete the old.
     let physical = request
         .physical_resource_id
         .clone()
         .unwrap_or_else(|| format!("{}-{}", request.logical_resource_id, request.stack_id));
     let (status, reason, data) = match outcome {
-        Ok(data) => ("SUCCESS", "done".to_owned(), data),
-        Err(reason) => (
+        Outcome::Done(data) => ("SUCCESS", "done".to_owned(), data),
+        Outcome::Failed(reason) => (
             "FAILED",
             truncate(&reason, MAX_RESPONSE_BYTES / 2),
             Value::Null,
@@ -116,24 +146,21 @@ fn response_body(request: &Request, outcome: Result<Value, String>) -> Value {
     body
 }
 
-async fn answer(request: &Request, outcome: Result<Value, String>) -> Result<(), String> {
+async fn answer(request: &Request, outcome: Outcome) -> Result<(), AnswerError> {
     let body = response_body(request, outcome).to_string();
     let client = reqwest::Client::builder()
         .timeout(RESPONSE_TIMEOUT)
         .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+        .map_err(|e| AnswerError::Client(e.to_string()))?;
     // The URL is presigned without a content type; sending one would break its signature.
     let response = client
         .put(&request.response_url)
         .body(body)
         .send()
         .await
-        .map_err(|e| format!("cannot answer CloudFormation: {e}"))?;
+        .map_err(|e| AnswerError::Unsent(e.to_string()))?;
     if !response.status().is_success() {
-        return Err(format!(
-            "CloudFormation's response URL answered {}",
-            response.status()
-        ));
+        return Err(AnswerError::Refused(response.status().as_u16()));
     }
     Ok(())
 }

@@ -3,7 +3,9 @@
 //! database user to data only: the functions connect as it, never as the owner of the schema.
 
 use bestchat_app::config::{ConfigError, Uses};
+use bestchat_app::state::StartError;
 use bestchat_app::{AppState, Config};
+use bestchat_domain::ports::store::StoreError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -36,25 +38,40 @@ impl std::fmt::Debug for AppUser {
     }
 }
 
+/// Why `migrate` failed: the reason the deploy shows (never the password).
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("not a migrate request: {0}")]
+    Request(serde_json::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("migrations failed: {0}")]
+    Migrations(StoreError),
+    #[error("the application's database user: {0}")]
+    AppUser(StoreError),
+}
+
 /// The versions applied now, as `{"applied": [..]}`. The state is built per invocation, so a bad
 /// configuration is this invocation's error instead of the process's.
-pub async fn handle(config: Result<Config, ConfigError>, payload: Value) -> Result<Value, String> {
+pub async fn handle(
+    config: Result<Config, ConfigError>,
+    payload: Value,
+) -> Result<Value, MigrateError> {
     let request: Request = if payload.is_null() {
         Request::default()
     } else {
-        serde_json::from_value(payload).map_err(|e| format!("not a migrate request: {e}"))?
+        serde_json::from_value(payload).map_err(MigrateError::Request)?
     };
-    let state = AppState::new(config.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
-    let report = state
-        .migrate()
-        .await
-        .map_err(|e| format!("migrations failed: {e}"))?;
+    let state = AppState::new(config?)?;
+    let report = state.migrate().await.map_err(MigrateError::Migrations)?;
     tracing::info!(applied = ?report.applied, "schema up to date");
     if let Some(user) = request.app_user {
         state
             .grant_app_user(&user.name, &user.password)
             .await
-            .map_err(|e| format!("the application's database user: {e}"))?;
+            .map_err(MigrateError::AppUser)?;
         tracing::info!(
             user = user.name,
             "the application's database user may read and write data only"

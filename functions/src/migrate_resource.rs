@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::custom_resource;
+use crate::custom_resource::{self, ResourceError};
 
 /// The logical name `migrate` is invoked by (`MIGRATE_FUNCTION` names the deployed one).
 pub const MIGRATE: &str = "migrate";
@@ -19,13 +19,17 @@ pub const MIGRATE: &str = "migrate";
 /// applied. Running the version the request names is what lets a rollback succeed: its Update
 /// carries the old version, which finds nothing to do, while the alias still points at the new
 /// one that just failed.
-pub async fn handle<M, F>(event: Value, budget: Duration, migrate: M) -> Result<Value, String>
+pub async fn handle<M, F, E>(
+    event: Value,
+    budget: Duration,
+    migrate: M,
+) -> Result<Value, ResourceError>
 where
     M: FnOnce(Value, Option<String>) -> F,
-    F: Future<Output = Result<Value, String>>,
+    F: Future<Output = Result<Value, E>>,
+    E: std::fmt::Display,
 {
-    let request =
-        serde_json::from_value(event).map_err(|e| format!("not a CloudFormation request: {e}"))?;
+    let request = serde_json::from_value(event).map_err(ResourceError::NotARequest)?;
     custom_resource::handle(request, budget, |_, properties| async move {
         let payload = match (
             properties.get("AppUser").and_then(Value::as_str),
@@ -40,23 +44,42 @@ where
             .get("CodeVersion")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        let answer = migrate(payload, version).await?;
+        let answer = migrate(payload, version)
+            .await
+            .map_err(|e| MigrationsFailed(e.to_string()))?;
         // CloudFormation's `Fn::GetAtt` reads strings.
         let versions: Vec<String> = answer["applied"]
             .as_array()
-            .ok_or_else(|| format!("migrate answered without the versions applied: {answer}"))?
+            .ok_or_else(|| {
+                MigrationsFailed(format!(
+                    "migrate answered without the versions applied: {answer}"
+                ))
+            })?
             .iter()
             .map(ToString::to_string)
             .collect();
-        Ok(json!({ "Applied": versions.join(",") }))
+        Ok::<_, MigrationsFailed>(json!({ "Applied": versions.join(",") }))
     })
     .await?;
     Ok(json!({}))
 }
 
+/// The migrations' failure, as the stack event shows it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct MigrationsFailed(String);
+
+/// A `CodeVersion` that is not a version of the deployed `migrate`.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("CodeVersion {requested} is not a version of {deployed}")]
+pub struct NotAVersion {
+    requested: String,
+    deployed: String,
+}
+
 /// The function to invoke: the version a request names, when it is a version of the deployed
 /// `migrate` (the same ARN but for its qualifier); else the deployed alias.
-pub fn function_to_run(deployed: &str, requested: Option<&str>) -> Result<String, String> {
+pub fn function_to_run(deployed: &str, requested: Option<&str>) -> Result<String, NotAVersion> {
     let Some(requested) = requested else {
         return Ok(deployed.to_owned());
     };
@@ -66,9 +89,10 @@ pub fn function_to_run(deployed: &str, requested: Option<&str>) -> Result<String
     };
     match (unqualified(deployed), unqualified(requested)) {
         (Some(a), Some(b)) if a == b && a.contains(":function:") => Ok(requested.to_owned()),
-        _ => Err(format!(
-            "CodeVersion {requested} is not a version of {deployed}"
-        )),
+        _ => Err(NotAVersion {
+            requested: requested.to_owned(),
+            deployed: deployed.to_owned(),
+        }),
     }
 }
 

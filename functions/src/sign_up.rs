@@ -20,8 +20,22 @@ pub enum Policy {
     Domains(Vec<String>),
 }
 
+/// A sign-up policy that cannot be read, or a sign-up it refuses (Cognito shows the user this
+/// sentence).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignUpError {
+    #[error("SIGN_UP=domains needs SIGN_UP_EMAIL_DOMAINS")]
+    NoDomains,
+    #[error("SIGN_UP must be closed, domains or open, not {0:?}")]
+    UnknownMode(String),
+    #[error("Sign-up is closed: ask the operator for an account.")]
+    Closed,
+    #[error("Sign-up is open only to addresses at the operator's domains.")]
+    OtherDomain,
+}
+
 impl Policy {
-    pub fn from_env(mode: Option<&str>, domains: Option<&str>) -> Result<Self, String> {
+    pub fn from_env(mode: Option<&str>, domains: Option<&str>) -> Result<Self, SignUpError> {
         match mode {
             Some("closed") | None => Ok(Self::Closed),
             Some("open") => Ok(Self::Open),
@@ -33,19 +47,17 @@ impl Policy {
                     .filter(|d| !d.is_empty())
                     .collect();
                 if list.is_empty() {
-                    return Err("SIGN_UP=domains needs SIGN_UP_EMAIL_DOMAINS".into());
+                    return Err(SignUpError::NoDomains);
                 }
                 Ok(Self::Domains(list))
             }
-            Some(other) => Err(format!(
-                "SIGN_UP must be closed, domains or open, not {other:?}"
-            )),
+            Some(other) => Err(SignUpError::UnknownMode(other.to_owned())),
         }
     }
 }
 
 /// Cognito's event back, unchanged, when the sign-up may go on; why not, otherwise.
-pub fn check(policy: &Policy, event: Value) -> Result<Value, String> {
+pub fn check(policy: &Policy, event: Value) -> Result<Value, SignUpError> {
     // An administrator's own creations are the operator's decision already.
     if event["triggerSource"] == "PreSignUp_AdminCreateUser" {
         return Ok(event);
@@ -55,7 +67,7 @@ pub fn check(policy: &Policy, event: Value) -> Result<Value, String> {
         .unwrap_or_default();
     match policy {
         Policy::Open => Ok(event),
-        Policy::Closed => Err("Sign-up is closed: ask the operator for an account.".into()),
+        Policy::Closed => Err(SignUpError::Closed),
         Policy::Domains(allowed) => {
             let domain = email
                 .rsplit_once('@')
@@ -64,7 +76,7 @@ pub fn check(policy: &Policy, event: Value) -> Result<Value, String> {
             if allowed.contains(&domain) {
                 Ok(event)
             } else {
-                Err("Sign-up is open only to addresses at the operator's domains.".into())
+                Err(SignUpError::OtherDomain)
             }
         }
     }

@@ -3,12 +3,12 @@
 //! stack's APIs and user pool. Files are written before `config.json`, and hashed assets before
 //! the page that names them, so a visitor never loads a page whose files are missing.
 
-use bestchat_platform::site::{S3Site, SiteFile};
+use bestchat_platform::site::{S3Site, SiteError, SiteFile};
 use bestchat_web::{FILES, INDEX, RuntimeConfig, WebAuth, cache_control, content_type};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::custom_resource;
+use crate::custom_resource::{self, ResourceError};
 
 /// The custom resource's properties.
 #[derive(Debug, Deserialize)]
@@ -22,33 +22,44 @@ pub struct Site {
     pub scope: String,
 }
 
+/// Why the site could not be published: the reason the stack event shows.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("the WebClient resource's properties: {0}")]
+    Properties(serde_json::Error),
+    #[error("this build has no web client (npm was missing when it was built)")]
+    NoWebClient,
+    #[error(transparent)]
+    Write(#[from] SiteError),
+    #[error("config.json: {0}")]
+    Config(serde_json::Error),
+}
+
 /// Answers the request in `event` within `budget`; `client` is the S3 client to write with
 /// (`None`: the environment's).
 pub async fn handle(
     event: Value,
     budget: std::time::Duration,
     client: Option<aws_sdk_s3::Client>,
-) -> Result<Value, String> {
-    let request =
-        serde_json::from_value(event).map_err(|e| format!("not a CloudFormation request: {e}"))?;
+) -> Result<Value, ResourceError> {
+    let request = serde_json::from_value(event).map_err(ResourceError::NotARequest)?;
     custom_resource::handle(request, budget, |_, properties| async move {
-        let site: Site = serde_json::from_value(properties)
-            .map_err(|e| format!("the WebClient resource's properties: {e}"))?;
+        let site: Site = serde_json::from_value(properties).map_err(PublishError::Properties)?;
         let target = match client {
             Some(client) => S3Site::with_client(site.bucket.clone(), client),
             None => S3Site::new(site.bucket.clone()),
         };
         let written = publish(&target, &site).await?;
-        Ok(json!({ "Files": written.to_string() }))
+        Ok::<_, PublishError>(json!({ "Files": written.to_string() }))
     })
     .await?;
     Ok(json!({}))
 }
 
 /// Writes every file, then `config.json`; returns how many objects were written.
-pub async fn publish(target: &S3Site, site: &Site) -> Result<usize, String> {
+pub async fn publish(target: &S3Site, site: &Site) -> Result<usize, PublishError> {
     if FILES.is_empty() {
-        return Err("this build has no web client (npm was missing when it was built)".into());
+        return Err(PublishError::NoWebClient);
     }
     let (pages, assets): (Vec<_>, Vec<_>) = FILES.iter().partition(|(path, _)| *path == INDEX);
     for (path, bytes) in assets.iter().chain(pages.iter()) {
@@ -71,7 +82,7 @@ pub async fn publish(target: &S3Site, site: &Site) -> Result<usize, String> {
         ws_url: &site.ws_url,
         auth: &auth,
     })
-    .map_err(|e| format!("config.json: {e}"))?;
+    .map_err(PublishError::Config)?;
     target
         .put(&SiteFile {
             key: "config.json",

@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-env-changed=BESTCHAT_REQUIRE_WEB");
     let dist = out.join("web");
     let built = if std::env::var_os("BESTCHAT_SKIP_WEB_BUILD").is_some() {
-        Err("BESTCHAT_SKIP_WEB_BUILD is set".to_owned())
+        Err(NotBuilt::Skipped)
     } else {
         build(&web, &dist)
     };
@@ -57,7 +57,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn build(web: &Path, dist: &Path) -> Result<(), String> {
+/// Why the client was not built.
+#[derive(Debug)]
+enum NotBuilt {
+    Skipped,
+    NoNpm(std::io::Error),
+    Failed(std::process::ExitStatus),
+}
+
+impl std::fmt::Display for NotBuilt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Skipped => f.write_str("BESTCHAT_SKIP_WEB_BUILD is set"),
+            Self::NoNpm(e) => write!(f, "cannot run npm: {e}"),
+            Self::Failed(status) => write!(f, "npm exited with {status}"),
+        }
+    }
+}
+
+fn build(web: &Path, dist: &Path) -> Result<(), NotBuilt> {
     let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
     if installed_is_stale(web) {
         run(Command::new(npm)
@@ -83,10 +101,8 @@ fn installed_is_stale(web: &Path) -> bool {
     }
 }
 
-fn run(command: &mut Command) -> Result<(), String> {
-    let output = command
-        .output()
-        .map_err(|e| format!("cannot run npm: {e}"))?;
+fn run(command: &mut Command) -> Result<(), NotBuilt> {
+    let output = command.output().map_err(NotBuilt::NoNpm)?;
     if output.status.success() {
         return Ok(());
     }
@@ -95,7 +111,7 @@ fn run(command: &mut Command) -> Result<(), String> {
     for line in stdout.lines().chain(stderr.lines()).rev().take(20) {
         println!("cargo:warning={line}");
     }
-    Err(format!("npm exited with {}", output.status))
+    Err(NotBuilt::Failed(output.status))
 }
 
 /// Every file under `dist` with the URL path it is served at.

@@ -39,7 +39,10 @@ fn config(database_url: &str) -> Result<Config, bestchat_app::config::ConfigErro
 }
 
 /// The Migrations resource as deployed, its `migrate` run in this process.
-async fn migrations(database_url: &str, event: Value) -> Result<Value, String> {
+async fn migrations(
+    database_url: &str,
+    event: Value,
+) -> Result<Value, custom_resource::ResourceError> {
     let url = database_url.to_owned();
     migrate_resource::handle(event, BUDGET, |payload, _version| async move {
         migrate::handle(config(&url), payload).await
@@ -67,7 +70,7 @@ async fn create_migrates_and_update_is_idempotent() {
     let db = TestDatabase::create().await;
     let cfn = ResponseUrl::start(200).await;
     let out = migrations(db.url(), request("Create", &cfn.url, None)).await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     let answer = cfn.answer().await;
     assert!(
         answer
@@ -89,7 +92,7 @@ async fn create_migrates_and_update_is_idempotent() {
 
     let cfn = ResponseUrl::start(200).await;
     let out = migrations(db.url(), request("Update", &cfn.url, Some(&physical))).await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "SUCCESS");
     assert_eq!(answer.body["Data"]["Applied"], "");
@@ -105,7 +108,11 @@ async fn an_unreachable_database_fails_the_deploy_with_a_reason() {
         request("Create", &cfn.url, None),
     )
     .await;
-    assert_eq!(out, Ok(json!({})), "the failure is answered, not thrown");
+    assert_eq!(
+        out.unwrap(),
+        json!({}),
+        "the failure is answered, not thrown"
+    );
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "FAILED");
     let reason = answer.body["Reason"].as_str().unwrap();
@@ -116,7 +123,7 @@ async fn an_unreachable_database_fails_the_deploy_with_a_reason() {
 async fn a_bad_configuration_fails_the_resource_instead_of_hanging_the_stack() {
     let cfn = ResponseUrl::start(200).await;
     let out = migrations("mysql://x@y/z", request("Update", &cfn.url, Some("p"))).await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "FAILED");
     assert!(
@@ -136,10 +143,10 @@ async fn delete_is_answered_without_touching_the_database() {
     let out = migrate_resource::handle(
         request("Delete", &cfn.url, Some("p")),
         BUDGET,
-        |_, _| async { panic!("a delete started migrate") },
+        |_, _| -> std::future::Ready<Result<Value, String>> { panic!("a delete started migrate") },
     )
     .await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
     assert_eq!(tables(&db).await, 0, "nothing ran, nothing was dropped");
 }
@@ -155,10 +162,10 @@ async fn an_update_runs_the_migrate_version_it_names() {
     let ran = std::sync::Mutex::new(None);
     let out = migrate_resource::handle(event, BUDGET, |_, version| {
         *ran.lock().unwrap() = version;
-        async { Ok(json!({"applied": []})) }
+        async { Ok::<_, String>(json!({"applied": []})) }
     })
     .await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
     assert_eq!(ran.lock().unwrap().as_deref(), Some(old));
 }
@@ -171,10 +178,10 @@ async fn a_hanging_migration_is_answered_failed_in_time() {
     let out = migrate_resource::handle(
         request("Create", &cfn.url, None),
         Duration::from_secs(1),
-        |_, _| std::future::pending(),
+        |_, _| std::future::pending::<Result<Value, String>>(),
     )
     .await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "FAILED");
     assert!(
@@ -203,7 +210,7 @@ async fn a_held_lock_fails_the_migration_at_its_lock_timeout() {
         Value::Null,
     )
     .await;
-    let reason = failed.unwrap_err();
+    let reason = failed.unwrap_err().to_string();
     assert!(reason.contains("lock timeout"), "{reason}");
 }
 
@@ -218,7 +225,7 @@ async fn the_application_user_reads_and_writes_data_only() {
     event["ResourceProperties"]["AppUser"] = json!("bestchat_app_test");
     event["ResourceProperties"]["AppPassword"] = json!("it's a secret");
     let out = migrations(db.url(), event).await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "SUCCESS", "{}", answer.body);
     assert!(
@@ -268,7 +275,7 @@ async fn the_application_user_reads_and_writes_data_only() {
     let mut event = request("Update", &cfn.url, Some("p"));
     event["ResourceProperties"]["AppUser"] = json!("bestchat_app_test");
     event["ResourceProperties"]["AppPassword"] = json!("another");
-    assert_eq!(migrations(db.url(), event).await, Ok(json!({})));
+    assert_eq!(migrations(db.url(), event).await.unwrap(), json!({}));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
     assert_stored_as_scram_of(&db, "bestchat_app_test", "another").await;
 }
@@ -328,7 +335,7 @@ async fn a_direct_invocation_reports_the_versions_applied() {
         .unwrap();
     assert_eq!(second, json!({ "applied": [] }));
     let failed = migrate::handle(config("postgres://postgres@127.0.0.1:1/none"), Value::Null).await;
-    assert!(failed.is_err_and(|e| e.starts_with("migrations failed")));
+    assert!(failed.is_err_and(|e| e.to_string().starts_with("migrations failed")));
 }
 
 #[tokio::test]
@@ -356,8 +363,14 @@ async fn a_refused_answer_is_the_invocations_error() {
     let cfn = ResponseUrl::start(403).await;
     let event: custom_resource::Request =
         serde_json::from_value(request("Create", &cfn.url, None)).unwrap();
-    let result = custom_resource::handle(event, BUDGET, |_, _| async move { Ok(json!({})) }).await;
-    assert!(result.is_err_and(|e| e.contains("403")));
+    let result =
+        custom_resource::handle(
+            event,
+            BUDGET,
+            |_, _| async move { Ok::<_, String>(json!({})) },
+        )
+        .await;
+    assert_eq!(result, Err(custom_resource::AnswerError::Refused(403)));
     assert_eq!(cfn.answer().await.body["Status"], "SUCCESS");
 }
 
@@ -402,7 +415,7 @@ async fn web_publish_writes_the_client_and_its_config_to_the_bucket() {
         Some(client.clone()),
     )
     .await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     let answer = cfn.answer().await;
     if bestchat_web::FILES.is_empty() {
         // Built without npm: the deploy fails and says why rather than publishing nothing.
@@ -445,7 +458,7 @@ async fn web_publish_fails_the_deploy_when_the_bucket_is_missing() {
         Some(bestchat_tests::gateway::s3()),
     )
     .await;
-    assert_eq!(out, Ok(json!({})));
+    assert_eq!(out.unwrap(), json!({}));
     let answer = cfn.answer().await;
     assert_eq!(answer.body["Status"], "FAILED");
     assert!(!answer.body["Reason"].as_str().unwrap().is_empty());

@@ -9,9 +9,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         handle(Config::from_env_for(USES), event.payload)
             .await
-            .map_err(|message| Diagnostic {
+            .map_err(|error| Diagnostic {
                 error_type: "BestChat.MigrationFailed".to_owned(),
-                error_message: message,
+                error_message: error.to_string(),
             })
     }))
     .await

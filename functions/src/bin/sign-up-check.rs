@@ -11,9 +11,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     )?;
     let policy = &policy;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        check(policy, event.payload).map_err(|message| Diagnostic {
+        check(policy, event.payload).map_err(|refusal| Diagnostic {
             error_type: "BestChat.SignUpRefused".to_owned(),
-            error_message: message,
+            error_message: refusal.to_string(),
         })
     }))
     .await

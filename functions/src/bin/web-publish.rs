@@ -8,9 +8,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         let budget = bestchat_functions::custom_resource::budget_until(event.context.deadline());
         bestchat_functions::web_publish::handle(event.payload, budget, None)
             .await
-            .map_err(|message| Diagnostic {
+            .map_err(|error| Diagnostic {
                 error_type: "BestChat.PublishFailed".to_owned(),
-                error_message: message,
+                error_message: error.to_string(),
             })
     }))
     .await

@@ -71,6 +71,8 @@ pub enum AuthError {
     UnknownKey,
     #[error("the signing keys cannot be fetched: {0}")]
     Keys(String),
+    #[error("no token keys are configured (BESTCHAT_JWT_SECRET or BESTCHAT_JWKS_URL)")]
+    NotConfigured,
 }
 
 #[derive(Serialize)]

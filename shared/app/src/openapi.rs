@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use bestchat_domain::conversation::{Conversation, CreateConversation, UpdateConversation};
+use bestchat_domain::error::ErrorCode;
 use bestchat_domain::message::Message;
 use bestchat_domain::page::{Items, Page};
 use bestchat_domain::provider::{ModelInfo, PutProviderConfig};
@@ -426,6 +427,15 @@ fn build() -> Value {
         "server": schema::<ServerEvent>(&mut generators.output),
     });
     let mut schemas = generators.output.take_definitions(true);
+    // Which codes a client may retry: the server's table, for clients to read rather than
+    // guess from the status.
+    if let Some(codes) = schemas.get_mut("ErrorCode") {
+        codes["x-retryable"] = ErrorCode::ALL
+            .iter()
+            .filter(|c| c.retryable())
+            .map(|c| c.as_str())
+            .collect();
+    }
     let inputs = generators.input.take_definitions(true);
     let renamed = merge_inputs(&mut schemas, inputs);
     let mut paths = Value::Object(paths);

@@ -93,9 +93,9 @@ pub struct AppState {
     pub auth: Option<JwtVerifier>,
     pub metrics: Metrics,
     /// The sandbox and module sources, built on first use: most functions never touch them.
-    tools: std::sync::OnceLock<Result<ToolRuntime, String>>,
+    tools: std::sync::OnceLock<Result<ToolRuntime, crate::tools::ToolStartError>>,
     blobs: std::sync::OnceLock<Arc<dyn BlobStore>>,
-    mcp: std::sync::OnceLock<Result<crate::mcp::client::McpClient, String>>,
+    mcp: std::sync::OnceLock<Result<crate::mcp::client::McpClient, crate::mcp::client::McpError>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -308,21 +308,17 @@ impl AppState {
         self.mcp
             .get_or_init(|| {
                 crate::mcp::client::McpClient::new(self.guard.clone(), self.config.mcp.limits())
-                    .map_err(|e| e.to_string())
             })
             .as_ref()
-            .map_err(|e| AppError::Internal(e.clone()))
+            .map_err(|e| AppError::Internal(e.to_string()))
     }
 
     /// The tool runtime (sandbox, blob store), built the first time a function needs it.
     pub fn tools(&self) -> Result<&ToolRuntime, AppError> {
         self.tools
-            .get_or_init(|| {
-                ToolRuntime::new(&self.config.tools, Arc::clone(self.blobs()))
-                    .map_err(|e| e.to_string())
-            })
+            .get_or_init(|| ToolRuntime::new(&self.config.tools, Arc::clone(self.blobs())))
             .as_ref()
-            .map_err(|e| AppError::Internal(e.clone()))
+            .map_err(|e| AppError::Internal(e.to_string()))
     }
 
     /// The blob store (tool modules and their compiled code), built on first use.

@@ -12,6 +12,7 @@ use bestchat_domain::wire::{ClientAction, ServerEvent};
 use bestchat_domain::{DomainError, ErrorCode};
 
 use crate::api::BoxFuture;
+use crate::auth::AuthError;
 use crate::error::AppError;
 use crate::send::{SendMessage, send};
 use crate::state::AppState;
@@ -51,15 +52,10 @@ pub const WS_FUNCTIONS: &[WsFunction] = &[
 ];
 
 /// The `$connect` authorizer's decision: the token's subject, or why it is refused.
-pub async fn authorize(state: &AppState, token: Option<&str>) -> Result<String, String> {
-    let verifier = state.auth.as_ref().ok_or_else(|| {
-        "no token keys are configured (BESTCHAT_JWT_SECRET or BESTCHAT_JWKS_URL)".to_owned()
-    })?;
-    let claims = verifier.verify(token).await.map_err(|e| e.to_string())?;
-    claims
-        .get("sub")
-        .cloned()
-        .ok_or_else(|| "the token has no subject".to_owned())
+pub async fn authorize(state: &AppState, token: Option<&str>) -> Result<String, AuthError> {
+    let verifier = state.auth.as_ref().ok_or(AuthError::NotConfigured)?;
+    let claims = verifier.verify(token).await?;
+    claims.get("sub").cloned().ok_or(AuthError::NoSubject)
 }
 
 fn user_of(request: &WsRequest) -> Option<UserId> {

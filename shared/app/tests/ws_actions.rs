@@ -8,7 +8,43 @@ use bestchat_domain::ErrorCode;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-const ACTIONS: &[&str] = &["sendMessage", "subscribe", "resume", "cancel", "ping"];
+/// The actions the contract lists (read from the OpenAPI document, so a new action is covered
+/// the day it is added).
+fn actions() -> &'static [String] {
+    static ACTIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    ACTIONS.get_or_init(|| {
+        let doc = bestchat_app::openapi::document();
+        let name = doc["x-websocket"]["client"]["$ref"]
+            .as_str()
+            .and_then(|r| r.rsplit('/').next())
+            .expect("the client actions' schema");
+        doc["components"]["schemas"][name]["oneOf"]
+            .as_array()
+            .expect("one schema per action")
+            .iter()
+            .map(|v| {
+                v["properties"]["action"]["const"]
+                    .as_str()
+                    .expect("an action name")
+                    .to_owned()
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn every_listed_action_is_covered() {
+    for action in [
+        "sendMessage",
+        "subscribe",
+        "resume",
+        "cancel",
+        "approveTool",
+        "ping",
+    ] {
+        assert!(actions().iter().any(|a| a == action), "{action}");
+    }
+}
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
@@ -35,7 +71,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// Frames shaped like actions: a known or unknown `action` and fields of every kind.
 fn action_frame() -> impl Strategy<Value = String> {
     let name = prop_oneof![
-        proptest::sample::select(ACTIONS).prop_map(str::to_owned),
+        proptest::sample::select(actions()).prop_map(|a| a.clone()),
         "[A-Za-z$]{0,12}",
     ];
     let field = prop_oneof![
@@ -46,6 +82,8 @@ fn action_frame() -> impl Strategy<Value = String> {
         Just("after_seq".to_owned()),
         Just("provider".to_owned()),
         Just("model".to_owned()),
+        Just("tool_execution_id".to_owned()),
+        Just("decision".to_owned()),
         "[a-z_]{1,10}",
     ];
     (name, proptest::collection::vec((field, json_value()), 0..6)).prop_map(|(name, fields)| {
@@ -59,7 +97,8 @@ fn check(frame: &str) -> Result<(), TestCaseError> {
     match decode_action(frame) {
         Ok(_) => {
             let value: Value = serde_json::from_str(frame).expect("accepted frames are JSON");
-            prop_assert!(ACTIONS.contains(&value["action"].as_str().unwrap_or_default()));
+            let action = value["action"].as_str().unwrap_or_default();
+            prop_assert!(actions().iter().any(|a| a == action));
             prop_assert!(!frame.contains("\\u0000"));
         }
         Err(e) => {

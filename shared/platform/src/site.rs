@@ -13,6 +13,15 @@ pub struct SiteFile<'a> {
     pub cache_control: &'a str,
 }
 
+/// An object that could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write s3://{bucket}/{key}: {detail}")]
+pub struct SiteError {
+    bucket: String,
+    key: String,
+    detail: String,
+}
+
 pub struct S3Site {
     bucket: String,
     client: OnceCell<aws_sdk_s3::Client>,
@@ -42,7 +51,7 @@ impl S3Site {
             .await
     }
 
-    pub async fn put(&self, file: &SiteFile<'_>) -> Result<(), String> {
+    pub async fn put(&self, file: &SiteFile<'_>) -> Result<(), SiteError> {
         self.client()
             .await
             .put_object()
@@ -54,6 +63,10 @@ impl S3Site {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| format!("cannot write s3://{}/{}: {e:?}", self.bucket, file.key))
+            .map_err(|e| SiteError {
+                bucket: self.bucket.clone(),
+                key: file.key.to_owned(),
+                detail: format!("{e:?}"),
+            })
     }
 }

@@ -93,7 +93,7 @@ pub struct Endpoint {
 pub struct Providers {
     /// Built on the first provider request: loading the root certificates is most of a cold
     /// start, and most functions never call a provider.
-    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    http: std::sync::OnceLock<Result<reqwest::Client, ProviderError>>,
     guard: Guard,
     settings: HttpSettings,
     bedrock: OnceCell<aws_sdk_bedrockruntime::Client>,
@@ -118,10 +118,10 @@ impl Providers {
                     .connect_timeout(self.settings.connect_timeout)
                     .pool_idle_timeout(Duration::from_secs(90))
                     .build()
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| ProviderError::new(ErrorKind::Connect, e.to_string()))
             })
             .as_ref()
-            .map_err(|e| ProviderError::new(ErrorKind::Connect, e.clone()))
+            .map_err(Clone::clone)
     }
 
     /// Uses `client` for Bedrock instead of one built from the environment.

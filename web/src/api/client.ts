@@ -1,7 +1,7 @@
 // The HTTP API, typed by the generated contract. Every failure becomes an ApiError carrying the
 // server's public code and sentence; a network failure is `network_error`, retryable.
 
-import { PAGE_MAX } from "./limits";
+import { PAGE_MAX, RETRYABLE_CODES } from "./limits";
 import type { paths } from "./schema";
 import type {
   AutoApproval,
@@ -23,8 +23,11 @@ import type {
   UpdateConversation,
 } from "./types";
 
-/** 0 stands for a request that got no answer (the network). */
+/** Without one of the server's codes (the network failed, or a gateway answered in our
+ * place), these statuses are worth another try; 0 stands for no answer at all. */
 const RETRYABLE_STATUSES = new Set([0, 408, 429, 502, 503, 504]);
+/** Codes the client makes up itself for answers that carry none of the server's. */
+const LOCAL_CODES = new Set(["network_error", "http_error"]);
 
 export class ApiError extends Error {
   constructor(
@@ -36,11 +39,12 @@ export class ApiError extends Error {
     super(message);
   }
 
-  /** Worth sending again with the same idempotency key: the network failed, the server asked
-   * to wait (429), or it or a gateway before it was briefly unavailable. A 500 is a fault the
-   * same request would meet again. */
+  /** Worth sending again with the same idempotency key: what the server's code says (its
+   * table, shared through the contract), or, for an answer without one, the network or a
+   * gateway being briefly unavailable. A 500 `internal` is a fault the same request would meet
+   * again. */
   get retryable(): boolean {
-    return RETRYABLE_STATUSES.has(this.status);
+    return LOCAL_CODES.has(this.code) ? RETRYABLE_STATUSES.has(this.status) : RETRYABLE_CODES.has(this.code);
   }
 }
 

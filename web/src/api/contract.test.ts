@@ -37,4 +37,9 @@ describe("the typed contract", () => {
     const limit = paths["/api/conversations"].get.parameters.find((p: { name: string }) => p.name === "limit");
     expect(limit.description).toContain(`1 to ${limits.PAGE_MAX}`);
   });
+
+  it("retries what the server's table says may be retried", () => {
+    const s = (JSON.parse(readFileSync(join(__dirname, "openapi.json"), "utf8")) as Record<string, any>).components.schemas;
+    expect([...limits.RETRYABLE_CODES].sort()).toEqual([...s.ErrorCode["x-retryable"]].sort());
+  });
 });

@@ -197,13 +197,10 @@ pub async fn call(
     // One deadline for the whole call, however many exchanges it takes.
     let outcome = tokio::time::timeout(state.config.mcp.timeout, async {
         let headers = servers::open_headers(state, &server).await?;
-        let client = state
-            .mcp()
-            .map_err(|_| "the MCP client could not start".to_owned())?;
+        let client = state.mcp().map_err(|_| CallError::NoClient)?;
         let connection = client
             .reconnect(&server.url, &headers, server.protocol.as_deref())
-            .await
-            .map_err(servers::public)?;
+            .await?;
         let result = client
             .call_tool(
                 &server.url,
@@ -213,12 +210,12 @@ pub async fn call(
                 &request["arguments"],
             )
             .await
-            .map_err(servers::public);
+            .map_err(CallError::from);
         client.close(&server.url, &headers, &connection).await;
         result
     })
     .await
-    .unwrap_or_else(|_| Err(servers::public(McpError::Timeout)));
+    .unwrap_or(Err(CallError::Exchange(McpError::Timeout)));
     let usage = Some(ExecutionUsage {
         wall_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         fuel: 0,
@@ -239,15 +236,27 @@ pub async fn call(
             );
             (Some(output), None, usage)
         }
-        Err(message) => (
+        Err(error) => (
             None,
             Some(ExecutionError {
                 code: "mcp_unavailable".into(),
-                message,
+                message: error.to_string(),
             }),
             usage,
         ),
     }
+}
+
+/// Why a call to an MCP server ended without its result; the sentence is for the model and the
+/// audit trail, never the server's internals.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    #[error(transparent)]
+    Headers(#[from] servers::HeadersError),
+    #[error("the MCP client could not start")]
+    NoClient,
+    #[error("{}", servers::public(.0))]
+    Exchange(#[from] McpError),
 }
 
 /// The text parts of a tool result.

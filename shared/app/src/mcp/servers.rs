@@ -180,7 +180,7 @@ pub async fn put(
                 server.headers.clone(),
                 open_headers(state, server)
                     .await
-                    .map_err(|m| DomainError::new(ErrorCode::McpUnavailable, m))?,
+                    .map_err(|e| DomainError::new(ErrorCode::McpUnavailable, e.to_string()))?,
             ),
             None => (Vec::new(), None, Vec::new()),
         },
@@ -199,7 +199,7 @@ pub async fn put(
         tracing::info!(server = %id, error = %e, "an MCP server could not be listed");
         DomainError::new(
             ErrorCode::McpUnavailable,
-            format!("the MCP server could not be listed: {}", public(e)),
+            format!("the MCP server could not be listed: {}", public(&e)),
         )
     })?;
     let usable = within_limits(&id, tools, state.config.mcp.max_listing_bytes)?;
@@ -278,11 +278,20 @@ pub async fn delete(state: &AppState, user: UserId, id: McpServerId) -> Result<b
     Ok(state.store().delete_mcp_server(user, &id, &entry).await?)
 }
 
+/// Why a stored server's headers cannot be used; the sentence is for the user.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HeadersError {
+    #[error("the server's stored headers cannot be opened: set them again")]
+    Sealed,
+    #[error("the server's stored headers are unreadable: set them again")]
+    Unreadable,
+}
+
 /// The server's headers, opened.
 pub(crate) async fn open_headers(
     state: &AppState,
     server: &McpServer,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, HeadersError> {
     let Some(sealed) = &server.headers else {
         return Ok(Vec::new());
     };
@@ -296,15 +305,15 @@ pub(crate) async fn open_headers(
     .await
     .map_err(|e| {
         tracing::error!(server = %server.id, error = %e, "the MCP server's headers do not open");
-        "the server's stored headers cannot be opened: set them again".to_owned()
+        HeadersError::Sealed
     })?;
-    let map: BTreeMap<String, String> = serde_json::from_str(&text)
-        .map_err(|_| "the server's stored headers are unreadable: set them again".to_owned())?;
+    let map: BTreeMap<String, String> =
+        serde_json::from_str(&text).map_err(|_| HeadersError::Unreadable)?;
     Ok(map.into_iter().collect())
 }
 
 /// What a client may be told of a failed exchange: the kind, not the server's internals.
-pub(crate) fn public(error: McpError) -> String {
+pub(crate) fn public(error: &McpError) -> String {
     match error {
         McpError::Refused(_) => "its address is not one this service may call".into(),
         McpError::Unreachable(_) => "it could not be reached".into(),

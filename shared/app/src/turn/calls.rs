@@ -12,7 +12,7 @@ use bestchat_domain::tool::{
 };
 use bestchat_tools::policy::{AutoApproval, Rule};
 use bestchat_tools::registry::{Entry, Registry};
-use bestchat_tools::{Arguments, Ceilings, ExecRequest, Limits};
+use bestchat_tools::{ArgumentError, Arguments, Ceilings, ExecRequest, Limits};
 use serde_json::{Value, json};
 
 use crate::mcp::McpTool;
@@ -234,7 +234,7 @@ pub(crate) fn decide(
         if let Err(problem) = check_arguments(entry.parameters(), &call.arguments) {
             execution.error = Some(ExecutionError {
                 code: "invalid_arguments".into(),
-                message: problem,
+                message: problem.to_string(),
             });
             out.push_ended(execution, step);
             continue;
@@ -325,9 +325,8 @@ fn policy_refusal(
 
 /// The schema's verdict on the arguments; arguments that were not JSON at all arrive as the
 /// string the model wrote.
-fn check_arguments(schema: &Value, arguments: &Value) -> Result<(), String> {
-    let checker = Arguments::compile(schema).map_err(|e| e.to_string())?;
-    checker.check(arguments).map_err(|e| e.to_string())
+fn check_arguments(schema: &Value, arguments: &Value) -> Result<(), ArgumentError> {
+    Arguments::compile(schema)?.check(arguments)
 }
 
 /// What the model is told of an ended call: the tool's JSON, or why there is none.

@@ -250,8 +250,8 @@ impl McpConfig {
         })
     }
 
-    pub fn limits(&self) -> crate::mcp::client::Limits {
-        crate::mcp::client::Limits {
+    pub fn limits(&self) -> bestchat_mcp::Limits {
+        bestchat_mcp::Limits {
             timeout: self.timeout,
             max_response_bytes: self.max_response_bytes,
             max_tools: self.max_tools,

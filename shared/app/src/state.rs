@@ -95,7 +95,7 @@ pub struct AppState {
     /// The sandbox and module sources, built on first use: most functions never touch them.
     tools: std::sync::OnceLock<Result<ToolRuntime, crate::tools::ToolStartError>>,
     blobs: std::sync::OnceLock<Arc<dyn BlobStore>>,
-    mcp: std::sync::OnceLock<Result<crate::mcp::client::McpClient, crate::mcp::client::McpError>>,
+    mcp: std::sync::OnceLock<Result<bestchat_mcp::McpClient, bestchat_mcp::McpError>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -304,10 +304,10 @@ impl AppState {
 
     /// The MCP client (its connection pool through the guard), built the first time a
     /// function needs it and kept for the process.
-    pub fn mcp(&self) -> Result<&crate::mcp::client::McpClient, AppError> {
+    pub fn mcp(&self) -> Result<&bestchat_mcp::McpClient, AppError> {
         self.mcp
             .get_or_init(|| {
-                crate::mcp::client::McpClient::new(self.guard.clone(), self.config.mcp.limits())
+                bestchat_mcp::McpClient::new(self.guard.clone(), self.config.mcp.limits())
             })
             .as_ref()
             .map_err(|e| AppError::Internal(e.to_string()))

@@ -8,7 +8,6 @@
 //! of an MCP tool is `network` otherwise (`destructive` when the server says so: a claim that
 //! makes a call more careful is taken either way).
 
-pub mod client;
 pub mod servers;
 
 use std::time::Instant;
@@ -21,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::state::AppState;
-use client::{ListedTool, McpError};
+use bestchat_mcp::{ListedTool, McpError};
 
 /// Most of a failed tool's text the model and the audit trail are given.
 pub const MAX_ERROR_CHARS: usize = 2_000;

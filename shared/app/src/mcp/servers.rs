@@ -14,7 +14,7 @@ use bestchat_tools::manifest::{MAX_DESCRIPTION_CHARS, MAX_SCHEMA_BYTES};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::client::{ListedTool, McpError};
+use bestchat_mcp::{ListedTool, McpError};
 use super::{McpTool, offered};
 use crate::error::AppError;
 use crate::secrets::{Binding, open, origin_of, seal};

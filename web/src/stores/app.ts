@@ -19,6 +19,7 @@ import type { ChatSocket, ConnectionState } from "../ws/client";
 import { Drafts } from "./drafts";
 import { MESSAGES_LOADED_MAX, MessageStore, type MessageItem } from "./messages";
 import { Outbox, type Outgoing } from "./outbox";
+import { SettingsStore } from "./settings";
 import { sentence } from "../ui/format";
 
 export interface Toast {
@@ -70,6 +71,9 @@ export class ChatApp {
   private toastId = 0;
   private searchSeq = 0;
 
+  /** The settings screens' use cases and lists. */
+  readonly settings: SettingsStore;
+
   constructor(
     readonly api: Api,
     readonly socket: ChatSocket,
@@ -79,6 +83,7 @@ export class ChatApp {
     messages = new MessageStore(),
   ) {
     this.messages = messages;
+    this.settings = new SettingsStore(api, () => this.loadProviders());
     this.drafts = new Drafts(storage, owner);
     this.outbox = new Outbox(api, storage, owner, {
       sent: (entry, pair) => this.acknowledged(entry, pair),

@@ -1,7 +1,7 @@
 import { useSignal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import { ApiError } from "../api/client";
-import type { AutoApproval, ModelInfo, ProviderView, Risk, Rule, ServerView, ToolView } from "../api/types";
+import type { AutoApproval, ModelInfo, ProviderView, PutProviderConfig, Risk, Rule } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import { Dialog } from "./Dialog";
 import { sentence } from "./format";
@@ -37,10 +37,9 @@ const UNAVAILABLE: Record<NonNullable<ProviderView["unavailable"]>["code"], stri
 };
 
 /** Runs a change, then `after` (a reload); a failure is shown in `status` instead. */
-async function attempt(status: { value: string }, change: () => Promise<unknown>, after: () => unknown): Promise<void> {
+async function attempt(status: { value: string }, change: () => Promise<unknown>): Promise<void> {
   try {
     await change();
-    await after();
   } catch (e) {
     status.value = message(e);
   }
@@ -127,14 +126,13 @@ function ProviderCard({ app, provider, open }: { app: ChatApp; provider: Provide
   const summary = useSignal(config?.summary_model ?? "");
   const error = useSignal("");
   const saved = useSignal(false);
-  const save = async (body: Parameters<ChatApp["api"]["putProviderConfig"]>[1]) => {
+  const save = async (body: PutProviderConfig) => {
     error.value = "";
     saved.value = false;
     try {
-      await app.api.putProviderConfig(provider.id, body);
+      await app.settings.saveProviderConfig(provider.id, body);
       key.value = "";
       saved.value = true;
-      await app.loadProviders();
     } catch (e) {
       error.value = message(e);
     }
@@ -214,7 +212,7 @@ function ProviderCard({ app, provider, open }: { app: ChatApp; provider: Provide
             <button
               type="button"
               class="ghost"
-              onClick={() => void attempt(error, () => app.api.deleteProviderConfig(provider.id), () => app.loadProviders())}
+              onClick={() => void attempt(error, () => app.settings.resetProviderConfig(provider.id))}
             >
               Reset
             </button>
@@ -253,7 +251,7 @@ function CustomProvider({ app }: { app: ChatApp }) {
         ]
       : [];
     try {
-      await app.api.putProviderConfig(id.value, {
+      await app.settings.saveProviderConfig(id.value, {
         protocol: protocol.value,
         base_url: baseUrl.value,
         api_key: key.value || undefined,
@@ -261,7 +259,6 @@ function CustomProvider({ app }: { app: ChatApp }) {
         default_model: model.value || undefined,
       });
       id.value = baseUrl.value = key.value = model.value = "";
-      await app.loadProviders();
     } catch (e) {
       error.value = message(e);
     }
@@ -318,24 +315,16 @@ function CustomProvider({ app }: { app: ChatApp }) {
 }
 
 function Approval({ app }: { app: ChatApp }) {
-  const rules = useSignal<AutoApproval | null>(null);
-  const tools = useSignal<ToolView[]>([]);
+  const { rules, tools } = app.settings;
   const status = useSignal("");
   useEffect(() => {
-    void Promise.all([app.api.autoApproval(), app.api.tools()]).then(
-      ([r, t]) => {
-        rules.value = r;
-        tools.value = t.items;
-      },
-      (e) => (status.value = message(e)),
-    );
+    app.settings.loadApproval().catch((e) => (status.value = message(e)));
   }, []);
   const r = rules.value;
   if (!r) return <p class="muted">{status.value || "Loading…"}</p>;
   const save = async (next: AutoApproval) => {
-    rules.value = next;
     try {
-      rules.value = await app.api.putAutoApproval(next);
+      await app.settings.saveApproval(next);
       status.value = "Saved.";
     } catch (e) {
       status.value = message(e);
@@ -412,10 +401,11 @@ function Approval({ app }: { app: ChatApp }) {
 }
 
 function Tools({ app }: { app: ChatApp }) {
-  const tools = useSignal<ToolView[]>([]);
+  const { tools } = app.settings;
   const status = useSignal("");
-  const load = () => void app.api.tools().then((t) => (tools.value = t.items), (e) => (status.value = message(e)));
-  useEffect(load, []);
+  useEffect(() => {
+    app.settings.loadTools().catch((e) => (status.value = message(e)));
+  }, []);
   const register = async (e: Event) => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
@@ -427,10 +417,9 @@ function Tools({ app }: { app: ChatApp }) {
       const bytes = new Uint8Array(await moduleFile.arrayBuffer());
       let binary = "";
       for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-      await app.api.registerTool(manifest, btoa(binary));
+      await app.settings.registerTool(manifest, btoa(binary));
       status.value = "Registered.";
       form.reset();
-      load();
     } catch (err) {
       status.value = message(err);
     }
@@ -448,7 +437,7 @@ function Tools({ app }: { app: ChatApp }) {
               <button
                 type="button"
                 class="ghost"
-                onClick={() => void attempt(status, () => app.api.deleteTool(t.id!), load)}
+                onClick={() => void attempt(status, () => app.settings.removeTool(t.id!))}
               >
                 Remove
               </button>
@@ -478,24 +467,24 @@ function Tools({ app }: { app: ChatApp }) {
 }
 
 function McpServers({ app }: { app: ChatApp }) {
-  const servers = useSignal<ServerView[]>([]);
+  const { servers } = app.settings;
   const status = useSignal("");
   const id = useSignal("");
   const url = useSignal("");
   const headerName = useSignal("");
   const headerValue = useSignal("");
-  const load = () => void app.api.mcpServers().then((s) => (servers.value = s.items), (e) => (status.value = message(e)));
-  useEffect(load, []);
+  useEffect(() => {
+    app.settings.loadServers().catch((e) => (status.value = message(e)));
+  }, []);
   const add = async (e: Event) => {
     e.preventDefault();
     try {
-      await app.api.putMcpServer(id.value, {
+      await app.settings.addServer(id.value, {
         url: url.value,
         headers: headerName.value ? { [headerName.value]: headerValue.value } : undefined,
       });
       id.value = url.value = headerName.value = headerValue.value = "";
       status.value = "Added.";
-      load();
     } catch (err) {
       status.value = message(err);
     }
@@ -514,7 +503,7 @@ function McpServers({ app }: { app: ChatApp }) {
           <button
             type="button"
             class="ghost"
-            onClick={() => void attempt(status, () => app.api.deleteMcpServer(s.id), load)}
+            onClick={() => void attempt(status, () => app.settings.removeServer(s.id))}
           >
             Remove
           </button>

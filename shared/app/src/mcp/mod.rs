@@ -15,12 +15,12 @@ use std::time::Instant;
 use bestchat_domain::ids::UserId;
 use bestchat_domain::mcp::{McpServer, McpServerId};
 use bestchat_domain::tool::{ExecutionError, ExecutionUsage};
+use bestchat_mcp::{ListedTool, McpError};
 use bestchat_tools::Risk;
 use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::state::AppState;
-use bestchat_mcp::{ListedTool, McpError};
 
 /// Most of a failed tool's text the model and the audit trail are given.
 pub const MAX_ERROR_CHARS: usize = 2_000;

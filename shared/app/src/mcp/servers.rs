@@ -9,12 +9,12 @@ use bestchat_domain::mcp::{McpServer, McpServerId};
 use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::{DomainError, ErrorCode};
+use bestchat_mcp::{ListedTool, McpError};
 use bestchat_tools::Arguments;
 use bestchat_tools::manifest::{MAX_DESCRIPTION_CHARS, MAX_SCHEMA_BYTES};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use bestchat_mcp::{ListedTool, McpError};
 use super::{McpTool, offered};
 use crate::error::AppError;
 use crate::secrets::{Binding, open, origin_of, seal};

@@ -70,26 +70,66 @@ const FINISH_RETRY_DELAY: Duration = Duration::from_millis(100);
 pub async fn handle(state: Arc<AppState>, payload: Value) -> Result<Value, AppError> {
     let job: TurnJob = serde_json::from_value(payload)
         .map_err(|e| AppError::Payload(format!("chat-turn: {e}")))?;
-    let mut outcomes = Vec::new();
+    let mut steps = Vec::new();
     let mut next = Some(job);
     // The steps this invocation runs share one deadline, so the chain ends (its last answer
     // `incomplete`, honestly) before the function's own timeout could kill it mid-write.
     let deadline = tokio::time::Instant::now() + state.config.turn_max_duration;
     // Bounded: each step's answer is a new message, and the step limit ends the chain.
     while let Some(job) = next.take() {
-        let (outcome, then) = if job.continue_tools {
+        let outcome = if job.continue_tools {
             round::advance(&state, &job).await?
         } else {
             run(&state, &job, deadline).await?
         };
-        outcomes.push(outcome);
-        next = then;
+        steps.push(outcome.name());
+        next = outcome.then();
     }
-    Ok(json!({ "outcome": outcomes.last().copied().unwrap_or_default(), "steps": outcomes }))
+    Ok(json!({ "outcome": steps.last().copied().unwrap_or_default(), "steps": steps }))
 }
 
-/// What a step did, and the loop's next job when it goes on in this invocation.
-pub type StepOutcome = (&'static str, Option<TurnJob>);
+/// What a step did; the two that go on carry the loop's next job in this invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// Another invocation runs this answer.
+    AlreadyClaimed,
+    /// The janitor ended the answer while the turn ran; the turn stopped without writing.
+    LeaseLost,
+    ConversationGone,
+    MessageGone,
+    /// The answer ended with this status, and nothing follows.
+    Ended(MessageStatus),
+    /// Tool calls wait for the user's decision.
+    ToolsWaiting,
+    /// The answer asked for tools, all decided: they run next.
+    ToolCalls(TurnJob),
+    /// The tools' results are in: the model's next step follows.
+    ToolsDone(TurnJob),
+}
+
+impl StepOutcome {
+    /// The step's name in chat-turn's answer.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AlreadyClaimed => "already_claimed",
+            Self::LeaseLost => "lease_lost",
+            Self::ConversationGone => "conversation_gone",
+            Self::MessageGone => "message_gone",
+            Self::Ended(status) => status.as_str(),
+            Self::ToolsWaiting => "tools_waiting",
+            Self::ToolCalls(_) => "tool_calls",
+            Self::ToolsDone(_) => "tools_done",
+        }
+    }
+
+    /// The job that follows in this invocation, if any.
+    pub fn then(self) -> Option<TurnJob> {
+        match self {
+            Self::ToolCalls(job) | Self::ToolsDone(job) => Some(job),
+            _ => None,
+        }
+    }
+}
 
 /// Claims the answer, then runs the turn while its lease is kept. If the lease is lost (the
 /// janitor ended the answer), the turn is dropped where it stands: it can no longer write, and
@@ -113,7 +153,7 @@ pub async fn run(
         .await?
     {
         tracing::info!(message = %job.message_id, "turn already claimed; nothing to do");
-        return Ok(("already_claimed", None));
+        return Ok(StepOutcome::AlreadyClaimed);
     }
     // Cancel safety: `keep` returns only when the lease is lost, and then dropping the turn
     // wherever it waits is the point; the turn finishing first drops `keep`, which at worst
@@ -122,7 +162,7 @@ pub async fn run(
         outcome = answer(state, job, &lease, deadline) => outcome,
         () = lease.keep(store) => {
             tracing::warn!(message = %job.message_id, lease = %lease.id(), "lease lost; the turn stops without writing");
-            Ok(("lease_lost", None))
+            Ok(StepOutcome::LeaseLost)
         }
     }
 }
@@ -138,10 +178,10 @@ async fn answer(
         .get_conversation(job.user_id, job.conversation_id)
         .await?
     else {
-        return Ok(("conversation_gone", None));
+        return Ok(StepOutcome::ConversationGone);
     };
     let Some(answer) = store.get_message(job.user_id, job.message_id).await? else {
-        return Ok(("message_gone", None));
+        return Ok(StepOutcome::MessageGone);
     };
     let started = Instant::now();
     let mut fanout = Fanout::start(state, job.user_id, job.conversation_id, job.message_id).await;
@@ -435,7 +475,7 @@ async fn finish(
     lease.ending();
     if !write_final(state, &final_message, log.as_ref(), lease, &records).await? {
         tracing::warn!(message = %final_message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
-        return Ok(("lease_lost", None));
+        return Ok(StepOutcome::LeaseLost);
     }
     tracing::info!(
         message = %final_message.id, lease = %lease.id(), status = status.as_str(),
@@ -479,21 +519,18 @@ async fn finish(
         .event(&completed_event_with(final_message, turn_usage))
         .await;
     let Some(decided) = decided else {
-        return Ok((status.as_str(), None));
+        return Ok(StepOutcome::Ended(status));
     };
     round::announce_decided(state, &decided).await;
     if status != MessageStatus::Complete {
-        return Ok((status.as_str(), None));
+        return Ok(StepOutcome::Ended(status));
     }
-    Ok((
-        "tool_calls",
-        Some(TurnJob {
-            user_id: user,
-            conversation_id: conversation,
-            message_id: step,
-            continue_tools: true,
-        }),
-    ))
+    Ok(StepOutcome::ToolCalls(TurnJob {
+        user_id: user,
+        conversation_id: conversation,
+        message_id: step,
+        continue_tools: true,
+    }))
 }
 
 /// A stopped or cut answer never gets the provider's own count, yet the provider bills what it
@@ -657,4 +694,39 @@ fn record_metrics(state: &AppState, log: &bestchat_domain::usage::UsageLog, fram
     state
         .metrics
         .emit(&[("Provider", log.provider.as_str())], &values);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_steps_that_go_on_carry_a_job_and_each_keeps_its_name() {
+        let job = TurnJob {
+            user_id: UserId::from_uuid(uuid::Uuid::now_v7()),
+            conversation_id: ConversationId::from_uuid(uuid::Uuid::now_v7()),
+            message_id: MessageId::from_uuid(uuid::Uuid::now_v7()),
+            continue_tools: true,
+        };
+        let going_on = [
+            (StepOutcome::ToolCalls(job.clone()), "tool_calls"),
+            (StepOutcome::ToolsDone(job.clone()), "tools_done"),
+        ];
+        for (outcome, name) in going_on {
+            assert_eq!(outcome.name(), name);
+            assert_eq!(outcome.then(), Some(job.clone()));
+        }
+        let ending = [
+            (StepOutcome::AlreadyClaimed, "already_claimed"),
+            (StepOutcome::LeaseLost, "lease_lost"),
+            (StepOutcome::ConversationGone, "conversation_gone"),
+            (StepOutcome::MessageGone, "message_gone"),
+            (StepOutcome::ToolsWaiting, "tools_waiting"),
+            (StepOutcome::Ended(MessageStatus::Incomplete), "incomplete"),
+        ];
+        for (outcome, name) in ending {
+            assert_eq!(outcome.name(), name);
+            assert_eq!(outcome.then(), None);
+        }
+    }
 }

@@ -13,7 +13,7 @@ use bestchat_tools::{ExecRequest, ExecResponse};
 use futures_util::StreamExt;
 
 use super::calls::{DecidedCalls, RUN_GRACE, Toolbox, result_message};
-use super::{TurnJob, broadcast, to_every_device};
+use super::{StepOutcome, TurnJob, broadcast, to_every_device};
 use crate::error::AppError;
 use crate::settings::{auto_approval, fetch_hosts};
 use crate::state::AppState;
@@ -57,10 +57,10 @@ pub(super) async fn auto_approved_before(
 pub(super) async fn advance(
     state: &AppState,
     job: &TurnJob,
-) -> Result<(&'static str, Option<TurnJob>), AppError> {
+) -> Result<StepOutcome, AppError> {
     let store = state.store();
     let Some(step) = store.get_message(job.user_id, job.message_id).await? else {
-        return Ok(("message_gone", None));
+        return Ok(StepOutcome::MessageGone);
     };
     let approved: Vec<ToolExecution> = store
         .executions_of(job.user_id, step.id)
@@ -259,7 +259,7 @@ async fn execute(
 pub(crate) async fn next_step(
     state: &AppState,
     step: &Message,
-) -> Result<(&'static str, Option<TurnJob>), AppError> {
+) -> Result<StepOutcome, AppError> {
     let at = now();
     let next = Message {
         id: MessageId::generate(),
@@ -285,7 +285,7 @@ pub(crate) async fn next_step(
         .continue_step(step.user_id, step.id, &next, claim_by)
         .await?
     {
-        return Ok(("tools_waiting", None));
+        return Ok(StepOutcome::ToolsWaiting);
     }
     // A step that waited for the user has gone on: its devices stop showing it as waiting.
     if step.status == MessageStatus::AwaitingApproval
@@ -308,15 +308,12 @@ pub(crate) async fn next_step(
         },
     )
     .await;
-    Ok((
-        "tools_done",
-        Some(TurnJob {
-            user_id: next.user_id,
-            conversation_id: next.conversation_id,
-            message_id: next.id,
-            continue_tools: false,
-        }),
-    ))
+    Ok(StepOutcome::ToolsDone(TurnJob {
+        user_id: next.user_id,
+        conversation_id: next.conversation_id,
+        message_id: next.id,
+        continue_tools: false,
+    }))
 }
 
 /// `tool.pending` to every device of the user, whatever it follows: approval may come from any.

@@ -9,19 +9,12 @@ use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::Timestamp;
 use bestchat_domain::tool::ToolExecution;
 use bestchat_tools::sandbox::sha256_hex;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// `tool_execution.<what>` for `execution` as it stands after the move.
 pub fn execution(execution: &ToolExecution, what: &str, at: Timestamp) -> AuditEntry {
     let decision = execution.decision.as_ref();
-    let runs = match (
-        execution.request.get("mcp"),
-        execution.request.get("module"),
-    ) {
-        (Some(mcp), _) => json!({ "mcp": mcp }),
-        (None, Some(module)) => json!({ "module": module }),
-        (None, None) => Value::Null,
-    };
+    let runs = execution.runs_on();
     AuditEntry::of(
         execution.user_id,
         &format!("tool_execution.{what}"),

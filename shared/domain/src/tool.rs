@@ -139,12 +139,123 @@ pub struct ToolExecution {
     pub updated_at: Timestamp,
 }
 
+/// Where a call runs, as its stored request says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    /// The tool executor's sandbox: the request is an executor request.
+    Sandbox,
+    /// A remote MCP server's tool; `None` when the stored request does not name one whole (the
+    /// call then fails, never runs elsewhere).
+    Mcp(Option<McpTarget>),
+}
+
+/// An MCP server's tool, at the origin the call was decided for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpTarget {
+    pub server: String,
+    pub tool: String,
+    pub origin: String,
+}
+
+/// The key a stored request names its MCP target under; written and read only here.
+const MCP_KEY: &str = "mcp";
+
+impl McpTarget {
+    /// The stored request of a call of this tool with `arguments`.
+    pub fn request(&self, arguments: &serde_json::Value) -> serde_json::Value {
+        serde_json::json!({
+            MCP_KEY: { "server": self.server, "tool": self.tool, "origin": self.origin },
+            "arguments": arguments,
+        })
+    }
+}
+
 impl ToolExecution {
+    /// Where this call runs.
+    pub fn runner(&self) -> Runner {
+        let Some(mcp) = self.request.get(MCP_KEY) else {
+            return Runner::Sandbox;
+        };
+        let field = |key: &str| {
+            mcp.get(key)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        Runner::Mcp(match (field("server"), field("tool"), field("origin")) {
+            (Some(server), Some(tool), Some(origin)) => Some(McpTarget {
+                server,
+                tool,
+                origin,
+            }),
+            _ => None,
+        })
+    }
+
+    /// What the audit trail records of where the call runs: the MCP target as stored, or the
+    /// module.
+    pub fn runs_on(&self) -> serde_json::Value {
+        match (self.request.get(MCP_KEY), self.request.get("module")) {
+            (Some(mcp), _) => serde_json::json!({ MCP_KEY: mcp }),
+            (None, Some(module)) => serde_json::json!({ "module": module }),
+            (None, None) => serde_json::Value::Null,
+        }
+    }
+
     /// Where a list of these stands after this one (executions are listed newest first, by `created_at`).
     pub fn cursor_key(&self) -> crate::page::CursorKey {
         crate::page::CursorKey {
             at: self.created_at,
             id: *self.id.as_uuid(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_request(request: serde_json::Value) -> ToolExecution {
+        let at = crate::time::now();
+        ToolExecution {
+            id: ToolExecutionId::generate(),
+            user_id: UserId::generate(),
+            conversation_id: ConversationId::generate(),
+            message_id: MessageId::generate(),
+            tool_call_id: "c1".into(),
+            tool: "t".into(),
+            risk: "read".into(),
+            arguments: serde_json::json!({}),
+            status: ExecutionStatus::Pending,
+            decision: None,
+            output: None,
+            error: None,
+            usage: None,
+            request,
+            expires_at: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn where_a_call_runs_is_read_from_what_was_stored() {
+        let target = McpTarget {
+            server: "gh".into(),
+            tool: "search".into(),
+            origin: "https://mcp.example.com".into(),
+        };
+        let stored = with_request(target.request(&serde_json::json!({"q": 1})));
+        assert_eq!(stored.runner(), Runner::Mcp(Some(target)));
+        assert_eq!(stored.request["arguments"]["q"], 1);
+        assert_eq!(stored.runs_on()["mcp"]["origin"], "https://mcp.example.com");
+        // Half a target never runs anywhere else.
+        let partial = with_request(serde_json::json!({"mcp": {"server": "gh"}}));
+        assert_eq!(partial.runner(), Runner::Mcp(None));
+        let sandboxed = with_request(serde_json::json!({"module": {"builtin": "calculator"}}));
+        assert_eq!(sandboxed.runner(), Runner::Sandbox);
+        assert_eq!(
+            sandboxed.runs_on(),
+            serde_json::json!({"module": {"builtin": "calculator"}})
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use bestchat_domain::ids::UserId;
 use bestchat_domain::mcp::{McpServer, McpServerId};
-use bestchat_domain::tool::{ExecutionError, ExecutionUsage};
+use bestchat_domain::tool::{ExecutionError, ExecutionUsage, McpTarget};
 use bestchat_mcp::{ListedTool, McpError};
 use bestchat_tools::Risk;
 use serde_json::{Value, json};
@@ -42,10 +42,12 @@ pub struct McpTool {
 
 /// What a stored call of an MCP tool asks.
 pub fn request(tool: &McpTool, arguments: &Value) -> Value {
-    json!({
-        "mcp": { "server": tool.server, "tool": tool.tool, "origin": tool.origin },
-        "arguments": arguments,
-    })
+    McpTarget {
+        server: tool.server.to_string(),
+        tool: tool.tool.clone(),
+        origin: tool.origin.clone(),
+    }
+    .request(arguments)
 }
 
 /// The tools of the user's enabled servers, as last listed, except those whose name is
@@ -141,7 +143,8 @@ pub fn risk_of(annotations: Option<&Value>, trusted: bool) -> Risk {
 pub async fn call(
     state: &AppState,
     user: UserId,
-    request: &Value,
+    target: Option<McpTarget>,
+    arguments: &Value,
 ) -> (
     Option<Value>,
     Option<ExecutionError>,
@@ -158,13 +161,9 @@ pub async fn call(
             None,
         )
     };
-    let (Some(server), Some(tool), Some(origin)) = (
-        request["mcp"]["server"]
-            .as_str()
-            .and_then(|s| McpServerId::parse(s).ok()),
-        request["mcp"]["tool"].as_str(),
-        request["mcp"]["origin"].as_str(),
-    ) else {
+    let Some((server, McpTarget { tool, origin, .. })) =
+        target.and_then(|t| McpServerId::parse(&t.server).ok().map(|server| (server, t)))
+    else {
         return failed(
             "invalid_request",
             "the stored call names no MCP tool".into(),
@@ -187,7 +186,7 @@ pub async fn call(
         }
     };
     // Approved for one server, the call never goes to wherever the server was moved since.
-    if crate::secrets::origin_of(&server.url).as_deref() != Some(origin) {
+    if crate::secrets::origin_of(&server.url).as_deref() != Some(origin.as_str()) {
         return failed(
             "server_moved",
             "the MCP server's address changed after this call was decided; it was not sent".into(),
@@ -201,13 +200,7 @@ pub async fn call(
             .reconnect(&server.url, &headers, server.protocol.as_deref())
             .await?;
         let result = client
-            .call_tool(
-                &server.url,
-                &headers,
-                &connection,
-                tool,
-                &request["arguments"],
-            )
+            .call_tool(&server.url, &headers, &connection, &tool, arguments)
             .await
             .map_err(CallError::from);
         client.close(&server.url, &headers, &connection).await;

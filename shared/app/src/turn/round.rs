@@ -7,7 +7,9 @@
 use bestchat_domain::ids::{MessageId, UserId};
 use bestchat_domain::message::{Message, MessageStatus, Role};
 use bestchat_domain::time::{after, now};
-use bestchat_domain::tool::{ExecutionError, ExecutionStatus, ExecutionUsage, ToolExecution};
+use bestchat_domain::tool::{
+    ExecutionError, ExecutionStatus, ExecutionUsage, Runner, ToolExecution,
+};
 use bestchat_domain::wire::ServerEvent;
 use bestchat_tools::{ExecRequest, ExecResponse};
 use futures_util::StreamExt;
@@ -54,10 +56,7 @@ pub(super) async fn auto_approved_before(
 
 /// Runs the step's approved calls, then continues the loop if every call has ended: the next
 /// answer's job, when this invocation created it.
-pub(super) async fn advance(
-    state: &AppState,
-    job: &TurnJob,
-) -> Result<StepOutcome, AppError> {
+pub(super) async fn advance(state: &AppState, job: &TurnJob) -> Result<StepOutcome, AppError> {
     let store = state.store();
     let Some(step) = store.get_message(job.user_id, job.message_id).await? else {
         return Ok(StepOutcome::MessageGone);
@@ -103,10 +102,17 @@ async fn run_call(
     {
         return Ok(());
     }
-    let (mut output, error, usage) = if running.request.get("mcp").is_some() {
-        crate::mcp::call(state, running.user_id, &running.request).await
-    } else {
-        execute(state, &running).await
+    let (mut output, error, usage) = match running.runner() {
+        Runner::Mcp(target) => {
+            crate::mcp::call(
+                state,
+                running.user_id,
+                target,
+                &running.request["arguments"],
+            )
+            .await
+        }
+        Runner::Sandbox => execute(state, &running).await,
     };
     // As the store will hold it (and the model read it): no NUL.
     if let Some(output) = &mut output {
@@ -126,10 +132,9 @@ async fn run_call(
         updated_at: done_at,
         ..running
     };
-    let kind = if ended.request.get("mcp").is_some() {
-        "mcp"
-    } else {
-        "sandbox"
+    let kind = match ended.runner() {
+        Runner::Mcp(_) => "mcp",
+        Runner::Sandbox => "sandbox",
     };
     let mut values = vec![crate::metrics::Metric::count("ToolRuns", 1)];
     if let Some(u) = &ended.usage {
@@ -256,10 +261,7 @@ async fn execute(
 
 /// Creates the loop's next answer once every call of `step` has ended; its job, or `None` when
 /// a call is still open or another invocation went on first.
-pub(crate) async fn next_step(
-    state: &AppState,
-    step: &Message,
-) -> Result<StepOutcome, AppError> {
+pub(crate) async fn next_step(state: &AppState, step: &Message) -> Result<StepOutcome, AppError> {
     let at = now();
     let next = Message {
         id: MessageId::generate(),

@@ -281,7 +281,7 @@ pub fn ws_api(templates: &[(&'static str, &str)]) -> Result<WsApi, TemplateError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bestchat_app::api::HTTP_FUNCTIONS;
+    use bestchat_app::openapi::OPERATIONS;
     use std::collections::BTreeSet;
 
     #[test]
@@ -307,7 +307,7 @@ mod tests {
             .into_iter()
             .map(|r| r.function)
             .collect();
-        let handled: BTreeSet<String> = HTTP_FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+        let handled: BTreeSet<String> = OPERATIONS.iter().map(|o| o.function.to_owned()).collect();
         assert_eq!(routed, handled);
     }
 
@@ -315,7 +315,6 @@ mod tests {
     /// same path, public exactly when the template has no authorizer.
     #[test]
     fn template_routes_and_the_openapi_document_match() {
-        use bestchat_app::openapi::OPERATIONS;
         let routed: BTreeSet<(String, String, String, bool)> = http_routes(TEMPLATES)
             .unwrap()
             .into_iter()
@@ -383,7 +382,7 @@ mod tests {
     #[test]
     fn every_binary_has_a_handler() {
         let mut handled: BTreeSet<String> =
-            HTTP_FUNCTIONS.iter().map(|f| f.name.to_owned()).collect();
+            OPERATIONS.iter().map(|o| o.function.to_owned()).collect();
         handled.extend(
             bestchat_app::ws::WS_FUNCTIONS
                 .iter()

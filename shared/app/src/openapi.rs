@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::health::Health;
 use crate::api::messages::Retried;
+use crate::api::{self, Handler};
 use crate::http::Empty;
 use crate::http::ErrorBody;
 use crate::mcp::servers::{PutServer, ServerView};
@@ -70,9 +71,12 @@ const EXECUTIONS: &[Query] = &[
     PAGED[1],
 ];
 
-/// One operation of the template, named by its function as `HTTP_FUNCTIONS` names it.
+/// One HTTP route, declared once: its function (the template's binary), its handler, and the
+/// contract it keeps. The OpenAPI document, the local gateway's handlers and the checks of the
+/// template's routes all read this table.
 pub struct Operation {
     pub function: &'static str,
+    pub handler: Handler,
     pub method: &'static str,
     pub path: &'static str,
     pub summary: &'static str,
@@ -88,6 +92,7 @@ pub struct Operation {
 
 const fn op(
     function: &'static str,
+    handler: Handler,
     method: &'static str,
     path: &'static str,
     summary: &'static str,
@@ -96,6 +101,7 @@ const fn op(
 ) -> Operation {
     Operation {
         function,
+        handler,
         method,
         path,
         summary,
@@ -133,6 +139,7 @@ impl Operation {
 pub const OPERATIONS: &[Operation] = &[
     op(
         "health",
+        api::health::GET,
         "GET",
         "/api/health",
         "Liveness",
@@ -142,6 +149,7 @@ pub const OPERATIONS: &[Operation] = &[
     .public(),
     op(
         "openapi",
+        api::openapi::GET,
         "GET",
         "/api/openapi.json",
         "This document",
@@ -151,6 +159,7 @@ pub const OPERATIONS: &[Operation] = &[
     .public(),
     op(
         "conversations-create",
+        api::conversations::CREATE,
         "POST",
         "/api/conversations",
         "Create a conversation",
@@ -160,6 +169,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<CreateConversation>),
     op(
         "conversations-list",
+        api::conversations::LIST,
         "GET",
         "/api/conversations",
         "The user's conversations, newest-updated first",
@@ -169,6 +179,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_query(CONVERSATION_LIST),
     op(
         "conversations-get",
+        api::conversations::GET,
         "GET",
         "/api/conversations/{id}",
         "One conversation",
@@ -177,6 +188,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "conversations-update",
+        api::conversations::UPDATE,
         "PATCH",
         "/api/conversations/{id}",
         "Change a conversation",
@@ -186,6 +198,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<UpdateConversation>),
     op(
         "conversations-delete",
+        api::conversations::DELETE,
         "DELETE",
         "/api/conversations/{id}",
         "Delete a conversation and everything under it",
@@ -194,6 +207,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "messages-list",
+        api::messages::LIST,
         "GET",
         "/api/conversations/{id}/messages",
         "Its messages, oldest first",
@@ -203,6 +217,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_query(PAGED),
     op(
         "messages-get",
+        api::messages::GET,
         "GET",
         "/api/conversations/{id}/messages/{message_id}",
         "One message",
@@ -211,6 +226,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "messages-send",
+        api::messages::SEND,
         "POST",
         "/api/conversations/{id}/messages",
         "Send a message; 202 starts its answer, 200 repeats an earlier client_message_id",
@@ -221,6 +237,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<SendMessage>),
     op(
         "messages-retry",
+        api::messages::RETRY,
         "POST",
         "/api/conversations/{id}/messages/{message_id}/retry",
         "Run a failed last answer again as the same turn",
@@ -230,6 +247,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<Empty>),
     op(
         "providers-list",
+        api::providers::LIST_PROVIDERS,
         "GET",
         "/api/providers",
         "Providers with their state and models",
@@ -238,6 +256,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "models-list",
+        api::providers::LIST_MODELS,
         "GET",
         "/api/models",
         "Models of the providers this user can use",
@@ -246,6 +265,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "provider-configs-list",
+        api::provider_configs::LIST,
         "GET",
         "/api/provider-configs",
         "The user's provider configurations",
@@ -254,6 +274,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "provider-configs-put",
+        api::provider_configs::PUT,
         "PUT",
         "/api/provider-configs/{provider}",
         "Configure a provider (the key is write-only)",
@@ -263,6 +284,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<PutProviderConfig>),
     op(
         "provider-configs-delete",
+        api::provider_configs::DELETE,
         "DELETE",
         "/api/provider-configs/{provider}",
         "Forget a provider configuration",
@@ -271,6 +293,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "settings-auto-approval-get",
+        api::settings::GET_AUTO_APPROVAL,
         "GET",
         "/api/settings/auto-approval",
         "Auto-approval rules",
@@ -279,6 +302,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "settings-auto-approval-put",
+        api::settings::PUT_AUTO_APPROVAL,
         "PUT",
         "/api/settings/auto-approval",
         "Replace the auto-approval rules",
@@ -288,6 +312,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<AutoApproval>),
     op(
         "settings-fetch-hosts-get",
+        api::settings::GET_FETCH_HOSTS,
         "GET",
         "/api/settings/fetch-hosts",
         "Hosts http_fetch may reach",
@@ -296,6 +321,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "settings-fetch-hosts-put",
+        api::settings::PUT_FETCH_HOSTS,
         "PUT",
         "/api/settings/fetch-hosts",
         "Replace the hosts http_fetch may reach",
@@ -305,6 +331,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<FetchHosts>),
     op(
         "tools-create",
+        api::tools::CREATE,
         "POST",
         "/api/tools",
         "Register a WebAssembly tool",
@@ -314,6 +341,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<RegisterTool>),
     op(
         "tools-list",
+        api::tools::LIST,
         "GET",
         "/api/tools",
         "Built-in, own and MCP tools",
@@ -322,6 +350,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "tools-delete",
+        api::tools::DELETE,
         "DELETE",
         "/api/tools/{id}",
         "Remove an own tool",
@@ -330,6 +359,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "tool-executions-list",
+        api::tool_executions::LIST,
         "GET",
         "/api/tool-executions",
         "Tool calls, newest first",
@@ -339,6 +369,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_query(EXECUTIONS),
     op(
         "tool-executions-approve",
+        api::tool_executions::APPROVE,
         "POST",
         "/api/tool-executions/{id}/approve",
         "Approve a waiting call",
@@ -348,6 +379,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<Empty>),
     op(
         "tool-executions-deny",
+        api::tool_executions::DENY,
         "POST",
         "/api/tool-executions/{id}/deny",
         "Deny a waiting call",
@@ -357,6 +389,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<Empty>),
     op(
         "mcp-servers-list",
+        api::mcp_servers::LIST,
         "GET",
         "/api/mcp-servers",
         "The user's MCP servers",
@@ -365,6 +398,7 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "mcp-servers-put",
+        api::mcp_servers::PUT,
         "PUT",
         "/api/mcp-servers/{id}",
         "Add or change an MCP server (header values are write-only)",
@@ -374,6 +408,7 @@ pub const OPERATIONS: &[Operation] = &[
     .with_body(schema::<PutServer>),
     op(
         "mcp-servers-delete",
+        api::mcp_servers::DELETE,
         "DELETE",
         "/api/mcp-servers/{id}",
         "Remove an MCP server",
@@ -584,18 +619,24 @@ fn path_params(path: &str) -> impl Iterator<Item = &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::HTTP_FUNCTIONS;
 
     #[test]
-    fn every_function_is_described_once() {
-        for function in HTTP_FUNCTIONS {
-            let count = OPERATIONS
-                .iter()
-                .filter(|o| o.function == function.name)
-                .count();
-            assert_eq!(count, 1, "{} is described {count} times", function.name);
+    fn every_function_and_route_is_declared_once() {
+        let mut functions = std::collections::HashSet::new();
+        let mut routes = std::collections::HashSet::new();
+        for o in OPERATIONS {
+            assert!(
+                functions.insert(o.function),
+                "{} declared twice",
+                o.function
+            );
+            assert!(
+                routes.insert((o.method, o.path)),
+                "{} {} declared twice",
+                o.method,
+                o.path
+            );
         }
-        assert_eq!(OPERATIONS.len(), HTTP_FUNCTIONS.len());
     }
 
     #[test]

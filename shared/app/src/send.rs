@@ -98,43 +98,19 @@ pub async fn send(
         .model
         .clone()
         .unwrap_or_else(|| conversation.model.clone());
-    let question = Message {
-        id: MessageId::generate(),
+    let tokens = message_tokens(model.as_str(), &input.content, &[]);
+    let question = Message::from_user(
+        user,
         conversation_id,
-        user_id: user,
-        role: Role::User,
-        token_count: message_tokens(model.as_str(), &input.content, &[]),
-        content: input.content,
-        status: MessageStatus::Complete,
-        client_message_id: Some(input.client_message_id),
-        reply_to: None,
-        provider: None,
-        model: None,
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        usage: None,
-        finish_reason: None,
-        error: None,
-        created_at: at,
-        updated_at: at,
-        content_omitted: false,
-    };
-    let answer = Message {
-        id: MessageId::generate(),
-        role: Role::Assistant,
-        content: String::new(),
-        status: MessageStatus::Pending,
-        client_message_id: None,
-        reply_to: Some(question.id),
-        provider: Some(
-            input
-                .provider
-                .unwrap_or_else(|| conversation.provider.clone()),
-        ),
-        model: Some(model),
-        token_count: 0,
-        ..question.clone()
-    };
+        input.content,
+        input.client_message_id,
+        tokens,
+        at,
+    );
+    let provider = input
+        .provider
+        .unwrap_or_else(|| conversation.provider.clone());
+    let answer = Message::pending_answer(&question, provider, model, at);
     let claim_by = after(at, state.config.turn_start_timeout);
     match state
         .store()

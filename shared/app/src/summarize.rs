@@ -433,27 +433,16 @@ mod tests {
     use bestchat_domain::time::now;
 
     fn user_message(content: &str, tokens: u32) -> Message {
-        let at = now();
         Message {
-            id: MessageId::generate(),
-            conversation_id: ConversationId::generate(),
-            user_id: UserId::from_uuid(uuid::Uuid::nil()),
-            role: Role::User,
             content: content.to_owned(),
-            status: MessageStatus::Complete,
-            client_message_id: None,
-            reply_to: None,
-            provider: None,
-            model: None,
-            tool_calls: Vec::new(),
-            tool_call_id: None,
             token_count: tokens,
-            usage: None,
-            finish_reason: None,
-            error: None,
-            created_at: at,
-            updated_at: at,
-            content_omitted: false,
+            ..Message::new(
+                UserId::from_uuid(uuid::Uuid::nil()),
+                ConversationId::generate(),
+                Role::User,
+                MessageStatus::Complete,
+                now(),
+            )
         }
     }
 

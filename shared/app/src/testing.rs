@@ -2,34 +2,13 @@
 //! `AppState` on the embedded adapters (SQLite in a fresh directory, everything else in
 //! process).
 
-use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::ids::{ConversationId, UserId};
 use bestchat_domain::message::{Message, MessageStatus, Role};
 use bestchat_domain::time::now;
 
 /// An assistant message in `status`, with no content yet.
 pub fn assistant(user: UserId, conversation: ConversationId, status: MessageStatus) -> Message {
-    let at = now();
-    Message {
-        id: MessageId::generate(),
-        conversation_id: conversation,
-        user_id: user,
-        role: Role::Assistant,
-        content: String::new(),
-        status,
-        client_message_id: None,
-        reply_to: None,
-        provider: None,
-        model: None,
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        token_count: 0,
-        usage: None,
-        finish_reason: None,
-        error: None,
-        created_at: at,
-        updated_at: at,
-        content_omitted: false,
-    }
+    Message::new(user, conversation, Role::Assistant, status, now())
 }
 
 #[cfg(feature = "sqlite")]

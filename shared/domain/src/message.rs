@@ -154,6 +154,109 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message with nothing yet but its place, role, status and time: every constructor starts
+    /// here, so a new field is given its empty value once.
+    pub fn new(
+        user: UserId,
+        conversation: ConversationId,
+        role: Role,
+        status: MessageStatus,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            id: MessageId::generate(),
+            conversation_id: conversation,
+            user_id: user,
+            role,
+            content: String::new(),
+            status,
+            client_message_id: None,
+            reply_to: None,
+            provider: None,
+            model: None,
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            token_count: 0,
+            usage: None,
+            finish_reason: None,
+            error: None,
+            created_at: at,
+            updated_at: at,
+            content_omitted: false,
+        }
+    }
+
+    /// What the user sent (complete as it arrives), under the client's idempotency key.
+    pub fn from_user(
+        user: UserId,
+        conversation: ConversationId,
+        content: String,
+        client_message_id: String,
+        token_count: u32,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            content,
+            client_message_id: Some(client_message_id),
+            token_count,
+            ..Self::new(user, conversation, Role::User, MessageStatus::Complete, at)
+        }
+    }
+
+    /// The answer to `question`, pending until its turn starts, by this provider and model.
+    pub fn pending_answer(
+        question: &Self,
+        provider: ProviderId,
+        model: ModelId,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            reply_to: Some(question.id),
+            provider: Some(provider),
+            model: Some(model),
+            ..Self::new(
+                question.user_id,
+                question.conversation_id,
+                Role::Assistant,
+                MessageStatus::Pending,
+                at,
+            )
+        }
+    }
+
+    /// The next answer of a tool loop: pending, after `step`, by the same provider and model.
+    pub fn next_step(step: &Self, at: Timestamp) -> Self {
+        Self {
+            reply_to: Some(step.id),
+            provider: step.provider.clone(),
+            model: step.model.clone(),
+            ..Self::new(
+                step.user_id,
+                step.conversation_id,
+                Role::Assistant,
+                MessageStatus::Pending,
+                at,
+            )
+        }
+    }
+
+    /// The `tool` message that carries one call's result back to the model.
+    pub fn tool_result(
+        user: UserId,
+        conversation: ConversationId,
+        tool_call_id: String,
+        content: String,
+        token_count: u32,
+        at: Timestamp,
+    ) -> Self {
+        Self {
+            content,
+            tool_call_id: Some(tool_call_id),
+            token_count,
+            ..Self::new(user, conversation, Role::Tool, MessageStatus::Complete, at)
+        }
+    }
+
     /// Where a list of these stands after this one (messages are listed oldest first, by `created_at`).
     pub fn cursor_key(&self) -> crate::page::CursorKey {
         crate::page::CursorKey {
@@ -166,6 +269,43 @@ impl Message {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_messages_take_their_place_from_what_they_follow() {
+        let (user, conversation, at) = (
+            UserId::generate(),
+            ConversationId::generate(),
+            crate::time::now(),
+        );
+        let question = Message::from_user(user, conversation, "hi".into(), "c1".into(), 2, at);
+        assert_eq!(
+            (question.role, question.status),
+            (Role::User, MessageStatus::Complete)
+        );
+        assert_eq!(question.client_message_id.as_deref(), Some("c1"));
+        let provider = ProviderId::parse("openai").unwrap();
+        let model = ModelId::parse("gpt-x").unwrap();
+        let answer = Message::pending_answer(&question, provider.clone(), model.clone(), at);
+        assert_eq!(
+            (answer.role, answer.status),
+            (Role::Assistant, MessageStatus::Pending)
+        );
+        assert_eq!(
+            (answer.user_id, answer.conversation_id),
+            (user, conversation)
+        );
+        assert_eq!(answer.reply_to, Some(question.id));
+        assert_eq!(answer.client_message_id, None);
+        let step = Message::next_step(&answer, at);
+        assert_eq!(step.reply_to, Some(answer.id));
+        assert_eq!((step.provider, step.model), (Some(provider), Some(model)));
+        assert_ne!(step.id, answer.id);
+        let result = Message::tool_result(user, conversation, "call-1".into(), "{}".into(), 1, at);
+        assert_eq!(
+            (result.role, result.tool_call_id.as_deref()),
+            (Role::Tool, Some("call-1"))
+        );
+    }
 
     #[test]
     fn string_enums_round_trip() {

@@ -4,7 +4,7 @@
 //! too. Pure: the step's writer stores what this returns with the answer, in one transaction.
 
 use bestchat_domain::ids::{ConversationId, MessageId, ToolExecutionId, UserId};
-use bestchat_domain::message::{Message, MessageStatus, Role, ToolCall};
+use bestchat_domain::message::{Message, ToolCall};
 use bestchat_domain::ports::store::AuditEntry;
 use bestchat_domain::time::{Timestamp, after};
 use bestchat_domain::tool::{
@@ -346,27 +346,15 @@ pub(crate) fn result_content(execution: &ToolExecution) -> String {
 /// The `tool` message that carries an ended call's result back to the model.
 pub(crate) fn result_message(execution: &ToolExecution, model: &str, at: Timestamp) -> Message {
     let content = result_content(execution);
-    Message {
-        id: MessageId::generate(),
-        conversation_id: execution.conversation_id,
-        user_id: execution.user_id,
-        role: Role::Tool,
-        token_count: message_tokens(model, &content, &[]),
+    let tokens = message_tokens(model, &content, &[]);
+    Message::tool_result(
+        execution.user_id,
+        execution.conversation_id,
+        execution.tool_call_id.clone(),
         content,
-        status: MessageStatus::Complete,
-        client_message_id: None,
-        reply_to: None,
-        provider: None,
-        model: None,
-        tool_calls: Vec::new(),
-        tool_call_id: Some(execution.tool_call_id.clone()),
-        usage: None,
-        finish_reason: None,
-        error: None,
-        created_at: at,
-        updated_at: at,
-        content_omitted: false,
-    }
+        tokens,
+        at,
+    )
 }
 
 #[cfg(test)]
@@ -377,6 +365,7 @@ mod tests {
     use bestchat_tools::ModuleRef;
 
     use super::*;
+    use bestchat_domain::message::Role;
 
     fn toolbox(policy: AutoApproval) -> Toolbox {
         Toolbox {

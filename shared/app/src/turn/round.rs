@@ -5,7 +5,7 @@
 //! started by the last decision (no function ever waits on a human).
 
 use bestchat_domain::ids::{MessageId, UserId};
-use bestchat_domain::message::{Message, MessageStatus, Role};
+use bestchat_domain::message::{Message, MessageStatus};
 use bestchat_domain::time::{after, now};
 use bestchat_domain::tool::{
     ExecutionError, ExecutionStatus, ExecutionUsage, Runner, ToolExecution,
@@ -263,24 +263,7 @@ async fn execute(
 /// a call is still open or another invocation went on first.
 pub(crate) async fn next_step(state: &AppState, step: &Message) -> Result<StepOutcome, AppError> {
     let at = now();
-    let next = Message {
-        id: MessageId::generate(),
-        role: Role::Assistant,
-        content: String::new(),
-        status: MessageStatus::Pending,
-        client_message_id: None,
-        reply_to: Some(step.id),
-        tool_calls: Vec::new(),
-        tool_call_id: None,
-        token_count: 0,
-        usage: None,
-        finish_reason: None,
-        error: None,
-        created_at: at,
-        updated_at: at,
-        content_omitted: false,
-        ..step.clone()
-    };
+    let next = Message::next_step(step, at);
     let claim_by = after(at, state.config.turn_start_timeout);
     if !state
         .store()

@@ -1,6 +1,15 @@
 //! The end of a step: what arrived becomes the stored answer (written once, retried, else left
 //! to the janitor), its tool calls are decided, its usage and cost recorded and announced.
 
+use std::time::{Duration, Instant};
+
+use bestchat_domain::ErrorCode;
+use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Usage};
+use bestchat_domain::ports::store::{Finisher, StepRecords, StoreError};
+use bestchat_domain::time::{after, now};
+use bestchat_domain::wire::ServerEvent;
+use bestchat_providers::TokenUsage;
+
 use super::calls::{DecidedCalls, StepOf, Toolbox};
 use super::chain::Call;
 use super::fanout::Fanout;
@@ -11,13 +20,6 @@ use super::{StepOutcome, TurnJob, calls, completed_event_with, millis, round, st
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
-use bestchat_domain::ErrorCode;
-use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Usage};
-use bestchat_domain::ports::store::{Finisher, StepRecords, StoreError};
-use bestchat_domain::time::{after, now};
-use bestchat_domain::wire::ServerEvent;
-use bestchat_providers::TokenUsage;
-use std::time::{Duration, Instant};
 
 /// Attempts at the final write before the turn leaves its answer to the janitor.
 const FINISH_ATTEMPTS: u32 = 4;

@@ -1,6 +1,16 @@
 //! One step of a turn: claim the answer, keep its lease, plan the context, stream the
 //! provider (with failover), then hand what arrived to `finish`.
 
+use std::time::Instant;
+
+use bestchat_domain::ErrorCode;
+use bestchat_domain::ids::MessageId;
+use bestchat_domain::message::{Message, MessageError, Role, Usage};
+use bestchat_domain::time::now;
+use bestchat_domain::wire::ServerEvent;
+use bestchat_providers::failover::{Failover, Target};
+use bestchat_providers::{ErrorKind, ToolSpec};
+
 use super::calls::Toolbox;
 use super::chain::Candidate;
 use super::fanout::Fanout;
@@ -10,14 +20,6 @@ use super::stream::{Batch, Clocks, Ending, Streamed};
 use super::{StepOutcome, TurnJob, chain, context, history, round, stream};
 use crate::error::AppError;
 use crate::state::AppState;
-use bestchat_domain::ErrorCode;
-use bestchat_domain::ids::MessageId;
-use bestchat_domain::message::{Message, MessageError, Role, Usage};
-use bestchat_domain::time::now;
-use bestchat_domain::wire::ServerEvent;
-use bestchat_providers::failover::{Failover, Target};
-use bestchat_providers::{ErrorKind, ToolSpec};
-use std::time::Instant;
 
 /// Claims the answer, then runs the turn while its lease is kept. If the lease is lost (the
 /// janitor ended the answer), the turn is dropped where it stands: it can no longer write, and

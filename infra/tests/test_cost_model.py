@@ -1,19 +1,15 @@
 """The README's cost section is what scripts/cost-model computes, and the model adds up."""
 
-import importlib.machinery
-import importlib.util
 import pathlib
 import unittest
+
+import scripts
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def cost_model():
-    path = str(ROOT / "scripts" / "cost-model")
-    loader = importlib.machinery.SourceFileLoader("cost_model", path)
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("cost_model", loader))
-    loader.exec_module(module)
-    return module
+    return scripts.load("cost-model")
 
 
 class CostModel(unittest.TestCase):

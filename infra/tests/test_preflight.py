@@ -1,24 +1,20 @@
 """scripts/preflight: on recorded AWS answers (a new account, a ready one, a region without the
 engine and without permission to read API Gateway), and against moto when it runs here."""
 
-import importlib.machinery
-import importlib.util
 import io
 import os
 import pathlib
 import unittest
 from unittest import mock
 
+import scripts
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ANSWERS = pathlib.Path(__file__).resolve().parent / "preflight"
 
 
 def preflight():
-    path = str(ROOT / "scripts" / "preflight")
-    loader = importlib.machinery.SourceFileLoader("preflight", path)
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("preflight", loader))
-    loader.exec_module(module)
-    return module
+    return scripts.load("preflight")
 
 
 class Preflight(unittest.TestCase):

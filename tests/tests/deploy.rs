@@ -50,6 +50,13 @@ async fn migrations(
     .await
 }
 
+/// The reason of the FAILED answer CloudFormation was sent.
+async fn failure_reason(cfn: ResponseUrl) -> String {
+    let answer = cfn.answer().await;
+    assert_eq!(answer.body["Status"], "FAILED", "{}", answer.body);
+    answer.body["Reason"].as_str().unwrap().to_owned()
+}
+
 async fn tables(db: &TestDatabase) -> i64 {
     let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
         .await
@@ -124,14 +131,7 @@ async fn a_bad_configuration_fails_the_resource_instead_of_hanging_the_stack() {
     let cfn = ResponseUrl::start(200).await;
     let out = migrations("mysql://x@y/z", request("Update", &cfn.url, Some("p"))).await;
     assert_eq!(out.unwrap(), json!({}));
-    let answer = cfn.answer().await;
-    assert_eq!(answer.body["Status"], "FAILED");
-    assert!(
-        answer.body["Reason"]
-            .as_str()
-            .unwrap()
-            .contains("DATABASE_URL")
-    );
+    assert!(failure_reason(cfn).await.contains("DATABASE_URL"));
 }
 
 /// On delete or rollback nothing inside the VPC may be reachable any more: the resource answers
@@ -182,12 +182,9 @@ async fn a_hanging_migration_is_answered_failed_in_time() {
     )
     .await;
     assert_eq!(out.unwrap(), json!({}));
-    let answer = cfn.answer().await;
-    assert_eq!(answer.body["Status"], "FAILED");
     assert!(
-        answer.body["Reason"]
-            .as_str()
-            .unwrap()
+        failure_reason(cfn)
+            .await
             .contains("did not finish within 1 s")
     );
 }

@@ -427,6 +427,24 @@ const CONVERSATION_LIST: &[Query] = &[
     PAGED[1],
 ];
 
+/// The WebSocket actions the contract lists, by name.
+pub fn client_actions() -> Vec<&'static str> {
+    let doc = document();
+    let name = doc["x-websocket"]["client"]["$ref"]
+        .as_str()
+        .and_then(|r| r.rsplit('/').next())
+        .unwrap_or_default();
+    doc["components"]["schemas"][name]["oneOf"]
+        .as_array()
+        .map(|variants| {
+            variants
+                .iter()
+                .filter_map(|v| v["properties"]["action"]["const"].as_str())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The document, built once per process.
 pub fn document() -> &'static Value {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();

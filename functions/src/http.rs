@@ -4,22 +4,25 @@
 use std::sync::Arc;
 
 use bestchat_app::AppState;
-use bestchat_app::api::Handler;
-use bestchat_app::config::Uses;
 use bestchat_app::http::{ApiRequest, ApiResponse};
+use bestchat_app::routes;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, service_fn};
 
-/// Runs one HTTP function: adapters are built once per cold start, then every event goes to
-/// `handler`.
-pub async fn run(handler: Handler) -> Result<(), Error> {
-    run_with(handler, Uses::EVERYTHING).await
-}
+/// The variable that names a function's operation in the route table: every HTTP function
+/// deploys the same binary, and this selects its handler.
+pub const OPERATION_VARIABLE: &str = "BESTCHAT_OPERATION";
 
-/// As [`run`], for a function that reaches only what `uses` names.
-pub async fn run_with(handler: Handler, uses: Uses) -> Result<(), Error> {
+/// Runs the HTTP function `BESTCHAT_OPERATION` names: adapters are built once per cold start
+/// for what the operation reaches, then every event goes to its handler.
+pub async fn run() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
-    let state = AppState::for_function(uses)?;
+    let name = std::env::var(OPERATION_VARIABLE).unwrap_or_default();
+    let operation = routes::operation(&name).ok_or_else(|| {
+        format!("{OPERATION_VARIABLE}={name:?} names no operation of the route table")
+    })?;
+    let handler = operation.handler;
+    let state = AppState::for_function(operation.reaches)?;
     lambda_http::run(service_fn(move |event: Request| {
         let state = Arc::clone(&state);
         async move { Ok::<_, Error>(lambda_response(handler(state, api_request(event)).await)) }

@@ -1,5 +1,6 @@
-//! Glue between AWS Lambda and the handlers in `bestchat-app`. Each binary in `src/bin` is one
-//! function of `infra/template.yaml`.
+//! Glue between AWS Lambda and the handlers in `bestchat-app`. Every HTTP function of
+//! `infra/template.yaml` deploys the `http-api` binary, which `BESTCHAT_OPERATION` points at its
+//! route; each other binary in `src/bin` is one function.
 
 pub mod authorizer;
 pub mod custom_resource;

@@ -18,7 +18,7 @@ use bestchat_app::AppState;
 use bestchat_app::api::Handler;
 use bestchat_app::auth::{AuthError, DEV_TOKEN_TTL, JwtVerifier, dev_subject};
 use bestchat_app::http::{ApiRequest, ApiResponse, error_response};
-use bestchat_app::openapi::OPERATIONS;
+use bestchat_app::routes::operation;
 use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_platform::emulator::{EMULATOR_SECRET_HEADER, secret_matches};
 use bestchat_platform::publish::ConnectionHub;
@@ -77,9 +77,7 @@ pub fn router(
 ) -> Result<Router, RouterError> {
     let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
     for route in routes {
-        let handler = OPERATIONS
-            .iter()
-            .find(|o| o.function == route.function)
+        let handler = operation(&route.function)
             .map(|o| o.handler)
             .ok_or_else(|| RouterError::NoHandler(route.route_key(), route.function.clone()))?;
         let filter = Method::from_bytes(route.method.as_bytes())

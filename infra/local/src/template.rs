@@ -2,6 +2,7 @@
 //! the binary so it runs from any directory. The gateway serves exactly what the templates
 //! declare: no more, no less.
 
+use bestchat_functions::http::OPERATION_VARIABLE;
 use serde_yaml_ng::Value;
 
 /// The root template and every nested stack it names (a test keeps this list whole).
@@ -18,12 +19,12 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("stacks/tools.yaml", include_str!("../../stacks/tools.yaml")),
 ];
 
-/// One HTTP API route: `METHOD /path/{param}` served by a function's binary.
+/// One HTTP API route: `METHOD /path/{param}` served by a function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpRoute {
     pub method: String,
     pub path: String,
-    /// The function's binary (`Metadata.BuildProperties.Binary`).
+    /// The function's name (see [`Resources::name_of`]).
     pub function: String,
     /// True when the route has the API's JWT authorizer (`AuthorizationType: JWT`).
     pub requires_auth: bool,
@@ -90,13 +91,34 @@ impl<'a> Resources<'a> {
             .map(|(id, body)| (id.as_str().unwrap_or_default(), body))
     }
 
-    fn binary_of(&self, function: &str) -> Option<String> {
-        self.get(function)?
+    /// A function's name: the route-table operation its `BESTCHAT_OPERATION` selects in the
+    /// `http-api` binary, else its own binary's name.
+    fn name_of(&self, function: &str) -> Option<String> {
+        let body = self.get(function)?;
+        body.get("Properties")
+            .and_then(|p| {
+                p.get("Environment")?
+                    .get("Variables")?
+                    .get(OPERATION_VARIABLE)
+            })
+            .or_else(|| body.get("Metadata")?.get("BuildProperties")?.get("Binary"))?
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    fn deployed(&self, id: &str, body: &Value) -> Option<DeployedFunction> {
+        let binary = body
             .get("Metadata")?
             .get("BuildProperties")?
             .get("Binary")?
-            .as_str()
-            .map(str::to_owned)
+            .as_str()?;
+        Some(DeployedFunction {
+            name: self.name_of(id)?,
+            binary: binary.to_owned(),
+            in_vpc: body
+                .get("Properties")
+                .is_some_and(|p| p.get("VpcConfig").is_some()),
+        })
     }
 
     /// The binary of the function an integration or authorizer URI names (`!GetAtt F.Arn`, or
@@ -109,11 +131,11 @@ impl<'a> Resources<'a> {
                     Value::Sequence(parts) => parts.first()?.as_str()?.to_owned(),
                     _ => return None,
                 };
-                self.binary_of(&target)
+                self.name_of(&target)
             }
             other => sub_refs(sub_text(other)?)
                 .into_iter()
-                .find_map(|id| self.binary_of(id)),
+                .find_map(|id| self.name_of(id)),
         }
     }
 
@@ -167,13 +189,25 @@ fn each_resources<'a>(
     })
 }
 
-/// Every `AWS::Serverless::Function` resource's binary, in every template.
-pub fn functions(templates: &[(&'static str, &str)]) -> Result<Vec<String>, TemplateError> {
+/// One `AWS::Serverless::Function` resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployedFunction {
+    pub name: String,
+    /// `Metadata.BuildProperties.Binary`: a binary of `functions/src/bin`.
+    pub binary: String,
+    /// Whether it runs in the VPC (`VpcConfig`), where the database and the cache are.
+    pub in_vpc: bool,
+}
+
+/// Every `AWS::Serverless::Function` resource, in every template.
+pub fn functions(
+    templates: &[(&'static str, &str)],
+) -> Result<Vec<DeployedFunction>, TemplateError> {
     let parsed = parsed(templates)?;
     Ok(each_resources(&parsed)
         .flat_map(|r| {
             r.of_kind("AWS::Serverless::Function")
-                .filter_map(|(id, _)| r.binary_of(id))
+                .filter_map(|(id, body)| r.deployed(id, body))
                 .collect::<Vec<_>>()
         })
         .collect())
@@ -281,7 +315,7 @@ pub fn ws_api(templates: &[(&'static str, &str)]) -> Result<WsApi, TemplateError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bestchat_app::openapi::OPERATIONS;
+    use bestchat_app::routes::OPERATIONS;
     use std::collections::BTreeSet;
 
     #[test]
@@ -331,7 +365,11 @@ mod tests {
     /// deployed by the template.
     #[test]
     fn template_functions_and_binaries_match() {
-        let declared: BTreeSet<String> = functions(TEMPLATES).unwrap().into_iter().collect();
+        let declared: BTreeSet<String> = functions(TEMPLATES)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.binary)
+            .collect();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../functions/src/bin");
         let binaries: BTreeSet<String> = std::fs::read_dir(dir)
             .unwrap()
@@ -395,8 +433,40 @@ mod tests {
                 .map(|f| (*f).to_owned()),
         );
         handled.insert(bestchat_functions::sign_up::FUNCTION.to_owned());
-        let declared: BTreeSet<String> = functions(TEMPLATES).unwrap().into_iter().collect();
+        let declared: BTreeSet<String> = functions(TEMPLATES)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         assert_eq!(declared, handled);
+    }
+
+    /// Each HTTP function deploys the `http-api` binary under its operation's name, in the VPC
+    /// exactly when its operation reaches the database or the cache; no other function does.
+    #[test]
+    fn http_functions_are_the_route_tables_operations() {
+        let deployed = functions(TEMPLATES).unwrap();
+        for f in &deployed {
+            match bestchat_app::routes::operation(&f.name) {
+                Some(o) => {
+                    assert_eq!(f.binary, "http-api", "{}", f.name);
+                    assert_eq!(
+                        f.in_vpc,
+                        o.reaches.database || o.reaches.cache,
+                        "{}",
+                        f.name
+                    );
+                }
+                None => assert_ne!(f.binary, "http-api", "{} is no operation", f.name),
+            }
+        }
+        for o in OPERATIONS {
+            assert!(
+                deployed.iter().any(|f| f.name == o.function),
+                "{} is not deployed",
+                o.function
+            );
+        }
     }
 
     #[test]

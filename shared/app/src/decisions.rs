@@ -14,11 +14,11 @@ use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 
 use crate::error::AppError;
-use crate::events::CHAT_TURN;
+use crate::jobs::CHAT_TURN;
 use crate::state::AppState;
+use crate::turn::TurnJob;
 use crate::turn::calls::{RUN_GRACE, result_message};
 use crate::turn::round::announce_result;
-use crate::turn::{TurnJob, broadcast, to_every_device};
 
 /// Records the user's decision on a waiting call; the execution as it stands after it. A
 /// deciding `connection` follows the conversation from here, as a sender does: subscribed before
@@ -132,13 +132,14 @@ pub async fn cancel_step(
         )
         .await?;
     if ended && let Some(cancelled) = store.get_message(user, step).await? {
-        broadcast(
-            state,
-            user,
-            cancelled.conversation_id,
-            &ServerEvent::MessageUpdated { message: cancelled },
-        )
-        .await;
+        state
+            .devices()
+            .broadcast(
+                user,
+                cancelled.conversation_id,
+                &ServerEvent::MessageUpdated { message: cancelled },
+            )
+            .await;
     }
     Ok(ended)
 }
@@ -227,18 +228,19 @@ pub(crate) async fn start_continuation(state: &AppState, user: UserId, step: Mes
 
 /// `tool.decided` to every device of the user.
 async fn announce_decision(state: &AppState, execution: &ToolExecution) {
-    to_every_device(
-        state,
-        execution.user_id,
-        &ServerEvent::ToolDecided {
-            conversation_id: execution.conversation_id,
-            message_id: execution.message_id,
-            tool_execution_id: execution.id,
-            status: execution.status,
-            decision: execution.decision.clone(),
-        },
-    )
-    .await;
+    state
+        .devices()
+        .to_every_device(
+            execution.user_id,
+            &ServerEvent::ToolDecided {
+                conversation_id: execution.conversation_id,
+                message_id: execution.message_id,
+                tool_execution_id: execution.id,
+                status: execution.status,
+                decision: execution.decision.clone(),
+            },
+        )
+        .await;
 }
 
 /// What the janitor did with overdue executions.

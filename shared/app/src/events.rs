@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api::BoxFuture;
 use crate::error::AppError;
+use crate::jobs::{CHAT_TURN, SUMMARIZE};
 use crate::state::AppState;
 
 /// Runs one event; the error is what the function reports as its failure (its code and error
@@ -17,9 +18,6 @@ pub struct EventFunction {
     pub name: &'static str,
     pub handler: EventHandler,
 }
-
-pub const CHAT_TURN: &str = "chat-turn";
-pub const SUMMARIZE: &str = "summarize";
 
 // Each function is its own constant so a binary that runs one links only that one.
 pub const CHAT_TURN_FUNCTION: EventFunction = EventFunction {

@@ -9,8 +9,17 @@ use async_trait::async_trait;
 use bestchat_domain::ports::realtime::{InvokeError, Invoker};
 use serde_json::Value;
 
+use crate::config::Config;
 use crate::events::{EventHandler, event_function};
-use crate::state::AppState;
+use crate::state::{AppState, StartError};
+
+impl AppState {
+    /// Builds every adapter (none connects yet); with no Lambda function named, event
+    /// functions run on this process.
+    pub fn new(config: Config) -> Result<Arc<Self>, StartError> {
+        Self::assemble(config, Some(|state| Arc::new(InProcessInvoker::new(state))))
+    }
+}
 
 /// Runs event functions on this process's runtime, as the local gateway does for Lambda.
 pub struct InProcessInvoker {

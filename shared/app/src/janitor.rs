@@ -102,7 +102,7 @@ async fn continue_stalled(state: &AppState) -> Result<u32, AppError> {
         // If this start is lost too, the new step's own claim deadline ends it.
         if let Err(e) = state
             .invoker
-            .invoke_async(crate::events::CHAT_TURN, &payload)
+            .invoke_async(crate::jobs::CHAT_TURN, &payload)
             .await
         {
             tracing::error!(message = %job.message_id, error = %e, "cannot start a continued step");

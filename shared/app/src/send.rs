@@ -14,10 +14,10 @@ use bestchat_domain::{DomainError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
-use crate::events::CHAT_TURN;
+use crate::jobs::CHAT_TURN;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
-use crate::turn::{TurnJob, announce_end, broadcast, completed_event};
+use crate::turn::{TurnJob, announce_end, completed_event};
 
 /// Body of `POST /api/conversations/{id}/messages`; the same fields as the `sendMessage` action.
 #[derive(Debug, Clone, Deserialize, ::schemars::JsonSchema)]
@@ -146,7 +146,10 @@ pub async fn send(
                 let event = ServerEvent::MessageCreated {
                     message: message.clone(),
                 };
-                broadcast(state, user, conversation_id, &event).await;
+                state
+                    .devices()
+                    .broadcast(user, conversation_id, &event)
+                    .await;
             }
             Ok(Sent {
                 user: question,
@@ -190,15 +193,16 @@ pub async fn retry(
     if let Err(e) = state.stream_buffer.clear(message_id).await {
         tracing::warn!(error = %e, message = %message_id, "cannot clear a retried answer's frames");
     }
-    broadcast(
-        state,
-        user,
-        conversation_id,
-        &ServerEvent::MessageUpdated {
-            message: pending.clone(),
-        },
-    )
-    .await;
+    state
+        .devices()
+        .broadcast(
+            user,
+            conversation_id,
+            &ServerEvent::MessageUpdated {
+                message: pending.clone(),
+            },
+        )
+        .await;
     hand_over(state, pending).await
 }
 

@@ -1,7 +1,7 @@
 //! AppState: the adapters, chosen once per cold start from the configuration.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bestchat_cache::{
     BufferSettings, FileStreamBuffer, MemoryCache, RedisCache, RedisLogin, RedisStreamBuffer,
@@ -33,8 +33,9 @@ use crate::auth::{JwtVerifier, KeySource};
 use crate::config::{
     AuthKeys, BlobConfig, CacheConfig, Config, ConfigError, StoreConfig, Uses, VaultConfig,
 };
+use crate::devices::Devices;
 use crate::error::AppError;
-use crate::events::{CHAT_TURN, SUMMARIZE};
+use crate::jobs::{CHAT_TURN, SUMMARIZE};
 use crate::metrics::Metrics;
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
 
@@ -137,19 +138,21 @@ fn rds_token(url: &str) -> Result<Arc<dyn ConnectionPassword>, StartError> {
     )))
 }
 
-/// Lambda for the functions the environment names. With the `in-process` feature and none
-/// named, event functions run on this process; without it, invoking an unnamed one is refused.
-#[cfg_attr(not(feature = "in-process"), allow(unused_variables))]
+/// Makes the invoker that runs event functions on this process (see `in_process`).
+pub(crate) type LocalInvoker = fn(Weak<AppState>) -> Arc<dyn Invoker>;
+
+/// Lambda for the functions the environment names. With none named, event functions run on
+/// this process when a `local` invoker is given; without one, invoking is refused.
 fn invoker(
     functions: HashMap<String, String>,
     emulator_secret: Option<String>,
-    state: &std::sync::Weak<AppState>,
+    local: Option<LocalInvoker>,
+    state: &Weak<AppState>,
 ) -> Arc<dyn Invoker> {
-    #[cfg(feature = "in-process")]
-    if functions.is_empty() {
-        return Arc::new(crate::in_process::InProcessInvoker::new(state.clone()));
+    match local {
+        Some(local) if functions.is_empty() => local(state.clone()),
+        _ => Arc::new(LambdaInvoker::new(functions, emulator_secret)),
     }
-    Arc::new(LambdaInvoker::new(functions, emulator_secret))
 }
 
 impl AppState {
@@ -162,8 +165,18 @@ impl AppState {
         Self::new(Config::from_env_for(uses)?)
     }
 
-    /// Builds every adapter; none opens a network connection here, so a cold start stays fast.
+    /// Builds every adapter; event functions run in Lambda (a build with the `in-process`
+    /// feature defines `new` in `in_process`, which runs them here when none is named).
+    #[cfg(not(feature = "in-process"))]
     pub fn new(config: Config) -> Result<Arc<Self>, StartError> {
+        Self::assemble(config, None)
+    }
+
+    /// Builds every adapter; none opens a network connection here, so a cold start stays fast.
+    pub(crate) fn assemble(
+        config: Config,
+        local: Option<LocalInvoker>,
+    ) -> Result<Arc<Self>, StartError> {
         let store = match &config.store {
             StoreConfig::Postgres { url, iam_auth } => {
                 let password = match iam_auth {
@@ -269,6 +282,7 @@ impl AppState {
             let invoker = invoker(
                 lambda_functions,
                 config.realtime.emulator_secret.clone(),
+                local,
                 me,
             );
             Self {
@@ -292,6 +306,15 @@ impl AppState {
                 mcp: std::sync::OnceLock::new(),
             }
         }))
+    }
+
+    /// The user's devices: the connection registry and the frame publisher.
+    pub fn devices(&self) -> Devices {
+        Devices {
+            connections: Arc::clone(&self.connections),
+            publisher: Arc::clone(&self.publisher),
+            frame_max_bytes: self.config.realtime.frame_max_bytes,
+        }
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -23,7 +23,6 @@ use serde_json::{Value, json};
 use crate::error::AppError;
 use crate::models::user_providers;
 use crate::state::AppState;
-use crate::turn::broadcast;
 use crate::turn::chain::{Call, Candidate, resolve};
 use crate::turn::history;
 
@@ -247,7 +246,10 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
         tokens_before: row.tokens_before,
         tokens_after: row.tokens_after,
     };
-    broadcast(state, job.user_id, job.conversation_id, &event).await;
+    state
+        .devices()
+        .broadcast(job.user_id, job.conversation_id, &event)
+        .await;
     Ok("summarized")
 }
 

@@ -16,7 +16,7 @@ use crate::auth::AuthError;
 use crate::error::AppError;
 use crate::send::{SendMessage, send};
 use crate::state::AppState;
-use crate::turn::{CANCEL_TTL, cancel_key, send_to};
+use crate::turn::{CANCEL_TTL, cancel_key};
 
 /// One WebSocket event, as the functions and the local gateway hand it over.
 #[derive(Debug, Clone)]
@@ -135,23 +135,19 @@ async fn message(state: &AppState, request: WsRequest) -> u16 {
     let action = match decode_action(request.body.as_deref().unwrap_or_default()) {
         Ok(a) => a,
         Err(error) => {
-            send_to(
-                state,
-                &connection,
-                &error_event(&error, &request.request_id),
-            )
-            .await;
+            state
+                .devices()
+                .send_to(&connection, &error_event(&error, &request.request_id))
+                .await;
             return 200;
         }
     };
     if let Err(e) = act(state, user, &connection, action).await {
         let public = e.to_public(&request.request_id);
-        send_to(
-            state,
-            &connection,
-            &error_event(&public, &request.request_id),
-        )
-        .await;
+        state
+            .devices()
+            .send_to(&connection, &error_event(&public, &request.request_id))
+            .await;
     }
     200
 }
@@ -246,7 +242,10 @@ async fn act(
             Ok(())
         }
         ClientAction::Ping {} => {
-            send_to(state, connection, &ServerEvent::Pong).await;
+            state
+                .devices()
+                .send_to(connection, &ServerEvent::Pong)
+                .await;
             Ok(())
         }
     }
@@ -319,6 +318,6 @@ pub async fn resume(
         finish_reason: message.finish_reason,
         message,
     };
-    send_to(state, connection, &event).await;
+    state.devices().send_to(connection, &event).await;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! limits. Every refusal comes in the API's error shape. The routes are read from the template,
 //! so a new route is tried too.
 
+use bestchat_app::routes::operation;
 use bestchat_local::template::{HttpRoute, TEMPLATES, http_routes};
 use bestchat_tests::api::{Api, assert_refused};
 use bestchat_tests::chat::new_conversation;
@@ -21,51 +22,21 @@ const USER: &str = "careless";
 /// The request limit the gateways of this module are started with.
 const MAX_REQUEST_BYTES: usize = 65_536;
 
-/// A valid body for each route that takes one; each bad body is a variation of it.
+/// A valid body for each route that takes one: the route table's example, with a real module
+/// (it reaches further into registration than the table's empty one) and a closed local port
+/// for MCP servers (no request leaves the machine). Each bad body is a variation of it.
 fn valid_body(route: &HttpRoute) -> Option<Value> {
-    let conversation = json!({"title": "t", "provider": "echo", "model": "echo-1",
-        "system_prompt": "s", "settings": {"temperature": 0.5, "max_output_tokens": 100,
-        "fallbacks": [{"provider": "echo", "model": "echo-1"}]}});
-    match (route.method.as_str(), route.path.as_str()) {
-        ("POST", "/api/conversations") | ("PATCH", "/api/conversations/{id}") => Some(conversation),
-        ("POST", "/api/conversations/{id}/messages") => Some(
-            json!({"client_message_id": "c", "content": "hi", "provider": "echo", "model": "echo-1"}),
-        ),
-        ("PUT", "/api/provider-configs/{provider}") => Some(json!({
-            "api_key": "sk-0123456789abcdef", "base_url": "https://example.com/v1",
-            "protocol": "openai", "enabled": true, "default_model": "m", "summary_model": "m",
-            "models": [{"id": "m", "context_window": 1000, "max_output_tokens": 100,
-                        "input_price_per_mtok": 1, "output_price_per_mtok": 2, "supports_tools": true}]})),
-        ("PUT", "/api/settings/auto-approval") => Some(json!({
-            "risk": {"read": "auto", "write": "ask", "network": "ask", "exec": "ask", "destructive": "ask"},
-            "tools": {"calculator": "deny"},
-            "max_auto_per_turn": 5
-        })),
-        ("PUT", "/api/settings/fetch-hosts") => {
-            Some(json!({"hosts": ["docs.rs", "*.example.org"]}))
-        }
-        ("POST", "/api/tools") => {
-            use base64::Engine;
-            let module = base64::engine::general_purpose::STANDARD
-                .encode(bestchat_tests::wasm::module("word_count"));
-            let manifest = include_str!("../../../examples/wasm-tool/manifest.json");
-            Some(
-                json!({"manifest": serde_json::from_str::<Value>(manifest).unwrap(), "module": module}),
-            )
-        }
-        (
-            "POST",
-            "/api/tool-executions/{id}/approve"
-            | "/api/tool-executions/{id}/deny"
-            | "/api/conversations/{id}/messages/{message_id}/retry",
-        ) => Some(json!({})),
-        ("PUT", "/api/mcp-servers/{id}") => Some(json!({
-            "url": "http://127.0.0.1:9/mcp", "headers": {"authorization": "Bearer x"},
-            "trusted": false, "enabled": true
-        })),
-        ("GET" | "DELETE", _) => None,
-        (method, path) => panic!("{method} {path} takes a body this suite does not know: add one"),
+    let mut body = (operation(&route.function)?.body?.example)();
+    if body.get("module").is_some() {
+        use base64::Engine;
+        body["module"] = base64::engine::general_purpose::STANDARD
+            .encode(bestchat_tests::wasm::module("word_count"))
+            .into();
     }
+    if body.get("url").is_some() {
+        body["url"] = "http://127.0.0.1:9/mcp".into();
+    }
+    Some(body)
 }
 
 /// Every value of `body` replaced in turn by each of `with(leaf)`'s variants.

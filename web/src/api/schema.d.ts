@@ -1089,6 +1089,24 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "model": "echo-1",
+                 *       "provider": "echo",
+                 *       "settings": {
+                 *         "fallbacks": [
+                 *           {
+                 *             "model": "echo-1",
+                 *             "provider": "echo"
+                 *           }
+                 *         ],
+                 *         "max_output_tokens": 100,
+                 *         "temperature": 0.5
+                 *       },
+                 *       "system_prompt": "Answer briefly.",
+                 *       "title": "Trip plans"
+                 *     }
+                 */
                 "application/json": components["schemas"]["CreateConversation"];
             };
         };
@@ -1184,6 +1202,24 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "model": "echo-1",
+                 *       "provider": "echo",
+                 *       "settings": {
+                 *         "fallbacks": [
+                 *           {
+                 *             "model": "echo-1",
+                 *             "provider": "echo"
+                 *           }
+                 *         ],
+                 *         "max_output_tokens": 100,
+                 *         "temperature": 0.5
+                 *       },
+                 *       "system_prompt": "Answer briefly.",
+                 *       "title": "Trip plans"
+                 *     }
+                 */
                 "application/json": components["schemas"]["UpdateConversation"];
             };
         };
@@ -1255,6 +1291,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "client_message_id": "c-1",
+                 *       "content": "Hello",
+                 *       "model": "echo-1",
+                 *       "provider": "echo"
+                 *     }
+                 */
                 "application/json": components["schemas"]["SendMessage"];
             };
         };
@@ -1332,6 +1376,7 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /** @example {} */
                 "application/json": components["schemas"]["Empty"];
             };
         };
@@ -1425,6 +1470,16 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "enabled": true,
+                 *       "headers": {
+                 *         "authorization": "Bearer x"
+                 *       },
+                 *       "trusted": false,
+                 *       "url": "https://mcp.example.com/mcp"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PutServer"];
             };
         };
@@ -1576,6 +1631,26 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "api_key": "sk-0123456789abcdef",
+                 *       "base_url": "https://example.com/v1",
+                 *       "default_model": "m",
+                 *       "enabled": true,
+                 *       "models": [
+                 *         {
+                 *           "context_window": 1000,
+                 *           "id": "m",
+                 *           "input_price_per_mtok": 1,
+                 *           "max_output_tokens": 100,
+                 *           "output_price_per_mtok": 2,
+                 *           "supports_tools": true
+                 *         }
+                 *       ],
+                 *       "protocol": "openai",
+                 *       "summary_model": "m"
+                 *     }
+                 */
                 "application/json": components["schemas"]["PutProviderConfig"];
             };
         };
@@ -1696,6 +1771,21 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "max_auto_per_turn": 5,
+                 *       "risk": {
+                 *         "destructive": "ask",
+                 *         "exec": "ask",
+                 *         "network": "ask",
+                 *         "read": "auto",
+                 *         "write": "ask"
+                 *       },
+                 *       "tools": {
+                 *         "calculator": "deny"
+                 *       }
+                 *     }
+                 */
                 "application/json": components["schemas"]["AutoApprovalInput"];
             };
         };
@@ -1758,6 +1848,14 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "hosts": [
+                 *         "docs.rs",
+                 *         "*.example.org"
+                 *       ]
+                 *     }
+                 */
                 "application/json": components["schemas"]["FetchHosts"];
             };
         };
@@ -1831,6 +1929,7 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /** @example {} */
                 "application/json": components["schemas"]["Empty"];
             };
         };
@@ -1866,6 +1965,7 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /** @example {} */
                 "application/json": components["schemas"]["Empty"];
             };
         };
@@ -1928,6 +2028,33 @@ export interface operations {
         };
         requestBody: {
             content: {
+                /**
+                 * @example {
+                 *       "manifest": {
+                 *         "description": "Counts the words, lines and characters of a text, and its most frequent words.",
+                 *         "name": "word_count",
+                 *         "parameters": {
+                 *           "additionalProperties": false,
+                 *           "properties": {
+                 *             "text": {
+                 *               "type": "string"
+                 *             },
+                 *             "top": {
+                 *               "maximum": 50,
+                 *               "minimum": 0,
+                 *               "type": "integer"
+                 *             }
+                 *           },
+                 *           "required": [
+                 *             "text"
+                 *           ],
+                 *           "type": "object"
+                 *         },
+                 *         "risk": "read"
+                 *       },
+                 *       "module": "AGFzbQEAAAA="
+                 *     }
+                 */
                 "application/json": components["schemas"]["RegisterTool"];
             };
         };

@@ -4,18 +4,14 @@ use bestchat_domain::conversation::{Conversation, CreateConversation, UpdateConv
 use bestchat_domain::ids::ConversationId;
 use bestchat_domain::limits::TITLE_MAX_CHARS;
 use bestchat_domain::page::PageRequest;
-use bestchat_domain::ports::store::AuditEntry;
-use bestchat_domain::time::now;
-use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 use http::{HeaderValue, StatusCode, header};
-use serde_json::json;
 
 use super::{Handler, caller, handler};
+use crate::conversations;
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response, no_content};
 use crate::state::AppState;
-use crate::turn::to_every_device;
 
 pub const CREATE: Handler = handler!(create);
 pub const LIST: Handler = handler!(list);
@@ -35,17 +31,9 @@ pub(crate) fn conversation_id(request: &ApiRequest) -> Result<ConversationId, Do
 async fn create(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let body: CreateConversation = request.json()?;
-    let conversation = body.into_conversation(user, &state.config.default_model, now())?;
-    state.store().create_conversation(&conversation).await?;
-    to_every_device(
-        state,
-        user,
-        &ServerEvent::ConversationCreated {
-            conversation: conversation.clone(),
-            omitted: false,
-        },
-    )
-    .await;
+    let default_model = &state.config.default_model;
+    let conversation =
+        conversations::create(state.store(), &state.devices(), default_model, user, body).await?;
     let mut response = json_response(StatusCode::CREATED, &conversation)?;
     if let Ok(location) = HeaderValue::from_str(&format!("/api/conversations/{}", conversation.id))
     {
@@ -98,45 +86,15 @@ async fn get(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppEr
 async fn update(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let id = conversation_id(&request)?;
-    let patch = request.json::<UpdateConversation>()?.validate()?;
-    let conversation = state
-        .store()
-        .update_conversation(user, id, &patch, now())
-        .await?
-        .ok_or_else(DomainError::conversation_not_found)?;
-    to_every_device(
-        state,
-        user,
-        &ServerEvent::ConversationUpdated {
-            conversation: conversation.clone(),
-            omitted: false,
-        },
-    )
-    .await;
+    let body: UpdateConversation = request.json()?;
+    let conversation =
+        conversations::update(state.store(), &state.devices(), user, id, body).await?;
     json_response(StatusCode::OK, &conversation)
 }
 
 async fn delete(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let id = conversation_id(&request)?;
-    let entry = AuditEntry::of(
-        user,
-        "conversation.delete",
-        ("conversation", &id.to_string()),
-        json!({}),
-        now(),
-    );
-    if state.store().delete_conversation(user, id, &entry).await? {
-        to_every_device(
-            state,
-            user,
-            &ServerEvent::ConversationDeleted {
-                conversation_id: id,
-            },
-        )
-        .await;
-        Ok(no_content())
-    } else {
-        Err(DomainError::conversation_not_found().into())
-    }
+    conversations::delete(state.store(), &state.devices(), user, id).await?;
+    Ok(no_content())
 }

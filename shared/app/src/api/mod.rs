@@ -1,5 +1,5 @@
 //! The HTTP operations. Each is one Lambda function; the route table
-//! ([`crate::openapi::OPERATIONS`]) declares each once, with its handler, so the local gateway
+//! ([`crate::routes::OPERATIONS`]) declares each once, with its handler, so the local gateway
 //! can serve every route in-process.
 
 pub mod conversations;

@@ -16,7 +16,7 @@ pub const PUT_FETCH_HOSTS: Handler = handler!(put_hosts);
 
 async fn get_rules(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
-    json_response(StatusCode::OK, &auto_approval(state, user).await?)
+    json_response(StatusCode::OK, &auto_approval(state.store(), user).await?)
 }
 
 async fn put_rules(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
@@ -24,17 +24,19 @@ async fn put_rules(state: &AppState, request: ApiRequest) -> Result<ApiResponse,
     let rules: AutoApproval = request.json()?;
     json_response(
         StatusCode::OK,
-        &put_auto_approval(state, user, rules).await?,
+        &put_auto_approval(state.store(), user, rules).await?,
     )
 }
 
 async fn get_hosts(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
-    json_response(StatusCode::OK, &fetch_hosts(state, user).await?)
+    json_response(StatusCode::OK, &fetch_hosts(state.store(), user).await?)
 }
 
 async fn put_hosts(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let body: FetchHosts = request.json()?;
-    json_response(StatusCode::OK, &put_fetch_hosts(state, user, body).await?)
+    let max_hosts = state.config.tools.ceilings.max_hosts;
+    let stored = put_fetch_hosts(state.store(), max_hosts, user, body).await?;
+    json_response(StatusCode::OK, &stored)
 }

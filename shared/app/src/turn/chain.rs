@@ -16,7 +16,7 @@ use bestchat_providers::catalog::AuthStyle;
 use bestchat_providers::failover::{Attempt, Target};
 use bestchat_providers::pricing::cost_micros;
 
-use super::millis;
+use super::job::millis;
 use crate::error::AppError;
 use crate::models::{
     DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, UserProvider, availability, endpoint,

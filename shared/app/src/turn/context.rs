@@ -12,7 +12,7 @@ use bestchat_providers::{ChatMessage, ChatRequest, ToolSpec};
 use super::chain::Candidate;
 use super::history::{self, Sendable};
 use crate::error::AppError;
-use crate::events::SUMMARIZE;
+use crate::jobs::SUMMARIZE;
 use crate::state::AppState;
 use crate::summarize::{self, SummarizeJob};
 

@@ -3,14 +3,12 @@
 //! asks to `resume` gets exactly what it missed: the turn is the only writer of a message's
 //! frames, and it serves pending resume requests itself, in order, before carrying on live.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::message::Message;
 use bestchat_domain::ports::realtime::{ConnectionId, PublishError};
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
-use tokio::task::JoinSet;
 
 use super::frames::{delta_frames, encode_event};
 use crate::state::AppState;
@@ -146,7 +144,7 @@ impl<'a> Fanout<'a> {
 
     /// Posts to every live connection at once; a connection that is gone is forgotten.
     async fn post(&mut self, frame: Vec<u8>) {
-        let gone = post_all(self.state, &self.live, frame).await;
+        let gone = self.state.devices().post_all(&self.live, frame).await;
         self.live.retain(|id| !gone.contains(id));
     }
 
@@ -185,34 +183,6 @@ impl<'a> Fanout<'a> {
 /// The bytes of a user's frames the resume buffer holds (within its TTL).
 fn buffered_key(user: UserId) -> String {
     format!("buffered:{user}")
-}
-
-/// Posts `frame` to `targets` concurrently; returns the connections that are gone, which are
-/// also removed from the registry.
-async fn post_all(state: &AppState, targets: &[ConnectionId], frame: Vec<u8>) -> Vec<ConnectionId> {
-    let frame: Arc<[u8]> = frame.into();
-    let mut posts = JoinSet::new();
-    for id in targets {
-        let (publisher, id, frame) = (Arc::clone(&state.publisher), id.clone(), Arc::clone(&frame));
-        posts.spawn(async move {
-            let result = publisher.post(&id, &frame).await;
-            (id, result)
-        });
-    }
-    let mut gone = Vec::new();
-    while let Some(joined) = posts.join_next().await {
-        match joined {
-            Ok((id, Err(PublishError::Gone))) => {
-                tracing::info!(%id, "connection gone; removing it");
-                let _ = state.connections.remove(&id).await;
-                gone.push(id);
-            }
-            Ok((id, Err(e))) => tracing::warn!(%id, error = %e, "post failed"),
-            Ok((_, Ok(()))) => {}
-            Err(e) => tracing::warn!(error = %e, "post task failed"),
-        }
-    }
-    gone
 }
 
 /// Tells every connection of the user that follows the ended `message` how it ended: those
@@ -256,46 +226,6 @@ pub async fn announce_end(state: &AppState, message: &Message, events: &[ServerE
                 break;
             }
         }
-    }
-}
-
-/// Sends `event` to every connection of `user` subscribed to `conversation`.
-pub async fn broadcast(
-    state: &AppState,
-    user: UserId,
-    conversation: ConversationId,
-    event: &ServerEvent,
-) {
-    let targets: Vec<ConnectionId> = match state.connections.of_user(user).await {
-        Ok(c) => c
-            .into_iter()
-            .filter(|c| c.subscriptions.contains(&conversation))
-            .map(|c| c.id)
-            .collect(),
-        Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
-    };
-    if let Some(frame) = encode_event(event, state.config.realtime.frame_max_bytes) {
-        post_all(state, &targets, frame).await;
-    }
-}
-
-/// Sends `event` to every connection of `user`, whatever it is subscribed to.
-pub async fn to_every_device(state: &AppState, user: UserId, event: &ServerEvent) {
-    let targets: Vec<ConnectionId> = match state.connections.of_user(user).await {
-        Ok(c) => c.into_iter().map(|c| c.id).collect(),
-        Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
-    };
-    if let Some(frame) = encode_event(event, state.config.realtime.frame_max_bytes) {
-        post_all(state, &targets, frame).await;
-    }
-}
-
-/// Sends `event` to one connection.
-pub async fn send_to(state: &AppState, id: &ConnectionId, event: &ServerEvent) {
-    if let Some(frame) = encode_event(event, state.config.realtime.frame_max_bytes)
-        && let Err(PublishError::Gone) = state.publisher.post(id, &frame).await
-    {
-        let _ = state.connections.remove(id).await;
     }
 }
 
@@ -399,7 +329,7 @@ mod tests {
             content: "abc".into(),
             ..testing::assistant(user, conversation, MessageStatus::Complete)
         };
-        let end = [crate::turn::completed_event(ended.clone())];
+        let end = [crate::turn::job::completed_event(ended.clone())];
         announce_end(state, &ended, &end).await;
         let got = drain(&mut resumer);
         let kinds: Vec<String> = got

@@ -11,12 +11,13 @@ use bestchat_domain::wire::ServerEvent;
 use bestchat_providers::TokenUsage;
 
 use super::calls::{DecidedCalls, StepOf, Toolbox};
-use super::chain::Call;
+use super::chain::{Call, Candidate};
 use super::fanout::Fanout;
+use super::job::{StepOutcome, TurnJob, completed_event_with, millis};
 use super::lease::Lease;
 use super::step::{LoopPosition, Produced};
-use super::stream::Ending;
-use super::{StepOutcome, TurnJob, calls, completed_event_with, millis, round, stream};
+use super::stream::{Batch, Ending, Streamed};
+use super::{calls, round, stream};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
@@ -38,7 +39,7 @@ pub(super) async fn finish(
     started: Instant,
 ) -> Result<StepOutcome, AppError> {
     let Produced {
-        streamed: got,
+        streamed: mut got,
         ending,
         mut unsent,
         answered,
@@ -47,10 +48,61 @@ pub(super) async fn finish(
         planned_input,
     } = produced;
     let answered = answered.as_ref();
-    let (mut status, finish_reason, mut error) = ending.into_parts();
+    let (mut message, tokens) = stored_answer(answer, &mut got, ending, answered, planned_input);
     // The provider call's own outcome, for its usage record, whatever the calls then make of
     // the answer's status.
-    let call_status = status;
+    let call_status = message.status;
+    let decided = decide_step(state, &mut message, &position, toolbox).await?;
+    // A usage record for every turn that reached a provider.
+    let log = answered.filter(|_| !got.attempts.is_empty()).map(|c| {
+        c.usage_log(Call {
+            user: message.user_id,
+            conversation: message.conversation_id,
+            message: message.id,
+            tokens,
+            started,
+            first_token: got.first_token,
+            status: call_status,
+            attempts: &got.attempts,
+        })
+    });
+    let records = step_records(state, &message, decided.as_ref());
+    lease.ending();
+    if !write_final(state, &message, log.as_ref(), lease, &records).await? {
+        tracing::warn!(message = %message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
+        return Ok(StepOutcome::LeaseLost);
+    }
+    tracing::info!(
+        message = %message.id, lease = %lease.id(), status = message.status.as_str(),
+        frames = fanout.delivered(), provider = ?message.provider,
+        model = ?message.model, latency_ms = millis(started.elapsed()),
+        ttft_ms = ?got.first_token.map(millis), step = position.number(),
+        tool_calls = message.tool_calls.len(), "turn finished"
+    );
+    if let Some(log) = &log {
+        record_metrics(state, log, fanout.delivered());
+    }
+    let next = next_outcome(&message, decided.is_some());
+    // A turn's total goes with its last step, when there were several.
+    let turn_usage = (decided.is_none() && !position.earlier_steps.is_empty())
+        .then(|| sum_usage(position.earlier_usage.iter().chain(message.usage.iter())));
+    announce(fanout, &mut unsent, message, turn_usage, lease).await;
+    if let Some(decided) = &decided {
+        round::announce_decided(state, decided).await;
+    }
+    Ok(next)
+}
+
+/// What arrived, as the answer to store: its content, calls, status, model, tokens and cost
+/// (the provider's count, else an estimate for a stopped answer the provider still bills).
+fn stored_answer(
+    answer: Message,
+    got: &mut Streamed,
+    ending: Ending,
+    answered: Option<&Candidate>,
+    planned_input: Option<u32>,
+) -> (Message, Option<TokenUsage>) {
+    let (status, finish_reason, error) = ending.into_parts();
     let answered_model = answered.map_or(answer.model.as_ref().map_or("", |m| m.as_str()), |c| {
         c.target.model.as_str()
     });
@@ -64,9 +116,9 @@ pub(super) async fn finish(
         cached_tokens: u.cached_tokens,
         cost_micros: answered.and_then(|c| c.cost(&u)),
     });
-    let mut final_message = Message {
+    let message = Message {
         token_count,
-        content: got.text,
+        content: std::mem::take(&mut got.text),
         status,
         provider: answered
             .map(|c| c.target.provider.clone())
@@ -74,116 +126,97 @@ pub(super) async fn finish(
         model: answered
             .map(|c| c.target.model.clone())
             .or(answer.model.clone()),
-        tool_calls: got.tool_calls,
+        tool_calls: std::mem::take(&mut got.tool_calls),
         usage,
         finish_reason,
-        error: error.clone(),
+        error,
         updated_at: now(),
         ..answer
     };
-    // Calls are acted on only when the answer ended properly; a cut or cancelled answer keeps
-    // its calls on record, and the history leaves them out (they have no results).
-    let decided = if status == MessageStatus::Complete && !final_message.tool_calls.is_empty() {
-        Some(decide_calls(state, &final_message, &position, toolbox).await?)
-    } else {
-        None
-    };
-    if let Some(d) = &decided {
-        if position.number() >= state.config.tools.loop_limits.max_steps {
-            status = MessageStatus::Incomplete;
-            error = Some(MessageError::of(ErrorCode::ToolStepLimit));
-        } else if d.waiting().next().is_some() {
-            status = MessageStatus::AwaitingApproval;
-        }
-        final_message.status = status;
-        final_message.error.clone_from(&error);
+    (message, tokens)
+}
+
+/// Decides the calls of an answer that ended properly; the step limit or a call that waits for
+/// the user sets its status. A cut or cancelled answer keeps its calls on record, undecided
+/// (the history leaves them out: they have no results).
+async fn decide_step(
+    state: &AppState,
+    message: &mut Message,
+    position: &LoopPosition,
+    toolbox: Option<Toolbox>,
+) -> Result<Option<DecidedCalls>, AppError> {
+    if message.status != MessageStatus::Complete || message.tool_calls.is_empty() {
+        return Ok(None);
     }
-    // A usage record for every turn that reached a provider.
-    let log = answered.filter(|_| !got.attempts.is_empty()).map(|c| {
-        c.usage_log(Call {
-            user: final_message.user_id,
-            conversation: final_message.conversation_id,
-            message: final_message.id,
-            tokens,
-            started,
-            first_token: got.first_token,
-            status: call_status,
-            attempts: &got.attempts,
-        })
-    });
-    // A step whose loop goes on holds the conversation's turn open until its next step
-    // exists; should the continuation be lost, the janitor makes it after this deadline.
+    let decided = decide_calls(state, message, position, toolbox).await?;
+    if position.number() >= state.config.tools.loop_limits.max_steps {
+        message.status = MessageStatus::Incomplete;
+        message.error = Some(MessageError::of(ErrorCode::ToolStepLimit));
+    } else if decided.waiting().next().is_some() {
+        message.status = MessageStatus::AwaitingApproval;
+    }
+    Ok(Some(decided))
+}
+
+/// What is written with the answer: its calls' executions, results and audit entries. A step
+/// whose loop goes on holds the conversation's turn open until its next step exists; should
+/// the continuation be lost, the janitor makes it after this deadline.
+fn step_records<'a>(
+    state: &AppState,
+    message: &Message,
+    decided: Option<&'a DecidedCalls>,
+) -> StepRecords<'a> {
     let goes_on = matches!(
-        status,
+        message.status,
         MessageStatus::Complete | MessageStatus::AwaitingApproval
     );
-    let records = decided
-        .as_ref()
-        .map_or_else(StepRecords::default, |d| StepRecords {
-            executions: &d.executions,
-            results: &d.results,
-            audit: &d.audit,
-            continue_by: goes_on.then(|| after(now(), state.config.turn_start_timeout)),
-        });
-    lease.ending();
-    if !write_final(state, &final_message, log.as_ref(), lease, &records).await? {
-        tracing::warn!(message = %final_message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
-        return Ok(StepOutcome::LeaseLost);
-    }
-    tracing::info!(
-        message = %final_message.id, lease = %lease.id(), status = status.as_str(),
-        frames = fanout.delivered(), provider = ?final_message.provider,
-        model = ?final_message.model, latency_ms = millis(started.elapsed()),
-        ttft_ms = ?got.first_token.map(millis), step = position.number(),
-        tool_calls = final_message.tool_calls.len(), "turn finished"
-    );
-    if let Some(log) = &log {
-        record_metrics(state, log, fanout.delivered());
-    }
-    // What was held back is stored now, so it can be posted.
-    stream::flush(fanout, &mut unsent).await;
-    // Serve resumes that arrived while the answer was being stored, then close the stream.
+    decided.map_or_else(StepRecords::default, |d| StepRecords {
+        executions: &d.executions,
+        results: &d.results,
+        audit: &d.audit,
+        continue_by: goes_on.then(|| after(now(), state.config.turn_start_timeout)),
+    })
+}
+
+/// Posts what was held back, serves resumes that arrived while the answer was being stored,
+/// then closes the stream: the error, if any, and `message.completed`.
+async fn announce(
+    fanout: &mut Fanout<'_>,
+    unsent: &mut Batch,
+    message: Message,
+    turn_usage: Option<Usage>,
+    lease: &Lease,
+) {
+    stream::flush(fanout, unsent).await;
     fanout.refresh().await;
-    if let Some(e) = error {
+    if let Some(e) = &message.error {
         fanout
             .event(&ServerEvent::MessageError {
-                conversation_id: Some(final_message.conversation_id),
-                message_id: Some(final_message.id),
+                conversation_id: Some(message.conversation_id),
+                message_id: Some(message.id),
                 code: e.code,
-                message: e.message,
+                message: e.message.clone(),
                 request_id: Some(lease.id().to_string()),
             })
             .await;
     }
-    let (user, conversation, step) = (
-        final_message.user_id,
-        final_message.conversation_id,
-        final_message.id,
-    );
-    let turn_usage = (decided.is_none() && !position.earlier_steps.is_empty()).then(|| {
-        sum_usage(
-            position
-                .earlier_usage
-                .iter()
-                .chain(final_message.usage.iter()),
-        )
-    });
     fanout
-        .event(&completed_event_with(final_message, turn_usage))
+        .event(&completed_event_with(message, turn_usage))
         .await;
-    let Some(decided) = decided else {
-        return Ok(StepOutcome::Ended(status));
-    };
-    round::announce_decided(state, &decided).await;
-    if status != MessageStatus::Complete {
-        return Ok(StepOutcome::Ended(status));
+}
+
+/// The step's outcome: the calls run next only when the answer is complete and they were all
+/// decided to run; otherwise the answer ended with its status.
+fn next_outcome(message: &Message, decided: bool) -> StepOutcome {
+    if !decided || message.status != MessageStatus::Complete {
+        return StepOutcome::Ended(message.status);
     }
-    Ok(StepOutcome::ToolCalls(TurnJob {
-        user_id: user,
-        conversation_id: conversation,
-        message_id: step,
+    StepOutcome::ToolCalls(TurnJob {
+        user_id: message.user_id,
+        conversation_id: message.conversation_id,
+        message_id: message.id,
         continue_tools: true,
-    }))
+    })
 }
 
 /// A stopped or cut answer never gets the provider's own count, yet the provider bills what it

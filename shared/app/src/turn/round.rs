@@ -15,7 +15,7 @@ use bestchat_tools::{ExecRequest, ExecResponse};
 use futures_util::StreamExt;
 
 use super::calls::{DecidedCalls, RUN_GRACE, Toolbox, result_message};
-use super::{StepOutcome, TurnJob, broadcast, to_every_device};
+use super::job::{StepOutcome, TurnJob};
 use crate::error::AppError;
 use crate::settings::{auto_approval, fetch_hosts};
 use crate::state::AppState;
@@ -27,8 +27,8 @@ pub(super) async fn toolbox(state: &AppState, user: UserId) -> Result<Toolbox, A
     let (registry, _) = registry(state, user).await?;
     let mcp = crate::mcp::tools_of(state, user, &|name| registry.find(name).is_some()).await?;
     Ok(Toolbox {
-        policy: auto_approval(state, user).await?,
-        fetch_hosts: fetch_hosts(state, user).await?.hosts,
+        policy: auto_approval(state.store(), user).await?,
+        fetch_hosts: fetch_hosts(state.store(), user).await?.hosts,
         mcp,
         registry,
     })
@@ -276,23 +276,25 @@ pub(crate) async fn next_step(state: &AppState, step: &Message) -> Result<StepOu
     if step.status == MessageStatus::AwaitingApproval
         && let Some(resumed) = state.store().get_message(step.user_id, step.id).await?
     {
-        broadcast(
-            state,
+        state
+            .devices()
+            .broadcast(
+                step.user_id,
+                step.conversation_id,
+                &ServerEvent::MessageUpdated { message: resumed },
+            )
+            .await;
+    }
+    state
+        .devices()
+        .broadcast(
             step.user_id,
             step.conversation_id,
-            &ServerEvent::MessageUpdated { message: resumed },
+            &ServerEvent::MessageCreated {
+                message: next.clone(),
+            },
         )
         .await;
-    }
-    broadcast(
-        state,
-        step.user_id,
-        step.conversation_id,
-        &ServerEvent::MessageCreated {
-            message: next.clone(),
-        },
-    )
-    .await;
     Ok(StepOutcome::ToolsDone(TurnJob {
         user_id: next.user_id,
         conversation_id: next.conversation_id,
@@ -303,17 +305,18 @@ pub(crate) async fn next_step(state: &AppState, step: &Message) -> Result<StepOu
 
 /// `tool.pending` to every device of the user, whatever it follows: approval may come from any.
 async fn announce_pending(state: &AppState, execution: &ToolExecution) {
-    to_every_device(
-        state,
-        execution.user_id,
-        &ServerEvent::ToolPending {
-            conversation_id: execution.conversation_id,
-            message_id: execution.message_id,
-            tool_execution_id: execution.id,
-            tool_execution: execution.clone(),
-        },
-    )
-    .await;
+    state
+        .devices()
+        .to_every_device(
+            execution.user_id,
+            &ServerEvent::ToolPending {
+                conversation_id: execution.conversation_id,
+                message_id: execution.message_id,
+                tool_execution_id: execution.id,
+                tool_execution: execution.clone(),
+            },
+        )
+        .await;
 }
 
 /// What a step's calls came to when it was written: the results of those that ended at once,
@@ -336,27 +339,29 @@ pub(super) async fn announce_decided(state: &AppState, decided: &DecidedCalls) {
 /// The call's stored `tool` message and `tool.result` to the devices following the
 /// conversation, so they show the result as it lands.
 pub(crate) async fn announce_result(state: &AppState, execution: &ToolExecution, result: &Message) {
-    broadcast(
-        state,
-        execution.user_id,
-        execution.conversation_id,
-        &ServerEvent::MessageCreated {
-            message: result.clone(),
-        },
-    )
-    .await;
-    broadcast(
-        state,
-        execution.user_id,
-        execution.conversation_id,
-        &ServerEvent::ToolResult {
-            conversation_id: execution.conversation_id,
-            message_id: execution.message_id,
-            tool_execution_id: execution.id,
-            status: execution.status,
-            output: execution.output.clone(),
-            error: execution.error.clone(),
-        },
-    )
-    .await;
+    state
+        .devices()
+        .broadcast(
+            execution.user_id,
+            execution.conversation_id,
+            &ServerEvent::MessageCreated {
+                message: result.clone(),
+            },
+        )
+        .await;
+    state
+        .devices()
+        .broadcast(
+            execution.user_id,
+            execution.conversation_id,
+            &ServerEvent::ToolResult {
+                conversation_id: execution.conversation_id,
+                message_id: execution.message_id,
+                tool_execution_id: execution.id,
+                status: execution.status,
+                output: execution.output.clone(),
+                error: execution.error.clone(),
+            },
+        )
+        .await;
 }

@@ -15,9 +15,10 @@ use super::calls::Toolbox;
 use super::chain::Candidate;
 use super::fanout::Fanout;
 use super::finish::finish;
+use super::job::{StepOutcome, TurnJob};
 use super::lease::Lease;
 use super::stream::{Batch, Clocks, Ending, Streamed};
-use super::{StepOutcome, TurnJob, chain, context, history, round, stream};
+use super::{chain, context, history, round, stream};
 use crate::error::AppError;
 use crate::state::AppState;
 

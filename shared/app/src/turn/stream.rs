@@ -16,8 +16,8 @@ use bestchat_providers::{EventStream, ProviderError, StreamEvent, TokenUsage};
 use serde_json::Value;
 
 use super::fanout::Fanout;
+use super::job::{TurnJob, cancel_key};
 use super::lease::Lease;
-use super::{TurnJob, cancel_key};
 use crate::config::RealtimeConfig;
 use crate::state::AppState;
 

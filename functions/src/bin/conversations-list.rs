@@ -1,6 +1,0 @@
-use bestchat_app::api::conversations;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    bestchat_functions::http::run(conversations::LIST).await
-}

@@ -1,6 +1,0 @@
-use bestchat_app::api::providers;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    bestchat_functions::http::run(providers::LIST_MODELS).await
-}

@@ -1,6 +1,0 @@
-use bestchat_app::api::provider_configs;
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    bestchat_functions::http::run(provider_configs::LIST).await
-}

@@ -1,0 +1,85 @@
+//! A user's devices: their live connections (the registry port) and the posting of frames to
+//! them (the publisher port). Use cases that announce a change take this, not the whole state.
+
+use std::sync::Arc;
+
+use bestchat_domain::ids::{ConversationId, UserId};
+use bestchat_domain::ports::realtime::{ConnectionId, Connections, PublishError, Publisher};
+use bestchat_domain::wire::ServerEvent;
+use tokio::task::JoinSet;
+
+use crate::turn::frames::encode_event;
+
+#[derive(Clone)]
+pub struct Devices {
+    pub connections: Arc<dyn Connections>,
+    pub publisher: Arc<dyn Publisher>,
+    /// `BESTCHAT_WS_FRAME_MAX_BYTES`: an event that does not fit is not sent.
+    pub frame_max_bytes: usize,
+}
+
+impl Devices {
+    /// Sends `event` to every connection of `user`, whatever it is subscribed to.
+    pub async fn to_every_device(&self, user: UserId, event: &ServerEvent) {
+        let targets: Vec<ConnectionId> = match self.connections.of_user(user).await {
+            Ok(c) => c.into_iter().map(|c| c.id).collect(),
+            Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
+        };
+        if let Some(frame) = encode_event(event, self.frame_max_bytes) {
+            self.post_all(&targets, frame).await;
+        }
+    }
+
+    /// Sends `event` to every connection of `user` subscribed to `conversation`.
+    pub async fn broadcast(&self, user: UserId, conversation: ConversationId, event: &ServerEvent) {
+        let targets: Vec<ConnectionId> = match self.connections.of_user(user).await {
+            Ok(c) => c
+                .into_iter()
+                .filter(|c| c.subscriptions.contains(&conversation))
+                .map(|c| c.id)
+                .collect(),
+            Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
+        };
+        if let Some(frame) = encode_event(event, self.frame_max_bytes) {
+            self.post_all(&targets, frame).await;
+        }
+    }
+
+    /// Sends `event` to one connection.
+    pub async fn send_to(&self, id: &ConnectionId, event: &ServerEvent) {
+        if let Some(frame) = encode_event(event, self.frame_max_bytes)
+            && let Err(PublishError::Gone) = self.publisher.post(id, &frame).await
+        {
+            let _ = self.connections.remove(id).await;
+        }
+    }
+
+    /// Posts `frame` to `targets` concurrently; returns the connections that are gone, which
+    /// are also removed from the registry.
+    pub async fn post_all(&self, targets: &[ConnectionId], frame: Vec<u8>) -> Vec<ConnectionId> {
+        let frame: Arc<[u8]> = frame.into();
+        let mut posts = JoinSet::new();
+        for id in targets {
+            let (publisher, id, frame) =
+                (Arc::clone(&self.publisher), id.clone(), Arc::clone(&frame));
+            posts.spawn(async move {
+                let result = publisher.post(&id, &frame).await;
+                (id, result)
+            });
+        }
+        let mut gone = Vec::new();
+        while let Some(joined) = posts.join_next().await {
+            match joined {
+                Ok((id, Err(PublishError::Gone))) => {
+                    tracing::info!(%id, "connection gone; removing it");
+                    let _ = self.connections.remove(&id).await;
+                    gone.push(id);
+                }
+                Ok((id, Err(e))) => tracing::warn!(%id, error = %e, "post failed"),
+                Ok((_, Ok(()))) => {}
+                Err(e) => tracing::warn!(error = %e, "post task failed"),
+            }
+        }
+        gone
+    }
+}

@@ -1,0 +1,551 @@
+//! The route table: each HTTP operation declared once, with its function, handler, contract
+//! and an example body. The OpenAPI document, the `http-api` Lambda binary, the local
+//! gateway and the checks of the template's routes all read it.
+
+use bestchat_domain::conversation::{Conversation, CreateConversation, UpdateConversation};
+use bestchat_domain::message::Message;
+use bestchat_domain::page::{Items, Page};
+use bestchat_domain::provider::{ModelInfo, PutProviderConfig};
+use bestchat_domain::tool::ToolExecution;
+use bestchat_tools::policy::AutoApproval;
+use schemars::generate::SchemaGenerator;
+use schemars::{JsonSchema, Schema};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::api::health::Health;
+use crate::api::messages::Retried;
+use crate::api::{self, Handler};
+use crate::config::Uses;
+use crate::http::Empty;
+use crate::mcp::servers::{PutServer, ServerView};
+use crate::models::ProviderList;
+use crate::provider_configs::ProviderConfigView;
+use crate::send::{SendMessage, SentPair};
+use crate::settings::FetchHosts;
+use crate::tools::registration::{RegisterTool, ToolView};
+
+pub type SchemaOf = fn(&mut SchemaGenerator) -> Schema;
+
+pub fn schema<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<T>()
+}
+
+/// A query parameter: its name, what it means, and whether it is a whole number.
+#[derive(Clone, Copy)]
+pub struct Query {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub integer: bool,
+}
+
+const PAGED: &[Query] = &[
+    Query {
+        name: "limit",
+        description: "1 to 200 items, 50 when absent",
+        integer: true,
+    },
+    Query {
+        name: "cursor",
+        description: "next_cursor of the previous page",
+        integer: false,
+    },
+];
+
+const EXECUTIONS: &[Query] = &[
+    Query {
+        name: "status",
+        description: "only executions with this status",
+        integer: false,
+    },
+    Query {
+        name: "conversation_id",
+        description: "only this conversation's executions",
+        integer: false,
+    },
+    PAGED[0],
+    PAGED[1],
+];
+
+/// One HTTP route, declared once: its function (the template's binary), its handler, and the
+/// contract it keeps. The OpenAPI document, the local gateway's handlers and the checks of the
+/// template's routes all read this table.
+pub struct Operation {
+    /// The Lambda function's name in the template (`BESTCHAT_OPERATION` selects it in the
+    /// `http-api` binary).
+    pub function: &'static str,
+    pub handler: Handler,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    pub query: &'static [Query],
+    pub body: Option<RequestBody>,
+    /// The success status and its body (`None`: no body, as for 204).
+    pub status: u16,
+    pub answer: Option<SchemaOf>,
+    /// Another success status with the same body (a repeated idempotent request).
+    pub also: Option<u16>,
+    pub public: bool,
+    /// What the function reaches: one that uses neither the database nor the cache runs
+    /// outside the VPC.
+    pub reaches: Uses,
+}
+
+/// A request body: its schema, and a valid example the document shows and the adversarial
+/// suite varies into bad ones.
+#[derive(Clone, Copy)]
+pub struct RequestBody {
+    pub schema: SchemaOf,
+    pub example: fn() -> Value,
+    /// Whether a value decodes as the body's type (the examples are checked with it).
+    pub decodes: fn(&Value) -> bool,
+}
+
+fn decodes<T: DeserializeOwned>(value: &Value) -> bool {
+    serde_json::from_value::<T>(value.clone()).is_ok()
+}
+
+const fn op(
+    function: &'static str,
+    handler: Handler,
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    status: u16,
+    answer: Option<SchemaOf>,
+) -> Operation {
+    Operation {
+        function,
+        handler,
+        method,
+        path,
+        summary,
+        query: &[],
+        body: None,
+        status,
+        answer,
+        also: None,
+        public: false,
+        reaches: Uses::EVERYTHING,
+    }
+}
+
+impl Operation {
+    const fn with_body<T: JsonSchema + DeserializeOwned>(mut self, example: fn() -> Value) -> Self {
+        self.body = Some(RequestBody {
+            schema: schema::<T>,
+            example,
+            decodes: decodes::<T>,
+        });
+        self
+    }
+
+    const fn with_query(mut self, query: &'static [Query]) -> Self {
+        self.query = query;
+        self
+    }
+
+    const fn also(mut self, status: u16) -> Self {
+        self.also = Some(status);
+        self
+    }
+
+    const fn public(mut self) -> Self {
+        self.public = true;
+        self
+    }
+
+    const fn reaching(mut self, reaches: Uses) -> Self {
+        self.reaches = reaches;
+        self
+    }
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    op(
+        "health",
+        api::health::GET,
+        "GET",
+        "/api/health",
+        "Liveness",
+        200,
+        Some(schema::<Health>),
+    )
+    .public()
+    .reaching(Uses::NOTHING),
+    op(
+        "openapi",
+        api::openapi::GET,
+        "GET",
+        "/api/openapi.json",
+        "This document",
+        200,
+        None,
+    )
+    .public()
+    .reaching(Uses::NOTHING),
+    op(
+        "conversations-create",
+        api::conversations::CREATE,
+        "POST",
+        "/api/conversations",
+        "Create a conversation",
+        201,
+        Some(schema::<Conversation>),
+    )
+    .with_body::<CreateConversation>(examples::conversation),
+    op(
+        "conversations-list",
+        api::conversations::LIST,
+        "GET",
+        "/api/conversations",
+        "The user's conversations, newest-updated first",
+        200,
+        Some(schema::<Page<Conversation>>),
+    )
+    .with_query(CONVERSATION_LIST),
+    op(
+        "conversations-get",
+        api::conversations::GET,
+        "GET",
+        "/api/conversations/{id}",
+        "One conversation",
+        200,
+        Some(schema::<Conversation>),
+    ),
+    op(
+        "conversations-update",
+        api::conversations::UPDATE,
+        "PATCH",
+        "/api/conversations/{id}",
+        "Change a conversation",
+        200,
+        Some(schema::<Conversation>),
+    )
+    .with_body::<UpdateConversation>(examples::conversation),
+    op(
+        "conversations-delete",
+        api::conversations::DELETE,
+        "DELETE",
+        "/api/conversations/{id}",
+        "Delete a conversation and everything under it",
+        204,
+        None,
+    ),
+    op(
+        "messages-list",
+        api::messages::LIST,
+        "GET",
+        "/api/conversations/{id}/messages",
+        "Its messages, oldest first",
+        200,
+        Some(schema::<Page<Message>>),
+    )
+    .with_query(PAGED),
+    op(
+        "messages-get",
+        api::messages::GET,
+        "GET",
+        "/api/conversations/{id}/messages/{message_id}",
+        "One message",
+        200,
+        Some(schema::<Message>),
+    ),
+    op(
+        "messages-send",
+        api::messages::SEND,
+        "POST",
+        "/api/conversations/{id}/messages",
+        "Send a message; 202 starts its answer, 200 repeats an earlier client_message_id",
+        202,
+        Some(schema::<SentPair>),
+    )
+    .also(200)
+    .with_body::<SendMessage>(examples::message),
+    op(
+        "messages-retry",
+        api::messages::RETRY,
+        "POST",
+        "/api/conversations/{id}/messages/{message_id}/retry",
+        "Run a failed last answer again as the same turn",
+        202,
+        Some(schema::<Retried>),
+    )
+    .with_body::<Empty>(examples::empty),
+    op(
+        "providers-list",
+        api::providers::LIST_PROVIDERS,
+        "GET",
+        "/api/providers",
+        "Providers with their state and models",
+        200,
+        Some(schema::<ProviderList>),
+    ),
+    op(
+        "models-list",
+        api::providers::LIST_MODELS,
+        "GET",
+        "/api/models",
+        "Models of the providers this user can use",
+        200,
+        Some(schema::<Items<ModelInfo>>),
+    ),
+    op(
+        "provider-configs-list",
+        api::provider_configs::LIST,
+        "GET",
+        "/api/provider-configs",
+        "The user's provider configurations",
+        200,
+        Some(schema::<Items<ProviderConfigView>>),
+    ),
+    op(
+        "provider-configs-put",
+        api::provider_configs::PUT,
+        "PUT",
+        "/api/provider-configs/{provider}",
+        "Configure a provider (the key is write-only)",
+        200,
+        Some(schema::<ProviderConfigView>),
+    )
+    .with_body::<PutProviderConfig>(examples::provider_config),
+    op(
+        "provider-configs-delete",
+        api::provider_configs::DELETE,
+        "DELETE",
+        "/api/provider-configs/{provider}",
+        "Forget a provider configuration",
+        204,
+        None,
+    ),
+    op(
+        "settings-auto-approval-get",
+        api::settings::GET_AUTO_APPROVAL,
+        "GET",
+        "/api/settings/auto-approval",
+        "Auto-approval rules",
+        200,
+        Some(schema::<AutoApproval>),
+    ),
+    op(
+        "settings-auto-approval-put",
+        api::settings::PUT_AUTO_APPROVAL,
+        "PUT",
+        "/api/settings/auto-approval",
+        "Replace the auto-approval rules",
+        200,
+        Some(schema::<AutoApproval>),
+    )
+    .with_body::<AutoApproval>(examples::auto_approval),
+    op(
+        "settings-fetch-hosts-get",
+        api::settings::GET_FETCH_HOSTS,
+        "GET",
+        "/api/settings/fetch-hosts",
+        "Hosts http_fetch may reach",
+        200,
+        Some(schema::<FetchHosts>),
+    ),
+    op(
+        "settings-fetch-hosts-put",
+        api::settings::PUT_FETCH_HOSTS,
+        "PUT",
+        "/api/settings/fetch-hosts",
+        "Replace the hosts http_fetch may reach",
+        200,
+        Some(schema::<FetchHosts>),
+    )
+    .with_body::<FetchHosts>(examples::fetch_hosts),
+    op(
+        "tools-create",
+        api::tools::CREATE,
+        "POST",
+        "/api/tools",
+        "Register a WebAssembly tool",
+        201,
+        Some(schema::<ToolView>),
+    )
+    .with_body::<RegisterTool>(examples::tool),
+    op(
+        "tools-list",
+        api::tools::LIST,
+        "GET",
+        "/api/tools",
+        "Built-in, own and MCP tools",
+        200,
+        Some(schema::<Items<ToolView>>),
+    ),
+    op(
+        "tools-delete",
+        api::tools::DELETE,
+        "DELETE",
+        "/api/tools/{id}",
+        "Remove an own tool",
+        204,
+        None,
+    ),
+    op(
+        "tool-executions-list",
+        api::tool_executions::LIST,
+        "GET",
+        "/api/tool-executions",
+        "Tool calls, newest first",
+        200,
+        Some(schema::<Page<ToolExecution>>),
+    )
+    .with_query(EXECUTIONS),
+    op(
+        "tool-executions-approve",
+        api::tool_executions::APPROVE,
+        "POST",
+        "/api/tool-executions/{id}/approve",
+        "Approve a waiting call",
+        200,
+        Some(schema::<ToolExecution>),
+    )
+    .with_body::<Empty>(examples::empty),
+    op(
+        "tool-executions-deny",
+        api::tool_executions::DENY,
+        "POST",
+        "/api/tool-executions/{id}/deny",
+        "Deny a waiting call",
+        200,
+        Some(schema::<ToolExecution>),
+    )
+    .with_body::<Empty>(examples::empty),
+    op(
+        "mcp-servers-list",
+        api::mcp_servers::LIST,
+        "GET",
+        "/api/mcp-servers",
+        "The user's MCP servers",
+        200,
+        Some(schema::<Items<ServerView>>),
+    ),
+    op(
+        "mcp-servers-put",
+        api::mcp_servers::PUT,
+        "PUT",
+        "/api/mcp-servers/{id}",
+        "Add or change an MCP server (header values are write-only)",
+        200,
+        Some(schema::<ServerView>),
+    )
+    .with_body::<PutServer>(examples::mcp_server),
+    op(
+        "mcp-servers-delete",
+        api::mcp_servers::DELETE,
+        "DELETE",
+        "/api/mcp-servers/{id}",
+        "Remove an MCP server",
+        204,
+        None,
+    ),
+];
+
+const CONVERSATION_LIST: &[Query] = &[
+    Query {
+        name: "q",
+        description: "only conversations whose title contains this text (case-insensitive)",
+        integer: false,
+    },
+    PAGED[0],
+    PAGED[1],
+];
+
+/// The operation a function name selects.
+pub fn operation(function: &str) -> Option<&'static Operation> {
+    OPERATIONS.iter().find(|o| o.function == function)
+}
+
+/// Valid request bodies, one per body type.
+mod examples {
+    use serde_json::{Value, json};
+
+    pub fn conversation() -> Value {
+        json!({"title": "Trip plans", "provider": "echo", "model": "echo-1",
+            "system_prompt": "Answer briefly.", "settings": {"temperature": 0.5,
+            "max_output_tokens": 100, "fallbacks": [{"provider": "echo", "model": "echo-1"}]}})
+    }
+
+    pub fn message() -> Value {
+        json!({"client_message_id": "c-1", "content": "Hello", "provider": "echo",
+            "model": "echo-1"})
+    }
+
+    pub fn empty() -> Value {
+        json!({})
+    }
+
+    pub fn provider_config() -> Value {
+        json!({"api_key": "sk-0123456789abcdef", "base_url": "https://example.com/v1",
+            "protocol": "openai", "enabled": true, "default_model": "m", "summary_model": "m",
+            "models": [{"id": "m", "context_window": 1000, "max_output_tokens": 100,
+                "input_price_per_mtok": 1, "output_price_per_mtok": 2, "supports_tools": true}]})
+    }
+
+    pub fn auto_approval() -> Value {
+        json!({"risk": {"read": "auto", "write": "ask", "network": "ask", "exec": "ask",
+            "destructive": "ask"}, "tools": {"calculator": "deny"}, "max_auto_per_turn": 5})
+    }
+
+    pub fn fetch_hosts() -> Value {
+        json!({"hosts": ["docs.rs", "*.example.org"]})
+    }
+
+    /// The example tool's manifest with an empty module (`\0asm`, version 1).
+    pub fn tool() -> Value {
+        let manifest: Value =
+            serde_json::from_str(include_str!("../../../examples/wasm-tool/manifest.json"))
+                .unwrap_or_default();
+        json!({"manifest": manifest, "module": "AGFzbQEAAAA="})
+    }
+
+    pub fn mcp_server() -> Value {
+        json!({"url": "https://mcp.example.com/mcp", "headers": {"authorization": "Bearer x"},
+            "trusted": false, "enabled": true})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_function_and_route_is_declared_once() {
+        let mut functions = std::collections::HashSet::new();
+        let mut routes = std::collections::HashSet::new();
+        for o in OPERATIONS {
+            assert!(
+                functions.insert(o.function),
+                "{} declared twice",
+                o.function
+            );
+            assert!(
+                routes.insert((o.method, o.path)),
+                "{} {} declared twice",
+                o.method,
+                o.path
+            );
+        }
+    }
+
+    #[test]
+    fn every_example_is_a_valid_body() {
+        for o in OPERATIONS {
+            if let Some(body) = o.body {
+                assert!((body.decodes)(&(body.example)()), "{}", o.function);
+            }
+        }
+    }
+
+    #[test]
+    fn operations_are_found_by_function() {
+        assert_eq!(
+            operation("conversations-create").map(|o| o.path),
+            Some("/api/conversations")
+        );
+        assert!(operation("nothing").is_none());
+    }
+}

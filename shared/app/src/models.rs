@@ -7,15 +7,18 @@ use std::time::Duration;
 
 use bestchat_domain::ids::UserId;
 use bestchat_domain::model_ref::{ModelId, ModelRef, ProviderId};
+use bestchat_domain::ports::cache::Cache;
+use bestchat_domain::ports::keys::KeyVault;
+use bestchat_domain::ports::store::ProviderConfigStore;
 use bestchat_domain::provider::{ModelInfo, Protocol, ProviderConfig};
-use bestchat_providers::Endpoint;
-use bestchat_providers::catalog::{AuthStyle, ProviderSpec};
+use bestchat_egress::Guard;
+use bestchat_providers::catalog::{AuthStyle, Catalog, ProviderSpec};
 use bestchat_providers::discovery;
+use bestchat_providers::{Endpoint, Providers};
 use serde::Serialize;
 
 use crate::error::AppError;
 use crate::secrets::{open_api_key, origin_of};
-use crate::state::AppState;
 
 /// How long a discovered model list is reused.
 pub const MODEL_LIST_TTL: Duration = Duration::from_secs(24 * 60 * 60);
@@ -25,6 +28,31 @@ pub const MODEL_LIST_FAILURE_TTL: Duration = Duration::from_secs(5 * 60);
 pub const DISCOVERED_CONTEXT_WINDOW: u32 = 8192;
 /// Output limit assumed for a discovered model the user has not declared.
 pub const DISCOVERED_MAX_OUTPUT_TOKENS: u32 = 2048;
+
+/// What deciding and changing a user's providers and models reads: their configs, the vault
+/// that seals and opens their keys, the cache of discovered model lists, the client that
+/// discovers them, the catalog, the address guard and the operator's rules.
+pub struct ProviderAccess<'a> {
+    pub configs: &'a dyn ProviderConfigStore,
+    pub vault: &'a dyn KeyVault,
+    pub cache: &'a dyn Cache,
+    pub providers: &'a Providers,
+    pub catalog: &'static Catalog,
+    /// Refuses private addresses for a user's base URL (when the operator does).
+    pub guard: &'a Guard,
+    pub rules: OperatorRules<'a>,
+}
+
+/// What the operator allows every user.
+#[derive(Debug, Clone, Copy)]
+pub struct OperatorRules<'a> {
+    /// `BESTCHAT_ENV_KEYS`: the operator's keys serve users without their own.
+    pub env_keys: bool,
+    /// `BESTCHAT_BEDROCK`: AWS Bedrock is usable.
+    pub bedrock: bool,
+    /// `BESTCHAT_BEDROCK_MODELS`: the Bedrock models users may call; `None`: every one listed.
+    pub bedrock_models: Option<&'a [String]>,
+}
 
 /// Why a user cannot call a provider now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ::schemars::JsonSchema)]
@@ -150,17 +178,17 @@ impl UserProvider<'_> {
 
 /// Every provider of the user: the catalog's, then their custom ones.
 pub async fn user_providers(
-    state: &AppState,
+    access: &ProviderAccess<'_>,
     user: UserId,
 ) -> Result<Vec<UserProvider<'static>>, AppError> {
-    let mut configs: HashMap<ProviderId, ProviderConfig> = state
-        .store()
+    let mut configs: HashMap<ProviderId, ProviderConfig> = access
+        .configs
         .list_provider_configs(user)
         .await?
         .into_iter()
         .map(|c| (c.provider.clone(), c))
         .collect();
-    let mut out: Vec<UserProvider<'static>> = state
+    let mut out: Vec<UserProvider<'static>> = access
         .catalog
         .providers()
         .iter()
@@ -181,34 +209,34 @@ pub async fn user_providers(
 /// The operator's key for this provider, when the operator lets such keys serve users.
 /// The operator's key for this provider, when the operator lets such keys serve users. It only
 /// ever goes to the catalog's own URL: with a base URL of the user's, only the user's key does.
-fn env_key(state: &AppState, p: &UserProvider<'_>) -> Option<String> {
-    if !state.config.env_keys || p.uses_own_url() {
+fn env_key(access: &ProviderAccess<'_>, p: &UserProvider<'_>) -> Option<String> {
+    if !access.rules.env_keys || p.uses_own_url() {
         return None;
     }
     let var = p.spec?.key_env.as_deref()?;
     std::env::var(var).ok().filter(|k| !k.trim().is_empty())
 }
 
-fn has_key(state: &AppState, p: &UserProvider<'_>) -> bool {
-    p.config.as_ref().is_some_and(|c| c.key.is_some()) || env_key(state, p).is_some()
+fn has_key(access: &ProviderAccess<'_>, p: &UserProvider<'_>) -> bool {
+    p.config.as_ref().is_some_and(|c| c.key.is_some()) || env_key(access, p).is_some()
 }
 
 /// Whether a key is set where one is needed.
-fn can_call(state: &AppState, p: &UserProvider<'_>) -> bool {
-    !p.requires_key() || has_key(state, p)
+fn can_call(access: &ProviderAccess<'_>, p: &UserProvider<'_>) -> bool {
+    !p.requires_key() || has_key(access, p)
 }
 
 /// Why this user cannot call provider `p` now, if they cannot: the one rule the providers list
 /// and the turn both apply, so what a client offers is what a turn accepts.
-pub fn availability(state: &AppState, p: &UserProvider<'_>) -> Option<Unavailable> {
+pub fn availability(access: &ProviderAccess<'_>, p: &UserProvider<'_>) -> Option<Unavailable> {
     let spec = p.spec;
-    if spec.is_some_and(|s| s.auth == AuthStyle::AwsIam) && !state.config.bedrock {
+    if spec.is_some_and(|s| s.auth == AuthStyle::AwsIam) && !access.rules.bedrock {
         Some(Unavailable::TurnedOffByOperator)
     } else if !p.enabled() {
         Some(Unavailable::Disabled)
     } else if spec.is_some_and(|s| s.self_hosted) && p.config.is_none() {
         Some(Unavailable::NeedsSetup)
-    } else if !can_call(state, p) {
+    } else if !can_call(access, p) {
         Some(Unavailable::NeedsKey)
     } else {
         None
@@ -218,7 +246,7 @@ pub fn availability(state: &AppState, p: &UserProvider<'_>) -> Option<Unavailabl
 /// Where and how this user calls `model` of provider `p` (no model: the provider itself, to list
 /// its models). The user's own key comes first.
 pub async fn endpoint(
-    state: &AppState,
+    access: &ProviderAccess<'_>,
     user: UserId,
     p: &UserProvider<'_>,
     model: Option<&ModelId>,
@@ -232,11 +260,11 @@ pub async fn endpoint(
                     .as_deref()
                     .and_then(origin_of)
                     .unwrap_or_default();
-                Some(open_api_key(state.vault.as_ref(), user, id, &origin, sealed).await?)
+                Some(open_api_key(access.vault, user, id, &origin, sealed).await?)
             }
             None => None,
         },
-        _ => env_key(state, p),
+        _ => env_key(access, p),
     };
     let protocol = p
         .spec
@@ -274,19 +302,19 @@ pub fn model_list_key(user: UserId, provider: &ProviderId) -> String {
 
 /// Ids the provider itself lists, from the cache or asked and cached.
 async fn discover(
-    state: &AppState,
+    access: &ProviderAccess<'_>,
     user: UserId,
     p: &UserProvider<'_>,
     id: &ProviderId,
 ) -> Vec<String> {
     let key = model_list_key(user, id);
-    if let Ok(Some(raw)) = state.cache.get(&key).await
+    if let Ok(Some(raw)) = access.cache.get(&key).await
         && let Ok(ids) = serde_json::from_slice::<Vec<String>>(&raw)
     {
         return ids;
     }
-    let listed = match endpoint(state, user, p, None).await {
-        Ok(endpoint) => discovery::list_models(&state.providers, &endpoint)
+    let listed = match endpoint(access, user, p, None).await {
+        Ok(endpoint) => discovery::list_models(access.providers, &endpoint)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
@@ -299,14 +327,18 @@ async fn discover(
         }
     };
     if let Ok(raw) = serde_json::to_vec(&ids) {
-        let _ = state.cache.set(&key, &raw, ttl).await;
+        let _ = access.cache.set(&key, &raw, ttl).await;
     }
     ids
 }
 
 /// The models of one provider: the catalog's, the user's declarations (which win), and for a
 /// configured server with neither, what the server lists.
-pub async fn models_of(state: &AppState, user: UserId, p: &UserProvider<'_>) -> Vec<ModelInfo> {
+pub async fn models_of(
+    access: &ProviderAccess<'_>,
+    user: UserId,
+    p: &UserProvider<'_>,
+) -> Vec<ModelInfo> {
     let Some(id) = p.id().cloned() else {
         return Vec::new();
     };
@@ -330,7 +362,7 @@ pub async fn models_of(state: &AppState, user: UserId, p: &UserProvider<'_>) -> 
             && models.is_empty();
         if discoverable {
             models.extend(
-                discover(state, user, p, &id)
+                discover(access, user, p, &id)
                     .await
                     .iter()
                     .filter_map(|m| discovered(m, &id)),
@@ -338,15 +370,15 @@ pub async fn models_of(state: &AppState, user: UserId, p: &UserProvider<'_>) -> 
         }
     }
     if p.spec.is_some_and(|s| s.auth == AuthStyle::AwsIam) {
-        models.retain(|m| bedrock_model_allowed(state, &m.id));
+        models.retain(|m| bedrock_model_allowed(access, &m.id));
     }
     models
 }
 
 /// Whether the operator lets users call this Bedrock model (`BESTCHAT_BEDROCK_MODELS`): its
 /// base id, or a cross-region inference profile of it (`us.<id>`, `eu.<id>`, …).
-pub fn bedrock_model_allowed(state: &AppState, model: &ModelId) -> bool {
-    state.config.bedrock_models.as_ref().is_none_or(|allowed| {
+pub fn bedrock_model_allowed(access: &ProviderAccess<'_>, model: &ModelId) -> bool {
+    access.rules.bedrock_models.is_none_or(|allowed| {
         let id = model.as_str();
         allowed.iter().any(|a| {
             id == a
@@ -358,17 +390,20 @@ pub fn bedrock_model_allowed(state: &AppState, model: &ModelId) -> bool {
     })
 }
 
-pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<ProviderView>, AppError> {
+pub async fn provider_views(
+    access: &ProviderAccess<'_>,
+    user: UserId,
+) -> Result<Vec<ProviderView>, AppError> {
     let mut views = Vec::new();
-    for p in user_providers(state, user).await? {
+    for p in user_providers(access, user).await? {
         let Some(id) = p.id().cloned() else { continue };
-        let unavailable = availability(state, &p);
+        let unavailable = availability(access, &p);
         views.push(ProviderView {
             name: p.spec.map_or_else(|| id.to_string(), |s| s.name.clone()),
             protocol: p.protocol(),
             base_url: p.base_url(),
             requires_key: p.requires_key(),
-            configured: can_call(state, &p),
+            configured: can_call(access, &p),
             enabled: p.enabled(),
             custom: p.spec.is_none(),
             usable: unavailable.is_none(),
@@ -376,7 +411,7 @@ pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<Provid
                 code,
                 message: code.sentence(&id.to_string()),
             }),
-            models: models_of(state, user, &p).await,
+            models: models_of(access, user, &p).await,
             id,
         });
     }
@@ -384,8 +419,11 @@ pub async fn provider_views(state: &AppState, user: UserId) -> Result<Vec<Provid
 }
 
 /// Models of the providers this user can call now.
-pub async fn usable_models(state: &AppState, user: UserId) -> Result<Vec<ModelInfo>, AppError> {
-    Ok(provider_views(state, user)
+pub async fn usable_models(
+    access: &ProviderAccess<'_>,
+    user: UserId,
+) -> Result<Vec<ModelInfo>, AppError> {
+    Ok(provider_views(access, user)
         .await?
         .into_iter()
         .filter(|v| v.usable)

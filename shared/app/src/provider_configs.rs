@@ -12,9 +12,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::error::AppError;
-use crate::models::model_list_key;
+use crate::models::{ProviderAccess, model_list_key};
 use crate::secrets::{origin_of, seal_api_key};
-use crate::state::AppState;
 
 /// A configuration as the API shows it: never the key, only its last four characters.
 #[derive(Debug, Serialize, ::schemars::JsonSchema)]
@@ -59,14 +58,17 @@ fn view(config: ProviderConfig, spec: Option<&ProviderSpec>) -> ProviderConfigVi
     }
 }
 
-pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ProviderConfigView>, AppError> {
-    Ok(state
-        .store()
+pub async fn list(
+    access: &ProviderAccess<'_>,
+    user: UserId,
+) -> Result<Vec<ProviderConfigView>, AppError> {
+    Ok(access
+        .configs
         .list_provider_configs(user)
         .await?
         .into_iter()
         .map(|c| {
-            let spec = state.catalog.provider(&c.provider);
+            let spec = access.catalog.provider(&c.provider);
             view(c, spec)
         })
         .collect())
@@ -78,20 +80,20 @@ pub fn provider_id(raw: Option<&str>) -> Result<ProviderId, DomainError> {
 }
 
 pub async fn put(
-    state: &AppState,
+    access: &ProviderAccess<'_>,
     user: UserId,
     provider: ProviderId,
     body: PutProviderConfig,
 ) -> Result<ProviderConfigView, AppError> {
     body.validate()?;
-    let spec = state.catalog.provider(&provider);
-    let existing = state.store().get_provider_config(user, &provider).await?;
+    let spec = access.catalog.provider(&provider);
+    let existing = access.configs.get_provider_config(user, &provider).await?;
     let protocol = protocol_of(&provider, spec, body.protocol, existing.as_ref())?;
     let base_url = match body.base_url {
         Some(url) => url,
         None => existing.as_ref().and_then(|e| e.base_url.clone()),
     };
-    check_base_url(state, &provider, spec, protocol, base_url.as_deref()).await?;
+    check_base_url(access, &provider, spec, protocol, base_url.as_deref()).await?;
     let uses_iam_or_nothing =
         spec.is_some_and(|s| matches!(s.protocol, Protocol::Bedrock | Protocol::Echo));
     // Where the key goes: the user's URL, else the catalog's. A key is sealed for that origin
@@ -110,8 +112,7 @@ pub async fn put(
             let origin = origin.ok_or_else(|| {
                 DomainError::validation("a key needs a base URL to be sent to: give base_url")
             })?;
-            let sealed =
-                seal_api_key(state.vault.as_ref(), user, &provider, &origin, raw.trim()).await?;
+            let sealed = seal_api_key(access.vault, user, &provider, &origin, raw.trim()).await?;
             (Some(sealed), "set")
         }
         Some(None) => (None, "removed"),
@@ -183,22 +184,22 @@ pub async fn put(
         }),
         at,
     );
-    state.store().put_provider_config(&config, &audit).await?;
-    let _ = state.cache.delete(&model_list_key(user, &provider)).await;
+    access.configs.put_provider_config(&config, &audit).await?;
+    let _ = access.cache.delete(&model_list_key(user, &provider)).await;
     Ok(view(config, spec))
 }
 
 pub async fn delete(
-    state: &AppState,
+    access: &ProviderAccess<'_>,
     user: UserId,
     provider: &ProviderId,
 ) -> Result<bool, AppError> {
     let audit = audit_entry(user, "provider_config.delete", provider, json!({}), now());
-    let deleted = state
-        .store()
+    let deleted = access
+        .configs
         .delete_provider_config(user, provider, &audit)
         .await?;
-    let _ = state.cache.delete(&model_list_key(user, provider)).await;
+    let _ = access.cache.delete(&model_list_key(user, provider)).await;
     Ok(deleted)
 }
 
@@ -242,7 +243,7 @@ fn protocol_of(
 const BASE_URL_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn check_base_url(
-    state: &AppState,
+    access: &ProviderAccess<'_>,
     provider: &ProviderId,
     spec: Option<&ProviderSpec>,
     protocol: Protocol,
@@ -268,7 +269,7 @@ async fn check_base_url(
         let parsed = url::Url::parse(url)
             .map_err(|_| DomainError::validation("base_url must be an http:// or https:// URL"))?;
         let checked =
-            tokio::time::timeout(BASE_URL_CHECK_TIMEOUT, state.guard.check_url_now(&parsed))
+            tokio::time::timeout(BASE_URL_CHECK_TIMEOUT, access.guard.check_url_now(&parsed))
                 .await
                 .unwrap_or(Ok(()));
         checked.map_err(|refusal| {

@@ -37,6 +37,7 @@ use crate::devices::Devices;
 use crate::error::AppError;
 use crate::jobs::{CHAT_TURN, SUMMARIZE};
 use crate::metrics::Metrics;
+use crate::models::{OperatorRules, ProviderAccess};
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
@@ -306,6 +307,23 @@ impl AppState {
                 mcp: std::sync::OnceLock::new(),
             }
         }))
+    }
+
+    /// What deciding a user's providers and models reads.
+    pub fn provider_access(&self) -> ProviderAccess<'_> {
+        ProviderAccess {
+            configs: self.store(),
+            vault: self.vault.as_ref(),
+            cache: self.cache.as_ref(),
+            providers: &self.providers,
+            catalog: self.catalog,
+            guard: &self.guard,
+            rules: OperatorRules {
+                env_keys: self.config.env_keys,
+                bedrock: self.config.bedrock,
+                bedrock_models: self.config.bedrock_models.as_deref(),
+            },
+        }
     }
 
     /// The user's devices: the connection registry and the frame publisher.

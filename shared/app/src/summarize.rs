@@ -257,7 +257,8 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
 /// model the catalog names for the provider, else the conversation's own model: the first this
 /// user can call.
 async fn summary_model(state: &AppState, conversation: &Conversation) -> Option<Candidate> {
-    let providers = user_providers(state, conversation.user_id).await.ok()?;
+    let access = state.provider_access();
+    let providers = user_providers(&access, conversation.user_id).await.ok()?;
     let users_choice = providers
         .iter()
         .find(|p| p.id() == Some(&conversation.provider))
@@ -286,7 +287,7 @@ async fn summary_model(state: &AppState, conversation: &Conversation) -> Option<
         Some(own),
     ];
     for choice in choices.iter().flatten() {
-        match resolve(state, conversation.user_id, &providers, choice).await {
+        match resolve(&access, conversation.user_id, &providers, choice).await {
             Ok(Ok(c)) => return Some(c),
             Ok(Err(reason)) => {
                 tracing::info!(model = ?choice, %reason, "summary model unavailable");

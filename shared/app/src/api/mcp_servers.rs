@@ -7,7 +7,7 @@ use http::StatusCode;
 use super::{Handler, caller, handler};
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response, no_content};
-use crate::mcp::servers::{PutServer, delete, list, put, server_id};
+use crate::mcp::servers::{PutServer, Registration, delete, list, put, server_id};
 use crate::state::AppState;
 
 pub const LIST: Handler = handler!(list_servers);
@@ -19,7 +19,7 @@ async fn list_servers(state: &AppState, request: ApiRequest) -> Result<ApiRespon
     json_response(
         StatusCode::OK,
         &Items {
-            items: list(state, user).await?,
+            items: list(state.store(), user).await?,
         },
     )
 }
@@ -29,13 +29,20 @@ async fn put_server(state: &AppState, request: ApiRequest) -> Result<ApiResponse
     let id =
         bestchat_domain::mcp::McpServerId::parse(request.path_param("id").unwrap_or_default())?;
     let body: PutServer = request.json()?;
-    json_response(StatusCode::OK, &put(state, user, id, body).await?)
+    let registration = Registration {
+        servers: state.store(),
+        vault: state.vault.as_ref(),
+        guard: &state.guard,
+        client: state.mcp()?,
+        limits: &state.config.mcp,
+    };
+    json_response(StatusCode::OK, &put(&registration, user, id, body).await?)
 }
 
 async fn delete_server(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let id = server_id(request.path_param("id"))?;
-    if delete(state, user, id).await? {
+    if delete(state.store(), user, id).await? {
         Ok(no_content())
     } else {
         Err(DomainError::of(ErrorCode::McpServerNotFound).into())

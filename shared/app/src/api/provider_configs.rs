@@ -20,7 +20,7 @@ async fn list_configs(state: &AppState, request: ApiRequest) -> Result<ApiRespon
     json_response(
         StatusCode::OK,
         &Items {
-            items: list(state, user).await?,
+            items: list(&state.provider_access(), user).await?,
         },
     )
 }
@@ -29,13 +29,16 @@ async fn put_config(state: &AppState, request: ApiRequest) -> Result<ApiResponse
     let user = caller(state, &request).await?;
     let provider = provider_id(request.path_param("provider"))?;
     let body: PutProviderConfig = request.json()?;
-    json_response(StatusCode::OK, &put(state, user, provider, body).await?)
+    json_response(
+        StatusCode::OK,
+        &put(&state.provider_access(), user, provider, body).await?,
+    )
 }
 
 async fn delete_config(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let provider = provider_id(request.path_param("provider"))?;
-    if delete(state, user, &provider).await? {
+    if delete(&state.provider_access(), user, &provider).await? {
         Ok(no_content())
     } else {
         Err(DomainError::new(

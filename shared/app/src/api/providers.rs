@@ -17,7 +17,7 @@ async fn list_providers(state: &AppState, request: ApiRequest) -> Result<ApiResp
     json_response(
         StatusCode::OK,
         &ProviderList {
-            items: provider_views(state, user).await?,
+            items: provider_views(&state.provider_access(), user).await?,
             default: state.config.default_model.clone(),
         },
     )
@@ -28,7 +28,7 @@ async fn list_models(state: &AppState, request: ApiRequest) -> Result<ApiRespons
     json_response(
         StatusCode::OK,
         &Items {
-            items: usable_models(state, user).await?,
+            items: usable_models(&state.provider_access(), user).await?,
         },
     )
 }

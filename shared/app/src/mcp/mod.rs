@@ -194,7 +194,7 @@ pub async fn call(
     }
     // One deadline for the whole call, however many exchanges it takes.
     let outcome = tokio::time::timeout(state.config.mcp.timeout, async {
-        let headers = servers::open_headers(state, &server).await?;
+        let headers = servers::open_headers(state.vault.as_ref(), &server).await?;
         let client = state.mcp().map_err(|_| CallError::NoClient)?;
         let connection = client
             .reconnect(&server.url, &headers, server.protocol.as_deref())

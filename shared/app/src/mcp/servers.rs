@@ -6,19 +6,21 @@ use std::collections::BTreeMap;
 
 use bestchat_domain::ids::UserId;
 use bestchat_domain::mcp::{McpServer, McpServerId};
-use bestchat_domain::ports::store::AuditEntry;
+use bestchat_domain::ports::keys::KeyVault;
+use bestchat_domain::ports::store::{AuditEntry, McpServerStore};
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::{DomainError, ErrorCode};
-use bestchat_mcp::{ListedTool, McpError};
+use bestchat_egress::Guard;
+use bestchat_mcp::{ListedTool, McpClient, McpError};
 use bestchat_tools::Arguments;
 use bestchat_tools::manifest::{MAX_DESCRIPTION_CHARS, MAX_SCHEMA_BYTES};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{McpTool, offered};
+use crate::config::McpConfig;
 use crate::error::AppError;
 use crate::secrets::{Binding, open, origin_of, seal};
-use crate::state::AppState;
 
 /// Headers one server may be given, and their sizes.
 pub const MAX_HEADERS: usize = 16;
@@ -113,21 +115,31 @@ pub fn server_id(raw: Option<&str>) -> Result<McpServerId, AppError> {
         .ok_or_else(|| DomainError::of(ErrorCode::McpServerNotFound).into())
 }
 
-pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ServerView>, AppError> {
-    let servers = state.store().list_mcp_servers(user).await?;
+pub async fn list(servers: &dyn McpServerStore, user: UserId) -> Result<Vec<ServerView>, AppError> {
+    let servers = servers.list_mcp_servers(user).await?;
     Ok(servers.iter().map(ServerView::of).collect())
 }
 
+/// What registering a server reads and writes: the user's servers, the vault that seals their
+/// headers, the address guard, the MCP client that lists the server's tools, and the limits.
+pub struct Registration<'a> {
+    pub servers: &'a dyn McpServerStore,
+    pub vault: &'a dyn KeyVault,
+    pub guard: &'a Guard,
+    pub client: &'a McpClient,
+    pub limits: &'a McpConfig,
+}
+
 pub async fn put(
-    state: &AppState,
+    access: &Registration<'_>,
     user: UserId,
     id: McpServerId,
     body: PutServer,
 ) -> Result<ServerView, AppError> {
-    let url = checked_url(state, &body.url).await?;
-    let store = state.store();
+    let url = checked_url(access.guard, &body.url).await?;
+    let store = access.servers;
     let existing = store.get_mcp_server(user, &id).await?;
-    let max = state.config.mcp.max_servers;
+    let max = access.limits.max_servers;
     let too_many = || -> AppError {
         DomainError::new(
             ErrorCode::Conflict,
@@ -154,7 +166,7 @@ pub async fn put(
                         .map_err(|e| AppError::Internal(e.to_string()))?;
                 Some(
                     seal(
-                        state.vault.as_ref(),
+                        access.vault,
                         user,
                         Binding::mcp_headers(id.as_str(), &origin),
                         &text,
@@ -178,16 +190,16 @@ pub async fn put(
             Some(server) => (
                 server.header_names.clone(),
                 server.headers.clone(),
-                open_headers(state, server)
+                open_headers(access.vault, server)
                     .await
                     .map_err(|e| DomainError::new(ErrorCode::McpUnavailable, e.to_string()))?,
             ),
             None => (Vec::new(), None, Vec::new()),
         },
     };
-    let client = state.mcp()?;
+    let client = access.client;
     // One deadline for the whole registration, however many exchanges it takes.
-    let listing = tokio::time::timeout(state.config.mcp.timeout, async {
+    let listing = tokio::time::timeout(access.limits.timeout, async {
         let connection = client.connect(&url, &headers).await?;
         let tools = client.list_tools(&url, &headers, &connection).await;
         client.close(&url, &headers, &connection).await;
@@ -202,7 +214,7 @@ pub async fn put(
             format!("the MCP server could not be listed: {}", public(&e)),
         )
     })?;
-    let usable = within_limits(&id, tools, state.config.mcp.max_listing_bytes)?;
+    let usable = within_limits(&id, tools, access.limits.max_listing_bytes)?;
     let at = now();
     let server = McpServer {
         user_id: user,
@@ -273,9 +285,13 @@ fn within_limits(
     Ok(usable)
 }
 
-pub async fn delete(state: &AppState, user: UserId, id: McpServerId) -> Result<bool, AppError> {
+pub async fn delete(
+    servers: &dyn McpServerStore,
+    user: UserId,
+    id: McpServerId,
+) -> Result<bool, AppError> {
     let entry = audit(user, "mcp_server.delete", &id, json!({}), now());
-    Ok(state.store().delete_mcp_server(user, &id, &entry).await?)
+    Ok(servers.delete_mcp_server(user, &id, &entry).await?)
 }
 
 /// Why a stored server's headers cannot be used; the sentence is for the user.
@@ -289,7 +305,7 @@ pub(crate) enum HeadersError {
 
 /// The server's headers, opened.
 pub(crate) async fn open_headers(
-    state: &AppState,
+    vault: &dyn KeyVault,
     server: &McpServer,
 ) -> Result<Vec<(String, String)>, HeadersError> {
     let Some(sealed) = &server.headers else {
@@ -297,7 +313,7 @@ pub(crate) async fn open_headers(
     };
     let origin = origin_of(&server.url).unwrap_or_default();
     let text = open(
-        state.vault.as_ref(),
+        vault,
         server.user_id,
         Binding::mcp_headers(server.id.as_str(), &origin),
         sealed,
@@ -324,7 +340,7 @@ pub(crate) fn public(error: &McpError) -> String {
     }
 }
 
-async fn checked_url(state: &AppState, raw: &str) -> Result<String, AppError> {
+async fn checked_url(guard: &Guard, raw: &str) -> Result<String, AppError> {
     let invalid = |why: &str| DomainError::validation(format!("url: {why}"));
     if raw.len() > MAX_URL_CHARS {
         return Err(invalid(&format!("at most {MAX_URL_CHARS} characters")).into());
@@ -336,8 +352,7 @@ async fn checked_url(state: &AppState, raw: &str) -> Result<String, AppError> {
     {
         return Err(invalid("an http(s) URL without credentials (put them in headers)").into());
     }
-    state
-        .guard
+    guard
         .check_url_now(&url)
         .await
         .map_err(|_| invalid("its address is not one this service may call"))?;

@@ -19,8 +19,8 @@ use bestchat_providers::pricing::cost_micros;
 use super::job::millis;
 use crate::error::AppError;
 use crate::models::{
-    DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, UserProvider, availability, endpoint,
-    models_of, user_providers,
+    DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, ProviderAccess, UserProvider,
+    availability, endpoint, models_of, user_providers,
 };
 use crate::state::AppState;
 
@@ -133,11 +133,12 @@ pub(crate) async fn candidates(
             wanted.push(fallback.clone());
         }
     }
-    let providers = user_providers(state, conversation.user_id).await?;
+    let access = state.provider_access();
+    let providers = user_providers(&access, conversation.user_id).await?;
     let mut out = Vec::new();
     let mut first_reason = None;
     for r in &wanted {
-        match resolve(state, conversation.user_id, &providers, r).await? {
+        match resolve(&access, conversation.user_id, &providers, r).await? {
             Ok(c) => out.push(c),
             Err(reason) => {
                 tracing::info!(provider = %r.provider, %reason, "model left out of the chain");
@@ -153,7 +154,7 @@ pub(crate) async fn candidates(
 
 /// The model if this user can call it, or why not; an error only when a port failed.
 pub(crate) async fn resolve(
-    state: &AppState,
+    access: &ProviderAccess<'_>,
     user: UserId,
     providers: &[UserProvider<'_>],
     r: &ModelRef,
@@ -161,18 +162,18 @@ pub(crate) async fn resolve(
     let Some(p) = providers.iter().find(|p| p.id() == Some(&r.provider)) else {
         return Ok(Err(Unusable::UnknownProvider(r.provider.clone())));
     };
-    if let Some(why) = availability(state, p) {
+    if let Some(why) = availability(access, p) {
         return Ok(Err(Unusable::Unavailable(r.provider.clone(), why)));
     }
     if p.spec.is_some_and(|s| s.auth == AuthStyle::AwsIam)
-        && !crate::models::bedrock_model_allowed(state, &r.model)
+        && !crate::models::bedrock_model_allowed(access, &r.model)
     {
         return Ok(Err(Unusable::Unavailable(
             r.provider.clone(),
             crate::models::Unavailable::TurnedOffByOperator,
         )));
     }
-    let endpoint = match endpoint(state, user, p, Some(&r.model)).await {
+    let endpoint = match endpoint(access, user, p, Some(&r.model)).await {
         Ok(endpoint) => endpoint,
         Err(AppError::Vault(VaultError::Rejected(detail))) => {
             tracing::error!(provider = %r.provider, detail, "a stored key does not open");
@@ -180,7 +181,7 @@ pub(crate) async fn resolve(
         }
         Err(e) => return Err(e),
     };
-    let info = models_of(state, user, p)
+    let info = models_of(access, user, p)
         .await
         .into_iter()
         .find(|m| m.id == r.model);

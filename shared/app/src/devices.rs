@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use bestchat_domain::ids::{ConversationId, UserId};
-use bestchat_domain::ports::realtime::{ConnectionId, Connections, PublishError, Publisher};
+use bestchat_domain::message::Message;
+use bestchat_domain::ports::realtime::{
+    ConnectionId, Connections, PublishError, Publisher, StreamBuffer,
+};
 use bestchat_domain::wire::ServerEvent;
 use tokio::task::JoinSet;
 
@@ -51,6 +54,53 @@ impl Devices {
             && let Err(PublishError::Gone) = self.publisher.post(id, &frame).await
         {
             let _ = self.connections.remove(id).await;
+        }
+    }
+
+    /// Tells every connection of the user that follows the ended `message` how it ended: those
+    /// that asked to resume it get the frames they missed first, from `buffer`. A resume
+    /// request is served once, here or by `resume` itself (whichever claims it), so no
+    /// connection gets the end twice.
+    pub async fn announce_end(
+        &self,
+        buffer: &dyn StreamBuffer,
+        message: &Message,
+        events: &[ServerEvent],
+    ) {
+        let connections = match self.connections.of_user(message.user_id).await {
+            Ok(c) => c,
+            Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
+        };
+        let frames: Vec<Vec<u8>> = events
+            .iter()
+            .filter_map(|e| encode_event(e, self.frame_max_bytes))
+            .collect();
+        for c in connections {
+            let resuming = c.pending_resumes.contains(&message.id);
+            if !resuming && !c.subscriptions.contains(&message.conversation_id) {
+                continue;
+            }
+            if resuming {
+                match self.connections.claim_resume(&c.id, message.id).await {
+                    Ok(Some(after)) => {
+                        let missed = buffer
+                            .read_after(message.id, after)
+                            .await
+                            .unwrap_or_default();
+                        for (_, frame) in missed {
+                            let _ = self.publisher.post(&c.id, frame.as_bytes()).await;
+                        }
+                    }
+                    // Someone else took it, and sends the end with the frames.
+                    _ => continue,
+                }
+            }
+            for frame in &frames {
+                if let Err(PublishError::Gone) = self.publisher.post(&c.id, frame).await {
+                    let _ = self.connections.remove(&c.id).await;
+                    break;
+                }
+            }
         }
     }
 

@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::tokens::message_tokens;
 use bestchat_domain::wire::ServerEvent;
 
-use crate::turn::{announce_end, completed_event};
+use crate::turn::completed_event;
 
 pub const JANITOR: &str = "janitor";
 
@@ -246,7 +246,9 @@ async fn announce(state: &AppState, last: Message) {
         });
     }
     events.push(completed_event(last.clone()));
-    announce_end(state, &last, &events).await;
+    (state.devices())
+        .announce_end(state.stream_buffer.as_ref(), &last, &events)
+        .await;
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::error::AppError;
 use crate::jobs::CHAT_TURN;
 use crate::state::AppState;
 use crate::tokens::message_tokens;
-use crate::turn::{TurnJob, announce_end, completed_event};
+use crate::turn::{TurnJob, completed_event};
 
 /// Body of `POST /api/conversations/{id}/messages`; the same fields as the `sendMessage` action.
 #[derive(Debug, Clone, Deserialize, ::schemars::JsonSchema)]
@@ -242,7 +242,10 @@ async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, 
         let current = state.store().get_message(failed.user_id, failed.id).await?;
         return Ok(current.unwrap_or(failed));
     }
-    announce_end(state, &failed, &[completed_event(failed.clone())]).await;
+    let ended = [completed_event(failed.clone())];
+    (state.devices())
+        .announce_end(state.stream_buffer.as_ref(), &failed, &ended)
+        .await;
     Ok(failed)
 }
 

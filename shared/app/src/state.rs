@@ -39,6 +39,7 @@ use crate::jobs::{CHAT_TURN, SUMMARIZE};
 use crate::metrics::Metrics;
 use crate::models::{OperatorRules, ProviderAccess};
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
+use crate::turn::ports::ContextPorts;
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
 pub trait Store:
@@ -323,6 +324,16 @@ impl AppState {
                 bedrock: self.config.bedrock,
                 bedrock_models: self.config.bedrock_models.as_deref(),
             },
+        }
+    }
+
+    /// What planning a turn's context reads and writes.
+    pub(crate) fn context_ports(&self) -> ContextPorts<'_> {
+        ContextPorts {
+            store: self.store(),
+            cache: self.cache.as_ref(),
+            invoker: self.invoker.as_ref(),
+            settings: &self.config.context,
         }
     }
 

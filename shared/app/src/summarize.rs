@@ -12,6 +12,8 @@ use bestchat_domain::conversation::Conversation;
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::message::MessageStatus;
 use bestchat_domain::model_ref::ModelRef;
+use bestchat_domain::ports::cache::Cache;
+use bestchat_domain::ports::store::ContextStore;
 use bestchat_domain::time::now;
 use bestchat_domain::usage::UsageLog;
 use bestchat_domain::wire::ServerEvent;
@@ -20,6 +22,7 @@ use bestchat_providers::{ChatMessage, ChatRequest, StreamEvent, TokenUsage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::config::ContextConfig;
 use crate::error::AppError;
 use crate::models::user_providers;
 use crate::state::AppState;
@@ -60,38 +63,35 @@ const FRAMING_TOKENS: u32 = 64;
 
 /// The newest stored summary of the conversation, cached.
 pub async fn latest(
-    state: &AppState,
+    store: &dyn ContextStore,
+    cache: &dyn Cache,
+    settings: &ContextConfig,
     conversation: &Conversation,
 ) -> Result<Option<ContextOptimization>, AppError> {
     let key = summary_key(conversation.id);
-    if let Ok(Some(bytes)) = state.cache.get(&key).await
+    if let Ok(Some(bytes)) = cache.get(&key).await
         && let Ok(summary) = serde_json::from_slice::<Option<ContextOptimization>>(&bytes)
     {
         return Ok(summary);
     }
-    let summary = state
-        .store()
+    let summary = store
         .latest_summary(conversation.user_id, conversation.id)
         .await?;
-    remember(state, conversation.id, summary.as_ref()).await;
+    remember(cache, settings, conversation.id, summary.as_ref()).await;
     Ok(summary)
 }
 
 async fn remember(
-    state: &AppState,
+    cache: &dyn Cache,
+    settings: &ContextConfig,
     conversation: ConversationId,
     summary: Option<&ContextOptimization>,
 ) {
     let Ok(bytes) = serde_json::to_vec(&summary) else {
         return;
     };
-    if let Err(e) = state
-        .cache
-        .set(
-            &summary_key(conversation),
-            &bytes,
-            state.config.context.cache_ttl,
-        )
+    if let Err(e) = cache
+        .set(&summary_key(conversation), &bytes, settings.cache_ttl)
         .await
     {
         tracing::warn!(error = %e, "cannot cache the summary");
@@ -133,7 +133,8 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
     else {
         return Ok("message_gone");
     };
-    let history = history::load(state, &conversation, &answer).await?;
+    let history =
+        history::load(state.store(), &state.config.context, &conversation, &answer).await?;
     let sendable = history::sendable(&history);
     let position = |id: MessageId| sendable.iter().position(|s| s.message.id == id);
     let (Some(from), Some(through)) = (position(job.span.from), position(job.span.through)) else {
@@ -238,7 +239,8 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
         .store()
         .record_optimizations(std::slice::from_ref(&row), &usage)
         .await?;
-    remember(state, job.conversation_id, Some(&row)).await;
+    let (cache, settings) = (state.cache.as_ref(), &state.config.context);
+    remember(cache, settings, job.conversation_id, Some(&row)).await;
     let event = ServerEvent::ContextOptimized {
         conversation_id: job.conversation_id,
         message_id: None,

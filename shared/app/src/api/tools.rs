@@ -9,7 +9,7 @@ use super::{Handler, caller, handler};
 use crate::error::AppError;
 use crate::http::{ApiRequest, ApiResponse, json_response, no_content};
 use crate::state::AppState;
-use crate::tools::registration::{RegisterTool, delete, list, register, tool_id};
+use crate::tools::registration::{RegisterTool, Registering, delete, list, register, tool_id};
 
 pub const CREATE: Handler = handler!(create_tool, registration_body_limit);
 pub const LIST: Handler = handler!(list_tools);
@@ -28,7 +28,13 @@ fn registration_body_limit(state: &AppState) -> usize {
 async fn create_tool(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let body: RegisterTool = request.json()?;
-    json_response(StatusCode::CREATED, &register(state, user, body).await?)
+    let ports = Registering {
+        tools: state.store(),
+        cache: state.cache.as_ref(),
+        invoker: state.invoker.as_ref(),
+        runtime: state.tools()?,
+    };
+    json_response(StatusCode::CREATED, &register(&ports, user, body).await?)
 }
 
 async fn list_tools(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
@@ -36,7 +42,7 @@ async fn list_tools(state: &AppState, request: ApiRequest) -> Result<ApiResponse
     json_response(
         StatusCode::OK,
         &Items {
-            items: list(state, user).await?,
+            items: list(state.store(), state.store(), user).await?,
         },
     )
 }
@@ -44,7 +50,7 @@ async fn list_tools(state: &AppState, request: ApiRequest) -> Result<ApiResponse
 async fn delete_tool(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let id = tool_id(request.path_param("id"))?;
-    if delete(state, user, id).await? {
+    if delete(state.store(), user, id).await? {
         Ok(no_content())
     } else {
         Err(DomainError::of(ErrorCode::ToolNotFound).into())

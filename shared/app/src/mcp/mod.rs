@@ -10,17 +10,18 @@
 
 pub mod servers;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bestchat_domain::ids::UserId;
 use bestchat_domain::mcp::{McpServer, McpServerId};
+use bestchat_domain::ports::keys::KeyVault;
+use bestchat_domain::ports::store::McpServerStore;
 use bestchat_domain::tool::{ExecutionError, ExecutionUsage, McpTarget};
-use bestchat_mcp::{ListedTool, McpError};
+use bestchat_mcp::{ListedTool, McpClient, McpError};
 use bestchat_tools::Risk;
 use serde_json::{Value, json};
 
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// Most of a failed tool's text the model and the audit trail are given.
 pub const MAX_ERROR_CHARS: usize = 2_000;
@@ -54,11 +55,11 @@ pub fn request(tool: &McpTool, arguments: &Value) -> Value {
 /// `taken` (the registry's tools come first) or another server's tool already has: a model is
 /// never offered two tools of one name.
 pub async fn tools_of(
-    state: &AppState,
+    servers: &dyn McpServerStore,
     user: UserId,
     taken: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Vec<McpTool>, AppError> {
-    let servers = state.store().list_mcp_servers(user).await?;
+    let servers = servers.list_mcp_servers(user).await?;
     let mut out: Vec<McpTool> = Vec::new();
     for tool in servers.iter().filter(|s| s.enabled).flat_map(offered) {
         if taken(&tool.exposed) || out.iter().any(|t| t.exposed == tool.exposed) {
@@ -139,9 +140,19 @@ pub fn risk_of(annotations: Option<&Value>, trusted: bool) -> Risk {
     Risk::Network
 }
 
+/// What running a call on a user's server reads: their servers, the vault that opens the
+/// server's headers, the client (`None` when it could not be built), and the call's deadline.
+pub struct CallPorts<'a> {
+    pub servers: &'a dyn McpServerStore,
+    pub vault: &'a dyn KeyVault,
+    pub client: Option<&'a McpClient>,
+    /// `BESTCHAT_MCP_TIMEOUT_MS`.
+    pub timeout: Duration,
+}
+
 /// Runs a stored call against its server: the tool's result, or why there is none.
 pub async fn call(
-    state: &AppState,
+    ports: &CallPorts<'_>,
     user: UserId,
     target: Option<McpTarget>,
     arguments: &Value,
@@ -169,7 +180,7 @@ pub async fn call(
             "the stored call names no MCP tool".into(),
         );
     };
-    let server = match state.store().get_mcp_server(user, &server).await {
+    let server = match ports.servers.get_mcp_server(user, &server).await {
         Ok(Some(s)) if s.enabled => s,
         Ok(_) => {
             return failed(
@@ -193,9 +204,9 @@ pub async fn call(
         );
     }
     // One deadline for the whole call, however many exchanges it takes.
-    let outcome = tokio::time::timeout(state.config.mcp.timeout, async {
-        let headers = servers::open_headers(state.vault.as_ref(), &server).await?;
-        let client = state.mcp().map_err(|_| CallError::NoClient)?;
+    let outcome = tokio::time::timeout(ports.timeout, async {
+        let headers = servers::open_headers(ports.vault, &server).await?;
+        let client = ports.client.ok_or(CallError::NoClient)?;
         let connection = client
             .reconnect(&server.url, &headers, server.protocol.as_deref())
             .await?;
@@ -326,7 +337,7 @@ mod tests {
                 .unwrap();
         }
         let builtins = bestchat_tools::registry::Registry::with_user_tools(Vec::new());
-        let tools = tools_of(state, user, &|name| builtins.find(name).is_some())
+        let tools = tools_of(state.store(), user, &|name| builtins.find(name).is_some())
             .await
             .unwrap();
         let names: Vec<&str> = tools.iter().map(|t| t.exposed.as_str()).collect();

@@ -3,7 +3,9 @@
 
 use base64::Engine as _;
 use bestchat_domain::ids::{ToolId, UserId};
-use bestchat_domain::ports::store::AuditEntry;
+use bestchat_domain::ports::cache::Cache;
+use bestchat_domain::ports::realtime::Invoker;
+use bestchat_domain::ports::store::{AuditEntry, McpServerStore, ToolStore};
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::tool::{UserTool, module_key};
 use bestchat_domain::{DomainError, ErrorCode};
@@ -16,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::tools::ToolRuntime;
 
 /// `POST /api/tools`.
 #[derive(Debug, Deserialize, ::schemars::JsonSchema)]
@@ -95,10 +97,10 @@ impl ToolView {
 
 /// The tools `user` can call: the built-ins and the user's own.
 pub async fn registry(
-    state: &AppState,
+    tools: &dyn ToolStore,
     user: UserId,
 ) -> Result<(Registry, Vec<UserTool>), AppError> {
-    let own = state.store().list_tools(user).await?;
+    let own = tools.list_tools(user).await?;
     let manifests = own.iter().filter_map(|tool| match Manifest::stored(tool.manifest.clone()) {
         Ok(manifest) => Some((manifest, tool.module_sha256.clone())),
         Err(e) => {
@@ -112,13 +114,22 @@ pub async fn registry(
     ))
 }
 
+/// What registering a module reads and writes: the user's tools, the cache that holds the
+/// compile lock, the invoker that has the executor compile it, and the tool runtime (limits
+/// and module storage).
+pub struct Registering<'a> {
+    pub tools: &'a dyn ToolStore,
+    pub cache: &'a dyn Cache,
+    pub invoker: &'a dyn Invoker,
+    pub runtime: &'a ToolRuntime,
+}
+
 pub async fn register(
-    state: &AppState,
+    ports: &Registering<'_>,
     user: UserId,
     body: RegisterTool,
 ) -> Result<ToolView, AppError> {
-    let runtime = state.tools()?;
-    let config = &runtime.config;
+    let config = &ports.runtime.config;
     let module = decode_module(&body.module, config.max_module_bytes)?;
     let manifest = Manifest::parse(body.manifest, &config.ceilings)
         .map_err(|e| invalid_tool(format!("manifest: {e}")))?;
@@ -135,7 +146,7 @@ pub async fn register(
         ))
     };
     // Refused before anything compiles; checked again as the tool is written.
-    let existing = state.store().list_tools(user).await?;
+    let existing = ports.tools.list_tools(user).await?;
     if existing.len() >= config.max_per_user {
         return Err(too_many());
     }
@@ -149,7 +160,7 @@ pub async fn register(
     let key = module_key(&sha);
     // One compile per user at a time: a user cannot queue the executor's budget up.
     let lock = compile_lock(user);
-    let held = state
+    let held = ports
         .cache
         .set_if_absent(&lock, b"1", config.compile.timeout + COMPILE_LOCK_SLACK)
         .await
@@ -162,16 +173,8 @@ pub async fn register(
             "another of your modules is being compiled; register this one when it is done".into(),
         ));
     }
-    let prepared = prepare(
-        state,
-        runtime,
-        &key,
-        module,
-        &sha,
-        manifest.risk == Risk::Network,
-    )
-    .await;
-    if let Err(e) = state.cache.delete(&lock).await {
+    let prepared = prepare(ports, &key, module, &sha, manifest.risk == Risk::Network).await;
+    if let Err(e) = ports.cache.delete(&lock).await {
         tracing::warn!(error = %e, "cannot release the compile lock; it lapses");
     }
     prepared?;
@@ -189,8 +192,8 @@ pub async fn register(
     };
     let details = json!({ "name": tool.name, "risk": tool.risk, "module_sha256": sha });
     let entry = audit(user, "tool.register", tool.id, details, at);
-    if !state
-        .store()
+    if !ports
+        .tools
         .create_tool(&tool, config.max_per_user, &entry)
         .await?
     {
@@ -215,13 +218,13 @@ fn compile_lock(user: UserId) -> String {
 /// executor: in AWS a function of its own, locally a child process of the gateway). A module it
 /// refuses is not kept.
 async fn prepare(
-    state: &AppState,
-    runtime: &crate::tools::ToolRuntime,
+    ports: &Registering<'_>,
     key: &str,
     module: Vec<u8>,
     sha: &str,
     network: bool,
 ) -> Result<(), AppError> {
+    let runtime = ports.runtime;
     runtime.blobs.put(key, module).await?;
     let request = ExecutorRequest::Prepare {
         prepare: PrepareModule {
@@ -230,7 +233,7 @@ async fn prepare(
         },
     };
     let payload = serde_json::to_value(&request).map_err(|e| AppError::Internal(e.to_string()))?;
-    let answer = state
+    let answer = ports
         .invoker
         .invoke(crate::tools::TOOL_EXECUTOR, &payload)
         .await
@@ -258,8 +261,12 @@ async fn prepare(
 }
 
 /// The built-ins first, then the user's own by name, then their MCP servers' tools.
-pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ToolView>, AppError> {
-    let (registry, own) = registry(state, user).await?;
+pub async fn list(
+    tools: &dyn ToolStore,
+    servers: &dyn McpServerStore,
+    user: UserId,
+) -> Result<Vec<ToolView>, AppError> {
+    let (registry, own) = registry(tools, user).await?;
     let mut views: Vec<ToolView> = registry
         .entries()
         .iter()
@@ -271,16 +278,16 @@ pub async fn list(state: &AppState, user: UserId) -> Result<Vec<ToolView>, AppEr
             )
         })
         .collect();
-    let mcp = crate::mcp::tools_of(state, user, &|name| registry.find(name).is_some()).await?;
+    let mcp = crate::mcp::tools_of(servers, user, &|name| registry.find(name).is_some()).await?;
     views.extend(mcp.into_iter().map(ToolView::of_mcp));
     Ok(views)
 }
 
 /// `false` when the id is not one of the user's tools. The module is kept by content and
 /// another tool may use the same bytes: the janitor removes it once none does (`sweep`).
-pub async fn delete(state: &AppState, user: UserId, id: ToolId) -> Result<bool, AppError> {
+pub async fn delete(tools: &dyn ToolStore, user: UserId, id: ToolId) -> Result<bool, AppError> {
     let entry = audit(user, "tool.delete", id, json!({}), now());
-    Ok(state.store().delete_tool(user, id, &entry).await?)
+    Ok(tools.delete_tool(user, id, &entry).await?)
 }
 
 pub fn tool_id(raw: Option<&str>) -> Result<ToolId, AppError> {

@@ -22,7 +22,6 @@ use crate::models::{
     DISCOVERED_CONTEXT_WINDOW, DISCOVERED_MAX_OUTPUT_TOKENS, ProviderAccess, UserProvider,
     availability, endpoint, models_of, user_providers,
 };
-use crate::state::AppState;
 
 /// A model with its endpoint and registry entry.
 pub(crate) struct Candidate {
@@ -113,7 +112,7 @@ impl std::fmt::Display for Unusable {
 /// The model asked for (the answer's, else the conversation's) and then the fallbacks that this
 /// user can call; when none can be, why the first cannot.
 pub(crate) async fn candidates(
-    state: &AppState,
+    access: &ProviderAccess<'_>,
     conversation: &Conversation,
     answer: &Message,
 ) -> Result<Result<Vec<Candidate>, Unusable>, AppError> {
@@ -133,12 +132,11 @@ pub(crate) async fn candidates(
             wanted.push(fallback.clone());
         }
     }
-    let access = state.provider_access();
-    let providers = user_providers(&access, conversation.user_id).await?;
+    let providers = user_providers(access, conversation.user_id).await?;
     let mut out = Vec::new();
     let mut first_reason = None;
     for r in &wanted {
-        match resolve(&access, conversation.user_id, &providers, r).await? {
+        match resolve(access, conversation.user_id, &providers, r).await? {
             Ok(c) => out.push(c),
             Err(reason) => {
                 tracing::info!(provider = %r.provider, %reason, "model left out of the chain");

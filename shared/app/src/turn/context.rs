@@ -11,9 +11,9 @@ use bestchat_providers::{ChatMessage, ChatRequest, ToolSpec};
 
 use super::chain::Candidate;
 use super::history::{self, Sendable};
+use super::ports::ContextPorts;
 use crate::error::AppError;
 use crate::jobs::SUMMARIZE;
-use crate::state::AppState;
 use crate::summarize::{self, SummarizeJob};
 
 /// How a summary is introduced to the model, after the system prompt.
@@ -29,7 +29,7 @@ pub(super) struct TurnContext {
 }
 
 pub(super) async fn build(
-    state: &AppState,
+    ports: &ContextPorts<'_>,
     conversation: &Conversation,
     answer: &Message,
     history: &[Message],
@@ -42,7 +42,7 @@ pub(super) async fn build(
     let wanted_output = conversation
         .settings
         .max_output_tokens
-        .unwrap_or(state.config.context.reserved_output_tokens);
+        .unwrap_or(ports.settings.reserved_output_tokens);
     // The tightest model of the chain: a fallback must not get a request its window refuses.
     let limits = chain.iter().map(Candidate::window_and_output).fold(
         Limits {
@@ -54,7 +54,7 @@ pub(super) async fn build(
             reserved_output: tightest.reserved_output.min(output),
         },
     );
-    let summary = summarize::latest(state, conversation).await?;
+    let summary = summarize::latest(ports.store, ports.cache, ports.settings, conversation).await?;
     // The summary as it is appended to the system prompt, separator included, so its count is
     // exactly what it adds to the request.
     let appended =
@@ -84,14 +84,14 @@ pub(super) async fn build(
         entries: &entries,
         summary: summary_ref,
         limits,
-        settings: &state.config.context.settings,
+        settings: &ports.settings.settings,
     };
     let plan = match plan(&input, &|text| encoding.count(text)) {
         Ok(plan) => plan,
         Err(e) => return Ok(Err(e)),
     };
     if let Some(span) = &plan.summarize {
-        request_summary(state, conversation, answer, span).await;
+        request_summary(ports, conversation, answer, span).await;
     }
     let system = match appended.filter(|_| plan.use_summary) {
         Some(summary) => Some(conversation.system_prompt.clone().unwrap_or_default() + &summary),
@@ -135,11 +135,7 @@ pub(super) async fn build(
             "context optimized"
         );
         // The answer matters more than its bookkeeping: a failed record is logged, not fatal.
-        if let Err(e) = state
-            .store()
-            .record_optimizations(&optimizations, &[])
-            .await
-        {
+        if let Err(e) = ports.store.record_optimizations(&optimizations, &[]).await {
             tracing::error!(error = %e, message = %answer.id, "cannot record the optimizations");
         }
     }
@@ -176,12 +172,12 @@ fn entry<'a>(s: &Sendable<'a>) -> Entry<'a> {
 
 /// Starts the `summarize` function unless one is already writing this conversation's summary.
 async fn request_summary(
-    state: &AppState,
+    ports: &ContextPorts<'_>,
     conversation: &Conversation,
     answer: &Message,
     span: &bestchat_context::SummarizeSpan,
 ) {
-    if let Ok(Some(_)) = state.cache.get(&summarize::lock_key(conversation.id)).await {
+    if let Ok(Some(_)) = ports.cache.get(&summarize::lock_key(conversation.id)).await {
         return;
     }
     let job = SummarizeJob {
@@ -191,7 +187,7 @@ async fn request_summary(
         span: span.clone(),
     };
     let payload = serde_json::to_value(&job).unwrap_or_default();
-    if let Err(e) = state.invoker.invoke_async(SUMMARIZE, &payload).await {
+    if let Err(e) = ports.invoker.invoke_async(SUMMARIZE, &payload).await {
         tracing::warn!(error = %e, conversation = %conversation.id, "cannot start a summary");
     }
 }

@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
-use bestchat_domain::message::Message;
 use bestchat_domain::ports::realtime::{ConnectionId, PublishError};
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
 
@@ -185,56 +184,12 @@ fn buffered_key(user: UserId) -> String {
     format!("buffered:{user}")
 }
 
-/// Tells every connection of the user that follows the ended `message` how it ended: those
-/// that asked to resume it get the frames they missed first, from the buffer. A resume request
-/// is served once, here or by `resume` itself (whichever claims it), so no connection gets the
-/// end twice.
-pub async fn announce_end(state: &AppState, message: &Message, events: &[ServerEvent]) {
-    let connections = match state.connections.of_user(message.user_id).await {
-        Ok(c) => c,
-        Err(e) => return tracing::warn!(error = %e, "connection list unavailable"),
-    };
-    let limit = state.config.realtime.frame_max_bytes;
-    let frames: Vec<Vec<u8>> = events
-        .iter()
-        .filter_map(|e| encode_event(e, limit))
-        .collect();
-    for c in connections {
-        let resuming = c.pending_resumes.contains(&message.id);
-        if !resuming && !c.subscriptions.contains(&message.conversation_id) {
-            continue;
-        }
-        if resuming {
-            match state.connections.claim_resume(&c.id, message.id).await {
-                Ok(Some(after)) => {
-                    let missed = state
-                        .stream_buffer
-                        .read_after(message.id, after)
-                        .await
-                        .unwrap_or_default();
-                    for (_, frame) in missed {
-                        let _ = state.publisher.post(&c.id, frame.as_bytes()).await;
-                    }
-                }
-                // Someone else took it, and sends the end with the frames.
-                _ => continue,
-            }
-        }
-        for frame in &frames {
-            if let Err(PublishError::Gone) = state.publisher.post(&c.id, frame).await {
-                let _ = state.connections.remove(&c.id).await;
-                break;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 #[cfg(feature = "sqlite")]
 mod tests {
     use std::time::Duration;
 
-    use bestchat_domain::message::MessageStatus;
+    use bestchat_domain::message::{Message, MessageStatus};
     use bestchat_domain::time::now;
     use bestchat_platform::publish::Outgoing;
     use serde_json::Value;
@@ -330,7 +285,10 @@ mod tests {
             ..testing::assistant(user, conversation, MessageStatus::Complete)
         };
         let end = [crate::turn::job::completed_event(ended.clone())];
-        announce_end(state, &ended, &end).await;
+        state
+            .devices()
+            .announce_end(state.stream_buffer.as_ref(), &ended, &end)
+            .await;
         let got = drain(&mut resumer);
         let kinds: Vec<String> = got
             .iter()
@@ -345,7 +303,10 @@ mod tests {
         assert_eq!(watched[0]["type"], "message.completed");
         assert!(drain(&mut bystander).is_empty());
         // Served once: a second announcement does not replay to the resumer.
-        announce_end(state, &ended, &end).await;
+        state
+            .devices()
+            .announce_end(state.stream_buffer.as_ref(), &ended, &end)
+            .await;
         assert!(drain(&mut resumer).is_empty());
     }
 }

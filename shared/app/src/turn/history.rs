@@ -6,10 +6,11 @@ use std::collections::{HashMap, HashSet};
 use bestchat_domain::conversation::Conversation;
 use bestchat_domain::message::{Message, MessageStatus, Role, ToolCall};
 use bestchat_domain::page::CursorKey;
+use bestchat_domain::ports::store::MessageStore;
 use bestchat_providers::ChatMessage;
 
+use crate::config::ContextConfig;
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// Messages read per query while walking back through a conversation.
 const HISTORY_PAGE: u32 = 200;
@@ -18,11 +19,11 @@ const HISTORY_PAGE: u32 = 200;
 /// further back than the history limits (`BESTCHAT_HISTORY_MAX_MESSAGES`,
 /// `BESTCHAT_HISTORY_MAX_TOKENS`), so a turn never reads more than it could send.
 pub async fn load(
-    state: &AppState,
+    messages: &dyn MessageStore,
+    limits: &ContextConfig,
     conversation: &Conversation,
     answer: &Message,
 ) -> Result<Vec<Message>, AppError> {
-    let limits = &state.config.context;
     let mut newest_first: Vec<Message> = Vec::new();
     let mut tokens = 0u64;
     let mut before = CursorKey {
@@ -37,8 +38,7 @@ pub async fn load(
         if want == 0 {
             break;
         }
-        let page = state
-            .store()
+        let page = messages
             .messages_before(conversation.user_id, conversation.id, before, want)
             .await?;
         let last_page = page.len() < want as usize;
@@ -172,6 +172,7 @@ mod tests {
     use bestchat_domain::time::{from_micros, now, to_micros};
 
     use super::*;
+    use crate::state::AppState;
     use crate::testing;
 
     /// A conversation of `n` messages of 3 tokens each, a microsecond apart, and the answer
@@ -204,9 +205,14 @@ mod tests {
     async fn history_is_read_back_newest_first_no_further_than_its_limits() {
         let everything = testing::state(&[]).await;
         let (conversation, answer) = conversation_of(&everything.state, 450).await;
-        let all = load(&everything.state, &conversation, &answer)
-            .await
-            .unwrap();
+        let all = load(
+            everything.state.store(),
+            &everything.state.config.context,
+            &conversation,
+            &answer,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             all.len(),
             450,
@@ -217,7 +223,14 @@ mod tests {
 
         let by_count = testing::state(&[("BESTCHAT_HISTORY_MAX_MESSAGES", "10")]).await;
         let (conversation, answer) = conversation_of(&by_count.state, 30).await;
-        let kept = load(&by_count.state, &conversation, &answer).await.unwrap();
+        let kept = load(
+            by_count.state.store(),
+            &by_count.state.config.context,
+            &conversation,
+            &answer,
+        )
+        .await
+        .unwrap();
         let contents: Vec<&str> = kept.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(
             contents,
@@ -226,9 +239,14 @@ mod tests {
 
         let by_tokens = testing::state(&[("BESTCHAT_HISTORY_MAX_TOKENS", "12")]).await;
         let (conversation, answer) = conversation_of(&by_tokens.state, 30).await;
-        let kept = load(&by_tokens.state, &conversation, &answer)
-            .await
-            .unwrap();
+        let kept = load(
+            by_tokens.state.store(),
+            &by_tokens.state.config.context,
+            &conversation,
+            &answer,
+        )
+        .await
+        .unwrap();
         assert_eq!(kept.len(), 4, "3 tokens each, stopped once 12 were in");
         assert_eq!(kept.last().unwrap().content, "m29");
     }

@@ -15,6 +15,7 @@ pub(crate) mod frames;
 pub(crate) mod history;
 mod job;
 mod lease;
+pub(crate) mod ports;
 pub(crate) mod round;
 mod step;
 mod stream;
@@ -23,7 +24,6 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-pub use fanout::announce_end;
 pub use frames::encode_event;
 pub use job::{CANCEL_TTL, StepOutcome, TurnJob, cancel_key, completed_event};
 pub use step::run;

@@ -24,8 +24,9 @@ use crate::tools::registration::registry;
 
 /// The user's tools, rules and allowed hosts, as one step decides its calls against them.
 pub(super) async fn toolbox(state: &AppState, user: UserId) -> Result<Toolbox, AppError> {
-    let (registry, _) = registry(state, user).await?;
-    let mcp = crate::mcp::tools_of(state, user, &|name| registry.find(name).is_some()).await?;
+    let (registry, _) = registry(state.store(), user).await?;
+    let mcp =
+        crate::mcp::tools_of(state.store(), user, &|name| registry.find(name).is_some()).await?;
     Ok(Toolbox {
         policy: auto_approval(state.store(), user).await?,
         fetch_hosts: fetch_hosts(state.store(), user).await?.hosts,
@@ -104,8 +105,14 @@ async fn run_call(
     }
     let (mut output, error, usage) = match running.runner() {
         Runner::Mcp(target) => {
+            let ports = crate::mcp::CallPorts {
+                servers: state.store(),
+                vault: state.vault.as_ref(),
+                client: state.mcp().ok(),
+                timeout: state.config.mcp.timeout,
+            };
             crate::mcp::call(
-                state,
+                &ports,
                 running.user_id,
                 target,
                 &running.request["arguments"],

@@ -161,17 +161,18 @@ async fn produce(
     job: &TurnJob,
     lease: &Lease,
 ) -> Result<Produced, AppError> {
-    let history = history::load(state, conversation, answer).await?;
+    let history = history::load(state.store(), &state.config.context, conversation, answer).await?;
     let position = LoopPosition::of(&history);
-    let mut candidates = match chain::candidates(state, conversation, answer).await? {
-        Ok(c) => c,
-        Err(unusable) => {
-            return Ok(Produced::failed(
-                ErrorCode::ProviderNotConfigured,
-                unusable.sentence(),
-            ));
-        }
-    };
+    let mut candidates =
+        match chain::candidates(&state.provider_access(), conversation, answer).await? {
+            Ok(c) => c,
+            Err(unusable) => {
+                return Ok(Produced::failed(
+                    ErrorCode::ProviderNotConfigured,
+                    unusable.sentence(),
+                ));
+            }
+        };
     // Tools go only to models that take them: offered when the first model does, and then
     // the fallbacks that do not are left out of the chain.
     let toolbox = if candidates.first().is_some_and(Candidate::supports_tools) {
@@ -181,29 +182,37 @@ async fn produce(
         None
     };
     let specs: Vec<ToolSpec> = toolbox.as_ref().map_or_else(Vec::new, Toolbox::specs);
-    let (request, planned_input) =
-        match context::build(state, conversation, answer, &history, &candidates, specs).await? {
-            Ok(built) => {
-                for o in &built.optimizations {
-                    fanout
-                        .event(&ServerEvent::ContextOptimized {
-                            conversation_id: conversation.id,
-                            message_id: Some(answer.id),
-                            strategy: o.strategy.as_str().to_owned(),
-                            tokens_before: o.tokens_before,
-                            tokens_after: o.tokens_after,
-                        })
-                        .await;
-                }
-                (built.request, built.input_tokens)
+    let (request, planned_input) = match context::build(
+        &state.context_ports(),
+        conversation,
+        answer,
+        &history,
+        &candidates,
+        specs,
+    )
+    .await?
+    {
+        Ok(built) => {
+            for o in &built.optimizations {
+                fanout
+                    .event(&ServerEvent::ContextOptimized {
+                        conversation_id: conversation.id,
+                        message_id: Some(answer.id),
+                        strategy: o.strategy.as_str().to_owned(),
+                        tokens_before: o.tokens_before,
+                        tokens_after: o.tokens_after,
+                    })
+                    .await;
             }
-            Err(too_large) => {
-                return Ok(Produced::failed(
-                    ErrorCode::ContextTooLarge,
-                    too_large.to_string(),
-                ));
-            }
-        };
+            (built.request, built.input_tokens)
+        }
+        Err(too_large) => {
+            return Ok(Produced::failed(
+                ErrorCode::ContextTooLarge,
+                too_large.to_string(),
+            ));
+        }
+    };
     drop(history);
     let chain: Vec<Target> = candidates.iter().map(|c| c.target.clone()).collect();
     let failover = Failover {

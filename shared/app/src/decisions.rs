@@ -5,7 +5,8 @@
 //! runs the approved ones and continues the loop.
 
 use bestchat_domain::ids::{MessageId, ToolExecutionId, UserId};
-use bestchat_domain::ports::realtime::ConnectionId;
+use bestchat_domain::ports::realtime::{ConnectionId, Invoker};
+use bestchat_domain::ports::store::{ToolExecutionStore, TurnStore};
 use bestchat_domain::time::{Timestamp, after, now};
 use bestchat_domain::tool::{
     DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
@@ -13,28 +14,37 @@ use bestchat_domain::tool::{
 use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 
+use crate::devices::Devices;
 use crate::error::AppError;
 use crate::jobs::CHAT_TURN;
-use crate::state::AppState;
-use crate::turn::TurnJob;
 use crate::turn::calls::{RUN_GRACE, result_message};
-use crate::turn::round::announce_result;
+use crate::turn::job::TurnJob;
 
 /// Records the user's decision on a waiting call; the execution as it stands after it. A
 /// deciding `connection` follows the conversation from here, as a sender does: subscribed before
 /// the decision is written, it sees all of the call's run and the answer that follows.
+/// What deciding a call reads and writes: the executions, the steps they belong to, the user's
+/// devices, and the invoker that continues a step whose calls are all decided.
+pub struct DecisionPorts<'a> {
+    pub executions: &'a dyn ToolExecutionStore,
+    pub turns: &'a dyn TurnStore,
+    pub devices: Devices,
+    pub invoker: &'a dyn Invoker,
+}
+
 pub async fn decide(
-    state: &AppState,
+    ports: &DecisionPorts<'_>,
     user: UserId,
     id: ToolExecutionId,
     verdict: Verdict,
     connection: Option<&ConnectionId>,
 ) -> Result<ToolExecution, AppError> {
-    let store = state.store();
+    let store = ports.executions;
     let not_found = || AppError::from(DomainError::of(ErrorCode::ToolExecutionNotFound));
     let current = store.get_execution(user, id).await?.ok_or_else(not_found)?;
     if let Some(connection) = connection {
-        state
+        ports
+            .devices
             .connections
             .subscribe(connection, user, current.conversation_id)
             .await?;
@@ -45,8 +55,8 @@ pub async fn decide(
     let at = now();
     // Past its deadline the call is the clock's, whether or not the janitor came by yet.
     if current.expires_at.is_some_and(|deadline| deadline <= at) {
-        if expire(state, &current, at).await? {
-            continue_if_decided(state, user, current.message_id).await;
+        if expire(ports, &current, at).await? {
+            continue_if_decided(ports, user, current.message_id).await;
         }
         let now_stored = store.get_execution(user, id).await?.ok_or_else(not_found)?;
         return already_decided(now_stored, verdict);
@@ -75,11 +85,11 @@ pub async fn decide(
         return already_decided(now_stored, verdict);
     }
     tracing::info!(execution = %id, tool = decided.tool, verdict = verdict.as_str(), "tool call decided");
-    announce_decision(state, &decided).await;
+    ports.devices.tool_decided(&decided).await;
     if let Some(result) = &result {
-        announce_result(state, &decided, result).await;
+        ports.devices.tool_result(&decided, result).await;
     }
-    continue_if_decided(state, user, decided.message_id).await;
+    continue_if_decided(ports, user, decided.message_id).await;
     Ok(decided)
 }
 
@@ -87,12 +97,12 @@ pub async fn decide(
 /// told to the model on the next turn), and the answer ends `cancelled`; the loop does not go
 /// on. `false` when it was not waiting.
 pub async fn cancel_step(
-    state: &AppState,
+    ports: &DecisionPorts<'_>,
     user: UserId,
     step: MessageId,
     connection: Option<&ConnectionId>,
 ) -> Result<bool, AppError> {
-    let store = state.store();
+    let store = ports.executions;
     let at = now();
     for execution in store.executions_of(user, step).await? {
         let from = execution.status;
@@ -119,8 +129,8 @@ pub async fn cancel_step(
             .transition_execution(&denied, from, Some(&result), Some(&entry))
             .await?
         {
-            announce_decision(state, &denied).await;
-            announce_result(state, &denied, &result).await;
+            ports.devices.tool_decided(&denied).await;
+            ports.devices.tool_result(&denied, &result).await;
         }
     }
     let ended = store
@@ -131,9 +141,9 @@ pub async fn cancel_step(
             at,
         )
         .await?;
-    if ended && let Some(cancelled) = store.get_message(user, step).await? {
-        state
-            .devices()
+    if ended && let Some(cancelled) = ports.turns.get_message(user, step).await? {
+        ports
+            .devices
             .broadcast(
                 user,
                 cancelled.conversation_id,
@@ -195,8 +205,8 @@ fn already_decided(current: ToolExecution, verdict: Verdict) -> Result<ToolExecu
 
 /// Once no call of the step waits, a fresh `chat-turn` runs the approved calls and goes on.
 /// Racing deciders may both start one: each call runs once, and the next step exists once.
-async fn continue_if_decided(state: &AppState, user: UserId, step: MessageId) {
-    let waiting = match state.store().executions_of(user, step).await {
+async fn continue_if_decided(ports: &DecisionPorts<'_>, user: UserId, step: MessageId) {
+    let waiting = match ports.executions.executions_of(user, step).await {
         Ok(all) => all.iter().any(|e| e.status == ExecutionStatus::Pending),
         Err(e) => {
             // The approved calls keep their expiry: the janitor starts the continuation.
@@ -204,13 +214,13 @@ async fn continue_if_decided(state: &AppState, user: UserId, step: MessageId) {
         }
     };
     if !waiting {
-        start_continuation(state, user, step).await;
+        start_continuation(ports, user, step).await;
     }
 }
 
 /// Starts the invocation that runs the step's decided calls.
-pub(crate) async fn start_continuation(state: &AppState, user: UserId, step: MessageId) {
-    let Ok(Some(message)) = state.store().get_message(user, step).await else {
+pub(crate) async fn start_continuation(ports: &DecisionPorts<'_>, user: UserId, step: MessageId) {
+    let Ok(Some(message)) = ports.turns.get_message(user, step).await else {
         return tracing::warn!(message = %step, "the step to continue is gone");
     };
     let job = TurnJob {
@@ -221,26 +231,9 @@ pub(crate) async fn start_continuation(state: &AppState, user: UserId, step: Mes
     };
     let payload = serde_json::to_value(&job).unwrap_or_default();
     tracing::info!(message = %step, "a new invocation continues the tool step");
-    if let Err(e) = state.invoker.invoke_async(CHAT_TURN, &payload).await {
+    if let Err(e) = ports.invoker.invoke_async(CHAT_TURN, &payload).await {
         tracing::error!(message = %step, error = %e, "cannot start the continuation; the janitor will");
     }
-}
-
-/// `tool.decided` to every device of the user.
-async fn announce_decision(state: &AppState, execution: &ToolExecution) {
-    state
-        .devices()
-        .to_every_device(
-            execution.user_id,
-            &ServerEvent::ToolDecided {
-                conversation_id: execution.conversation_id,
-                message_id: execution.message_id,
-                tool_execution_id: execution.id,
-                status: execution.status,
-                decision: execution.decision.clone(),
-            },
-        )
-        .await;
 }
 
 /// What the janitor did with overdue executions.
@@ -256,15 +249,19 @@ pub const OVERDUE_BATCH: u32 = 200;
 
 /// Ends the approvals nobody gave in time (denied by timeout), the runs whose invocation died
 /// (failed, `interrupted`), and restarts the continuation of approved calls nobody started.
-pub async fn sweep_overdue(state: &AppState) -> Result<Overdue, AppError> {
+pub async fn sweep_overdue(ports: &DecisionPorts<'_>) -> Result<Overdue, AppError> {
     let at = now();
     let mut done = Overdue::default();
     let mut steps: Vec<(UserId, MessageId)> = Vec::new();
-    for execution in state.store().overdue_executions(at, OVERDUE_BATCH).await? {
+    for execution in ports
+        .executions
+        .overdue_executions(at, OVERDUE_BATCH)
+        .await?
+    {
         let (user, step) = (execution.user_id, execution.message_id);
         let moved = match execution.status {
             ExecutionStatus::Pending => {
-                let ended = expire(state, &execution, at).await?;
+                let ended = expire(ports, &execution, at).await?;
                 done.expired += u32::from(ended);
                 ended
             }
@@ -280,7 +277,7 @@ pub async fn sweep_overdue(state: &AppState) -> Result<Overdue, AppError> {
                     updated_at: at,
                     ..execution
                 };
-                let ended = end(state, &failed, ExecutionStatus::Running, "interrupt").await?;
+                let ended = end(ports, &failed, ExecutionStatus::Running, "interrupt").await?;
                 done.interrupted += u32::from(ended);
                 ended
             }
@@ -290,8 +287,8 @@ pub async fn sweep_overdue(state: &AppState) -> Result<Overdue, AppError> {
                     updated_at: at,
                     ..execution
                 };
-                let pushed = state
-                    .store()
+                let pushed = ports
+                    .executions
                     .transition_execution(&later, ExecutionStatus::Approved, None, None)
                     .await?;
                 done.restarted += u32::from(pushed);
@@ -303,14 +300,14 @@ pub async fn sweep_overdue(state: &AppState) -> Result<Overdue, AppError> {
         }
     }
     for (user, step) in steps {
-        continue_if_decided(state, user, step).await;
+        continue_if_decided(ports, user, step).await;
     }
     Ok(done)
 }
 
 /// Ends a call nobody approved in time as denied by timeout; `false` when it was decided first.
 async fn expire(
-    state: &AppState,
+    ports: &DecisionPorts<'_>,
     waiting: &ToolExecution,
     at: Timestamp,
 ) -> Result<bool, AppError> {
@@ -322,28 +319,28 @@ async fn expire(
         connection_id: None,
     };
     let expired = settle(waiting, decision, at);
-    let ended = end(state, &expired, ExecutionStatus::Pending, "expire").await?;
+    let ended = end(ports, &expired, ExecutionStatus::Pending, "expire").await?;
     if ended {
-        announce_decision(state, &expired).await;
+        ports.devices.tool_decided(&expired).await;
     }
     Ok(ended)
 }
 
 /// Moves an execution to its end with its `tool` message and audit entry.
 async fn end(
-    state: &AppState,
+    ports: &DecisionPorts<'_>,
     ended: &ToolExecution,
     from: ExecutionStatus,
     what: &str,
 ) -> Result<bool, AppError> {
     let result = result_message(ended, "", ended.updated_at);
     let entry = crate::audit::execution(ended, what, ended.updated_at);
-    let moved = state
-        .store()
+    let moved = ports
+        .executions
         .transition_execution(ended, from, Some(&result), Some(&entry))
         .await?;
     if moved {
-        announce_result(state, ended, &result).await;
+        ports.devices.tool_result(ended, &result).await;
     }
     Ok(moved)
 }
@@ -446,7 +443,7 @@ mod tests {
                 .unwrap()
         );
 
-        let swept = sweep_overdue(state).await.unwrap();
+        let swept = sweep_overdue(&state.decision_ports()).await.unwrap();
         assert_eq!(
             swept,
             Overdue {
@@ -494,7 +491,10 @@ mod tests {
         let results = all.iter().filter(|m| m.role == Role::Tool).count();
         assert_eq!(results, 2, "each ended call has its result");
         // A second sweep finds nothing more to do.
-        assert_eq!(sweep_overdue(state).await.unwrap(), Overdue::default());
+        assert_eq!(
+            sweep_overdue(&state.decision_ports()).await.unwrap(),
+            Overdue::default()
+        );
     }
 
     /// A step whose calls all ended but whose invocation died before it made the next step

@@ -8,6 +8,7 @@ use bestchat_domain::message::Message;
 use bestchat_domain::ports::realtime::{
     ConnectionId, Connections, PublishError, Publisher, StreamBuffer,
 };
+use bestchat_domain::tool::ToolExecution;
 use bestchat_domain::wire::ServerEvent;
 use tokio::task::JoinSet;
 
@@ -102,6 +103,37 @@ impl Devices {
                 }
             }
         }
+    }
+
+    /// A call's stored `tool` message and `tool.result` to the devices following the
+    /// conversation, so they show the result as it lands.
+    pub async fn tool_result(&self, execution: &ToolExecution, result: &Message) {
+        let (user, conversation) = (execution.user_id, execution.conversation_id);
+        let created = ServerEvent::MessageCreated {
+            message: result.clone(),
+        };
+        self.broadcast(user, conversation, &created).await;
+        let event = ServerEvent::ToolResult {
+            conversation_id: conversation,
+            message_id: execution.message_id,
+            tool_execution_id: execution.id,
+            status: execution.status,
+            output: execution.output.clone(),
+            error: execution.error.clone(),
+        };
+        self.broadcast(user, conversation, &event).await;
+    }
+
+    /// `tool.decided` to every device of the user.
+    pub async fn tool_decided(&self, execution: &ToolExecution) {
+        let event = ServerEvent::ToolDecided {
+            conversation_id: execution.conversation_id,
+            message_id: execution.message_id,
+            tool_execution_id: execution.id,
+            status: execution.status,
+            decision: execution.decision.clone(),
+        };
+        self.to_every_device(execution.user_id, &event).await;
     }
 
     /// Posts `frame` to `targets` concurrently; returns the connections that are gone, which

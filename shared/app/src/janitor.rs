@@ -68,13 +68,14 @@ pub async fn run(state: &AppState) -> Result<Report, AppError> {
     for last in ended.ended {
         announce(state, last).await;
     }
-    let overdue = crate::decisions::sweep_overdue(state).await?;
+    let overdue = crate::decisions::sweep_overdue(&state.decision_ports()).await?;
     report.tool_calls_expired = overdue.expired;
     report.tool_calls_interrupted = overdue.interrupted;
     report.tool_calls_restarted = overdue.restarted;
     report.steps_continued = continue_stalled(state).await?;
     // Storage waits for the next run when it cannot be reached; the turns above could not.
-    report.modules_removed = crate::tools::sweep::unused_modules(state)
+    let (blobs, tools) = (state.blobs().as_ref(), &state.config.tools);
+    report.modules_removed = crate::tools::sweep::unused_modules(blobs, state.store(), tools)
         .await
         .unwrap_or_else(|e| {
             tracing::error!(error = %e, "cannot sweep unused tool modules");

@@ -2,22 +2,26 @@
 //! announced to the user's connections, and the turn handed to `chat-turn` asynchronously so no
 //! client ever waits on the provider.
 
+use std::time::Duration;
+
 use bestchat_domain::ids::{ConversationId, MessageId, UserId};
 use bestchat_domain::limits::{CLIENT_MESSAGE_ID_MAX_CHARS, MESSAGE_CONTENT_MAX_CHARS};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
-use bestchat_domain::ports::realtime::ConnectionId;
-use bestchat_domain::ports::store::{Finisher, StepRecords, TurnStart};
+use bestchat_domain::ports::realtime::{ConnectionId, Invoker, StreamBuffer};
+use bestchat_domain::ports::store::{
+    ConversationStore, Finisher, StepRecords, TurnStart, TurnStore,
+};
 use bestchat_domain::time::{after, now};
 use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::devices::Devices;
 use crate::error::AppError;
 use crate::jobs::CHAT_TURN;
-use crate::state::AppState;
 use crate::tokens::message_tokens;
-use crate::turn::{TurnJob, completed_event};
+use crate::turn::job::{TurnJob, completed_event};
 
 /// Body of `POST /api/conversations/{id}/messages`; the same fields as the `sendMessage` action.
 #[derive(Debug, Clone, Deserialize, ::schemars::JsonSchema)]
@@ -78,18 +82,30 @@ impl SendMessage {
     }
 }
 
+/// What sending (and retrying) reads and writes: the conversation, its turns, the resume buffer,
+/// the user's devices, the invoker that starts `chat-turn`, and how soon a turn must claim its
+/// answer (`BESTCHAT_TURN_START_TIMEOUT_MS`).
+pub struct SendPorts<'a> {
+    pub conversations: &'a dyn ConversationStore,
+    pub turns: &'a dyn TurnStore,
+    pub buffer: &'a dyn StreamBuffer,
+    pub devices: Devices,
+    pub invoker: &'a dyn Invoker,
+    pub turn_start_timeout: Duration,
+}
+
 /// `subscriber`, the connection that sent the message, is subscribed to the conversation before
 /// anything about the new turn is announced, so it sees all of it.
 pub async fn send(
-    state: &AppState,
+    ports: &SendPorts<'_>,
     user: UserId,
     conversation_id: ConversationId,
     input: SendMessage,
     subscriber: Option<&ConnectionId>,
 ) -> Result<Sent, AppError> {
     input.validate()?;
-    let conversation = state
-        .store()
+    let conversation = ports
+        .conversations
         .get_conversation(user, conversation_id)
         .await?
         .ok_or_else(DomainError::conversation_not_found)?;
@@ -111,12 +127,8 @@ pub async fn send(
         .provider
         .unwrap_or_else(|| conversation.provider.clone());
     let answer = Message::pending_answer(&question, provider, model, at);
-    let claim_by = after(at, state.config.turn_start_timeout);
-    match state
-        .store()
-        .start_turn(&question, &answer, claim_by)
-        .await?
-    {
+    let claim_by = after(at, ports.turn_start_timeout);
+    match ports.turns.start_turn(&question, &answer, claim_by).await? {
         // A new message while the previous turn still runs a step (or a call waits for the
         // user) would interleave with it in the transcript: the user waits, stops or decides.
         TurnStart::Busy => Err(DomainError::new(
@@ -135,7 +147,8 @@ pub async fn send(
             assistant,
         } => {
             if let Some(connection) = subscriber
-                && let Err(e) = state
+                && let Err(e) = ports
+                    .devices
                     .connections
                     .subscribe(connection, user, conversation_id)
                     .await
@@ -146,14 +159,11 @@ pub async fn send(
                 let event = ServerEvent::MessageCreated {
                     message: message.clone(),
                 };
-                state
-                    .devices()
-                    .broadcast(user, conversation_id, &event)
-                    .await;
+                ports.devices.broadcast(user, conversation_id, &event).await;
             }
             Ok(Sent {
                 user: question,
-                assistant: hand_over(state, assistant).await?,
+                assistant: hand_over(ports, assistant).await?,
                 created: true,
             })
         }
@@ -163,21 +173,21 @@ pub async fn send(
 /// `POST …/messages/{message_id}/retry`: a failed answer runs again as the same turn, so the
 /// question is not asked twice; its devices see it `pending` again, then streaming.
 pub async fn retry(
-    state: &AppState,
+    ports: &SendPorts<'_>,
     user: UserId,
     conversation_id: ConversationId,
     message_id: MessageId,
 ) -> Result<Message, AppError> {
-    state
-        .store()
+    ports
+        .turns
         .get_message(user, message_id)
         .await?
         .filter(|m| m.conversation_id == conversation_id && m.role == Role::Assistant)
         .ok_or_else(DomainError::message_not_found)?;
     let at = now();
-    let claim_by = after(at, state.config.turn_start_timeout);
-    let Some(pending) = state
-        .store()
+    let claim_by = after(at, ports.turn_start_timeout);
+    let Some(pending) = ports
+        .turns
         .retry_turn(user, message_id, at, claim_by)
         .await?
     else {
@@ -190,11 +200,11 @@ pub async fn retry(
     };
     // The failed attempt may have left frames (reasoning before the failure): the new one
     // numbers its frames from 1 again, and a resume must not replay the old ones.
-    if let Err(e) = state.stream_buffer.clear(message_id).await {
+    if let Err(e) = ports.buffer.clear(message_id).await {
         tracing::warn!(error = %e, message = %message_id, "cannot clear a retried answer's frames");
     }
-    state
-        .devices()
+    ports
+        .devices
         .broadcast(
             user,
             conversation_id,
@@ -203,11 +213,11 @@ pub async fn retry(
             },
         )
         .await;
-    hand_over(state, pending).await
+    hand_over(ports, pending).await
 }
 
 /// Starts `chat-turn` for a pending answer; the answer as it stands afterwards.
-async fn hand_over(state: &AppState, assistant: Message) -> Result<Message, AppError> {
+async fn hand_over(ports: &SendPorts<'_>, assistant: Message) -> Result<Message, AppError> {
     let job = TurnJob {
         user_id: assistant.user_id,
         conversation_id: assistant.conversation_id,
@@ -215,18 +225,18 @@ async fn hand_over(state: &AppState, assistant: Message) -> Result<Message, AppE
         continue_tools: false,
     };
     let payload = serde_json::to_value(&job).unwrap_or_default();
-    match state.invoker.invoke_async(CHAT_TURN, &payload).await {
+    match ports.invoker.invoke_async(CHAT_TURN, &payload).await {
         Ok(()) => Ok(assistant),
         Err(e) => {
             tracing::error!(error = %e, message = %assistant.id, "cannot start the turn");
-            fail_to_start(state, assistant).await
+            fail_to_start(ports, assistant).await
         }
     }
 }
 
 /// The turn could not be handed over: the answer ends as an error rather than waiting for the
 /// janitor, unless a turn claimed it after all (then it is that turn's to finish).
-async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, AppError> {
+async fn fail_to_start(ports: &SendPorts<'_>, assistant: Message) -> Result<Message, AppError> {
     let failed = Message {
         status: MessageStatus::Error,
         finish_reason: Some(FinishReason::Error),
@@ -234,17 +244,18 @@ async fn fail_to_start(state: &AppState, assistant: Message) -> Result<Message, 
         updated_at: now(),
         ..assistant
     };
-    if !state
-        .store()
+    if !ports
+        .turns
         .finish_turn(&failed, None, Finisher::Unclaimed, &StepRecords::default())
         .await?
     {
-        let current = state.store().get_message(failed.user_id, failed.id).await?;
+        let current = ports.turns.get_message(failed.user_id, failed.id).await?;
         return Ok(current.unwrap_or(failed));
     }
     let ended = [completed_event(failed.clone())];
-    (state.devices())
-        .announce_end(state.stream_buffer.as_ref(), &failed, &ended)
+    ports
+        .devices
+        .announce_end(ports.buffer, &failed, &ended)
         .await;
     Ok(failed)
 }
@@ -259,6 +270,7 @@ mod tests {
     use tokio::sync::mpsc::Receiver;
 
     use super::*;
+    use crate::state::AppState;
     use crate::testing;
 
     /// A user with a conversation on the default (echo) model, and a device subscribed to it.
@@ -302,7 +314,7 @@ mod tests {
         let state = &embedded.state;
         let (user, conversation, mut device) = alice(state).await;
         let sent = send(
-            state,
+            &state.send_ports(),
             user,
             conversation,
             message("hello there", "c-1"),
@@ -342,7 +354,7 @@ mod tests {
         assert_eq!(stored.content, text);
         // The same client message id again: the same pair, no second turn.
         let again = send(
-            state,
+            &state.send_ports(),
             user,
             conversation,
             message("hello there", "c-1"),
@@ -373,10 +385,16 @@ mod tests {
             ("fine", ""),
             ("fine", "bad\nid"),
         ] {
-            let refused = send(state, user, conversation, message(content, client_id), None)
-                .await
-                .err()
-                .expect("refused");
+            let refused = send(
+                &state.send_ports(),
+                user,
+                conversation,
+                message(content, client_id),
+                None,
+            )
+            .await
+            .err()
+            .expect("refused");
             assert!(
                 matches!(refused, AppError::Domain(ref e) if e.code == ErrorCode::ValidationFailed),
                 "{refused:?}"
@@ -387,12 +405,12 @@ mod tests {
             ..message("fine", "p")
         };
         assert!(
-            send(state, user, conversation, provider_only, None)
+            send(&state.send_ports(), user, conversation, provider_only, None)
                 .await
                 .is_err()
         );
         let elsewhere = send(
-            state,
+            &state.send_ports(),
             user,
             ConversationId::generate(),
             message("fine", "x"),

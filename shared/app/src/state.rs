@@ -33,13 +33,15 @@ use crate::auth::{JwtVerifier, KeySource};
 use crate::config::{
     AuthKeys, BlobConfig, CacheConfig, Config, ConfigError, StoreConfig, Uses, VaultConfig,
 };
+use crate::decisions::DecisionPorts;
 use crate::devices::Devices;
 use crate::error::AppError;
 use crate::jobs::{CHAT_TURN, SUMMARIZE};
 use crate::metrics::Metrics;
 use crate::models::{OperatorRules, ProviderAccess};
+use crate::send::SendPorts;
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
-use crate::turn::ports::ContextPorts;
+use crate::turn::ports::{ContextPorts, FanoutPorts};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
 pub trait Store:
@@ -334,6 +336,38 @@ impl AppState {
             cache: self.cache.as_ref(),
             invoker: self.invoker.as_ref(),
             settings: &self.config.context,
+        }
+    }
+
+    /// What sending a message (or retrying an answer) reads and writes.
+    pub fn send_ports(&self) -> SendPorts<'_> {
+        SendPorts {
+            conversations: self.store(),
+            turns: self.store(),
+            buffer: self.stream_buffer.as_ref(),
+            devices: self.devices(),
+            invoker: self.invoker.as_ref(),
+            turn_start_timeout: self.config.turn_start_timeout,
+        }
+    }
+
+    /// What deciding a tool call reads and writes.
+    pub fn decision_ports(&self) -> DecisionPorts<'_> {
+        DecisionPorts {
+            executions: self.store(),
+            turns: self.store(),
+            devices: self.devices(),
+            invoker: self.invoker.as_ref(),
+        }
+    }
+
+    /// What streaming an answer to the user's devices reads and writes.
+    pub(crate) fn fanout_ports(&self) -> FanoutPorts<'_> {
+        FanoutPorts {
+            devices: self.devices(),
+            buffer: self.stream_buffer.as_ref(),
+            cache: self.cache.as_ref(),
+            realtime: &self.config.realtime,
         }
     }
 

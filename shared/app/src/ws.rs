@@ -180,7 +180,7 @@ async fn act(
         } => {
             // The sender sees its own turn, like every other device of the user.
             let sent = send(
-                state,
+                &state.send_ports(),
                 user,
                 conversation_id,
                 SendMessage {
@@ -221,7 +221,13 @@ async fn act(
                 .await?
                 .ok_or_else(DomainError::message_not_found)?;
             if message.status == bestchat_domain::message::MessageStatus::AwaitingApproval {
-                crate::decisions::cancel_step(state, user, message_id, Some(connection)).await?;
+                crate::decisions::cancel_step(
+                    &state.decision_ports(),
+                    user,
+                    message_id,
+                    Some(connection),
+                )
+                .await?;
                 return Ok(());
             }
             // A cancel that cannot be recorded is refused aloud, never silently dropped.
@@ -237,8 +243,14 @@ async fn act(
             tool_execution_id,
             decision,
         } => {
-            crate::decisions::decide(state, user, tool_execution_id, decision, Some(connection))
-                .await?;
+            crate::decisions::decide(
+                &state.decision_ports(),
+                user,
+                tool_execution_id,
+                decision,
+                Some(connection),
+            )
+            .await?;
             Ok(())
         }
         ClientAction::Ping {} => {

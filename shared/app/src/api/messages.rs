@@ -63,7 +63,7 @@ async fn send_message(state: &AppState, request: ApiRequest) -> Result<ApiRespon
     let user = caller(state, &request).await?;
     let id = conversation_id(&request)?;
     let body: SendMessage = request.json()?;
-    let sent = send(state, user, id, body, None).await?;
+    let sent = send(&state.send_ports(), user, id, body, None).await?;
     let status = if sent.created {
         StatusCode::ACCEPTED
     } else {
@@ -90,7 +90,7 @@ async fn retry_answer(state: &AppState, request: ApiRequest) -> Result<ApiRespon
     let conversation = conversation_id(&request)?;
     let id = message_id(&request)?;
     request.empty_body()?;
-    let answer = retry(state, user, conversation, id).await?;
+    let answer = retry(&state.send_ports(), user, conversation, id).await?;
     json_response(
         StatusCode::ACCEPTED,
         &Retried {

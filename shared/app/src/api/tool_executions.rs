@@ -74,6 +74,6 @@ async fn decided(
     request.empty_body()?;
     json_response(
         StatusCode::OK,
-        &decide(state, user, id, verdict, None).await?,
+        &decide(&state.decision_ports(), user, id, verdict, None).await?,
     )
 }

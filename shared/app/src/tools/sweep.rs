@@ -8,11 +8,13 @@
 
 use std::collections::BTreeSet;
 
+use bestchat_domain::ports::blobs::BlobStore;
+use bestchat_domain::ports::store::ToolStore;
 use bestchat_domain::time::now;
 use bestchat_tools::sandbox::forget_compiled;
 
 use crate::error::AppError;
-use crate::state::AppState;
+use crate::tools::config::ToolsConfig;
 
 /// Objects listed at a time.
 const PAGE: usize = 1_000;
@@ -20,9 +22,11 @@ const PAGE: usize = 1_000;
 pub const MAX_SWEPT: usize = 20_000;
 
 /// Removes the modules no tool uses, and their compiled code; how many objects went.
-pub async fn unused_modules(state: &AppState) -> Result<u32, AppError> {
-    let blobs = state.blobs();
-    let tools = &state.config.tools;
+pub async fn unused_modules(
+    blobs: &dyn BlobStore,
+    store: &dyn ToolStore,
+    tools: &ToolsConfig,
+) -> Result<u32, AppError> {
     let grace = chrono::Duration::from_std(tools.module_grace).unwrap_or(chrono::Duration::MAX);
     let cutoff = now() - grace;
     let builtins: BTreeSet<&str> = bestchat_tools::builtin::all()
@@ -50,7 +54,7 @@ pub async fn unused_modules(state: &AppState) -> Result<u32, AppError> {
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
-            let used = state.store().modules_in_use(&wanted).await?;
+            let used = store.modules_in_use(&wanted).await?;
             for (sha, key) in old.iter().filter(|(sha, _)| !used.contains(sha)) {
                 blobs.delete(key).await?;
                 forget_compiled(&tools.cache_dir, sha);

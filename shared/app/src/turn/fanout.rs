@@ -10,10 +10,10 @@ use bestchat_domain::ports::realtime::{ConnectionId, PublishError};
 use bestchat_domain::wire::{DeltaChannel, ServerEvent};
 
 use super::frames::{delta_frames, encode_event};
-use crate::state::AppState;
+use super::ports::FanoutPorts;
 
 pub struct Fanout<'a> {
-    state: &'a AppState,
+    ports: FanoutPorts<'a>,
     user: UserId,
     conversation: ConversationId,
     message: MessageId,
@@ -27,13 +27,13 @@ pub struct Fanout<'a> {
 
 impl<'a> Fanout<'a> {
     pub async fn start(
-        state: &'a AppState,
+        ports: FanoutPorts<'a>,
         user: UserId,
         conversation: ConversationId,
         message: MessageId,
     ) -> Self {
         let mut fanout = Self {
-            state,
+            ports,
             user,
             conversation,
             message,
@@ -49,7 +49,7 @@ impl<'a> Fanout<'a> {
     /// Picks up new subscribers and serves pending resume requests.
     pub async fn refresh(&mut self) {
         self.refreshed = Instant::now();
-        let connections = match self.state.connections.of_user(self.user).await {
+        let connections = match self.ports.devices.connections.of_user(self.user).await {
             Ok(c) => c,
             Err(e) => {
                 return tracing::warn!(error = %e, "connection list unavailable; keeping the current one");
@@ -61,7 +61,8 @@ impl<'a> Fanout<'a> {
             // that somebody else took is theirs to finish, live frames included.
             let (resumed, served_elsewhere) = if c.pending_resumes.contains(&self.message) {
                 match self
-                    .state
+                    .ports
+                    .devices
                     .connections
                     .claim_resume(&c.id, self.message)
                     .await
@@ -84,24 +85,25 @@ impl<'a> Fanout<'a> {
     }
 
     pub async fn refresh_if_due(&mut self) {
-        if self.refreshed.elapsed() >= self.state.config.realtime.connection_refresh {
+        if self.refreshed.elapsed() >= self.ports.realtime.connection_refresh {
             self.refresh().await;
         }
     }
 
     /// Sends `id` the frames after `after` that this turn has produced so far.
     async fn replay(&mut self, id: &ConnectionId, after: u64) {
-        let frames = match self
-            .state
-            .stream_buffer
-            .read_after(self.message, after)
-            .await
-        {
+        let frames = match self.ports.buffer.read_after(self.message, after).await {
             Ok(f) => f,
             Err(e) => return tracing::warn!(error = %e, "stream buffer unavailable for a resume"),
         };
         for (seq, frame) in frames.into_iter().filter(|(s, _)| *s <= self.last_seq) {
-            if let Err(PublishError::Gone) = self.state.publisher.post(id, frame.as_bytes()).await {
+            if let Err(PublishError::Gone) = self
+                .ports
+                .devices
+                .publisher
+                .post(id, frame.as_bytes())
+                .await
+            {
                 tracing::debug!(%id, seq, "resuming connection left");
                 return;
             }
@@ -117,17 +119,12 @@ impl<'a> Fanout<'a> {
             self.last_seq + 1,
             text,
             channel,
-            self.state.config.realtime.frame_max_bytes,
+            self.ports.realtime.frame_max_bytes,
         );
         for (seq, frame) in frames {
             self.last_seq = seq;
             // Buffered before posted: a client that misses this frame can get it back.
-            if let Err(e) = self
-                .state
-                .stream_buffer
-                .append(self.message, seq, &frame)
-                .await
-            {
+            if let Err(e) = self.ports.buffer.append(self.message, seq, &frame).await {
                 tracing::warn!(error = %e, seq, "stream buffer unavailable; resume may miss this frame");
             }
             self.post(frame.into_bytes()).await;
@@ -136,15 +133,20 @@ impl<'a> Fanout<'a> {
 
     /// Posts an event that is not part of the numbered stream.
     pub async fn event(&mut self, event: &ServerEvent) {
-        if let Some(frame) = encode_event(event, self.state.config.realtime.frame_max_bytes) {
+        if let Some(frame) = encode_event(event, self.ports.realtime.frame_max_bytes) {
             self.post(frame).await;
         }
     }
 
     /// Posts to every live connection at once; a connection that is gone is forgotten.
     async fn post(&mut self, frame: Vec<u8>) {
-        let gone = self.state.devices().post_all(&self.live, frame).await;
+        let gone = self.ports.devices.post_all(&self.live, frame).await;
         self.live.retain(|id| !gone.contains(id));
+    }
+
+    /// The adapters and settings the fanout streams through.
+    pub(super) fn ports(&self) -> &FanoutPorts<'a> {
+        &self.ports
     }
 
     pub fn delivered(&self) -> u64 {
@@ -159,10 +161,10 @@ impl<'a> Fanout<'a> {
     /// Counts a batch against the user's share of the resume buffer (a shared Redis in AWS),
     /// over the buffer's lifetime. A count that cannot be made does not stop the answer.
     async fn count_buffered(&mut self, bytes: usize) {
-        let realtime = &self.state.config.realtime;
+        let realtime = &self.ports.realtime;
         let amount = i64::try_from(bytes).unwrap_or(i64::MAX);
         match self
-            .state
+            .ports
             .cache
             .add(&buffered_key(self.user), amount, realtime.stream_buffer_ttl)
             .await
@@ -196,6 +198,7 @@ mod tests {
     use tokio::sync::mpsc::Receiver;
 
     use super::*;
+    use crate::state::AppState;
     use crate::testing;
 
     async fn device(
@@ -238,7 +241,7 @@ mod tests {
         let (_, mut other) = device(state, "other=", user, None).await;
         let (_, mut stranger) =
             device(state, "stranger=", UserId::generate(), Some(conversation)).await;
-        let mut fanout = Fanout::start(state, user, conversation, message).await;
+        let mut fanout = Fanout::start(state.fanout_ports(), user, conversation, message).await;
         fanout.delta("Hello", DeltaChannel::Text).await;
         fanout.delta(" world", DeltaChannel::Reasoning).await;
         assert_eq!(fanout.delivered(), 2);

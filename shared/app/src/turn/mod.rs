@@ -13,7 +13,7 @@ mod fanout;
 mod finish;
 pub(crate) mod frames;
 pub(crate) mod history;
-mod job;
+pub(crate) mod job;
 mod lease;
 pub(crate) mod ports;
 pub(crate) mod round;

@@ -157,7 +157,7 @@ async fn run_call(
         Ok(None) => return Ok(()),
         Err(e) => return Err(e),
     };
-    announce_result(state, &ended, &result).await;
+    state.devices().tool_result(&ended, &result).await;
     Ok(())
 }
 
@@ -335,40 +335,10 @@ pub(super) async fn announce_decided(state: &AppState, decided: &DecidedCalls) {
             .iter()
             .find(|m| m.tool_call_id.as_deref() == Some(ended.tool_call_id.as_str()));
         if let Some(result) = result {
-            announce_result(state, ended, result).await;
+            state.devices().tool_result(ended, result).await;
         }
     }
     for waiting in decided.waiting() {
         announce_pending(state, waiting).await;
     }
-}
-
-/// The call's stored `tool` message and `tool.result` to the devices following the
-/// conversation, so they show the result as it lands.
-pub(crate) async fn announce_result(state: &AppState, execution: &ToolExecution, result: &Message) {
-    state
-        .devices()
-        .broadcast(
-            execution.user_id,
-            execution.conversation_id,
-            &ServerEvent::MessageCreated {
-                message: result.clone(),
-            },
-        )
-        .await;
-    state
-        .devices()
-        .broadcast(
-            execution.user_id,
-            execution.conversation_id,
-            &ServerEvent::ToolResult {
-                conversation_id: execution.conversation_id,
-                message_id: execution.message_id,
-                tool_execution_id: execution.id,
-                status: execution.status,
-                output: execution.output.clone(),
-                error: execution.error.clone(),
-            },
-        )
-        .await;
 }

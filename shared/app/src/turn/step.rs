@@ -75,7 +75,13 @@ async fn answer(
         return Ok(StepOutcome::MessageGone);
     };
     let started = Instant::now();
-    let mut fanout = Fanout::start(state, job.user_id, job.conversation_id, job.message_id).await;
+    let mut fanout = Fanout::start(
+        state.fanout_ports(),
+        job.user_id,
+        job.conversation_id,
+        job.message_id,
+    )
+    .await;
     let produced = match produce(
         state,
         &mut fanout,
@@ -250,16 +256,8 @@ async fn produce(
             })
         }
         Ok(ready) => {
-            let (streamed, ending, unsent) = stream::run(
-                state,
-                fanout,
-                ready.stream,
-                ready.attempts,
-                job,
-                lease,
-                clocks,
-            )
-            .await;
+            let (streamed, ending, unsent) =
+                stream::run(fanout, ready.stream, ready.attempts, job, lease, clocks).await;
             Ok(Produced {
                 streamed,
                 ending,

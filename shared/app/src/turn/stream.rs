@@ -9,6 +9,7 @@
 use std::time::{Duration, Instant};
 
 use bestchat_domain::message::{FinishReason, ToolCall};
+use bestchat_domain::ports::cache::Cache;
 use bestchat_domain::text::replace_nul_in_json;
 use bestchat_domain::wire::DeltaChannel;
 use bestchat_providers::failover::Attempt;
@@ -19,7 +20,6 @@ use super::fanout::Fanout;
 use super::job::{TurnJob, cancel_key};
 use super::lease::Lease;
 use crate::config::RealtimeConfig;
-use crate::state::AppState;
 
 /// How the provider part of a turn ended.
 pub(super) enum Ending {
@@ -76,7 +76,6 @@ pub(super) struct Clocks {
 }
 
 pub(super) async fn run(
-    state: &AppState,
     fanout: &mut Fanout<'_>,
     mut events: EventStream,
     attempts: Vec<Attempt>,
@@ -84,7 +83,8 @@ pub(super) async fn run(
     lease: &Lease,
     clocks: Clocks,
 ) -> (Streamed, Ending, Batch) {
-    let realtime = &state.config.realtime;
+    // The cancel flags live in the cache the fanout counts buffered bytes in.
+    let (realtime, cache) = (fanout.ports().realtime, fanout.ports().cache);
     let Clocks { started, deadline } = clocks;
     let mut got = Streamed {
         attempts,
@@ -111,7 +111,7 @@ pub(super) async fn run(
                         if full {
                             break Ending::TooLarge;
                         }
-                        if sent && cancelled(state, job).await {
+                        if sent && cancelled(cache, job).await {
                             break Ending::Cancelled;
                         }
                     }
@@ -122,7 +122,7 @@ pub(super) async fn run(
                         if full {
                             break Ending::TooLarge;
                         }
-                        if sent && cancelled(state, job).await {
+                        if sent && cancelled(cache, job).await {
                             break Ending::Cancelled;
                         }
                     }
@@ -162,13 +162,13 @@ pub(super) async fn run(
             }
             () = tokio::time::sleep_until(due), if batch.due.is_some() => {
                 flush_if_held(fanout, &mut batch, realtime, lease).await;
-                if cancelled(state, job).await {
+                if cancelled(cache, job).await {
                     break Ending::Cancelled;
                 }
             }
             _ = poll.tick() => {
                 fanout.refresh_if_due().await;
-                if cancelled(state, job).await {
+                if cancelled(cache, job).await {
                     break Ending::Cancelled;
                 }
             }
@@ -266,9 +266,6 @@ pub(super) async fn flush(fanout: &mut Fanout<'_>, batch: &mut Batch) {
     fanout.refresh_if_due().await;
 }
 
-async fn cancelled(state: &AppState, job: &TurnJob) -> bool {
-    matches!(
-        state.cache.get(&cancel_key(job.message_id)).await,
-        Ok(Some(_))
-    )
+async fn cancelled(cache: &dyn Cache, job: &TurnJob) -> bool {
+    matches!(cache.get(&cancel_key(job.message_id)).await, Ok(Some(_)))
 }

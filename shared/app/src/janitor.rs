@@ -95,7 +95,10 @@ async fn continue_stalled(state: &AppState) -> Result<u32, AppError> {
         .stalled_steps(now(), STALLED_STEPS_BATCH)
         .await?
     {
-        let Some(job) = crate::turn::round::next_step(state, &step).await?.then() else {
+        let Some(job) = crate::turn::round::next_step(&state.step_ports(), &step)
+            .await?
+            .then()
+        else {
             continue;
         };
         continued = continued.saturating_add(1);

@@ -37,11 +37,12 @@ use crate::decisions::DecisionPorts;
 use crate::devices::Devices;
 use crate::error::AppError;
 use crate::jobs::{CHAT_TURN, SUMMARIZE};
+use crate::mcp::McpClientSource;
 use crate::metrics::Metrics;
 use crate::models::{OperatorRules, ProviderAccess};
 use crate::send::SendPorts;
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
-use crate::turn::ports::{ContextPorts, FanoutPorts};
+use crate::turn::ports::{ContextPorts, FanoutPorts, StepPorts};
 
 /// Everything the storage ports offer; handlers take the narrow trait they need.
 pub trait Store:
@@ -371,6 +372,25 @@ impl AppState {
         }
     }
 
+    /// What ending a step and running its tool calls reads and writes.
+    pub(crate) fn step_ports(&self) -> StepPorts<'_> {
+        StepPorts {
+            tools: self.store(),
+            servers: self.store(),
+            settings: self.store(),
+            executions: self.store(),
+            turns: self.store(),
+            vault: self.vault.as_ref(),
+            mcp: self,
+            invoker: self.invoker.as_ref(),
+            metrics: &self.metrics,
+            devices: self.devices(),
+            tools_config: &self.config.tools,
+            mcp_timeout: self.config.mcp.timeout,
+            turn_start_timeout: self.config.turn_start_timeout,
+        }
+    }
+
     /// The user's devices: the connection registry and the frame publisher.
     pub fn devices(&self) -> Devices {
         Devices {
@@ -490,6 +510,12 @@ fn redact_url(url: &str) -> String {
             format!("{}{}@{}", &url[..scheme_end + 3], user, &url[at + 1..])
         }
         _ => url.to_owned(),
+    }
+}
+
+impl McpClientSource for AppState {
+    fn mcp_client(&self) -> Option<&bestchat_mcp::McpClient> {
+        self.mcp().ok()
     }
 }
 

@@ -140,6 +140,12 @@ pub fn risk_of(annotations: Option<&Value>, trusted: bool) -> Risk {
     Risk::Network
 }
 
+/// Where the MCP client comes from: it is built on first use, since most steps never call a
+/// server. `None` when it cannot be built.
+pub trait McpClientSource: Send + Sync {
+    fn mcp_client(&self) -> Option<&McpClient>;
+}
+
 /// What running a call on a user's server reads: their servers, the vault that opens the
 /// server's headers, the client (`None` when it could not be built), and the call's deadline.
 pub struct CallPorts<'a> {

@@ -15,11 +15,11 @@ use super::chain::{Call, Candidate};
 use super::fanout::Fanout;
 use super::job::{StepOutcome, TurnJob, completed_event_with, millis};
 use super::lease::Lease;
+use super::ports::StepPorts;
 use super::step::{LoopPosition, Produced};
 use super::stream::{Batch, Ending, Streamed};
 use super::{calls, round, stream};
 use crate::error::AppError;
-use crate::state::AppState;
 use crate::tokens::message_tokens;
 
 /// Attempts at the final write before the turn leaves its answer to the janitor.
@@ -31,7 +31,7 @@ const FINISH_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// tool calls it asked for, then tells every connection. A write the lease forbids ends the
 /// turn silently: whoever took the answer told the clients.
 pub(super) async fn finish(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     fanout: &mut Fanout<'_>,
     answer: Message,
     produced: Produced,
@@ -52,7 +52,7 @@ pub(super) async fn finish(
     // The provider call's own outcome, for its usage record, whatever the calls then make of
     // the answer's status.
     let call_status = message.status;
-    let decided = decide_step(state, &mut message, &position, toolbox).await?;
+    let decided = decide_step(ports, &mut message, &position, toolbox).await?;
     // A usage record for every turn that reached a provider.
     let log = answered.filter(|_| !got.attempts.is_empty()).map(|c| {
         c.usage_log(Call {
@@ -66,9 +66,9 @@ pub(super) async fn finish(
             attempts: &got.attempts,
         })
     });
-    let records = step_records(state, &message, decided.as_ref());
+    let records = step_records(ports, &message, decided.as_ref());
     lease.ending();
-    if !write_final(state, &message, log.as_ref(), lease, &records).await? {
+    if !write_final(ports, &message, log.as_ref(), lease, &records).await? {
         tracing::warn!(message = %message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
         return Ok(StepOutcome::LeaseLost);
     }
@@ -80,7 +80,7 @@ pub(super) async fn finish(
         tool_calls = message.tool_calls.len(), "turn finished"
     );
     if let Some(log) = &log {
-        record_metrics(state, log, fanout.delivered());
+        record_metrics(ports, log, fanout.delivered());
     }
     let next = next_outcome(&message, decided.is_some());
     // A turn's total goes with its last step, when there were several.
@@ -88,7 +88,7 @@ pub(super) async fn finish(
         .then(|| sum_usage(position.earlier_usage.iter().chain(message.usage.iter())));
     announce(fanout, &mut unsent, message, turn_usage, lease).await;
     if let Some(decided) = &decided {
-        round::announce_decided(state, decided).await;
+        round::announce_decided(ports, decided).await;
     }
     Ok(next)
 }
@@ -140,7 +140,7 @@ fn stored_answer(
 /// the user sets its status. A cut or cancelled answer keeps its calls on record, undecided
 /// (the history leaves them out: they have no results).
 async fn decide_step(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     message: &mut Message,
     position: &LoopPosition,
     toolbox: Option<Toolbox>,
@@ -148,8 +148,8 @@ async fn decide_step(
     if message.status != MessageStatus::Complete || message.tool_calls.is_empty() {
         return Ok(None);
     }
-    let decided = decide_calls(state, message, position, toolbox).await?;
-    if position.number() >= state.config.tools.loop_limits.max_steps {
+    let decided = decide_calls(ports, message, position, toolbox).await?;
+    if position.number() >= ports.tools_config.loop_limits.max_steps {
         message.status = MessageStatus::Incomplete;
         message.error = Some(MessageError::of(ErrorCode::ToolStepLimit));
     } else if decided.waiting().next().is_some() {
@@ -162,7 +162,7 @@ async fn decide_step(
 /// whose loop goes on holds the conversation's turn open until its next step exists; should
 /// the continuation be lost, the janitor makes it after this deadline.
 fn step_records<'a>(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     message: &Message,
     decided: Option<&'a DecidedCalls>,
 ) -> StepRecords<'a> {
@@ -174,7 +174,7 @@ fn step_records<'a>(
         executions: &d.executions,
         results: &d.results,
         audit: &d.audit,
-        continue_by: goes_on.then(|| after(now(), state.config.turn_start_timeout)),
+        continue_by: goes_on.then(|| after(now(), ports.turn_start_timeout)),
     })
 }
 
@@ -239,26 +239,26 @@ fn estimate(
 
 /// Decides the answer's calls against the user's tools and rules.
 async fn decide_calls(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     message: &Message,
     position: &LoopPosition,
     toolbox: Option<Toolbox>,
 ) -> Result<DecidedCalls, AppError> {
     let toolbox = match toolbox {
         Some(t) => t,
-        None => round::toolbox(state, message.user_id).await?,
+        None => round::toolbox(ports, message.user_id).await?,
     };
     let step = StepOf {
         user: message.user_id,
         conversation: message.conversation_id,
         message: message.id,
         number: position.number(),
-        auto_so_far: round::auto_approved_before(state, message.user_id, &position.earlier_steps)
+        auto_so_far: round::auto_approved_before(ports, message.user_id, &position.earlier_steps)
             .await?,
         model: message.model.as_ref().map_or("", |m| m.as_str()).to_owned(),
         at: now(),
     };
-    let tools = &state.config.tools;
+    let tools = ports.tools_config;
     Ok(calls::decide(
         &toolbox,
         &step,
@@ -284,7 +284,7 @@ fn sum_usage<'a>(steps: impl Iterator<Item = &'a Usage>) -> Usage {
 /// The final write, repeated a few times when the store is briefly unavailable (a connection
 /// killed under the turn): `false` when the lease no longer allows it.
 async fn write_final(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     message: &Message,
     log: Option<&bestchat_domain::usage::UsageLog>,
     lease: &Lease,
@@ -292,8 +292,8 @@ async fn write_final(
 ) -> Result<bool, AppError> {
     let mut delay = FINISH_RETRY_DELAY;
     for attempt in 1..=FINISH_ATTEMPTS {
-        match state
-            .store()
+        match ports
+            .turns
             .finish_turn(message, log, Finisher::Lease(lease.id()), records)
             .await
         {
@@ -343,7 +343,7 @@ impl Ending {
 
 /// The turn's CloudWatch metrics: what users wait for (time to first token, latency), what it
 /// costs (tokens, dollars) and how many frames it posted (the WebSocket bill), per provider.
-fn record_metrics(state: &AppState, log: &bestchat_domain::usage::UsageLog, frames: u64) {
+fn record_metrics(ports: &StepPorts<'_>, log: &bestchat_domain::usage::UsageLog, frames: u64) {
     use crate::metrics::Metric;
     let mut values = vec![
         Metric::millis("TurnLatency", u64::from(log.latency_ms)),
@@ -357,7 +357,7 @@ fn record_metrics(state: &AppState, log: &bestchat_domain::usage::UsageLog, fram
     if let Some(micros) = log.cost_micros {
         values.push(Metric::value("CostUSD", micros as f64 / 1_000_000.0));
     }
-    state
+    ports
         .metrics
         .emit(&[("Provider", log.provider.as_str())], &values);
 }

@@ -43,7 +43,7 @@ pub async fn handle(state: Arc<AppState>, payload: Value) -> Result<Value, AppEr
     // Bounded: each step's answer is a new message, and the step limit ends the chain.
     while let Some(job) = next.take() {
         let outcome = if job.continue_tools {
-            round::advance(&state, &job).await?
+            round::advance(&state.step_ports(), &job).await?
         } else {
             run(&state, &job, deadline).await?
         };

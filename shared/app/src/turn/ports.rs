@@ -1,12 +1,20 @@
 //! The ports the turn's steps take, each a struct of the few adapters and settings one step
 //! uses; `AppState` builds them at the entry point.
 
+use std::time::Duration;
+
 use bestchat_domain::ports::cache::Cache;
+use bestchat_domain::ports::keys::KeyVault;
 use bestchat_domain::ports::realtime::{Invoker, StreamBuffer};
-use bestchat_domain::ports::store::ContextStore;
+use bestchat_domain::ports::store::{
+    ContextStore, McpServerStore, SettingsStore, ToolExecutionStore, ToolStore, TurnStore,
+};
 
 use crate::config::{ContextConfig, RealtimeConfig};
 use crate::devices::Devices;
+use crate::mcp::McpClientSource;
+use crate::metrics::Metrics;
+use crate::tools::config::ToolsConfig;
 
 /// What planning a turn's context reads and writes: stored summaries and optimizations, the
 /// cache of the latest summary and of the summarize lock, the invoker that starts a summary,
@@ -25,4 +33,25 @@ pub(crate) struct FanoutPorts<'a> {
     pub buffer: &'a dyn StreamBuffer,
     pub cache: &'a dyn Cache,
     pub realtime: &'a RealtimeConfig,
+}
+
+/// What ending a step and running its tool calls reads and writes: the user's tools, servers
+/// and rules, the executions and turns, the vault that opens servers' headers, the MCP client,
+/// the invoker that reaches the tool executor, the metrics, the user's devices, and the limits.
+pub(crate) struct StepPorts<'a> {
+    pub tools: &'a dyn ToolStore,
+    pub servers: &'a dyn McpServerStore,
+    pub settings: &'a dyn SettingsStore,
+    pub executions: &'a dyn ToolExecutionStore,
+    pub turns: &'a dyn TurnStore,
+    pub vault: &'a dyn KeyVault,
+    pub mcp: &'a dyn McpClientSource,
+    pub invoker: &'a dyn Invoker,
+    pub metrics: &'a Metrics,
+    pub devices: Devices,
+    pub tools_config: &'a ToolsConfig,
+    /// `BESTCHAT_MCP_TIMEOUT_MS`.
+    pub mcp_timeout: Duration,
+    /// `BESTCHAT_TURN_START_TIMEOUT_MS`.
+    pub turn_start_timeout: Duration,
 }

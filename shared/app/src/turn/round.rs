@@ -16,20 +16,20 @@ use futures_util::StreamExt;
 
 use super::calls::{DecidedCalls, RUN_GRACE, Toolbox, result_message};
 use super::job::{StepOutcome, TurnJob};
+use super::ports::StepPorts;
 use crate::error::AppError;
 use crate::settings::{auto_approval, fetch_hosts};
-use crate::state::AppState;
 use crate::tools::TOOL_EXECUTOR;
 use crate::tools::registration::registry;
 
 /// The user's tools, rules and allowed hosts, as one step decides its calls against them.
-pub(super) async fn toolbox(state: &AppState, user: UserId) -> Result<Toolbox, AppError> {
-    let (registry, _) = registry(state.store(), user).await?;
+pub(super) async fn toolbox(ports: &StepPorts<'_>, user: UserId) -> Result<Toolbox, AppError> {
+    let (registry, _) = registry(ports.tools, user).await?;
     let mcp =
-        crate::mcp::tools_of(state.store(), user, &|name| registry.find(name).is_some()).await?;
+        crate::mcp::tools_of(ports.servers, user, &|name| registry.find(name).is_some()).await?;
     Ok(Toolbox {
-        policy: auto_approval(state.store(), user).await?,
-        fetch_hosts: fetch_hosts(state.store(), user).await?.hosts,
+        policy: auto_approval(ports.settings, user).await?,
+        fetch_hosts: fetch_hosts(ports.settings, user).await?.hosts,
         mcp,
         registry,
     })
@@ -37,13 +37,13 @@ pub(super) async fn toolbox(state: &AppState, user: UserId) -> Result<Toolbox, A
 
 /// Calls of the earlier steps of this answer that ran without asking, for the per-turn cap.
 pub(super) async fn auto_approved_before(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     user: UserId,
     earlier_steps: &[MessageId],
 ) -> Result<u32, AppError> {
     let mut count = 0u32;
     for step in earlier_steps {
-        let executions = state.store().executions_of(user, *step).await?;
+        let executions = ports.executions.executions_of(user, *step).await?;
         let auto = executions.iter().filter(|e| {
             e.decision.as_ref().is_some_and(|d| {
                 d.by == bestchat_domain::tool::DecidedBy::Policy
@@ -57,20 +57,20 @@ pub(super) async fn auto_approved_before(
 
 /// Runs the step's approved calls, then continues the loop if every call has ended: the next
 /// answer's job, when this invocation created it.
-pub(super) async fn advance(state: &AppState, job: &TurnJob) -> Result<StepOutcome, AppError> {
-    let store = state.store();
-    let Some(step) = store.get_message(job.user_id, job.message_id).await? else {
+pub(super) async fn advance(ports: &StepPorts<'_>, job: &TurnJob) -> Result<StepOutcome, AppError> {
+    let Some(step) = ports.turns.get_message(job.user_id, job.message_id).await? else {
         return Ok(StepOutcome::MessageGone);
     };
-    let approved: Vec<ToolExecution> = store
+    let approved: Vec<ToolExecution> = ports
+        .executions
         .executions_of(job.user_id, step.id)
         .await?
         .into_iter()
         .filter(|e| e.status == ExecutionStatus::Approved)
         .collect();
-    let parallel = state.config.tools.loop_limits.parallel_calls;
+    let parallel = ports.tools_config.loop_limits.parallel_calls;
     let runs: Vec<Result<(), AppError>> = futures_util::stream::iter(approved)
-        .map(|execution| run_call(state, &step, execution))
+        .map(|execution| run_call(ports, &step, execution))
         .buffer_unordered(parallel)
         .collect()
         .await;
@@ -78,19 +78,19 @@ pub(super) async fn advance(state: &AppState, job: &TurnJob) -> Result<StepOutco
         // The call stays `running`; the janitor ends it once its time is up.
         tracing::error!(message = %step.id, error = %failed, "a tool call's result could not be stored");
     }
-    next_step(state, &step).await
+    next_step(ports, &step).await
 }
 
 /// One call: claimed (`approved` → `running`, so no two invocations run it), run, and its
 /// result stored with the `tool` message the model reads.
 async fn run_call(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     step: &Message,
     execution: ToolExecution,
 ) -> Result<(), AppError> {
-    let store = state.store();
+    let store = ports.executions;
     let at = now();
-    let wall = state.config.tools.ceilings.max_wall;
+    let wall = ports.tools_config.ceilings.max_wall;
     let running = ToolExecution {
         status: ExecutionStatus::Running,
         expires_at: Some(after(at, wall + RUN_GRACE)),
@@ -105,21 +105,21 @@ async fn run_call(
     }
     let (mut output, error, usage) = match running.runner() {
         Runner::Mcp(target) => {
-            let ports = crate::mcp::CallPorts {
-                servers: state.store(),
-                vault: state.vault.as_ref(),
-                client: state.mcp().ok(),
-                timeout: state.config.mcp.timeout,
+            let call = crate::mcp::CallPorts {
+                servers: ports.servers,
+                vault: ports.vault,
+                client: ports.mcp.mcp_client(),
+                timeout: ports.mcp_timeout,
             };
             crate::mcp::call(
-                &ports,
+                &call,
                 running.user_id,
                 target,
                 &running.request["arguments"],
             )
             .await
         }
-        Runner::Sandbox => execute(state, &running).await,
+        Runner::Sandbox => execute(ports, &running).await,
     };
     // As the store will hold it (and the model read it): no NUL.
     if let Some(output) = &mut output {
@@ -147,17 +147,17 @@ async fn run_call(
     if let Some(u) = &ended.usage {
         values.push(crate::metrics::Metric::millis("ToolWallTime", u.wall_ms));
     }
-    state.metrics.emit(
+    ports.metrics.emit(
         &[("Kind", kind), ("Outcome", ended.status.as_str())],
         &values,
     );
     let model = step.model.as_ref().map_or("", |m| m.as_str());
-    let (ended, result) = match store_result(state, ended, model).await {
+    let (ended, result) = match store_result(ports, ended, model).await {
         Ok(Some(stored)) => stored,
         Ok(None) => return Ok(()),
         Err(e) => return Err(e),
     };
-    state.devices().tool_result(&ended, &result).await;
+    ports.devices.tool_result(&ended, &result).await;
     Ok(())
 }
 
@@ -165,11 +165,11 @@ async fn run_call(
 /// `failed` instead (`result_unstorable`, told to the model), never left `running`. `None`
 /// when the call was no longer this run's to end.
 async fn store_result(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     ended: ToolExecution,
     model: &str,
 ) -> Result<Option<(ToolExecution, Message)>, AppError> {
-    let store = state.store();
+    let store = ports.executions;
     let result = result_message(&ended, model, ended.updated_at);
     let entry = crate::audit::execution(&ended, "run", ended.updated_at);
     match store
@@ -211,7 +211,7 @@ async fn store_result(
 
 /// Asks the executor; every outcome, its unavailability included, is the call's result.
 async fn execute(
-    state: &AppState,
+    ports: &StepPorts<'_>,
     execution: &ToolExecution,
 ) -> (
     Option<serde_json::Value>,
@@ -236,7 +236,7 @@ async fn execute(
         Ok(p) => p,
         Err(e) => return unavailable(e.to_string()),
     };
-    let answer = match state.invoker.invoke(TOOL_EXECUTOR, &payload).await {
+    let answer = match ports.invoker.invoke(TOOL_EXECUTOR, &payload).await {
         Ok(answer) => answer,
         Err(e) => return unavailable(e.to_string()),
     };
@@ -268,12 +268,15 @@ async fn execute(
 
 /// Creates the loop's next answer once every call of `step` has ended; its job, or `None` when
 /// a call is still open or another invocation went on first.
-pub(crate) async fn next_step(state: &AppState, step: &Message) -> Result<StepOutcome, AppError> {
+pub(crate) async fn next_step(
+    ports: &StepPorts<'_>,
+    step: &Message,
+) -> Result<StepOutcome, AppError> {
     let at = now();
     let next = Message::next_step(step, at);
-    let claim_by = after(at, state.config.turn_start_timeout);
-    if !state
-        .store()
+    let claim_by = after(at, ports.turn_start_timeout);
+    if !ports
+        .executions
         .continue_step(step.user_id, step.id, &next, claim_by)
         .await?
     {
@@ -281,10 +284,10 @@ pub(crate) async fn next_step(state: &AppState, step: &Message) -> Result<StepOu
     }
     // A step that waited for the user has gone on: its devices stop showing it as waiting.
     if step.status == MessageStatus::AwaitingApproval
-        && let Some(resumed) = state.store().get_message(step.user_id, step.id).await?
+        && let Some(resumed) = ports.turns.get_message(step.user_id, step.id).await?
     {
-        state
-            .devices()
+        ports
+            .devices
             .broadcast(
                 step.user_id,
                 step.conversation_id,
@@ -292,8 +295,8 @@ pub(crate) async fn next_step(state: &AppState, step: &Message) -> Result<StepOu
             )
             .await;
     }
-    state
-        .devices()
+    ports
+        .devices
         .broadcast(
             step.user_id,
             step.conversation_id,
@@ -311,9 +314,9 @@ pub(crate) async fn next_step(state: &AppState, step: &Message) -> Result<StepOu
 }
 
 /// `tool.pending` to every device of the user, whatever it follows: approval may come from any.
-async fn announce_pending(state: &AppState, execution: &ToolExecution) {
-    state
-        .devices()
+async fn announce_pending(ports: &StepPorts<'_>, execution: &ToolExecution) {
+    ports
+        .devices
         .to_every_device(
             execution.user_id,
             &ServerEvent::ToolPending {
@@ -328,17 +331,17 @@ async fn announce_pending(state: &AppState, execution: &ToolExecution) {
 
 /// What a step's calls came to when it was written: the results of those that ended at once,
 /// and `tool.pending` for those that wait.
-pub(super) async fn announce_decided(state: &AppState, decided: &DecidedCalls) {
+pub(super) async fn announce_decided(ports: &StepPorts<'_>, decided: &DecidedCalls) {
     for ended in decided.executions.iter().filter(|e| e.status.is_final()) {
         let result = decided
             .results
             .iter()
             .find(|m| m.tool_call_id.as_deref() == Some(ended.tool_call_id.as_str()));
         if let Some(result) = result {
-            state.devices().tool_result(ended, result).await;
+            ports.devices.tool_result(ended, result).await;
         }
     }
     for waiting in decided.waiting() {
-        announce_pending(state, waiting).await;
+        announce_pending(ports, waiting).await;
     }
 }

@@ -99,7 +99,15 @@ async fn answer(
             Produced::failed(public.code, public.message)
         }
     };
-    finish(state, &mut fanout, answer, produced, lease, started).await
+    finish(
+        &state.step_ports(),
+        &mut fanout,
+        answer,
+        produced,
+        lease,
+        started,
+    )
+    .await
 }
 
 /// What the provider part of a turn yielded, and from which model.
@@ -183,7 +191,7 @@ async fn produce(
     // the fallbacks that do not are left out of the chain.
     let toolbox = if candidates.first().is_some_and(Candidate::supports_tools) {
         candidates.retain(Candidate::supports_tools);
-        Some(round::toolbox(state, conversation.user_id).await?)
+        Some(round::toolbox(&state.step_ports(), conversation.user_id).await?)
     } else {
         None
     };

@@ -8,7 +8,11 @@ import unittest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Set by the platform, not by an operator: Cargo for build scripts, Lambda for functions.
 PROVIDED = {"CARGO", "RUSTC", "OUT_DIR", "AWS_LAMBDA_FUNCTION_NAME"}
-READ = re.compile(r'(?:env\.\w+|env::var(?:_os)?)\(\s*"([A-Z][A-Z0-9_]+)"')
+READ = re.compile(
+    r'(?:env\.\w+|env::var(?:_os)?)\(\s*"([A-Z][A-Z0-9_]+)"'
+    # A variable read through a named constant (`OPERATION_VARIABLE`).
+    r'|const \w*VARIABLE\w*: &str = "([A-Z][A-Z0-9_]+)"'
+)
 
 
 def read_by_the_code():
@@ -19,8 +23,9 @@ def read_by_the_code():
             if "target" in parts or "wasm" in parts or "tests" in parts:
                 continue
             text = re.sub(r"#\[cfg\(test\)\]\s*mod tests\s*\{.*", "", path.read_text(), flags=re.S)
-            for name in READ.findall(text):
-                found.setdefault(name, str(path.relative_to(ROOT)))
+            for names in READ.findall(text):
+                for name in filter(None, names):
+                    found.setdefault(name, str(path.relative_to(ROOT)))
     return found
 
 

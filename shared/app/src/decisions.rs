@@ -20,9 +20,6 @@ use crate::jobs::CHAT_TURN;
 use crate::turn::calls::{RUN_GRACE, result_message};
 use crate::turn::job::TurnJob;
 
-/// Records the user's decision on a waiting call; the execution as it stands after it. A
-/// deciding `connection` follows the conversation from here, as a sender does: subscribed before
-/// the decision is written, it sees all of the call's run and the answer that follows.
 /// What deciding a call reads and writes: the executions, the steps they belong to, the user's
 /// devices, and the invoker that continues a step whose calls are all decided.
 pub struct DecisionPorts<'a> {
@@ -32,6 +29,9 @@ pub struct DecisionPorts<'a> {
     pub invoker: &'a dyn Invoker,
 }
 
+/// Records the user's decision on a waiting call; the execution as it stands after it. A
+/// deciding `connection` follows the conversation from here, as a sender does: subscribed before
+/// the decision is written, it sees all of the call's run and the answer that follows.
 pub async fn decide(
     ports: &DecisionPorts<'_>,
     user: UserId,

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document of the HTTP API, generated from the types the handlers read and
 //! write, with the WebSocket protocol alongside (`x-websocket`). The web client's TypeScript
 //! types are generated from it; `web/src/api/openapi.json` is its committed copy and a test
-//! fails when the two differ.
+//! fails when the two differ. `GET /api/openapi.json` serves it.
 
 use std::sync::OnceLock;
 
@@ -11,8 +11,18 @@ use schemars::Schema;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use serde_json::{Map, Value, json};
 
-use crate::http::ErrorBody;
+use crate::api::{Handler, handler};
+use crate::error::AppError;
+use crate::http::{ApiRequest, ApiResponse, ErrorBody, json_response};
 use crate::routes::{OPERATIONS, Operation, schema};
+use crate::state::AppState;
+
+/// `GET /api/openapi.json`: the contract of this API, for clients and their generated types.
+pub const GET: Handler = handler!(get);
+
+async fn get(_: &AppState, _: ApiRequest) -> Result<ApiResponse, AppError> {
+    json_response(http::StatusCode::OK, document())
+}
 
 /// The WebSocket actions the contract lists, by name.
 pub fn client_actions() -> Vec<&'static str> {

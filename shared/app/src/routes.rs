@@ -175,7 +175,7 @@ pub const OPERATIONS: &[Operation] = &[
     .reaching(Uses::NOTHING),
     op(
         "openapi",
-        api::openapi::GET,
+        crate::openapi::GET,
         "GET",
         "/api/openapi.json",
         "This document",

@@ -514,8 +514,8 @@ fn redact_url(url: &str) -> String {
 }
 
 impl McpClientSource for AppState {
-    fn mcp_client(&self) -> Option<&bestchat_mcp::McpClient> {
-        self.mcp().ok()
+    fn mcp_client(&self) -> Result<&bestchat_mcp::McpClient, AppError> {
+        self.mcp()
     }
 }
 

@@ -26,7 +26,9 @@ const MAX_REQUEST_BYTES: usize = 65_536;
 /// (it reaches further into registration than the table's empty one) and a closed local port
 /// for MCP servers (no request leaves the machine). Each bad body is a variation of it.
 fn valid_body(route: &HttpRoute) -> Option<Value> {
-    let mut body = (operation(&route.function)?.body?.example)();
+    let declared = operation(&route.function)
+        .unwrap_or_else(|| panic!("{} is not in the route table", route.route_key()));
+    let mut body = (declared.body?.example)();
     if body.get("module").is_some() {
         use base64::Engine;
         body["module"] = base64::engine::general_purpose::STANDARD

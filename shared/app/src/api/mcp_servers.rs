@@ -33,7 +33,7 @@ async fn put_server(state: &AppState, request: ApiRequest) -> Result<ApiResponse
         servers: state.store(),
         vault: state.vault.as_ref(),
         guard: &state.guard,
-        client: state.mcp()?,
+        client: state,
         limits: &state.config.mcp,
     };
     json_response(StatusCode::OK, &put(&registration, user, id, body).await?)

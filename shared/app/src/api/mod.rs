@@ -6,7 +6,6 @@ pub mod conversations;
 pub mod health;
 pub mod mcp_servers;
 pub mod messages;
-pub mod openapi;
 pub mod provider_configs;
 pub mod providers;
 pub mod settings;

@@ -141,9 +141,9 @@ pub fn risk_of(annotations: Option<&Value>, trusted: bool) -> Risk {
 }
 
 /// Where the MCP client comes from: it is built on first use, since most steps never call a
-/// server. `None` when it cannot be built.
+/// server.
 pub trait McpClientSource: Send + Sync {
-    fn mcp_client(&self) -> Option<&McpClient>;
+    fn mcp_client(&self) -> Result<&McpClient, AppError>;
 }
 
 /// What running a call on a user's server reads: their servers, the vault that opens the

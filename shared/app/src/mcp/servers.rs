@@ -11,13 +11,13 @@ use bestchat_domain::ports::store::{AuditEntry, McpServerStore};
 use bestchat_domain::time::{Timestamp, now};
 use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_egress::Guard;
-use bestchat_mcp::{ListedTool, McpClient, McpError};
+use bestchat_mcp::{ListedTool, McpError};
 use bestchat_tools::Arguments;
 use bestchat_tools::manifest::{MAX_DESCRIPTION_CHARS, MAX_SCHEMA_BYTES};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{McpTool, offered};
+use super::{McpClientSource, McpTool, offered};
 use crate::config::McpConfig;
 use crate::error::AppError;
 use crate::secrets::{Binding, open, origin_of, seal};
@@ -126,7 +126,8 @@ pub struct Registration<'a> {
     pub servers: &'a dyn McpServerStore,
     pub vault: &'a dyn KeyVault,
     pub guard: &'a Guard,
-    pub client: &'a McpClient,
+    /// Built on first use: after every check that needs no server.
+    pub client: &'a dyn McpClientSource,
     pub limits: &'a McpConfig,
 }
 
@@ -197,7 +198,7 @@ pub async fn put(
             None => (Vec::new(), None, Vec::new()),
         },
     };
-    let client = access.client;
+    let client = access.client.mcp_client()?;
     // One deadline for the whole registration, however many exchanges it takes.
     let listing = tokio::time::timeout(access.limits.timeout, async {
         let connection = client.connect(&url, &headers).await?;

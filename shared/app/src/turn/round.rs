@@ -108,7 +108,7 @@ async fn run_call(
             let call = crate::mcp::CallPorts {
                 servers: ports.servers,
                 vault: ports.vault,
-                client: ports.mcp.mcp_client(),
+                client: ports.mcp.mcp_client().ok(),
                 timeout: ports.mcp_timeout,
             };
             crate::mcp::call(

@@ -32,7 +32,8 @@ async fn create_tool(state: &AppState, request: ApiRequest) -> Result<ApiRespons
         tools: state.store(),
         cache: state.cache.as_ref(),
         invoker: state.invoker.as_ref(),
-        runtime: state.tools()?,
+        blobs: state.blobs().as_ref(),
+        config: &state.config.tools,
     };
     json_response(StatusCode::CREATED, &register(&ports, user, body).await?)
 }

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use bestchat_domain::ids::{ToolId, UserId};
+use bestchat_domain::ports::blobs::BlobStore;
 use bestchat_domain::ports::cache::Cache;
 use bestchat_domain::ports::realtime::Invoker;
 use bestchat_domain::ports::store::{AuditEntry, McpServerStore, ToolStore};
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::AppError;
-use crate::tools::ToolRuntime;
+use crate::tools::config::ToolsConfig;
 
 /// `POST /api/tools`.
 #[derive(Debug, Deserialize, ::schemars::JsonSchema)]
@@ -115,13 +116,14 @@ pub async fn registry(
 }
 
 /// What registering a module reads and writes: the user's tools, the cache that holds the
-/// compile lock, the invoker that has the executor compile it, and the tool runtime (limits
-/// and module storage).
+/// compile lock, the invoker that has the executor compile it, the module storage and the tool
+/// limits. Not the sandbox: compiling is the executor's, so the HTTP functions link no wasmtime.
 pub struct Registering<'a> {
     pub tools: &'a dyn ToolStore,
     pub cache: &'a dyn Cache,
     pub invoker: &'a dyn Invoker,
-    pub runtime: &'a ToolRuntime,
+    pub blobs: &'a dyn BlobStore,
+    pub config: &'a ToolsConfig,
 }
 
 pub async fn register(
@@ -129,7 +131,7 @@ pub async fn register(
     user: UserId,
     body: RegisterTool,
 ) -> Result<ToolView, AppError> {
-    let config = &ports.runtime.config;
+    let config = ports.config;
     let module = decode_module(&body.module, config.max_module_bytes)?;
     let manifest = Manifest::parse(body.manifest, &config.ceilings)
         .map_err(|e| invalid_tool(format!("manifest: {e}")))?;
@@ -224,8 +226,7 @@ async fn prepare(
     sha: &str,
     network: bool,
 ) -> Result<(), AppError> {
-    let runtime = ports.runtime;
-    runtime.blobs.put(key, module).await?;
+    ports.blobs.put(key, module).await?;
     let request = ExecutorRequest::Prepare {
         prepare: PrepareModule {
             sha256: sha.to_owned(),
@@ -245,7 +246,7 @@ async fn prepare(
         Ok(Prepared::Ok) => Ok(()),
         Ok(Prepared::Refused { reason }) => {
             // Refused bytes are refused for anyone: nothing may use them.
-            if let Err(e) = runtime.blobs.delete(key).await {
+            if let Err(e) = ports.blobs.delete(key).await {
                 tracing::warn!(error = %e, "cannot delete a refused module");
             }
             Err(invalid_tool(format!("module: {reason}")))

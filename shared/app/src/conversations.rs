@@ -105,7 +105,6 @@ mod tests {
     use bestchat_domain::time::Timestamp;
     use bestchat_platform::connections::MemoryConnections;
     use bestchat_platform::publish::{ConnectionHub, Outgoing};
-    use serde_json::Value;
     use tokio::sync::mpsc::Receiver;
 
     use super::*;
@@ -205,14 +204,6 @@ mod tests {
         (devices, socket)
     }
 
-    fn events(socket: &mut Receiver<Outgoing>) -> Vec<Value> {
-        let mut out = Vec::new();
-        while let Ok(Outgoing::Frame(frame)) = socket.try_recv() {
-            out.push(serde_json::from_slice(&frame).unwrap());
-        }
-        out
-    }
-
     #[tokio::test]
     async fn create_stores_the_conversation_and_tells_every_device() {
         let store = FakeConversations::default();
@@ -229,7 +220,7 @@ mod tests {
             store.get_conversation(alice, created.id).await.unwrap(),
             Some(created.clone())
         );
-        let got = events(&mut socket);
+        let got = crate::testing::drain(&mut socket);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0]["type"], "conversation.created");
         assert_eq!(got[0]["conversation"]["id"], created.id.to_string());
@@ -247,7 +238,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.code(), ErrorCode::ValidationFailed);
         assert!(store.rows.lock().unwrap().is_empty());
-        assert!(events(&mut socket).is_empty());
+        assert!(crate::testing::drain(&mut socket).is_empty());
     }
 
     #[tokio::test]
@@ -260,7 +251,7 @@ mod tests {
         let mine = create(&store, &devices, &default_model(), alice, body)
             .await
             .unwrap();
-        events(&mut socket);
+        crate::testing::drain(&mut socket);
         let rename: UpdateConversation =
             serde_json::from_value(serde_json::json!({"title": "Pwned"})).unwrap();
         let refused = update(&store, &devices, mallory, mine.id, rename)
@@ -276,7 +267,7 @@ mod tests {
             Some(mine.clone())
         );
         assert!(store.audit.lock().unwrap().is_empty());
-        assert!(events(&mut socket).is_empty());
+        assert!(crate::testing::drain(&mut socket).is_empty());
 
         delete(&store, &devices, alice, mine.id).await.unwrap();
         assert!(
@@ -287,7 +278,7 @@ mod tests {
                 .is_none()
         );
         assert_eq!(store.audit.lock().unwrap()[0].action, "conversation.delete");
-        let got = events(&mut socket);
+        let got = crate::testing::drain(&mut socket);
         assert_eq!(got[0]["type"], "conversation.deleted");
     }
 }

@@ -219,7 +219,7 @@ async fn continue_if_decided(ports: &DecisionPorts<'_>, user: UserId, step: Mess
 }
 
 /// Starts the invocation that runs the step's decided calls.
-pub(crate) async fn start_continuation(ports: &DecisionPorts<'_>, user: UserId, step: MessageId) {
+async fn start_continuation(ports: &DecisionPorts<'_>, user: UserId, step: MessageId) {
     let Ok(Some(message)) = ports.turns.get_message(user, step).await else {
         return tracing::warn!(message = %step, "the step to continue is gone");
     };

@@ -6,6 +6,17 @@ use bestchat_domain::ids::{ConversationId, UserId};
 use bestchat_domain::message::{Message, MessageStatus, Role};
 use bestchat_domain::time::now;
 
+/// The JSON events a socket has been sent so far.
+pub fn drain(
+    socket: &mut tokio::sync::mpsc::Receiver<bestchat_platform::publish::Outgoing>,
+) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    while let Ok(bestchat_platform::publish::Outgoing::Frame(frame)) = socket.try_recv() {
+        out.push(serde_json::from_slice(&frame).unwrap_or_default());
+    }
+    out
+}
+
 /// An assistant message in `status`, with no content yet.
 pub fn assistant(user: UserId, conversation: ConversationId, status: MessageStatus) -> Message {
     Message::new(user, conversation, Role::Assistant, status, now())

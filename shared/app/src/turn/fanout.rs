@@ -194,7 +194,6 @@ mod tests {
     use bestchat_domain::message::{Message, MessageStatus};
     use bestchat_domain::time::now;
     use bestchat_platform::publish::Outgoing;
-    use serde_json::Value;
     use tokio::sync::mpsc::Receiver;
 
     use super::*;
@@ -220,14 +219,6 @@ mod tests {
         (id, rx)
     }
 
-    fn drain(rx: &mut Receiver<Outgoing>) -> Vec<Value> {
-        let mut out = Vec::new();
-        while let Ok(Outgoing::Frame(bytes)) = rx.try_recv() {
-            out.push(serde_json::from_slice(&bytes).unwrap());
-        }
-        out
-    }
-
     #[tokio::test]
     async fn deltas_are_numbered_buffered_and_sent_to_every_subscribed_device() {
         let embedded = testing::state(&[]).await;
@@ -245,7 +236,7 @@ mod tests {
         fanout.delta("Hello", DeltaChannel::Text).await;
         fanout.delta(" world", DeltaChannel::Reasoning).await;
         assert_eq!(fanout.delivered(), 2);
-        let seen = drain(&mut phone);
+        let seen = testing::drain(&mut phone);
         assert_eq!(
             seen.iter()
                 .map(|e| e["seq"].as_u64().unwrap())
@@ -253,8 +244,8 @@ mod tests {
             vec![1, 2]
         );
         assert_eq!(seen[1]["channel"], "reasoning");
-        assert!(drain(&mut other).is_empty(), "not subscribed");
-        assert!(drain(&mut stranger).is_empty(), "another user's");
+        assert!(testing::drain(&mut other).is_empty(), "not subscribed");
+        assert!(testing::drain(&mut stranger).is_empty(), "another user's");
         let buffered = state.stream_buffer.read_after(message, 0).await.unwrap();
         assert_eq!(buffered.len(), 2, "buffered for resume");
     }
@@ -292,7 +283,7 @@ mod tests {
             .devices()
             .announce_end(state.stream_buffer.as_ref(), &ended, &end)
             .await;
-        let got = drain(&mut resumer);
+        let got = testing::drain(&mut resumer);
         let kinds: Vec<String> = got
             .iter()
             .map(|e| format!("{}{}", e["type"].as_str().unwrap(), e["seq"]))
@@ -301,15 +292,15 @@ mod tests {
             kinds,
             vec!["message.delta2", "message.delta3", "message.completednull"]
         );
-        let watched = drain(&mut watcher);
+        let watched = testing::drain(&mut watcher);
         assert_eq!(watched.len(), 1);
         assert_eq!(watched[0]["type"], "message.completed");
-        assert!(drain(&mut bystander).is_empty());
+        assert!(testing::drain(&mut bystander).is_empty());
         // Served once: a second announcement does not replay to the resumer.
         state
             .devices()
             .announce_end(state.stream_buffer.as_ref(), &ended, &end)
             .await;
-        assert!(drain(&mut resumer).is_empty());
+        assert!(testing::drain(&mut resumer).is_empty());
     }
 }

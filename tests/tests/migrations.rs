@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bestchat_store::migrations::{POSTGRES, SQLITE};
+use bestchat_store::migrations::MIGRATIONS;
 use bestchat_store::{PgSettings, PgStore, SqliteStore};
 use bestchat_tests::TempDir;
 use bestchat_tests::postgres::TestDatabase;
@@ -24,7 +24,7 @@ async fn postgres_runner_is_idempotent() {
     let store = PgStore::connect(db.url(), &PgSettings::default()).unwrap();
     assert_eq!(
         store.migrate().await.unwrap().applied,
-        all_versions(POSTGRES)
+        all_versions(MIGRATIONS)
     );
     assert_eq!(store.migrate().await.unwrap().applied, Vec::<i32>::new());
     let rows = pg_client(db.url())
@@ -36,7 +36,7 @@ async fn postgres_runner_is_idempotent() {
         .await
         .unwrap();
     let recorded: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(recorded, all_versions(POSTGRES));
+    assert_eq!(recorded, all_versions(MIGRATIONS));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +51,7 @@ async fn two_postgres_runners_at_once_apply_each_file_once() {
     applied.sort();
     assert_eq!(
         applied,
-        all_versions(POSTGRES),
+        all_versions(MIGRATIONS),
         "each file applied by exactly one runner"
     );
     let count: i64 = pg_client(db.url())
@@ -60,7 +60,7 @@ async fn two_postgres_runners_at_once_apply_each_file_once() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(count, POSTGRES.len() as i64);
+    assert_eq!(count, MIGRATIONS.len() as i64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,7 +73,7 @@ async fn sqlite_runner_is_idempotent_and_safe_across_connections() {
     let mut applied = a.unwrap().applied;
     applied.extend(b.unwrap().applied);
     applied.sort();
-    assert_eq!(applied, all_versions(SQLITE));
+    assert_eq!(applied, all_versions(MIGRATIONS));
     assert_eq!(first.migrate().await.unwrap().applied, Vec::<i32>::new());
 }
 

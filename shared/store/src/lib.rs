@@ -4,8 +4,10 @@
 pub mod migrations;
 pub mod postgres;
 mod records;
+mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod tables;
 
 pub use postgres::{PgSettings, PgStore, TlsRoots};
 #[cfg(feature = "sqlite")]

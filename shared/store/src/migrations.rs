@@ -1,72 +1,36 @@
 //! The schema files, embedded so every binary carries the schema it was built for.
 
-/// One numbered schema file.
+use std::borrow::Cow;
+
+use crate::sql::ddl_to_sqlite;
+
+/// One numbered schema file: written once, in PostgreSQL's DDL, and translated for SQLite
+/// ([`crate::sql::ddl_to_sqlite`]) unless `migrations/sqlite/` holds the file's own SQLite form —
+/// kept only where SQLite cannot say the same thing the same way (a table rebuilt to change a
+/// CHECK, a regular expression written as GLOB, triggers instead of a PL/pgSQL function).
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
     pub version: i32,
     pub name: &'static str,
-    pub sql: &'static str,
+    source: &'static str,
+    sqlite_form: Option<&'static str>,
 }
 
-macro_rules! migration {
-    ($version:literal, $name:literal, $path:literal) => {
-        Migration {
-            version: $version,
-            name: $name,
-            sql: include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../migrations/",
-                $path
-            )),
+impl Migration {
+    pub fn postgres(&self) -> &'static str {
+        self.source
+    }
+
+    pub fn sqlite(&self) -> Cow<'static, str> {
+        match self.sqlite_form {
+            Some(form) => Cow::Borrowed(form),
+            None => Cow::Owned(ddl_to_sqlite(self.source)),
         }
-    };
+    }
 }
 
-/// `migrations/NNNN_*.sql`, in order.
-pub const POSTGRES: &[Migration] = &[
-    migration!(1, "0001_init", "0001_init.sql"),
-    migration!(
-        2,
-        "0002_provider_summary_model",
-        "0002_provider_summary_model.sql"
-    ),
-    migration!(
-        3,
-        "0003_messages_unfinished",
-        "0003_messages_unfinished.sql"
-    ),
-    migration!(4, "0004_turn_leases", "0004_turn_leases.sql"),
-    migration!(5, "0005_fetch_hosts", "0005_fetch_hosts.sql"),
-    migration!(6, "0006_tool_loop", "0006_tool_loop.sql"),
-    migration!(7, "0007_mcp_servers", "0007_mcp_servers.sql"),
-    migration!(8, "0008_open_turns", "0008_open_turns.sql"),
-    migration!(9, "0009_audit_append_only", "0009_audit_append_only.sql"),
-];
-
-/// `migrations/sqlite/NNNN_*.sql`: the same versions with the same meaning.
-pub const SQLITE: &[Migration] = &[
-    migration!(1, "0001_init", "sqlite/0001_init.sql"),
-    migration!(
-        2,
-        "0002_provider_summary_model",
-        "sqlite/0002_provider_summary_model.sql"
-    ),
-    migration!(
-        3,
-        "0003_messages_unfinished",
-        "sqlite/0003_messages_unfinished.sql"
-    ),
-    migration!(4, "0004_turn_leases", "sqlite/0004_turn_leases.sql"),
-    migration!(5, "0005_fetch_hosts", "sqlite/0005_fetch_hosts.sql"),
-    migration!(6, "0006_tool_loop", "sqlite/0006_tool_loop.sql"),
-    migration!(7, "0007_mcp_servers", "sqlite/0007_mcp_servers.sql"),
-    migration!(8, "0008_open_turns", "sqlite/0008_open_turns.sql"),
-    migration!(
-        9,
-        "0009_audit_append_only",
-        "sqlite/0009_audit_append_only.sql"
-    ),
-];
+/// `migrations/NNNN_*.sql`, in order (the list is written by `build.rs`).
+pub const MIGRATIONS: &[Migration] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
 
 /// What one run of a migration runner did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,29 +42,39 @@ pub struct MigrationReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
-    fn files_in(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
+    #[test]
+    fn every_file_is_embedded_in_order() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let on_disk = std::fs::read_dir(&root)
             .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
-            .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "sql")
+            })
+            .count();
+        assert_eq!(MIGRATIONS.len(), on_disk);
+        for (i, m) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version as usize, i + 1);
+            assert!(m.name.starts_with(&format!("{:04}_", m.version)));
+        }
     }
 
     #[test]
-    fn every_file_on_disk_is_embedded_in_order() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
-        let pg: Vec<String> = POSTGRES.iter().map(|m| m.name.to_owned()).collect();
-        let lite: Vec<String> = SQLITE.iter().map(|m| m.name.to_owned()).collect();
-        assert_eq!(files_in(&root), pg);
-        assert_eq!(files_in(&root.join("sqlite")), lite);
-        for (i, m) in POSTGRES.iter().enumerate() {
-            assert_eq!(m.version as usize, i + 1);
-            assert!(m.name.starts_with(&format!("{:04}_", m.version)));
+    fn every_sqlite_form_belongs_to_a_migration() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/sqlite");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let m = MIGRATIONS.iter().find(|m| m.name == stem);
+            assert!(
+                m.is_some_and(|m| m.sqlite_form.is_some()),
+                "{} has no migration of its name",
+                path.display()
+            );
         }
     }
 }

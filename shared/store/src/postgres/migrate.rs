@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use bestchat_domain::ports::store::StoreError;
 
 use super::{PgStore, db_error};
-use crate::migrations::{MigrationReport, POSTGRES};
+use crate::migrations::{MIGRATIONS, MigrationReport};
 
 const LOCK: &str = "SELECT pg_advisory_lock(7300544823519146349)";
 const UNLOCK: &str = "SELECT pg_advisory_unlock(7300544823519146349)";
@@ -110,9 +110,9 @@ async fn apply_pending(
         .map(|row| row.get(0))
         .collect();
     let mut applied = Vec::new();
-    for migration in POSTGRES.iter().filter(|m| !done.contains(&m.version)) {
+    for migration in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
         let tx = client.transaction().await.map_err(db_error)?;
-        tx.batch_execute(migration.sql).await.map_err(|e| {
+        tx.batch_execute(migration.postgres()).await.map_err(|e| {
             StoreError::Internal(format!("migration {} failed: {e}", migration.name))
         })?;
         tx.execute(

@@ -1,21 +1,9 @@
 //! PostgreSQL adapter: one deadpool pool per cold start, cached prepared statements, and SQL that
 //! is always a literal with bound parameters.
 
-mod audit;
 mod connect;
-mod context;
-mod conversations;
-mod executions;
-mod mcp;
-mod messages;
 mod migrate;
-mod provider_configs;
-mod settings;
 mod tls;
-mod tools;
-mod turns;
-mod usage;
-mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,7 +129,7 @@ impl PgStore {
         })
     }
 
-    async fn client(&self) -> Result<Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
             PoolError::Backend(e) => db_error(e),
             other => StoreError::Unavailable(other.to_string()),
@@ -151,7 +139,7 @@ impl PgStore {
 
 /// Unique violations are conflicts; a lost or refused connection is unavailability; anything
 /// else is an internal failure.
-fn db_error(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn db_error(e: tokio_postgres::Error) -> StoreError {
     let detail = describe(&e);
     match e.code() {
         Some(code) if *code == SqlState::UNIQUE_VIOLATION => StoreError::Conflict(detail),
@@ -170,7 +158,7 @@ fn db_error(e: tokio_postgres::Error) -> StoreError {
 }
 
 /// tokio-postgres prints only "db error"; the server's code and message are what help.
-fn describe(e: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
         None => match std::error::Error::source(e) {
@@ -183,7 +171,7 @@ fn describe(e: &tokio_postgres::Error) -> String {
 /// Whether the user has fewer than `max` rows by `count` (`$1` the user, `$2` a key left
 /// out), after locking the user's row so that concurrent creations of theirs are counted one
 /// after the other.
-async fn has_room(
+pub(crate) async fn has_room(
     tx: &deadpool_postgres::Transaction<'_>,
     user: &uuid::Uuid,
     count: &str,
@@ -205,6 +193,6 @@ async fn has_room(
 }
 
 /// Page sizes are bounded by the domain, so this never saturates in practice.
-fn sql_limit(n: u32) -> i64 {
+pub(crate) fn sql_limit(n: u32) -> i64 {
     i64::from(n)
 }

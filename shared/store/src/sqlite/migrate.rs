@@ -6,7 +6,7 @@ use bestchat_domain::time::{now, to_micros};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{SqliteStore, db_error};
-use crate::migrations::{MigrationReport, SQLITE};
+use crate::migrations::{MIGRATIONS, MigrationReport};
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     version     INTEGER PRIMARY KEY,
@@ -34,7 +34,7 @@ fn apply_pending(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
 fn apply_each(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
     conn.execute_batch(CREATE_LEDGER).map_err(db_error)?;
     let mut applied = Vec::new();
-    for migration in SQLITE {
+    for migration in MIGRATIONS {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db_error)?;
@@ -48,7 +48,7 @@ fn apply_each(conn: &mut Connection) -> Result<MigrationReport, StoreError> {
         if done {
             continue;
         }
-        tx.execute_batch(migration.sql).map_err(|e| {
+        tx.execute_batch(&migration.sqlite()).map_err(|e| {
             StoreError::Internal(format!("migration {} failed: {e}", migration.name))
         })?;
         let broken: bool = tx

@@ -1,19 +1,7 @@
 //! SQLite adapter for running on a laptop: one file, WAL mode, foreign keys on, the same rules
 //! as PostgreSQL. rusqlite is blocking, so every call runs on tokio's blocking pool.
 
-mod audit;
-mod context;
-mod conversations;
-mod executions;
-mod mcp;
-mod messages;
 mod migrate;
-mod provider_configs;
-mod settings;
-mod tools;
-mod turns;
-mod usage;
-mod users;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -48,7 +36,7 @@ impl SqliteStore {
         })
     }
 
-    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -68,7 +56,7 @@ impl SqliteStore {
 /// Whether the user has fewer than `max` rows by `count` (`?1` the user, `?2` a key left out).
 /// Writes go through the one connection, in immediate transactions: the count holds until
 /// the write.
-fn has_room(
+pub(crate) fn has_room(
     tx: &rusqlite::Transaction<'_>,
     count: &str,
     user: &str,
@@ -83,7 +71,7 @@ fn has_room(
     Ok(usize::try_from(n).unwrap_or(usize::MAX) < max)
 }
 
-fn db_error(e: rusqlite::Error) -> StoreError {
+pub(crate) fn db_error(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(ErrorCode::ConstraintViolation)
             if e.to_string().contains("UNIQUE") || e.to_string().contains("PRIMARY KEY") =>
@@ -97,7 +85,7 @@ fn db_error(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn conversion(
+pub(crate) fn conversion(
     idx: usize,
     ty: Type,
     e: impl std::error::Error + Send + Sync + 'static,
@@ -105,28 +93,28 @@ fn conversion(
     rusqlite::Error::FromSqlConversionFailure(idx, ty, Box::new(e))
 }
 
-fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
+pub(crate) fn uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Uuid> {
     let text: String = row.get(idx)?;
     Uuid::parse_str(&text).map_err(|e| conversion(idx, Type::Text, e))
 }
 
-fn opt_uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Uuid>> {
+pub(crate) fn opt_uuid_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<Uuid>> {
     let text: Option<String> = row.get(idx)?;
     text.map(|t| Uuid::parse_str(&t).map_err(|e| conversion(idx, Type::Text, e)))
         .transpose()
 }
 
-fn time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
+pub(crate) fn time_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<Timestamp> {
     let micros: i64 = row.get(idx)?;
     from_micros(micros).ok_or(rusqlite::Error::IntegralValueOutOfRange(idx, micros))
 }
 
-fn json_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<serde_json::Value> {
+pub(crate) fn json_at(row: &Row<'_>, idx: usize) -> rusqlite::Result<serde_json::Value> {
     let text: String = row.get(idx)?;
     serde_json::from_str(&text).map_err(|e| conversion(idx, Type::Text, e))
 }
 
 /// Page sizes are bounded by the domain; SQLite takes them as i64.
-fn sql_limit(n: u32) -> i64 {
+pub(crate) fn sql_limit(n: u32) -> i64 {
     i64::from(n)
 }

@@ -12,6 +12,8 @@ READ = re.compile(
     r'(?:env\.\w+|env::var(?:_os)?)\(\s*"([A-Z][A-Z0-9_]+)"'
     # A variable read through a named constant (`OPERATION_VARIABLE`).
     r'|const \w*VARIABLE\w*: &str = "([A-Z][A-Z0-9_]+)"'
+    # A settings field read from the environment (`#[serde(rename = "NAME")]`).
+    r'|rename = "([A-Z][A-Z0-9_]+)"'
 )
 
 

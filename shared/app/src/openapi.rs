@@ -211,6 +211,7 @@ fn describe(operation: &Operation, generators: &mut Generators, error: &Schema) 
     let mut described = json!({
         "operationId": operation.function,
         "summary": operation.summary,
+        "x-rate-limit-class": operation.class.as_str(),
         "parameters": parameters,
         "responses": responses,
     });

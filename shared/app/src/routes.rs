@@ -89,6 +89,38 @@ pub struct Operation {
     /// What the function reaches: one that uses neither the database nor the cache runs
     /// outside the VPC.
     pub reaches: Uses,
+    /// Which of the user's rate limits a request counts against (`x-rate-limit-class`).
+    pub class: RateClass,
+}
+
+/// A user's requests are limited per class, so reading a long history does not use up the
+/// budget of starting turns (the classes of uploads and admin routes come with those routes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateClass {
+    /// Reads: lists, a conversation, the document.
+    Read,
+    /// Changes that cost the store a write and no model call.
+    Write,
+    /// Starts a model turn (a send or a retry): the expensive class.
+    Turn,
+}
+
+impl RateClass {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Turn => "turn",
+        }
+    }
+}
+
+/// Reads are GETs; everything else writes unless its entry says otherwise.
+const fn class_of(method: &str) -> RateClass {
+    match method.as_bytes() {
+        b"GET" => RateClass::Read,
+        _ => RateClass::Write,
+    }
 }
 
 /// A request body: its schema, and a valid example the document shows and the adversarial
@@ -127,6 +159,7 @@ const fn op(
         also: None,
         public: false,
         reaches: Uses::EVERYTHING,
+        class: class_of(method),
     }
 }
 
@@ -157,6 +190,11 @@ impl Operation {
 
     const fn reaching(mut self, reaches: Uses) -> Self {
         self.reaches = reaches;
+        self
+    }
+
+    const fn starts_turns(mut self) -> Self {
+        self.class = RateClass::Turn;
         self
     }
 }
@@ -261,7 +299,8 @@ pub const OPERATIONS: &[Operation] = &[
         Some(schema::<SentPair>),
     )
     .also(200)
-    .with_body::<SendMessage>(examples::message),
+    .with_body::<SendMessage>(examples::message)
+    .starts_turns(),
     op(
         "messages-retry",
         api::messages::RETRY,
@@ -271,7 +310,8 @@ pub const OPERATIONS: &[Operation] = &[
         202,
         Some(schema::<Retried>),
     )
-    .with_body::<Empty>(examples::empty),
+    .with_body::<Empty>(examples::empty)
+    .starts_turns(),
     op(
         "providers-list",
         api::providers::LIST_PROVIDERS,
@@ -547,5 +587,17 @@ mod tests {
             Some("/api/conversations")
         );
         assert!(operation("nothing").is_none());
+    }
+
+    #[test]
+    fn reads_writes_and_turns_have_their_classes() {
+        for o in OPERATIONS {
+            let expected = match (o.method, o.function) {
+                (_, "messages-send" | "messages-retry") => RateClass::Turn,
+                ("GET", _) => RateClass::Read,
+                _ => RateClass::Write,
+            };
+            assert_eq!(o.class, expected, "{}", o.function);
+        }
     }
 }

@@ -24,13 +24,24 @@ use fred::types::config::{CredentialProvider, Server};
 pub(crate) const ADD: &str = "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) \
     if n == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct RedisSettings {
     /// Prefix of every key (`REDIS_KEY_PREFIX`).
+    #[serde(rename = "REDIS_KEY_PREFIX")]
     pub key_prefix: String,
     /// Longest a command, including waiting for a connection, may take.
+    #[serde(
+        rename = "REDIS_COMMAND_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub command_timeout: Duration,
     /// How long Redis is skipped after a command failed (`REDIS_COOLDOWN_MS`).
+    #[serde(
+        rename = "REDIS_COOLDOWN_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub cooldown: Duration,
 }
 

@@ -1,26 +1,36 @@
 //! The planner's settings and a model's limits.
 
 /// Every threshold of context management; each is a named setting of the deployment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct ContextSettings {
     /// Safety margin kept free in every window, as a share of the window (percent)…
+    #[serde(rename = "BESTCHAT_CONTEXT_MARGIN_PERCENT")]
     pub margin_percent: u32,
     /// …and at least this many tokens: counts of tokenizers that are not public are estimates.
+    #[serde(rename = "BESTCHAT_CONTEXT_MARGIN_MIN_TOKENS")]
     pub margin_min_tokens: u32,
     /// A summary of the oldest span is requested once the history passes this share of the
     /// budget (percent).
+    #[serde(rename = "BESTCHAT_SUMMARIZE_AT_PERCENT")]
     pub summarize_at_percent: u32,
     /// A summary leaves the newest turns that fit in this share of the budget (percent) as they
     /// are.
+    #[serde(rename = "BESTCHAT_SUMMARY_KEEPS_RECENT_PERCENT")]
     pub summary_keeps_recent_percent: u32,
     /// Most tokens one summarization covers; longer histories are summarized over several turns.
+    #[serde(rename = "BESTCHAT_SUMMARY_SPAN_MAX_TOKENS")]
     pub summary_span_max_tokens: u32,
     /// A tool output longer than this is cut to an excerpt when the history does not fit…
+    #[serde(rename = "BESTCHAT_TOOL_OUTPUT_MAX_TOKENS")]
     pub tool_output_max_tokens: u32,
     /// …keeping about this many tokens of its beginning.
+    #[serde(rename = "BESTCHAT_TOOL_OUTPUT_KEEP_TOKENS")]
     pub tool_output_keep_tokens: u32,
     /// Content repeated later in the conversation is removed from its older copy when it is at
     /// least this long (characters).
+    #[serde(rename = "BESTCHAT_DUPLICATE_MIN_CHARS")]
     pub duplicate_min_chars: usize,
 }
 

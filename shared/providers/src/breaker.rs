@@ -8,11 +8,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bestchat_domain::ports::cache::Cache;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct BreakerSettings {
     /// Consecutive failures that open the breaker.
+    #[serde(rename = "BESTCHAT_BREAKER_THRESHOLD")]
     pub failure_threshold: u32,
     /// How long it stays open before one probe is let through.
+    #[serde(
+        rename = "BESTCHAT_BREAKER_COOLDOWN_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub cooldown: Duration,
 }
 

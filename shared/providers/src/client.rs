@@ -16,23 +16,45 @@ use crate::sse::{SseEvent, SseParser};
 use crate::types::{ChatRequest, ErrorKind, ProviderError, StreamEvent};
 
 /// Limits on talking to providers; each is a named setting of the app's configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct HttpSettings {
     /// Establishing a TCP/TLS connection.
+    #[serde(
+        rename = "BESTCHAT_PROVIDER_CONNECT_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub connect_timeout: Duration,
     /// From sending the request until the response headers arrive.
+    #[serde(
+        rename = "BESTCHAT_PROVIDER_FIRST_BYTE_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub first_byte_timeout: Duration,
     /// Longest silence between two chunks of a streaming answer.
+    #[serde(
+        rename = "BESTCHAT_PROVIDER_IDLE_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub idle_timeout: Duration,
     /// Largest error body read to explain a refusal (the rest is not read).
+    #[serde(rename = "BESTCHAT_PROVIDER_MAX_ERROR_BODY_BYTES")]
     pub max_error_body_bytes: usize,
     /// Largest single server-sent event of a streaming answer.
+    #[serde(rename = "BESTCHAT_PROVIDER_MAX_EVENT_BYTES")]
     pub max_event_bytes: usize,
     /// Largest whole answer of a server that does not stream.
+    #[serde(rename = "BESTCHAT_PROVIDER_MAX_BODY_BYTES")]
     pub max_body_bytes: usize,
     /// Largest model list read from a provider.
+    #[serde(rename = "BESTCHAT_PROVIDER_MAX_MODEL_LIST_BYTES")]
     pub max_model_list_bytes: usize,
     /// Pause between the echo provider's words.
+    #[serde(
+        rename = "BESTCHAT_ECHO_DELAY_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub echo_delay: Duration,
 }
 

@@ -14,14 +14,29 @@ use crate::breaker::{Breaker, BreakerState};
 use crate::client::{Endpoint, EventStream, Providers};
 use crate::types::{ChatRequest, ErrorKind, ProviderError};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct RetrySettings {
     /// Retries of one target after its first attempt.
+    #[serde(rename = "BESTCHAT_PROVIDER_MAX_RETRIES")]
     pub max_retries: u32,
     /// Backoff before the first retry; it doubles each time, up to `max_delay`.
+    #[serde(
+        rename = "BESTCHAT_RETRY_BASE_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub base_delay: Duration,
+    #[serde(
+        rename = "BESTCHAT_RETRY_MAX_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub max_delay: Duration,
     /// A `Retry-After` longer than this moves on to the next target instead of waiting.
+    #[serde(
+        rename = "BESTCHAT_RETRY_AFTER_MAX_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub max_retry_after: Duration,
 }
 

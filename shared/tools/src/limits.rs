@@ -7,24 +7,48 @@ use serde::{Deserialize, Serialize};
 
 /// The most any tool may be granted, and what a tool gets when its manifest names nothing.
 /// Each is a named setting (`BESTCHAT_TOOL_*`, read by the app's configuration).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct Ceilings {
+    #[serde(rename = "BESTCHAT_TOOL_MAX_MEMORY_BYTES")]
     pub max_memory_bytes: u64,
+    #[serde(rename = "BESTCHAT_TOOL_DEFAULT_MEMORY_BYTES")]
     pub default_memory_bytes: u64,
+    #[serde(rename = "BESTCHAT_TOOL_MAX_FUEL")]
     pub max_fuel: u64,
+    #[serde(rename = "BESTCHAT_TOOL_DEFAULT_FUEL")]
     pub default_fuel: u64,
+    #[serde(
+        rename = "BESTCHAT_TOOL_MAX_WALL_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub max_wall: Duration,
+    #[serde(
+        rename = "BESTCHAT_TOOL_DEFAULT_WALL_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub default_wall: Duration,
+    #[serde(rename = "BESTCHAT_TOOL_MAX_OUTPUT_BYTES")]
     pub max_output_bytes: u64,
+    #[serde(rename = "BESTCHAT_TOOL_DEFAULT_OUTPUT_BYTES")]
     pub default_output_bytes: u64,
     /// Largest response body a network tool reads, and the longest one fetch may take.
+    #[serde(rename = "BESTCHAT_TOOL_FETCH_MAX_BYTES")]
     pub fetch_max_bytes: u64,
+    #[serde(
+        rename = "BESTCHAT_TOOL_FETCH_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub fetch_timeout: Duration,
     /// Redirects a fetch follows, each hop checked like the first.
+    #[serde(rename = "BESTCHAT_TOOL_FETCH_MAX_REDIRECTS")]
     pub fetch_max_redirects: u32,
     /// Fetches one call may make.
+    #[serde(rename = "BESTCHAT_TOOL_FETCH_MAX_CALLS")]
     pub fetch_max_calls: u32,
     /// Hosts one manifest may name.
+    #[serde(rename = "BESTCHAT_TOOL_MAX_HOSTS")]
     pub max_hosts: usize,
 }
 

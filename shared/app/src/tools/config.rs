@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use bestchat_tools::Ceilings;
 use bestchat_tools::sandbox::{CompileBudget, ModuleShape};
 
-use crate::config::{ConfigError, Env};
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+use crate::config::environment::Environment;
 
 /// Where tool modules are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,18 +72,89 @@ pub enum CodeKey {
 }
 
 /// The agent loop's bounds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct LoopLimits {
     /// `BESTCHAT_TOOL_MAX_STEPS`: model calls one answer may make (each step after the first
     /// follows a round of tool results).
+    #[serde(rename = "BESTCHAT_TOOL_MAX_STEPS")]
     pub max_steps: u32,
     /// `BESTCHAT_TOOL_MAX_CALLS_PER_STEP`: tool calls one model answer may ask for; the rest
     /// are refused (and the model told so).
+    #[serde(rename = "BESTCHAT_TOOL_MAX_CALLS_PER_STEP")]
     pub max_calls_per_step: usize,
     /// `BESTCHAT_TOOL_PARALLEL_CALLS`: calls of one step run at once.
+    #[serde(rename = "BESTCHAT_TOOL_PARALLEL_CALLS")]
     pub parallel_calls: usize,
     /// `BESTCHAT_TOOL_APPROVAL_TTL_MS`: how long a call waits for the user before it expires.
+    #[serde(
+        rename = "BESTCHAT_TOOL_APPROVAL_TTL_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub approval_ttl: std::time::Duration,
+}
+
+impl Default for LoopLimits {
+    fn default() -> Self {
+        Self {
+            max_steps: 10,
+            max_calls_per_step: 16,
+            parallel_calls: 4,
+            approval_ttl: std::time::Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The tools' plain values; where things live is chosen in [`ToolsConfig::from_env`].
+#[derive(Deserialize)]
+#[serde(default)]
+struct ToolValues {
+    #[serde(rename = "BESTCHAT_TOOL_MAX_MODULE_BYTES")]
+    max_module_bytes: usize,
+    #[serde(rename = "BESTCHAT_TOOL_MAX_PER_USER")]
+    max_per_user: usize,
+    #[serde(rename = "BESTCHAT_TOOL_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    #[serde(rename = "BESTCHAT_TOOL_CACHE_MAX_BYTES")]
+    cache_max_bytes: u64,
+    #[serde(rename = "BESTCHAT_TOOL_MAX_PREPARED")]
+    max_prepared: usize,
+    #[serde(rename = "BESTCHAT_TOOL_FETCH_ALLOW_PRIVATE")]
+    fetch_allow_private: bool,
+    #[serde(rename = "TOOL_EXECUTOR_FUNCTION")]
+    executor_function: Option<String>,
+    #[serde(rename = "TOOL_COMPILER_FUNCTION")]
+    compiler_function: Option<String>,
+    #[serde(rename = "BESTCHAT_COMPILED_CODE_KEY")]
+    compiled_code_key: Option<String>,
+    #[serde(rename = "BLOB_BUCKET")]
+    blob_bucket: Option<String>,
+    #[serde(rename = "BESTCHAT_S3_PATH_STYLE")]
+    s3_path_style: bool,
+    #[serde(
+        rename = "BESTCHAT_TOOL_MODULE_GRACE_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
+    module_grace: std::time::Duration,
+}
+
+impl Default for ToolValues {
+    fn default() -> Self {
+        Self {
+            max_module_bytes: DEFAULT_MAX_MODULE_BYTES,
+            max_per_user: 50,
+            cache_dir: None,
+            cache_max_bytes: 256 * 1024 * 1024,
+            max_prepared: 64,
+            fetch_allow_private: false,
+            executor_function: None,
+            compiler_function: None,
+            compiled_code_key: None,
+            blob_bucket: None,
+            s3_path_style: false,
+            module_grace: std::time::Duration::from_secs(60 * 60),
+        }
+    }
 }
 
 pub const MAX_STEPS_CEILING: u32 = 50;
@@ -93,26 +167,9 @@ pub const TOOL_CACHE_DIR: &str = "tool-cache";
 pub const COMPILED_CODE_KEY_FILE: &str = "compiled-code.key";
 
 impl ToolsConfig {
-    pub(crate) fn from_env(env: &Env<'_>, data_dir: &Path) -> Result<Self, ConfigError> {
-        let d = Ceilings::default();
-        let ceilings = Ceilings {
-            max_memory_bytes: env.number("BESTCHAT_TOOL_MAX_MEMORY_BYTES", d.max_memory_bytes)?,
-            default_memory_bytes: env
-                .number("BESTCHAT_TOOL_DEFAULT_MEMORY_BYTES", d.default_memory_bytes)?,
-            max_fuel: env.number("BESTCHAT_TOOL_MAX_FUEL", d.max_fuel)?,
-            default_fuel: env.number("BESTCHAT_TOOL_DEFAULT_FUEL", d.default_fuel)?,
-            max_wall: env.millis("BESTCHAT_TOOL_MAX_WALL_MS", d.max_wall)?,
-            default_wall: env.millis("BESTCHAT_TOOL_DEFAULT_WALL_MS", d.default_wall)?,
-            max_output_bytes: env.number("BESTCHAT_TOOL_MAX_OUTPUT_BYTES", d.max_output_bytes)?,
-            default_output_bytes: env
-                .number("BESTCHAT_TOOL_DEFAULT_OUTPUT_BYTES", d.default_output_bytes)?,
-            fetch_max_bytes: env.number("BESTCHAT_TOOL_FETCH_MAX_BYTES", d.fetch_max_bytes)?,
-            fetch_timeout: env.millis("BESTCHAT_TOOL_FETCH_TIMEOUT_MS", d.fetch_timeout)?,
-            fetch_max_redirects: env
-                .number("BESTCHAT_TOOL_FETCH_MAX_REDIRECTS", d.fetch_max_redirects)?,
-            fetch_max_calls: env.number("BESTCHAT_TOOL_FETCH_MAX_CALLS", d.fetch_max_calls)?,
-            max_hosts: env.number("BESTCHAT_TOOL_MAX_HOSTS", d.max_hosts)?,
-        };
+    pub(crate) fn from_env(env: &Environment<'_>, data_dir: &Path) -> Result<Self, ConfigError> {
+        let ceilings: Ceilings = env.section()?;
+        let values: ToolValues = env.section()?;
         let pairs = [
             (
                 "MEMORY_BYTES",
@@ -138,17 +195,15 @@ impl ToolsConfig {
                 "BESTCHAT_TOOL_DEFAULT_WALL_MS must be more than 0 and at most BESTCHAT_TOOL_MAX_WALL_MS".into(),
             ));
         }
-        let max_module_bytes =
-            env.number("BESTCHAT_TOOL_MAX_MODULE_BYTES", DEFAULT_MAX_MODULE_BYTES)?;
-        if max_module_bytes > MAX_MODULE_BYTES_CEILING {
+        if values.max_module_bytes > MAX_MODULE_BYTES_CEILING {
             return Err(ConfigError(format!(
                 "BESTCHAT_TOOL_MAX_MODULE_BYTES may be at most {MAX_MODULE_BYTES_CEILING} (a Lambda request is at most 6 MB)"
             )));
         }
-        let blobs = match env.optional("BLOB_BUCKET") {
+        let blobs = match values.blob_bucket {
             Some(bucket) => BlobConfig::S3 {
                 bucket,
-                path_style: env.flag("BESTCHAT_S3_PATH_STYLE", false)?,
+                path_style: values.s3_path_style,
             },
             None => BlobConfig::Local {
                 dir: data_dir.join(BLOBS_DIR),
@@ -156,48 +211,32 @@ impl ToolsConfig {
         };
         Ok(Self {
             ceilings,
-            max_module_bytes,
-            max_per_user: env.number("BESTCHAT_TOOL_MAX_PER_USER", 50)?,
-            cache_dir: env
-                .optional("BESTCHAT_TOOL_CACHE_DIR")
-                .map_or_else(|| data_dir.join(TOOL_CACHE_DIR), PathBuf::from),
-            cache_max_bytes: env.number("BESTCHAT_TOOL_CACHE_MAX_BYTES", 256 * 1024 * 1024)?,
-            max_prepared: env.number("BESTCHAT_TOOL_MAX_PREPARED", 64)?,
-            fetch_allow_private: env.flag("BESTCHAT_TOOL_FETCH_ALLOW_PRIVATE", false)?,
-            executor_function: env.optional("TOOL_EXECUTOR_FUNCTION"),
-            compiler_function: env.optional("TOOL_COMPILER_FUNCTION"),
-            compiled_code_key: env.optional("BESTCHAT_COMPILED_CODE_KEY").map_or_else(
+            max_module_bytes: values.max_module_bytes,
+            max_per_user: values.max_per_user,
+            cache_dir: values
+                .cache_dir
+                .unwrap_or_else(|| data_dir.join(TOOL_CACHE_DIR)),
+            cache_max_bytes: values.cache_max_bytes,
+            max_prepared: values.max_prepared,
+            fetch_allow_private: values.fetch_allow_private,
+            executor_function: values.executor_function,
+            compiler_function: values.compiler_function,
+            compiled_code_key: values.compiled_code_key.map_or_else(
                 || CodeKey::Local(data_dir.join(COMPILED_CODE_KEY_FILE)),
                 CodeKey::Kms,
             ),
             blobs,
             loop_limits: LoopLimits::from_env(env)?,
             compile: compile_budget(env)?,
-            module_grace: env.millis(
-                "BESTCHAT_TOOL_MODULE_GRACE_MS",
-                std::time::Duration::from_secs(60 * 60),
-            )?,
+            module_grace: values.module_grace,
         })
     }
 }
 
-fn compile_budget(env: &Env<'_>) -> Result<CompileBudget, ConfigError> {
-    let d = CompileBudget::default();
-    let shape = ModuleShape {
-        max_functions: env.number("BESTCHAT_TOOL_MAX_FUNCTIONS", d.shape.max_functions)?,
-        max_function_bytes: env.number(
-            "BESTCHAT_TOOL_MAX_FUNCTION_BYTES",
-            d.shape.max_function_bytes,
-        )?,
-        max_locals: env.number("BESTCHAT_TOOL_MAX_LOCALS", d.shape.max_locals)?,
-        max_nesting: env.number("BESTCHAT_TOOL_MAX_NESTING", d.shape.max_nesting)?,
-    };
+fn compile_budget(env: &Environment<'_>) -> Result<CompileBudget, ConfigError> {
     let budget = CompileBudget {
-        timeout: env.millis("BESTCHAT_TOOL_COMPILE_TIMEOUT_MS", d.timeout)?,
-        max_memory_bytes: env
-            .number("BESTCHAT_TOOL_COMPILE_MAX_MEMORY_BYTES", d.max_memory_bytes)?,
-        concurrency: env.number("BESTCHAT_TOOL_COMPILE_CONCURRENCY", d.concurrency)?,
-        shape,
+        shape: env.section::<ModuleShape>()?,
+        ..env.section()?
     };
     if budget.timeout.is_zero() || budget.concurrency == 0 || budget.max_memory_bytes == 0 {
         return Err(ConfigError(
@@ -209,16 +248,8 @@ fn compile_budget(env: &Env<'_>) -> Result<CompileBudget, ConfigError> {
 }
 
 impl LoopLimits {
-    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
-        let limits = Self {
-            max_steps: env.number("BESTCHAT_TOOL_MAX_STEPS", 10)?,
-            max_calls_per_step: env.number("BESTCHAT_TOOL_MAX_CALLS_PER_STEP", 16)?,
-            parallel_calls: env.number("BESTCHAT_TOOL_PARALLEL_CALLS", 4)?,
-            approval_ttl: env.millis(
-                "BESTCHAT_TOOL_APPROVAL_TTL_MS",
-                std::time::Duration::from_secs(15 * 60),
-            )?,
-        };
+    fn from_env(env: &Environment<'_>) -> Result<Self, ConfigError> {
+        let limits: Self = env.section()?;
         if limits.max_steps == 0 || limits.max_steps > MAX_STEPS_CEILING {
             return Err(ConfigError(format!(
                 "BESTCHAT_TOOL_MAX_STEPS must be between 1 and {MAX_STEPS_CEILING}"
@@ -250,7 +281,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let lookup = |k: &str| map.get(k).cloned();
-        ToolsConfig::from_env(&Env(&lookup), Path::new("/data"))
+        ToolsConfig::from_env(&Environment(&lookup), Path::new("/data"))
     }
 
     #[test]

@@ -20,21 +20,41 @@ use tokio_postgres::error::SqlState;
 pub use tls::TlsRoots;
 
 /// Pool limits; each is a named setting read by the app's configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct PgSettings {
     /// Connections the pool may open (a Lambda container serves one request at a time).
+    #[serde(rename = "DATABASE_POOL_SIZE")]
     pub pool_size: usize,
     /// How long a request waits for a free connection or a new one to open.
+    #[serde(
+        rename = "DATABASE_ACQUIRE_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub acquire_timeout: Duration,
     /// Longest a single statement may run before the server cancels it; zero sends no limit
     /// (behind RDS Proxy, which refuses startup options, the proxy's init query sets it).
+    #[serde(
+        rename = "DATABASE_STATEMENT_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub statement_timeout: Duration,
     /// What verifies the server's certificate under `sslmode=require`.
+    #[serde(skip)]
     pub roots: TlsRoots,
     /// How long `migrate` waits for a lock (another runner's, a long transaction's) before
     /// it fails, instead of hanging a deploy.
+    #[serde(
+        rename = "BESTCHAT_MIGRATION_LOCK_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub migration_lock_timeout: Duration,
     /// Longest one migration statement may run before `migrate` fails.
+    #[serde(
+        rename = "BESTCHAT_MIGRATION_STATEMENT_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub migration_statement_timeout: Duration,
 }
 

@@ -35,12 +35,21 @@ const OUT_OF_MEMORY: i32 = 4;
 static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
 
 /// What compiling one user module may cost (named settings, `BESTCHAT_TOOL_COMPILE_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct CompileBudget {
+    #[serde(
+        rename = "BESTCHAT_TOOL_COMPILE_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub timeout: Duration,
+    #[serde(rename = "BESTCHAT_TOOL_COMPILE_MAX_MEMORY_BYTES")]
     pub max_memory_bytes: u64,
     /// User modules compiled at once by one process.
+    #[serde(rename = "BESTCHAT_TOOL_COMPILE_CONCURRENCY")]
     pub concurrency: usize,
+    #[serde(skip)]
     pub shape: ModuleShape,
 }
 

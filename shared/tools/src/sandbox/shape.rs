@@ -7,15 +7,21 @@ use wasmparser::{Operator, Parser, Payload};
 
 use super::ModuleError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// Read from the environment by the app: each field's variable is on it, its default in `Default`.
+#[serde(default)]
 pub struct ModuleShape {
     /// Functions the module defines.
+    #[serde(rename = "BESTCHAT_TOOL_MAX_FUNCTIONS")]
     pub max_functions: u32,
     /// Bytes of one function's body.
+    #[serde(rename = "BESTCHAT_TOOL_MAX_FUNCTION_BYTES")]
     pub max_function_bytes: usize,
     /// Locals one function declares.
+    #[serde(rename = "BESTCHAT_TOOL_MAX_LOCALS")]
     pub max_locals: u32,
     /// Blocks, loops and ifs open inside one another.
+    #[serde(rename = "BESTCHAT_TOOL_MAX_NESTING")]
     pub max_nesting: u32,
 }
 

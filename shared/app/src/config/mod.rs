@@ -13,6 +13,10 @@ use bestchat_providers::failover::RetrySettings;
 use bestchat_store::{PgSettings, TlsRoots};
 
 pub use crate::tools::config::{BlobConfig, ToolsConfig};
+use environment::Environment;
+use serde::Deserialize;
+
+pub(crate) mod environment;
 
 /// What a function reaches besides AWS APIs. A function that uses neither the database nor the
 /// cache runs outside the VPC and is given neither's address; it must start without them.
@@ -92,56 +96,127 @@ pub enum AuthKeys {
     Unset,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct AuthConfig {
+    #[serde(skip)]
     pub keys: AuthKeys,
+    #[serde(rename = "BESTCHAT_JWT_ISSUER")]
     pub issuer: String,
+    #[serde(rename = "BESTCHAT_JWT_AUDIENCE")]
     pub audience: String,
-    /// `BESTCHAT_JWT_LEEWAY_S`: clock skew forgiven on `exp`, `nbf` and `iat`.
+    /// Clock skew forgiven on `exp`, `nbf` and `iat`.
+    #[serde(
+        rename = "BESTCHAT_JWT_LEEWAY_S",
+        deserialize_with = "bestchat_domain::settings::seconds"
+    )]
     pub leeway: Duration,
 }
 
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            keys: AuthKeys::Unset,
+            issuer: "bestchat-local".into(),
+            audience: "bestchat".into(),
+            leeway: crate::auth::DEFAULT_LEEWAY,
+        }
+    }
+}
+
 /// The real-time path: where connections, frames and turns go.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct RealtimeConfig {
     /// `CONNECTIONS_TABLE`: DynamoDB; unset: in-process.
+    #[serde(rename = "CONNECTIONS_TABLE")]
     pub connections_table: Option<String>,
     /// `WS_ENDPOINT`: API Gateway's management endpoint; unset: the local gateway's hub.
+    #[serde(rename = "WS_ENDPOINT")]
     pub ws_endpoint: Option<String>,
     /// `CHAT_TURN_FUNCTION`: the deployed chat-turn function; unset: run turns in process.
+    #[serde(rename = "CHAT_TURN_FUNCTION")]
     pub chat_turn_function: Option<String>,
     /// `SUMMARIZE_FUNCTION`: the deployed summarize function; unset: summarize in process.
+    #[serde(rename = "SUMMARIZE_FUNCTION")]
     pub summarize_function: Option<String>,
     /// A connection record expires after this if `$disconnect` never arrives.
+    #[serde(skip)]
     pub connection_ttl: Duration,
     /// `BESTCHAT_DELTA_COALESCE_MS`: how long later deltas wait to be sent together.
+    #[serde(
+        rename = "BESTCHAT_DELTA_COALESCE_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub coalesce_window: Duration,
     /// Largest frame posted to a connection (API Gateway's WebSocket frame limit).
+    #[serde(skip)]
     pub frame_max_bytes: usize,
     /// `BESTCHAT_CONNECTION_REFRESH_MS`: how often a turn looks for new subscribers and resumes.
+    #[serde(
+        rename = "BESTCHAT_CONNECTION_REFRESH_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub connection_refresh: Duration,
     /// `BESTCHAT_CANCEL_POLL_MS`: how often a turn checks for cancellation while the provider is
     /// silent.
+    #[serde(
+        rename = "BESTCHAT_CANCEL_POLL_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub cancel_poll: Duration,
     /// `BESTCHAT_STREAM_BUFFER_TTL_MS`: how long frames stay available for `resume`.
+    #[serde(
+        rename = "BESTCHAT_STREAM_BUFFER_TTL_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub stream_buffer_ttl: Duration,
     /// `BESTCHAT_STREAM_BUFFER_MAX_FRAMES`: frames kept per message.
+    #[serde(rename = "BESTCHAT_STREAM_BUFFER_MAX_FRAMES")]
     pub stream_buffer_max_frames: u64,
     /// `BESTCHAT_STREAM_BUFFER_MAX_BYTES_PER_USER`: bytes of one user's frames the resume
     /// buffer (a shared Redis in AWS) takes within its TTL; an answer that would pass it ends
     /// `incomplete` (`answer_too_large`).
+    #[serde(rename = "BESTCHAT_STREAM_BUFFER_MAX_BYTES_PER_USER")]
     pub stream_buffer_max_bytes_per_user: u64,
     /// `BESTCHAT_MESSAGE_MAX_BYTES`: the most text one answer may hold (text, visible
     /// reasoning and tool call arguments together); streaming past it ends the answer
     /// `incomplete` with what arrived up to it.
+    #[serde(rename = "BESTCHAT_MESSAGE_MAX_BYTES")]
     pub message_max_bytes: usize,
     /// `BESTCHAT_MAX_CONNECTIONS_PER_USER`: open WebSocket connections one user may hold.
+    #[serde(rename = "BESTCHAT_MAX_CONNECTIONS_PER_USER")]
     pub max_connections_per_user: usize,
     /// `BESTCHAT_MAX_SSE_STREAMS_PER_USER`: answers one user may stream as SSE at once.
+    #[serde(rename = "BESTCHAT_MAX_SSE_STREAMS_PER_USER")]
     pub max_sse_streams_per_user: usize,
     /// `BESTCHAT_EMULATOR_SECRET`: sent by the SDK clients to the local gateway's AWS
     /// emulation, which refuses requests without it. Unset in AWS; the gateway makes one.
+    #[serde(rename = "BESTCHAT_EMULATOR_SECRET")]
     pub emulator_secret: Option<String>,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            connections_table: None,
+            ws_endpoint: None,
+            chat_turn_function: None,
+            summarize_function: None,
+            connection_ttl: CONNECTION_TTL,
+            coalesce_window: Duration::from_millis(40),
+            frame_max_bytes: WS_FRAME_MAX_BYTES,
+            connection_refresh: Duration::from_millis(250),
+            cancel_poll: Duration::from_millis(250),
+            stream_buffer_ttl: Duration::from_secs(60 * 60),
+            stream_buffer_max_frames: 20_000,
+            stream_buffer_max_bytes_per_user: 64 * 1024 * 1024,
+            message_max_bytes: 1024 * 1024,
+            max_connections_per_user: 20,
+            max_sse_streams_per_user: 5,
+            emulator_secret: None,
+        }
+    }
 }
 
 /// API Gateway's WebSocket frame limit.
@@ -150,23 +225,115 @@ pub const WS_FRAME_MAX_BYTES: usize = 32 * 1024;
 pub const CONNECTION_TTL: Duration = Duration::from_secs(3 * 60 * 60);
 
 /// Context management: how long conversations are fitted into each model's window.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
 pub struct ContextConfig {
+    #[serde(skip)]
     pub settings: ContextSettings,
     /// `BESTCHAT_RESERVED_OUTPUT_TOKENS`: space kept for the answer when the conversation does
     /// not set `max_output_tokens` (never more than the model's output limit).
+    #[serde(rename = "BESTCHAT_RESERVED_OUTPUT_TOKENS")]
     pub reserved_output_tokens: u32,
     /// `BESTCHAT_SUMMARY_MODEL` (`provider/model`): the model that writes summaries, before the
     /// catalog's cheap model of the conversation's provider and the conversation's own model.
+    #[serde(skip)]
     pub summary_model: Option<ModelRef>,
     /// `BESTCHAT_SUMMARY_MAX_TOKENS`: longest summary.
+    #[serde(rename = "BESTCHAT_SUMMARY_MAX_TOKENS")]
     pub summary_max_tokens: u32,
     /// `BESTCHAT_CONTEXT_CACHE_TTL_MS`: how long a conversation's summary is cached.
+    #[serde(
+        rename = "BESTCHAT_CONTEXT_CACHE_TTL_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub cache_ttl: Duration,
     /// `BESTCHAT_HISTORY_MAX_MESSAGES`: most messages a turn reads back through.
+    #[serde(rename = "BESTCHAT_HISTORY_MAX_MESSAGES")]
     pub history_max_messages: usize,
     /// `BESTCHAT_HISTORY_MAX_TOKENS`: a turn stops reading back once this many tokens are in.
+    #[serde(rename = "BESTCHAT_HISTORY_MAX_TOKENS")]
     pub history_max_tokens: u64,
+}
+
+impl Default for ContextConfig {
+    fn default() -> Self {
+        Self {
+            settings: ContextSettings::default(),
+            reserved_output_tokens: 4_096,
+            summary_model: None,
+            summary_max_tokens: 1_024,
+            cache_ttl: Duration::from_secs(30 * 60),
+            history_max_messages: 20_000,
+            history_max_tokens: 2_000_000,
+        }
+    }
+}
+
+/// The values of [`Config`] that are not a section of their own.
+#[derive(Deserialize)]
+#[serde(default)]
+struct GeneralValues {
+    #[serde(rename = "BESTCHAT_DATA_DIR")]
+    data_dir: PathBuf,
+    #[serde(rename = "DATABASE_IAM_AUTH")]
+    database_iam_auth: bool,
+    #[serde(rename = "BESTCHAT_DEFAULT_PROVIDER")]
+    default_provider: String,
+    #[serde(rename = "BESTCHAT_DEFAULT_MODEL")]
+    default_model: String,
+    #[serde(rename = "BESTCHAT_MAX_REQUEST_BYTES")]
+    max_request_bytes: usize,
+    #[serde(rename = "BESTCHAT_MAX_RESPONSE_BYTES")]
+    max_response_bytes: usize,
+    #[serde(rename = "BESTCHAT_ENV_KEYS")]
+    env_keys: bool,
+    #[serde(rename = "BESTCHAT_BEDROCK")]
+    bedrock: bool,
+    #[serde(rename = "BESTCHAT_BEDROCK_MODELS")]
+    bedrock_models: Option<String>,
+    #[serde(rename = "BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS")]
+    allow_private_provider_urls: Option<bool>,
+    #[serde(
+        rename = "BESTCHAT_TURN_MAX_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
+    turn_max_duration: Duration,
+    #[serde(
+        rename = "BESTCHAT_TURN_LEASE_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
+    turn_lease: Duration,
+    #[serde(
+        rename = "BESTCHAT_TURN_START_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
+    turn_start_timeout: Duration,
+    #[serde(rename = "BESTCHAT_METRICS")]
+    metrics: Option<String>,
+    #[serde(rename = "BESTCHAT_METRICS_NAMESPACE")]
+    metrics_namespace: String,
+}
+
+impl Default for GeneralValues {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_iam_auth: false,
+            default_provider: "echo".into(),
+            default_model: "echo-1".into(),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_response_bytes: 5 * 1024 * 1024,
+            env_keys: false,
+            bedrock: false,
+            bedrock_models: None,
+            allow_private_provider_urls: None,
+            turn_max_duration: Duration::from_secs(14 * 60),
+            turn_lease: Duration::from_secs(30),
+            turn_start_timeout: Duration::from_secs(120),
+            metrics: None,
+            metrics_namespace: "BestChat".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -223,33 +390,44 @@ pub struct Config {
 }
 
 /// Remote MCP servers' limits.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
 pub struct McpConfig {
     /// `BESTCHAT_MCP_TIMEOUT_MS`: longest a registration (every exchange it takes) or one call
     /// of a server's tool may take.
+    #[serde(
+        rename = "BESTCHAT_MCP_TIMEOUT_MS",
+        deserialize_with = "bestchat_domain::settings::millis"
+    )]
     pub timeout: Duration,
     /// `BESTCHAT_MCP_MAX_RESPONSE_BYTES`: largest answer read from a server.
+    #[serde(rename = "BESTCHAT_MCP_MAX_RESPONSE_BYTES")]
     pub max_response_bytes: usize,
     /// `BESTCHAT_MCP_MAX_TOOLS`: most tools one server may list.
+    #[serde(rename = "BESTCHAT_MCP_MAX_TOOLS")]
     pub max_tools: usize,
     /// `BESTCHAT_MCP_MAX_SERVERS`: servers one user may register.
+    #[serde(rename = "BESTCHAT_MCP_MAX_SERVERS")]
     pub max_servers: usize,
     /// `BESTCHAT_MCP_MAX_LISTING_BYTES`: the most one server's tool listing may hold (every turn
     /// of its user sends the tools to the model).
+    #[serde(rename = "BESTCHAT_MCP_MAX_LISTING_BYTES")]
     pub max_listing_bytes: usize,
 }
 
-impl McpConfig {
-    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
-        Ok(Self {
-            timeout: env.millis("BESTCHAT_MCP_TIMEOUT_MS", Duration::from_secs(20))?,
-            max_response_bytes: env.number("BESTCHAT_MCP_MAX_RESPONSE_BYTES", 1024 * 1024)?,
-            max_tools: env.number("BESTCHAT_MCP_MAX_TOOLS", 100)?,
-            max_servers: env.number("BESTCHAT_MCP_MAX_SERVERS", 20)?,
-            max_listing_bytes: env.number("BESTCHAT_MCP_MAX_LISTING_BYTES", 256 * 1024)?,
-        })
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(20),
+            max_response_bytes: 1024 * 1024,
+            max_tools: 100,
+            max_servers: 20,
+            max_listing_bytes: 256 * 1024,
+        }
     }
+}
 
+impl McpConfig {
     pub fn limits(&self) -> bestchat_mcp::Limits {
         bestchat_mcp::Limits {
             timeout: self.timeout,
@@ -294,14 +472,15 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
         uses: Uses,
     ) -> Result<Self, ConfigError> {
-        let env = Env(&lookup);
-        let data_dir = PathBuf::from(env.text("BESTCHAT_DATA_DIR", DEFAULT_DATA_DIR));
+        let env = Environment(&lookup);
+        let general: GeneralValues = env.section()?;
+        let data_dir = general.data_dir;
         let store = match env.optional("DATABASE_URL").filter(|_| uses.database) {
             None if !uses.database => StoreConfig::Absent,
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 StoreConfig::Postgres {
                     url,
-                    iam_auth: env.flag("DATABASE_IAM_AUTH", false)?,
+                    iam_auth: general.database_iam_auth,
                 }
             }
             Some(_) => {
@@ -314,60 +493,25 @@ impl Config {
                 path: data_dir.join(SQLITE_FILE),
             },
         };
-        let defaults = PgSettings::default();
         let postgres = PgSettings {
-            pool_size: env.number("DATABASE_POOL_SIZE", defaults.pool_size)?,
-            acquire_timeout: env.millis("DATABASE_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
-            statement_timeout: env
-                .millis("DATABASE_STATEMENT_TIMEOUT_MS", defaults.statement_timeout)?,
-            migration_lock_timeout: env.millis(
-                "BESTCHAT_MIGRATION_LOCK_TIMEOUT_MS",
-                defaults.migration_lock_timeout,
-            )?,
-            migration_statement_timeout: env.millis(
-                "BESTCHAT_MIGRATION_STATEMENT_TIMEOUT_MS",
-                defaults.migration_statement_timeout,
-            )?,
-            roots: match (
-                env.optional("DATABASE_CA_FILE"),
-                env.optional("DATABASE_CA_BUNDLE").as_deref(),
-            ) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError(
-                        "set DATABASE_CA_FILE or DATABASE_CA_BUNDLE, not both".into(),
-                    ));
-                }
-                (Some(file), None) => TlsRoots::File(PathBuf::from(file)),
-                (None, Some("aws-rds")) => TlsRoots::AwsRds,
-                (None, Some(other)) => {
-                    return Err(ConfigError(format!(
-                        "DATABASE_CA_BUNDLE must be aws-rds (the bundle built in), not {other:?}"
-                    )));
-                }
-                (None, None) => TlsRoots::Mozilla,
-            },
+            roots: tls_roots(&env)?,
+            ..env.section()?
         };
         if postgres.pool_size == 0 {
             return Err(ConfigError("DATABASE_POOL_SIZE must be at least 1".into()));
         }
         let default_model = ModelRef {
-            provider: ProviderId::parse(&env.text("BESTCHAT_DEFAULT_PROVIDER", "echo"))
+            provider: ProviderId::parse(&general.default_provider)
                 .map_err(|e| ConfigError(format!("BESTCHAT_DEFAULT_PROVIDER: {}", e.message)))?,
-            model: ModelId::parse(&env.text("BESTCHAT_DEFAULT_MODEL", "echo-1"))
+            model: ModelId::parse(&general.default_model)
                 .map_err(|e| ConfigError(format!("BESTCHAT_DEFAULT_MODEL: {}", e.message)))?,
         };
-        let redis_defaults = RedisSettings::default();
         let cache = match env.optional("REDIS_URL").filter(|_| uses.cache) {
             None if !uses.cache => CacheConfig::Memory,
             Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => {
                 CacheConfig::Redis {
                     url,
-                    settings: RedisSettings {
-                        key_prefix: env.text("REDIS_KEY_PREFIX", &redis_defaults.key_prefix),
-                        command_timeout: env
-                            .millis("REDIS_COMMAND_TIMEOUT_MS", redis_defaults.command_timeout)?,
-                        cooldown: env.millis("REDIS_COOLDOWN_MS", redis_defaults.cooldown)?,
-                    },
+                    settings: env.section()?,
                     iam: redis_iam(&env)?,
                 }
             }
@@ -392,77 +536,15 @@ impl Config {
                 path: data_dir.join(MASTER_KEY_FILE),
             },
         };
-        let http = HttpSettings::default();
-        let provider_http = HttpSettings {
-            connect_timeout: env
-                .millis("BESTCHAT_PROVIDER_CONNECT_TIMEOUT_MS", http.connect_timeout)?,
-            first_byte_timeout: env.millis(
-                "BESTCHAT_PROVIDER_FIRST_BYTE_TIMEOUT_MS",
-                http.first_byte_timeout,
-            )?,
-            idle_timeout: env.millis("BESTCHAT_PROVIDER_IDLE_TIMEOUT_MS", http.idle_timeout)?,
-            max_error_body_bytes: env.number(
-                "BESTCHAT_PROVIDER_MAX_ERROR_BODY_BYTES",
-                http.max_error_body_bytes,
-            )?,
-            max_event_bytes: env
-                .number("BESTCHAT_PROVIDER_MAX_EVENT_BYTES", http.max_event_bytes)?,
-            max_body_bytes: env.number("BESTCHAT_PROVIDER_MAX_BODY_BYTES", http.max_body_bytes)?,
-            max_model_list_bytes: env.number(
-                "BESTCHAT_PROVIDER_MAX_MODEL_LIST_BYTES",
-                http.max_model_list_bytes,
-            )?,
-            echo_delay: env.millis("BESTCHAT_ECHO_DELAY_MS", http.echo_delay)?,
-        };
-        let retry_defaults = RetrySettings::default();
-        let retry = RetrySettings {
-            max_retries: env.number("BESTCHAT_PROVIDER_MAX_RETRIES", retry_defaults.max_retries)?,
-            base_delay: env.millis("BESTCHAT_RETRY_BASE_MS", retry_defaults.base_delay)?,
-            max_delay: env.millis("BESTCHAT_RETRY_MAX_MS", retry_defaults.max_delay)?,
-            max_retry_after: env.millis(
-                "BESTCHAT_RETRY_AFTER_MAX_MS",
-                retry_defaults.max_retry_after,
-            )?,
-        };
-        let breaker_defaults = BreakerSettings::default();
-        let breaker = BreakerSettings {
-            failure_threshold: env.number(
-                "BESTCHAT_BREAKER_THRESHOLD",
-                breaker_defaults.failure_threshold,
-            )?,
-            cooldown: env.millis("BESTCHAT_BREAKER_COOLDOWN_MS", breaker_defaults.cooldown)?,
-        };
+        let breaker: BreakerSettings = env.section()?;
         if breaker.failure_threshold == 0 {
             return Err(ConfigError(
                 "BESTCHAT_BREAKER_THRESHOLD must be at least 1".into(),
             ));
         }
         let auth = AuthConfig {
-            keys: match (
-                env.optional("BESTCHAT_JWT_SECRET"),
-                env.optional("BESTCHAT_JWKS_URL"),
-            ) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError(
-                        "set BESTCHAT_JWT_SECRET or BESTCHAT_JWKS_URL, not both".into(),
-                    ));
-                }
-                (Some(secret), None) if secret.len() < crate::auth::MIN_SECRET_BYTES => {
-                    return Err(ConfigError(format!(
-                        "BESTCHAT_JWT_SECRET must be at least {} bytes",
-                        crate::auth::MIN_SECRET_BYTES
-                    )));
-                }
-                (Some(secret), None) => AuthKeys::Secret(secret),
-                (None, Some(url)) => AuthKeys::Jwks(url),
-                (None, None) => AuthKeys::Unset,
-            },
-            issuer: env.text("BESTCHAT_JWT_ISSUER", "bestchat-local"),
-            audience: env.text("BESTCHAT_JWT_AUDIENCE", "bestchat"),
-            leeway: Duration::from_secs(env.number(
-                "BESTCHAT_JWT_LEEWAY_S",
-                crate::auth::DEFAULT_LEEWAY.as_secs(),
-            )?),
+            keys: auth_keys(&env)?,
+            ..env.section()?
         };
         if auth.leeway > MAX_JWT_LEEWAY {
             return Err(ConfigError(format!(
@@ -470,31 +552,7 @@ impl Config {
                 MAX_JWT_LEEWAY.as_secs()
             )));
         }
-        let realtime = RealtimeConfig {
-            connections_table: env.optional("CONNECTIONS_TABLE"),
-            ws_endpoint: env.optional("WS_ENDPOINT"),
-            chat_turn_function: env.optional("CHAT_TURN_FUNCTION"),
-            summarize_function: env.optional("SUMMARIZE_FUNCTION"),
-            connection_ttl: CONNECTION_TTL,
-            coalesce_window: env.millis("BESTCHAT_DELTA_COALESCE_MS", Duration::from_millis(40))?,
-            frame_max_bytes: WS_FRAME_MAX_BYTES,
-            connection_refresh: env
-                .millis("BESTCHAT_CONNECTION_REFRESH_MS", Duration::from_millis(250))?,
-            cancel_poll: env.millis("BESTCHAT_CANCEL_POLL_MS", Duration::from_millis(250))?,
-            stream_buffer_ttl: env.millis(
-                "BESTCHAT_STREAM_BUFFER_TTL_MS",
-                Duration::from_secs(60 * 60),
-            )?,
-            stream_buffer_max_frames: env.number("BESTCHAT_STREAM_BUFFER_MAX_FRAMES", 20_000)?,
-            stream_buffer_max_bytes_per_user: env.number(
-                "BESTCHAT_STREAM_BUFFER_MAX_BYTES_PER_USER",
-                64 * 1024 * 1024,
-            )?,
-            message_max_bytes: env.number("BESTCHAT_MESSAGE_MAX_BYTES", 1024 * 1024)?,
-            max_connections_per_user: env.number("BESTCHAT_MAX_CONNECTIONS_PER_USER", 20)?,
-            max_sse_streams_per_user: env.number("BESTCHAT_MAX_SSE_STREAMS_PER_USER", 5)?,
-            emulator_secret: env.optional("BESTCHAT_EMULATOR_SECRET"),
-        };
+        let realtime: RealtimeConfig = env.section()?;
         if let Some(secret) = &realtime.emulator_secret
             && (secret.len() < crate::auth::MIN_SECRET_BYTES
                 || !secret.bytes().all(|b| b.is_ascii_graphic()))
@@ -510,8 +568,7 @@ impl Config {
             ));
         }
         let context = context(&env)?;
-        let turn_lease = env.millis("BESTCHAT_TURN_LEASE_MS", Duration::from_secs(30))?;
-        if turn_lease < MIN_TURN_LEASE {
+        if general.turn_lease < MIN_TURN_LEASE {
             return Err(ConfigError(format!(
                 "BESTCHAT_TURN_LEASE_MS must be at least {}",
                 MIN_TURN_LEASE.as_millis()
@@ -525,44 +582,41 @@ impl Config {
                 "BESTCHAT_TOOL_MAX_OUTPUT_BYTES must be at most BESTCHAT_MESSAGE_MAX_BYTES: a tool's result is stored as a message".into(),
             ));
         }
-        let allow_private_provider_urls = env.flag(
-            "BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS",
-            matches!(store, StoreConfig::Sqlite { .. }),
-        )?;
+        let allow_private_provider_urls = general
+            .allow_private_provider_urls
+            .unwrap_or(matches!(store, StoreConfig::Sqlite { .. }));
         Ok(Self {
             context,
             tools,
-            mcp: McpConfig::from_env(&env)?,
-            metrics_namespace: match env.optional("BESTCHAT_METRICS").as_deref() {
+            mcp: env.section()?,
+            metrics_namespace: match general.metrics.as_deref() {
                 None | Some("off") => None,
-                Some("emf") => Some(env.text("BESTCHAT_METRICS_NAMESPACE", "BestChat")),
+                Some("emf") => Some(general.metrics_namespace),
                 Some(other) => {
                     return Err(ConfigError(format!(
                         "BESTCHAT_METRICS must be emf or off, not {other:?}"
                     )));
                 }
             },
-            turn_lease,
-            turn_start_timeout: env
-                .millis("BESTCHAT_TURN_START_TIMEOUT_MS", Duration::from_secs(120))?,
-            turn_max_duration: env.millis("BESTCHAT_TURN_MAX_MS", Duration::from_secs(14 * 60))?,
+            turn_lease: general.turn_lease,
+            turn_start_timeout: general.turn_start_timeout,
+            turn_max_duration: general.turn_max_duration,
             auth,
             realtime,
             store,
             data_dir,
             postgres,
-            max_request_bytes: env
-                .number("BESTCHAT_MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES)?,
-            max_response_bytes: env.number("BESTCHAT_MAX_RESPONSE_BYTES", 5 * 1024 * 1024)?,
+            max_request_bytes: general.max_request_bytes,
+            max_response_bytes: general.max_response_bytes,
             default_model,
             cache,
             vault,
-            provider_http,
-            retry,
+            provider_http: env.section()?,
+            retry: env.section()?,
             breaker,
-            env_keys: env.flag("BESTCHAT_ENV_KEYS", false)?,
-            bedrock: env.flag("BESTCHAT_BEDROCK", false)?,
-            bedrock_models: env.optional("BESTCHAT_BEDROCK_MODELS").map(|list| {
+            env_keys: general.env_keys,
+            bedrock: general.bedrock,
+            bedrock_models: general.bedrock_models.map(|list| {
                 list.split(',')
                     .map(|m| m.trim().to_owned())
                     .filter(|m| !m.is_empty())
@@ -573,7 +627,60 @@ impl Config {
     }
 }
 
-fn redis_iam(env: &Env<'_>) -> Result<Option<RedisIam>, ConfigError> {
+/// What verifies the database server's certificate.
+fn tls_roots(env: &Environment<'_>) -> Result<TlsRoots, ConfigError> {
+    match (
+        env.optional("DATABASE_CA_FILE"),
+        env.optional("DATABASE_CA_BUNDLE").as_deref(),
+    ) {
+        (Some(_), Some(_)) => Err(ConfigError(
+            "set DATABASE_CA_FILE or DATABASE_CA_BUNDLE, not both".into(),
+        )),
+        (Some(file), None) => Ok(TlsRoots::File(PathBuf::from(file))),
+        (None, Some("aws-rds")) => Ok(TlsRoots::AwsRds),
+        (None, Some(other)) => Err(ConfigError(format!(
+            "DATABASE_CA_BUNDLE must be aws-rds (the bundle built in), not {other:?}"
+        ))),
+        (None, None) => Ok(TlsRoots::Mozilla),
+    }
+}
+
+/// How tokens are checked: one of a shared secret or the identity provider's keys.
+fn auth_keys(env: &Environment<'_>) -> Result<AuthKeys, ConfigError> {
+    match (
+        env.optional("BESTCHAT_JWT_SECRET"),
+        env.optional("BESTCHAT_JWKS_URL"),
+    ) {
+        (Some(_), Some(_)) => Err(ConfigError(
+            "set BESTCHAT_JWT_SECRET or BESTCHAT_JWKS_URL, not both".into(),
+        )),
+        (Some(secret), None) if secret.len() < crate::auth::MIN_SECRET_BYTES => {
+            Err(ConfigError(format!(
+                "BESTCHAT_JWT_SECRET must be at least {} bytes",
+                crate::auth::MIN_SECRET_BYTES
+            )))
+        }
+        (Some(secret), None) => Ok(AuthKeys::Secret(secret)),
+        (None, Some(url)) => Ok(AuthKeys::Jwks(url)),
+        (None, None) => Ok(AuthKeys::Unset),
+    }
+}
+
+/// `REDIS_IAM_SERVERLESS`: on unless set to 0.
+#[derive(Deserialize)]
+#[serde(default)]
+struct IamServerless {
+    #[serde(rename = "REDIS_IAM_SERVERLESS")]
+    on: bool,
+}
+
+impl Default for IamServerless {
+    fn default() -> Self {
+        Self { on: true }
+    }
+}
+
+fn redis_iam(env: &Environment<'_>) -> Result<Option<RedisIam>, ConfigError> {
     match (
         env.optional("REDIS_IAM_USER"),
         env.optional("REDIS_IAM_CACHE"),
@@ -582,7 +689,7 @@ fn redis_iam(env: &Env<'_>) -> Result<Option<RedisIam>, ConfigError> {
         (Some(user), Some(cache)) => Ok(Some(RedisIam {
             user,
             cache,
-            serverless: env.flag("REDIS_IAM_SERVERLESS", true)?,
+            serverless: env.section::<IamServerless>()?.on,
         })),
         _ => Err(ConfigError(
             "REDIS_IAM_USER and REDIS_IAM_CACHE go together (IAM authentication to ElastiCache)"
@@ -591,29 +698,8 @@ fn redis_iam(env: &Env<'_>) -> Result<Option<RedisIam>, ConfigError> {
     }
 }
 
-fn context(env: &Env<'_>) -> Result<ContextConfig, ConfigError> {
-    let d = ContextSettings::default();
-    let settings = ContextSettings {
-        margin_percent: env.number("BESTCHAT_CONTEXT_MARGIN_PERCENT", d.margin_percent)?,
-        margin_min_tokens: env.number("BESTCHAT_CONTEXT_MARGIN_MIN_TOKENS", d.margin_min_tokens)?,
-        summarize_at_percent: env
-            .number("BESTCHAT_SUMMARIZE_AT_PERCENT", d.summarize_at_percent)?,
-        summary_keeps_recent_percent: env.number(
-            "BESTCHAT_SUMMARY_KEEPS_RECENT_PERCENT",
-            d.summary_keeps_recent_percent,
-        )?,
-        summary_span_max_tokens: env.number(
-            "BESTCHAT_SUMMARY_SPAN_MAX_TOKENS",
-            d.summary_span_max_tokens,
-        )?,
-        tool_output_max_tokens: env
-            .number("BESTCHAT_TOOL_OUTPUT_MAX_TOKENS", d.tool_output_max_tokens)?,
-        tool_output_keep_tokens: env.number(
-            "BESTCHAT_TOOL_OUTPUT_KEEP_TOKENS",
-            d.tool_output_keep_tokens,
-        )?,
-        duplicate_min_chars: env.number("BESTCHAT_DUPLICATE_MIN_CHARS", d.duplicate_min_chars)?,
-    };
+fn context(env: &Environment<'_>) -> Result<ContextConfig, ConfigError> {
+    let settings: ContextSettings = env.section()?;
     for (key, value) in [
         ("BESTCHAT_CONTEXT_MARGIN_PERCENT", settings.margin_percent),
         (
@@ -645,56 +731,9 @@ fn context(env: &Env<'_>) -> Result<ContextConfig, ConfigError> {
     };
     Ok(ContextConfig {
         settings,
-        reserved_output_tokens: env.number("BESTCHAT_RESERVED_OUTPUT_TOKENS", 4_096)?,
         summary_model,
-        summary_max_tokens: env.number("BESTCHAT_SUMMARY_MAX_TOKENS", 1_024)?,
-        cache_ttl: env.millis(
-            "BESTCHAT_CONTEXT_CACHE_TTL_MS",
-            Duration::from_secs(30 * 60),
-        )?,
-        history_max_messages: env.number("BESTCHAT_HISTORY_MAX_MESSAGES", 20_000)?,
-        history_max_tokens: env.number("BESTCHAT_HISTORY_MAX_TOKENS", 2_000_000)?,
+        ..env.section()?
     })
-}
-
-pub(crate) struct Env<'a>(pub(crate) &'a dyn Fn(&str) -> Option<String>);
-
-impl Env<'_> {
-    pub(crate) fn optional(&self, key: &str) -> Option<String> {
-        (self.0)(key).filter(|v| !v.trim().is_empty())
-    }
-
-    pub(crate) fn text(&self, key: &str, default: &str) -> String {
-        self.optional(key).unwrap_or_else(|| default.to_owned())
-    }
-
-    pub(crate) fn number<T: std::str::FromStr>(
-        &self,
-        key: &str,
-        default: T,
-    ) -> Result<T, ConfigError> {
-        match self.optional(key) {
-            None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError(format!("{key} must be a whole number, got {raw:?}"))),
-        }
-    }
-
-    pub(crate) fn flag(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.optional(key).as_deref().map(str::trim) {
-            None => Ok(default),
-            Some("1" | "true" | "on" | "yes") => Ok(true),
-            Some("0" | "false" | "off" | "no") => Ok(false),
-            Some(other) => Err(ConfigError(format!("{key} must be 1 or 0, got {other:?}"))),
-        }
-    }
-
-    pub(crate) fn millis(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
-        let default_ms = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-        self.number(key, default_ms).map(Duration::from_millis)
-    }
 }
 
 #[cfg(test)]

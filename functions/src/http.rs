@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bestchat_app::AppState;
 use bestchat_app::http::{ApiRequest, ApiResponse};
 use bestchat_app::routes;
+use bestchat_app::serve::serve;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, service_fn};
 
@@ -21,11 +22,14 @@ pub async fn run() -> Result<(), Error> {
     let operation = routes::operation(&name).ok_or_else(|| {
         format!("{OPERATION_VARIABLE}={name:?} names no operation of the route table")
     })?;
-    let handler = operation.handler;
     let state = AppState::for_function(operation.reaches)?;
     lambda_http::run(service_fn(move |event: Request| {
         let state = Arc::clone(&state);
-        async move { Ok::<_, Error>(lambda_response(handler(state, api_request(event)).await)) }
+        async move {
+            Ok::<_, Error>(lambda_response(
+                serve(operation, state, api_request(event)).await,
+            ))
+        }
     }))
     .await
 }

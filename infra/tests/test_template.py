@@ -19,7 +19,6 @@ OUT_OF_VPC = {
     "HealthFunction",
     "OpenApiFunction",
     "WsAuthorizerFunction",
-    "WsConnectFunction",
     "WsDisconnectFunction",
     "ToolExecutorFunction",
     "ToolCompilerFunction",
@@ -28,6 +27,8 @@ OUT_OF_VPC = {
     "MigrateResourceFunction",
     "SignUpCheckFunction",
 }
+# In the VPC for the cache only: `$connect` counts each user's new connections there.
+CACHE_ONLY = {"WsConnectFunction"}
 # Functions that run asynchronously (an Event invoke or a schedule).
 ASYNC = {"ChatTurnFunction", "SummarizeFunction", "JanitorFunction"}
 
@@ -359,7 +360,7 @@ class Network(ExpandedTemplate):
             self.assertEqual(env["REDIS_URL"], "", name)
 
     def test_the_database_is_reached_by_the_functions_in_the_vpc(self):
-        inside = set(self.functions) - OUT_OF_VPC
+        inside = set(self.functions) - OUT_OF_VPC - CACHE_ONLY
         self.assertEqual(self.holders("rds-db:connect"), inside)
         for name in inside:
             self.assertIn("DatabaseClientSecurityGroup", self.security_groups(name), name)
@@ -369,12 +370,15 @@ class Network(ExpandedTemplate):
         self.assertEqual(self.holders("elasticache:Connect"), users)
         self.assertEqual(self.security_groups("MigrateFunction"), {"DatabaseClientSecurityGroup"})
         self.assertEqual(self.environment("MigrateFunction")["REDIS_URL"], "")
-        for name in users:
+        for name in users - CACHE_ONLY:
             self.assertEqual(
                 self.security_groups(name),
                 {"DatabaseClientSecurityGroup", "CacheClientSecurityGroup"},
                 name,
             )
+        for name in CACHE_ONLY:
+            self.assertEqual(self.security_groups(name), {"CacheClientSecurityGroup"}, name)
+            self.assertEqual(self.environment(name)["DATABASE_URL"], "", name)
 
     def test_only_client_groups_reach_the_data(self):
         sources = {}
@@ -454,7 +458,7 @@ class Deploys(ExpandedTemplate):
     def test_functions_that_use_the_schema_wait_for_migrations(self):
         """Each waits itself, or its whole nested stack does."""
         root = self.template["Stacks"]["root"]["Resources"]
-        for name in set(self.functions) - OUT_OF_VPC - {"MigrateFunction"}:
+        for name in set(self.functions) - OUT_OF_VPC - CACHE_ONLY - {"MigrateFunction"}:
             if name in root:
                 waits = as_list(root[name].get("DependsOn", []))
             else:
@@ -750,7 +754,7 @@ class DatabaseUsers(ExpandedTemplate):
         self.assertTrue(app["Resource"]["Fn::Sub"][0].endswith("/bestchat_app"))
         mig = policies["MigrateDatabaseConnectPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
         self.assertTrue(mig["Resource"]["Fn::Sub"][0].endswith("/bestchat"))
-        for name in set(self.functions) - OUT_OF_VPC:
+        for name in set(self.functions) - OUT_OF_VPC - CACHE_ONLY:
             url = self.environment(name)["DATABASE_URL"]["Fn::Sub"]
             user = url.split("//", 1)[1].split("@")[0]
             self.assertEqual(user, "bestchat" if name == "MigrateFunction" else "bestchat_app", name)

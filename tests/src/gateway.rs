@@ -90,6 +90,11 @@ fn command(data_dir: &Path, env: &[(&str, &str)]) -> Command {
         .env("BESTCHAT_DEV_AUTH", "1")
         // The fake providers and MCP servers listen on loopback, whatever the store.
         .env("BESTCHAT_ALLOW_PRIVATE_PROVIDER_URLS", "1")
+        // Suites send far more than a person would; the limits' own tests set them.
+        .env("BESTCHAT_RATE_READ_PER_MINUTE", "0")
+        .env("BESTCHAT_RATE_WRITE_PER_MINUTE", "0")
+        .env("BESTCHAT_RATE_TURN_PER_MINUTE", "0")
+        .env("BESTCHAT_RATE_CONNECT_PER_MINUTE", "0")
         .env("RUST_LOG", "info");
     for (k, v) in env {
         command.env(k, v);

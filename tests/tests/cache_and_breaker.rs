@@ -9,6 +9,7 @@ use bestchat_cache::{MemoryCache, RedisCache, RedisSettings};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::ports::cache::Cache;
 use bestchat_domain::provider::Protocol;
+use bestchat_domain::rate::Rate;
 use bestchat_providers::breaker::{Breaker, BreakerSettings, BreakerState};
 use bestchat_providers::failover::{Failover, RetrySettings, Target};
 use bestchat_providers::{Auth, ChatMessage, ChatRequest, Endpoint, HttpSettings, Providers};
@@ -44,7 +45,56 @@ contract!(
     set_if_absent_sets_once,
     increments_count_and_expire,
     deletes_are_idempotent,
+    takes_count_per_key_and_refill,
+    takes_are_exact_under_concurrency,
 );
+
+const RATE: Rate = Rate {
+    quota: 5,
+    window: Duration::from_secs(10),
+};
+
+/// The clock is the caller's: the same `now` every time, so nothing here depends on timing.
+const NOW_MS: i64 = 1_800_000_000_000;
+
+async fn takes_count_per_key_and_refill(cache: &dyn Cache) {
+    for left in (0..5).rev() {
+        let d = cache.take("rate:a", &RATE, NOW_MS).await.unwrap();
+        assert!(d.allowed);
+        assert_eq!(d.remaining, left);
+    }
+    let refused = cache.take("rate:a", &RATE, NOW_MS).await.unwrap();
+    assert!(!refused.allowed);
+    assert_eq!(refused.retry_after, Duration::from_secs(2));
+    assert_eq!(refused.reset_after, Duration::from_secs(10));
+    let other = cache.take("rate:b", &RATE, NOW_MS).await.unwrap();
+    assert!(
+        other.allowed && other.remaining == 4,
+        "keys are counted apart"
+    );
+    let later = cache.take("rate:a", &RATE, NOW_MS + 2_000).await.unwrap();
+    assert!(later.allowed, "one interval later one more passes");
+    assert!(
+        !cache
+            .take("rate:a", &RATE, NOW_MS + 2_000)
+            .await
+            .unwrap()
+            .allowed
+    );
+}
+
+async fn takes_are_exact_under_concurrency(cache: &dyn Cache) {
+    let takes = (0..40).map(|_| cache.take("rate:burst", &RATE, NOW_MS));
+    let decisions = futures_util::future::join_all(takes).await;
+    let allowed = decisions
+        .iter()
+        .filter(|d| d.as_ref().unwrap().allowed)
+        .count();
+    assert_eq!(
+        allowed, 5,
+        "exactly the quota passes, whatever the interleaving"
+    );
+}
 
 const SHORT: Duration = Duration::from_millis(150);
 /// Comfortably past `SHORT`, so expiry is certain without asserting on timing.

@@ -342,3 +342,121 @@ async fn request_size_limit_is_a_setting() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 }
+
+/// Limits low enough to reach in a test: 30 reads a minute (one every 2 s after the burst), one
+/// turn, two new connections.
+const LOW_LIMITS: [(&str, &str); 4] = [
+    ("BESTCHAT_RATE_READ_PER_MINUTE", "30"),
+    ("BESTCHAT_RATE_WRITE_PER_MINUTE", "0"),
+    ("BESTCHAT_RATE_TURN_PER_MINUTE", "1"),
+    ("BESTCHAT_RATE_CONNECT_PER_MINUTE", "2"),
+];
+
+#[tokio::test]
+async fn rate_limits_hold_in_process() {
+    let running = sqlite(&LOW_LIMITS).await;
+    rate_limits_hold(&running.gateway).await;
+}
+
+#[tokio::test]
+async fn rate_limits_hold_on_redis() {
+    let redis = bestchat_tests::redis_url();
+    let prefix = bestchat_tests::unique_prefix();
+    let mut env = LOW_LIMITS.to_vec();
+    env.extend([
+        ("REDIS_URL", redis.as_str()),
+        ("REDIS_KEY_PREFIX", prefix.as_str()),
+    ]);
+    let running = postgres(&env).await;
+    rate_limits_hold(&running.gateway).await;
+}
+
+async fn rate_limits_hold(gateway: &GatewayProcess) {
+    use bestchat_tests::chat::send_action;
+    use bestchat_tests::ws::WsClient;
+
+    let client = Client::new();
+    let get = |user: &str| {
+        client
+            .get(gateway.url("/api/conversations"))
+            .bearer_auth(bestchat_tests::gateway::token(user))
+            .send()
+    };
+    // A request every 2 s refills one, so the counts are at least the burst's (a slow machine
+    // may see one come back) and the refusal waits at most one interval.
+    let mut passed = 0;
+    let refused = loop {
+        let response = get("rl-reader").await.unwrap();
+        if response.status() != 200 {
+            break response;
+        }
+        passed += 1;
+        assert!(passed <= 40, "the limit never refused");
+        let state = response.headers()["ratelimit"].to_str().unwrap().to_owned();
+        assert!(state.starts_with("\"read\";r="), "{state}");
+    };
+    assert!(passed >= 30, "the whole burst passes first: {passed}");
+    assert_eq!(refused.status(), 429);
+    let headers = refused.headers().clone();
+    let wait: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert_eq!(headers["ratelimit-policy"], "\"read\";q=30;w=60");
+    assert!(
+        headers["ratelimit"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"read\";r=0;")
+    );
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another user is counted apart, and public routes are not counted.
+    assert_eq!(get("rl-other").await.unwrap().status(), 200);
+    let health = client.get(gateway.url("/api/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().get("ratelimit").is_none());
+    // After the wait the limit names, the next request passes.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(get("rl-reader").await.unwrap().status(), 200);
+
+    // One turn a minute: the second send is refused before a turn starts.
+    let api = Api::new(gateway, "rl-sender");
+    let (_, conversation) = api.post("/api/conversations", &json!({})).await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    let mut ws = WsClient::connect(gateway, "rl-sender").await;
+    ws.send(&send_action(&id, "rl-1", "first")).await;
+    ws.until(|e| e["type"] == "message.completed").await;
+    ws.send(&send_action(&id, "rl-2", "second")).await;
+    let refusal = ws
+        .until(|e| e["type"] == "message.error")
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(refusal["code"], "rate_limited");
+    let wait = refusal["retry_after_ms"].as_u64().unwrap();
+    assert!(wait > 0 && wait <= 60_000, "{refusal}");
+    let (status, body) = api
+        .post(
+            &format!("/api/conversations/{id}/messages"),
+            &json!({"client_message_id": "rl-3", "content": "third"}),
+        )
+        .await;
+    assert_error(status, &body, 429, "rate_limited");
+    let (_, messages) = api.get(&format!("/api/conversations/{id}/messages")).await;
+    assert_eq!(
+        messages["items"].as_array().unwrap().len(),
+        2,
+        "only the first turn was stored: {messages}"
+    );
+
+    // Two new connections a minute: the third is refused at the upgrade.
+    let _second = WsClient::connect(gateway, "rl-sender").await;
+    let third = WsClient::connect_url(&bestchat_tests::ws::ws_url(
+        gateway,
+        &bestchat_tests::gateway::token("rl-sender"),
+    ))
+    .await;
+    assert!(
+        third.is_err(),
+        "a third connection within the minute is refused"
+    );
+}

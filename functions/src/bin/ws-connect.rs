@@ -7,5 +7,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .iter()
         .find(|f| f.name == "ws-connect")
         .ok_or("ws-connect is not a WebSocket function")?;
-    bestchat_functions::ws::run(function.handler, Uses::NOTHING).await
+    // The cache counts each user's new connections; the database stays out of reach.
+    let uses = Uses {
+        database: false,
+        cache: true,
+    };
+    bestchat_functions::ws::run(function.handler, uses).await
 }

@@ -15,10 +15,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, any, get, post};
 use bestchat_app::AppState;
-use bestchat_app::api::Handler;
 use bestchat_app::auth::{AuthError, DEV_TOKEN_TTL, JwtVerifier, dev_subject};
 use bestchat_app::http::{ApiRequest, ApiResponse, error_response};
-use bestchat_app::routes::operation;
+use bestchat_app::routes::{Operation, operation};
+use bestchat_app::serve::serve;
 use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_platform::emulator::{EMULATOR_SECRET_HEADER, secret_matches};
 use bestchat_platform::publish::ConnectionHub;
@@ -64,7 +64,7 @@ pub enum RouterError {
 
 pub struct RouteTarget {
     pub route: HttpRoute,
-    pub handler: Handler,
+    pub operation: &'static Operation,
 }
 
 /// The HTTP routes of the template, `/ws`, `/dev/token` when `dev_auth`, and the AWS emulation
@@ -77,8 +77,7 @@ pub fn router(
 ) -> Result<Router, RouterError> {
     let mut by_path: BTreeMap<&str, MethodRouter> = BTreeMap::new();
     for route in routes {
-        let handler = operation(&route.function)
-            .map(|o| o.handler)
+        let operation = operation(&route.function)
             .ok_or_else(|| RouterError::NoHandler(route.route_key(), route.function.clone()))?;
         let filter = Method::from_bytes(route.method.as_bytes())
             .ok()
@@ -86,7 +85,7 @@ pub fn router(
             .ok_or_else(|| RouterError::Method(route.route_key()))?;
         let target = Arc::new(RouteTarget {
             route: route.clone(),
-            handler,
+            operation,
         });
         let gateway = Arc::clone(&gateway);
         let endpoint =
@@ -157,10 +156,10 @@ async fn invoke(
     let streaming = crate::sse::wanted(&target.route, request.headers());
     let response = match prepare(&gateway, &target, peer, params, request, &request_id).await {
         Ok(api_request) if streaming => {
-            crate::sse::respond(Arc::clone(&gateway), target.handler, api_request).await
+            crate::sse::respond(Arc::clone(&gateway), target.operation, api_request).await
         }
         Ok(api_request) => {
-            into_axum((target.handler)(Arc::clone(&gateway.state), api_request).await)
+            into_axum(serve(target.operation, Arc::clone(&gateway.state), api_request).await)
         }
         Err(e) => into_axum(error_response(&e, &request_id)),
     };

@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use bestchat_app::api::Handler;
 use bestchat_app::http::{ApiRequest, error_response};
+use bestchat_app::routes::Operation;
+use bestchat_app::serve::serve;
 use bestchat_app::ws::{SSE_CONNECTION_PREFIX, open_connections, resume};
 use bestchat_domain::ids::MessageId;
 use bestchat_domain::ports::realtime::ConnectionId;
 use bestchat_domain::time::now;
 use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_platform::publish::Outgoing;
-use http::{HeaderMap, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use serde_json::Value;
 use tokio::sync::mpsc::Receiver;
 
@@ -50,9 +51,13 @@ impl Drop for Registration {
     }
 }
 
-pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiRequest) -> Response {
+pub async fn respond(
+    gateway: Arc<Gateway>,
+    operation: &'static Operation,
+    request: ApiRequest,
+) -> Response {
     let Ok((user, _)) = request.user() else {
-        return into_axum(handler(Arc::clone(&gateway.state), request).await);
+        return into_axum(serve(operation, Arc::clone(&gateway.state), request).await);
     };
     let state = Arc::clone(&gateway.state);
     let request_id = request.request_id.clone();
@@ -84,7 +89,15 @@ pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiReques
     {
         tracing::warn!(error = %e, "cannot register the stream");
     }
-    let response = handler(Arc::clone(&state), request).await;
+    let response = serve(operation, Arc::clone(&state), request).await;
+    // The rate limit's state goes out on the stream's head as on any other answer.
+    let limit_headers: Vec<(HeaderName, HeaderValue)> = ["ratelimit-policy", "ratelimit"]
+        .into_iter()
+        .filter_map(|name| {
+            let value = response.headers().get(name)?.clone();
+            Some((HeaderName::from_static(name), value))
+        })
+        .collect();
     let body = serde_json::from_slice::<Value>(response.body()).ok();
     let pair = body.as_ref().and_then(|v| {
         let user_message = v
@@ -122,7 +135,7 @@ pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiReques
         events(open, [question, answer], answer, deadline)
     });
     let events = futures_util::StreamExt::chain(head, events);
-    (
+    let mut streamed = (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -130,7 +143,9 @@ pub async fn respond(gateway: Arc<Gateway>, handler: Handler, request: ApiReques
         ],
         Body::from_stream(events),
     )
-        .into_response()
+        .into_response();
+    streamed.headers_mut().extend(limit_headers);
+    streamed
 }
 
 type Open = Option<(Receiver<Outgoing>, Registration)>;

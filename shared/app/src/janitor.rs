@@ -247,6 +247,7 @@ async fn announce(state: &AppState, last: Message) {
             code: e.code,
             message: e.message.clone(),
             request_id: None,
+            retry_after_ms: None,
         });
     }
     events.push(completed_event(last.clone()));

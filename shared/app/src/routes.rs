@@ -21,6 +21,7 @@ use crate::http::Empty;
 use crate::mcp::servers::{PutServer, ServerView};
 use crate::models::ProviderList;
 use crate::provider_configs::ProviderConfigView;
+pub use crate::rate_limit::RateClass;
 use crate::send::{SendMessage, SentPair};
 use crate::settings::FetchHosts;
 use crate::tools::registration::{RegisterTool, ToolView};
@@ -91,28 +92,6 @@ pub struct Operation {
     pub reaches: Uses,
     /// Which of the user's rate limits a request counts against (`x-rate-limit-class`).
     pub class: RateClass,
-}
-
-/// A user's requests are limited per class, so reading a long history does not use up the
-/// budget of starting turns (the classes of uploads and admin routes come with those routes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateClass {
-    /// Reads: lists, a conversation, the document.
-    Read,
-    /// Changes that cost the store a write and no model call.
-    Write,
-    /// Starts a model turn (a send or a retry): the expensive class.
-    Turn,
-}
-
-impl RateClass {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Turn => "turn",
-        }
-    }
 }
 
 /// Reads are GETs; everything else writes unless its entry says otherwise.

@@ -11,10 +11,7 @@ use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::credentials::ConnectionPassword;
 use bestchat_domain::ports::keys::{KeyVault, VaultError};
 use bestchat_domain::ports::realtime::{Connections, Invoker, Publisher, StreamBuffer};
-use bestchat_domain::ports::store::{
-    ContextStore, ConversationStore, McpServerStore, MessageStore, ProviderConfigStore,
-    SettingsStore, StoreError, ToolExecutionStore, ToolStore, TurnStore, UserStore,
-};
+use bestchat_domain::ports::store::StoreError;
 use bestchat_egress::{Guard, Reach};
 use bestchat_platform::connections::{DynamoConnections, MemoryConnections};
 use bestchat_platform::iam_token::{IamAuthToken, TokenTarget};
@@ -24,6 +21,7 @@ use bestchat_platform::publish::{ApiGatewayPublisher, ConnectionHub};
 use bestchat_providers::Providers;
 use bestchat_providers::breaker::Breaker;
 use bestchat_providers::catalog::{Catalog, CatalogError};
+use bestchat_providers::failover::Failover;
 use bestchat_store::PgStore;
 #[cfg(feature = "sqlite")]
 use bestchat_store::SqliteStore;
@@ -42,35 +40,9 @@ use crate::metrics::Metrics;
 use crate::models::{OperatorRules, ProviderAccess};
 use crate::send::SendPorts;
 use crate::tools::{TOOL_EXECUTOR, ToolRuntime};
-use crate::turn::ports::{ContextPorts, FanoutPorts, StepPorts};
+use crate::turn::ports::{ContextPorts, FanoutPorts, StepPorts, TurnPorts};
 
-/// Everything the storage ports offer; handlers take the narrow trait they need.
-pub trait Store:
-    UserStore
-    + ConversationStore
-    + MessageStore
-    + TurnStore
-    + ProviderConfigStore
-    + ContextStore
-    + ToolStore
-    + SettingsStore
-    + ToolExecutionStore
-    + McpServerStore
-{
-}
-impl<T> Store for T where
-    T: UserStore
-        + ConversationStore
-        + MessageStore
-        + TurnStore
-        + ProviderConfigStore
-        + ContextStore
-        + ToolStore
-        + SettingsStore
-        + ToolExecutionStore
-        + McpServerStore
-{
-}
+pub use bestchat_domain::ports::store::Store;
 
 #[derive(Clone)]
 enum StoreAdapter {
@@ -363,6 +335,22 @@ impl AppState {
     }
 
     /// What streaming an answer to the user's devices reads and writes.
+    pub(crate) fn turn_ports(&self) -> TurnPorts<'_> {
+        TurnPorts {
+            store: self.store(),
+            turn_lease: self.config.turn_lease,
+            access: self.provider_access(),
+            failover: Failover {
+                providers: &self.providers,
+                breaker: &self.breaker,
+                settings: &self.config.retry,
+            },
+            context: self.context_ports(),
+            fanout: self.fanout_ports(),
+            step: self.step_ports(),
+        }
+    }
+
     pub(crate) fn fanout_ports(&self) -> FanoutPorts<'_> {
         FanoutPorts {
             devices: self.devices(),

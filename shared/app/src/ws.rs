@@ -14,6 +14,7 @@ use bestchat_domain::{DomainError, ErrorCode};
 use crate::api::BoxFuture;
 use crate::auth::AuthError;
 use crate::error::AppError;
+use crate::rate_limit::{Limited, RateClass, Refused, admit};
 use crate::send::{SendMessage, send};
 use crate::state::AppState;
 use crate::turn::{CANCEL_TTL, cancel_key};
@@ -80,6 +81,11 @@ async fn connect(state: &AppState, request: WsRequest) -> u16 {
     let Some(user) = user_of(&request) else {
         return 401;
     };
+    let limits = &state.config.rate_limits;
+    if let Err(refused) = admit(state.cache.as_ref(), limits, user, Limited::Connect).await {
+        tracing::info!(%user, error = %refused.error(), "connection refused: too many new connections");
+        return 429;
+    }
     // A soft cap: two connections racing may both pass, never many.
     match open_connections(state, user).await {
         Ok((sockets, _)) if sockets >= state.config.realtime.max_connections_per_user => {
@@ -124,7 +130,31 @@ fn error_event(e: &DomainError, request_id: &str) -> ServerEvent {
         code: e.code,
         message: e.message.clone(),
         request_id: (!request_id.is_empty()).then(|| request_id.to_owned()),
+        retry_after_ms: None,
     }
+}
+
+/// Which of the user's rate limits an action counts against: sending starts a turn; cancelling
+/// and deciding a tool call write; the rest read.
+pub const fn action_class(action: &ClientAction) -> RateClass {
+    match action {
+        ClientAction::SendMessage { .. } => RateClass::Turn,
+        ClientAction::Cancel { .. } | ClientAction::ApproveTool { .. } => RateClass::Write,
+        ClientAction::Subscribe { .. } | ClientAction::Resume { .. } | ClientAction::Ping {} => {
+            RateClass::Read
+        }
+    }
+}
+
+/// The refusal of a rate-limited action, with when it may pass.
+fn refusal_event(refused: &Refused, request_id: &str) -> ServerEvent {
+    let mut event = error_event(&refused.error(), request_id);
+    if let ServerEvent::MessageError { retry_after_ms, .. } = &mut event {
+        *retry_after_ms = refused
+            .retry_after()
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    }
+    event
 }
 
 async fn message(state: &AppState, request: WsRequest) -> u16 {
@@ -135,6 +165,17 @@ async fn message(state: &AppState, request: WsRequest) -> u16 {
     let action = match decode_action(request.body.as_deref().unwrap_or_default()) {
         Ok(a) => a,
         Err(error) => {
+            // A frame that is no action still costs an answer: it counts as a read.
+            let read = Limited::Class(RateClass::Read);
+            if let Err(refused) =
+                admit(state.cache.as_ref(), &state.config.rate_limits, user, read).await
+            {
+                state
+                    .devices()
+                    .send_to(&connection, &refusal_event(&refused, &request.request_id))
+                    .await;
+                return 200;
+            }
             state
                 .devices()
                 .send_to(&connection, &error_event(&error, &request.request_id))
@@ -142,6 +183,21 @@ async fn message(state: &AppState, request: WsRequest) -> u16 {
             return 200;
         }
     };
+    let limited = Limited::Class(action_class(&action));
+    if let Err(refused) = admit(
+        state.cache.as_ref(),
+        &state.config.rate_limits,
+        user,
+        limited,
+    )
+    .await
+    {
+        state
+            .devices()
+            .send_to(&connection, &refusal_event(&refused, &request.request_id))
+            .await;
+        return 200;
+    }
     if let Err(e) = act(state, user, &connection, action).await {
         let public = e.to_public(&request.request_id);
         state

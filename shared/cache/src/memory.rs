@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bestchat_domain::ports::cache::{Cache, CacheError};
+use bestchat_domain::rate::{Rate, RateDecision, gcra};
 
 /// Entries kept before the oldest-expiring ones are evicted.
 pub const MEMORY_CACHE_MAX_ENTRIES: usize = 100_000;
@@ -112,6 +113,24 @@ impl Cache for MemoryCache {
             };
             insert(map, key, next.to_string().into_bytes(), expires, now);
             next
+        })
+    }
+
+    async fn take(&self, key: &str, rate: &Rate, now_ms: i64) -> Result<RateDecision, CacheError> {
+        self.with(|map, now| {
+            let tat = live(map, key, now)
+                .and_then(|e| std::str::from_utf8(&e.value).ok()?.parse::<i64>().ok());
+            let (decision, next) = gcra(rate, tat, now_ms);
+            if let Some(next) = next {
+                insert(
+                    map,
+                    key,
+                    next.to_string().into_bytes(),
+                    now + decision.reset_after,
+                    now,
+                );
+            }
+            decision
         })
     }
 }

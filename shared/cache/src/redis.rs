@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::credentials::ConnectionPassword;
+use bestchat_domain::rate::{Rate, RateDecision};
 use fred::prelude::{
     Builder, Client, ClientLike, Config, Expiration, KeysInterface, LuaInterface, ReconnectPolicy,
     SetOptions,
@@ -23,6 +24,17 @@ use fred::types::config::{CredentialProvider, Server};
 /// Adds one and sets the expiry only when the key is new, in one round trip.
 pub(crate) const ADD: &str = "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) \
     if n == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n";
+
+/// [`bestchat_domain::rate::gcra`] in one script on one key; `now` is an argument (ElastiCache
+/// Serverless refuses `TIME`). Answers `{allowed, remaining or retry-after ms, reset-after ms}`.
+pub(crate) const TAKE: &str = "local now = tonumber(ARGV[1]) \
+    local interval = tonumber(ARGV[2]) local capacity = tonumber(ARGV[3]) \
+    local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1]) \
+    if tat < now then tat = now end \
+    local used = tat + interval - now \
+    if used > capacity then return {0, used - capacity, tat - now} end \
+    redis.call('SET', KEYS[1], tat + interval, 'PX', used) \
+    return {1, math.floor((capacity - used) / interval), used}";
 
 #[derive(Debug, Clone, serde::Deserialize)]
 /// Read from the environment by the app: each field's variable is on it, its default in `Default`.
@@ -248,5 +260,35 @@ impl Cache for RedisCache {
             vec![millis(ttl).to_string(), amount.to_string()],
         ))
         .await
+    }
+
+    async fn take(&self, key: &str, rate: &Rate, now_ms: i64) -> Result<RateDecision, CacheError> {
+        let key = self.key(key);
+        let (allowed, first, reset): (i64, i64, i64) = self
+            .run(self.client.eval(
+                TAKE,
+                vec![key],
+                vec![
+                    now_ms.to_string(),
+                    rate.interval_ms().to_string(),
+                    rate.capacity_ms().to_string(),
+                ],
+            ))
+            .await?;
+        let ms = |n: i64| Duration::from_millis(u64::try_from(n).unwrap_or(0));
+        Ok(RateDecision {
+            allowed: allowed == 1,
+            remaining: if allowed == 1 {
+                u32::try_from(first).unwrap_or(u32::MAX)
+            } else {
+                0
+            },
+            retry_after: if allowed == 1 {
+                Duration::ZERO
+            } else {
+                ms(first)
+            },
+            reset_after: ms(reset),
+        })
     }
 }

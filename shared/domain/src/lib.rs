@@ -12,6 +12,7 @@ pub mod model_ref;
 pub mod page;
 pub mod ports;
 pub mod provider;
+pub mod rate;
 pub mod settings;
 pub mod text;
 pub mod time;

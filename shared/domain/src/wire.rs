@@ -96,6 +96,9 @@ pub enum ServerEvent {
         /// Names the failure in the server's log.
         #[serde(skip_serializing_if = "Option::is_none")]
         request_id: Option<String>,
+        /// With `rate_limited`: how long to wait before the action can pass.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
     #[serde(rename = "context.optimized")]
     ContextOptimized {

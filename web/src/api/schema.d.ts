@@ -839,6 +839,11 @@ export interface components {
             message_id?: string | null;
             /** @description Names the failure in the server's log. */
             request_id?: string | null;
+            /**
+             * Format: uint64
+             * @description With `rate_limited`: how long to wait before the action can pass.
+             */
+            retry_after_ms?: number | null;
             /** @constant */
             type: "message.error";
         } | {

@@ -5,7 +5,10 @@
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 
-use super::ConfigError;
+/// A setting that cannot be used, named in the sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub(crate) String);
 
 /// Where values come from: the process environment, or a map in tests.
 pub(crate) struct Environment<'a>(pub(crate) &'a dyn Fn(&str) -> Option<String>);

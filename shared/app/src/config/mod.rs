@@ -13,6 +13,7 @@ use bestchat_providers::failover::RetrySettings;
 use bestchat_store::{PgSettings, TlsRoots};
 
 pub use crate::tools::config::{BlobConfig, ToolsConfig};
+pub use environment::ConfigError;
 use environment::Environment;
 use serde::Deserialize;
 
@@ -384,6 +385,7 @@ pub struct Config {
     pub context: ContextConfig,
     pub tools: ToolsConfig,
     pub mcp: McpConfig,
+    pub rate_limits: crate::rate_limit::RateLimits,
     /// `BESTCHAT_METRICS=emf`: CloudWatch metrics as EMF lines on stdout, in the namespace
     /// `BESTCHAT_METRICS_NAMESPACE`; `None`: off.
     pub metrics_namespace: Option<String>,
@@ -436,10 +438,6 @@ impl McpConfig {
         }
     }
 }
-
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub(crate) String);
 
 pub const DEFAULT_DATA_DIR: &str = ".bestchat";
 /// Most clock skew a deployment may forgive on tokens.
@@ -589,6 +587,7 @@ impl Config {
             context,
             tools,
             mcp: env.section()?,
+            rate_limits: env.section()?,
             metrics_namespace: match general.metrics.as_deref() {
                 None | Some("off") => None,
                 Some("emf") => Some(general.metrics_namespace),

@@ -8,8 +8,7 @@ use bestchat_tools::sandbox::{CompileBudget, ModuleShape};
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
-use crate::config::environment::Environment;
+use crate::config::environment::{ConfigError, Environment};
 
 /// Where tool modules are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]

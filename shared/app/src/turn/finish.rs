@@ -197,6 +197,7 @@ async fn announce(
                 code: e.code,
                 message: e.message.clone(),
                 request_id: Some(lease.id().to_string()),
+                retry_after_ms: None,
             })
             .await;
     }

@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 pub use frames::encode_event;
 pub use job::{CANCEL_TTL, StepOutcome, TurnJob, cancel_key, completed_event};
-pub use step::run;
+use step::run;
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -45,7 +45,7 @@ pub async fn handle(state: Arc<AppState>, payload: Value) -> Result<Value, AppEr
         let outcome = if job.continue_tools {
             round::advance(&state.step_ports(), &job).await?
         } else {
-            run(&state, &job, deadline).await?
+            run(&state.turn_ports(), &job, deadline).await?
         };
         steps.push(outcome.name());
         next = outcome.then();

@@ -7,13 +7,15 @@ use bestchat_domain::ports::cache::Cache;
 use bestchat_domain::ports::keys::KeyVault;
 use bestchat_domain::ports::realtime::{Invoker, StreamBuffer};
 use bestchat_domain::ports::store::{
-    ContextStore, McpServerStore, SettingsStore, ToolExecutionStore, ToolStore, TurnStore,
+    ContextStore, McpServerStore, SettingsStore, Store, ToolExecutionStore, ToolStore, TurnStore,
 };
+use bestchat_providers::failover::Failover;
 
 use crate::config::{ContextConfig, RealtimeConfig};
 use crate::devices::Devices;
 use crate::mcp::McpClientSource;
 use crate::metrics::Metrics;
+use crate::models::ProviderAccess;
 use crate::tools::config::ToolsConfig;
 
 /// What planning a turn's context reads and writes: stored summaries and optimizations, the
@@ -28,6 +30,7 @@ pub(crate) struct ContextPorts<'a> {
 
 /// What streaming an answer to the user's devices reads and writes: the devices, the resume
 /// buffer, the cache that counts each user's buffered bytes, and the real-time settings.
+#[derive(Clone)]
 pub(crate) struct FanoutPorts<'a> {
     pub devices: Devices,
     pub buffer: &'a dyn StreamBuffer,
@@ -54,4 +57,18 @@ pub(crate) struct StepPorts<'a> {
     pub mcp_timeout: Duration,
     /// `BESTCHAT_TURN_START_TIMEOUT_MS`.
     pub turn_start_timeout: Duration,
+}
+
+/// Everything one step of a turn reaches, composed by the turn's entry: the store (claim,
+/// lease, conversation and history), the lease's length, the providers' access and failover,
+/// and the ports of the context plan, the fanout and the step's end.
+pub(crate) struct TurnPorts<'a> {
+    pub store: &'a dyn Store,
+    /// `BESTCHAT_TURN_LEASE_MS`.
+    pub turn_lease: Duration,
+    pub access: ProviderAccess<'a>,
+    pub failover: Failover<'a>,
+    pub context: ContextPorts<'a>,
+    pub fanout: FanoutPorts<'a>,
+    pub step: StepPorts<'a>,
 }

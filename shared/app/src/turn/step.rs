@@ -8,7 +8,7 @@ use bestchat_domain::ids::MessageId;
 use bestchat_domain::message::{Message, MessageError, Role, Usage};
 use bestchat_domain::time::now;
 use bestchat_domain::wire::ServerEvent;
-use bestchat_providers::failover::{Failover, Target};
+use bestchat_providers::failover::Target;
 use bestchat_providers::{ErrorKind, ToolSpec};
 
 use super::calls::Toolbox;
@@ -17,21 +17,21 @@ use super::fanout::Fanout;
 use super::finish::finish;
 use super::job::{StepOutcome, TurnJob};
 use super::lease::Lease;
+use super::ports::TurnPorts;
 use super::stream::{Batch, Clocks, Ending, Streamed};
 use super::{chain, context, history, round, stream};
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// Claims the answer, then runs the turn while its lease is kept. If the lease is lost (the
 /// janitor ended the answer), the turn is dropped where it stands: it can no longer write, and
 /// must not post anything more.
 pub async fn run(
-    state: &AppState,
+    ports: &TurnPorts<'_>,
     job: &TurnJob,
     deadline: tokio::time::Instant,
 ) -> Result<StepOutcome, AppError> {
-    let store = state.store();
-    let lease = Lease::new(job.message_id, state.config.turn_lease);
+    let store = ports.store;
+    let lease = Lease::new(job.message_id, ports.turn_lease);
     let at = now();
     if !store
         .claim_turn(
@@ -50,7 +50,7 @@ pub async fn run(
     // wherever it waits is the point; the turn finishing first drops `keep`, which at worst
     // abandons a renewal in flight.
     tokio::select! {
-        outcome = answer(state, job, &lease, deadline) => outcome,
+        outcome = answer(ports, job, &lease, deadline) => outcome,
         () = lease.keep(store) => {
             tracing::warn!(message = %job.message_id, lease = %lease.id(), "lease lost; the turn stops without writing");
             Ok(StepOutcome::LeaseLost)
@@ -59,12 +59,12 @@ pub async fn run(
 }
 
 async fn answer(
-    state: &AppState,
+    ports: &TurnPorts<'_>,
     job: &TurnJob,
     lease: &Lease,
     deadline: tokio::time::Instant,
 ) -> Result<StepOutcome, AppError> {
-    let store = state.store();
+    let store = ports.store;
     let Some(conversation) = store
         .get_conversation(job.user_id, job.conversation_id)
         .await?
@@ -76,14 +76,14 @@ async fn answer(
     };
     let started = Instant::now();
     let mut fanout = Fanout::start(
-        state.fanout_ports(),
+        ports.fanout.clone(),
         job.user_id,
         job.conversation_id,
         job.message_id,
     )
     .await;
     let produced = match produce(
-        state,
+        ports,
         &mut fanout,
         &conversation,
         &answer,
@@ -99,15 +99,7 @@ async fn answer(
             Produced::failed(public.code, public.message)
         }
     };
-    finish(
-        &state.step_ports(),
-        &mut fanout,
-        answer,
-        produced,
-        lease,
-        started,
-    )
-    .await
+    finish(&ports.step, &mut fanout, answer, produced, lease, started).await
 }
 
 /// What the provider part of a turn yielded, and from which model.
@@ -167,7 +159,7 @@ impl LoopPosition {
 }
 
 async fn produce(
-    state: &AppState,
+    ports: &TurnPorts<'_>,
     fanout: &mut Fanout<'_>,
     conversation: &bestchat_domain::conversation::Conversation,
     answer: &Message,
@@ -175,29 +167,28 @@ async fn produce(
     job: &TurnJob,
     lease: &Lease,
 ) -> Result<Produced, AppError> {
-    let history = history::load(state.store(), &state.config.context, conversation, answer).await?;
+    let history = history::load(ports.store, ports.context.settings, conversation, answer).await?;
     let position = LoopPosition::of(&history);
-    let mut candidates =
-        match chain::candidates(&state.provider_access(), conversation, answer).await? {
-            Ok(c) => c,
-            Err(unusable) => {
-                return Ok(Produced::failed(
-                    ErrorCode::ProviderNotConfigured,
-                    unusable.sentence(),
-                ));
-            }
-        };
+    let mut candidates = match chain::candidates(&ports.access, conversation, answer).await? {
+        Ok(c) => c,
+        Err(unusable) => {
+            return Ok(Produced::failed(
+                ErrorCode::ProviderNotConfigured,
+                unusable.sentence(),
+            ));
+        }
+    };
     // Tools go only to models that take them: offered when the first model does, and then
     // the fallbacks that do not are left out of the chain.
     let toolbox = if candidates.first().is_some_and(Candidate::supports_tools) {
         candidates.retain(Candidate::supports_tools);
-        Some(round::toolbox(&state.step_ports(), conversation.user_id).await?)
+        Some(round::toolbox(&ports.step, conversation.user_id).await?)
     } else {
         None
     };
     let specs: Vec<ToolSpec> = toolbox.as_ref().map_or_else(Vec::new, Toolbox::specs);
     let (request, planned_input) = match context::build(
-        &state.context_ports(),
+        &ports.context,
         conversation,
         answer,
         &history,
@@ -229,12 +220,7 @@ async fn produce(
     };
     drop(history);
     let chain: Vec<Target> = candidates.iter().map(|c| c.target.clone()).collect();
-    let failover = Failover {
-        providers: &state.providers,
-        breaker: &state.breaker,
-        settings: &state.config.retry,
-    };
-    match failover.start(&chain, &request).await {
+    match ports.failover.start(&chain, &request).await {
         Err(exhausted) => {
             tracing::warn!(message = %answer.id, lease = %lease.id(), error = %exhausted.error, "every provider of the chain failed");
             let last = exhausted.attempts.last().map(|a| a.provider.clone());

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::rate::{Rate, RateDecision};
+
 #[derive(Debug, thiserror::Error)]
 #[error("cache unavailable: {0}")]
 pub struct CacheError(pub String);
@@ -28,6 +30,11 @@ pub trait Cache: Send + Sync {
     /// Adds `amount` and returns the new value; a new key starts at `amount` and expires after
     /// `ttl`.
     async fn add(&self, key: &str, amount: i64, ttl: Duration) -> Result<i64, CacheError>;
+
+    /// Takes one request of `rate` for `key` at `now_ms` (milliseconds since the epoch, from
+    /// the caller: ElastiCache Serverless refuses `TIME` in scripts), atomically: GCRA, see
+    /// [`crate::rate::gcra`].
+    async fn take(&self, key: &str, rate: &Rate, now_ms: i64) -> Result<RateDecision, CacheError>;
 
     /// Adds one (see [`Cache::add`]).
     async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {

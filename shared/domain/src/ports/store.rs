@@ -483,3 +483,31 @@ pub trait SettingsStore: Send + Sync {
         audit: &AuditEntry,
     ) -> Result<(), StoreError>;
 }
+
+/// Everything the storage ports offer; handlers take the narrow trait they need.
+pub trait Store:
+    UserStore
+    + ConversationStore
+    + MessageStore
+    + TurnStore
+    + ProviderConfigStore
+    + ContextStore
+    + ToolStore
+    + SettingsStore
+    + ToolExecutionStore
+    + McpServerStore
+{
+}
+impl<T> Store for T where
+    T: UserStore
+        + ConversationStore
+        + MessageStore
+        + TurnStore
+        + ProviderConfigStore
+        + ContextStore
+        + ToolStore
+        + SettingsStore
+        + ToolExecutionStore
+        + McpServerStore
+{
+}

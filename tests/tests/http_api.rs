@@ -41,6 +41,7 @@ on_both_stores!(
     bad_input_gets_clear_errors,
     tokens_are_checked_like_api_gateway,
     messages_of_a_conversation,
+    usage_adds_up_to_the_stored_answers,
 );
 
 async fn conversation_crud(gateway: &GatewayProcess) {
@@ -298,6 +299,62 @@ async fn messages_of_a_conversation(gateway: &GatewayProcess) {
         .get(&format!("/api/conversations/{id}/messages?cursor=%%%"))
         .await;
     assert_error(status, &body, 400, "invalid_cursor");
+}
+
+async fn usage_adds_up_to_the_stored_answers(gateway: &GatewayProcess) {
+    use bestchat_tests::chat::send_action;
+    use bestchat_tests::ws::WsClient;
+
+    let api = Api::new(gateway, "spender");
+    let (_, conversation) = api.post("/api/conversations", &json!({})).await;
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    let mut ws = WsClient::connect(gateway, "spender").await;
+    for (n, words) in ["one two three", "four five six seven"].iter().enumerate() {
+        ws.send(&send_action(&id, &format!("use-{n}"), words)).await;
+        ws.until(|e| e["type"] == "message.completed").await;
+    }
+    let (_, messages) = api.get(&format!("/api/conversations/{id}/messages")).await;
+    let answers: Vec<&Value> = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .collect();
+    let stored = |field: &str| -> i64 {
+        answers
+            .iter()
+            .map(|m| m["usage"][field].as_i64().unwrap_or(0))
+            .sum()
+    };
+    let (status, report) = api.get("/api/usage?group_by=model").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["items"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(report["items"][0]["key"], "echo/echo-1");
+    for field in ["input_tokens", "output_tokens", "cached_tokens"] {
+        assert_eq!(
+            report["total"][field].as_i64().unwrap(),
+            stored(field),
+            "{field}: {report}"
+        );
+        assert_eq!(report["items"][0][field], report["total"][field], "{field}");
+    }
+    assert_eq!(report["total"]["turns"], 2);
+    let (_, by_conversation) = api.get("/api/usage?group_by=conversation").await;
+    assert_eq!(by_conversation["items"][0]["key"], id.as_str());
+    // Another user spent nothing; a range before the turns holds nothing.
+    let (_, theirs) = Api::new(gateway, "saver").get("/api/usage").await;
+    assert_eq!(theirs["items"], json!([]));
+    assert_eq!(theirs["total"]["turns"], 0);
+    let (_, early) = api.get("/api/usage?to=2000-01-01T00:00:00Z").await;
+    assert_eq!(early["total"]["turns"], 0);
+    for bad in [
+        "group_by=week",
+        "from=yesterday",
+        "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+    ] {
+        let (status, body) = api.get(&format!("/api/usage?{bad}")).await;
+        assert_error(status, &body, 422, "validation_failed");
+    }
 }
 
 #[tokio::test]

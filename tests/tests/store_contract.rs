@@ -22,7 +22,7 @@ use bestchat_domain::tool::{
     DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ExecutionUsage, ToolExecution,
     UserTool, Verdict, module_key,
 };
-use bestchat_domain::usage::UsageLog;
+use bestchat_domain::usage::{UsageGroup, UsageLog, UsageQuery, UsageSums};
 use bestchat_store::{PgSettings, PgStore, SqliteStore};
 use bestchat_tests::TempDir;
 use bestchat_tests::postgres::TestDatabase;
@@ -97,6 +97,7 @@ contract!(
     auto_approval_settings_are_kept_per_user,
     a_steps_calls_are_stored_with_it_and_move_by_compare_and_set,
     mcp_servers_are_the_users_own_with_their_sealed_headers,
+    usage_is_summed_per_group_and_range,
 );
 
 /// Far enough ahead that nothing lapses during a test.
@@ -2068,4 +2069,194 @@ async fn mcp_servers_are_the_users_own_with_their_sealed_headers(store: &dyn Sto
         1,
         "his stays"
     );
+}
+
+/// Runs one turn of `c` to its end with a usage row for `provider/model` at `at`.
+async fn turn_with_usage(
+    store: &dyn Store,
+    c: &Conversation,
+    client_id: &str,
+    model: (&str, &str),
+    cost: Option<i64>,
+    at: Timestamp,
+) {
+    let (question, answer) = pair(c, client_id);
+    store
+        .start_turn(&question, &answer, later_by_an_hour(now()))
+        .await
+        .unwrap();
+    let lease = LeaseId::generate();
+    assert!(
+        store
+            .claim_turn(c.user_id, answer.id, lease, now(), later_by_an_hour(now()))
+            .await
+            .unwrap()
+    );
+    let done = Message {
+        status: MessageStatus::Complete,
+        finish_reason: Some(FinishReason::Stop),
+        ..answer.clone()
+    };
+    let log = UsageLog {
+        provider: ProviderId::parse(model.0).unwrap(),
+        model: ModelId::parse(model.1).unwrap(),
+        cost_micros: cost,
+        created_at: at,
+        ..usage_log(&answer)
+    };
+    assert!(
+        store
+            .finish_turn(
+                &done,
+                Some(&log),
+                Finisher::Lease(lease),
+                &StepRecords::default()
+            )
+            .await
+            .unwrap()
+    );
+}
+
+async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
+    let alice = user(store, "alice").await;
+    let bob = user(store, "bob").await;
+    // Noon UTC on 2026-11-0d.
+    let day = |d: i64| {
+        bestchat_domain::time::from_micros((1_793_534_400 + (d - 1) * 86_400) * 1_000_000).unwrap()
+    };
+    let sky = conversation(alice, "sky", now());
+    let sea = conversation(alice, "sea", now());
+    let other = conversation(bob, "bob's", now());
+    for c in [&sky, &sea, &other] {
+        store.create_conversation(c).await.unwrap();
+    }
+    turn_with_usage(
+        store,
+        &sky,
+        "u-1",
+        ("openai", "gpt-4o-mini"),
+        Some(5),
+        day(1),
+    )
+    .await;
+    turn_with_usage(store, &sky, "u-2", ("openai", "gpt-4o"), Some(40), day(2)).await;
+    turn_with_usage(store, &sea, "u-3", ("anthropic", "claude"), None, day(2)).await;
+    turn_with_usage(
+        store,
+        &other,
+        "u-4",
+        ("openai", "gpt-4o"),
+        Some(1000),
+        day(2),
+    )
+    .await;
+    let query = |group_by| UsageQuery {
+        from: None,
+        to: None,
+        group_by,
+    };
+    // Every usage_log row of the helper has 12 input, 4 output and 2 cached tokens.
+    let sums = |turns: i64, cost_micros| UsageSums {
+        turns,
+        input_tokens: 12 * turns,
+        output_tokens: 4 * turns,
+        cached_tokens: 2 * turns,
+        cost_micros,
+    };
+    let keys = |r: &bestchat_domain::usage::UsageReport| {
+        r.items
+            .iter()
+            .map(|i| (i.key.clone(), i.sums.clone()))
+            .collect::<Vec<_>>()
+    };
+
+    let by_provider = store
+        .usage(alice, &query(UsageGroup::Provider), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&by_provider),
+        vec![
+            ("openai".to_owned(), sums(2, 45)),
+            ("anthropic".to_owned(), sums(1, 0))
+        ],
+        "costliest first; an unknown price counts 0; bob's row is not alice's"
+    );
+    assert_eq!(by_provider.total, sums(3, 45));
+
+    let by_model = store
+        .usage(alice, &query(UsageGroup::Model), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&by_model),
+        vec![
+            ("openai/gpt-4o".to_owned(), sums(1, 40)),
+            ("openai/gpt-4o-mini".to_owned(), sums(1, 5)),
+            ("anthropic/claude".to_owned(), sums(1, 0)),
+        ]
+    );
+    let by_conversation = store
+        .usage(alice, &query(UsageGroup::Conversation), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&by_conversation),
+        vec![
+            (sky.id.to_string(), sums(2, 45)),
+            (sea.id.to_string(), sums(1, 0))
+        ]
+    );
+    let by_day = store
+        .usage(alice, &query(UsageGroup::Day), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&by_day),
+        vec![
+            ("2026-11-01".to_owned(), sums(1, 5)),
+            ("2026-11-02".to_owned(), sums(2, 40))
+        ],
+        "oldest day first"
+    );
+
+    // The range is [from, to); the total covers the range, not only the groups listed.
+    let second = UsageQuery {
+        from: Some(day(2)),
+        to: Some(day(3)),
+        group_by: UsageGroup::Model,
+    };
+    let report = store.usage(alice, &second, 1).await.unwrap();
+    assert_eq!(
+        keys(&report),
+        vec![("openai/gpt-4o".to_owned(), sums(1, 40))]
+    );
+    assert_eq!(report.total, sums(2, 40));
+    let before = UsageQuery {
+        to: Some(day(1)),
+        ..second
+    };
+    let empty = store.usage(alice, &before, 100).await.unwrap();
+    assert!(empty.items.is_empty());
+    assert_eq!(empty.total, UsageSums::default());
+
+    // A deleted conversation's spending stays, under `deleted`.
+    assert!(
+        store
+            .delete_conversation(alice, sky.id, &deletion(alice, sky.id))
+            .await
+            .unwrap()
+    );
+    let after = store
+        .usage(alice, &query(UsageGroup::Conversation), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&after),
+        vec![
+            ("deleted".to_owned(), sums(2, 45)),
+            (sea.id.to_string(), sums(1, 0))
+        ]
+    );
+    assert_eq!(after.total, sums(3, 45));
 }

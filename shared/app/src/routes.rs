@@ -7,6 +7,7 @@ use bestchat_domain::message::Message;
 use bestchat_domain::page::{Items, Page};
 use bestchat_domain::provider::{ModelInfo, PutProviderConfig};
 use bestchat_domain::tool::ToolExecution;
+use bestchat_domain::usage::UsageReport;
 use bestchat_tools::policy::AutoApproval;
 use schemars::generate::SchemaGenerator;
 use schemars::{JsonSchema, Schema};
@@ -66,6 +67,24 @@ const EXECUTIONS: &[Query] = &[
     },
     PAGED[0],
     PAGED[1],
+];
+
+const USAGE: &[Query] = &[
+    Query {
+        name: "from",
+        description: "RFC 3339; rows at or after it (open when absent)",
+        integer: false,
+    },
+    Query {
+        name: "to",
+        description: "RFC 3339; rows before it (open when absent)",
+        integer: false,
+    },
+    Query {
+        name: "group_by",
+        description: "day (UTC, the default), model, provider or conversation",
+        integer: false,
+    },
 ];
 
 /// One HTTP route, declared once: its function (the template's binary), its handler, and the
@@ -461,6 +480,16 @@ pub const OPERATIONS: &[Operation] = &[
         204,
         None,
     ),
+    op(
+        "usage-get",
+        api::usage::GET,
+        "GET",
+        "/api/usage",
+        "The caller's usage in tokens and money, grouped",
+        200,
+        Some(schema::<UsageReport>),
+    )
+    .with_query(USAGE),
 ];
 
 const CONVERSATION_LIST: &[Query] = &[

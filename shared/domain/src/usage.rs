@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::error::DomainError;
+
 use crate::ids::{ConversationId, MessageId, UserId};
 use crate::message::MessageStatus;
 use crate::model_ref::{ModelId, ProviderId};
@@ -29,4 +31,78 @@ pub struct UsageLog {
     /// Every attempt of the failover chain, as JSON.
     pub attempts: serde_json::Value,
     pub created_at: Timestamp,
+}
+
+/// Most groups one usage answer lists (a day a year is 366; the rest are ordered by cost).
+pub const USAGE_GROUPS_MAX: u32 = 1_000;
+
+/// What `GET /api/usage` groups the usage rows by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageGroup {
+    /// The UTC day, `YYYY-MM-DD`.
+    Day,
+    /// `provider/model`.
+    Model,
+    Provider,
+    /// The conversation's id (`deleted` for the rows of conversations deleted since).
+    Conversation,
+}
+
+impl UsageGroup {
+    pub const ALL: [Self; 4] = [Self::Day, Self::Model, Self::Provider, Self::Conversation];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Model => "model",
+            Self::Provider => "provider",
+            Self::Conversation => "conversation",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, DomainError> {
+        Self::ALL
+            .into_iter()
+            .find(|g| g.as_str() == raw)
+            .ok_or_else(|| {
+                DomainError::validation(
+                    "group_by must be one of day, model, provider, conversation",
+                )
+            })
+    }
+}
+
+/// Which usage rows a report covers: `[from, to)`, either end open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsageQuery {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub group_by: UsageGroup,
+}
+
+/// One group's (or all groups') calls, tokens and money.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct UsageSums {
+    /// Model calls (a tool loop's every step is one).
+    pub turns: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_tokens: i64,
+    /// Micro-dollars; calls whose price is unknown count 0.
+    pub cost_micros: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct UsageItem {
+    pub key: String,
+    #[serde(flatten)]
+    pub sums: UsageSums,
+}
+
+/// `GET /api/usage`: the groups, costliest first (by day: oldest first), and the total of every
+/// row in the range (not only the groups listed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct UsageReport {
+    pub items: Vec<UsageItem>,
+    pub total: UsageSums,
 }

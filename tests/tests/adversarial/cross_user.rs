@@ -380,6 +380,15 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                 assert_error(status, &body, 404, "tool_execution_not_found");
                 assert!(!leaks(&body, &alice));
             }
+            "GET /api/usage" => {
+                for group in ["day", "model", "provider", "conversation"] {
+                    let (status, body) = mallory.get(&format!("/api/usage?group_by={group}")).await;
+                    assert_eq!(status, StatusCode::OK, "{body}");
+                    assert_eq!(body["items"], json!([]), "{group}");
+                    assert_eq!(body["total"]["turns"], 0, "{group}");
+                    assert!(!leaks(&body, &alice));
+                }
+            }
             other => panic!(
                 "{other} has no entry in the cross-user matrix: say what another user's ids do there"
             ),

@@ -353,6 +353,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's usage in tokens and money, grouped */
+        get: operations["usage-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1037,6 +1054,53 @@ export interface components {
             input_tokens: number;
             /** Format: uint32 */
             output_tokens: number;
+        };
+        /** @description One group's (or all groups') calls, tokens and money. */
+        UsageItem: {
+            /** Format: int64 */
+            cached_tokens: number;
+            /**
+             * Format: int64
+             * @description Micro-dollars; calls whose price is unknown count 0.
+             */
+            cost_micros: number;
+            /** Format: int64 */
+            input_tokens: number;
+            key: string;
+            /** Format: int64 */
+            output_tokens: number;
+            /**
+             * Format: int64
+             * @description Model calls (a tool loop's every step is one).
+             */
+            turns: number;
+        };
+        /**
+         * @description `GET /api/usage`: the groups, costliest first (by day: oldest first), and the total of every
+         *     row in the range (not only the groups listed).
+         */
+        UsageReport: {
+            items: components["schemas"]["UsageItem"][];
+            total: components["schemas"]["UsageSums"];
+        };
+        /** @description One group's (or all groups') calls, tokens and money. */
+        UsageSums: {
+            /** Format: int64 */
+            cached_tokens: number;
+            /**
+             * Format: int64
+             * @description Micro-dollars; calls whose price is unknown count 0.
+             */
+            cost_micros: number;
+            /** Format: int64 */
+            input_tokens: number;
+            /** Format: int64 */
+            output_tokens: number;
+            /**
+             * Format: int64
+             * @description Model calls (a tool loop's every step is one).
+             */
+            turns: number;
         };
         /** @enum {string} */
         Verdict: "approve" | "deny";
@@ -2101,6 +2165,42 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "usage-get": {
+        parameters: {
+            query?: {
+                /** @description RFC 3339; rows at or after it (open when absent) */
+                from?: string;
+                /** @description RFC 3339; rows before it (open when absent) */
+                to?: string;
+                /** @description day (UTC, the default), model, provider or conversation */
+                group_by?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
             };
             /** @description an error: its code, status and public sentence */
             default: {

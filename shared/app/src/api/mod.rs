@@ -11,6 +11,7 @@ pub mod providers;
 pub mod settings;
 pub mod tool_executions;
 pub mod tools;
+pub mod usage;
 
 use std::future::Future;
 use std::pin::Pin;

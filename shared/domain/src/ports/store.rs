@@ -12,7 +12,7 @@ use crate::page::{CursorKey, Page, PageRequest};
 use crate::provider::ProviderConfig;
 use crate::time::Timestamp;
 use crate::tool::{ExecutionStatus, ToolExecution, UserTool};
-use crate::usage::UsageLog;
+use crate::usage::{UsageLog, UsageQuery, UsageReport};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -484,9 +484,22 @@ pub trait SettingsStore: Send + Sync {
     ) -> Result<(), StoreError>;
 }
 
+/// What the usage rows add up to, for the user.
+#[async_trait]
+pub trait UsageStore: Send + Sync {
+    /// The user's rows in the query's range, grouped; at most `max_groups` groups.
+    async fn usage(
+        &self,
+        user: UserId,
+        query: &UsageQuery,
+        max_groups: u32,
+    ) -> Result<UsageReport, StoreError>;
+}
+
 /// Everything the storage ports offer; handlers take the narrow trait they need.
 pub trait Store:
     UserStore
+    + UsageStore
     + ConversationStore
     + MessageStore
     + TurnStore
@@ -500,6 +513,7 @@ pub trait Store:
 }
 impl<T> Store for T where
     T: UserStore
+        + UsageStore
         + ConversationStore
         + MessageStore
         + TurnStore

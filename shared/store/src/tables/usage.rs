@@ -1,5 +1,7 @@
 //! Usage records, written inside the transaction of what they account for.
 
+use bestchat_domain::usage::{UsageGroup, UsageItem, UsageReport, UsageSums};
+
 use crate::sql::Sql;
 
 const INSERT: Sql = Sql::same(
@@ -9,16 +11,150 @@ const INSERT: Sql = Sql::same(
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
 );
 
+/// The user's rows in `[$2, $3)` (either end open) summed per `$inner` key, at most `$4`
+/// groups in `$order`, each row also carrying the sums of every group (a window over the groups,
+/// taken before the limit): one scan answers the groups and the total. `$outer` formats the key.
+macro_rules! grouped {
+    ($outer:literal, $inner:literal, $order:literal) => {
+        concat!(
+            "SELECT ",
+            $outer,
+            ", calls, input, output, cached, cost,
+                CAST(SUM(calls) OVER () AS bigint), CAST(SUM(input) OVER () AS bigint),
+                CAST(SUM(output) OVER () AS bigint), CAST(SUM(cached) OVER () AS bigint),
+                CAST(SUM(cost) OVER () AS bigint)
+            FROM (SELECT ",
+            $inner,
+            " AS key, count(*) AS calls,
+                    CAST(COALESCE(SUM(input_tokens), 0) AS bigint) AS input,
+                    CAST(COALESCE(SUM(output_tokens), 0) AS bigint) AS output,
+                    CAST(COALESCE(SUM(cached_tokens), 0) AS bigint) AS cached,
+                    CAST(COALESCE(SUM(cost_micros), 0) AS bigint) AS cost
+                FROM usage_logs WHERE user_id = $1
+                  AND ($2::timestamptz IS NULL OR created_at >= $2)
+                  AND ($3::timestamptz IS NULL OR created_at < $3)
+                GROUP BY 1) AS groups
+            ORDER BY ",
+            $order,
+            " LIMIT $4"
+        )
+    };
+}
+
+/// Grouped by the UTC day, each day formatted once (formatting every row was half the time of
+/// a heavy user's month); SQLite keeps times as microseconds since the epoch.
+const BY_DAY: Sql = Sql::differs(
+    grouped!(
+        "to_char(key AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        "date_trunc('day', created_at, 'UTC')",
+        "key"
+    ),
+    // Spelled for SQLite by hand: `grouped!` less its casts, `$N` as `?N`, the day by strftime.
+    "SELECT key, calls, input, output, cached, cost,
+        SUM(calls) OVER (), SUM(input) OVER (), SUM(output) OVER (), SUM(cached) OVER (),
+        SUM(cost) OVER ()
+    FROM (SELECT strftime('%Y-%m-%d', created_at / 1000000, 'unixepoch') AS key,
+            count(*) AS calls, COALESCE(SUM(input_tokens), 0) AS input,
+            COALESCE(SUM(output_tokens), 0) AS output, COALESCE(SUM(cached_tokens), 0) AS cached,
+            COALESCE(SUM(cost_micros), 0) AS cost
+        FROM usage_logs WHERE user_id = ?1
+          AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
+        GROUP BY 1) AS groups
+    ORDER BY key LIMIT ?4",
+);
+const BY_MODEL: Sql = Sql::same(grouped!(
+    "key",
+    "provider || '/' || model",
+    "cost DESC, key"
+));
+const BY_PROVIDER: Sql = Sql::same(grouped!("key", "provider", "cost DESC, key"));
+/// A deleted conversation's rows stay (their conversation set to NULL) and sum as `deleted`.
+const BY_CONVERSATION: Sql = Sql::same(grouped!(
+    "key",
+    "COALESCE(CAST(conversation_id AS text), 'deleted')",
+    "cost DESC, key"
+));
+
+fn statement(group: UsageGroup) -> Sql {
+    match group {
+        UsageGroup::Day => BY_DAY,
+        UsageGroup::Model => BY_MODEL,
+        UsageGroup::Provider => BY_PROVIDER,
+        UsageGroup::Conversation => BY_CONVERSATION,
+    }
+}
+
+/// The groups, and the total every row carries (none when the range holds no row).
+fn report(rows: Vec<(UsageItem, UsageSums)>) -> UsageReport {
+    let total = rows
+        .first()
+        .map(|(_, total)| total.clone())
+        .unwrap_or_default();
+    UsageReport {
+        items: rows.into_iter().map(|(item, _)| item).collect(),
+        total,
+    }
+}
+
 pub(crate) mod postgres {
     use super::*;
-    use bestchat_domain::ports::store::StoreError;
-    use bestchat_domain::usage::UsageLog;
+    use async_trait::async_trait;
+    use bestchat_domain::ids::UserId;
+    use bestchat_domain::ports::store::{StoreError, UsageStore};
+    use bestchat_domain::usage::{UsageLog, UsageQuery};
     use deadpool_postgres::Transaction;
 
-    use crate::postgres::db_error;
+    use crate::postgres::{PgStore, db_error};
 
     pub(crate) fn int(n: u32) -> Result<i32, StoreError> {
         i32::try_from(n).map_err(|_| StoreError::Internal(format!("count {n} overflows")))
+    }
+
+    fn sums_at(row: &tokio_postgres::Row, at: usize) -> Result<UsageSums, StoreError> {
+        Ok(UsageSums {
+            turns: row.try_get(at).map_err(db_error)?,
+            input_tokens: row.try_get(at + 1).map_err(db_error)?,
+            output_tokens: row.try_get(at + 2).map_err(db_error)?,
+            cached_tokens: row.try_get(at + 3).map_err(db_error)?,
+            cost_micros: row.try_get(at + 4).map_err(db_error)?,
+        })
+    }
+
+    fn item(row: &tokio_postgres::Row) -> Result<(UsageItem, UsageSums), StoreError> {
+        let item = UsageItem {
+            key: row.try_get(0).map_err(db_error)?,
+            sums: sums_at(row, 1)?,
+        };
+        Ok((item, sums_at(row, 6)?))
+    }
+
+    #[async_trait]
+    impl UsageStore for PgStore {
+        async fn usage(
+            &self,
+            user: UserId,
+            query: &UsageQuery,
+            max_groups: u32,
+        ) -> Result<UsageReport, StoreError> {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(statement(query.group_by).postgres())
+                .await
+                .map_err(db_error)?;
+            let rows = client
+                .query(
+                    &stmt,
+                    &[
+                        user.as_uuid(),
+                        &query.from,
+                        &query.to,
+                        &i64::from(max_groups),
+                    ],
+                )
+                .await
+                .map_err(db_error)?;
+            Ok(report(rows.iter().map(item).collect::<Result<_, _>>()?))
+        }
     }
 
     pub(crate) async fn append(tx: &Transaction<'_>, u: &UsageLog) -> Result<(), StoreError> {
@@ -55,12 +191,59 @@ pub(crate) mod postgres {
 #[cfg(feature = "sqlite")]
 pub(crate) mod sqlite {
     use super::*;
-    use bestchat_domain::ports::store::StoreError;
+    use async_trait::async_trait;
+    use bestchat_domain::ids::UserId;
+    use bestchat_domain::ports::store::{StoreError, UsageStore};
     use bestchat_domain::time::to_micros;
-    use bestchat_domain::usage::UsageLog;
-    use rusqlite::{Transaction, params};
+    use bestchat_domain::usage::{UsageLog, UsageQuery};
+    use rusqlite::{Row, Transaction, params};
 
-    use crate::sqlite::db_error;
+    use crate::sqlite::{SqliteStore, db_error};
+
+    fn sums_at(row: &Row<'_>, at: usize) -> rusqlite::Result<UsageSums> {
+        Ok(UsageSums {
+            turns: row.get(at)?,
+            input_tokens: row.get(at + 1)?,
+            output_tokens: row.get(at + 2)?,
+            cached_tokens: row.get(at + 3)?,
+            cost_micros: row.get(at + 4)?,
+        })
+    }
+
+    fn item(row: &Row<'_>) -> rusqlite::Result<(UsageItem, UsageSums)> {
+        let item = UsageItem {
+            key: row.get(0)?,
+            sums: sums_at(row, 1)?,
+        };
+        Ok((item, sums_at(row, 6)?))
+    }
+
+    #[async_trait]
+    impl UsageStore for SqliteStore {
+        async fn usage(
+            &self,
+            user: UserId,
+            query: &UsageQuery,
+            max_groups: u32,
+        ) -> Result<UsageReport, StoreError> {
+            let query = *query;
+            self.call(move |conn| {
+                let (user, from, to) = (
+                    user.to_string(),
+                    query.from.map(to_micros),
+                    query.to.map(to_micros),
+                );
+                let rows = conn
+                    .prepare_cached(&statement(query.group_by).sqlite())
+                    .map_err(db_error)?
+                    .query_map(params![user, from, to, i64::from(max_groups)], item)
+                    .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+                    .map_err(db_error)?;
+                Ok(report(rows))
+            })
+            .await
+        }
+    }
 
     pub(crate) fn append(tx: &Transaction<'_>, u: &UsageLog) -> Result<(), StoreError> {
         tx.prepare_cached(&INSERT.sqlite())

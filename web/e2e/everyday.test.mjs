@@ -155,8 +155,9 @@ describe("every screen is accessible", () => {
       await p.getByRole("button", { name: "Settings", exact: true }).click();
       await p.getByRole("dialog", { name: "Settings" }).waitFor();
       await axe(p, `settings, ${label}`);
-      for (const tab of ["Auto-approval", "Tools", "MCP servers"]) {
+      for (const tab of ["Auto-approval", "Tools", "MCP servers", "Usage"]) {
         await p.getByRole("tab", { name: tab }).click();
+        if (tab === "Usage") await p.locator(".usage").getByText(/calls?,|Nothing used yet/).first().waitFor();
         await axe(p, `settings ${tab}, ${label}`);
       }
       await p.keyboard.press("Escape");

@@ -21,7 +21,11 @@ import type {
   ToolExecution,
   ToolView,
   UpdateConversation,
+  UsageReport,
 } from "./types";
+
+/** What `GET /api/usage` groups by. */
+export type UsageGroup = "day" | "model" | "provider" | "conversation";
 
 /** Without one of the server's codes (the network failed, or a gateway answered in our
  * place), these statuses are worth another try; 0 stands for no answer at all. */
@@ -191,6 +195,9 @@ export class Api {
     return decision === "approve"
       ? this.call("post", "/api/tool-executions/{id}/approve", { id }, {})
       : this.call("post", "/api/tool-executions/{id}/deny", { id }, {});
+  }
+  usage(groupBy: UsageGroup): Promise<UsageReport> {
+    return this.call("get", "/api/usage", {}, undefined, { group_by: groupBy });
   }
   mcpServers(): Promise<{ items: ServerView[] }> {
     return this.call("get", "/api/mcp-servers");

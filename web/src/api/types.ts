@@ -37,3 +37,5 @@ export interface Paged<T> {
   items: T[];
   next_cursor?: string | null;
 }
+export type UsageReport = S["UsageReport"];
+export type UsageItem = S["UsageItem"];

@@ -3,13 +3,14 @@
 // API, so a change made here is what every screen shows.
 
 import { signal } from "@preact/signals";
-import type { Api } from "../api/client";
-import type { AutoApproval, PutProviderConfig, PutServer, ServerView, ToolView } from "../api/types";
+import type { Api, UsageGroup } from "../api/client";
+import type { AutoApproval, PutProviderConfig, PutServer, ServerView, ToolView, UsageReport } from "../api/types";
 
 export class SettingsStore {
   readonly rules = signal<AutoApproval | null>(null);
   readonly tools = signal<ToolView[]>([]);
   readonly servers = signal<ServerView[]>([]);
+  readonly usage = signal<UsageReport | null>(null);
 
   constructor(
     private readonly api: Api,
@@ -38,6 +39,11 @@ export class SettingsStore {
   async saveApproval(next: AutoApproval): Promise<void> {
     this.rules.value = next;
     this.rules.value = await this.api.putAutoApproval(next);
+  }
+
+  /** The caller's usage grouped as asked; the last answer stays shown while the next loads. */
+  async loadUsage(groupBy: UsageGroup): Promise<void> {
+    this.usage.value = await this.api.usage(groupBy);
   }
 
   async loadTools(): Promise<void> {

@@ -5,13 +5,15 @@ import type { AutoApproval, ModelInfo, ProviderView, PutProviderConfig, Risk, Ru
 import type { ChatApp } from "../stores/app";
 import { Dialog } from "./Dialog";
 import { sentence } from "./format";
+import { Usage } from "./Usage";
 
-type Tab = "providers" | "approval" | "tools" | "mcp";
+type Tab = "providers" | "approval" | "tools" | "mcp" | "usage";
 const TABS: [Tab, string][] = [
   ["providers", "Providers"],
   ["approval", "Auto-approval"],
   ["tools", "Tools"],
   ["mcp", "MCP servers"],
+  ["usage", "Usage"],
 ];
 const RISKS: Risk[] = ["read", "write", "network", "exec", "destructive"];
 const RULES: Rule[] = ["auto", "ask", "deny"];
@@ -96,6 +98,7 @@ export function Settings({ app, target, onClose }: { app: ChatApp; target?: Sett
         {tab.value === "approval" && <Approval app={app} />}
         {tab.value === "tools" && <Tools app={app} />}
         {tab.value === "mcp" && <McpServers app={app} />}
+        {tab.value === "usage" && <Usage app={app} />}
       </div>
     </Dialog>
   );

@@ -2219,6 +2219,16 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
         ],
         "oldest day first"
     );
+    let latest = store
+        .usage(alice, &query(UsageGroup::Day), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys(&latest),
+        vec![("2026-11-02".to_owned(), sums(2, 40))],
+        "the limit keeps the latest days"
+    );
+    assert_eq!(latest.total, sums(3, 45));
 
     // The range is [from, to); the total covers the range, not only the groups listed.
     let second = UsageQuery {

@@ -37,6 +37,22 @@ function fakeApi() {
 }
 
 describe("SettingsStore", () => {
+  it("keeps the usage of the grouping asked last, whatever answers first", async () => {
+    const answers: Record<string, (r: unknown) => void> = {};
+    const api = {
+      usage: (group: string) => new Promise((resolve) => (answers[group] = resolve)),
+    } as unknown as Api;
+    const store = new SettingsStore(api, async () => {});
+    const day = store.loadUsage("day");
+    const model = store.loadUsage("model");
+    answers.model!({ items: [{ key: "echo/echo-1" }], total: {} });
+    await model;
+    answers.day!({ items: [{ key: "2026-12-07" }], total: {} });
+    await day;
+    expect(store.usage.value?.group).toBe("model");
+    expect(store.usage.value?.report.items[0]?.key).toBe("echo/echo-1");
+  });
+
   it("shows what the server holds after each change", async () => {
     const { api, calls } = fakeApi();
     const store = new SettingsStore(api, async () => void calls.push("reloadProviders"));

@@ -10,7 +10,9 @@ export class SettingsStore {
   readonly rules = signal<AutoApproval | null>(null);
   readonly tools = signal<ToolView[]>([]);
   readonly servers = signal<ServerView[]>([]);
-  readonly usage = signal<UsageReport | null>(null);
+  /** The last usage asked for, with the grouping it answers (null while none has come). */
+  readonly usage = signal<{ group: UsageGroup; report: UsageReport } | null>(null);
+  private usageAsked = 0;
 
   constructor(
     private readonly api: Api,
@@ -41,9 +43,11 @@ export class SettingsStore {
     this.rules.value = await this.api.putAutoApproval(next);
   }
 
-  /** The caller's usage grouped as asked; the last answer stays shown while the next loads. */
+  /** The caller's usage grouped as asked; an answer to an earlier question is dropped. */
   async loadUsage(groupBy: UsageGroup): Promise<void> {
-    this.usage.value = await this.api.usage(groupBy);
+    const asked = ++this.usageAsked;
+    const report = await this.api.usage(groupBy);
+    if (asked === this.usageAsked) this.usage.value = { group: groupBy, report };
   }
 
   async loadTools(): Promise<void> {

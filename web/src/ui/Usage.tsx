@@ -30,16 +30,20 @@ const BAR = 22;
 export function Usage({ app }: { app: ChatApp }) {
   const group = useSignal<UsageGroup>("day");
   const status = useSignal("");
-  const report = app.settings.usage;
   useEffect(() => {
     status.value = "";
     app.settings.loadUsage(group.value).catch((e: Error) => (status.value = sentence(e.message)));
   }, [group.value]);
-  const items = report.value?.items ?? [];
-  const total = report.value?.total;
-  const shown = bars(items.slice(0, 31));
+  // Only an answer to the grouping shown now; until it comes (or when it failed) nothing else.
+  const answer = app.settings.usage.value;
+  const report = answer?.group === group.value && !status.value ? answer.report : undefined;
+  const loading = !report && !status.value;
+  const items = report?.items ?? [];
+  const total = report?.total;
+  // The latest month of days; the costliest groups otherwise.
+  const shown = bars(group.value === "day" ? items.slice(-31) : items.slice(0, 31));
   return (
-    <div class="stack usage">
+    <div class="stack usage" aria-busy={loading}>
       <label>
         Group{" "}
         <select value={group.value} onChange={(e) => (group.value = e.currentTarget.value as UsageGroup)}>
@@ -57,7 +61,8 @@ export function Usage({ app }: { app: ChatApp }) {
         </p>
       )}
       {status.value && <p role="alert">{status.value}</p>}
-      {items.length === 0 && !status.value && <p class="muted">Nothing used yet.</p>}
+      {loading && <p class="muted">Loading…</p>}
+      {report && items.length === 0 && <p class="muted">Nothing used yet.</p>}
       {shown.length > 0 && (
         <svg
           role="img"
@@ -67,7 +72,9 @@ export function Usage({ app }: { app: ChatApp }) {
           style={{ width: "100%", height: `${shown.length * 1.6}rem` }}
         >
           {shown.map((b, n) => (
-            <rect key={b.key} x="0" y={n * BAR + 3} width={Math.max(0.5, b.share * 100)} height={BAR - 6} class="usage-bar" />
+            <rect key={b.key} x="0" y={n * BAR + 3} width={Math.max(0.5, b.share * 100)} height={BAR - 6} class="usage-bar">
+              <title>{`${b.key}: ${b.label}`}</title>
+            </rect>
           ))}
         </svg>
       )}

@@ -41,13 +41,14 @@ macro_rules! grouped {
     };
 }
 
-/// Grouped by the UTC day, each day formatted once (formatting every row was half the time of
+/// Grouped by the UTC day, newest first so the limit keeps the latest (the answer lists them
+/// oldest first), each day formatted once (formatting every row was half the time of
 /// a heavy user's month); SQLite keeps times as microseconds since the epoch.
 const BY_DAY: Sql = Sql::differs(
     grouped!(
         "to_char(key AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
         "date_trunc('day', created_at, 'UTC')",
-        "key"
+        "key DESC"
     ),
     // Spelled for SQLite by hand: `grouped!` less its casts, `$N` as `?N`, the day by strftime.
     "SELECT key, calls, input, output, cached, cost,
@@ -60,7 +61,7 @@ const BY_DAY: Sql = Sql::differs(
         FROM usage_logs WHERE user_id = ?1
           AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
         GROUP BY 1) AS groups
-    ORDER BY key LIMIT ?4",
+    ORDER BY key DESC LIMIT ?4",
 );
 const BY_MODEL: Sql = Sql::same(grouped!(
     "key",
@@ -84,16 +85,18 @@ fn statement(group: UsageGroup) -> Sql {
     }
 }
 
-/// The groups, and the total every row carries (none when the range holds no row).
-fn report(rows: Vec<(UsageItem, UsageSums)>) -> UsageReport {
+/// The groups (days oldest first), and the total every row carries (none when the range holds
+/// no row).
+fn report(rows: Vec<(UsageItem, UsageSums)>, group: UsageGroup) -> UsageReport {
     let total = rows
         .first()
         .map(|(_, total)| total.clone())
         .unwrap_or_default();
-    UsageReport {
-        items: rows.into_iter().map(|(item, _)| item).collect(),
-        total,
+    let mut items: Vec<UsageItem> = rows.into_iter().map(|(item, _)| item).collect();
+    if group == UsageGroup::Day {
+        items.reverse();
     }
+    UsageReport { items, total }
 }
 
 pub(crate) mod postgres {
@@ -153,7 +156,10 @@ pub(crate) mod postgres {
                 )
                 .await
                 .map_err(db_error)?;
-            Ok(report(rows.iter().map(item).collect::<Result<_, _>>()?))
+            Ok(report(
+                rows.iter().map(item).collect::<Result<_, _>>()?,
+                query.group_by,
+            ))
         }
     }
 
@@ -239,7 +245,7 @@ pub(crate) mod sqlite {
                     .query_map(params![user, from, to, i64::from(max_groups)], item)
                     .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
                     .map_err(db_error)?;
-                Ok(report(rows))
+                Ok(report(rows, query.group_by))
             })
             .await
         }

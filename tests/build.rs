@@ -18,7 +18,10 @@ const ATTACKS: &[&str] = &[
 ];
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it was compiled: a build script's binary is reused
+    // across checkouts that share a target directory.
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let root = Path::new(&manifest_dir);
     let attacks = build_guest_workspace(&root.join("wasm"));
     let example = build_guest_workspace(&root.join("../examples/wasm-tool"));
     let mut modules: Vec<(&Path, &str)> = ATTACKS

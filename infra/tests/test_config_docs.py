@@ -7,7 +7,7 @@ import unittest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Set by the platform, not by an operator: Cargo for build scripts, Lambda for functions.
-PROVIDED = {"CARGO", "RUSTC", "OUT_DIR", "AWS_LAMBDA_FUNCTION_NAME"}
+PROVIDED = {"CARGO", "CARGO_MANIFEST_DIR", "RUSTC", "OUT_DIR", "AWS_LAMBDA_FUNCTION_NAME"}
 READ = re.compile(
     r'(?:env\.\w+|env::var(?:_os)?)\(\s*"([A-Z][A-Z0-9_]+)"'
     # A variable read through a named constant (`OPERATION_VARIABLE`).

@@ -7,7 +7,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+    // Read when the script runs, not when it was compiled: a build script's binary is reused
+    // across checkouts that share a target directory.
+    let root = Path::new(&std::env::var("CARGO_MANIFEST_DIR")?).join("../../migrations");
     println!("cargo:rerun-if-changed={}", root.display());
     println!("cargo:rerun-if-changed={}", root.join("sqlite").display());
     let mut names = Vec::new();

@@ -13,7 +13,10 @@ const BUILTINS: &[&str] = &[
 ];
 
 fn main() {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wasm");
+    // Read when the script runs, not when it was compiled: a build script's binary is reused
+    // across checkouts that share a target directory.
+    let workspace =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default()).join("../wasm");
     let wasm_dir = build_guest_workspace(&workspace);
     let modules: Vec<(&Path, &str)> = BUILTINS
         .iter()

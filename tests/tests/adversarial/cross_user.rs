@@ -381,6 +381,15 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                 assert!(!leaks(&body, &alice));
             }
             "GET /api/usage" => {
+                // Alice has spent something, so an empty answer to Mallory means refused, not
+                // nothing to show (her answers finish in the background; wait a bounded while).
+                let own = Api::new(gateway, ALICE);
+                let mut waited = 0;
+                while own.get("/api/usage").await.1["total"]["turns"].as_i64() < Some(1) {
+                    waited += 1;
+                    assert!(waited < 100, "Alice's usage never appeared");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
                 for group in ["day", "model", "provider", "conversation"] {
                     let (status, body) = mallory.get(&format!("/api/usage?group_by={group}")).await;
                     assert_eq!(status, StatusCode::OK, "{body}");

@@ -21,13 +21,17 @@ pub async fn decide(state: &AppState, event: &Value) -> Result<Value, Unauthoriz
         .and_then(Value::as_str)
         .unwrap_or("*");
     match authorize(state, token).await {
-        Ok(sub) => Ok(json!({
-            "principalId": sub,
+        Ok(authorized) => Ok(json!({
+            "principalId": authorized.sub,
             "policyDocument": {
                 "Version": "2012-10-17",
                 "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": method_arn}],
             },
-            "context": { "sub": sub },
+            // Context values must be strings: the groups go as a JSON array in one.
+            "context": {
+                "sub": authorized.sub,
+                "groups": serde_json::to_string(&authorized.groups).unwrap_or_default(),
+            },
         })),
         Err(reason) => {
             tracing::info!(reason = %reason, "connection refused");

@@ -37,16 +37,18 @@ pub async fn run() -> Result<(), Error> {
 /// The request as the handlers see it. The subject comes only from the claims API Gateway's
 /// JWT authorizer verified, never from headers or the body.
 pub fn api_request(event: Request) -> ApiRequest {
-    let (subject, request_id) = match event.request_context_ref() {
+    let (claims, request_id) = match event.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => (
             ctx.authorizer
                 .as_ref()
                 .and_then(|a| a.jwt.as_ref())
-                .and_then(|jwt| jwt.claims.get("sub").cloned()),
+                .map(|jwt| jwt.claims.clone())
+                .unwrap_or_default(),
             ctx.request_id.clone().unwrap_or_default(),
         ),
-        _ => (None, String::new()),
+        _ => (std::collections::HashMap::new(), String::new()),
     };
+    let subject = claims.get("sub").cloned();
     let path_params = event
         .path_parameters_ref()
         .map(|m| {
@@ -75,6 +77,7 @@ pub fn api_request(event: Request) -> ApiRequest {
             _ => Vec::new(),
         },
         subject,
+        claims,
         request_id,
     }
 }

@@ -35,6 +35,8 @@ struct Context {
 struct Authorizer {
     sub: Option<String>,
     principal_id: Option<String>,
+    /// A JSON array, as the authorizer put it in its context.
+    groups: Option<String>,
 }
 
 /// The request as the handlers see it; `None` for an event that is not a WebSocket event.
@@ -42,12 +44,18 @@ pub fn ws_request(event: Value) -> Option<WsRequest> {
     let event: Event = serde_json::from_value(event).ok()?;
     let ctx = event.request_context;
     let authorizer = ctx.authorizer;
+    let groups = authorizer
+        .as_ref()
+        .and_then(|a| a.groups.as_deref())
+        .map(bestchat_app::roles::parse_groups)
+        .unwrap_or_default();
     // Binary frames are not part of the API: a base64 body is not an action.
     let body = event.body.filter(|_| !event.is_base64_encoded);
     Some(WsRequest {
         route_key: ctx.route_key,
         connection_id: ConnectionId::parse(&ctx.connection_id).ok()?,
         subject: authorizer.and_then(|a| a.sub.or(a.principal_id)),
+        groups,
         body,
         request_id: ctx.request_id.unwrap_or_default(),
     })

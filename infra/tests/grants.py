@@ -48,7 +48,7 @@ NO_GRANT_TYPES = {
     "AWS::ApiGatewayV2::Stage", "AWS::ApiGatewayV2::RouteResponse", "AWS::ApiGatewayV2::IntegrationResponse",
     "AWS::Budgets::Budget", "AWS::CloudFormation::Stack", "AWS::CloudFront::Distribution",
     "AWS::CloudFront::ResponseHeadersPolicy", "AWS::CloudWatch::Alarm", "AWS::Cognito::UserPoolClient",
-    "AWS::Cognito::UserPoolDomain", "AWS::Cognito::UserPoolIdentityProvider",
+    "AWS::Cognito::UserPoolDomain", "AWS::Cognito::UserPoolGroup", "AWS::Cognito::UserPoolIdentityProvider",
     "AWS::DynamoDB::Table", "AWS::EC2::EIP", "AWS::EC2::FlowLog", "AWS::EC2::InternetGateway",
     "AWS::EC2::NatGateway", "AWS::EC2::Route", "AWS::EC2::RouteTable", "AWS::EC2::SecurityGroup",
     "AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::Subnet",

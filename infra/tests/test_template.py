@@ -132,8 +132,30 @@ class Secrets(ExpandedTemplate):
                 "McpServersPutFunction",
                 "ChatTurnFunction",
                 "SummarizeFunction",
+                # Stripe's keys, through Secrets Manager only (see below).
+                "BillingCheckoutFunction",
+                "BillingWebhookFunction",
             },
         )
+
+    def test_stripes_keys_are_read_by_the_billing_functions_only(self):
+        self.assertEqual(
+            self.holders("secretsmanager:GetSecretValue"),
+            {"BillingCheckoutFunction", "BillingWebhookFunction"},
+        )
+        for name in ("BillingCheckoutFunction", "BillingWebhookFunction"):
+            for action, resource in self.grants(name):
+                if action == "secretsmanager:GetSecretValue":
+                    self.assertIn("-stripe-??????", resource["Fn::Sub"])
+                if action == "kms:Decrypt":
+                    via = [
+                        s.get("Condition", {})
+                        for s in self.managed["StripeSecretsReadPolicy"]["Properties"][
+                            "PolicyDocument"
+                        ]["Statement"]
+                        if s["Action"] == "kms:Decrypt"
+                    ]
+                    self.assertIn("kms:ViaService", via[0]["StringEquals"])
 
     def test_keys_are_encrypted_only_where_they_are_stored(self):
         self.assertEqual(
@@ -149,10 +171,13 @@ class Secrets(ExpandedTemplate):
                     self.assertEqual(refs(resource), {"ApiKeysKey"}, f"{name}: {action}")
 
     def test_no_function_reads_a_secret(self):
-        # IAM authentication through RDS Proxy: only the proxy's role reads the master secret.
+        # IAM authentication through RDS Proxy: only the proxy's role reads the master secret;
+        # the billing functions read Stripe's keys (above), nothing else.
+        billing = {"BillingCheckoutFunction", "BillingWebhookFunction"}
         for name in self.functions:
             for action, _ in self.grants(name):
-                self.assertFalse(action.startswith("secretsmanager:"), f"{name}: {action}")
+                if name not in billing:
+                    self.assertFalse(action.startswith("secretsmanager:"), f"{name}: {action}")
         readers = {
             role
             for role, body in self.roles.items()
@@ -417,12 +442,16 @@ class Identity(ExpandedTemplate):
         self.assertEqual(ws["BESTCHAT_JWT_ISSUER"], jwt["Issuer"])
         self.assertIn("UserPool", refs(ws["BESTCHAT_JWKS_URL"]))
 
-    def test_every_route_but_health_and_the_contract_needs_a_token(self):
+    def test_every_route_but_health_the_contract_and_stripes_webhook_needs_a_token(self):
+        """Stripe signs its webhook instead (the handler checks Stripe-Signature)."""
         routes = of_type(self.template, "AWS::ApiGatewayV2::Route").values()
         http = [r["Properties"] for r in routes if refs(r["Properties"]["ApiId"]) == {"HttpApi"}]
         self.assertGreater(len(http), 25)
         open_routes = {r["RouteKey"] for r in http if r.get("AuthorizationType") != "JWT"}
-        self.assertEqual(open_routes, {"GET /api/health", "GET /api/openapi.json"})
+        self.assertEqual(
+            open_routes,
+            {"GET /api/health", "GET /api/openapi.json", "POST /api/billing/webhook"},
+        )
         for route in http:
             if route.get("AuthorizationType") == "JWT":
                 self.assertEqual(refs(route["AuthorizerId"]), {"HttpAuthorizer"}, route["RouteKey"])

@@ -95,6 +95,7 @@ fn command(data_dir: &Path, env: &[(&str, &str)]) -> Command {
         .env("BESTCHAT_RATE_WRITE_PER_MINUTE", "0")
         .env("BESTCHAT_RATE_TURN_PER_MINUTE", "0")
         .env("BESTCHAT_RATE_CONNECT_PER_MINUTE", "0")
+        .env("BESTCHAT_RATE_ADMIN_PER_MINUTE", "0")
         .env("RUST_LOG", "info");
     for (k, v) in env {
         command.env(k, v);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bestchat_cache::{MemoryCache, RedisCache, RedisSettings};
+use bestchat_domain::budget::{Ledger, Limit, Reservation, ReserveOutcome};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::ports::cache::Cache;
 use bestchat_domain::provider::Protocol;
@@ -47,6 +48,9 @@ contract!(
     deletes_are_idempotent,
     takes_count_per_key_and_refill,
     takes_are_exact_under_concurrency,
+    ledgers_hold_seed_and_settle,
+    holds_are_exact_under_concurrency,
+    ledgers_follow_the_model_under_any_interleaving,
 );
 
 const RATE: Rate = Rate {
@@ -94,6 +98,200 @@ async fn takes_are_exact_under_concurrency(cache: &dyn Cache) {
         allowed, 5,
         "exactly the quota passes, whatever the interleaving"
     );
+}
+
+const LEDGER_TTL: Duration = Duration::from_secs(60);
+
+fn limit(scope: &str, micros: i64) -> Limit {
+    Limit {
+        scope: scope.into(),
+        limit_micros: micros,
+    }
+}
+
+fn hold(id: &str, amount: i64, expires_at_ms: i64) -> Reservation {
+    Reservation {
+        id: id.into(),
+        amount_micros: amount,
+        expires_at_ms,
+    }
+}
+
+async fn ledgers_hold_seed_and_settle(cache: &dyn Cache) {
+    let key = "budget:a";
+    let limits = [limit("month:2026-12", 100), limit("credit", 50)];
+    let reserve = |id: &'static str, amount, at| {
+        let limits = limits.clone();
+        async move {
+            cache
+                .reserve(
+                    key,
+                    &limits,
+                    &hold(id, amount, NOW_MS + 1_000),
+                    at,
+                    LEDGER_TTL,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        reserve("a", 10, NOW_MS).await,
+        ReserveOutcome::Unseeded(vec!["month:2026-12".into(), "credit".into()])
+    );
+    cache
+        .seed(key, "month:2026-12", 20, LEDGER_TTL)
+        .await
+        .unwrap();
+    cache.seed(key, "credit", 30, LEDGER_TTL).await.unwrap();
+    cache.seed(key, "credit", 999, LEDGER_TTL).await.unwrap();
+    assert_eq!(reserve("a", 15, NOW_MS).await, ReserveOutcome::Reserved);
+    assert_eq!(
+        reserve("b", 6, NOW_MS).await,
+        ReserveOutcome::Refused {
+            scope: "credit".into(),
+            available_micros: 5
+        }
+    );
+    assert_eq!(
+        reserve("a", 20, NOW_MS).await,
+        ReserveOutcome::Reserved,
+        "the same id replaces its hold"
+    );
+    let ledger = cache.ledger(key).await.unwrap();
+    assert_eq!(ledger.reserved(NOW_MS), 20);
+    assert_eq!(ledger.spent["credit"], 30, "a seed never overwrites");
+    assert!(cache.settle(key, "a", 12, LEDGER_TTL).await.unwrap());
+    assert!(!cache.settle(key, "a", 12, LEDGER_TTL).await.unwrap());
+    let ledger = cache.ledger(key).await.unwrap();
+    assert_eq!(ledger.spent["month:2026-12"], 32);
+    assert_eq!(ledger.spent["credit"], 42);
+    assert_eq!(ledger.reserved(NOW_MS), 0);
+    // An expired hold frees its money; settling it late adds nothing.
+    assert_eq!(reserve("c", 8, NOW_MS).await, ReserveOutcome::Reserved);
+    assert!(matches!(
+        reserve("d", 1, NOW_MS + 999).await,
+        ReserveOutcome::Refused { .. }
+    ));
+    assert_eq!(
+        reserve("d", 8, NOW_MS + 1_000).await,
+        ReserveOutcome::Reserved
+    );
+    assert!(!cache.settle(key, "c", 8, LEDGER_TTL).await.unwrap());
+    // A new period's scope drops the old one's spending and asks for a seed.
+    let next = [limit("month:2027-01", 100)];
+    let outcome = cache
+        .reserve(
+            key,
+            &next,
+            &hold("e", 1, NOW_MS + 5_000),
+            NOW_MS,
+            LEDGER_TTL,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        ReserveOutcome::Unseeded(vec!["month:2027-01".into()])
+    );
+    assert!(
+        !cache
+            .ledger(key)
+            .await
+            .unwrap()
+            .spent
+            .contains_key("month:2026-12")
+    );
+    assert_eq!(
+        cache.ledger("budget:none").await.unwrap(),
+        Ledger::default()
+    );
+}
+
+async fn holds_are_exact_under_concurrency(cache: &dyn Cache) {
+    let key = "budget:burst";
+    let limits = [limit("day:2026-12-07", 100)];
+    cache
+        .seed(key, "day:2026-12-07", 0, LEDGER_TTL)
+        .await
+        .unwrap();
+    let ids: Vec<String> = (0..40).map(|i| format!("h{i}")).collect();
+    let holds = ids.iter().map(|id| {
+        let limits = &limits;
+        async move {
+            cache
+                .reserve(
+                    key,
+                    limits,
+                    &hold(id, 10, NOW_MS + 60_000),
+                    NOW_MS,
+                    LEDGER_TTL,
+                )
+                .await
+                .unwrap()
+        }
+    });
+    let outcomes = futures_util::future::join_all(holds).await;
+    let held = outcomes
+        .iter()
+        .filter(|o| **o == ReserveOutcome::Reserved)
+        .count();
+    assert_eq!(
+        held, 10,
+        "exactly what fits is held, whatever the interleaving"
+    );
+    assert_eq!(cache.ledger(key).await.unwrap().reserved(NOW_MS), 100);
+}
+
+/// Random reservations, settlements (never above their hold) and waits, the same on the cache
+/// and on the domain's ledger: every outcome agrees, and spent + reserved never passes a limit.
+async fn ledgers_follow_the_model_under_any_interleaving(cache: &dyn Cache) {
+    for seed in 1..=4u64 {
+        let key = format!("budget:model:{seed}");
+        let limits = [limit("month:2026-12", 500), limit("credit", 700)];
+        let mut model = Ledger::default();
+        for l in &limits {
+            cache.seed(&key, &l.scope, 0, LEDGER_TTL).await.unwrap();
+            model.seed(&l.scope, 0);
+        }
+        let mut state = seed;
+        let mut next = move |n: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        let mut now = NOW_MS;
+        for _ in 0..150 {
+            match next(3) {
+                0 => {
+                    let h = hold(
+                        &format!("h{}", next(6)),
+                        i64::try_from(next(200)).unwrap(),
+                        now + 1 + i64::try_from(next(40)).unwrap(),
+                    );
+                    let got = cache
+                        .reserve(&key, &limits, &h, now, LEDGER_TTL)
+                        .await
+                        .unwrap();
+                    assert_eq!(got, model.reserve(&limits, &h, now), "seed {seed}");
+                }
+                1 => {
+                    let id = format!("h{}", next(6));
+                    let held = model.holds.get(&id).map_or(0, |h| h.0);
+                    let cost = held * i64::try_from(next(101)).unwrap() / 100;
+                    let got = cache.settle(&key, &id, cost, LEDGER_TTL).await.unwrap();
+                    assert_eq!(got, model.settle(&id, cost), "seed {seed}");
+                }
+                _ => now += i64::try_from(next(20)).unwrap(),
+            }
+            let ledger = cache.ledger(&key).await.unwrap();
+            assert_eq!(ledger.spent, model.spent, "seed {seed}");
+            for l in &limits {
+                assert!(ledger.spent[&l.scope] + ledger.reserved(now) <= l.limit_micros);
+            }
+        }
+    }
 }
 
 const SHORT: Duration = Duration::from_millis(150);

@@ -98,6 +98,9 @@ contract!(
     a_steps_calls_are_stored_with_it_and_move_by_compare_and_set,
     mcp_servers_are_the_users_own_with_their_sealed_headers,
     usage_is_summed_per_group_and_range,
+    roles_follow_the_token,
+    budgets_keep_the_operators_part_and_the_users_cap_apart,
+    a_payment_is_credited_once,
 );
 
 /// Far enough ahead that nothing lapses during a test.
@@ -108,7 +111,7 @@ fn later_by_an_hour(at: Timestamp) -> Timestamp {
 async fn user(store: &dyn Store, name: &str) -> UserId {
     let subject = Subject::parse(name).unwrap();
     let id = UserId::from_subject(&subject);
-    store.ensure_user(id, &subject).await.unwrap();
+    store.ensure_user(id, &subject, &[]).await.unwrap();
     id
 }
 
@@ -2171,7 +2174,7 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
     };
 
     let by_provider = store
-        .usage(alice, &query(UsageGroup::Provider), 100)
+        .usage(Some(alice), &query(UsageGroup::Provider), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -2185,7 +2188,7 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
     assert_eq!(by_provider.total, sums(3, 45));
 
     let by_model = store
-        .usage(alice, &query(UsageGroup::Model), 100)
+        .usage(Some(alice), &query(UsageGroup::Model), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -2197,7 +2200,7 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
         ]
     );
     let by_conversation = store
-        .usage(alice, &query(UsageGroup::Conversation), 100)
+        .usage(Some(alice), &query(UsageGroup::Conversation), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -2208,7 +2211,7 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
         ]
     );
     let by_day = store
-        .usage(alice, &query(UsageGroup::Day), 100)
+        .usage(Some(alice), &query(UsageGroup::Day), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -2220,7 +2223,7 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
         "oldest day first"
     );
     let latest = store
-        .usage(alice, &query(UsageGroup::Day), 1)
+        .usage(Some(alice), &query(UsageGroup::Day), 1)
         .await
         .unwrap();
     assert_eq!(
@@ -2236,7 +2239,7 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
         to: Some(day(3)),
         group_by: UsageGroup::Model,
     };
-    let report = store.usage(alice, &second, 1).await.unwrap();
+    let report = store.usage(Some(alice), &second, 1).await.unwrap();
     assert_eq!(
         keys(&report),
         vec![("openai/gpt-4o".to_owned(), sums(1, 40))]
@@ -2246,7 +2249,7 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
         to: Some(day(1)),
         ..second
     };
-    let empty = store.usage(alice, &before, 100).await.unwrap();
+    let empty = store.usage(Some(alice), &before, 100).await.unwrap();
     assert!(empty.items.is_empty());
     assert_eq!(empty.total, UsageSums::default());
 
@@ -2258,7 +2261,7 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
             .unwrap()
     );
     let after = store
-        .usage(alice, &query(UsageGroup::Conversation), 100)
+        .usage(Some(alice), &query(UsageGroup::Conversation), 100)
         .await
         .unwrap();
     assert_eq!(
@@ -2269,4 +2272,193 @@ async fn usage_is_summed_per_group_and_range(store: &dyn Store) {
         ]
     );
     assert_eq!(after.total, sums(3, 45));
+}
+
+async fn roles_follow_the_token(store: &dyn Store) {
+    let subject = Subject::parse("dev:carol").unwrap();
+    let carol = UserId::from_subject(&subject);
+    assert_eq!(store.roles(carol).await.unwrap(), None, "never seen");
+    let staff = vec!["staff".to_owned()];
+    store.ensure_user(carol, &subject, &staff).await.unwrap();
+    assert_eq!(store.roles(carol).await.unwrap(), Some(staff));
+    let admin = vec!["admin".to_owned(), "staff".to_owned()];
+    store.ensure_user(carol, &subject, &admin).await.unwrap();
+    assert_eq!(store.roles(carol).await.unwrap(), Some(admin));
+    store.ensure_user(carol, &subject, &[]).await.unwrap();
+    assert_eq!(store.roles(carol).await.unwrap(), Some(Vec::new()));
+}
+
+async fn budgets_keep_the_operators_part_and_the_users_cap_apart(store: &dyn Store) {
+    use bestchat_domain::budget::Period;
+    use bestchat_domain::ports::store::{BudgetRecord, PeriodStarts};
+    let alice = user(store, "alice").await;
+    let admin = user(store, "root").await;
+    assert_eq!(store.budget(alice).await.unwrap(), None);
+    store
+        .put_personal_limit(alice, Some(300), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.budget(alice).await.unwrap(),
+        Some(BudgetRecord {
+            operator_set: false,
+            limit_micros: None,
+            period: Period::Month,
+            personal_limit_micros: Some(300),
+        })
+    );
+    let entry = AuditEntry::of(
+        admin,
+        "admin.budget.put",
+        ("user", &alice.to_string()),
+        serde_json::json!({"limit_micros": 1000}),
+        now(),
+    );
+    store
+        .put_operator_budget(alice, Some(1000), Period::Day, now(), &entry)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.budget(alice).await.unwrap(),
+        Some(BudgetRecord {
+            operator_set: true,
+            limit_micros: Some(1000),
+            period: Period::Day,
+            personal_limit_micros: Some(300),
+        }),
+        "the admin's change leaves the user's cap"
+    );
+
+    // Spending: yesterday's 5 and today's 40 count for the day; everything counts ever.
+    let c = conversation(alice, "c", now());
+    store.create_conversation(&c).await.unwrap();
+    let today = Period::Day.start(now());
+    let yesterday = plus_micros(today, -3_600_000_000);
+    turn_with_usage(store, &c, "s-1", ("openai", "gpt-4o"), Some(5), yesterday).await;
+    turn_with_usage(store, &c, "s-2", ("openai", "gpt-4o"), Some(40), now()).await;
+    turn_with_usage(store, &c, "s-3", ("openai", "gpt-4o"), None, now()).await;
+    assert_eq!(store.spent_since(alice, Some(today)).await.unwrap(), 40);
+    assert_eq!(store.spent_since(alice, None).await.unwrap(), 45);
+
+    let starts = PeriodStarts {
+        day: today,
+        month: Period::Month.start(now()),
+    };
+    let first = store
+        .users_page(None, 1, Period::Month, starts)
+        .await
+        .unwrap();
+    let second = store
+        .users_page(Some(first[0].id), 10, Period::Month, starts)
+        .await
+        .unwrap();
+    let all: Vec<_> = first.iter().chain(second.iter()).collect();
+    assert_eq!(all.len(), 2, "two users, paged by id");
+    assert!(first[0].id < second[0].id);
+    let listed = all.iter().find(|u| u.id == alice).unwrap();
+    assert_eq!(listed.subject, "alice");
+    assert_eq!(
+        listed.spent_micros, 40,
+        "her period is the day the admin set"
+    );
+    assert_eq!(listed.budget.unwrap().limit_micros, Some(1000));
+    let root = all.iter().find(|u| u.id == admin).unwrap();
+    assert_eq!((root.budget, root.spent_micros), (None, 0));
+
+    // An admin's report covers every user and groups by user.
+    let bob = user(store, "bob").await;
+    let b = conversation(bob, "b", now());
+    store.create_conversation(&b).await.unwrap();
+    turn_with_usage(store, &b, "b-1", ("openai", "gpt-4o"), Some(7), now()).await;
+    let everyone = store
+        .usage(
+            None,
+            &UsageQuery {
+                from: None,
+                to: None,
+                group_by: UsageGroup::User,
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    let keys: Vec<_> = everyone
+        .items
+        .iter()
+        .map(|i| (i.key.clone(), i.sums.cost_micros))
+        .collect();
+    assert_eq!(keys, vec![(alice.to_string(), 45), (bob.to_string(), 7)]);
+    assert_eq!(everyone.total.turns, 4);
+    let by_day = store
+        .usage(
+            None,
+            &UsageQuery {
+                from: Some(today),
+                to: None,
+                group_by: UsageGroup::Day,
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_day.total.cost_micros, 47);
+}
+
+async fn a_payment_is_credited_once(store: &dyn Store) {
+    use bestchat_domain::ports::store::{Payment, PaymentStatus};
+    let alice = user(store, "alice").await;
+    let payment = |id: &str, amount| Payment {
+        id: id.to_owned(),
+        user_id: alice,
+        amount_micros: amount,
+        status: PaymentStatus::Pending,
+        created_at: now(),
+    };
+    store
+        .add_payment(&payment("cs_1", 5_000_000))
+        .await
+        .unwrap();
+    store
+        .add_payment(&payment("cs_2", 7_000_000))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_payment(&payment("cs_1", 1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.credits(alice).await.unwrap(),
+        0,
+        "pending is not credit"
+    );
+    let paid = store.mark_paid("cs_1", now()).await.unwrap().unwrap();
+    assert_eq!((paid.user_id, paid.amount_micros), (alice, 5_000_000));
+    assert_eq!(paid.status, PaymentStatus::Paid);
+    assert_eq!(store.mark_paid("cs_1", now()).await.unwrap(), None);
+    assert_eq!(store.mark_paid("cs_unknown", now()).await.unwrap(), None);
+    assert_eq!(store.credits(alice).await.unwrap(), 5_000_000);
+    assert!(
+        store
+            .record_event("evt_1", "checkout.session.completed", now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_event("evt_1", "checkout.session.completed", now())
+            .await
+            .unwrap()
+    );
+    let listed = store.payments(alice, 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .any(|p| p.id == "cs_1" && p.status == PaymentStatus::Paid)
+    );
+    assert!(
+        listed
+            .iter()
+            .any(|p| p.id == "cs_2" && p.status == PaymentStatus::Pending)
+    );
 }

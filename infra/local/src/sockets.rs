@@ -82,6 +82,8 @@ fn new_connection_id() -> Option<ConnectionId> {
 struct Client {
     id: ConnectionId,
     sub: String,
+    /// The authorizer context's groups (a JSON array in a string).
+    groups: String,
     source_ip: String,
     user_agent: String,
 }
@@ -103,7 +105,7 @@ impl Client {
                 "domainName": "localhost",
                 "requestTimeEpoch": Utc::now().timestamp_millis(),
                 "identity": {"sourceIp": self.source_ip, "userAgent": self.user_agent},
-                "authorizer": {"principalId": self.sub, "sub": self.sub, "integrationLatency": 0},
+                "authorizer": {"principalId": self.sub, "sub": self.sub, "groups": self.groups, "integrationLatency": 0},
             },
             "body": body,
             "isBase64Encoded": false,
@@ -171,12 +173,18 @@ pub async fn upgrade(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let groups = policy
+        .pointer("/context/groups")
+        .and_then(Value::as_str)
+        .unwrap_or("[]")
+        .to_owned();
     let Some(id) = new_connection_id() else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     let client = Client {
         id,
         sub,
+        groups,
         source_ip: peer.ip().to_string(),
         user_agent,
     };

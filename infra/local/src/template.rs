@@ -17,6 +17,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../stacks/providers.yaml"),
     ),
     ("stacks/tools.yaml", include_str!("../../stacks/tools.yaml")),
+    ("stacks/money.yaml", include_str!("../../stacks/money.yaml")),
 ];
 
 /// One HTTP API route: `METHOD /path/{param}` served by a function.

@@ -21,6 +21,8 @@ pub struct ApiRequest {
     pub body: Vec<u8>,
     /// The `sub` claim the authorizer verified; `None` on routes without auth.
     pub subject: Option<String>,
+    /// Every claim the authorizer verified (the groups claim names the caller's roles).
+    pub claims: HashMap<String, String>,
     pub request_id: String,
 }
 

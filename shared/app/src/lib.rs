@@ -4,6 +4,8 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod billing;
+pub mod budget;
 pub mod config;
 pub mod conversations;
 pub mod decisions;
@@ -21,6 +23,7 @@ pub mod models;
 pub mod openapi;
 pub mod provider_configs;
 pub mod rate_limit;
+pub mod roles;
 pub mod routes;
 pub mod secrets;
 pub mod send;

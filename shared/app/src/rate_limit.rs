@@ -26,6 +26,8 @@ pub enum RateClass {
     Write,
     /// Starts a model turn (a send or a retry): the expensive class.
     Turn,
+    /// The admin routes.
+    Admin,
 }
 
 impl RateClass {
@@ -34,6 +36,7 @@ impl RateClass {
             Self::Read => "read",
             Self::Write => "write",
             Self::Turn => "turn",
+            Self::Admin => "admin",
         }
     }
 }
@@ -51,6 +54,8 @@ pub struct RateLimits {
     pub write: u32,
     #[serde(rename = "BESTCHAT_RATE_TURN_PER_MINUTE")]
     pub turn: u32,
+    #[serde(rename = "BESTCHAT_RATE_ADMIN_PER_MINUTE")]
+    pub admin: u32,
     /// New WebSocket connections one user may open per minute.
     #[serde(rename = "BESTCHAT_RATE_CONNECT_PER_MINUTE")]
     pub connect: u32,
@@ -62,6 +67,7 @@ impl Default for RateLimits {
             read: 600,
             write: 120,
             turn: 20,
+            admin: 120,
             connect: 30,
         }
     }
@@ -94,6 +100,7 @@ impl RateLimits {
             Limited::Class(RateClass::Read) => self.read,
             Limited::Class(RateClass::Write) => self.write,
             Limited::Class(RateClass::Turn) => self.turn,
+            Limited::Class(RateClass::Admin) => self.admin,
             Limited::Connect => self.connect,
         }
     }
@@ -282,6 +289,8 @@ mod tests {
         }
     }
 
+    use bestchat_domain::budget::{Ledger, Limit, Reservation, ReserveOutcome};
+
     struct Down;
 
     #[async_trait]
@@ -302,6 +311,25 @@ mod tests {
             Err(CacheError("down".into()))
         }
         async fn take(&self, _: &str, _: &Rate, _: i64) -> Result<RateDecision, CacheError> {
+            Err(CacheError("down".into()))
+        }
+        async fn reserve(
+            &self,
+            _: &str,
+            _: &[Limit],
+            _: &Reservation,
+            _: i64,
+            _: Duration,
+        ) -> Result<ReserveOutcome, CacheError> {
+            Err(CacheError("down".into()))
+        }
+        async fn seed(&self, _: &str, _: &str, _: i64, _: Duration) -> Result<(), CacheError> {
+            Err(CacheError("down".into()))
+        }
+        async fn settle(&self, _: &str, _: &str, _: i64, _: Duration) -> Result<bool, CacheError> {
+            Err(CacheError("down".into()))
+        }
+        async fn ledger(&self, _: &str) -> Result<Ledger, CacheError> {
             Err(CacheError("down".into()))
         }
     }

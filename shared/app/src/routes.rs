@@ -14,9 +14,13 @@ use schemars::{JsonSchema, Schema};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::api::admin::{AdminUser, OperatorBudget};
+use crate::api::billing::{Billing, CheckoutRequest, CheckoutStarted};
+use crate::api::budget::PersonalLimit;
 use crate::api::health::Health;
 use crate::api::messages::Retried;
 use crate::api::{self, Handler};
+use crate::budget::BudgetView;
 use crate::config::Uses;
 use crate::http::Empty;
 use crate::mcp::servers::{PutServer, ServerView};
@@ -193,6 +197,12 @@ impl Operation {
 
     const fn starts_turns(mut self) -> Self {
         self.class = RateClass::Turn;
+        self
+    }
+
+    /// An admin route: its own rate class (the handler refuses non-admins).
+    const fn admin(mut self) -> Self {
+        self.class = RateClass::Admin;
         self
     }
 }
@@ -490,6 +500,97 @@ pub const OPERATIONS: &[Operation] = &[
         Some(schema::<UsageReport>),
     )
     .with_query(USAGE),
+    op(
+        "budget-get",
+        api::budget::GET,
+        "GET",
+        "/api/budget",
+        "The caller's spending limit, spent and held money, and own cap",
+        200,
+        Some(schema::<BudgetView>),
+    ),
+    op(
+        "budget-put",
+        api::budget::PUT,
+        "PUT",
+        "/api/budget",
+        "Set or clear the caller's own cap (it only lowers the operator's limit)",
+        200,
+        Some(schema::<BudgetView>),
+    )
+    .with_body::<PersonalLimit>(examples::personal_limit),
+    op(
+        "admin-users-list",
+        api::admin::USERS,
+        "GET",
+        "/api/admin/users",
+        "Users with what they spent and may spend (admins only)",
+        200,
+        Some(schema::<Page<AdminUser>>),
+    )
+    .with_query(PAGED)
+    .admin(),
+    op(
+        "admin-users-budget-put",
+        api::admin::PUT_BUDGET,
+        "PUT",
+        "/api/admin/users/{id}/budget",
+        "Set a user's spending limit and period (admins only)",
+        200,
+        Some(schema::<BudgetView>),
+    )
+    .with_body::<OperatorBudget>(examples::operator_budget)
+    .admin(),
+    op(
+        "admin-usage-get",
+        api::admin::USAGE,
+        "GET",
+        "/api/admin/usage",
+        "Every user's usage, grouped (also by user; admins only)",
+        200,
+        Some(schema::<UsageReport>),
+    )
+    .with_query(ADMIN_USAGE)
+    .admin(),
+    op(
+        "billing-checkout",
+        api::billing::CHECKOUT,
+        "POST",
+        "/api/billing/checkout",
+        "Start a Stripe Checkout for prepaid credit",
+        200,
+        Some(schema::<CheckoutStarted>),
+    )
+    .with_body::<CheckoutRequest>(examples::checkout),
+    op(
+        "billing-webhook",
+        api::billing::WEBHOOK,
+        "POST",
+        "/api/billing/webhook",
+        "Stripe's events (signed with Stripe-Signature; no token)",
+        200,
+        None,
+    )
+    .public(),
+    op(
+        "billing-get",
+        api::billing::GET,
+        "GET",
+        "/api/billing",
+        "The caller's prepaid balance and payments",
+        200,
+        Some(schema::<Billing>),
+    ),
+];
+
+const ADMIN_USAGE: &[Query] = &[
+    USAGE[0],
+    USAGE[1],
+    Query {
+        name: "group_by",
+        description: "day (UTC, the default), model, provider, conversation or user",
+        integer: false,
+    },
 ];
 
 const CONVERSATION_LIST: &[Query] = &[
@@ -524,6 +625,18 @@ mod examples {
 
     pub fn empty() -> Value {
         json!({})
+    }
+
+    pub fn personal_limit() -> Value {
+        json!({"personal_limit_micros": 5_000_000})
+    }
+
+    pub fn operator_budget() -> Value {
+        json!({"limit_micros": 20_000_000, "period": "month"})
+    }
+
+    pub fn checkout() -> Value {
+        json!({"amount_micros": 10_000_000})
     }
 
     pub fn provider_config() -> Value {

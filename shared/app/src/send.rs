@@ -17,6 +17,7 @@ use bestchat_domain::wire::ServerEvent;
 use bestchat_domain::{DomainError, ErrorCode};
 use serde::{Deserialize, Serialize};
 
+use crate::budget::Budgets;
 use crate::devices::Devices;
 use crate::error::AppError;
 use crate::jobs::CHAT_TURN;
@@ -92,6 +93,8 @@ pub struct SendPorts<'a> {
     pub devices: Devices,
     pub invoker: &'a dyn Invoker,
     pub turn_start_timeout: Duration,
+    /// A user whose limit is used up is refused before a turn starts.
+    pub budgets: Budgets<'a>,
 }
 
 /// `subscriber`, the connection that sent the message, is subscribed to the conversation before
@@ -109,6 +112,7 @@ pub async fn send(
         .get_conversation(user, conversation_id)
         .await?
         .ok_or_else(DomainError::conversation_not_found)?;
+    ports.budgets.check(user).await??;
     let at = now();
     let model = input
         .model
@@ -184,6 +188,7 @@ pub async fn retry(
         .await?
         .filter(|m| m.conversation_id == conversation_id && m.role == Role::Assistant)
         .ok_or_else(DomainError::message_not_found)?;
+    ports.budgets.check(user).await??;
     let at = now();
     let claim_by = after(at, ports.turn_start_timeout);
     let Some(pending) = ports

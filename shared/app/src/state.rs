@@ -74,6 +74,8 @@ pub struct AppState {
     tools: std::sync::OnceLock<Result<ToolRuntime, crate::tools::ToolStartError>>,
     blobs: std::sync::OnceLock<Arc<dyn BlobStore>>,
     mcp: std::sync::OnceLock<Result<bestchat_mcp::McpClient, bestchat_mcp::McpError>>,
+    /// Stripe's secrets, read on first use (from Secrets Manager in AWS).
+    stripe_keys: tokio::sync::OnceCell<crate::billing::StripeKeys>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +283,7 @@ impl AppState {
                 tools: std::sync::OnceLock::new(),
                 blobs: std::sync::OnceLock::new(),
                 mcp: std::sync::OnceLock::new(),
+                stripe_keys: tokio::sync::OnceCell::new(),
             }
         }))
     }
@@ -321,6 +324,26 @@ impl AppState {
             devices: self.devices(),
             invoker: self.invoker.as_ref(),
             turn_start_timeout: self.config.turn_start_timeout,
+            budgets: self.budgets(),
+        }
+    }
+
+    /// Stripe's secrets, read once per process.
+    pub async fn stripe_keys(&self) -> Result<crate::billing::StripeKeys, AppError> {
+        self.stripe_keys
+            .get_or_try_init(|| self.config.billing.keys())
+            .await
+            .cloned()
+    }
+
+    /// The budgets' rows, payments and ledgers, and their settings.
+    pub fn budgets(&self) -> crate::budget::Budgets<'_> {
+        crate::budget::Budgets {
+            store: self.store(),
+            billing: self.store(),
+            cache: self.cache.as_ref(),
+            settings: &self.config.budgets,
+            billing_on: self.config.billing.on,
         }
     }
 
@@ -376,6 +399,9 @@ impl AppState {
             tools_config: &self.config.tools,
             mcp_timeout: self.config.mcp.timeout,
             turn_start_timeout: self.config.turn_start_timeout,
+            budgets: self.budgets(),
+            users: self.store(),
+            role_ceilings: &self.config.role_tool_ceilings,
         }
     }
 

@@ -75,7 +75,7 @@ mod embedded {
         let user = UserId::from_subject(&subject);
         state
             .store()
-            .ensure_user(user, &subject)
+            .ensure_user(user, &subject, &[])
             .await
             .expect("user");
         let conversation = CreateConversation {

@@ -26,6 +26,8 @@ pub struct WsRequest {
     pub connection_id: ConnectionId,
     /// The `sub` the `$connect` authorizer verified; API Gateway repeats it on every event.
     pub subject: Option<String>,
+    /// The groups the token named at `$connect` (the authorizer's context repeats them).
+    pub groups: Vec<String>,
     pub body: Option<String>,
     pub request_id: String,
 }
@@ -52,11 +54,43 @@ pub const WS_FUNCTIONS: &[WsFunction] = &[
     },
 ];
 
-/// The `$connect` authorizer's decision: the token's subject, or why it is refused.
-pub async fn authorize(state: &AppState, token: Option<&str>) -> Result<String, AuthError> {
+/// Whom the `$connect` authorizer let in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    pub sub: String,
+    /// The token's groups claim (`BESTCHAT_ROLES_CLAIM`).
+    pub groups: Vec<String>,
+}
+
+/// The `$connect` authorizer's decision: the token's subject and groups, or why it is refused.
+pub async fn authorize(state: &AppState, token: Option<&str>) -> Result<Authorized, AuthError> {
     let verifier = state.auth.as_ref().ok_or(AuthError::NotConfigured)?;
     let claims = verifier.verify(token).await?;
-    claims.get("sub").cloned().ok_or(AuthError::NoSubject)
+    let groups = claims
+        .get(&state.config.access.roles_claim)
+        .map(|raw| crate::roles::parse_groups(raw))
+        .unwrap_or_default();
+    let sub = claims.get("sub").cloned().ok_or(AuthError::NoSubject)?;
+    Ok(Authorized { sub, groups })
+}
+
+/// Records the roles the connection's token names before a turn starts: the turn reads them
+/// to apply the roles' tool permissions. A failure is logged (the stored roles stand).
+async fn record_roles(state: &AppState, request: &WsRequest, user: UserId) {
+    let Some(subject) = request
+        .subject
+        .as_deref()
+        .and_then(|s| Subject::parse(s).ok())
+    else {
+        return;
+    };
+    let roles = state
+        .config
+        .access
+        .roles_of(subject.as_str(), &request.groups);
+    if let Err(e) = state.store().ensure_user(user, &subject, &roles).await {
+        tracing::warn!(%user, error = %e, "cannot record the user's roles");
+    }
 }
 
 fn user_of(request: &WsRequest) -> Option<UserId> {
@@ -197,6 +231,9 @@ async fn message(state: &AppState, request: WsRequest) -> u16 {
             .send_to(&connection, &refusal_event(&refused, &request.request_id))
             .await;
         return 200;
+    }
+    if matches!(action, ClientAction::SendMessage { .. }) {
+        record_roles(state, &request, user).await;
     }
     if let Err(e) = act(state, user, &connection, action).await {
         let public = e.to_public(&request.request_id);

@@ -2,6 +2,7 @@
 //! laptop, one process).
 
 mod file_buffer;
+mod ledger;
 mod memory;
 mod redis;
 mod stream_buffer;
@@ -40,11 +41,15 @@ fn assert_runs_on_a_cluster(script: &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::{assert_runs_on_a_cluster, redis, stream_buffer};
+    use super::{assert_runs_on_a_cluster, ledger, redis, stream_buffer};
 
     #[test]
     fn every_script_runs_on_elasticache_serverless() {
         assert_runs_on_a_cluster(redis::ADD);
+        assert_runs_on_a_cluster(redis::TAKE);
+        for script in [ledger::RESERVE, ledger::SEED, ledger::SETTLE, ledger::READ] {
+            assert_runs_on_a_cluster(script);
+        }
         assert_runs_on_a_cluster(stream_buffer::APPEND);
     }
 

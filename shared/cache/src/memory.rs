@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bestchat_domain::budget::{Ledger, Limit, Reservation, ReserveOutcome};
 use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::rate::{Rate, RateDecision, gcra};
 
@@ -27,6 +28,25 @@ impl MemoryCache {
         Self::default()
     }
 
+    /// Changes the ledger at `key` under the lock, keeping it `ttl` longer when `f` says it
+    /// changed it.
+    fn with_ledger<T>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        f: impl FnOnce(&mut Ledger) -> (T, bool),
+    ) -> Result<T, CacheError> {
+        self.with(|map, now| {
+            let mut ledger = read_ledger(map, key, now);
+            let (out, changed) = f(&mut ledger);
+            if changed {
+                let bytes = serde_json::to_vec(&ledger).unwrap_or_default();
+                insert(map, key, bytes, now + ttl, now);
+            }
+            out
+        })
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T,
@@ -44,6 +64,12 @@ fn live<'a>(map: &'a mut HashMap<String, Entry>, key: &str, now: Instant) -> Opt
         map.remove(key);
     }
     map.get_mut(key)
+}
+
+fn read_ledger(map: &mut HashMap<String, Entry>, key: &str, now: Instant) -> Ledger {
+    live(map, key, now)
+        .and_then(|e| serde_json::from_slice(&e.value).ok())
+        .unwrap_or_default()
 }
 
 fn insert(
@@ -132,5 +158,49 @@ impl Cache for MemoryCache {
             }
             decision
         })
+    }
+
+    async fn reserve(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        hold: &Reservation,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<ReserveOutcome, CacheError> {
+        self.with_ledger(key, ttl, |ledger| {
+            let outcome = ledger.reserve(limits, hold, now_ms);
+            (outcome, true)
+        })
+    }
+
+    async fn seed(
+        &self,
+        key: &str,
+        scope: &str,
+        spent_micros: i64,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        self.with_ledger(key, ttl, |ledger| {
+            ledger.seed(scope, spent_micros);
+            ((), true)
+        })
+    }
+
+    async fn settle(
+        &self,
+        key: &str,
+        id: &str,
+        cost_micros: i64,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        self.with_ledger(key, ttl, |ledger| {
+            let settled = ledger.settle(id, cost_micros);
+            (settled, settled)
+        })
+    }
+
+    async fn ledger(&self, key: &str) -> Result<Ledger, CacheError> {
+        self.with(|map, now| read_ledger(map, key, now))
     }
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bestchat_domain::budget::{Ledger, Limit, Reservation, ReserveOutcome};
 use bestchat_domain::ports::cache::{Cache, CacheError};
 use bestchat_domain::ports::credentials::ConnectionPassword;
 use bestchat_domain::rate::{Rate, RateDecision};
@@ -204,7 +205,7 @@ fn error(e: fred::error::Error) -> CacheError {
     CacheError(e.to_string())
 }
 
-fn millis(ttl: Duration) -> i64 {
+pub(crate) fn millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
@@ -290,5 +291,40 @@ impl Cache for RedisCache {
             },
             reset_after: ms(reset),
         })
+    }
+
+    async fn reserve(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        hold: &Reservation,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<ReserveOutcome, CacheError> {
+        crate::ledger::reserve(self, key, limits, hold, now_ms, ttl).await
+    }
+
+    async fn seed(
+        &self,
+        key: &str,
+        scope: &str,
+        spent_micros: i64,
+        ttl: Duration,
+    ) -> Result<(), CacheError> {
+        crate::ledger::seed(self, key, scope, spent_micros, ttl).await
+    }
+
+    async fn settle(
+        &self,
+        key: &str,
+        id: &str,
+        cost_micros: i64,
+        ttl: Duration,
+    ) -> Result<bool, CacheError> {
+        crate::ledger::settle(self, key, id, cost_micros, ttl).await
+    }
+
+    async fn ledger(&self, key: &str) -> Result<Ledger, CacheError> {
+        crate::ledger::read(self, key).await
     }
 }

@@ -49,6 +49,11 @@ error_codes! {
     InvalidJson => "invalid_json", 400, false, "the request body is not valid JSON";
     InvalidCursor => "invalid_cursor", 400, false, "the cursor is not one this list returned";
     Unauthorized => "unauthorized", 401, false, "a valid bearer token is required";
+    InvalidSignature => "invalid_signature", 400, false, "the signature is missing, wrong or too old";
+    BudgetExceeded => "budget_exceeded", 402, false, "the spending limit is reached; it resets at the start of the next period";
+    Forbidden => "forbidden", 403, false, "this needs a role the caller does not have";
+    UserNotFound => "user_not_found", 404, false, "no such user";
+    BillingOff => "billing_off", 404, false, "billing is not set up on this deployment";
     ConversationNotFound => "conversation_not_found", 404, false, "no such conversation for this user";
     MessageNotFound => "message_not_found", 404, false, "no such message for this user";
     ProviderConfigNotFound => "provider_config_not_found", 404, false, "no such provider configuration for this user";

@@ -1,6 +1,7 @@
 //! BestChat's core types: ids, validation, error codes, the wire protocol and the ports that
 //! adapters implement. Nothing here performs I/O.
 
+pub mod budget;
 pub mod context;
 pub mod conversation;
 pub mod error;

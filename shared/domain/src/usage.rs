@@ -46,9 +46,12 @@ pub enum UsageGroup {
     Provider,
     /// The conversation's id (`deleted` for the rows of conversations deleted since).
     Conversation,
+    /// The user's id: only in an admin's report of every user.
+    User,
 }
 
 impl UsageGroup {
+    /// What a user may group their own usage by (an admin may also group by user).
     pub const ALL: [Self; 4] = [Self::Day, Self::Model, Self::Provider, Self::Conversation];
 
     pub const fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl UsageGroup {
             Self::Model => "model",
             Self::Provider => "provider",
             Self::Conversation => "conversation",
+            Self::User => "user",
         }
     }
 
@@ -69,6 +73,18 @@ impl UsageGroup {
                     "group_by must be one of day, model, provider, conversation",
                 )
             })
+    }
+
+    /// As [`UsageGroup::parse`], and `user` too (an admin's report of every user).
+    pub fn parse_for_admin(raw: &str) -> Result<Self, DomainError> {
+        if raw == Self::User.as_str() {
+            return Ok(Self::User);
+        }
+        Self::parse(raw).map_err(|_| {
+            DomainError::validation(
+                "group_by must be one of day, model, provider, conversation, user",
+            )
+        })
     }
 }
 

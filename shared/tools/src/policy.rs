@@ -126,6 +126,40 @@ impl AutoApproval {
     }
 }
 
+/// How far a rule holds a call back: refusing is stricter than asking, asking than running.
+const fn strictness(rule: Rule) -> u8 {
+    match rule {
+        Rule::Auto => 0,
+        Rule::Ask => 1,
+        Rule::Deny => 2,
+    }
+}
+
+/// The decision of the user's rules within the operator's ceilings for the user's roles (each
+/// as rules of the same shape): a role allows what the most permissive of the user's roles
+/// allows, and the user's own rules only narrow it. No ceilings: the user's rules alone.
+pub fn decide_within(
+    user: &AutoApproval,
+    ceilings: &[AutoApproval],
+    tool: &str,
+    risk: Risk,
+    auto_so_far: u32,
+) -> Decision {
+    let mine = user.decide(tool, risk, auto_so_far);
+    let Some(theirs) = ceilings
+        .iter()
+        .map(|c| c.decide(tool, risk, auto_so_far))
+        .min_by_key(|d| strictness(d.rule))
+    else {
+        return mine;
+    };
+    if strictness(theirs.rule) > strictness(mine.rule) {
+        Decision::new(theirs.rule, format!("role:{}", theirs.by))
+    } else {
+        mine
+    }
+}
+
 /// A policy decision: run, ask the user, or refuse; and the rule that made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -143,6 +177,60 @@ impl Decision {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_roles_ceiling_narrows_the_users_rules_and_the_most_permissive_role_counts() {
+        let mut user = AutoApproval::default();
+        user.risk.network = Rule::Auto;
+        let mut staff = AutoApproval::default();
+        staff.risk.network = Rule::Ask;
+        staff.risk.exec = Rule::Deny;
+        staff.tools.insert("shell".into(), Rule::Deny);
+        let decide =
+            |ceilings: &[AutoApproval], tool, risk| decide_within(&user, ceilings, tool, risk, 0);
+        assert_eq!(decide(&[], "fetch", Risk::Network).rule, Rule::Auto);
+        let narrowed = decide(std::slice::from_ref(&staff), "fetch", Risk::Network);
+        assert_eq!(
+            narrowed,
+            Decision::new(Rule::Ask, "role:risk:network".into())
+        );
+        assert_eq!(
+            decide(std::slice::from_ref(&staff), "run", Risk::Exec).rule,
+            Rule::Deny
+        );
+        assert_eq!(
+            decide(std::slice::from_ref(&staff), "shell", Risk::Read).rule,
+            Rule::Deny,
+            "a tool the role may not use is refused whatever its risk"
+        );
+        assert_eq!(
+            decide(std::slice::from_ref(&staff), "calculator", Risk::Read).rule,
+            Rule::Auto,
+            "within the ceiling the user's rule stands"
+        );
+        let mut admin = AutoApproval::default();
+        admin.risk.exec = Rule::Auto;
+        admin.risk.network = Rule::Auto;
+        assert_eq!(
+            decide(&[staff.clone(), admin], "run", Risk::Exec).rule,
+            Rule::Ask,
+            "the most permissive role allows exec; the user's own rule still asks"
+        );
+        let mut strict_user = AutoApproval::default();
+        strict_user.risk.read = Rule::Deny;
+        assert_eq!(
+            decide_within(
+                &strict_user,
+                &[AutoApproval::default()],
+                "calculator",
+                Risk::Read,
+                0
+            )
+            .rule,
+            Rule::Deny,
+            "the user's rules only narrow"
+        );
+    }
 
     fn with(tools: &[(&str, Rule)], risk_read: Rule) -> AutoApproval {
         let mut policy = AutoApproval::default();

@@ -398,6 +398,56 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                     assert!(!leaks(&body, &alice));
                 }
             }
+            "GET /api/budget" => {
+                let (status, body) = mallory.get("/api/budget").await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                assert_eq!(
+                    body["spent_micros"], 0,
+                    "his own spending, not hers: {body}"
+                );
+            }
+            "PUT /api/budget" => {
+                // His own cap; hers stays unset.
+                let (status, body) = mallory
+                    .put("/api/budget", &json!({"personal_limit_micros": 1}))
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                let (_, hers) = Api::new(gateway, ALICE).get("/api/budget").await;
+                assert_eq!(hers["personal_limit_micros"], Value::Null, "{hers}");
+            }
+            "GET /api/admin/users" | "GET /api/admin/usage" => {
+                for query in ["", "?group_by=user", "?limit=200"] {
+                    let (status, body) = mallory.get(&format!("{}{query}", route.path)).await;
+                    assert_error(status, &body, 403, "forbidden");
+                    assert!(!leaks(&body, &alice));
+                }
+            }
+            "PUT /api/admin/users/{id}/budget" => {
+                // Not for her, nor for anyone: only an admin sets a limit.
+                for target in [alice.conversation.as_str(), "not-a-user"] {
+                    let (status, body) = mallory
+                        .put(
+                            &format!("/api/admin/users/{target}/budget"),
+                            &json!({"limit_micros": null, "period": "month"}),
+                        )
+                        .await;
+                    assert_error(status, &body, 403, "forbidden");
+                }
+            }
+            "POST /api/billing/checkout" | "GET /api/billing" | "POST /api/billing/webhook" => {
+                // Billing is off here: every billing route says so (billing on is tested in
+                // limits_and_money).
+                let body = json!({"amount_micros": 5_000_000}).to_string();
+                let method = route.method.as_str();
+                let (status, body) = mallory
+                    .send(
+                        method.parse().unwrap(),
+                        route.path.as_str(),
+                        Some(body.as_str()).filter(|_| method == "POST"),
+                    )
+                    .await;
+                assert_error(status, &body, 404, "billing_off");
+            }
             other => panic!(
                 "{other} has no entry in the cross-user matrix: say what another user's ids do there"
             ),

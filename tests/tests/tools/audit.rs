@@ -42,6 +42,13 @@ on_both_adapter_sets!(
     &[]
 );
 on_both_adapter_sets!(
+    a_roles_ceiling_bounds_the_users_own_rules,
+    &[
+        ("BESTCHAT_ADMINS", "root"),
+        ("BESTCHAT_ROLE_TOOL_POLICIES", super::ROLE_POLICIES),
+    ]
+);
+on_both_adapter_sets!(
     an_approval_after_its_deadline_is_refused,
     &[("BESTCHAT_TOOL_APPROVAL_TTL_MS", "1500")]
 );
@@ -323,4 +330,75 @@ async fn an_approval_after_its_deadline_is_refused(running: &Running) {
         .collect::<Vec<_>>();
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0]["rule"], "timeout");
+}
+
+/// Users in no listed role may run nothing without asking and no exec at all; admins may let
+/// reads run.
+const ROLE_POLICIES: &str = r#"{
+    "default": {"risk": {"read": "ask", "write": "ask", "network": "ask", "exec": "deny",
+        "destructive": "ask"}, "max_auto_per_turn": 0},
+    "admin": {"risk": {"read": "auto", "write": "auto", "network": "auto", "exec": "auto",
+        "destructive": "ask"}, "max_auto_per_turn": 10}
+}"#;
+
+/// A read and an exec call under the user's default rules (reads run, exec asks): an admin's
+/// read runs and their exec asks (their own rule); everyone else's read asks (the role's
+/// ceiling) and their exec is refused outright, recorded as the role's rule.
+async fn a_roles_ceiling_bounds_the_users_own_rules(running: &Running) {
+    let gateway = &running.gateway;
+    for user in ["root", "alice"] {
+        let fake = FakeProvider::start(
+            vec![Reply::sse(openai_tool_calls(&[
+                Call {
+                    id: "call_calc",
+                    name: "calculator",
+                    arguments: json!({"expression": "6 * 7"}),
+                },
+                Call {
+                    id: "call_js",
+                    name: "run_javascript",
+                    arguments: json!({"code": "6 * 7"}),
+                },
+            ]))],
+            Reply::json(500, "{}"),
+        )
+        .await;
+        let id = tool_conversation(gateway, user, &fake, "openai").await;
+        let mut ws = WsClient::connect(gateway, user).await;
+        ws.send(&send_action(&id, "r-1", "Compute.")).await;
+        ws.until(|e| e["type"] == "tool.pending").await;
+        let (_, executions) = Api::new(gateway, user)
+            .get(&format!("/api/tool-executions?conversation_id={id}"))
+            .await;
+        let of = |tool: &str| {
+            executions["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["tool"] == tool)
+                .unwrap_or_else(|| panic!("no {tool}: {executions}"))
+                .clone()
+        };
+        let (calc, js) = (of("calculator"), of("run_javascript"));
+        if user == "root" {
+            assert_ne!(calc["status"], "pending", "{calc}");
+            assert_eq!(calc["decision"]["rule"], "risk:read", "{calc}");
+            assert_eq!(
+                js["status"], "pending",
+                "the admin's own rule still asks: {js}"
+            );
+        } else {
+            assert_eq!(calc["status"], "pending", "the role's ceiling asks: {calc}");
+            assert_eq!(js["status"], "denied", "{js}");
+            assert_eq!(js["decision"]["rule"], "role:risk:exec", "{js}");
+            let trail = trail(running).await;
+            let recorded = entries(&trail, "tool_execution.requested");
+            assert!(
+                recorded
+                    .iter()
+                    .any(|d| d["rule"] == "role:risk:exec" && d["verdict"] == "deny"),
+                "{recorded:?}"
+            );
+        }
+    }
 }

@@ -22,10 +22,15 @@ import type {
   ToolView,
   UpdateConversation,
   UsageReport,
+  AdminUser,
+  Billing,
+  BudgetView,
+  Period,
 } from "./types";
 
-/** What `GET /api/usage` groups by. */
+/** What `GET /api/usage` groups by (an admin's report may also group by user). */
 export type UsageGroup = "day" | "model" | "provider" | "conversation";
+export type AdminUsageGroup = UsageGroup | "user";
 
 /** Without one of the server's codes (the network failed, or a gateway answered in our
  * place), these statuses are worth another try; 0 stands for no answer at all. */
@@ -198,6 +203,27 @@ export class Api {
   }
   usage(groupBy: UsageGroup): Promise<UsageReport> {
     return this.call("get", "/api/usage", {}, undefined, { group_by: groupBy });
+  }
+  budget(): Promise<BudgetView> {
+    return this.call("get", "/api/budget");
+  }
+  putBudget(personalLimitMicros: number | null): Promise<BudgetView> {
+    return this.call("put", "/api/budget", {}, { personal_limit_micros: personalLimitMicros });
+  }
+  billing(): Promise<Billing> {
+    return this.call("get", "/api/billing");
+  }
+  checkout(amountMicros: number): Promise<{ url: string }> {
+    return this.call("post", "/api/billing/checkout", {}, { amount_micros: amountMicros });
+  }
+  adminUsers(cursor?: string): Promise<Paged<AdminUser>> {
+    return this.call("get", "/api/admin/users", {}, undefined, { cursor, limit: PAGE_MAX });
+  }
+  putUserBudget(id: string, limitMicros: number | null, period: Period): Promise<BudgetView> {
+    return this.call("put", "/api/admin/users/{id}/budget", { id }, { limit_micros: limitMicros, period });
+  }
+  adminUsage(groupBy: AdminUsageGroup): Promise<UsageReport> {
+    return this.call("get", "/api/admin/usage", {}, undefined, { group_by: groupBy });
   }
   mcpServers(): Promise<{ items: ServerView[] }> {
     return this.call("get", "/api/mcp-servers");

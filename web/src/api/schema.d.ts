@@ -4,6 +4,126 @@
  */
 
 export interface paths {
+    "/api/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every user's usage, grouped (also by user; admins only) */
+        get: operations["admin-usage-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Users with what they spent and may spend (admins only) */
+        get: operations["admin-users-list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/users/{id}/budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Set a user's spending limit and period (admins only) */
+        put: operations["admin-users-budget-put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/billing": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's prepaid balance and payments */
+        get: operations["billing-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/billing/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a Stripe Checkout for prepaid credit */
+        post: operations["billing-checkout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/billing/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stripe's events (signed with Stripe-Signature; no token) */
+        post: operations["billing-webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/budget": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's spending limit, spent and held money, and own cap */
+        get: operations["budget-get"];
+        /** Set or clear the caller's own cap (it only lowers the operator's limit) */
+        put: operations["budget-put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/conversations": {
         parameters: {
             query?: never;
@@ -374,6 +494,34 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description One user as an admin sees them. */
+        AdminUser: {
+            /** Format: date-time */
+            created_at: string;
+            id: components["schemas"]["UserId"];
+            /**
+             * Format: int64
+             * @description The operator's limit that applies (the user's, else the default); `null`: none.
+             */
+            limit_micros: number | null;
+            /** @description A dev token's name; `null` for users of the identity provider. */
+            name: string | null;
+            period: components["schemas"]["Period"];
+            /** Format: int64 */
+            personal_limit_micros: number | null;
+            roles: string[];
+            /**
+             * Format: int64
+             * @description Spent since the user's period began.
+             */
+            spent_micros: number;
+            /** @description The token's subject (a Cognito user's `sub`). */
+            subject: string;
+        };
+        AdminUserPage: {
+            items: components["schemas"]["AdminUser"][];
+            next_cursor: string | null;
+        };
         AutoApproval: {
             /** Format: uint32 */
             max_auto_per_turn: number;
@@ -397,6 +545,58 @@ export interface components {
             tools?: {
                 [key: string]: components["schemas"]["Rule"];
             };
+        };
+        Billing: {
+            /**
+             * Format: int64
+             * @description Credit bought less everything spent.
+             */
+            balance_micros: number;
+            payments: components["schemas"]["Payment"][];
+        };
+        /** @description `GET /api/budget`. */
+        BudgetView: {
+            /** @description What happens at the limit: `stop` (the next call is refused; a call in flight finishes). */
+            at_limit: string;
+            /**
+             * Format: int64
+             * @description With billing on, the prepaid credit left; `null` when billing is off.
+             */
+            balance_micros: number | null;
+            /**
+             * Format: int64
+             * @description The operator's limit per period; `null`: none.
+             */
+            limit_micros: number | null;
+            period: components["schemas"]["Period"];
+            /**
+             * Format: int64
+             * @description The user's own cap; it applies only below the operator's.
+             */
+            personal_limit_micros: number | null;
+            /**
+             * Format: int64
+             * @description Held by calls in flight.
+             */
+            reserved_micros: number;
+            /** Format: date-time */
+            resets_at: string;
+            /**
+             * Format: int64
+             * @description Spent since the period began (from the usage rows).
+             */
+            spent_micros: number;
+        };
+        CheckoutRequest: {
+            /**
+             * Format: int64
+             * @description Whole cents, within the deployment's bounds.
+             */
+            amount_micros: number;
+        };
+        CheckoutStarted: {
+            /** @description Stripe's hosted payment page. */
+            url: string;
         };
         /** @description A client's message on the WebSocket, selected by its `action`. */
         ClientAction: {
@@ -509,7 +709,7 @@ export interface components {
          * @description Stable snake_case codes; clients may match on them, so a code never changes meaning.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_json" | "invalid_cursor" | "unauthorized" | "conversation_not_found" | "message_not_found" | "provider_config_not_found" | "tool_not_found" | "tool_execution_not_found" | "mcp_server_not_found" | "mcp_unavailable" | "route_not_found" | "conflict" | "payload_too_large" | "validation_failed" | "invalid_tool" | "rate_limited" | "too_many_connections" | "provider_error" | "provider_key_refused" | "provider_not_configured" | "context_too_large" | "incomplete" | "answer_too_large" | "turn_timeout" | "tool_step_limit" | "turn_lost" | "unavailable" | "internal";
+        ErrorCode: "invalid_request" | "invalid_json" | "invalid_cursor" | "unauthorized" | "invalid_signature" | "budget_exceeded" | "forbidden" | "user_not_found" | "billing_off" | "conversation_not_found" | "message_not_found" | "provider_config_not_found" | "tool_not_found" | "tool_execution_not_found" | "mcp_server_not_found" | "mcp_unavailable" | "route_not_found" | "conflict" | "payload_too_large" | "validation_failed" | "invalid_tool" | "rate_limited" | "too_many_connections" | "provider_error" | "provider_key_refused" | "provider_not_configured" | "context_too_large" | "incomplete" | "answer_too_large" | "turn_timeout" | "tool_step_limit" | "turn_lost" | "unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             message: string;
@@ -689,6 +889,38 @@ export interface components {
         ModelRef: {
             model: components["schemas"]["ModelId"];
             provider: components["schemas"]["ProviderId"];
+        };
+        /** @description `PUT /api/admin/users/{id}/budget`. */
+        OperatorBudget: {
+            /**
+             * Format: int64
+             * @description Micro-dollars per period; `null`: no limit for this user.
+             */
+            limit_micros?: number | null;
+            period: components["schemas"]["Period"];
+        };
+        /** @description A purchase of prepaid credit. */
+        Payment: {
+            /** Format: int64 */
+            amount_micros: number;
+            /** Format: date-time */
+            created_at: string;
+            /** @description The Stripe Checkout Session's id. */
+            id: string;
+            /** @description `pending` until Stripe reports it paid. */
+            status: components["schemas"]["PaymentStatus"];
+        };
+        /** @enum {string} */
+        PaymentStatus: "pending" | "paid";
+        /**
+         * @description How long a budget's spending adds up before it starts again from zero (UTC).
+         * @enum {string}
+         */
+        Period: "day" | "month";
+        /** @description `PUT /api/budget`: the caller's own cap per period; `null` removes it. */
+        PersonalLimit: {
+            /** Format: int64 */
+            personal_limit_micros?: number | null;
         };
         /** @description The wire format an adapter speaks. */
         Protocol: ("anthropic" | "gemini") | "openai" | "openai-responses" | "bedrock" | "echo";
@@ -1102,6 +1334,11 @@ export interface components {
              */
             turns: number;
         };
+        /**
+         * Format: uuid
+         * @description A user, derived from the verified token's `sub` claim.
+         */
+        UserId: string;
         /** @enum {string} */
         Verdict: "approve" | "deny";
     };
@@ -1113,6 +1350,280 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    "admin-usage-get": {
+        parameters: {
+            query?: {
+                /** @description RFC 3339; rows at or after it (open when absent) */
+                from?: string;
+                /** @description RFC 3339; rows before it (open when absent) */
+                to?: string;
+                /** @description day (UTC, the default), model, provider, conversation or user */
+                group_by?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageReport"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "admin-users-list": {
+        parameters: {
+            query?: {
+                /** @description 1 to 200 items, 50 when absent */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUserPage"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "admin-users-budget-put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "limit_micros": 20000000,
+                 *       "period": "month"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OperatorBudget"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetView"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "billing-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Billing"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "billing-checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "amount_micros": 10000000
+                 *     }
+                 */
+                "application/json": components["schemas"]["CheckoutRequest"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckoutStarted"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "billing-webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description this document */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "budget-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetView"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "budget-put": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "personal_limit_micros": 5000000
+                 *     }
+                 */
+                "application/json": components["schemas"]["PersonalLimit"];
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BudgetView"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     "conversations-list": {
         parameters: {
             query?: {

@@ -39,3 +39,8 @@ export interface Paged<T> {
 }
 export type UsageReport = S["UsageReport"];
 export type UsageItem = S["UsageItem"];
+export type BudgetView = S["BudgetView"];
+export type Period = S["Period"];
+export type AdminUser = S["AdminUser"];
+export type Billing = S["Billing"];
+export type Payment = S["Payment"];

@@ -20,7 +20,7 @@ import { Drafts } from "./drafts";
 import { MESSAGES_LOADED_MAX, MessageStore, type MessageItem } from "./messages";
 import { Outbox, type Outgoing } from "./outbox";
 import { SettingsStore } from "./settings";
-import { sentence } from "../ui/format";
+import { refusalText, sentence } from "../ui/format";
 
 export interface Toast {
   id: number;
@@ -396,7 +396,7 @@ export class ChatApp {
     } else {
       this.showLocal(entry, "failed", error);
     }
-    this.toast(error.message);
+    this.toast(refusalText(error.code, error.message, error.retryAfterMs));
   }
 
   /** Discards a failed send (its text goes back to the composer). */
@@ -429,8 +429,9 @@ export class ChatApp {
         this.approvals.value = this.approvals.value.filter((x) => x.id !== event.tool_execution_id);
         break;
       case "message.error":
-        if (!event.message_id) this.toast(event.message);
-        else if (event.conversation_id === this.selectedId.value) this.announce(`The answer failed: ${sentence(event.message)}`);
+        if (!event.message_id) this.toast(refusalText(event.code, event.message, event.retry_after_ms));
+        else if (event.conversation_id === this.selectedId.value)
+          this.announce(`The answer failed: ${refusalText(event.code, event.message)}`);
         break;
       case "conversation.created":
         void this.conversationEvent(event.conversation, event.omitted ?? false, "created");

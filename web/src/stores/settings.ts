@@ -3,8 +3,19 @@
 // API, so a change made here is what every screen shows.
 
 import { signal } from "@preact/signals";
-import type { Api, UsageGroup } from "../api/client";
-import type { AutoApproval, PutProviderConfig, PutServer, ServerView, ToolView, UsageReport } from "../api/types";
+import { type AdminUsageGroup, type Api, ApiError, type UsageGroup } from "../api/client";
+import type {
+  AdminUser,
+  AutoApproval,
+  Billing,
+  BudgetView,
+  Period,
+  PutProviderConfig,
+  PutServer,
+  ServerView,
+  ToolView,
+  UsageReport,
+} from "../api/types";
 
 export class SettingsStore {
   readonly rules = signal<AutoApproval | null>(null);
@@ -13,6 +24,14 @@ export class SettingsStore {
   /** The last usage asked for, with the grouping it answers (null while none has come). */
   readonly usage = signal<{ group: UsageGroup; report: UsageReport } | null>(null);
   private usageAsked = 0;
+  readonly budget = signal<BudgetView | null>(null);
+  /** The prepaid balance and payments; null while unknown or when billing is off. */
+  readonly billing = signal<Billing | null>(null);
+  /** Whether the caller may use the admin routes (null until asked). */
+  readonly admin = signal<boolean | null>(null);
+  readonly users = signal<AdminUser[]>([]);
+  readonly adminUsage = signal<{ group: AdminUsageGroup; report: UsageReport } | null>(null);
+  private adminUsageAsked = 0;
 
   constructor(
     private readonly api: Api,
@@ -48,6 +67,67 @@ export class SettingsStore {
     const asked = ++this.usageAsked;
     const report = await this.api.usage(groupBy);
     if (asked === this.usageAsked) this.usage.value = { group: groupBy, report };
+  }
+
+  /** The budget, and the balance when billing is on (a 404 `billing_off` leaves it null). */
+  async loadBudget(): Promise<void> {
+    const [budget, billing] = await Promise.all([
+      this.api.budget(),
+      this.api.billing().catch((e: unknown) => {
+        if (e instanceof ApiError && e.code === "billing_off") return null;
+        throw e;
+      }),
+    ]);
+    this.budget.value = budget;
+    this.billing.value = billing;
+  }
+
+  /** The user's own cap in micro-dollars; null removes it. */
+  async savePersonalCap(micros: number | null): Promise<void> {
+    this.budget.value = await this.api.putBudget(micros);
+  }
+
+  /** Where Stripe takes the payment. */
+  async checkout(micros: number): Promise<string> {
+    return (await this.api.checkout(micros)).url;
+  }
+
+  /** The users with their spending; a 403 means the caller is no admin (and nothing throws). */
+  async loadUsers(): Promise<void> {
+    try {
+      const users: AdminUser[] = [];
+      let cursor: string | undefined;
+      // Bounded: at most 50 pages of 200 (10,000 users) in one view.
+      for (let page = 0; page < 50; page++) {
+        const answer = await this.api.adminUsers(cursor);
+        users.push(...answer.items);
+        if (!answer.next_cursor) break;
+        cursor = answer.next_cursor;
+      }
+      this.users.value = users;
+      this.admin.value = true;
+    } catch (e) {
+      if (e instanceof ApiError && e.code === "forbidden") {
+        this.admin.value = false;
+        return;
+      }
+      throw e;
+    }
+  }
+
+  /** An admin sets a user's limit; the list shows it at once. */
+  async setUserBudget(id: string, micros: number | null, period: Period): Promise<void> {
+    const budget = await this.api.putUserBudget(id, micros, period);
+    this.users.value = this.users.value.map((u) =>
+      u.id === id ? { ...u, limit_micros: budget.limit_micros, period: budget.period, spent_micros: budget.spent_micros } : u,
+    );
+  }
+
+  /** Every user's usage as an admin sees it; an answer to an earlier question is dropped. */
+  async loadAdminUsage(groupBy: AdminUsageGroup): Promise<void> {
+    const asked = ++this.adminUsageAsked;
+    const report = await this.api.adminUsage(groupBy);
+    if (asked === this.adminUsageAsked) this.adminUsage.value = { group: groupBy, report };
   }
 
   async loadTools(): Promise<void> {

@@ -3,7 +3,7 @@ import { memo } from "preact/compat";
 import type { ToolExecution } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import type { MessageItem } from "../stores/messages";
-import { money, sentence, statusLabel, tokens } from "./format";
+import { money, refusalText, sentence, statusLabel, tokens } from "./format";
 import { renderMarkdown } from "./markdown";
 import type { SettingsTarget } from "./Settings";
 import { ToolApproval } from "./ToolApproval";
@@ -105,7 +105,7 @@ export const MessageView = memo(function MessageView({
       {m.error && (m.status === "error" || m.status === "incomplete") && (
         <div class="message-error">
           <p class="error-text">
-            {sentence(m.error.message)} <code class="error-code">{m.error.code}</code>
+            {refusalText(m.error.code, m.error.message)} <code class="error-code">{m.error.code}</code>
           </p>
           <div class="error-actions">
             {KEY_PROBLEMS.has(m.error.code) && m.provider && (

@@ -5,15 +5,17 @@ import type { AutoApproval, ModelInfo, ProviderView, PutProviderConfig, Risk, Ru
 import type { ChatApp } from "../stores/app";
 import { Dialog } from "./Dialog";
 import { sentence } from "./format";
+import { Admin } from "./Admin";
 import { Usage } from "./Usage";
 
-type Tab = "providers" | "approval" | "tools" | "mcp" | "usage";
+type Tab = "providers" | "approval" | "tools" | "mcp" | "usage" | "admin";
 const TABS: [Tab, string][] = [
   ["providers", "Providers"],
   ["approval", "Auto-approval"],
   ["tools", "Tools"],
   ["mcp", "MCP servers"],
   ["usage", "Usage"],
+  ["admin", "Admin"],
 ];
 const RISKS: Risk[] = ["read", "write", "network", "exec", "destructive"];
 const RULES: Rule[] = ["auto", "ask", "deny"];
@@ -67,10 +69,15 @@ export interface SettingsTarget {
 
 export function Settings({ app, target, onClose }: { app: ChatApp; target?: SettingsTarget; onClose: () => void }) {
   const tab = useSignal<Tab>("providers");
+  // The admin tab shows once the server says the caller is an admin (a 403 hides it).
+  useEffect(() => {
+    if (app.settings.admin.value === null) app.settings.loadUsers().catch(() => undefined);
+  }, []);
+  const tabs = TABS.filter(([id]) => id !== "admin" || app.settings.admin.value === true);
   return (
     <Dialog title="Settings" onClose={onClose} wide>
       <div class="tabs" role="tablist" aria-label="Settings">
-        {TABS.map(([id, label]) => (
+        {tabs.map(([id, label]) => (
           <button
             key={id}
             type="button"
@@ -81,10 +88,10 @@ export function Settings({ app, target, onClose }: { app: ChatApp; target?: Sett
             tabIndex={tab.value === id ? 0 : -1}
             onClick={() => (tab.value = id)}
             onKeyDown={(e) => {
-              const i = TABS.findIndex(([t]) => t === tab.value);
+              const i = tabs.findIndex(([t]) => t === tab.value);
               const next = e.key === "ArrowRight" ? i + 1 : e.key === "ArrowLeft" ? i - 1 : null;
               if (next === null) return;
-              const t = TABS[(next + TABS.length) % TABS.length]![0];
+              const t = tabs[(next + tabs.length) % tabs.length]![0];
               tab.value = t;
               document.getElementById(`tab-${t}`)?.focus();
             }}
@@ -99,6 +106,7 @@ export function Settings({ app, target, onClose }: { app: ChatApp; target?: Sett
         {tab.value === "tools" && <Tools app={app} />}
         {tab.value === "mcp" && <McpServers app={app} />}
         {tab.value === "usage" && <Usage app={app} />}
+        {tab.value === "admin" && <Admin app={app} />}
       </div>
     </Dialog>
   );

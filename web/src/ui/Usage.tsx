@@ -3,6 +3,7 @@ import { useEffect } from "preact/hooks";
 import type { UsageGroup } from "../api/client";
 import type { UsageItem } from "../api/types";
 import type { ChatApp } from "../stores/app";
+import { Budget } from "./Budget";
 import { money, sentence } from "./format";
 
 const GROUPS: [UsageGroup, string][] = [
@@ -44,6 +45,8 @@ export function Usage({ app }: { app: ChatApp }) {
   const shown = bars(group.value === "day" ? items.slice(-31) : items.slice(0, 31));
   return (
     <div class="stack usage" aria-busy={loading}>
+      <Budget app={app} />
+      <h3>Usage</h3>
       <label>
         Group{" "}
         <select value={group.value} onChange={(e) => (group.value = e.currentTarget.value as UsageGroup)}>

@@ -53,3 +53,31 @@ export function sentence(text: string): string {
   const first = t[0]!.toUpperCase() + t.slice(1);
   return /[.!?…)]$/.test(first) ? first : `${first}.`;
 }
+
+/** Dollars as typed ("5", "2.50", "$3") in micro-dollars; null for anything else. */
+export function dollarsToMicros(text: string): number | null {
+  const t = text.trim().replace(/^\$/, "");
+  if (!/^\d{1,9}(\.\d{1,6})?$/.test(t)) return null;
+  return Math.round(Number(t) * 1_000_000);
+}
+
+/** When a time comes, as a person reads it ("at 00:00 on 1 Jan" in their own zone). */
+export function untilText(iso: string): string {
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return "";
+  return `at ${at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })} on ${at.toLocaleDateString([], { day: "numeric", month: "short" })}`;
+}
+
+/** Why a send or an answer was refused, as a person reads it: a rate limit says when to try
+ * again; a spending limit says when it resets (the server's time shown in the reader's zone). */
+export function refusalText(code: string, message: string, retryAfterMs?: number | null): string {
+  if (code === "rate_limited") {
+    const seconds = Math.max(1, Math.ceil((retryAfterMs ?? 1000) / 1000));
+    return `Too many requests for now. You can go on in ${seconds} s.`;
+  }
+  if (code === "budget_exceeded") {
+    const shown = message.replace(/resets at (\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2}))/, (_, iso: string) => `resets ${untilText(iso)}`);
+    return `${sentence(shown)} See Settings › Usage.`;
+  }
+  return sentence(message);
+}

@@ -2,6 +2,9 @@
 //! ([`crate::routes::OPERATIONS`]) declares each once, with its handler, so the local gateway
 //! can serve every route in-process.
 
+pub mod admin;
+pub mod billing;
+pub mod budget;
 pub mod conversations;
 pub mod health;
 pub mod mcp_servers;
@@ -71,9 +74,31 @@ where
     crate::http::finish(&request_id, operation(state, request).await)
 }
 
-/// The verified caller, recorded on first sight.
+/// The verified caller, recorded on first sight with the roles their token names.
 pub(crate) async fn caller(state: &AppState, request: &ApiRequest) -> Result<UserId, AppError> {
+    Ok(caller_with_roles(state, request).await?.0)
+}
+
+/// The caller and their roles.
+pub(crate) async fn caller_with_roles(
+    state: &AppState,
+    request: &ApiRequest,
+) -> Result<(UserId, Vec<String>), AppError> {
     let (user, subject) = request.user()?;
-    state.store().ensure_user(user, &subject).await?;
+    let access = &state.config.access;
+    let groups = request
+        .claims
+        .get(&access.roles_claim)
+        .map(|raw| crate::roles::parse_groups(raw))
+        .unwrap_or_default();
+    let roles = access.roles_of(subject.as_str(), &groups);
+    state.store().ensure_user(user, &subject, &roles).await?;
+    Ok((user, roles))
+}
+
+/// The caller, who must be an admin (403 otherwise).
+pub(crate) async fn admin(state: &AppState, request: &ApiRequest) -> Result<UserId, AppError> {
+    let (user, roles) = caller_with_roles(state, request).await?;
+    crate::roles::require_admin(&roles)?;
     Ok(user)
 }

@@ -15,12 +15,19 @@ pub const GET: Handler = handler!(usage);
 
 async fn usage(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
-    let query = usage_query(&request)?;
-    let report = state.store().usage(user, &query, USAGE_GROUPS_MAX).await?;
+    let query = usage_query(&request, UsageGroup::parse)?;
+    let report = state
+        .store()
+        .usage(Some(user), &query, USAGE_GROUPS_MAX)
+        .await?;
     json_response(StatusCode::OK, &report)
 }
 
-fn usage_query(request: &ApiRequest) -> Result<UsageQuery, DomainError> {
+/// The range and grouping of a usage report; `group` reads `group_by` (an admin's may be `user`).
+pub(crate) fn usage_query(
+    request: &ApiRequest,
+    group: fn(&str) -> Result<UsageGroup, DomainError>,
+) -> Result<UsageQuery, DomainError> {
     let time = |name: &str| {
         request
             .query_param(name)
@@ -36,7 +43,7 @@ fn usage_query(request: &ApiRequest) -> Result<UsageQuery, DomainError> {
     let query = UsageQuery {
         from: time("from")?,
         to: time("to")?,
-        group_by: UsageGroup::parse(request.query_param("group_by").unwrap_or("day"))?,
+        group_by: group(request.query_param("group_by").unwrap_or("day"))?,
     };
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to

@@ -161,9 +161,21 @@ impl<'de> de::Deserializer<'de> for Value {
         visitor.visit_newtype_struct(self)
     }
 
+    /// A unit variant by its name (`BESTCHAT_BUDGET_PERIOD=day`).
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let name: de::value::StringDeserializer<Error> =
+            de::IntoDeserializer::into_deserializer(self.raw.trim().to_owned());
+        visitor.visit_enum(name)
+    }
+
     serde::forward_to_deserialize_any! {
         i128 u128 f32 f64 char str string bytes byte_buf unit unit_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
+        tuple_struct map struct identifier ignored_any
     }
 }
 

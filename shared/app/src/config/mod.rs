@@ -386,6 +386,12 @@ pub struct Config {
     pub tools: ToolsConfig,
     pub mcp: McpConfig,
     pub rate_limits: crate::rate_limit::RateLimits,
+    pub budgets: crate::budget::BudgetSettings,
+    pub billing: crate::billing::BillingSettings,
+    pub access: crate::roles::AccessSettings,
+    /// `BESTCHAT_ROLE_TOOL_POLICIES`, read: per role, the most its members' tool rules allow.
+    pub role_tool_ceilings:
+        std::collections::BTreeMap<String, bestchat_tools::policy::AutoApproval>,
     /// `BESTCHAT_METRICS=emf`: CloudWatch metrics as EMF lines on stdout, in the namespace
     /// `BESTCHAT_METRICS_NAMESPACE`; `None`: off.
     pub metrics_namespace: Option<String>,
@@ -583,11 +589,20 @@ impl Config {
         let allow_private_provider_urls = general
             .allow_private_provider_urls
             .unwrap_or(matches!(store, StoreConfig::Sqlite { .. }));
+        let access: crate::roles::AccessSettings = env.section()?;
         Ok(Self {
             context,
             tools,
             mcp: env.section()?,
             rate_limits: env.section()?,
+            budgets: env.section()?,
+            billing: {
+                let billing: crate::billing::BillingSettings = env.section()?;
+                billing.check()?;
+                billing
+            },
+            role_tool_ceilings: access.ceilings()?,
+            access,
             metrics_namespace: match general.metrics.as_deref() {
                 None | Some("off") => None,
                 Some("emf") => Some(general.metrics_namespace),

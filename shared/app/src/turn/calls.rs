@@ -10,7 +10,7 @@ use bestchat_domain::time::{Timestamp, after};
 use bestchat_domain::tool::{
     DecidedBy, ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict,
 };
-use bestchat_tools::policy::{AutoApproval, Rule};
+use bestchat_tools::policy::{AutoApproval, Rule, decide_within};
 use bestchat_tools::registry::{Entry, Registry};
 use bestchat_tools::{ArgumentError, Arguments, Ceilings, ExecRequest, Limits};
 use serde_json::{Value, json};
@@ -23,6 +23,8 @@ use crate::tools::config::LoopLimits;
 pub(crate) struct Toolbox {
     pub registry: Registry,
     pub policy: AutoApproval,
+    /// The ceilings of the user's roles on `policy` (none: the user's rules alone).
+    pub ceilings: Vec<AutoApproval>,
     /// The hosts the user lets http_fetch reach.
     pub fetch_hosts: Vec<String>,
     /// The tools of the user's MCP servers.
@@ -255,7 +257,13 @@ pub(crate) fn decide(
             }
             Found::Mcp(tool) => crate::mcp::request(tool, &call.arguments),
         };
-        let decision = toolbox.policy.decide(&call.name, entry.risk(), auto);
+        let decision = decide_within(
+            &toolbox.policy,
+            &toolbox.ceilings,
+            &call.name,
+            entry.risk(),
+            auto,
+        );
         let recorded = |verdict| ExecutionDecision {
             by: DecidedBy::Policy,
             verdict,
@@ -371,6 +379,7 @@ mod tests {
         Toolbox {
             registry: Registry::with_user_tools(Vec::new()),
             policy,
+            ceilings: Vec::new(),
             fetch_hosts: vec!["example.com".into()],
             mcp: Vec::new(),
         }

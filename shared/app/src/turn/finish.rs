@@ -46,6 +46,7 @@ pub(super) async fn finish(
         position,
         toolbox,
         planned_input,
+        held,
     } = produced;
     let answered = answered.as_ref();
     let (mut message, tokens) = stored_answer(answer, &mut got, ending, answered, planned_input);
@@ -68,7 +69,16 @@ pub(super) async fn finish(
     });
     let records = step_records(ports, &message, decided.as_ref());
     lease.ending();
-    if !write_final(ports, &message, log.as_ref(), lease, &records).await? {
+    let written = write_final(ports, &message, log.as_ref(), lease, &records).await;
+    // Settled whatever became of the write: the provider was paid either way.
+    if held {
+        let cost = log.as_ref().and_then(|l| l.cost_micros).unwrap_or(0);
+        ports
+            .budgets
+            .settle(message.user_id, &message.id.to_string(), cost)
+            .await;
+    }
+    if !written? {
         tracing::warn!(message = %message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
         return Ok(StepOutcome::LeaseLost);
     }

@@ -1,6 +1,7 @@
 //! The ports the turn's steps take, each a struct of the few adapters and settings one step
 //! uses; `AppState` builds them at the entry point.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bestchat_domain::ports::cache::Cache;
@@ -8,9 +9,12 @@ use bestchat_domain::ports::keys::KeyVault;
 use bestchat_domain::ports::realtime::{Invoker, StreamBuffer};
 use bestchat_domain::ports::store::{
     ContextStore, McpServerStore, SettingsStore, Store, ToolExecutionStore, ToolStore, TurnStore,
+    UserStore,
 };
 use bestchat_providers::failover::Failover;
+use bestchat_tools::policy::AutoApproval;
 
+use crate::budget::Budgets;
 use crate::config::{ContextConfig, RealtimeConfig};
 use crate::devices::Devices;
 use crate::mcp::McpClientSource;
@@ -57,6 +61,11 @@ pub(crate) struct StepPorts<'a> {
     pub mcp_timeout: Duration,
     /// `BESTCHAT_TURN_START_TIMEOUT_MS`.
     pub turn_start_timeout: Duration,
+    /// Each provider call holds its worst case before it starts and settles after.
+    pub budgets: Budgets<'a>,
+    /// The user's roles, whose tool ceilings (`BESTCHAT_ROLE_TOOL_POLICIES`) bound their rules.
+    pub users: &'a dyn UserStore,
+    pub role_ceilings: &'a BTreeMap<String, AutoApproval>,
 }
 
 /// Everything one step of a turn reaches, composed by the turn's entry: the store (claim,

@@ -27,8 +27,10 @@ pub(super) async fn toolbox(ports: &StepPorts<'_>, user: UserId) -> Result<Toolb
     let (registry, _) = registry(ports.tools, user).await?;
     let mcp =
         crate::mcp::tools_of(ports.servers, user, &|name| registry.find(name).is_some()).await?;
+    let roles = ports.users.roles(user).await?.unwrap_or_default();
     Ok(Toolbox {
         policy: auto_approval(ports.settings, user).await?,
+        ceilings: crate::roles::ceilings_for(ports.role_ceilings, &roles),
         fetch_hosts: fetch_hosts(ports.settings, user).await?.hosts,
         mcp,
         registry,

@@ -3,13 +3,13 @@
 
 use std::time::Instant;
 
-use bestchat_domain::ErrorCode;
 use bestchat_domain::ids::MessageId;
 use bestchat_domain::message::{Message, MessageError, Role, Usage};
-use bestchat_domain::time::now;
+use bestchat_domain::time::{after, now};
 use bestchat_domain::wire::ServerEvent;
+use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_providers::failover::Target;
-use bestchat_providers::{ErrorKind, ToolSpec};
+use bestchat_providers::{ChatRequest, ErrorKind, ToolSpec};
 
 use super::calls::Toolbox;
 use super::chain::Candidate;
@@ -20,6 +20,7 @@ use super::lease::Lease;
 use super::ports::TurnPorts;
 use super::stream::{Batch, Clocks, Ending, Streamed};
 use super::{chain, context, history, round, stream};
+use crate::budget::{Hold, worst_case};
 use crate::error::AppError;
 
 /// Claims the answer, then runs the turn while its lease is kept. If the lease is lost (the
@@ -115,6 +116,8 @@ pub(super) struct Produced {
     pub(super) toolbox: Option<Toolbox>,
     /// The request's input tokens as planned, when a request was made.
     pub(super) planned_input: Option<u32>,
+    /// Whether the call holds money in the user's budget (to settle when it ends).
+    pub(super) held: bool,
 }
 
 impl Produced {
@@ -127,6 +130,7 @@ impl Produced {
             position: LoopPosition::default(),
             toolbox: None,
             planned_input: None,
+            held: false,
         }
     }
 }
@@ -219,6 +223,19 @@ async fn produce(
         }
     };
     drop(history);
+    let held = match hold(
+        ports,
+        answer,
+        &candidates,
+        &request,
+        planned_input,
+        clocks.deadline,
+    )
+    .await?
+    {
+        Ok(held) => held,
+        Err(refused) => return Ok(Produced::failed(refused.code, refused.message)),
+    };
     let chain: Vec<Target> = candidates.iter().map(|c| c.target.clone()).collect();
     match ports.failover.start(&chain, &request).await {
         Err(exhausted) => {
@@ -247,6 +264,7 @@ async fn produce(
                 position,
                 toolbox,
                 planned_input: Some(planned_input),
+                held,
             })
         }
         Ok(ready) => {
@@ -260,7 +278,40 @@ async fn produce(
                 position,
                 toolbox,
                 planned_input: Some(planned_input),
+                held,
             })
         }
     }
+}
+
+/// Holds the call's worst case in the user's budget until the invocation's deadline (and a
+/// lease past it: then the janitor has ended the answer); refused when it does not fit.
+async fn hold(
+    ports: &TurnPorts<'_>,
+    answer: &Message,
+    candidates: &[Candidate],
+    request: &ChatRequest,
+    planned_input: u32,
+    deadline: tokio::time::Instant,
+) -> Result<Result<bool, DomainError>, AppError> {
+    let budgets = &ports.step.budgets;
+    let max_output = request.max_output_tokens.unwrap_or_else(|| {
+        candidates
+            .iter()
+            .map(|c| c.window_and_output().1)
+            .max()
+            .unwrap_or(0)
+    });
+    let worst = worst_case(
+        candidates.iter().map(|c| c.info.as_ref()),
+        planned_input,
+        max_output,
+        budgets.settings,
+    );
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let expires = after(now(), left + ports.turn_lease);
+    Ok(budgets
+        .reserve(answer.user_id, &answer.id.to_string(), worst, expires)
+        .await?
+        .map(|hold| hold == Hold::Held))
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::budget::{Ledger, Limit, Reservation, ReserveOutcome};
 use crate::rate::{Rate, RateDecision};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,38 @@ pub trait Cache: Send + Sync {
     /// the caller: ElastiCache Serverless refuses `TIME` in scripts), atomically: GCRA, see
     /// [`crate::rate::gcra`].
     async fn take(&self, key: &str, rate: &Rate, now_ms: i64) -> Result<RateDecision, CacheError>;
+
+    /// Reserves `hold` in the ledger at `key` within every limit, atomically (see
+    /// [`Ledger::reserve`]); `ttl` is how long an untouched ledger is kept.
+    async fn reserve(
+        &self,
+        key: &str,
+        limits: &[Limit],
+        hold: &Reservation,
+        now_ms: i64,
+        ttl: Duration,
+    ) -> Result<ReserveOutcome, CacheError>;
+
+    /// Records a scope's spending in the ledger unless it has one ([`Ledger::seed`]).
+    async fn seed(
+        &self,
+        key: &str,
+        scope: &str,
+        spent_micros: i64,
+        ttl: Duration,
+    ) -> Result<(), CacheError>;
+
+    /// Ends a hold with its real cost ([`Ledger::settle`]); `false` when the hold was gone.
+    async fn settle(
+        &self,
+        key: &str,
+        id: &str,
+        cost_micros: i64,
+        ttl: Duration,
+    ) -> Result<bool, CacheError>;
+
+    /// The ledger at `key` as it stands (empty when there is none).
+    async fn ledger(&self, key: &str) -> Result<Ledger, CacheError>;
 
     /// Adds one (see [`Cache::add`]).
     async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, CacheError> {

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use crate::budget::Period;
 use crate::context::ContextOptimization;
 use crate::conversation::{Conversation, ConversationPatch};
 use crate::ids::{ConversationId, MessageId, Subject, ToolExecutionId, ToolId, UserId};
@@ -29,8 +30,141 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Records the user on first sight; later calls change nothing.
-    async fn ensure_user(&self, id: UserId, subject: &Subject) -> Result<(), StoreError>;
+    /// Records the user on first sight, with the roles their token names; later calls change
+    /// only the roles, and only when they differ.
+    async fn ensure_user(
+        &self,
+        id: UserId,
+        subject: &Subject,
+        roles: &[String],
+    ) -> Result<(), StoreError>;
+
+    /// The roles the user's token last named; `None` for a user never seen.
+    async fn roles(&self, id: UserId) -> Result<Option<Vec<String>>, StoreError>;
+}
+
+/// A user's budget as stored: the operator's part (when an admin set it) and the user's cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BudgetRecord {
+    /// Whether an admin set `limit_micros` and `period` (else the deployment's defaults apply).
+    pub operator_set: bool,
+    pub limit_micros: Option<i64>,
+    pub period: Period,
+    pub personal_limit_micros: Option<i64>,
+}
+
+/// One user as an admin lists them, with their budget row and what they spent this period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    pub id: UserId,
+    pub subject: String,
+    pub roles: Vec<String>,
+    pub created_at: Timestamp,
+    pub budget: Option<BudgetRecord>,
+    /// Micro-dollars spent since the start of the user's period.
+    pub spent_micros: i64,
+}
+
+/// Budgets, and what was spent against them.
+#[async_trait]
+pub trait BudgetStore: Send + Sync {
+    async fn budget(&self, user: UserId) -> Result<Option<BudgetRecord>, StoreError>;
+
+    /// An admin sets the user's limit and period; the entry records who and what.
+    async fn put_operator_budget(
+        &self,
+        user: UserId,
+        limit_micros: Option<i64>,
+        period: Period,
+        at: Timestamp,
+        entry: &AuditEntry,
+    ) -> Result<(), StoreError>;
+
+    /// The user sets (or clears) their own cap.
+    async fn put_personal_limit(
+        &self,
+        user: UserId,
+        limit_micros: Option<i64>,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Micro-dollars the user's usage rows cost at or after `since` (ever, when `None`).
+    async fn spent_since(&self, user: UserId, since: Option<Timestamp>) -> Result<i64, StoreError>;
+
+    /// Users in id order after `after`, each with what they spent since the start of their
+    /// period (`default_period` for those without a budget row; the periods' starts given).
+    async fn users_page(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+        default_period: Period,
+        starts: PeriodStarts,
+    ) -> Result<Vec<UserSummary>, StoreError>;
+}
+
+/// When the current day and month began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeriodStarts {
+    pub day: Timestamp,
+    pub month: Timestamp,
+}
+
+/// A purchase of prepaid credit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct Payment {
+    /// The Stripe Checkout Session's id.
+    pub id: String,
+    #[serde(skip)]
+    pub user_id: UserId,
+    pub amount_micros: i64,
+    /// `pending` until Stripe reports it paid.
+    pub status: PaymentStatus,
+    pub created_at: Timestamp,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentStatus {
+    Pending,
+    Paid,
+}
+
+impl PaymentStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Paid => "paid",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "pending" => Some(Self::Pending),
+            "paid" => Some(Self::Paid),
+            _ => None,
+        }
+    }
+}
+
+/// Prepaid credit and the Stripe events that bought it.
+#[async_trait]
+pub trait BillingStore: Send + Sync {
+    async fn add_payment(&self, payment: &Payment) -> Result<(), StoreError>;
+
+    /// The user's payments, newest first, at most `limit`.
+    async fn payments(&self, user: UserId, limit: u32) -> Result<Vec<Payment>, StoreError>;
+
+    /// Micro-dollars of the user's paid payments.
+    async fn credits(&self, user: UserId) -> Result<i64, StoreError>;
+
+    /// Marks a pending payment paid; the payment when this call changed it, `None` when it was
+    /// paid already or is unknown (so a redelivered event credits nothing).
+    async fn mark_paid(&self, id: &str, at: Timestamp) -> Result<Option<Payment>, StoreError>;
+
+    /// Records a Stripe event as handled; `false` when it was already.
+    async fn record_event(&self, id: &str, kind: &str, at: Timestamp) -> Result<bool, StoreError>;
 }
 
 #[async_trait]
@@ -487,10 +621,11 @@ pub trait SettingsStore: Send + Sync {
 /// What the usage rows add up to, for the user.
 #[async_trait]
 pub trait UsageStore: Send + Sync {
-    /// The user's rows in the query's range, grouped; at most `max_groups` groups.
+    /// The user's rows (every user's, for `None`: an admin's report) in the query's range,
+    /// grouped; at most `max_groups` groups.
     async fn usage(
         &self,
-        user: UserId,
+        user: Option<UserId>,
         query: &UsageQuery,
         max_groups: u32,
     ) -> Result<UsageReport, StoreError>;
@@ -500,6 +635,8 @@ pub trait UsageStore: Send + Sync {
 pub trait Store:
     UserStore
     + UsageStore
+    + BudgetStore
+    + BillingStore
     + ConversationStore
     + MessageStore
     + TurnStore
@@ -514,6 +651,8 @@ pub trait Store:
 impl<T> Store for T where
     T: UserStore
         + UsageStore
+        + BudgetStore
+        + BillingStore
         + ConversationStore
         + MessageStore
         + TurnStore

@@ -2,6 +2,8 @@
 //! and how each store binds them. A new table is one module here and one migration.
 
 pub(crate) mod audit;
+pub(crate) mod billing;
+pub(crate) mod budgets;
 pub(crate) mod context;
 pub(crate) mod conversations;
 pub(crate) mod executions;

@@ -11,11 +11,12 @@ const INSERT: Sql = Sql::same(
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
 );
 
-/// The user's rows in `[$2, $3)` (either end open) summed per `$inner` key, at most `$4`
-/// groups in `$order`, each row also carrying the sums of every group (a window over the groups,
-/// taken before the limit): one scan answers the groups and the total. `$outer` formats the key.
+/// The rows of `$who` (one user's, `$1`, or every user's when `$1` is NULL) in `[$2, $3)`
+/// (either end open) summed per `$inner` key, at most `$4` groups in `$order`, each row also
+/// carrying the sums of every group (a window over the groups, taken before the limit): one
+/// scan answers the groups and the total. `$outer` formats the key.
 macro_rules! grouped {
-    ($outer:literal, $inner:literal, $order:literal) => {
+    ($who:literal, $outer:literal, $inner:literal, $order:literal) => {
         concat!(
             "SELECT ",
             $outer,
@@ -30,7 +31,9 @@ macro_rules! grouped {
                     CAST(COALESCE(SUM(output_tokens), 0) AS bigint) AS output,
                     CAST(COALESCE(SUM(cached_tokens), 0) AS bigint) AS cached,
                     CAST(COALESCE(SUM(cost_micros), 0) AS bigint) AS cost
-                FROM usage_logs WHERE user_id = $1
+                FROM usage_logs WHERE ",
+            $who,
+            "
                   AND ($2::timestamptz IS NULL OR created_at >= $2)
                   AND ($3::timestamptz IS NULL OR created_at < $3)
                 GROUP BY 1) AS groups
@@ -41,47 +44,91 @@ macro_rules! grouped {
     };
 }
 
-/// Grouped by the UTC day, newest first so the limit keeps the latest (the answer lists them
-/// oldest first), each day formatted once (formatting every row was half the time of
-/// a heavy user's month); SQLite keeps times as microseconds since the epoch.
-const BY_DAY: Sql = Sql::differs(
-    grouped!(
-        "to_char(key AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-        "date_trunc('day', created_at, 'UTC')",
-        "key DESC"
-    ),
-    // Spelled for SQLite by hand: `grouped!` less its casts, `$N` as `?N`, the day by strftime.
-    "SELECT key, calls, input, output, cached, cost,
-        SUM(calls) OVER (), SUM(input) OVER (), SUM(output) OVER (), SUM(cached) OVER (),
-        SUM(cost) OVER ()
-    FROM (SELECT strftime('%Y-%m-%d', created_at / 1000000, 'unixepoch') AS key,
-            count(*) AS calls, COALESCE(SUM(input_tokens), 0) AS input,
-            COALESCE(SUM(output_tokens), 0) AS output, COALESCE(SUM(cached_tokens), 0) AS cached,
-            COALESCE(SUM(cost_micros), 0) AS cost
-        FROM usage_logs WHERE user_id = ?1
-          AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
-        GROUP BY 1) AS groups
-    ORDER BY key DESC LIMIT ?4",
-);
-const BY_MODEL: Sql = Sql::same(grouped!(
-    "key",
-    "provider || '/' || model",
-    "cost DESC, key"
-));
-const BY_PROVIDER: Sql = Sql::same(grouped!("key", "provider", "cost DESC, key"));
-/// A deleted conversation's rows stay (their conversation set to NULL) and sum as `deleted`.
-const BY_CONVERSATION: Sql = Sql::same(grouped!(
-    "key",
-    "COALESCE(CAST(conversation_id AS text), 'deleted')",
-    "cost DESC, key"
-));
+/// `grouped!` by the UTC day as SQLite spells it: less its casts, `$N` as `?N`, the day by
+/// strftime (SQLite keeps times as microseconds since the epoch).
+macro_rules! sqlite_by_day {
+    ($who:literal) => {
+        concat!(
+            "SELECT key, calls, input, output, cached, cost,
+                SUM(calls) OVER (), SUM(input) OVER (), SUM(output) OVER (), SUM(cached) OVER (),
+                SUM(cost) OVER ()
+            FROM (SELECT strftime('%Y-%m-%d', created_at / 1000000, 'unixepoch') AS key,
+                    count(*) AS calls, COALESCE(SUM(input_tokens), 0) AS input,
+                    COALESCE(SUM(output_tokens), 0) AS output,
+                    COALESCE(SUM(cached_tokens), 0) AS cached,
+                    COALESCE(SUM(cost_micros), 0) AS cost
+                FROM usage_logs WHERE ",
+            $who,
+            " AND (?2 IS NULL OR created_at >= ?2) AND (?3 IS NULL OR created_at < ?3)
+                GROUP BY 1) AS groups
+            ORDER BY key DESC LIMIT ?4"
+        )
+    };
+}
 
-fn statement(group: UsageGroup) -> Sql {
-    match group {
-        UsageGroup::Day => BY_DAY,
-        UsageGroup::Model => BY_MODEL,
-        UsageGroup::Provider => BY_PROVIDER,
-        UsageGroup::Conversation => BY_CONVERSATION,
+/// The statements of one user's report, or of every user's (`$1` bound NULL).
+macro_rules! statements {
+    ($name:ident, $who:literal, $sqlite_who:literal) => {
+        mod $name {
+            use crate::sql::Sql;
+
+            /// Grouped by the UTC day, newest first so the limit keeps the latest (the answer
+            /// lists them oldest first), each day formatted once (formatting every row was half
+            /// the time of a heavy user's month).
+            pub(super) const BY_DAY: Sql = Sql::differs(
+                grouped!(
+                    $who,
+                    "to_char(key AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+                    "date_trunc('day', created_at, 'UTC')",
+                    "key DESC"
+                ),
+                sqlite_by_day!($sqlite_who),
+            );
+            pub(super) const BY_MODEL: Sql = Sql::same(grouped!(
+                $who,
+                "key",
+                "provider || '/' || model",
+                "cost DESC, key"
+            ));
+            pub(super) const BY_PROVIDER: Sql =
+                Sql::same(grouped!($who, "key", "provider", "cost DESC, key"));
+            /// A deleted conversation's rows stay (their conversation set to NULL) and sum as
+            /// `deleted`.
+            pub(super) const BY_CONVERSATION: Sql = Sql::same(grouped!(
+                $who,
+                "key",
+                "COALESCE(CAST(conversation_id AS text), 'deleted')",
+                "cost DESC, key"
+            ));
+            pub(super) const BY_USER: Sql = Sql::same(grouped!(
+                $who,
+                "key",
+                "CAST(user_id AS text)",
+                "cost DESC, key"
+            ));
+        }
+    };
+}
+
+statements!(one_user, "user_id = $1", "user_id = ?1");
+statements!(every_user, "$1::uuid IS NULL", "?1 IS NULL");
+
+fn statement(group: UsageGroup, everyone: bool) -> Sql {
+    macro_rules! pick {
+        ($m:ident) => {
+            match group {
+                UsageGroup::Day => $m::BY_DAY,
+                UsageGroup::Model => $m::BY_MODEL,
+                UsageGroup::Provider => $m::BY_PROVIDER,
+                UsageGroup::Conversation => $m::BY_CONVERSATION,
+                UsageGroup::User => $m::BY_USER,
+            }
+        };
+    }
+    if everyone {
+        pick!(every_user)
+    } else {
+        pick!(one_user)
     }
 }
 
@@ -135,20 +182,20 @@ pub(crate) mod postgres {
     impl UsageStore for PgStore {
         async fn usage(
             &self,
-            user: UserId,
+            user: Option<UserId>,
             query: &UsageQuery,
             max_groups: u32,
         ) -> Result<UsageReport, StoreError> {
             let client = self.client().await?;
             let stmt = client
-                .prepare_cached(statement(query.group_by).postgres())
+                .prepare_cached(statement(query.group_by, user.is_none()).postgres())
                 .await
                 .map_err(db_error)?;
             let rows = client
                 .query(
                     &stmt,
                     &[
-                        user.as_uuid(),
+                        &user.map(|u| *u.as_uuid()),
                         &query.from,
                         &query.to,
                         &i64::from(max_groups),
@@ -228,19 +275,19 @@ pub(crate) mod sqlite {
     impl UsageStore for SqliteStore {
         async fn usage(
             &self,
-            user: UserId,
+            user: Option<UserId>,
             query: &UsageQuery,
             max_groups: u32,
         ) -> Result<UsageReport, StoreError> {
             let query = *query;
             self.call(move |conn| {
                 let (user, from, to) = (
-                    user.to_string(),
+                    user.map(|u| u.to_string()),
                     query.from.map(to_micros),
                     query.to.map(to_micros),
                 );
                 let rows = conn
-                    .prepare_cached(&statement(query.group_by).sqlite())
+                    .prepare_cached(&statement(query.group_by, user.is_none()).sqlite())
                     .map_err(db_error)?
                     .query_map(params![user, from, to, i64::from(max_groups)], item)
                     .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)

@@ -272,6 +272,51 @@ async fn the_turn_that_overflows_truncates_and_later_turns_use_the_summary() {
     assert!(rows.contains(&("summarization".into(), true)));
 }
 
+/// A summary spends the user's money like a turn: under a budget its worst case does not fit
+/// (a dear summary model), none is asked for, and the turns go on truncating.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_the_budget_cannot_hold_is_not_asked_for() {
+    let answer = Reply::sse(openai_stream(&words(40)));
+    let fake = FakeProvider::start(Vec::new(), answer).await;
+    let running = postgres(&[("BESTCHAT_BUDGET_DEFAULT_MICROS", "100000")]).await;
+    let api = Api::new(&running.gateway, "long-talker");
+    let (status, body) = api
+        .put(
+            "/api/provider-configs/tiny",
+            &json!({"protocol": "openai", "base_url": format!("{}/v1", fake.base_url),
+                    "summary_model": SUMMARIZER,
+                    "models": [{"id": MODEL, "context_window": WINDOW, "max_output_tokens": RESERVED,
+                                "input_price_per_mtok": 1_000_000, "output_price_per_mtok": 2_000_000},
+                               {"id": SUMMARIZER, "context_window": WINDOW, "max_output_tokens": RESERVED,
+                                "input_price_per_mtok": 1_000_000_000, "output_price_per_mtok": 1_000_000_000}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, created) = api
+        .post(
+            "/api/conversations",
+            &json!({"provider": "tiny", "model": MODEL, "system_prompt": SYSTEM}),
+        )
+        .await;
+    let conversation = created["id"].as_str().unwrap().to_owned();
+    let (_, optimized) = converse(&running, &conversation, 12).await;
+    assert!(
+        optimized.iter().any(|e| e["strategy"] == "truncation"),
+        "the turns truncate instead"
+    );
+    // Let a summary that was (wrongly) started reach the provider before looking.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        fake.requests().iter().all(is_turn),
+        "the summary model was never asked"
+    );
+    let rows = recorded(&running, &conversation).await;
+    assert!(!rows.contains(&("summarization".into(), false)));
+    let (_, budget) = api.get("/api/budget").await;
+    assert!(budget["spent_micros"].as_i64().unwrap() > 0);
+    assert_eq!(budget["reserved_micros"], 0, "{budget}");
+}
+
 /// A message that cannot fit even alone ends with `context_too_large` before any provider call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_larger_than_the_window_is_refused_clearly() {

@@ -97,19 +97,20 @@ async fn usage_total(gateway: &GatewayProcess, user: &str) -> Value {
 #[tokio::test]
 async fn concurrent_turns_never_pass_the_budget_in_process() {
     let running = on_sqlite(&budget_env(&[])).await;
-    concurrent_turns_never_pass_the_budget(&running.gateway).await;
+    concurrent_turns_never_pass_the_budget(&running).await;
 }
 
 #[tokio::test]
 async fn concurrent_turns_never_pass_the_budget_on_redis() {
     let running = on_postgres_and_redis(&budget_env(&[])).await;
-    concurrent_turns_never_pass_the_budget(&running.gateway).await;
+    concurrent_turns_never_pass_the_budget(&running).await;
 }
 
 /// 20 turns at once under a budget of about three: the money spent stays within it, every
 /// other turn is refused with `budget_exceeded` before the provider is called, and the budget
 /// and usage agree with the stored rows.
-async fn concurrent_turns_never_pass_the_budget(gateway: &GatewayProcess) {
+async fn concurrent_turns_never_pass_the_budget(running: &Running) {
+    let gateway = &running.gateway;
     let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(50)))).await;
     let user = "spender";
     let mut conversations = Vec::new();
@@ -156,6 +157,17 @@ async fn concurrent_turns_never_pass_the_budget(gateway: &GatewayProcess) {
     let total = usage_total(gateway, user).await;
     let spent = total["cost_micros"].as_i64().unwrap();
     assert_eq!(spent, TURN_COST * i64::try_from(completed).unwrap());
+    // The report adds up the stored rows.
+    let rows = running
+        .text_rows(
+            "SELECT CAST(COALESCE(SUM(cost_micros), 0) AS text), CAST(COUNT(*) AS text) \
+             FROM usage_logs",
+        )
+        .await;
+    assert_eq!(
+        rows,
+        vec![vec![spent.to_string(), total["turns"].to_string()]]
+    );
     assert!(spent <= BUDGET, "{spent} spent of {BUDGET}");
     let (status, budget) = api.get("/api/budget").await;
     assert_eq!(status, StatusCode::OK);
@@ -183,11 +195,41 @@ async fn concurrent_turns_never_pass_the_budget(gateway: &GatewayProcess) {
 }
 
 #[tokio::test]
-async fn a_personal_cap_below_the_operators_applies() {
-    let running = on_sqlite(&budget_env(&[])).await;
-    let gateway = &running.gateway;
+async fn a_personal_cap_below_the_operators_applies_in_process() {
+    let running = on_sqlite(&[("BESTCHAT_ADMINS", "boss".to_owned())]).await;
+    a_personal_cap_below_the_operators_applies(&running.gateway).await;
+}
+
+#[tokio::test]
+async fn a_personal_cap_below_the_operators_applies_on_redis() {
+    let running = on_postgres_and_redis(&[("BESTCHAT_ADMINS", "boss".to_owned())]).await;
+    a_personal_cap_below_the_operators_applies(&running.gateway).await;
+}
+
+/// The admin's limit for the user, the user's lower cap, and a cap set again after spending
+/// without one (what was spent meanwhile counts).
+async fn a_personal_cap_below_the_operators_applies(gateway: &GatewayProcess) {
     let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(50)))).await;
     let api = Api::new(gateway, "careful");
+    let (_, me) = api.get("/api/budget").await;
+    assert_eq!(me["limit_micros"], Value::Null, "no default here");
+    let (_, users) = Api::new(gateway, "boss").get("/api/admin/users").await;
+    let careful = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["subject"] == "careful")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = Api::new(gateway, "boss")
+        .put(
+            &format!("/api/admin/users/{careful}/budget"),
+            &json!({"limit_micros": BUDGET, "period": "month"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, body) = api
         .put("/api/budget", &json!({"personal_limit_micros": 100}))
         .await;
@@ -232,12 +274,41 @@ async fn a_personal_cap_below_the_operators_applies() {
         "complete"
     );
     assert_eq!(fake.requests().len(), 1);
+    // A cap again, above what was spent but below it plus the next call's hold: refused,
+    // though the ledger kept under the first cap never saw the uncapped turn's cost.
+    let (status, body) = api
+        .put(
+            "/api/budget",
+            &json!({"personal_limit_micros": TURN_COST + 200}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["spent_micros"], json!(TURN_COST), "{body}");
+    let (status, _) = api
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            &json!({"client_message_id": "c-2", "content": "again"}),
+        )
+        .await;
+    assert!(status.is_success());
+    let answer = settled_answer(gateway, "careful", &conversation).await;
+    assert_eq!(answer["error"]["code"], "budget_exceeded", "{answer}");
+    assert_eq!(fake.requests().len(), 1, "refused before the provider");
 }
 
 #[tokio::test]
-async fn a_model_without_prices_is_refused_under_a_budget() {
+async fn a_model_without_prices_is_refused_under_a_budget_in_process() {
     let running = on_sqlite(&budget_env(&[])).await;
-    let gateway = &running.gateway;
+    a_model_without_prices_is_refused_under_a_budget(&running.gateway).await;
+}
+
+#[tokio::test]
+async fn a_model_without_prices_is_refused_under_a_budget_on_redis() {
+    let running = on_postgres_and_redis(&budget_env(&[])).await;
+    a_model_without_prices_is_refused_under_a_budget(&running.gateway).await;
+}
+
+async fn a_model_without_prices_is_refused_under_a_budget(gateway: &GatewayProcess) {
     let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(5)))).await;
     let (status, body) = Api::new(gateway, "frugal")
         .put(
@@ -319,20 +390,34 @@ async fn admins_see_users_set_budgets_and_read_usage(running: &Running) {
     assert_eq!(budget["limit_micros"], json!(TURN_COST));
     assert_eq!(budget["period"], "day");
     assert_eq!(budget["spent_micros"], json!(TURN_COST));
-    // Audited under the admin who did it, naming whom.
+    // Audited under the admin who did it, naming whom; the list read before it too.
     let audited = running
         .text_rows(
-            "SELECT action, target_type, target_id FROM audit_log WHERE action LIKE 'admin.%'",
+            "SELECT action, COALESCE(target_type, ''), COALESCE(target_id, '') FROM audit_log \
+             WHERE action LIKE 'admin.%' ORDER BY created_at, id",
         )
         .await;
     assert_eq!(
         audited,
-        vec![vec![
-            "admin.budget.put".to_owned(),
-            "user".to_owned(),
-            worker_id.to_owned()
-        ]]
+        vec![
+            vec!["admin.users.list".to_owned(), String::new(), String::new()],
+            vec![
+                "admin.budget.put".to_owned(),
+                "user".to_owned(),
+                worker_id.to_owned()
+            ]
+        ]
     );
+    let boss_id = users.iter().find(|u| u["subject"] == "boss").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let actors = running
+        .text_rows(
+            "SELECT DISTINCT CAST(user_id AS text) FROM audit_log WHERE action LIKE 'admin.%'",
+        )
+        .await;
+    assert_eq!(actors, vec![vec![boss_id]], "the admin is the actor");
     let second = priced_conversation(gateway, "worker", &fake).await;
     let (status, body) = Api::new(gateway, "worker")
         .post(

@@ -2294,18 +2294,32 @@ async fn budgets_keep_the_operators_part_and_the_users_cap_apart(store: &dyn Sto
     let alice = user(store, "alice").await;
     let admin = user(store, "root").await;
     assert_eq!(store.budget(alice).await.unwrap(), None);
+    // What was stored, and when it last changed.
+    let read = || async {
+        let record = store.budget(alice).await.unwrap().unwrap();
+        (
+            BudgetRecord {
+                updated_at: None,
+                ..record
+            },
+            record.updated_at.unwrap(),
+        )
+    };
+    let first = plus_micros(now(), -1_000_000);
     store
-        .put_personal_limit(alice, Some(300), now())
+        .put_personal_limit(alice, Some(300), first)
         .await
         .unwrap();
+    let (record, changed) = read().await;
     assert_eq!(
-        store.budget(alice).await.unwrap(),
-        Some(BudgetRecord {
+        record,
+        BudgetRecord {
             operator_set: false,
             limit_micros: None,
             period: Period::Month,
             personal_limit_micros: Some(300),
-        })
+            updated_at: None,
+        }
     );
     let entry = AuditEntry::of(
         admin,
@@ -2318,16 +2332,19 @@ async fn budgets_keep_the_operators_part_and_the_users_cap_apart(store: &dyn Sto
         .put_operator_budget(alice, Some(1000), Period::Day, now(), &entry)
         .await
         .unwrap();
+    let (record, changed_again) = read().await;
     assert_eq!(
-        store.budget(alice).await.unwrap(),
-        Some(BudgetRecord {
+        record,
+        BudgetRecord {
             operator_set: true,
             limit_micros: Some(1000),
             period: Period::Day,
             personal_limit_micros: Some(300),
-        }),
+            updated_at: None,
+        },
         "the admin's change leaves the user's cap"
     );
+    assert!(changed_again > changed, "a change moves updated_at");
 
     // Spending: yesterday's 5 and today's 40 count for the day; everything counts ever.
     let c = conversation(alice, "c", now());
@@ -2405,7 +2422,7 @@ async fn budgets_keep_the_operators_part_and_the_users_cap_apart(store: &dyn Sto
 }
 
 async fn a_payment_is_credited_once(store: &dyn Store) {
-    use bestchat_domain::ports::store::{Payment, PaymentStatus};
+    use bestchat_domain::ports::store::{Credits, Payment, PaymentStatus};
     let alice = user(store, "alice").await;
     let payment = |id: &str, amount| Payment {
         id: id.to_owned(),
@@ -2428,7 +2445,7 @@ async fn a_payment_is_credited_once(store: &dyn Store) {
     ));
     assert_eq!(
         store.credits(alice).await.unwrap(),
-        0,
+        Credits::default(),
         "pending is not credit"
     );
     let paid = store.mark_paid("cs_1", now()).await.unwrap().unwrap();
@@ -2436,7 +2453,9 @@ async fn a_payment_is_credited_once(store: &dyn Store) {
     assert_eq!(paid.status, PaymentStatus::Paid);
     assert_eq!(store.mark_paid("cs_1", now()).await.unwrap(), None);
     assert_eq!(store.mark_paid("cs_unknown", now()).await.unwrap(), None);
-    assert_eq!(store.credits(alice).await.unwrap(), 5_000_000);
+    let credits = store.credits(alice).await.unwrap();
+    assert_eq!(credits.total_micros, 5_000_000);
+    assert!(credits.since.is_some(), "the first payment's time");
     assert!(
         store
             .record_event("evt_1", "checkout.session.completed", now())

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bestchat_domain::budget::{CREDIT_SCOPE, Limit, Period, Reservation, ReserveOutcome};
 use bestchat_domain::ids::UserId;
 use bestchat_domain::ports::cache::Cache;
-use bestchat_domain::ports::store::{BillingStore, BudgetRecord, BudgetStore};
+use bestchat_domain::ports::store::{BillingStore, BudgetRecord, BudgetStore, Credits};
 use bestchat_domain::time::{Timestamp, now, to_micros};
 use bestchat_domain::{DomainError, ErrorCode};
 use schemars::JsonSchema;
@@ -81,8 +81,12 @@ pub struct Applied {
     pub period: Period,
     pub operator_limit: Option<i64>,
     pub personal_limit: Option<i64>,
-    /// Micro-dollars of paid credit, when billing is on.
-    pub credits: Option<i64>,
+    /// Paid credit, when billing is on.
+    pub credits: Option<Credits>,
+    /// Names this setting of the limits in the ledger's scopes: a ledger kept under another
+    /// (before a cap or an admin's change, or while no limit applied and nothing was settled)
+    /// is dropped and read again from the usage rows.
+    pub version: String,
 }
 
 impl Applied {
@@ -95,18 +99,33 @@ impl Applied {
     }
 
     pub fn limits(&self, at: Timestamp) -> Vec<Limit> {
+        self.scopes(at)
+            .into_iter()
+            .map(|(limit, _)| limit)
+            .collect()
+    }
+
+    /// Each limit with when the spending it counts began: the period's start, or the first
+    /// payment's (a purchase names a new credit scope, so the ledger reads it again).
+    pub fn scopes(&self, at: Timestamp) -> Vec<(Limit, Timestamp)> {
         let mut limits = Vec::new();
         if let Some(limit) = self.period_limit() {
-            limits.push(Limit {
-                scope: self.period.scope(at),
-                limit_micros: limit,
-            });
+            limits.push((
+                Limit {
+                    scope: format!("{}@{}", self.period.scope(at), self.version),
+                    limit_micros: limit,
+                },
+                self.period.start(at),
+            ));
         }
         if let Some(credits) = self.credits {
-            limits.push(Limit {
-                scope: CREDIT_SCOPE.to_owned(),
-                limit_micros: credits,
-            });
+            limits.push((
+                Limit {
+                    scope: format!("{CREDIT_SCOPE}@{}", credits.total_micros),
+                    limit_micros: credits.total_micros,
+                },
+                credits.since.unwrap_or(at),
+            ));
         }
         limits
     }
@@ -153,11 +172,16 @@ impl Budgets<'_> {
         } else {
             None
         };
+        let version = match record.updated_at {
+            Some(at) => format!("r{}", to_micros(at)),
+            None => format!("d{}", self.settings.default_limit_micros),
+        };
         Ok(Applied {
             period,
             operator_limit,
             personal_limit: record.personal_limit_micros,
             credits,
+            version,
         })
     }
 
@@ -270,7 +294,7 @@ impl Budgets<'_> {
             }
         };
         let balance = match applied.credits {
-            Some(credits) => Some(credits - self.store.spent_since(user, None).await?),
+            Some(credits) => Some(self.balance(user, credits).await?),
             None => None,
         };
         Ok(BudgetView {
@@ -285,6 +309,16 @@ impl Budgets<'_> {
         })
     }
 
+    /// Paid credit less what was spent since the first of it was paid (spending before
+    /// billing, or before the first purchase, is not charged to it).
+    pub async fn balance(&self, user: UserId, credits: Credits) -> Result<i64, AppError> {
+        let spent = match credits.since {
+            Some(since) => self.store.spent_since(user, Some(since)).await?,
+            None => 0,
+        };
+        Ok(credits.total_micros - spent)
+    }
+
     /// What the usage rows say was spent in `scope`.
     async fn spent_in(
         &self,
@@ -293,8 +327,18 @@ impl Budgets<'_> {
         scope: &str,
         at: Timestamp,
     ) -> Result<i64, AppError> {
-        let since = (scope != CREDIT_SCOPE).then(|| applied.period.start(at));
-        Ok(self.store.spent_since(user, since).await?)
+        let Some((_, since)) = applied
+            .scopes(at)
+            .into_iter()
+            .find(|(l, _)| l.scope == scope)
+        else {
+            return Err(AppError::Internal(format!("no budget scope {scope}")));
+        };
+        // No paid credit yet: nothing is charged to it.
+        if scope.starts_with(CREDIT_SCOPE) && applied.credits.is_some_and(|c| c.since.is_none()) {
+            return Ok(0);
+        }
+        Ok(self.store.spent_since(user, Some(since)).await?)
     }
 }
 
@@ -309,7 +353,7 @@ pub fn operator_limit(record: Option<&BudgetRecord>, settings: &BudgetSettings) 
 }
 
 fn refusal(applied: &Applied, scope: &str, at: Timestamp) -> DomainError {
-    let message = if scope == CREDIT_SCOPE {
+    let message = if scope.starts_with(CREDIT_SCOPE) {
         "your prepaid credit is used up; buy more credit to go on".to_owned()
     } else {
         format!(
@@ -396,6 +440,7 @@ mod tests {
             operator_limit: operator,
             personal_limit: personal,
             credits: None,
+            version: "d0".into(),
         };
         assert_eq!(applied(Some(100), Some(50)).period_limit(), Some(50));
         assert_eq!(applied(Some(100), Some(500)).period_limit(), Some(100));
@@ -405,13 +450,20 @@ mod tests {
             .unwrap()
             .into();
         let mut with_credit = applied(None, None);
-        with_credit.credits = Some(0);
+        with_credit.credits = Some(Credits::default());
         assert_eq!(
             with_credit.limits(at),
             vec![Limit {
-                scope: CREDIT_SCOPE.into(),
+                scope: format!("{CREDIT_SCOPE}@0"),
                 limit_micros: 0
             }]
+        );
+        let mut capped = applied(Some(100), None);
+        capped.version = "r42".into();
+        assert_eq!(
+            capped.limits(at)[0].scope,
+            "month:2026-12@r42",
+            "a change names a new scope"
         );
     }
 }

@@ -711,10 +711,11 @@ mod tests {
     }
 
     #[test]
-    fn reads_writes_and_turns_have_their_classes() {
+    fn reads_writes_turns_and_admin_routes_have_their_classes() {
         for o in OPERATIONS {
             let expected = match (o.method, o.function) {
                 (_, "messages-send" | "messages-retry") => RateClass::Turn,
+                (_, f) if f.starts_with("admin-") => RateClass::Admin,
                 ("GET", _) => RateClass::Read,
                 _ => RateClass::Write,
             };

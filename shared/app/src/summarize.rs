@@ -14,7 +14,7 @@ use bestchat_domain::message::MessageStatus;
 use bestchat_domain::model_ref::ModelRef;
 use bestchat_domain::ports::cache::Cache;
 use bestchat_domain::ports::store::ContextStore;
-use bestchat_domain::time::now;
+use bestchat_domain::time::{after, now};
 use bestchat_domain::usage::UsageLog;
 use bestchat_domain::wire::ServerEvent;
 use bestchat_providers::failover::Failover;
@@ -22,6 +22,7 @@ use bestchat_providers::{ChatMessage, ChatRequest, StreamEvent, TokenUsage};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::budget::{Hold, worst_case};
 use crate::config::ContextConfig;
 use crate::error::AppError;
 use crate::models::user_providers;
@@ -194,7 +195,31 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
             max_output_tokens: Some(output),
             stop: Vec::new(),
         };
+        // A summary spends the user's money like a turn: held first, settled after.
+        let hold = format!("summary-{}", uuid::Uuid::now_v7());
+        let input = encoding
+            .count(INSTRUCTIONS)
+            .saturating_add(match &request.messages[..] {
+                [ChatMessage::User { text }] => encoding.count(text),
+                _ => 0,
+            });
+        let budgets = state.budgets();
+        let worst = worst_case([model.info.as_ref()], input, output, budgets.settings);
+        let expires = after(now(), SUMMARIZE_LOCK_TTL);
+        let held = match budgets.reserve(job.user_id, &hold, worst, expires).await? {
+            Ok(held) => held == Hold::Held,
+            Err(refused) => {
+                tracing::info!(conversation = %job.conversation_id, reason = %refused.message, "no summary: the budget does not allow it");
+                record_usage(state, &usage).await;
+                return Ok("budget_exceeded");
+            }
+        };
         let (text, log) = call(state, job, &model, &request).await;
+        if held {
+            budgets
+                .settle(job.user_id, &hold, log.cost_micros.unwrap_or(0))
+                .await;
+        }
         usage.push(log);
         match text {
             Some(text) => summary = Some(text),

@@ -52,8 +52,27 @@ pub struct OperatorBudget {
     pub period: Period,
 }
 
+/// Records an admin's read of other users' data (the trail keeps who looked at what).
+async fn audit_read(
+    state: &AppState,
+    actor: UserId,
+    action: &str,
+    details: serde_json::Value,
+) -> Result<(), AppError> {
+    let entry = AuditEntry {
+        id: uuid::Uuid::now_v7(),
+        user_id: actor,
+        action: action.to_owned(),
+        target_type: None,
+        target_id: None,
+        details,
+        created_at: now(),
+    };
+    Ok(state.store().append_audit(&entry).await?)
+}
+
 async fn users(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
-    admin(state, &request).await?;
+    let actor = admin(state, &request).await?;
     let page = PageRequest::parse(request.query_param("limit"), request.query_param("cursor"))?;
     let at = now();
     let settings = &state.config.budgets;
@@ -98,6 +117,13 @@ async fn users(state: &AppState, request: ApiRequest) -> Result<ApiResponse, App
             personal_limit_micros: u.budget.and_then(|b| b.personal_limit_micros),
         })
         .collect();
+    audit_read(
+        state,
+        actor,
+        "admin.users.list",
+        json!({"after": page.after.map(|c| c.id.to_string())}),
+    )
+    .await?;
     json_response(StatusCode::OK, &Page { items, next_cursor })
 }
 
@@ -131,8 +157,15 @@ async fn put_budget(state: &AppState, request: ApiRequest) -> Result<ApiResponse
 }
 
 async fn usage(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
-    admin(state, &request).await?;
+    let actor = admin(state, &request).await?;
     let query = usage_query(&request, UsageGroup::parse_for_admin)?;
+    audit_read(
+        state,
+        actor,
+        "admin.usage.read",
+        json!({"group_by": query.group_by.as_str()}),
+    )
+    .await?;
     let report = state.store().usage(None, &query, USAGE_GROUPS_MAX).await?;
     json_response(StatusCode::OK, &report)
 }

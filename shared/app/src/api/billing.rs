@@ -89,7 +89,10 @@ async fn billing(state: &AppState, request: ApiRequest) -> Result<ApiResponse, A
     let user = caller(state, &request).await?;
     state.config.billing.require_on()?;
     let store = state.store();
-    let balance = store.credits(user).await? - store.spent_since(user, None).await?;
+    let balance = state
+        .budgets()
+        .balance(user, store.credits(user).await?)
+        .await?;
     json_response(
         StatusCode::OK,
         &Billing {

@@ -50,6 +50,14 @@ pub(super) async fn finish(
     } = produced;
     let answered = answered.as_ref();
     let (mut message, tokens) = stored_answer(answer, &mut got, ending, answered, planned_input);
+    // Settled first, whatever becomes of the rest of the step: the provider was paid.
+    if held {
+        let cost = message.usage.and_then(|u| u.cost_micros).unwrap_or(0);
+        ports
+            .budgets
+            .settle(message.user_id, &message.id.to_string(), cost)
+            .await;
+    }
     // The provider call's own outcome, for its usage record, whatever the calls then make of
     // the answer's status.
     let call_status = message.status;
@@ -69,16 +77,7 @@ pub(super) async fn finish(
     });
     let records = step_records(ports, &message, decided.as_ref());
     lease.ending();
-    let written = write_final(ports, &message, log.as_ref(), lease, &records).await;
-    // Settled whatever became of the write: the provider was paid either way.
-    if held {
-        let cost = log.as_ref().and_then(|l| l.cost_micros).unwrap_or(0);
-        ports
-            .budgets
-            .settle(message.user_id, &message.id.to_string(), cost)
-            .await;
-    }
-    if !written? {
+    if !write_final(ports, &message, log.as_ref(), lease, &records).await? {
         tracing::warn!(message = %message.id, lease = %lease.id(), "the answer was ended by someone else; nothing written");
         return Ok(StepOutcome::LeaseLost);
     }
@@ -239,7 +238,9 @@ fn estimate(
     planned_input: Option<u32>,
     output_tokens: u32,
 ) -> Option<TokenUsage> {
-    let stopped = matches!(status, MessageStatus::Cancelled | MessageStatus::Incomplete);
+    // A failed stream that got as far as text was billed for it too.
+    let stopped = matches!(status, MessageStatus::Cancelled | MessageStatus::Incomplete)
+        || (status == MessageStatus::Error && output_tokens > 0);
     (stopped && reached_provider).then(|| TokenUsage {
         input_tokens: planned_input.unwrap_or(0),
         output_tokens,

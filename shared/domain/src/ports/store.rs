@@ -51,6 +51,16 @@ pub struct BudgetRecord {
     pub limit_micros: Option<i64>,
     pub period: Period,
     pub personal_limit_micros: Option<i64>,
+    /// When the row last changed (a ledger kept before that is read again from the usage rows).
+    pub updated_at: Option<Timestamp>,
+}
+
+/// A user's paid credit, and when the first of it was paid (spending counts against it from
+/// then on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Credits {
+    pub total_micros: i64,
+    pub since: Option<Timestamp>,
 }
 
 /// One user as an admin lists them, with their budget row and what they spent this period.
@@ -148,6 +158,12 @@ impl PaymentStatus {
     }
 }
 
+/// The audit trail, for what is recorded on its own (most entries go with their change).
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+}
+
 /// Prepaid credit and the Stripe events that bought it.
 #[async_trait]
 pub trait BillingStore: Send + Sync {
@@ -156,8 +172,8 @@ pub trait BillingStore: Send + Sync {
     /// The user's payments, newest first, at most `limit`.
     async fn payments(&self, user: UserId, limit: u32) -> Result<Vec<Payment>, StoreError>;
 
-    /// Micro-dollars of the user's paid payments.
-    async fn credits(&self, user: UserId) -> Result<i64, StoreError>;
+    /// The user's paid payments: their sum, and when the first was made.
+    async fn credits(&self, user: UserId) -> Result<Credits, StoreError>;
 
     /// Marks a pending payment paid; the payment when this call changed it, `None` when it was
     /// paid already or is unknown (so a redelivered event credits nothing).
@@ -637,6 +653,7 @@ pub trait Store:
     + UsageStore
     + BudgetStore
     + BillingStore
+    + AuditStore
     + ConversationStore
     + MessageStore
     + TurnStore
@@ -653,6 +670,7 @@ impl<T> Store for T where
         + UsageStore
         + BudgetStore
         + BillingStore
+        + AuditStore
         + ConversationStore
         + MessageStore
         + TurnStore

@@ -1,4 +1,5 @@
-//! Audit entries, written inside the transaction of the change they record.
+//! Audit entries, written inside the transaction of the change they record, or alone for what
+//! changes nothing (an admin reading other users' data).
 
 use crate::sql::Sql;
 
@@ -13,7 +14,17 @@ pub(crate) mod postgres {
     use bestchat_domain::ports::store::{AuditEntry, StoreError};
     use deadpool_postgres::Transaction;
 
-    use crate::postgres::db_error;
+    use crate::postgres::{PgStore, db_error};
+
+    #[async_trait::async_trait]
+    impl bestchat_domain::ports::store::AuditStore for PgStore {
+        async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(db_error)?;
+            append(&tx, entry).await?;
+            tx.commit().await.map_err(db_error)
+        }
+    }
 
     pub(crate) async fn append(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), StoreError> {
         let stmt = tx
@@ -45,7 +56,20 @@ pub(crate) mod sqlite {
     use bestchat_domain::time::to_micros;
     use rusqlite::{Transaction, params};
 
-    use crate::sqlite::db_error;
+    use crate::sqlite::{SqliteStore, db_error};
+
+    #[async_trait::async_trait]
+    impl bestchat_domain::ports::store::AuditStore for SqliteStore {
+        async fn append_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+            let entry = entry.clone();
+            self.call(move |conn| {
+                let tx = conn.transaction().map_err(db_error)?;
+                append(&tx, &entry)?;
+                tx.commit().map_err(db_error)
+            })
+            .await
+        }
+    }
 
     pub(crate) fn append(tx: &Transaction<'_>, e: &AuditEntry) -> Result<(), StoreError> {
         let mut stmt = tx.prepare_cached(&INSERT.sqlite()).map_err(db_error)?;

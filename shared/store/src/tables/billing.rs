@@ -15,7 +15,7 @@ const LIST: Sql = Sql::same(
 );
 
 const CREDITS: Sql = Sql::same(
-    "SELECT CAST(COALESCE(SUM(amount_micros), 0) AS bigint) FROM payments
+    "SELECT CAST(COALESCE(SUM(amount_micros), 0) AS bigint), MIN(created_at) FROM payments
     WHERE user_id = $1 AND status = 'paid'",
 );
 
@@ -38,7 +38,7 @@ pub(crate) mod postgres {
     use super::*;
     use async_trait::async_trait;
     use bestchat_domain::ids::UserId;
-    use bestchat_domain::ports::store::{BillingStore, Payment, StoreError};
+    use bestchat_domain::ports::store::{BillingStore, Credits, Payment, StoreError};
     use bestchat_domain::time::Timestamp;
 
     use crate::postgres::{PgStore, db_error};
@@ -94,17 +94,20 @@ pub(crate) mod postgres {
                 .collect()
         }
 
-        async fn credits(&self, user: UserId) -> Result<i64, StoreError> {
+        async fn credits(&self, user: UserId) -> Result<Credits, StoreError> {
             let client = self.client().await?;
             let stmt = client
                 .prepare_cached(CREDITS.postgres())
                 .await
                 .map_err(db_error)?;
-            client
+            let row = client
                 .query_one(&stmt, &[user.as_uuid()])
                 .await
-                .and_then(|row| row.try_get(0))
-                .map_err(db_error)
+                .map_err(db_error)?;
+            Ok(Credits {
+                total_micros: row.try_get(0).map_err(db_error)?,
+                since: row.try_get(1).map_err(db_error)?,
+            })
         }
 
         async fn mark_paid(&self, id: &str, at: Timestamp) -> Result<Option<Payment>, StoreError> {
@@ -147,7 +150,7 @@ pub(crate) mod sqlite {
     use super::*;
     use async_trait::async_trait;
     use bestchat_domain::ids::UserId;
-    use bestchat_domain::ports::store::{BillingStore, Payment, StoreError};
+    use bestchat_domain::ports::store::{BillingStore, Credits, Payment, StoreError};
     use bestchat_domain::time::{Timestamp, to_micros};
     use rusqlite::{OptionalExtension, Row, params};
 
@@ -195,10 +198,18 @@ pub(crate) mod sqlite {
             .await
         }
 
-        async fn credits(&self, user: UserId) -> Result<i64, StoreError> {
+        async fn credits(&self, user: UserId) -> Result<Credits, StoreError> {
             self.call(move |conn| {
                 conn.prepare_cached(&CREDITS.sqlite())
-                    .and_then(|mut stmt| stmt.query_row(params![user.to_string()], |r| r.get(0)))
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params![user.to_string()], |r| {
+                            let since: Option<i64> = r.get(1)?;
+                            Ok(Credits {
+                                total_micros: r.get(0)?,
+                                since: since.and_then(bestchat_domain::time::from_micros),
+                            })
+                        })
+                    })
                     .map_err(db_error)
             })
             .await

@@ -2,11 +2,12 @@
 
 use bestchat_domain::budget::Period;
 use bestchat_domain::ports::store::BudgetRecord;
+use bestchat_domain::time::Timestamp;
 
 use crate::sql::Sql;
 
 const GET: Sql = Sql::same(
-    "SELECT operator_set, limit_micros, period, personal_limit_micros
+    "SELECT operator_set, limit_micros, period, personal_limit_micros, updated_at
     FROM budgets WHERE user_id = $1",
 );
 
@@ -34,7 +35,7 @@ const SPENT: Sql = Sql::same(
 /// month's).
 const USERS_PAGE: Sql = Sql::same(
     "SELECT u.id, u.subject, u.roles, u.created_at, b.operator_set, b.limit_micros, b.period,
-        b.personal_limit_micros,
+        b.personal_limit_micros, b.updated_at,
         (SELECT CAST(COALESCE(SUM(l.cost_micros), 0) AS bigint) FROM usage_logs l
          WHERE l.user_id = u.id AND l.created_at >=
             CASE (CASE WHEN b.operator_set THEN b.period ELSE $3 END)
@@ -49,12 +50,14 @@ fn record(
     limit_micros: Option<i64>,
     period: &str,
     personal_limit_micros: Option<i64>,
+    updated_at: Timestamp,
 ) -> BudgetRecord {
     BudgetRecord {
         operator_set,
         limit_micros,
         period: Period::parse(period).unwrap_or_default(),
         personal_limit_micros,
+        updated_at: Some(updated_at),
     }
 }
 
@@ -79,6 +82,7 @@ pub(crate) mod postgres {
             row.try_get(at + 1).map_err(db_error)?,
             &period,
             row.try_get(at + 3).map_err(db_error)?,
+            row.try_get(at + 4).map_err(db_error)?,
         )))
     }
 
@@ -191,7 +195,7 @@ pub(crate) mod postgres {
                         roles: serde_json::from_value(roles).unwrap_or_default(),
                         created_at: row.try_get(3).map_err(db_error)?,
                         budget: budget_at(row, 4)?,
-                        spent_micros: row.try_get(8).map_err(db_error)?,
+                        spent_micros: row.try_get(9).map_err(db_error)?,
                     })
                 })
                 .collect()
@@ -222,6 +226,7 @@ pub(crate) mod sqlite {
             row.get(at + 1)?,
             &period,
             row.get(at + 3)?,
+            time_at(row, at + 4)?,
         )))
     }
 
@@ -327,7 +332,7 @@ pub(crate) mod sqlite {
                                 roles: serde_json::from_value(json_at(row, 2)?).unwrap_or_default(),
                                 created_at: time_at(row, 3)?,
                                 budget: budget_at(row, 4)?,
-                                spent_micros: row.get(8)?,
+                                spent_micros: row.get(9)?,
                             })
                         },
                     )

@@ -129,6 +129,7 @@ describe("limits and money", () => {
     await p.getByText("Your own cap is saved.").waitFor();
     assert.equal((await worker.get("/api/budget")).personal_limit_micros, 1_000_000);
     await axe(p, "budget, phone");
+    await screenshot(p, "budget-375");
     await c.close();
   });
 });

@@ -470,6 +470,11 @@ async fn admins_see_users_set_budgets_and_read_usage(running: &Running) {
             format!("/api/admin/users/{worker_id}/budget"),
             json!({"limit_micros": 5}),
         ),
+        // A limit left out is not "no limit".
+        (
+            format!("/api/admin/users/{worker_id}/budget"),
+            json!({"period": "day"}),
+        ),
     ] {
         let (status, answer) = boss.put(&path, &body).await;
         assert_eq!(status.as_u16() / 100, 4, "{body} → {answer}");
@@ -630,6 +635,23 @@ async fn prepaid_credit_through_stripe(on_postgres: bool) {
     );
     let (_, billing) = buyer.get("/api/billing").await;
     assert_eq!(billing["balance_micros"], 0);
+    // Signed, but not an event this deployment can record: refused in the error shape, not 500.
+    for odd in [
+        json!({"id": "", "type": "checkout.session.completed", "data": {"object": {"id": "cs_test_a1", "payment_status": "paid"}}}),
+        json!({"id": "evt_x", "type": "checkout.session.completed", "data": {"object": {"id": "x".repeat(300), "payment_status": "paid"}}}),
+        json!({"id": "evt_y"}),
+    ] {
+        let payload = odd.to_string();
+        let response = deliver(
+            payload.clone(),
+            stripe_signature(&payload, now_epoch(), STRIPE_WEBHOOK_SECRET),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 422, "{odd}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "validation_failed");
+    }
 
     // Delivered three times, credited once.
     for _ in 0..3 {

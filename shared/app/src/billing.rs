@@ -119,10 +119,26 @@ impl BillingSettings {
                 "BESTCHAT_BILLING=1 needs STRIPE_SECRETS_ARN, or STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET".into(),
             ));
         }
-        if self.min_micros < MICROS_PER_CENT || self.max_micros < self.min_micros {
+        if self.min_micros < MICROS_PER_CENT
+            || self.max_micros < self.min_micros
+            || self.min_micros % MICROS_PER_CENT != 0
+            || self.max_micros % MICROS_PER_CENT != 0
+        {
             return Err(ConfigError(
-                "BESTCHAT_BILLING_MIN_MICROS must be at least a cent and at most BESTCHAT_BILLING_MAX_MICROS".into(),
+                "BESTCHAT_BILLING_MIN_MICROS and _MAX_MICROS must be whole cents, the least at least a cent and at most the most".into(),
             ));
+        }
+        for (name, value) in [
+            ("STRIPE_API_BASE", &self.api_base),
+            ("BESTCHAT_BILLING_SUCCESS_URL", &self.success_url),
+            ("BESTCHAT_BILLING_CANCEL_URL", &self.cancel_url),
+        ] {
+            if !url::Url::parse(value).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+                return Err(ConfigError(format!("{name} must be an http(s) URL")));
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError("STRIPE_TIMEOUT_MS must be above 0".into()));
         }
         Ok(())
     }
@@ -266,14 +282,18 @@ pub fn verify_signature(
     let mut signatures = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("t", t)) => timestamp = Some(t.parse::<i64>().ok()),
             Some(("v1", sig)) => signatures.push(sig),
             _ => {}
         }
     }
-    let t = timestamp.ok_or_else(|| refused("the signature has no timestamp"))?;
+    let t = timestamp
+        .ok_or_else(|| refused("the signature has no timestamp"))?
+        .ok_or_else(|| refused("the signature's timestamp is not a time in seconds"))?;
     if now_s.abs_diff(t) > tolerance.as_secs() {
-        return Err(refused("the signature is too old"));
+        return Err(refused(
+            "the signature's time is too far from now (an old or replayed event)",
+        ));
     }
     if secret.is_empty() {
         return Err(refused("no webhook secret is configured"));
@@ -294,6 +314,9 @@ pub fn verify_signature(
         Err(refused("no signature matches"))
     }
 }
+
+/// Longest Stripe object id taken (theirs are a few dozen characters).
+pub const STRIPE_ID_MAX_CHARS: usize = 255;
 
 /// A Stripe event (the fields used).
 #[derive(Debug, Deserialize)]
@@ -325,6 +348,14 @@ pub async fn handle_event(
     event: &Event,
     at: Timestamp,
 ) -> Result<Handled, AppError> {
+    let id_ok = |id: &str| !id.is_empty() && id.chars().count() <= STRIPE_ID_MAX_CHARS;
+    let session = event.data.object.get("id").and_then(|v| v.as_str());
+    if !id_ok(&event.id)
+        || session.is_some_and(|s| !id_ok(s))
+        || event.kind.len() > STRIPE_ID_MAX_CHARS
+    {
+        return Err(DomainError::validation("the event's ids are not Stripe ids").into());
+    }
     let paid_checkout = matches!(
         event.kind.as_str(),
         "checkout.session.completed" | "checkout.session.async_payment_succeeded"

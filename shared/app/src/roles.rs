@@ -52,11 +52,23 @@ impl AccessSettings {
         if self.tool_policies.trim().is_empty() {
             return Ok(BTreeMap::new());
         }
-        serde_json::from_str(&self.tool_policies).map_err(|e| {
-            ConfigError(format!(
-                "BESTCHAT_ROLE_TOOL_POLICIES must map role names to auto-approval rules: {e}"
-            ))
-        })
+        let policies: BTreeMap<String, AutoApproval> = serde_json::from_str(&self.tool_policies)
+            .map_err(|e| {
+                ConfigError(format!(
+                    "BESTCHAT_ROLE_TOOL_POLICIES must map role names to auto-approval rules: {e}"
+                ))
+            })?;
+        for (role, rules) in &policies {
+            if role.is_empty() || role.chars().count() > ROLE_MAX_CHARS {
+                return Err(ConfigError(format!(
+                    "BESTCHAT_ROLE_TOOL_POLICIES: role names are 1 to {ROLE_MAX_CHARS} characters"
+                )));
+            }
+            rules.check().map_err(|e| {
+                ConfigError(format!("BESTCHAT_ROLE_TOOL_POLICIES: role {role:?}: {e}"))
+            })?;
+        }
+        Ok(policies)
     }
 
     /// The caller's roles: the groups their token names, and `admin` when the deployment's
@@ -171,10 +183,16 @@ mod tests {
         let policies = settings.ceilings().unwrap();
         assert_eq!(ceilings_for(&policies, &["staff".into()]).len(), 1);
         assert!(ceilings_for(&BTreeMap::new(), &[]).is_empty());
-        let bad = AccessSettings {
-            tool_policies: "{\"staff\": 3}".into(),
-            ..AccessSettings::default()
-        };
-        assert!(bad.ceilings().is_err());
+        for bad in [
+            r#"{"staff": 3}"#,
+            r#"{"": {"risk": {"read": "auto", "write": "ask", "network": "ask", "exec": "ask", "destructive": "ask"}, "max_auto_per_turn": 1}}"#,
+            r#"{"staff": {"risk": {"read": "auto", "write": "ask", "network": "ask", "exec": "ask", "destructive": "auto"}, "max_auto_per_turn": 1}}"#,
+        ] {
+            let settings = AccessSettings {
+                tool_policies: bad.into(),
+                ..AccessSettings::default()
+            };
+            assert!(settings.ceilings().is_err(), "{bad}");
+        }
     }
 }

@@ -894,9 +894,10 @@ export interface components {
         OperatorBudget: {
             /**
              * Format: int64
-             * @description Micro-dollars per period; `null`: no limit for this user.
+             * @description Micro-dollars per period (0 stops the user's spending); `null`: no limit for this user.
+             *     Required: leaving it out is not taken to mean "no limit".
              */
-            limit_micros?: number | null;
+            limit_micros: number;
             period: components["schemas"]["Period"];
         };
         /** @description A purchase of prepaid credit. */

@@ -46,15 +46,22 @@ function UserRow({ app, user }: { app: ChatApp; user: AdminUser }) {
           class="row"
           onSubmit={(e) => {
             e.preventDefault();
-            if (!limit.value.trim()) return void save(null);
+            // Left empty, the limit stays as it is and only the period changes.
+            if (!limit.value.trim()) return void save(user.limit_micros ?? null);
             const micros = dollarsToMicros(limit.value);
             if (micros === null) status.value = "Give the limit in dollars, such as 20.";
             else void save(micros);
           }}
         >
           <label>
-            <span class="sr-only">Limit for {label} ($; empty: none)</span>
-            <input inputMode="decimal" size={6} value={limit.value} placeholder="none" onInput={(e) => (limit.value = e.currentTarget.value)} />
+            <span class="sr-only">Limit for {label} ($; empty: as it is)</span>
+            <input
+              inputMode="decimal"
+              size={6}
+              value={limit.value}
+              placeholder={user.limit_micros === null || user.limit_micros === undefined ? "none" : (user.limit_micros / 1_000_000).toFixed(2)}
+              onInput={(e) => (limit.value = e.currentTarget.value)}
+            />
           </label>
           <label>
             <span class="sr-only">Period for {label}</span>
@@ -64,6 +71,11 @@ function UserRow({ app, user }: { app: ChatApp; user: AdminUser }) {
             </select>
           </label>
           <button type="submit">Set</button>
+          {user.limit_micros !== null && user.limit_micros !== undefined && (
+            <button type="button" onClick={() => void save(null)}>
+              No limit
+            </button>
+          )}
         </form>
         {status.value && <span role="status">{status.value}</span>}
       </td>

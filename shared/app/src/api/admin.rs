@@ -47,9 +47,18 @@ pub struct AdminUser {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorBudget {
-    /// Micro-dollars per period; `null`: no limit for this user.
+    /// Micro-dollars per period (0 stops the user's spending); `null`: no limit for this user.
+    /// Required: leaving it out is not taken to mean "no limit".
+    #[serde(deserialize_with = "present")]
+    #[schemars(required)]
     pub limit_micros: Option<i64>,
     pub period: Period,
+}
+
+/// An `Option` that must be in the body (`null` or a value): serde takes a missing `Option`
+/// as `None` unless the field deserializes by a function.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Option::<i64>::deserialize(d)
 }
 
 /// Records an admin's read of other users' data (the trail keeps who looked at what).

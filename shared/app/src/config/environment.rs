@@ -170,7 +170,10 @@ impl<'de> de::Deserializer<'de> for Value {
     ) -> Result<V::Value, Error> {
         let name: de::value::StringDeserializer<Error> =
             de::IntoDeserializer::into_deserializer(self.raw.trim().to_owned());
-        visitor.visit_enum(name)
+        let key = self.key;
+        visitor
+            .visit_enum(name)
+            .map_err(|e| Error(format!("{key}: {}", e.0)))
     }
 
     serde::forward_to_deserialize_any! {

@@ -205,6 +205,8 @@ mod tests {
         on: bool,
         #[serde(rename = "EXAMPLE_NAME")]
         name: Option<String>,
+        #[serde(rename = "EXAMPLE_PERIOD")]
+        period: bestchat_domain::budget::Period,
     }
 
     impl Default for Example {
@@ -214,8 +216,18 @@ mod tests {
                 wait: Duration::from_millis(250),
                 on: true,
                 name: None,
+                period: bestchat_domain::budget::Period::Month,
             }
         }
+    }
+
+    #[test]
+    fn a_named_choice_is_read_by_its_name_and_a_wrong_one_names_its_variable() {
+        let e = read(&[("EXAMPLE_PERIOD", " day ")]).unwrap();
+        assert_eq!(e.period, bestchat_domain::budget::Period::Day);
+        let wrong = read(&[("EXAMPLE_PERIOD", "week")]).unwrap_err();
+        assert!(wrong.0.contains("EXAMPLE_PERIOD"), "{}", wrong.0);
+        assert!(wrong.0.contains("week"), "{}", wrong.0);
     }
 
     fn read(vars: &[(&str, &str)]) -> Result<Example, ConfigError> {
@@ -251,7 +263,8 @@ mod tests {
                 count: 7,
                 wait: Duration::from_millis(1500),
                 on: false,
-                name: Some("x".into())
+                name: Some("x".into()),
+                period: bestchat_domain::budget::Period::Month,
             }
         );
     }

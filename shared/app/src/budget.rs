@@ -159,13 +159,11 @@ impl Budgets<'_> {
     /// default), the user's cap, and the prepaid credit when billing is on.
     pub async fn applied(&self, user: UserId) -> Result<Applied, AppError> {
         let record = self.store.budget(user).await?.unwrap_or_default();
-        let default = i64::try_from(self.settings.default_limit_micros)
-            .ok()
-            .filter(|d| *d > 0);
-        let (operator_limit, period) = if record.operator_set {
-            (record.limit_micros, record.period)
+        let operator_limit = operator_limit(Some(&record), self.settings);
+        let period = if record.operator_set {
+            record.period
         } else {
-            (default, self.settings.period)
+            self.settings.period
         };
         let credits = if self.billing_on {
             Some(self.billing.credits(user).await?)
@@ -342,7 +340,8 @@ impl Budgets<'_> {
     }
 }
 
-/// Whether a budget record, as stored, has anything for the operator to show.
+/// The operator's limit for a user with this budget row (or none): an admin's when one was set
+/// (`None` there meaning no limit), else the deployment's default (0 meaning none).
 pub fn operator_limit(record: Option<&BudgetRecord>, settings: &BudgetSettings) -> Option<i64> {
     match record {
         Some(r) if r.operator_set => r.limit_micros,

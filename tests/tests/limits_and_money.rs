@@ -86,6 +86,20 @@ async fn settled_answer(gateway: &GatewayProcess, user: &str, conversation: &str
     }
 }
 
+/// Sends `content` in `conversation` over HTTP; the answer's status and body.
+async fn send(
+    api: &Api<'_>,
+    conversation: &str,
+    client_id: &str,
+    content: &str,
+) -> (StatusCode, Value) {
+    api.post(
+        &format!("/api/conversations/{conversation}/messages"),
+        &json!({"client_message_id": client_id, "content": content}),
+    )
+    .await
+}
+
 async fn usage_total(gateway: &GatewayProcess, user: &str) -> Value {
     let (status, usage) = Api::new(gateway, user)
         .get("/api/usage?group_by=model")
@@ -120,13 +134,7 @@ async fn concurrent_turns_never_pass_the_budget(running: &Running) {
     let api = Api::new(gateway, user);
     let sends = conversations.iter().enumerate().map(|(i, c)| {
         let api = &api;
-        async move {
-            api.post(
-                &format!("/api/conversations/{c}/messages"),
-                &json!({"client_message_id": format!("b-{i}"), "content": "go"}),
-            )
-            .await
-        }
+        async move { send(api, c, &format!("b-{i}"), "go").await }
     });
     let answers = futures_util::future::join_all(sends).await;
     let mut completed = 0;
@@ -181,12 +189,7 @@ async fn concurrent_turns_never_pass_the_budget(running: &Running) {
     assert_eq!(budget["period"], "month");
     // Another user's budget is their own.
     let other = priced_conversation(gateway, "saver", &fake).await;
-    let (status, _) = Api::new(gateway, "saver")
-        .post(
-            &format!("/api/conversations/{other}/messages"),
-            &json!({"client_message_id": "s-1", "content": "go"}),
-        )
-        .await;
+    let (status, _) = send(&Api::new(gateway, "saver"), &other, "s-1", "go").await;
     assert!(status.is_success());
     assert_eq!(
         settled_answer(gateway, "saver", &other).await["status"],
@@ -238,12 +241,7 @@ async fn a_personal_cap_below_the_operators_applies(gateway: &GatewayProcess) {
     assert_eq!(body["limit_micros"], json!(BUDGET));
     // The turn's hold (about 350) does not fit the cap of 100: refused before the provider.
     let conversation = priced_conversation(gateway, "careful", &fake).await;
-    let (status, _) = api
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            &json!({"client_message_id": "c-1", "content": "go"}),
-        )
-        .await;
+    let (status, _) = send(&api, &conversation, "c-1", "go").await;
     assert!(status.is_success());
     let answer = settled_answer(gateway, "careful", &conversation).await;
     assert_eq!(answer["error"]["code"], "budget_exceeded", "{answer}");
@@ -284,12 +282,7 @@ async fn a_personal_cap_below_the_operators_applies(gateway: &GatewayProcess) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["spent_micros"], json!(TURN_COST), "{body}");
-    let (status, _) = api
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            &json!({"client_message_id": "c-2", "content": "again"}),
-        )
-        .await;
+    let (status, _) = send(&api, &conversation, "c-2", "again").await;
     assert!(status.is_success());
     let answer = settled_answer(gateway, "careful", &conversation).await;
     assert_eq!(answer["error"]["code"], "budget_exceeded", "{answer}");
@@ -325,12 +318,7 @@ async fn a_model_without_prices_is_refused_under_a_budget(gateway: &GatewayProce
         &json!({"provider": FAKE_PROVIDER, "model": FAKE_MODEL}),
     )
     .await;
-    Api::new(gateway, "frugal")
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            &json!({"client_message_id": "f-1", "content": "go"}),
-        )
-        .await;
+    send(&Api::new(gateway, "frugal"), &conversation, "f-1", "go").await;
     let answer = settled_answer(gateway, "frugal", &conversation).await;
     assert_eq!(answer["error"]["code"], "budget_exceeded", "{answer}");
     assert!(
@@ -358,12 +346,7 @@ async fn admins_see_users_set_budgets_and_read_usage(running: &Running) {
     let gateway = &running.gateway;
     let fake = FakeProvider::start(vec![], Reply::sse(openai_stream(&words(50)))).await;
     let conversation = priced_conversation(gateway, "worker", &fake).await;
-    Api::new(gateway, "worker")
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            &json!({"client_message_id": "w-1", "content": "go"}),
-        )
-        .await;
+    send(&Api::new(gateway, "worker"), &conversation, "w-1", "go").await;
     assert_eq!(
         settled_answer(gateway, "worker", &conversation).await["status"],
         "complete"
@@ -419,12 +402,7 @@ async fn admins_see_users_set_budgets_and_read_usage(running: &Running) {
         .await;
     assert_eq!(actors, vec![vec![boss_id]], "the admin is the actor");
     let second = priced_conversation(gateway, "worker", &fake).await;
-    let (status, body) = Api::new(gateway, "worker")
-        .post(
-            &format!("/api/conversations/{second}/messages"),
-            &json!({"client_message_id": "w-2", "content": "again"}),
-        )
-        .await;
+    let (status, body) = send(&Api::new(gateway, "worker"), &second, "w-2", "again").await;
     assert_error(status, &body, 402, "budget_exceeded");
     assert!(
         body["error"]["message"]
@@ -498,10 +476,15 @@ async fn admins_see_users_set_budgets_and_read_usage(running: &Running) {
 const STRIPE_SECRET_KEY: &str = "sk_test_bestchat";
 const STRIPE_WEBHOOK_SECRET: &str = "whsec_bestchat_test";
 
+/// The header Stripe would send; the signature is computed independently of the server's code
+/// (HMAC-SHA256 of `t.payload`, hex), so a mistake there cannot pass here too.
 fn stripe_signature(payload: &str, t: i64, secret: &str) -> String {
-    let tag =
-        bestchat_platform::hmac::sha256(secret.as_bytes(), format!("{t}.{payload}").as_bytes());
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    use aws_lc_rs::hmac;
+    let tag = hmac::sign(
+        &hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+        format!("{t}.{payload}").as_bytes(),
+    );
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
     format!("t={t},v1={hex}")
 }
 
@@ -543,12 +526,7 @@ async fn prepaid_credit_through_stripe(on_postgres: bool) {
 
     // No credit yet: a turn is refused at once.
     let conversation = priced_conversation(gateway, "buyer", &fake).await;
-    let (status, body) = buyer
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            &json!({"client_message_id": "p-1", "content": "go"}),
-        )
-        .await;
+    let (status, body) = send(&buyer, &conversation, "p-1", "go").await;
     assert_error(status, &body, 402, "budget_exceeded");
     assert!(
         body["error"]["message"]
@@ -669,12 +647,7 @@ async fn prepaid_credit_through_stripe(on_postgres: bool) {
     assert_eq!(billing["payments"].as_array().unwrap().len(), 1);
 
     // The credit pays for a turn, and the balance goes down by its cost.
-    let (status, body) = buyer
-        .post(
-            &format!("/api/conversations/{conversation}/messages"),
-            &json!({"client_message_id": "p-2", "content": "go"}),
-        )
-        .await;
+    let (status, body) = send(&buyer, &conversation, "p-2", "go").await;
     assert!(status.is_success(), "{body}");
     assert_eq!(
         settled_answer(gateway, "buyer", &conversation).await["status"],

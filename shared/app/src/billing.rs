@@ -298,13 +298,7 @@ pub fn verify_signature(
     if secret.is_empty() {
         return Err(refused("no webhook secret is configured"));
     }
-    let mut signed = t.to_string().into_bytes();
-    signed.push(b'.');
-    signed.extend_from_slice(payload);
-    let expected: String = bestchat_platform::hmac::sha256(secret.as_bytes(), &signed)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected = signature_v1(secret, t, payload);
     if signatures
         .iter()
         .any(|s| secret_matches(s.as_bytes(), expected.as_bytes()))
@@ -317,6 +311,15 @@ pub fn verify_signature(
 
 /// Longest Stripe object id taken (theirs are a few dozen characters).
 pub const STRIPE_ID_MAX_CHARS: usize = 255;
+
+/// Stripe's `v1` signature of `payload` sent at `t`: HMAC-SHA256 of `t.payload` under the
+/// endpoint's secret, in hex.
+pub fn signature_v1(secret: &str, t: i64, payload: &[u8]) -> String {
+    let mut signed = t.to_string().into_bytes();
+    signed.push(b'.');
+    signed.extend_from_slice(payload);
+    bestchat_platform::hmac::sha256_hex(secret.as_bytes(), &signed)
+}
 
 /// A Stripe event (the fields used).
 #[derive(Debug, Deserialize)]
@@ -388,10 +391,7 @@ mod tests {
     const SECRET: &str = "whsec_test";
 
     fn sign(t: i64, payload: &str) -> String {
-        let tag =
-            bestchat_platform::hmac::sha256(SECRET.as_bytes(), format!("{t}.{payload}").as_bytes());
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-        format!("t={t},v1={hex}")
+        format!("t={t},v1={}", signature_v1(SECRET, t, payload.as_bytes()))
     }
 
     #[test]

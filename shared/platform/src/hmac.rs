@@ -2,11 +2,13 @@
 
 use aws_lc_rs::hmac;
 
-/// The tag of `message` under `key`.
-pub fn sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+/// The tag of `message` under `key`, in lowercase hex (as signature headers carry it).
+pub fn sha256_hex(key: &[u8], message: &[u8]) -> String {
     hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), message)
         .as_ref()
-        .to_vec()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -15,10 +17,8 @@ mod tests {
 
     #[test]
     fn matches_rfc_4231_case_2() {
-        let tag = sha256(b"Jefe", b"what do ya want for nothing?");
-        let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
-            hex,
+            sha256_hex(b"Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }

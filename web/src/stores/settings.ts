@@ -17,6 +17,9 @@ import type {
   UsageReport,
 } from "../api/types";
 
+/** Most pages of users the admin screen reads at once (of PAGE_MAX each: 10,000 users). */
+export const ADMIN_USER_PAGES = 50;
+
 export class SettingsStore {
   readonly rules = signal<AutoApproval | null>(null);
   readonly tools = signal<ToolView[]>([]);
@@ -97,8 +100,7 @@ export class SettingsStore {
     try {
       const users: AdminUser[] = [];
       let cursor: string | undefined;
-      // Bounded: at most 50 pages of 200 (10,000 users) in one view.
-      for (let page = 0; page < 50; page++) {
+      for (let page = 0; page < ADMIN_USER_PAGES; page++) {
         const answer = await this.api.adminUsers(cursor);
         users.push(...answer.items);
         if (!answer.next_cursor) break;

@@ -3,6 +3,7 @@ import { useEffect } from "preact/hooks";
 import type { AdminUsageGroup } from "../api/client";
 import type { AdminUser, Period } from "../api/types";
 import type { ChatApp } from "../stores/app";
+import { Choice } from "./Choice";
 import { dollarsToMicros, money, sentence } from "./format";
 
 const GROUPS: [AdminUsageGroup, string][] = [
@@ -119,16 +120,7 @@ export function Admin({ app }: { app: ChatApp }) {
         </table>
       </div>
       <h3>Usage of everyone</h3>
-      <label>
-        Group{" "}
-        <select value={group.value} onChange={(e) => (group.value = e.currentTarget.value as AdminUsageGroup)}>
-          {GROUPS.map(([id, label]) => (
-            <option key={id} value={id}>
-              {label}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Choice label="Group" value={group.value} options={GROUPS} onChange={(g) => (group.value = g)} />
       {report && (
         <>
           <p>

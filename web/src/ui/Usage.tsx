@@ -4,6 +4,7 @@ import type { UsageGroup } from "../api/client";
 import type { UsageItem } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import { Budget } from "./Budget";
+import { Choice } from "./Choice";
 import { money, sentence } from "./format";
 
 const GROUPS: [UsageGroup, string][] = [
@@ -47,16 +48,7 @@ export function Usage({ app }: { app: ChatApp }) {
     <div class="stack usage" aria-busy={loading}>
       <Budget app={app} />
       <h3>Usage</h3>
-      <label>
-        Group{" "}
-        <select value={group.value} onChange={(e) => (group.value = e.currentTarget.value as UsageGroup)}>
-          {GROUPS.map(([id, label]) => (
-            <option key={id} value={id}>
-              {label}
-            </option>
-          ))}
-        </select>
-      </label>
+      <Choice label="Group" value={group.value} options={GROUPS} onChange={(g) => (group.value = g)} />
       {total && (
         <p>
           <strong>{money(total.cost_micros)}</strong> for {total.turns} {total.turns === 1 ? "call" : "calls"},{" "}

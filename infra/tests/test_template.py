@@ -220,6 +220,9 @@ class Streaming(ExpandedTemplate):
                 "ChatTurnFunction",
                 "SummarizeFunction",
                 "JanitorFunction",
+                # file.updated goes to every device of the user
+                "FilesCompleteFunction",
+                "FilesProcessFunction",
             },
         )
 
@@ -258,6 +261,8 @@ class Invocations(ExpandedTemplate):
                 "ToolExecutorFunction": {"ToolCompilerFunction"},
                 # The Migrations resource, outside the VPC, starts the migration inside it.
                 "MigrateResourceFunction": {"MigrateFunction"},
+                # Processing runs apart from the API, asynchronously.
+                "FilesCompleteFunction": {"FilesProcessFunction"},
             },
         )
 
@@ -268,6 +273,7 @@ class Invocations(ExpandedTemplate):
             "ToolExecutorFunction": "TOOL_EXECUTOR_FUNCTION",
             "ToolCompilerFunction": "TOOL_COMPILER_FUNCTION",
             "MigrateFunction": "MIGRATE_FUNCTION",
+            "FilesProcessFunction": "FILES_PROCESS_FUNCTION",
         }
         for caller in self.functions:
             for target in self.invoked_by(caller):
@@ -336,11 +342,37 @@ class Storage(ExpandedTemplate):
                     ("s3:PutObject", "${BlobBucket.Arn}/compiled/*"),
                     ("s3:ListBucket", "${BlobBucket.Arn}"),
                 },
-                # Removes modules no tool uses, and their compiled code.
+                # Removes modules no tool uses, their compiled code, and file bytes no file
+                # holds.
                 "JanitorFunction": {
                     ("s3:ListBucket", "${BlobBucket.Arn}"),
                     ("s3:DeleteObject", "${BlobBucket.Arn}/tools/*"),
                     ("s3:DeleteObject", "${BlobBucket.Arn}/compiled/*"),
+                    ("s3:DeleteObject", "${BlobBucket.Arn}/files/*"),
+                },
+                # Files: each function to the files/ prefix, with the actions it needs. A
+                # presigned request carries its signer's rights: the one that presigns
+                # uploads may put, the one that presigns downloads may get.
+                "FilesCreateFunction": {("s3:PutObject", "${BlobBucket.Arn}/files/*")},
+                "FilesCompleteFunction": {
+                    ("s3:GetObject", "${BlobBucket.Arn}/files/*"),
+                    ("s3:DeleteObject", "${BlobBucket.Arn}/files/*"),
+                    ("s3:ListBucket", "${BlobBucket.Arn}"),
+                },
+                "FilesContentFunction": {("s3:GetObject", "${BlobBucket.Arn}/files/*")},
+                "FilesDeleteFunction": {
+                    ("s3:DeleteObject", "${BlobBucket.Arn}/files/*"),
+                    ("s3:ListBucket", "${BlobBucket.Arn}"),
+                },
+                "FilesProcessFunction": {
+                    ("s3:GetObject", "${BlobBucket.Arn}/files/*"),
+                    ("s3:PutObject", "${BlobBucket.Arn}/files/*"),
+                    ("s3:ListBucket", "${BlobBucket.Arn}"),
+                },
+                # A deleted conversation's files go with it.
+                "ConversationsDeleteFunction": {
+                    ("s3:DeleteObject", "${BlobBucket.Arn}/files/*"),
+                    ("s3:ListBucket", "${BlobBucket.Arn}"),
                 },
                 "WebPublishFunction": {("s3:PutObject", "${WebBucket.Arn}/*")},
             },

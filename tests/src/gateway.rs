@@ -480,6 +480,7 @@ pub async fn cloud(env: &[(&str, &str)]) -> Running {
         ("CHAT_TURN_FUNCTION", "chat-turn"),
         ("SUMMARIZE_FUNCTION", "summarize"),
         ("TOOL_EXECUTOR_FUNCTION", "tool-executor"),
+        ("FILES_PROCESS_FUNCTION", "files-process"),
         ("AWS_ENDPOINT_URL_LAMBDA", &self_url),
         ("BLOB_BUCKET", &bucket),
         ("AWS_ENDPOINT_URL_S3", &moto),

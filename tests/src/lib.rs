@@ -5,6 +5,7 @@ pub mod api;
 pub mod cfn;
 pub mod chat;
 pub mod fake_provider;
+pub mod files;
 pub mod gateway;
 pub mod mcp;
 pub mod postgres;

@@ -7,7 +7,10 @@ use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{
     Conversation, ConversationPatch, ConversationSettings, DEFAULT_TITLE,
 };
-use bestchat_domain::ids::{ConversationId, MessageId, Subject, ToolExecutionId, ToolId, UserId};
+use bestchat_domain::file::{FileKind, FileRecord, FileStatus, Processed};
+use bestchat_domain::ids::{
+    ConversationId, FileId, MessageId, Subject, ToolExecutionId, ToolId, UserId,
+};
 use bestchat_domain::message::{
     FinishReason, Message, MessageError, MessageStatus, Role, ToolCall, Usage,
 };
@@ -101,6 +104,8 @@ contract!(
     roles_follow_the_token,
     budgets_keep_the_operators_part_and_the_users_cap_apart,
     a_payment_is_credited_once,
+    files_share_bytes_per_user_and_move_together,
+    files_go_with_their_conversation_and_orphans_expire,
 );
 
 /// Far enough ahead that nothing lapses during a test.
@@ -147,6 +152,7 @@ fn message(c: &Conversation, role: Role, content: &str, at: Timestamp) -> Messag
         usage: None,
         finish_reason: None,
         error: None,
+        attachments: Vec::new(),
         created_at: at,
         updated_at: at,
         content_omitted: false,
@@ -424,6 +430,14 @@ async fn messages_round_trip_every_field(store: &dyn Store) {
     store.create_conversation(&c).await.unwrap();
     let question = Message {
         client_message_id: Some("client-1".into()),
+        attachments: vec![bestchat_domain::file::Attachment {
+            file_id: FileId::generate(),
+            name: "sums.xlsx".into(),
+            content_type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                .into(),
+            kind: FileKind::Spreadsheet,
+            deleted: false,
+        }],
         ..message(&c, Role::User, "What is 2+2?", now())
     };
     let answer = Message {
@@ -2479,5 +2493,234 @@ async fn a_payment_is_credited_once(store: &dyn Store) {
         listed
             .iter()
             .any(|p| p.id == "cs_2" && p.status == PaymentStatus::Pending)
+    );
+}
+
+fn file(user: UserId, name: &str, sha: char, size: i64, at: Timestamp) -> FileRecord {
+    FileRecord {
+        id: FileId::generate(),
+        user_id: user,
+        name: name.to_owned(),
+        content_type: "application/pdf".into(),
+        size_bytes: size,
+        sha256: sha.to_string().repeat(64),
+        kind: FileKind::Document,
+        status: FileStatus::Uploading,
+        pages: None,
+        text_chars: None,
+        width: None,
+        height: None,
+        error: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+async fn files_share_bytes_per_user_and_move_together(store: &dyn Store) {
+    let (ana, bo) = (user(store, "ana").await, user(store, "bo").await);
+    let at = now();
+    let first = file(ana, "report.pdf", 'a', 1_000, at);
+    let again = file(ana, "copy.pdf", 'a', 1_000, plus_micros(at, 1));
+    let other = file(ana, "notes.txt", 'b', 500, plus_micros(at, 2));
+    let bos = file(bo, "report.pdf", 'a', 1_000, at);
+    for f in [&first, &again, &other, &bos] {
+        store.create_file(f).await.unwrap();
+    }
+    // Each content once, uploads not completed included.
+    assert_eq!(store.storage_bytes(ana).await.unwrap(), 1_500);
+    assert_eq!(store.storage_bytes(bo).await.unwrap(), 1_000);
+    assert_eq!(store.get_file(bo, first.id).await.unwrap(), None);
+    assert_eq!(store.get_file(ana, first.id).await.unwrap().unwrap(), first);
+    assert_eq!(
+        store.file_with_bytes(ana, &first.sha256).await.unwrap(),
+        None
+    );
+
+    let page = store
+        .list_files(
+            ana,
+            &PageRequest {
+                limit: 2,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let names: Vec<_> = page.items.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["notes.txt", "copy.pdf"]);
+    let cursor = bestchat_domain::page::CursorKey::decode(page.next_cursor.as_deref().unwrap());
+    let rest = store
+        .list_files(
+            ana,
+            &PageRequest {
+                limit: 2,
+                after: Some(cursor.unwrap()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.items, vec![first.clone()]);
+    assert_eq!(rest.next_cursor, None);
+
+    let mut by_ids = store
+        .files_by_ids(ana, &[first.id, other.id, bos.id, FileId::generate()])
+        .await
+        .unwrap();
+    by_ids.sort_by_key(|f| f.name.clone());
+    assert_eq!(by_ids, vec![other.clone(), first.clone()]);
+
+    // Completing one upload moves every row of the same bytes, and only the user's.
+    let later = plus_micros(at, 10);
+    let started = store
+        .start_processing(ana, first.id, FileKind::Spreadsheet, "text/csv", later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (started.status, started.kind, started.content_type.as_str()),
+        (FileStatus::Processing, FileKind::Spreadsheet, "text/csv")
+    );
+    assert_eq!(
+        store.get_file(ana, again.id).await.unwrap().unwrap().status,
+        FileStatus::Processing
+    );
+    assert_eq!(
+        store.get_file(bo, bos.id).await.unwrap().unwrap().status,
+        FileStatus::Uploading
+    );
+    assert_eq!(
+        store
+            .start_processing(bo, first.id, FileKind::Text, "text/plain", later)
+            .await
+            .unwrap(),
+        None
+    );
+
+    let processed = Processed {
+        kind: Some(FileKind::Spreadsheet),
+        content_type: None,
+        pages: Some(2),
+        text_chars: Some(1_234),
+        width: None,
+        height: None,
+    };
+    let mut done = store
+        .finish_processing(ana, &first.sha256, &Ok(processed), plus_micros(at, 20))
+        .await
+        .unwrap();
+    done.sort_by_key(|f| f.name.clone());
+    assert_eq!(done.len(), 2);
+    for f in &done {
+        assert_eq!(
+            (f.status, f.pages, f.text_chars, f.content_type.as_str()),
+            (FileStatus::Ready, Some(2), Some(1_234), "text/csv")
+        );
+    }
+    assert_eq!(
+        store
+            .file_with_bytes(ana, &first.sha256)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        again.id
+    );
+    // A finished result is not overwritten by a late second outcome.
+    let late = store
+        .finish_processing(
+            ana,
+            &first.sha256,
+            &Err(MessageError::of(ErrorCode::Internal)),
+            plus_micros(at, 30),
+        )
+        .await
+        .unwrap();
+    assert!(late.is_empty());
+
+    store
+        .start_processing(ana, other.id, FileKind::Text, "text/plain", later)
+        .await
+        .unwrap();
+    let failed = store
+        .finish_processing(
+            ana,
+            &other.sha256,
+            &Err(MessageError {
+                code: ErrorCode::UnsupportedFileType,
+                message: "the archive expands past 64 MiB".into(),
+            }),
+            later,
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed[0].status, FileStatus::Failed);
+    assert_eq!(
+        failed[0].error.as_ref().map(|e| e.message.as_str()),
+        Some("the archive expands past 64 MiB")
+    );
+
+    // Deleting one row keeps the bytes while another row of the user holds them.
+    assert_eq!(store.delete_file(bo, first.id).await.unwrap(), None);
+    assert!(store.delete_file(ana, first.id).await.unwrap().is_some());
+    assert!(store.bytes_in_use(ana, &first.sha256).await.unwrap());
+    store.delete_file(ana, again.id).await.unwrap().unwrap();
+    assert!(!store.bytes_in_use(ana, &first.sha256).await.unwrap());
+    assert!(store.bytes_in_use(bo, &first.sha256).await.unwrap());
+}
+
+async fn files_go_with_their_conversation_and_orphans_expire(store: &dyn Store) {
+    let ana = user(store, "ana").await;
+    let at = now();
+    let chat = conversation(ana, "with files", at);
+    let other_chat = conversation(ana, "other", at);
+    store.create_conversation(&chat).await.unwrap();
+    store.create_conversation(&other_chat).await.unwrap();
+    let kept = file(ana, "a.pdf", 'a', 10, at);
+    let attached = file(ana, "b.pdf", 'b', 10, at);
+    let stale = file(ana, "c.pdf", 'c', 10, plus_micros(at, -3_600_000_000));
+    for f in [&kept, &attached, &stale] {
+        store.create_file(f).await.unwrap();
+    }
+    store
+        .attach_files(ana, &[attached.id], chat.id)
+        .await
+        .unwrap();
+    // A file keeps the conversation it was first attached in.
+    store
+        .attach_files(ana, &[attached.id], other_chat.id)
+        .await
+        .unwrap();
+    let of_chat = store.files_of_conversation(ana, chat.id).await.unwrap();
+    assert_eq!(of_chat, vec![attached.clone()]);
+    assert!(
+        store
+            .files_of_conversation(ana, other_chat.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(
+        store
+            .delete_conversation(ana, chat.id, &deletion(ana, chat.id))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_file(ana, attached.id).await.unwrap(), None);
+    assert!(store.get_file(ana, kept.id).await.unwrap().is_some());
+
+    let expired = store
+        .expire_uploads(plus_micros(at, -60_000_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(expired, vec![stale.clone()]);
+    assert_eq!(store.get_file(ana, stale.id).await.unwrap(), None);
+    assert!(
+        store
+            .expire_uploads(plus_micros(at, 1), 10)
+            .await
+            .unwrap()
+            .len()
+            == 1
     );
 }

@@ -2,6 +2,7 @@
 //! `infra/template.yaml`, checks JWTs as API Gateway's authorizer would, builds the payload v2
 //! event and calls each function's handler in-process.
 
+mod blobs;
 pub mod config;
 mod event;
 mod gateway;
@@ -50,7 +51,8 @@ pub async fn run() -> Result<(), StartError> {
         local.dev_auth,
         local.emulate_aws.clone(),
     )?
-    .merge(web::router(local.web_auth.clone()));
+    .merge(web::router(local.web_auth.clone()))
+    .merge(blobs::router(&state.config.tools.blobs));
     tokio::spawn(janitor(Arc::clone(&state), local.janitor_interval));
     let listener = TcpListener::bind(&local.addr)
         .await

@@ -18,6 +18,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("stacks/tools.yaml", include_str!("../../stacks/tools.yaml")),
     ("stacks/money.yaml", include_str!("../../stacks/money.yaml")),
+    ("stacks/files.yaml", include_str!("../../stacks/files.yaml")),
 ];
 
 /// One HTTP API route: `METHOD /path/{param}` served by a function.

@@ -33,6 +33,11 @@ pub const JANITOR_FUNCTION: EventFunction = EventFunction {
     handler: |state, payload| Box::pin(crate::janitor::handle(state, payload)),
 };
 
+pub const FILES_PROCESS_FUNCTION: EventFunction = EventFunction {
+    name: crate::files::FILES_PROCESS,
+    handler: |state, payload| Box::pin(crate::files::process::handle(state, payload)),
+};
+
 pub const EVENT_FUNCTIONS: &[EventFunction] = &[
     CHAT_TURN_FUNCTION,
     SUMMARIZE_FUNCTION,
@@ -45,6 +50,7 @@ pub const EVENT_FUNCTIONS: &[EventFunction] = &[
         name: crate::tools::TOOL_COMPILER,
         handler: |state, payload| Box::pin(crate::tools::compiler::handle(state, payload)),
     },
+    FILES_PROCESS_FUNCTION,
     EventFunction {
         name: "migrate",
         handler: |state, _| Box::pin(migrate(state)),

@@ -47,6 +47,10 @@ pub struct Report {
     pub steps_continued: u32,
     /// Tool modules (and compiled code) no tool uses any more, removed from storage.
     pub modules_removed: u32,
+    /// Uploads never completed, forgotten.
+    pub uploads_expired: u32,
+    /// Stored file bytes no file refers to any more, removed.
+    pub file_blobs_removed: u32,
 }
 
 /// The scheduled function.
@@ -81,6 +85,13 @@ pub async fn run(state: &AppState) -> Result<Report, AppError> {
             tracing::error!(error = %e, "cannot sweep unused tool modules");
             0
         });
+    (report.uploads_expired, report.file_blobs_removed) =
+        crate::files::sweep::files(state.store(), blobs, &state.config.files)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot sweep files");
+                (0, 0)
+            });
     if report != Report::default() {
         tracing::warn!(?report, "the janitor ended or continued what died");
     }

@@ -12,6 +12,7 @@ pub mod decisions;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod http;
 #[cfg(feature = "in-process")]
 pub mod in_process;

@@ -3,6 +3,7 @@
 //! gateway and the checks of the template's routes all read it.
 
 use bestchat_domain::conversation::{Conversation, CreateConversation, UpdateConversation};
+use bestchat_domain::file::FileRecord;
 use bestchat_domain::message::Message;
 use bestchat_domain::page::{Items, Page};
 use bestchat_domain::provider::{ModelInfo, PutProviderConfig};
@@ -17,6 +18,7 @@ use serde_json::Value;
 use crate::api::admin::{AdminUser, OperatorBudget};
 use crate::api::billing::{Billing, CheckoutRequest, CheckoutStarted};
 use crate::api::budget::PersonalLimit;
+use crate::api::files::{Announced, NewFile};
 use crate::api::health::Health;
 use crate::api::messages::Retried;
 use crate::api::{self, Handler};
@@ -581,6 +583,63 @@ pub const OPERATIONS: &[Operation] = &[
         200,
         Some(schema::<Billing>),
     ),
+    op(
+        "files-create",
+        api::files::CREATE,
+        "POST",
+        "/api/files",
+        "Announce an upload; answered with a presigned PUT bound to its size, type and SHA-256",
+        201,
+        Some(schema::<Announced>),
+    )
+    .with_body::<NewFile>(examples::new_file),
+    op(
+        "files-complete",
+        api::files::COMPLETE,
+        "POST",
+        "/api/files/{id}/complete",
+        "Verify the uploaded bytes and start processing them",
+        202,
+        Some(schema::<FileRecord>),
+    )
+    .with_body::<Empty>(examples::empty),
+    op(
+        "files-list",
+        api::files::LIST,
+        "GET",
+        "/api/files",
+        "The caller's files, newest first",
+        200,
+        Some(schema::<Page<FileRecord>>),
+    )
+    .with_query(PAGED),
+    op(
+        "files-get",
+        api::files::GET,
+        "GET",
+        "/api/files/{id}",
+        "One file of the caller's",
+        200,
+        Some(schema::<FileRecord>),
+    ),
+    op(
+        "files-content",
+        api::files::CONTENT,
+        "GET",
+        "/api/files/{id}/content",
+        "Redirect to a short-lived presigned download of the file",
+        302,
+        None,
+    ),
+    op(
+        "files-delete",
+        api::files::DELETE,
+        "DELETE",
+        "/api/files/{id}",
+        "Delete a file and, once no other file holds them, its bytes",
+        204,
+        None,
+    ),
 ];
 
 const ADMIN_USAGE: &[Query] = &[
@@ -637,6 +696,11 @@ mod examples {
 
     pub fn checkout() -> Value {
         json!({"amount_micros": 10_000_000})
+    }
+
+    pub fn new_file() -> Value {
+        json!({"name": "report.pdf", "content_type": "application/pdf", "size_bytes": 48_213,
+            "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"})
     }
 
     pub fn provider_config() -> Value {

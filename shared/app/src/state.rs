@@ -252,6 +252,7 @@ impl AppState {
             (CHAT_TURN, &config.realtime.chat_turn_function),
             (SUMMARIZE, &config.realtime.summarize_function),
             (TOOL_EXECUTOR, &config.tools.executor_function),
+            (crate::files::FILES_PROCESS, &config.files.process_function),
         ]
         .into_iter()
         .filter_map(|(logical, deployed)| Some((logical.to_owned(), deployed.clone()?)))

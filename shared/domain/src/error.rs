@@ -52,7 +52,9 @@ error_codes! {
     InvalidSignature => "invalid_signature", 400, false, "the signature is missing, wrong or too old";
     BudgetExceeded => "budget_exceeded", 402, false, "the spending limit is reached; it resets at the start of the next period";
     Forbidden => "forbidden", 403, false, "this needs a role the caller does not have";
+    StorageQuotaExceeded => "storage_quota_exceeded", 403, false, "this file would pass the storage this user may use; delete files first";
     UserNotFound => "user_not_found", 404, false, "no such user";
+    FileNotFound => "file_not_found", 404, false, "no such file for this user";
     BillingOff => "billing_off", 404, false, "billing is not set up on this deployment";
     ConversationNotFound => "conversation_not_found", 404, false, "no such conversation for this user";
     MessageNotFound => "message_not_found", 404, false, "no such message for this user";
@@ -64,6 +66,9 @@ error_codes! {
     RouteNotFound => "route_not_found", 404, false, "no route matches this method and path";
     Conflict => "conflict", 409, false, "the request conflicts with existing data";
     PayloadTooLarge => "payload_too_large", 413, false, "the request is too large";
+    FileTooLarge => "file_too_large", 413, false, "the file is larger than this deployment accepts";
+    UnsupportedFileType => "unsupported_file_type", 415, false, "this kind of file is not accepted";
+    FileNotReady => "file_not_ready", 409, false, "the file's bytes are missing, differ from what was declared, or are not processed yet";
     ValidationFailed => "validation_failed", 422, false, "the request has an invalid field";
     InvalidTool => "invalid_tool", 422, false, "the tool's manifest or module is not acceptable";
     RateLimited => "rate_limited", 429, true, "too many requests; retry shortly";

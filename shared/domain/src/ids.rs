@@ -58,6 +58,10 @@ uuid_id!(
     ToolId
 );
 uuid_id!(
+    /// An uploaded file (its bytes are stored once per user and hash).
+    FileId
+);
+uuid_id!(
     /// One tool call the model asked for, as decided and run.
     ToolExecutionId
 );

@@ -5,6 +5,7 @@ pub mod budget;
 pub mod context;
 pub mod conversation;
 pub mod error;
+pub mod file;
 pub mod ids;
 pub mod limits;
 pub mod mcp;

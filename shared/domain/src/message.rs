@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::file::Attachment;
 use crate::ids::{ConversationId, MessageId, UserId};
 use crate::model_ref::{ModelId, ProviderId};
 use crate::time::Timestamp;
@@ -144,6 +145,9 @@ pub struct Message {
     pub finish_reason: Option<FinishReason>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<MessageError>,
+    /// The files sent with a user message.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// Set only in a server event whose frame could not carry the whole message: its content
@@ -180,6 +184,7 @@ impl Message {
             usage: None,
             finish_reason: None,
             error: None,
+            attachments: Vec::new(),
             created_at: at,
             updated_at: at,
             content_omitted: false,

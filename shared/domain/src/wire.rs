@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::conversation::Conversation;
 use crate::error::ErrorCode;
+use crate::file::FileRecord;
 use crate::ids::{ConversationId, MessageId, ToolExecutionId};
 use crate::message::{FinishReason, Message, Usage};
 use crate::model_ref::{ModelId, ProviderId};
@@ -158,6 +159,9 @@ pub enum ServerEvent {
     /// To every device of the user: a conversation and everything in it was deleted.
     #[serde(rename = "conversation.deleted")]
     ConversationDeleted { conversation_id: ConversationId },
+    /// To every device of the user: an upload's status changed (processing, ready, failed).
+    #[serde(rename = "file.updated")]
+    FileUpdated { file: FileRecord },
     #[serde(rename = "pong")]
     Pong,
 }

@@ -7,6 +7,7 @@
 use bestchat_domain::ErrorCode;
 use bestchat_domain::context::{ContextOptimization, Strategy};
 use bestchat_domain::conversation::{Conversation, ConversationSettings};
+use bestchat_domain::file::Attachment;
 use bestchat_domain::ids::{ConversationId, MessageId, ToolExecutionId, UserId};
 use bestchat_domain::mcp::{McpServer, McpServerId};
 use bestchat_domain::message::{
@@ -111,6 +112,7 @@ pub(crate) struct MessageRow {
     pub error_message: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    pub attachments: serde_json::Value,
 }
 
 impl MessageRow {
@@ -138,6 +140,7 @@ impl MessageRow {
             error_message: m.error.as_ref().map(|e| text(&e.message)),
             created_at: m.created_at,
             updated_at: m.updated_at,
+            attachments: json(&m.attachments)?,
         })
     }
 
@@ -189,6 +192,8 @@ impl MessageRow {
             error,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            attachments: serde_json::from_value::<Vec<Attachment>>(self.attachments)
+                .map_err(|_| corrupt("messages.attachments"))?,
             content_omitted: false,
         })
     }

@@ -10,6 +10,7 @@ use bestchat_tests::chat::{
     answer_id, fake_conversation, send_action, stored_messages, tool_conversation,
 };
 use bestchat_tests::fake_provider::{FakeProvider, Reply};
+use bestchat_tests::files;
 use bestchat_tests::gateway::GatewayProcess;
 use bestchat_tests::mcp::McpServerProcess;
 use bestchat_tests::scripted::{Call, openai_stream, openai_tool_calls, words};
@@ -37,6 +38,8 @@ struct Alice {
     execution: String,
     /// The MCP server she registered (with a secret header), kept running.
     mcp: McpServerProcess,
+    /// A file she uploaded, processed.
+    file: String,
 }
 
 const ALICE: &str = "alice";
@@ -116,7 +119,18 @@ async fn alice_owns_things(gateway: &GatewayProcess, fake: &FakeProvider) -> Ali
     let hosts = json!({"hosts": ["alice-private.example"]});
     let (status, body) = api.put("/api/settings/fetch-hosts", &hosts).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, file) = files::upload(
+        &api,
+        "alice-diary.txt",
+        "text/plain",
+        b"my secret plans, in a file\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{file}");
+    let file = file["id"].as_str().unwrap().to_owned();
+    assert_eq!(files::processed(&api, &file).await["status"], "ready");
     Alice {
+        file,
         mcp,
         execution,
         tool: tool["id"].as_str().unwrap().to_owned(),
@@ -140,12 +154,13 @@ async fn snapshot(gateway: &GatewayProcess, alice: &Alice) -> Value {
     let (_, hosts) = api.get("/api/settings/fetch-hosts").await;
     let (_, executions) = api.get("/api/tool-executions").await;
     let (_, mcp) = api.get("/api/mcp-servers").await;
+    let (_, files) = api.get("/api/files").await;
     let messages: Vec<Value> = stored_messages(gateway, ALICE, &alice.conversation)
         .await
         .into_iter()
         .map(|m| json!({"id": m["id"], "content": m["content"], "role": m["role"]}))
         .collect();
-    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules, "hosts": hosts, "executions": executions, "mcp": mcp})
+    json!({"conversation": conversation, "configs": configs, "messages": messages, "tools": tools, "rules": rules, "hosts": hosts, "executions": executions, "mcp": mcp, "files": files})
 }
 
 /// Whether Mallory's answer mentions anything of Alice's.
@@ -159,6 +174,8 @@ fn leaks(body: &Value, alice: &Alice) -> bool {
         alice.model,
         alice.tool.as_str(),
         alice.execution.as_str(),
+        alice.file.as_str(),
+        "alice-diary",
         "alice_secret_tool",
         "alice-private.example",
         "alice_mcp",
@@ -447,6 +464,44 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                     )
                     .await;
                 assert_error(status, &body, 404, "billing_off");
+            }
+            "GET /api/files" => {
+                let (status, body) = mallory.get("/api/files?limit=200").await;
+                assert_eq!(status, StatusCode::OK);
+                assert!(!leaks(&body, &alice), "{key}: {body}");
+            }
+            "POST /api/files" => {
+                // The same bytes as hers are his own file, uploaded by him: nothing of hers is
+                // shared, not even the knowledge that she holds them.
+                let bytes = b"my secret plans, in a file\n";
+                let (status, body) = mallory
+                    .post(
+                        "/api/files",
+                        &json!({"name": "guess.txt", "content_type": "text/plain",
+                            "size_bytes": bytes.len(), "sha256": files::sha256_hex(bytes)}),
+                    )
+                    .await;
+                assert_eq!(status, StatusCode::CREATED, "{body}");
+                assert!(
+                    body["upload"].is_object(),
+                    "he must upload them himself: {body}"
+                );
+                assert_eq!(body["file"]["status"], "uploading");
+            }
+            "GET /api/files/{id}"
+            | "GET /api/files/{id}/content"
+            | "DELETE /api/files/{id}"
+            | "POST /api/files/{id}/complete" => {
+                let path = route.path.replace("{id}", &alice.file);
+                let method = route.method.as_str();
+                let (status, body) = mallory
+                    .send(
+                        method.parse().unwrap(),
+                        &path,
+                        Some("{}").filter(|_| method == "POST"),
+                    )
+                    .await;
+                assert_error(status, &body, 404, "file_not_found");
             }
             other => panic!(
                 "{other} has no entry in the cross-user matrix: say what another user's ids do there"

@@ -213,6 +213,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's files, newest first */
+        get: operations["files-list"];
+        put?: never;
+        /** Announce an upload; answered with a presigned PUT bound to its size, type and SHA-256 */
+        post: operations["files-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/files/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One file of the caller's */
+        get: operations["files-get"];
+        put?: never;
+        post?: never;
+        /** Delete a file and, once no other file holds them, its bytes */
+        delete: operations["files-delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/files/{id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify the uploaded bytes and start processing them */
+        post: operations["files-complete"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/files/{id}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Redirect to a short-lived presigned download of the file */
+        get: operations["files-content"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -522,6 +592,19 @@ export interface components {
             items: components["schemas"]["AdminUser"][];
             next_cursor: string | null;
         };
+        Announced: {
+            file: components["schemas"]["FileRecord"];
+            /** @description `null` when the user already stores these bytes: nothing to upload. */
+            upload: components["schemas"]["Upload"] | null;
+        };
+        /** @description One attachment as a message carries it; `deleted` once the file is gone. */
+        Attachment: {
+            content_type: string;
+            deleted?: boolean;
+            file_id: components["schemas"]["FileId"];
+            kind: components["schemas"]["FileKind"];
+            name: string;
+        };
         AutoApproval: {
             /** Format: uint32 */
             max_auto_per_turn: number;
@@ -709,7 +792,7 @@ export interface components {
          * @description Stable snake_case codes; clients may match on them, so a code never changes meaning.
          * @enum {string}
          */
-        ErrorCode: "invalid_request" | "invalid_json" | "invalid_cursor" | "unauthorized" | "invalid_signature" | "budget_exceeded" | "forbidden" | "user_not_found" | "billing_off" | "conversation_not_found" | "message_not_found" | "provider_config_not_found" | "tool_not_found" | "tool_execution_not_found" | "mcp_server_not_found" | "mcp_unavailable" | "route_not_found" | "conflict" | "payload_too_large" | "validation_failed" | "invalid_tool" | "rate_limited" | "too_many_connections" | "provider_error" | "provider_key_refused" | "provider_not_configured" | "context_too_large" | "incomplete" | "answer_too_large" | "turn_timeout" | "tool_step_limit" | "turn_lost" | "unavailable" | "internal";
+        ErrorCode: "invalid_request" | "invalid_json" | "invalid_cursor" | "unauthorized" | "invalid_signature" | "budget_exceeded" | "forbidden" | "storage_quota_exceeded" | "user_not_found" | "file_not_found" | "billing_off" | "conversation_not_found" | "message_not_found" | "provider_config_not_found" | "tool_not_found" | "tool_execution_not_found" | "mcp_server_not_found" | "mcp_unavailable" | "route_not_found" | "conflict" | "payload_too_large" | "file_too_large" | "unsupported_file_type" | "file_not_ready" | "validation_failed" | "invalid_tool" | "rate_limited" | "too_many_connections" | "provider_error" | "provider_key_refused" | "provider_not_configured" | "context_too_large" | "incomplete" | "answer_too_large" | "turn_timeout" | "tool_step_limit" | "turn_lost" | "unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             message: string;
@@ -757,6 +840,49 @@ export interface components {
             hosts: string[];
         };
         /**
+         * Format: uuid
+         * @description An uploaded file (its bytes are stored once per user and hash).
+         */
+        FileId: string;
+        /**
+         * @description What the bytes are, as sniffed (never as named or declared).
+         * @enum {string}
+         */
+        FileKind: "image" | "document" | "spreadsheet" | "text" | "code";
+        FileRecord: {
+            content_type: string;
+            /** Format: date-time */
+            created_at: string;
+            error?: components["schemas"]["MessageError"] | null;
+            /** Format: uint32 */
+            height?: number | null;
+            id: components["schemas"]["FileId"];
+            kind: components["schemas"]["FileKind"];
+            name: string;
+            /** Format: uint32 */
+            pages?: number | null;
+            sha256: string;
+            /** Format: int64 */
+            size_bytes: number;
+            status: components["schemas"]["FileStatus"];
+            /** Format: int64 */
+            text_chars?: number | null;
+            /** Format: date-time */
+            updated_at: string;
+            /** Format: uint32 */
+            width?: number | null;
+        };
+        FileRecordPage: {
+            items: components["schemas"]["FileRecord"][];
+            next_cursor: string | null;
+        };
+        /**
+         * @description `uploading` until `complete` finds the bytes; `processing` until text or a resized
+         *     image is ready; `failed` says why in `error`.
+         * @enum {string}
+         */
+        FileStatus: "uploading" | "processing" | "ready" | "failed";
+        /**
          * @description Why a provider stopped, normalized across providers.
          * @enum {string}
          */
@@ -777,6 +903,8 @@ export interface components {
             server_tool: string;
         };
         Message: {
+            /** @description The files sent with a user message. */
+            attachments?: components["schemas"]["Attachment"][];
             client_message_id?: string | null;
             content: string;
             /**
@@ -889,6 +1017,15 @@ export interface components {
         ModelRef: {
             model: components["schemas"]["ModelId"];
             provider: components["schemas"]["ProviderId"];
+        };
+        /** @description `POST /api/files`: what the client is about to upload. */
+        NewFile: {
+            content_type: string;
+            name: string;
+            /** @description The SHA-256 of the bytes, in hex. */
+            sha256: string;
+            /** Format: uint64 */
+            size_bytes: number;
         };
         /** @description `PUT /api/admin/users/{id}/budget`. */
         OperatorBudget: {
@@ -1159,6 +1296,10 @@ export interface components {
             /** @constant */
             type: "conversation.deleted";
         } | {
+            file: components["schemas"]["FileRecord"];
+            /** @constant */
+            type: "file.updated";
+        } | {
             /** @constant */
             type: "pong";
         };
@@ -1274,6 +1415,16 @@ export interface components {
             /** @default null */
             system_prompt?: string | null;
             title?: string | null;
+        };
+        /** @description The request that uploads the bytes: send them as the body with exactly these headers. */
+        Upload: {
+            /** Format: date-time */
+            expires_at: string;
+            headers: {
+                [key: string]: string;
+            };
+            method: string;
+            url: string;
         };
         Usage: {
             /** Format: uint32 */
@@ -1969,6 +2120,208 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Retried"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "files-list": {
+        parameters: {
+            query?: {
+                /** @description 1 to 200 items, 50 when absent */
+                limit?: number;
+                /** @description next_cursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileRecordPage"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "files-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "content_type": "application/pdf",
+                 *       "name": "report.pdf",
+                 *       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                 *       "size_bytes": 48213
+                 *     }
+                 */
+                "application/json": components["schemas"]["NewFile"];
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Announced"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "files-get": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileRecord"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "files-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description done */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "files-complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /** @example {} */
+                "application/json": components["schemas"]["Empty"];
+            };
+        };
+        responses: {
+            /** @description success */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileRecord"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "files-content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description this document */
+            302: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
                 };
             };
             /** @description an error: its code, status and public sentence */

@@ -286,6 +286,7 @@ export function conversationOf(event: ServerEvent): string | undefined {
     case "conversation.updated":
       return event.conversation.id;
     case "pong":
+    case "file.updated":
       return undefined;
     default:
       return event.conversation_id ?? undefined;

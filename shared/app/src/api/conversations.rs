@@ -95,6 +95,13 @@ async fn update(state: &AppState, request: ApiRequest) -> Result<ApiResponse, Ap
 async fn delete(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
     let user = caller(state, &request).await?;
     let id = conversation_id(&request)?;
+    // The files first attached here go with it (their rows by the database's cascade); their
+    // bytes are removed after, and by the janitor if this dies in between.
+    let files = state.store().files_of_conversation(user, id).await?;
     conversations::delete(state.store(), &state.devices(), user, id).await?;
+    for file in files {
+        crate::files::forget_bytes(state.store(), state.blobs().as_ref(), user, &file.sha256)
+            .await?;
+    }
     Ok(no_content())
 }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod billing;
 pub mod budget;
 pub mod conversations;
+pub mod files;
 pub mod health;
 pub mod mcp_servers;
 pub mod messages;

@@ -388,6 +388,7 @@ pub struct Config {
     pub rate_limits: crate::rate_limit::RateLimits,
     pub budgets: crate::budget::BudgetSettings,
     pub billing: crate::billing::BillingSettings,
+    pub files: crate::files::FileSettings,
     pub access: crate::roles::AccessSettings,
     /// `BESTCHAT_ROLE_TOOL_POLICIES`, read: per role, the most its members' tool rules allow.
     pub role_tool_ceilings:
@@ -600,6 +601,11 @@ impl Config {
                 let billing: crate::billing::BillingSettings = env.section()?;
                 billing.check()?;
                 billing
+            },
+            files: {
+                let files: crate::files::FileSettings = env.section()?;
+                files.check()?;
+                files
             },
             role_tool_ceilings: access.ceilings()?,
             access,

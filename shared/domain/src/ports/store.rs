@@ -5,9 +5,10 @@ use async_trait::async_trait;
 use crate::budget::Period;
 use crate::context::ContextOptimization;
 use crate::conversation::{Conversation, ConversationPatch};
-use crate::ids::{ConversationId, MessageId, Subject, ToolExecutionId, ToolId, UserId};
+use crate::file::{FileKind, FileRecord, Processed};
+use crate::ids::{ConversationId, FileId, MessageId, Subject, ToolExecutionId, ToolId, UserId};
 use crate::mcp::{McpServer, McpServerId};
-use crate::message::{Message, MessageStatus};
+use crate::message::{Message, MessageError, MessageStatus};
 use crate::model_ref::ProviderId;
 use crate::page::{CursorKey, Page, PageRequest};
 use crate::provider::ProviderConfig;
@@ -647,9 +648,97 @@ pub trait UsageStore: Send + Sync {
     ) -> Result<UsageReport, StoreError>;
 }
 
+/// Uploaded files. A user's rows with the same bytes (`sha256`) share one stored object and one
+/// processing result.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    async fn create_file(&self, file: &FileRecord) -> Result<(), StoreError>;
+
+    /// `None` when it does not exist or belongs to someone else.
+    async fn get_file(&self, user: UserId, id: FileId) -> Result<Option<FileRecord>, StoreError>;
+
+    /// The user's files among `ids` (others and unknown ones are left out), in no order.
+    async fn files_by_ids(
+        &self,
+        user: UserId,
+        ids: &[FileId],
+    ) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Newest first.
+    async fn list_files(
+        &self,
+        user: UserId,
+        page: &PageRequest,
+    ) -> Result<Page<FileRecord>, StoreError>;
+
+    /// A row of the user holding these bytes that got past `uploading` (the newest), to share
+    /// its stored object and result.
+    async fn file_with_bytes(
+        &self,
+        user: UserId,
+        sha256: &str,
+    ) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Bytes the user stores: each distinct content once.
+    async fn storage_bytes(&self, user: UserId) -> Result<i64, StoreError>;
+
+    /// Moves every `uploading` row of the user with these bytes to `processing`, with the
+    /// sniffed kind and type; the row `id` as it is after (`None` when not the user's).
+    async fn start_processing(
+        &self,
+        user: UserId,
+        id: FileId,
+        kind: FileKind,
+        content_type: &str,
+        at: Timestamp,
+    ) -> Result<Option<FileRecord>, StoreError>;
+
+    /// Records the outcome on every `processing` row of the user with these bytes; the rows
+    /// changed.
+    async fn finish_processing(
+        &self,
+        user: UserId,
+        sha256: &str,
+        outcome: &Result<Processed, MessageError>,
+        at: Timestamp,
+    ) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Ties the user's files to the conversation they were first attached in (deleting it
+    /// deletes them); files tied already keep their conversation.
+    async fn attach_files(
+        &self,
+        user: UserId,
+        ids: &[FileId],
+        conversation: ConversationId,
+    ) -> Result<(), StoreError>;
+
+    /// The files deleting the conversation deletes.
+    async fn files_of_conversation(
+        &self,
+        user: UserId,
+        conversation: ConversationId,
+    ) -> Result<Vec<FileRecord>, StoreError>;
+
+    /// Deletes the row and returns it; `None` when not the user's.
+    async fn delete_file(&self, user: UserId, id: FileId)
+    -> Result<Option<FileRecord>, StoreError>;
+
+    /// Whether any row of the user still holds these bytes.
+    async fn bytes_in_use(&self, user: UserId, sha256: &str) -> Result<bool, StoreError>;
+
+    /// Deletes at most `limit` rows still `uploading` that were created before `before` (the
+    /// upload was never completed) and returns them.
+    async fn expire_uploads(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<FileRecord>, StoreError>;
+}
+
 /// Everything the storage ports offer; handlers take the narrow trait they need.
 pub trait Store:
     UserStore
+    + FileStore
     + UsageStore
     + BudgetStore
     + BillingStore
@@ -667,6 +756,7 @@ pub trait Store:
 }
 impl<T> Store for T where
     T: UserStore
+        + FileStore
         + UsageStore
         + BudgetStore
         + BillingStore

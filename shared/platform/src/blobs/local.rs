@@ -2,20 +2,137 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
-use bestchat_domain::ports::blobs::{BlobError, BlobInfo, BlobStore};
+use bestchat_domain::ports::blobs::{
+    BlobDigest, BlobError, BlobInfo, BlobStore, DIGEST_HEAD_BYTES, DownloadTerms, Presigned,
+    UploadTerms,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use super::check_key;
+use super::local_urls::{Grant, UrlError, UrlSigner};
 use crate::files::uuid_like;
 
 pub struct LocalBlobs {
     dir: PathBuf,
+    urls: UrlSigner,
 }
 
+/// Why a presigned upload was refused (the gateway answers as S3 would).
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("this URL is for reading, not for writing")]
+    NotAnUpload,
+    #[error("the body is not the size the URL was signed for")]
+    WrongSize,
+    #[error("the body's SHA-256 is not the one the URL was signed for")]
+    WrongChecksum,
+    #[error(transparent)]
+    Store(#[from] BlobError),
+}
+
+/// Read buffer for hashing and copying.
+const CHUNK: usize = 64 * 1024;
+
 impl LocalBlobs {
+    /// URLs it presigns are paths on whatever origin serves them.
     pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+        Self::with_origin(dir, None)
     }
+
+    /// URLs it presigns start with `origin` (the local gateway's address).
+    pub fn with_origin(dir: PathBuf, origin: Option<String>) -> Self {
+        let urls = UrlSigner::new(&dir, origin);
+        Self { dir, urls }
+    }
+
+    /// What a presigned URL for `key` lets its holder do.
+    pub fn grant(&self, key: &str, query: &HashMap<String, String>) -> Result<Grant, UrlError> {
+        check_key(key).map_err(|_| UrlError::BadSignature)?;
+        self.urls.verify(key, query)
+    }
+
+    /// Stores a presigned upload's body if it is exactly the bytes the URL names; a reader
+    /// never sees a partial or refused body.
+    pub async fn put_presigned(
+        &self,
+        key: &str,
+        query: &HashMap<String, String>,
+        mut body: impl AsyncRead + Unpin,
+    ) -> Result<(), UploadError> {
+        let Grant::Put {
+            size_bytes, sha256, ..
+        } = self.grant(key, query)?
+        else {
+            return Err(UploadError::NotAnUpload);
+        };
+        let path = self.dir.join(key);
+        let dir = path
+            .parent()
+            .map_or_else(|| self.dir.clone(), PathBuf::from);
+        tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+        let temp = dir.join(format!(".{}.tmp", uuid_like()));
+        let copied = async {
+            let mut file = tokio::fs::File::create(&temp).await.map_err(io)?;
+            let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            let mut buf = vec![0u8; CHUNK];
+            let mut written = 0u64;
+            loop {
+                let n = body.read(&mut buf).await.map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                written += n as u64;
+                if written > size_bytes {
+                    return Err(UploadError::WrongSize);
+                }
+                hash.update(&buf[..n]);
+                file.write_all(&buf[..n]).await.map_err(io)?;
+            }
+            if written != size_bytes {
+                return Err(UploadError::WrongSize);
+            }
+            if hex(hash.finish().as_ref()) != sha256 {
+                return Err(UploadError::WrongChecksum);
+            }
+            file.sync_all().await.map_err(io)?;
+            tokio::fs::rename(&temp, &path).await.map_err(io)?;
+            Ok(())
+        }
+        .await;
+        if copied.is_err() {
+            let _ = tokio::fs::remove_file(&temp).await;
+        }
+        copied
+    }
+
+    /// The file a presigned download reads, with how to serve it; `None` when it is gone.
+    pub async fn open_presigned(
+        &self,
+        key: &str,
+        query: &HashMap<String, String>,
+    ) -> Result<Option<(tokio::fs::File, u64, Grant)>, UploadError> {
+        let grant = self.grant(key, query)?;
+        if !matches!(grant, Grant::Get { .. }) {
+            return Err(UrlError::BadSignature.into());
+        }
+        match tokio::fs::File::open(self.dir.join(key)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(e).into()),
+            Ok(file) => {
+                let len = file.metadata().await.map_err(io)?.len();
+                Ok(Some((file, len, grant)))
+            }
+        }
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn io(e: std::io::Error) -> BlobError {
@@ -54,6 +171,45 @@ impl BlobStore for LocalBlobs {
             Ok(_) => {}
         }
         tokio::fs::read(&path).await.map(Some).map_err(io)
+    }
+
+    async fn digest(&self, key: &str, max_bytes: u64) -> Result<Option<BlobDigest>, BlobError> {
+        check_key(key)?;
+        let mut file = match tokio::fs::File::open(self.dir.join(key)).await {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            other => other.map_err(io)?,
+        };
+        let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let (mut head, mut size) = (Vec::new(), 0u64);
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = file.read(&mut buf).await.map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            size += n as u64;
+            if size > max_bytes {
+                return Err(BlobError::TooLarge(max_bytes));
+            }
+            let room = DIGEST_HEAD_BYTES.saturating_sub(head.len()).min(n);
+            head.extend_from_slice(&buf[..room]);
+            hash.update(&buf[..n]);
+        }
+        Ok(Some(BlobDigest {
+            size_bytes: size,
+            sha256: hex(hash.finish().as_ref()),
+            head,
+        }))
+    }
+
+    async fn presign_put(&self, terms: &UploadTerms) -> Result<Presigned, BlobError> {
+        check_key(&terms.key)?;
+        self.urls.put(terms)
+    }
+
+    async fn presign_get(&self, terms: &DownloadTerms) -> Result<Presigned, BlobError> {
+        check_key(&terms.key)?;
+        self.urls.get(terms)
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
@@ -140,6 +296,80 @@ mod tests {
             Err(BlobError::TooLarge(9))
         ));
         assert!(blobs.put("../escape", vec![1]).await.is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn query_of(url: &str) -> HashMap<String, String> {
+        let query = url.split_once('?').unwrap().1;
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_presigned_upload_stores_only_the_bytes_it_names() {
+        let dir = std::env::temp_dir().join(format!("bestchat-blobs-{}", uuid_like()));
+        let blobs = LocalBlobs::new(dir.clone());
+        let body = b"hello, file".to_vec();
+        let sha = hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body).as_ref());
+        let terms = UploadTerms {
+            key: "files/u/f".into(),
+            size_bytes: body.len() as u64,
+            content_type: "text/plain".into(),
+            sha256: sha.clone(),
+            expires_in: std::time::Duration::from_secs(60),
+        };
+        let q = query_of(&blobs.presign_put(&terms).await.unwrap().url);
+        for (wrong, expected) in [
+            (b"hello, fil".to_vec(), "size"),
+            (b"hello, file!".to_vec(), "size"),
+            (b"hello, filE".to_vec(), "SHA-256"),
+        ] {
+            let refused = blobs.put_presigned("files/u/f", &q, wrong.as_slice()).await;
+            assert!(refused.unwrap_err().to_string().contains(expected));
+            assert!(blobs.digest("files/u/f", 100).await.unwrap().is_none());
+        }
+        let refused = blobs.put_presigned("files/u/g", &q, body.as_slice()).await;
+        assert!(matches!(
+            refused,
+            Err(UploadError::Url(UrlError::BadSignature))
+        ));
+        blobs
+            .put_presigned("files/u/f", &q, body.as_slice())
+            .await
+            .unwrap();
+        let digest = blobs.digest("files/u/f", 100).await.unwrap().unwrap();
+        assert_eq!(
+            (digest.size_bytes, digest.sha256, digest.head),
+            (11, sha, body)
+        );
+        assert!(matches!(
+            blobs.digest("files/u/f", 10).await,
+            Err(BlobError::TooLarge(10))
+        ));
+        // A download URL opens the file; it cannot be used to write.
+        let get = blobs
+            .presign_get(&DownloadTerms {
+                key: "files/u/f".into(),
+                file_name: "f.txt".into(),
+                content_type: "text/plain".into(),
+                inline: false,
+                expires_in: std::time::Duration::from_secs(60),
+            })
+            .await
+            .unwrap();
+        let gq = query_of(&get.url);
+        let (_, len, _) = blobs
+            .open_presigned("files/u/f", &gq)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(len, 11);
+        assert!(matches!(
+            blobs.put_presigned("files/u/f", &gq, &b"x"[..]).await,
+            Err(UploadError::NotAnUpload)
+        ));
+        assert!(blobs.open_presigned("files/u/f", &q).await.is_err());
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,10 +1,13 @@
 //! Blob stores: S3 in AWS, a directory on a laptop.
 
 mod local;
+mod local_urls;
 mod s3;
 
-pub use local::LocalBlobs;
+pub use local::{LocalBlobs, UploadError};
+pub use local_urls::{BLOB_PATH, Grant, UrlError};
 pub use s3::S3Blobs;
+pub use s3::content_disposition;
 
 use bestchat_domain::ports::blobs::BlobError;
 

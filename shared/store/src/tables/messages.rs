@@ -5,7 +5,7 @@ macro_rules! columns {
         "id, conversation_id, user_id, role, content, status, client_message_id, reply_to,
          provider, model, tool_calls, tool_call_id, token_count, input_tokens, output_tokens,
          cached_tokens, cost_micros, finish_reason, error_code, error_message, created_at,
-         updated_at"
+         updated_at, attachments"
     };
 }
 
@@ -43,7 +43,7 @@ const INSERT: Sql = Sql::same(concat!(
     "INSERT INTO messages (",
     columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-               $19, $20, $21, $22)"
+               $19, $20, $21, $22, $23)"
 ));
 
 const LIST_FIRST: Sql = Sql::same(concat!(
@@ -112,6 +112,7 @@ pub(crate) mod postgres {
             error_message: row.try_get(19).map_err(db_error)?,
             created_at: row.try_get(20).map_err(db_error)?,
             updated_at: row.try_get(21).map_err(db_error)?,
+            attachments: row.try_get(22).map_err(db_error)?,
         }
         .into_domain()
     }
@@ -152,6 +153,7 @@ pub(crate) mod postgres {
                     &r.error_message,
                     &r.created_at,
                     &r.updated_at,
+                    &r.attachments,
                 ],
             )
             .await
@@ -285,6 +287,7 @@ pub(crate) mod sqlite {
             error_message: row.get(19)?,
             created_at: time_at(row, 20)?,
             updated_at: time_at(row, 21)?,
+            attachments: json_at(row, 22)?,
         })
     }
 
@@ -314,6 +317,7 @@ pub(crate) mod sqlite {
             r.error_message,
             to_micros(r.created_at),
             to_micros(r.updated_at),
+            r.attachments.to_string(),
         ])
         .map_err(db_error)?;
         Ok(())

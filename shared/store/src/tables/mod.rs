@@ -7,6 +7,7 @@ pub(crate) mod budgets;
 pub(crate) mod context;
 pub(crate) mod conversations;
 pub(crate) mod executions;
+pub(crate) mod files;
 pub(crate) mod mcp;
 pub(crate) mod messages;
 pub(crate) mod provider_configs;

@@ -195,3 +195,28 @@ pub fn gemini_text(text: &str) -> Vec<u8> {
         "usageMetadata": {"promptTokenCount": 50, "candidatesTokenCount": 5, "totalTokenCount": 55}});
     format!("data: {body}\n\n").into_bytes()
 }
+
+/// An OpenAI Responses stream answering `text`.
+pub fn responses_text(text: &str) -> Vec<u8> {
+    let event = |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n");
+    [
+        event(
+            "response.created",
+            serde_json::json!({"type": "response.created",
+            "response": {"id": "resp_1", "status": "in_progress"}}),
+        ),
+        event(
+            "response.output_text.delta",
+            serde_json::json!({"type": "response.output_text.delta",
+            "output_index": 0, "delta": text}),
+        ),
+        event(
+            "response.completed",
+            serde_json::json!({"type": "response.completed",
+            "response": {"id": "resp_1", "status": "completed",
+                "usage": {"input_tokens": 50, "output_tokens": 5}}}),
+        ),
+    ]
+    .concat()
+    .into_bytes()
+}

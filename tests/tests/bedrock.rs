@@ -10,8 +10,8 @@ use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bestchat_domain::message::FinishReason;
 use bestchat_domain::provider::Protocol;
 use bestchat_providers::{
-    Auth, ChatMessage, ChatRequest, Endpoint, ErrorKind, HttpSettings, Providers, StreamEvent,
-    TokenUsage,
+    Auth, ChatMessage, ChatRequest, Endpoint, ErrorKind, HttpSettings, Part, Providers,
+    StreamEvent, TokenUsage,
 };
 use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use serde_json::json;
@@ -101,9 +101,7 @@ fn endpoint() -> Endpoint {
 fn request() -> ChatRequest {
     ChatRequest {
         system: Some("Be brief.".into()),
-        messages: vec![ChatMessage::User {
-            text: "Weather in Oslo?".into(),
-        }],
+        messages: vec![ChatMessage::user("Weather in Oslo?")],
         max_output_tokens: Some(100),
         ..ChatRequest::default()
     }
@@ -210,4 +208,54 @@ async fn a_stream_cut_before_message_stop_is_incomplete() {
         matches!(got.last(), Some(StreamEvent::Error(e)) if e.kind == ErrorKind::Incomplete),
         "{got:?}"
     );
+}
+
+#[tokio::test]
+async fn files_go_as_converse_image_and_document_blocks() {
+    use base64::Engine as _;
+    let fake = FakeProvider::start(
+        vec![Reply::event_stream(converse_stream())],
+        Reply::json(500, "{}"),
+    )
+    .await;
+    let jpeg = bestchat_tests::files::jpeg(64, 48);
+    let pdf = bestchat_tests::files::pdf("Quarterly revenue");
+    let docx = bestchat_tests::files::docx(&["Ship on Friday"]);
+    let request = ChatRequest {
+        messages: vec![ChatMessage::User {
+            text: "What do these say?".into(),
+            parts: vec![
+                Part::Image {
+                    media_type: "image/jpeg".into(),
+                    data: jpeg.clone().into(),
+                },
+                Part::Document {
+                    name: "Q3 report.pdf".into(),
+                    media_type: "application/pdf".into(),
+                    data: pdf.clone().into(),
+                },
+                Part::Document {
+                    name: "plan.docx".into(),
+                    media_type:
+                        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+                            .into(),
+                    data: docx.into(),
+                },
+            ],
+        }],
+        max_output_tokens: Some(100),
+        ..ChatRequest::default()
+    };
+    let mut stream = providers(&fake).open(&endpoint(), &request).await.unwrap();
+    while stream.next().await.is_some() {}
+    let body = fake.requests()[0].json();
+    let content = &body["messages"][0]["content"];
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    assert_eq!(content[0]["image"]["format"], "jpeg");
+    assert_eq!(content[0]["image"]["source"]["bytes"], b64(&jpeg));
+    assert_eq!(content[1]["document"]["format"], "pdf");
+    assert_eq!(content[1]["document"]["name"], "Q3 report 1");
+    assert_eq!(content[1]["document"]["source"]["bytes"], b64(&pdf));
+    assert_eq!(content[2]["document"]["format"], "docx");
+    assert_eq!(content[3]["text"], "What do these say?");
 }

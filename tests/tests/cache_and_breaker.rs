@@ -345,7 +345,7 @@ async fn deletes_are_idempotent(cache: &dyn Cache) {
 
 fn request() -> ChatRequest {
     ChatRequest {
-        messages: vec![ChatMessage::User { text: "hi".into() }],
+        messages: vec![ChatMessage::user("hi")],
         ..ChatRequest::default()
     }
 }

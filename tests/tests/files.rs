@@ -5,8 +5,11 @@
 //! the last file that holds them.
 
 use bestchat_tests::api::{Api, assert_error};
+use bestchat_tests::chat::new_conversation;
+use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::files::{self, processed, put_presigned, sha256_hex, upload};
 use bestchat_tests::gateway::{Running, bucket_keys};
+use bestchat_tests::scripted;
 use bestchat_tests::ws::WsClient;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -407,9 +410,342 @@ macro_rules! on_both {
     };
 }
 
+/// A fake provider of `protocol` answering `text`, set up as the user's `fake` provider with a
+/// model that sees images; a new conversation on it.
+async fn vision_conversation(
+    gateway: &bestchat_tests::gateway::GatewayProcess,
+    user: &str,
+    protocol: &str,
+) -> (FakeProvider, String) {
+    let reply = match protocol {
+        "openai" => scripted::openai_stream(&["Read ".into(), "them.".into()]),
+        "openai-responses" => scripted::responses_text("Read them."),
+        "anthropic" => scripted::anthropic_text("Read them."),
+        _ => scripted::gemini_text("Read them."),
+    };
+    let fake = FakeProvider::start(vec![], Reply::sse(reply)).await;
+    let base_url = match protocol {
+        "openai" | "openai-responses" => format!("{}/v1", fake.base_url),
+        _ => fake.base_url.clone(),
+    };
+    let (status, body) = Api::new(gateway, user)
+        .put(
+            "/api/provider-configs/fake",
+            &json!({"protocol": protocol, "base_url": base_url, "api_key": "sk-test-key-0123456789",
+                    "models": [{"id": "fake-model", "context_window": 200000, "max_output_tokens": 4096,
+                                "supports_vision": true}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let conversation = new_conversation(
+        gateway,
+        user,
+        &json!({"provider": "fake", "model": "fake-model"}),
+    )
+    .await;
+    (fake, conversation)
+}
+
+/// Sends `content` with `attachments` and waits for the answer; the request the fake got.
+async fn send_with(
+    api: &Api<'_>,
+    fake: &FakeProvider,
+    conversation: &str,
+    content: &str,
+    attachments: &[&str],
+) -> Value {
+    let before = fake.requests().len();
+    let (status, sent) = api
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            &json!({"client_message_id": format!("c-{}", uuid::Uuid::now_v7()), "content": content,
+                    "attachments": attachments}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+    let answer = sent["assistant_message"]["id"].as_str().unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let message = stored_message(api, conversation, answer).await;
+        if message["status"] == "complete" {
+            break;
+        }
+        assert!(
+            !matches!(message["status"].as_str(), Some("error" | "incomplete")),
+            "{message}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{message}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let requests = fake.requests();
+    assert_eq!(requests.len(), before + 1);
+    requests.last().unwrap().json()
+}
+
+async fn stored_message(api: &Api<'_>, conversation: &str, id: &str) -> Value {
+    let (status, message) = api
+        .get(&format!("/api/conversations/{conversation}/messages/{id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{message}");
+    message
+}
+
+/// The user message's parts as the wire format carries them, newest message last.
+fn last_user_content(protocol: &str, body: &Value) -> Vec<Value> {
+    let messages = match protocol {
+        "openai" => body["messages"].clone(),
+        "openai-responses" => body["input"].clone(),
+        "anthropic" => body["messages"].clone(),
+        _ => body["contents"].clone(),
+    };
+    let last = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "user")
+        .unwrap()
+        .clone();
+    let parts = if protocol == "gemini" {
+        &last["parts"]
+    } else {
+        &last["content"]
+    };
+    parts
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![parts.clone()])
+}
+
+fn texts_of(parts: &[Value]) -> String {
+    parts
+        .iter()
+        .filter_map(|p| p["text"].as_str().or(p.as_str()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn attachments_reach_each_wire_format_in_its_form(running: Running) {
+    let gateway = &running.gateway;
+    let api = Api::new(gateway, "ana");
+    let pdf = files::pdf("Quarterly revenue rose by 12 percent");
+    let docx = files::docx(&["Ship on Friday"]);
+    let xlsx = files::xlsx("Budget", &[&["laptops", "1200"]]);
+    let png = files::png(2400, 1200);
+    let mut ids = Vec::new();
+    for (name, bytes) in [
+        ("q3.pdf", &pdf),
+        ("plan.docx", &docx),
+        ("budget.xlsx", &xlsx),
+        ("photo.png", &png),
+    ] {
+        ids.push(
+            ready_upload(&api, name, "application/octet-stream", bytes).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for protocol in ["openai", "openai-responses", "anthropic", "gemini"] {
+        let (fake, conversation) = vision_conversation(gateway, "ana", protocol).await;
+        let body = send_with(&api, &fake, &conversation, "What do these say?", &ids).await;
+        let parts = last_user_content(protocol, &body);
+        let text = texts_of(&parts);
+        assert!(text.contains("What do these say?"), "{protocol}: {text}");
+        // DOCX and XLSX go as their text everywhere.
+        assert!(text.contains("Ship on Friday"), "{protocol}: {text}");
+        assert!(text.contains("laptops\t1200"), "{protocol}: {text}");
+        let rendered = serde_json::to_string(&parts).unwrap();
+        // The image, resized and re-encoded, as each format takes an image.
+        let jpeg_b64 = "/9j/";
+        match protocol {
+            "openai" => {
+                let image = parts.iter().find(|p| p["type"] == "image_url").unwrap();
+                assert!(
+                    image["image_url"]["url"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("data:image/jpeg;base64,/9j/")
+                );
+                assert!(
+                    text.contains("Quarterly revenue"),
+                    "OpenAI gets the PDF's text"
+                );
+            }
+            "openai-responses" => {
+                let image = parts.iter().find(|p| p["type"] == "input_image").unwrap();
+                assert!(
+                    image["image_url"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("data:image/jpeg;base64,")
+                );
+                assert!(
+                    text.contains("Quarterly revenue"),
+                    "Responses gets the PDF's text"
+                );
+            }
+            "anthropic" => {
+                let image = parts.iter().find(|p| p["type"] == "image").unwrap();
+                assert_eq!(image["source"]["media_type"], "image/jpeg");
+                assert!(
+                    image["source"]["data"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(jpeg_b64)
+                );
+                let document = parts.iter().find(|p| p["type"] == "document").unwrap();
+                assert_eq!(document["source"]["media_type"], "application/pdf");
+                assert!(
+                    document["source"]["data"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("JVBER")
+                );
+                assert!(
+                    !text.contains("Quarterly revenue"),
+                    "Claude reads the PDF itself"
+                );
+            }
+            _ => {
+                let inline: Vec<&Value> =
+                    parts.iter().filter_map(|p| p.get("inlineData")).collect();
+                assert!(
+                    inline.iter().any(|d| d["mimeType"] == "application/pdf"),
+                    "{rendered}"
+                );
+                assert!(
+                    inline.iter().any(|d| d["mimeType"] == "image/jpeg"),
+                    "{rendered}"
+                );
+                assert!(
+                    !text.contains("Quarterly revenue"),
+                    "Gemini reads the PDF itself"
+                );
+            }
+        }
+        // The original 2400 px image never goes as it is.
+        assert!(!rendered.contains(&base64_of(&png)[..64]), "{protocol}");
+    }
+    // A message's attachments are listed with it.
+    let (_, conversations) = api.get("/api/conversations").await;
+    let conversation = conversations["items"][0]["id"].as_str().unwrap();
+    let (_, messages) = api
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    let question = &messages["items"][0];
+    assert_eq!(
+        question["attachments"].as_array().unwrap().len(),
+        4,
+        "{question}"
+    );
+    assert_eq!(question["attachments"][3]["kind"], "image");
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+async fn files_in_a_conversation_are_tracked_and_go_with_it(running: Running) {
+    let gateway = &running.gateway;
+    let api = Api::new(gateway, "ana");
+    let (fake, conversation) = vision_conversation(gateway, "ana", "openai").await;
+    let v1 = ready_upload(
+        &api,
+        "notes.txt",
+        "text/plain",
+        b"version one: ship on Friday\n",
+    )
+    .await;
+    let v2 = ready_upload(
+        &api,
+        "notes.txt",
+        "text/plain",
+        b"version two: ship on Monday\n",
+    )
+    .await;
+    let (v1, v2) = (v1["id"].as_str().unwrap(), v2["id"].as_str().unwrap());
+    let first = send_with(&api, &fake, &conversation, "Read my notes", &[v1]).await;
+    assert!(first.to_string().contains("version one"));
+    // The newer version replaces the older copy in the context, with a note.
+    let second = send_with(&api, &fake, &conversation, "I updated them", &[v2]).await;
+    let sent = second.to_string();
+    assert!(sent.contains("version two"), "{sent}");
+    assert!(!sent.contains("version one"), "{sent}");
+    assert!(
+        sent.contains("an older copy, replaced by the one attached later"),
+        "{sent}"
+    );
+    // A deleted file's content leaves the context; its message keeps a note of it.
+    let (status, _) = api.delete(&format!("/api/files/{v2}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let third = send_with(&api, &fake, &conversation, "And now?", &[]).await;
+    let sent = third.to_string();
+    assert!(
+        !sent.contains("version two") && !sent.contains("version one"),
+        "{sent}"
+    );
+    assert!(sent.contains("this file was deleted"), "{sent}");
+    let (_, messages) = api
+        .get(&format!("/api/conversations/{conversation}/messages"))
+        .await;
+    let second_question = &messages["items"][2];
+    assert_eq!(
+        second_question["attachments"][0]["deleted"], true,
+        "{second_question}"
+    );
+    // Sending a file that is not ready, not the user's, or too many: refused before any call.
+    let calls = fake.requests().len();
+    let (status, body) = api
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            &json!({"client_message_id": "c-gone", "content": "x", "attachments": [v2]}),
+        )
+        .await;
+    assert_error(status, &body, 404, "file_not_found");
+    let eve = Api::new(gateway, "eve");
+    let (eve_fake, eve_conversation) = vision_conversation(gateway, "eve", "openai").await;
+    let (status, body) = eve
+        .post(
+            &format!("/api/conversations/{eve_conversation}/messages"),
+            &json!({"client_message_id": "c-steal", "content": "x", "attachments": [v1]}),
+        )
+        .await;
+    assert_error(status, &body, 404, "file_not_found");
+    assert!(eve_fake.requests().is_empty());
+    let eleven: Vec<String> = (0..11)
+        .map(|i| format!("00000000-0000-7000-8000-{i:012}"))
+        .collect();
+    let (status, body) = api
+        .post(
+            &format!("/api/conversations/{conversation}/messages"),
+            &json!({"client_message_id": "c-many", "content": "x", "attachments": eleven}),
+        )
+        .await;
+    assert_error(status, &body, 422, "validation_failed");
+    assert_eq!(fake.requests().len(), calls);
+    // Deleting the conversation deletes the files first attached in it, and their bytes.
+    let sha = files::sha256_hex(b"version one: ship on Friday\n");
+    assert!(!keys_of(&running, &sha).await.is_empty());
+    let (status, _) = api
+        .delete(&format!("/api/conversations/{conversation}"))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = api.get(&format!("/api/files/{v1}")).await;
+    assert_error(status, &body, 404, "file_not_found");
+    assert_eq!(keys_of(&running, &sha).await, Vec::<String>::new());
+}
+
 on_both!(
     uploads_are_verified_processed_and_served,
     wrong_bytes_types_and_quota_are_refused,
     another_users_file_is_not_found_and_deleting_removes_bytes,
     hostile_files_fail_with_a_reason,
+    attachments_reach_each_wire_format_in_its_form,
+    files_in_a_conversation_are_tracked_and_go_with_it,
 );

@@ -33,9 +33,7 @@ fn providers() -> Providers {
 fn request() -> ChatRequest {
     ChatRequest {
         system: Some("Be brief.".into()),
-        messages: vec![ChatMessage::User {
-            text: "What colours are in the flag?".into(),
-        }],
+        messages: vec![ChatMessage::user("What colours are in the flag?")],
         tools: vec![ToolSpec {
             name: "get_weather".into(),
             description: "Weather for a city".into(),
@@ -537,9 +535,7 @@ async fn a_stream_raced_against_timers_loses_nothing() {
     );
     let words: String = (0..200).map(|i| format!("w{i} ")).collect();
     let long = ChatRequest {
-        messages: vec![ChatMessage::User {
-            text: words.clone(),
-        }],
+        messages: vec![ChatMessage::user(words.clone())],
         ..request()
     };
     let echo = endpoint(Protocol::Echo, "", "echo-1", Auth::None);

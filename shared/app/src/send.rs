@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use bestchat_domain::ids::{ConversationId, MessageId, UserId};
+use bestchat_domain::ids::{ConversationId, FileId, MessageId, UserId};
 use bestchat_domain::limits::{CLIENT_MESSAGE_ID_MAX_CHARS, MESSAGE_CONTENT_MAX_CHARS};
 use bestchat_domain::message::{FinishReason, Message, MessageError, MessageStatus, Role};
 use bestchat_domain::model_ref::{ModelId, ProviderId};
 use bestchat_domain::ports::realtime::{ConnectionId, Invoker, StreamBuffer};
 use bestchat_domain::ports::store::{
-    ConversationStore, Finisher, StepRecords, TurnStart, TurnStore,
+    ConversationStore, FileStore, Finisher, StepRecords, TurnStart, TurnStore,
 };
 use bestchat_domain::time::{after, now};
 use bestchat_domain::wire::ServerEvent;
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::budget::Budgets;
 use crate::devices::Devices;
 use crate::error::AppError;
+use crate::files::{FileSettings, attach};
 use crate::jobs::CHAT_TURN;
 use crate::tokens::message_tokens;
 use crate::turn::job::{TurnJob, completed_event};
@@ -34,6 +35,9 @@ pub struct SendMessage {
     pub content: String,
     pub provider: Option<ProviderId>,
     pub model: Option<ModelId>,
+    /// Files to send with the message (uploaded and processed first).
+    #[serde(default)]
+    pub attachments: Vec<FileId>,
 }
 
 /// The answer to `POST …/messages`: the user's message and the answer it started.
@@ -95,6 +99,8 @@ pub struct SendPorts<'a> {
     pub turn_start_timeout: Duration,
     /// A user whose limit is used up is refused before a turn starts.
     pub budgets: Budgets<'a>,
+    pub files: &'a dyn FileStore,
+    pub file_settings: &'a FileSettings,
 }
 
 /// `subscriber`, the connection that sent the message, is subscribed to the conversation before
@@ -118,8 +124,11 @@ pub async fn send(
         .model
         .clone()
         .unwrap_or_else(|| conversation.model.clone());
-    let tokens = message_tokens(model.as_str(), &input.content, &[]);
-    let question = Message::from_user(
+    let files =
+        attach::for_message(ports.files, ports.file_settings, user, &input.attachments).await?;
+    let tokens = message_tokens(model.as_str(), &input.content, &[])
+        .saturating_add(attach::estimated_tokens(&files));
+    let mut question = Message::from_user(
         user,
         conversation_id,
         input.content,
@@ -127,6 +136,7 @@ pub async fn send(
         tokens,
         at,
     );
+    question.attachments = files.iter().map(attach::attachment).collect();
     let provider = input
         .provider
         .unwrap_or_else(|| conversation.provider.clone());
@@ -150,6 +160,14 @@ pub async fn send(
             user: question,
             assistant,
         } => {
+            // A file first attached here goes when the conversation goes.
+            let ids: Vec<FileId> = files.iter().map(|f| f.id).collect();
+            if !ids.is_empty() {
+                ports
+                    .files
+                    .attach_files(user, &ids, conversation_id)
+                    .await?;
+            }
             if let Some(connection) = subscriber
                 && let Err(e) = ports
                     .devices
@@ -310,6 +328,7 @@ mod tests {
             content: content.into(),
             provider: None,
             model: None,
+            attachments: Vec::new(),
         }
     }
 

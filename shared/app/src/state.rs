@@ -313,6 +313,9 @@ impl AppState {
             cache: self.cache.as_ref(),
             invoker: self.invoker.as_ref(),
             settings: &self.config.context,
+            files: self.store(),
+            blobs: self.blobs().as_ref(),
+            file_settings: &self.config.files,
         }
     }
 
@@ -326,6 +329,8 @@ impl AppState {
             invoker: self.invoker.as_ref(),
             turn_start_timeout: self.config.turn_start_timeout,
             budgets: self.budgets(),
+            files: self.store(),
+            file_settings: &self.config.files,
         }
     }
 

@@ -182,14 +182,12 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
         next += taken;
         let request = ChatRequest {
             system: Some(INSTRUCTIONS.to_owned()),
-            messages: vec![ChatMessage::User {
-                text: match &summary {
-                    Some(s) => format!(
-                        "The summary so far:\n{s}\n\nThe conversation that follows it:\n\n{transcript}"
-                    ),
-                    None => format!("The conversation:\n\n{transcript}"),
-                },
-            }],
+            messages: vec![ChatMessage::user(match &summary {
+                Some(s) => format!(
+                    "The summary so far:\n{s}\n\nThe conversation that follows it:\n\n{transcript}"
+                ),
+                None => format!("The conversation:\n\n{transcript}"),
+            })],
             tools: Vec::new(),
             temperature: Some(SUMMARY_TEMPERATURE),
             max_output_tokens: Some(output),
@@ -200,7 +198,7 @@ async fn run(state: &AppState, job: &SummarizeJob) -> Result<&'static str, AppEr
         let input = encoding
             .count(INSTRUCTIONS)
             .saturating_add(match &request.messages[..] {
-                [ChatMessage::User { text }] => encoding.count(text),
+                [ChatMessage::User { text, .. }] => encoding.count(text),
                 _ => 0,
             });
         let budgets = state.budgets();
@@ -336,7 +334,7 @@ fn transcript(
     let mut used = 0u32;
     let mut taken = 0;
     for s in messages {
-        let line = line(&s.chat(None));
+        let line = line(&s.chat(None, Vec::new()));
         let tokens = s
             .message
             .token_count
@@ -374,7 +372,7 @@ fn shrink_to(mut text: String, room: u32, encoding: Encoding) -> String {
 
 fn line(chat: &ChatMessage) -> String {
     match chat {
-        ChatMessage::User { text } => format!("User: {text}"),
+        ChatMessage::User { text, .. } => format!("User: {text}"),
         ChatMessage::Assistant { text, tool_calls } => {
             let calls: Vec<String> = tool_calls
                 .iter()

@@ -270,6 +270,7 @@ async fn act(
             content,
             provider,
             model,
+            attachments,
         } => {
             // The sender sees its own turn, like every other device of the user.
             let sent = send(
@@ -281,6 +282,7 @@ async fn act(
                     content,
                     provider,
                     model,
+                    attachments,
                 },
                 Some(connection),
             )

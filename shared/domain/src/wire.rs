@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::conversation::Conversation;
 use crate::error::ErrorCode;
 use crate::file::FileRecord;
-use crate::ids::{ConversationId, MessageId, ToolExecutionId};
+use crate::ids::{ConversationId, FileId, MessageId, ToolExecutionId};
 use crate::message::{FinishReason, Message, Usage};
 use crate::model_ref::{ModelId, ProviderId};
 use crate::tool::{ExecutionDecision, ExecutionError, ExecutionStatus, ToolExecution, Verdict};
@@ -21,6 +21,9 @@ pub enum ClientAction {
         content: String,
         provider: Option<ProviderId>,
         model: Option<ModelId>,
+        /// Files to send with the message.
+        #[serde(default)]
+        attachments: Vec<FileId>,
     },
     Subscribe {
         conversation_id: ConversationId,

@@ -6,6 +6,7 @@
 //! fallbacks and a shared circuit breaker; [`catalog`] describes providers and models;
 //! [`pricing`] turns usage into micro-dollars.
 
+pub mod attachments;
 pub mod breaker;
 pub mod catalog;
 pub mod client;
@@ -18,5 +19,5 @@ pub mod types;
 
 pub use client::{Auth, Endpoint, EventStream, HttpSettings, Providers};
 pub use types::{
-    ChatMessage, ChatRequest, ErrorKind, ProviderError, StreamEvent, TokenUsage, ToolSpec,
+    ChatMessage, ChatRequest, ErrorKind, Part, ProviderError, StreamEvent, TokenUsage, ToolSpec,
 };

@@ -18,9 +18,8 @@ pub struct ChatRequest {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatMessage {
-    User {
-        text: String,
-    },
+    /// `parts` are files the model reads itself, after the text.
+    User { text: String, parts: Vec<Part> },
     Assistant {
         text: String,
         tool_calls: Vec<ToolCall>,
@@ -31,6 +30,57 @@ pub enum ChatMessage {
         name: String,
         content: String,
     },
+}
+
+impl ChatMessage {
+    /// A user message of text alone.
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::User {
+            text: text.into(),
+            parts: Vec::new(),
+        }
+    }
+}
+
+/// A file sent with a user message in a form the model reads itself (others go as text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// For a model that sees images (`image/jpeg`, `image/png`, `image/gif`, `image/webp`).
+    Image {
+        media_type: String,
+        data: std::sync::Arc<[u8]>,
+    },
+    /// A document the wire format takes whole (see [`crate::attachments`]).
+    Document {
+        name: String,
+        media_type: String,
+        data: std::sync::Arc<[u8]>,
+    },
+}
+
+impl Part {
+    pub fn data(&self) -> &[u8] {
+        match self {
+            Self::Image { data, .. } | Self::Document { data, .. } => data,
+        }
+    }
+
+    pub fn media_type(&self) -> &str {
+        match self {
+            Self::Image { media_type, .. } | Self::Document { media_type, .. } => media_type,
+        }
+    }
+
+    /// The bytes as base64, as JSON wire formats carry them.
+    pub fn base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.data())
+    }
+
+    /// `data:<type>;base64,…`, as OpenAI's formats take inline files.
+    pub fn data_url(&self) -> String {
+        format!("data:{};base64,{}", self.media_type(), self.base64())
+    }
 }
 
 /// A tool the model may call; `parameters` is a JSON Schema object.

@@ -16,9 +16,7 @@ fn round() -> ChatRequest {
     };
     ChatRequest {
         messages: vec![
-            ChatMessage::User {
-                text: "Weather in Lisbon and Porto?".into(),
-            },
+            ChatMessage::user("Weather in Lisbon and Porto?"),
             ChatMessage::Assistant {
                 text: "Checking both.".into(),
                 tool_calls: vec![call("call_1", "Lisbon"), call("call_2", "Porto")],

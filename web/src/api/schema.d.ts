@@ -685,6 +685,11 @@ export interface components {
         ClientAction: {
             /** @constant */
             action: "sendMessage";
+            /**
+             * @description Files to send with the message.
+             * @default []
+             */
+            attachments?: components["schemas"]["FileId"][];
             client_message_id: string;
             content: string;
             /** Format: uuid */
@@ -1172,6 +1177,11 @@ export interface components {
         Rule: "auto" | "ask" | "deny";
         /** @description Body of `POST /api/conversations/{id}/messages`; the same fields as the `sendMessage` action. */
         SendMessage: {
+            /**
+             * @description Files to send with the message (uploaded and processed first).
+             * @default []
+             */
+            attachments?: components["schemas"]["FileId"][];
             client_message_id: string;
             content: string;
             model?: components["schemas"]["ModelId"] | null;

@@ -27,11 +27,12 @@ async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppE
         .get_conversation(user, id)
         .await?
         .ok_or_else(DomainError::conversation_not_found)?;
-    let messages = state
+    let mut messages = state
         .store()
         .list_messages(user, id, &page)
         .await?
         .within_bytes(state.config.max_response_bytes, Message::cursor_key);
+    crate::files::attach::mark_deleted(state.store(), user, &mut messages.items).await?;
     json_response(StatusCode::OK, &messages)
 }
 
@@ -54,7 +55,9 @@ async fn get(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppEr
         .await?
         .filter(|m| m.conversation_id == conversation)
         .ok_or_else(DomainError::message_not_found)?;
-    json_response(StatusCode::OK, &message)
+    let mut one = [message];
+    crate::files::attach::mark_deleted(state.store(), user, &mut one).await?;
+    json_response(StatusCode::OK, &one[0])
 }
 
 /// 202 when the message is new and its answer has started; 200 with the original pair when the

@@ -3,6 +3,7 @@
 //! (`files-process`), and removed with their bytes. A user's files with the same bytes share
 //! one stored object (`files/<user>/<sha256>`).
 
+pub mod attach;
 pub mod process;
 pub mod settings;
 pub mod sweep;

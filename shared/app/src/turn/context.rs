@@ -13,6 +13,7 @@ use super::chain::Candidate;
 use super::history::{self, Sendable};
 use super::ports::ContextPorts;
 use crate::error::AppError;
+use crate::files::attach;
 use crate::jobs::SUMMARIZE;
 use crate::summarize::{self, SummarizeJob};
 
@@ -38,7 +39,49 @@ pub(super) async fn build(
 ) -> Result<Result<TurnContext, PlanError>, AppError> {
     let sendable = history::sendable(history);
     let encoding = Encoding::for_model(chain.first().map_or("", |c| c.target.model.as_str()));
-    let entries: Vec<Entry<'_>> = sendable.iter().map(entry).collect();
+    // Files go in the form the first model of the chain reads best; the fallbacks get the
+    // same request.
+    let reader = chain.first().map_or(
+        attach::Reader {
+            protocol: bestchat_domain::provider::Protocol::Echo,
+            vision: false,
+        },
+        |c| attach::Reader {
+            protocol: c.target.endpoint.protocol,
+            vision: c.info.as_ref().is_some_and(|m| m.supports_vision),
+        },
+    );
+    let (files, superseded) = attach::materialize(
+        ports.files,
+        ports.blobs,
+        ports.file_settings,
+        history,
+        reader,
+    )
+    .await?;
+    // A message's files are counted with it: their text as text, their parts as estimated.
+    let with_files: Vec<Option<(String, u32)>> = sendable
+        .iter()
+        .map(|s| {
+            let position = history.iter().position(|m| m.id == s.message.id)?;
+            let m = files.get(&position)?;
+            let text = format!("{}{}", m.text, s.message.content);
+            let tokens = encoding.count(&text).saturating_add(m.part_tokens);
+            Some((text, tokens))
+        })
+        .collect();
+    let entries: Vec<Entry<'_>> = sendable
+        .iter()
+        .zip(&with_files)
+        .map(|(s, augmented)| match augmented {
+            Some((text, tokens)) => Entry {
+                content: text,
+                tokens: *tokens,
+                ..entry(s)
+            },
+            None => entry(s),
+        })
+        .collect();
     let wanted_output = conversation
         .settings
         .max_output_tokens
@@ -100,10 +143,22 @@ pub(super) async fn build(
     let messages: Vec<ChatMessage> = plan
         .messages
         .iter()
-        .map(|p| sendable[p.index].chat(p.content.clone()))
+        .map(|p| {
+            let s = &sendable[p.index];
+            let position = history.iter().position(|m| m.id == s.message.id);
+            let parts = position
+                .and_then(|i| files.get(&i))
+                .map(|m| m.parts.clone())
+                .unwrap_or_default();
+            let text = p
+                .content
+                .clone()
+                .or_else(|| with_files[p.index].as_ref().map(|(t, _)| t.clone()));
+            s.chat(text, parts)
+        })
         .collect();
     let at = now();
-    let optimizations: Vec<ContextOptimization> = plan
+    let mut optimizations: Vec<ContextOptimization> = plan
         .optimizations
         .iter()
         .map(|o| {
@@ -127,6 +182,7 @@ pub(super) async fn build(
             }
         })
         .collect();
+    optimizations.extend(superseded_copies(conversation, answer, &superseded, at));
     if !optimizations.is_empty() {
         tracing::info!(
             message = %answer.id, tokens_before = plan.tokens_before,
@@ -152,6 +208,33 @@ pub(super) async fn build(
         input_tokens: plan.tokens_after,
     }))
 }
+
+/// Older copies of files attached again, replaced by a note: recorded as compression.
+fn superseded_copies(
+    conversation: &Conversation,
+    answer: &Message,
+    superseded: &[attach::Superseded],
+    at: bestchat_domain::time::Timestamp,
+) -> impl Iterator<Item = ContextOptimization> {
+    superseded.iter().map(move |s| ContextOptimization {
+        id: uuid::Uuid::now_v7(),
+        user_id: conversation.user_id,
+        conversation_id: conversation.id,
+        message_id: Some(answer.id),
+        strategy: Strategy::Compression,
+        tokens_before: s.tokens,
+        tokens_after: SUPERSEDED_NOTE_TOKENS,
+        range_start: Some(s.message),
+        range_end: Some(s.message),
+        messages_affected: 1,
+        summary: None,
+        summary_model: None,
+        created_at: at,
+    })
+}
+
+/// What the note that stands for an older copy costs, about.
+const SUPERSEDED_NOTE_TOKENS: u32 = 16;
 
 fn tool_tokens(tools: &[ToolSpec], encoding: &Encoding) -> u32 {
     tools.iter().fold(0u32, |sum, t| {

@@ -7,7 +7,7 @@ use bestchat_domain::conversation::Conversation;
 use bestchat_domain::message::{Message, MessageStatus, Role, ToolCall};
 use bestchat_domain::page::CursorKey;
 use bestchat_domain::ports::store::MessageStore;
-use bestchat_providers::ChatMessage;
+use bestchat_providers::{ChatMessage, Part};
 
 use crate::config::ContextConfig;
 use crate::error::AppError;
@@ -80,11 +80,12 @@ enum Form<'a> {
 }
 
 impl Sendable<'_> {
-    /// The message as a provider takes it, with `text` in place of its content when given.
-    pub fn chat(&self, text: Option<String>) -> ChatMessage {
+    /// The message as a provider takes it, with `text` in place of its content when given,
+    /// and a user message's files as `parts`.
+    pub fn chat(&self, text: Option<String>, parts: Vec<Part>) -> ChatMessage {
         let text = text.unwrap_or_else(|| self.message.content.clone());
         match &self.form {
-            Form::User => ChatMessage::User { text },
+            Form::User => ChatMessage::User { text, parts },
             Form::Assistant(calls) => ChatMessage::Assistant {
                 text,
                 tool_calls: calls.iter().map(|c| (*c).clone()).collect(),

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use bestchat_domain::ports::blobs::BlobStore;
 use bestchat_domain::ports::cache::Cache;
 use bestchat_domain::ports::keys::KeyVault;
 use bestchat_domain::ports::realtime::{Invoker, StreamBuffer};
 use bestchat_domain::ports::store::{
-    ContextStore, McpServerStore, SettingsStore, Store, ToolExecutionStore, ToolStore, TurnStore,
-    UserStore,
+    ContextStore, FileStore, McpServerStore, SettingsStore, Store, ToolExecutionStore, ToolStore,
+    TurnStore, UserStore,
 };
 use bestchat_providers::failover::Failover;
 use bestchat_tools::policy::AutoApproval;
@@ -17,6 +18,7 @@ use bestchat_tools::policy::AutoApproval;
 use crate::budget::Budgets;
 use crate::config::{ContextConfig, RealtimeConfig};
 use crate::devices::Devices;
+use crate::files::FileSettings;
 use crate::mcp::McpClientSource;
 use crate::metrics::Metrics;
 use crate::models::ProviderAccess;
@@ -30,6 +32,10 @@ pub(crate) struct ContextPorts<'a> {
     pub cache: &'a dyn Cache,
     pub invoker: &'a dyn Invoker,
     pub settings: &'a ContextConfig,
+    /// Attachments: their rows, their text and images, and the limits they were made within.
+    pub files: &'a dyn FileStore,
+    pub blobs: &'a dyn BlobStore,
+    pub file_settings: &'a FileSettings,
 }
 
 /// What streaming an answer to the user's devices reads and writes: the devices, the resume

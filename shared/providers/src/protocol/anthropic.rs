@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use super::tool_calls::ToolCalls;
 use crate::sse::SseEvent;
-use crate::types::{ChatMessage, ChatRequest, ErrorKind, ProviderError, StreamEvent, TokenUsage};
+use crate::types::{
+    ChatMessage, ChatRequest, ErrorKind, Part, ProviderError, StreamEvent, TokenUsage,
+};
 
 /// Anthropic requires `max_tokens`; this is sent when the conversation sets none.
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
@@ -20,7 +22,24 @@ pub fn body(request: &ChatRequest, model: &str) -> Value {
     let mut messages: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for message in &request.messages {
         let (role, blocks) = match message {
-            ChatMessage::User { text } => ("user", vec![json!({"type": "text", "text": text})]),
+            // Files first: Claude reads best with images and documents before the question.
+            ChatMessage::User { text, parts } => {
+                let mut blocks: Vec<Value> = parts
+                    .iter()
+                    .map(|p| {
+                        let source = json!({"type": "base64", "media_type": p.media_type(),
+                            "data": p.base64()});
+                        match p {
+                            Part::Image { .. } => json!({"type": "image", "source": source}),
+                            Part::Document { name, .. } => {
+                                json!({"type": "document", "source": source, "title": name})
+                            }
+                        }
+                    })
+                    .collect();
+                blocks.push(json!({"type": "text", "text": text}));
+                ("user", blocks)
+            }
             ChatMessage::Assistant { text, tool_calls } => {
                 let mut blocks = Vec::new();
                 if !text.is_empty() {

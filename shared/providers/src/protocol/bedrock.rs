@@ -7,15 +7,18 @@ use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamOutput as 
 use aws_sdk_bedrockruntime::types::error::ConverseStreamOutputError;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseStreamOutput,
+    DocumentBlock, DocumentFormat, DocumentSource, ImageBlock, ImageFormat, ImageSource,
     InferenceConfiguration, Message, ReasoningContentBlockDelta, StopReason, SystemContentBlock,
     Tool, ToolConfiguration, ToolInputSchema, ToolResultBlock, ToolResultContentBlock,
     ToolSpecification, ToolUseBlock,
 };
-use aws_smithy_types::{Document, Number};
+use aws_smithy_types::{Blob, Document, Number};
 use bestchat_domain::message::FinishReason;
 use serde_json::Value;
 
-use crate::types::{ChatMessage, ChatRequest, ErrorKind, ProviderError, StreamEvent, TokenUsage};
+use crate::types::{
+    ChatMessage, ChatRequest, ErrorKind, Part, ProviderError, StreamEvent, TokenUsage,
+};
 
 /// Starts a ConverseStream call; errors before the stream are mapped like HTTP statuses.
 pub async fn open(
@@ -70,14 +73,50 @@ pub async fn open(
     })
 }
 
+/// An image or document block; Converse takes the bytes themselves.
+fn file_block(part: &Part, index: usize) -> Result<ContentBlock, ProviderError> {
+    let invalid =
+        |e: &dyn std::fmt::Display| ProviderError::new(ErrorKind::InvalidRequest, e.to_string());
+    let bytes = Blob::new(part.data().to_vec());
+    match part {
+        Part::Image { media_type, .. } => {
+            let format = media_type.strip_prefix("image/").unwrap_or("png");
+            ImageBlock::builder()
+                .format(ImageFormat::from(format))
+                .source(ImageSource::Bytes(bytes))
+                .build()
+                .map(ContentBlock::Image)
+                .map_err(|e| invalid(&e))
+        }
+        Part::Document {
+            name, media_type, ..
+        } => {
+            let format = crate::attachments::bedrock_document_format(media_type)
+                .ok_or_else(|| invalid(&format!("Converse takes no {media_type} document")))?;
+            DocumentBlock::builder()
+                .format(DocumentFormat::from(format))
+                .name(crate::attachments::bedrock_document_name(name, index))
+                .source(DocumentSource::Bytes(bytes))
+                .build()
+                .map(ContentBlock::Document)
+                .map_err(|e| invalid(&e))
+        }
+    }
+}
+
 fn messages(request: &ChatRequest) -> Result<Vec<Message>, ProviderError> {
     let mut out: Vec<(ConversationRole, Vec<ContentBlock>)> = Vec::new();
     for message in &request.messages {
         let (role, blocks) = match message {
-            ChatMessage::User { text } => (
-                ConversationRole::User,
-                vec![ContentBlock::Text(text.clone())],
-            ),
+            ChatMessage::User { text, parts } => {
+                let mut blocks = parts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| file_block(p, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                blocks.push(ContentBlock::Text(text.clone()));
+                (ConversationRole::User, blocks)
+            }
             ChatMessage::Assistant { text, tool_calls } => {
                 let mut blocks = Vec::new();
                 if !text.is_empty() {
@@ -343,9 +382,7 @@ mod tests {
         };
         let request = ChatRequest {
             messages: vec![
-                ChatMessage::User {
-                    text: "weather?".into(),
-                },
+                ChatMessage::user("weather?"),
                 ChatMessage::Assistant {
                     text: String::new(),
                     tool_calls: vec![call("a"), call("b")],

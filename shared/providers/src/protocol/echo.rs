@@ -20,7 +20,7 @@ pub struct Source {
 /// What echo answers to `request`.
 pub fn answer(request: &ChatRequest, model: &str) -> String {
     let last_user = request.messages.iter().rev().find_map(|m| match m {
-        ChatMessage::User { text } => Some(text.as_str()),
+        ChatMessage::User { text, .. } => Some(text.as_str()),
         _ => None,
     });
     match last_user {
@@ -42,7 +42,7 @@ impl Source {
                 .messages
                 .iter()
                 .map(|m| match m {
-                    ChatMessage::User { text } => words(text),
+                    ChatMessage::User { text, .. } => words(text),
                     ChatMessage::Assistant { text, .. } => words(text),
                     ChatMessage::Tool { content, .. } => words(content),
                 })

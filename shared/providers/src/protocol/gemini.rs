@@ -13,7 +13,16 @@ pub fn body(request: &ChatRequest) -> Value {
     let mut contents: Vec<(&'static str, Vec<Value>)> = Vec::new();
     for message in &request.messages {
         let (role, parts) = match message {
-            ChatMessage::User { text } => ("user", vec![json!({"text": text})]),
+            ChatMessage::User { text, parts } => {
+                let mut out: Vec<Value> = parts
+                    .iter()
+                    .map(
+                        |p| json!({"inlineData": {"mimeType": p.media_type(), "data": p.base64()}}),
+                    )
+                    .collect();
+                out.push(json!({"text": text}));
+                ("user", out)
+            }
             ChatMessage::Assistant { text, tool_calls } => {
                 let mut parts = Vec::new();
                 if !text.is_empty() {

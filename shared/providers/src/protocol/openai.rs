@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::tool_calls::ToolCalls;
 use crate::sse::SseEvent;
-use crate::types::{ChatMessage, ChatRequest, ErrorKind, ProviderError, StreamEvent, TokenUsage};
+use crate::types::{
+    ChatMessage, ChatRequest, ErrorKind, Part, ProviderError, StreamEvent, TokenUsage,
+};
 
 /// The request body. `max_tokens_field` is `max_completion_tokens` for OpenAI's own API (its
 /// reasoning models refuse `max_tokens`) and `max_tokens` for compatible servers.
@@ -20,7 +22,20 @@ pub fn body(request: &ChatRequest, model: &str, max_tokens_field: &str) -> Value
     }
     for message in &request.messages {
         messages.push(match message {
-            ChatMessage::User { text } => json!({"role": "user", "content": text}),
+            ChatMessage::User { text, parts } if parts.is_empty() => {
+                json!({"role": "user", "content": text})
+            }
+            ChatMessage::User { text, parts } => {
+                let mut content = vec![json!({"type": "text", "text": text})];
+                content.extend(parts.iter().map(|p| match p {
+                    Part::Image { .. } => {
+                        json!({"type": "image_url", "image_url": {"url": p.data_url()}})
+                    }
+                    Part::Document { name, .. } => json!({"type": "file",
+                        "file": {"filename": name, "file_data": p.data_url()}}),
+                }));
+                json!({"role": "user", "content": content})
+            }
             ChatMessage::Assistant { text, tool_calls } if tool_calls.is_empty() => {
                 json!({"role": "assistant", "content": text})
             }

@@ -8,15 +8,23 @@ use serde_json::{Value, json};
 
 use super::tool_calls::ToolCalls;
 use crate::sse::SseEvent;
-use crate::types::{ChatMessage, ChatRequest, ErrorKind, ProviderError, StreamEvent, TokenUsage};
+use crate::types::{
+    ChatMessage, ChatRequest, ErrorKind, Part, ProviderError, StreamEvent, TokenUsage,
+};
 
 pub fn body(request: &ChatRequest, model: &str) -> Value {
     let mut input = Vec::new();
     for message in &request.messages {
         match message {
-            ChatMessage::User { text } => input.push(json!({
-                "role": "user", "content": [{"type": "input_text", "text": text}],
-            })),
+            ChatMessage::User { text, parts } => {
+                let mut content = vec![json!({"type": "input_text", "text": text})];
+                content.extend(parts.iter().map(|p| match p {
+                    Part::Image { .. } => json!({"type": "input_image", "image_url": p.data_url()}),
+                    Part::Document { name, .. } => json!({"type": "input_file",
+                        "filename": name, "file_data": p.data_url()}),
+                }));
+                input.push(json!({"role": "user", "content": content}));
+            }
             ChatMessage::Assistant { text, tool_calls } => {
                 if !text.is_empty() {
                     input.push(json!({

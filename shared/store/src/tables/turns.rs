@@ -18,8 +18,8 @@ macro_rules! finish {
 const INSERT_USER: Sql = Sql::same(
     "INSERT INTO messages
     (id, conversation_id, user_id, role, content, status, client_message_id, token_count,
-     created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     created_at, updated_at, attachments)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
     ON CONFLICT (conversation_id, client_message_id) WHERE client_message_id IS NOT NULL
     DO NOTHING",
 );
@@ -206,6 +206,7 @@ pub(crate) mod postgres {
                         &to_int(Some(u.token_count))?,
                         &u.created_at,
                         &u.updated_at,
+                        &u.attachments,
                     ],
                 )
                 .await
@@ -554,6 +555,7 @@ pub(crate) mod sqlite {
                         u.token_count,
                         to_micros(u.created_at),
                         to_micros(u.updated_at),
+                        u.attachments.to_string(),
                     ])
                     .map_err(db_error)?;
                 let user_id = u.user_id.to_string();

@@ -369,6 +369,11 @@ class Storage(ExpandedTemplate):
                     ("s3:PutObject", "${BlobBucket.Arn}/files/*"),
                     ("s3:ListBucket", "${BlobBucket.Arn}"),
                 },
+                # Reads what a turn sends of its attachments.
+                "ChatTurnFunction": {
+                    ("s3:GetObject", "${BlobBucket.Arn}/files/*"),
+                    ("s3:ListBucket", "${BlobBucket.Arn}"),
+                },
                 # A deleted conversation's files go with it.
                 "ConversationsDeleteFunction": {
                     ("s3:DeleteObject", "${BlobBucket.Arn}/files/*"),

@@ -77,7 +77,7 @@ fn content_security_policy(auth: &WebAuth) -> String {
     };
     format!(
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-         img-src 'self' data:; connect-src 'self'{issuer}; frame-ancestors 'none'; \
+         img-src 'self' data: blob:; connect-src 'self'{issuer}; frame-ancestors 'none'; \
          base-uri 'none'; form-action 'self'{issuer}"
     )
 }

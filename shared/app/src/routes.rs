@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::api::admin::{AdminUser, OperatorBudget};
 use crate::api::billing::{Billing, CheckoutRequest, CheckoutStarted};
 use crate::api::budget::PersonalLimit;
-use crate::api::files::{Announced, NewFile};
+use crate::api::files::{Announced, FileLimits, NewFile};
 use crate::api::health::Health;
 use crate::api::messages::Retried;
 use crate::api::{self, Handler};
@@ -613,6 +613,15 @@ pub const OPERATIONS: &[Operation] = &[
         Some(schema::<Page<FileRecord>>),
     )
     .with_query(PAGED),
+    op(
+        "files-limits",
+        api::files::LIMITS,
+        "GET",
+        "/api/files/limits",
+        "What the caller may upload: size per file, files per message, storage and what is used",
+        200,
+        Some(schema::<FileLimits>),
+    ),
     op(
         "files-get",
         api::files::GET,

@@ -465,6 +465,20 @@ async fn every_http_route_refuses_another_users_ids(gateway: &GatewayProcess) {
                     .await;
                 assert_error(status, &body, 404, "billing_off");
             }
+            "GET /api/files/limits" => {
+                // His own storage (what he announced himself), not hers.
+                let (status, body) = mallory.get(route.path.as_str()).await;
+                assert_eq!(status, StatusCode::OK, "{body}");
+                let (_, his) = mallory.get("/api/files?limit=200").await;
+                let own: i64 = his["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["size_bytes"].as_i64().unwrap())
+                    .sum();
+                assert_eq!(body["stored_bytes"], own, "{body}");
+                assert!(!leaks(&body, &alice), "{key}: {body}");
+            }
             "GET /api/files" => {
                 let (status, body) = mallory.get("/api/files?limit=200").await;
                 assert_eq!(status, StatusCode::OK);

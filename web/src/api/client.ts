@@ -26,6 +26,9 @@ import type {
   Billing,
   BudgetView,
   Period,
+  Announced,
+  FileLimits,
+  FileRecord,
 } from "./types";
 
 /** What `GET /api/usage` groups by (an admin's report may also group by user). */
@@ -159,6 +162,39 @@ export class Api {
   }
   sendMessage(id: string, body: SendMessage): Promise<SentPair> {
     return this.call("post", "/api/conversations/{id}/messages", { id }, body);
+  }
+  fileLimits(): Promise<FileLimits> {
+    return this.call("get", "/api/files/limits");
+  }
+  announceFile(body: { name: string; content_type: string; size_bytes: number; sha256: string }): Promise<Announced> {
+    return this.call("post", "/api/files", {}, body);
+  }
+  completeFile(id: string): Promise<FileRecord> {
+    return this.call("post", "/api/files/{id}/complete", { id }, {});
+  }
+  getFile(id: string): Promise<FileRecord> {
+    return this.call("get", "/api/files/{id}", { id });
+  }
+  deleteFile(id: string): Promise<void> {
+    return this.call("delete", "/api/files/{id}", { id });
+  }
+  /** The file's bytes: the API redirects to a short-lived presigned URL (the token is not
+   * sent on to it: a browser drops it on a redirect to another origin). */
+  async fileContent(id: string): Promise<Blob> {
+    const headers: Record<string, string> = {};
+    const token = await this.options.token();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let response: Response;
+    try {
+      response = await this.fetcher(`${this.options.base}/api/files/${encodeURIComponent(id)}/content`, {
+        headers,
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch {
+      throw new ApiError(0, "network_error", "The file could not be fetched.");
+    }
+    if (!response.ok) throw new ApiError(response.status, "http_error", `The file could not be fetched (${response.status}).`);
+    return response.blob();
   }
   retryAnswer(id: string, messageId: string): Promise<Retried> {
     return this.call("post", "/api/conversations/{id}/messages/{message_id}/retry", { id, message_id: messageId }, {});

@@ -231,6 +231,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/files/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the caller may upload: size per file, files per message, storage and what is used */
+        get: operations["files-limits"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/files/{id}": {
         parameters: {
             query?: never;
@@ -854,6 +871,22 @@ export interface components {
          * @enum {string}
          */
         FileKind: "image" | "document" | "spreadsheet" | "text" | "code";
+        /** @description What the caller may upload, to show before an upload starts. */
+        FileLimits: {
+            /** @description The formats accepted, by name. */
+            formats: string[];
+            /** Format: uint64 */
+            max_bytes: number;
+            /** Format: uint */
+            per_message: number;
+            /** Format: uint64 */
+            storage_bytes: number;
+            /**
+             * Format: uint64
+             * @description What the caller stores now (the same bytes once).
+             */
+            stored_bytes: number;
+        };
         FileRecord: {
             content_type: string;
             /** Format: date-time */
@@ -2205,6 +2238,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Announced"];
+                };
+            };
+            /** @description an error: its code, status and public sentence */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "files-limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileLimits"];
                 };
             };
             /** @description an error: its code, status and public sentence */

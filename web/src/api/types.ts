@@ -44,3 +44,7 @@ export type Period = S["Period"];
 export type AdminUser = S["AdminUser"];
 export type Billing = S["Billing"];
 export type Payment = S["Payment"];
+export type FileRecord = S["FileRecord"];
+export type Announced = S["Announced"];
+export type FileLimits = S["FileLimits"];
+export type Attachment = S["Attachment"];

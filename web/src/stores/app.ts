@@ -5,7 +5,9 @@ import { computed, signal } from "@preact/signals";
 import { ApiError, type Api } from "../api/client";
 import type {
   Conversation,
+  Attachment,
   CreateConversation,
+  FileLimits,
   ModelInfo,
   ModelRef,
   ProviderConfigView,
@@ -20,6 +22,7 @@ import { Drafts } from "./drafts";
 import { MESSAGES_LOADED_MAX, MessageStore, type MessageItem } from "./messages";
 import { Outbox, type Outgoing } from "./outbox";
 import { SettingsStore } from "./settings";
+import { Uploads, sha256Hex, xhrPut } from "./uploads";
 import { refusalText, sentence } from "../ui/format";
 
 export interface Toast {
@@ -73,6 +76,9 @@ export class ChatApp {
 
   /** The settings screens' use cases and lists. */
   readonly settings: SettingsStore;
+  /** What this user may upload (read at start; null until then or if it could not be read). */
+  readonly fileLimits = signal<FileLimits | null>(null);
+  private readonly uploads = new Map<string, Uploads>();
 
   constructor(
     readonly api: Api,
@@ -107,8 +113,31 @@ export class ChatApp {
 
   async start(): Promise<void> {
     this.socket.start();
-    await Promise.all([this.loadConversations(), this.loadProviders(), this.loadApprovals()]);
+    await Promise.all([this.loadConversations(), this.loadProviders(), this.loadApprovals(), this.loadFileLimits()]);
     this.outbox.flush();
+  }
+
+  async loadFileLimits(): Promise<void> {
+    try {
+      this.fileLimits.value = await this.api.fileLimits();
+    } catch {
+      // Said by the server at upload time instead.
+    }
+  }
+
+  /** A file's bytes, for a thumbnail or to open it. */
+  fileBlob(id: string): Promise<Blob> {
+    return this.api.fileContent(id);
+  }
+
+  /** The files being attached in a conversation's composer (or a new conversation's). */
+  uploadsOf(key: string): Uploads {
+    let uploads = this.uploads.get(key);
+    if (!uploads) {
+      uploads = new Uploads({ api: this.api, put: xhrPut, sha256: sha256Hex }, () => this.fileLimits.value);
+      this.uploads.set(key, uploads);
+    }
+    return uploads;
   }
 
   /** After a reconnect: the lists and the open conversation as the server has them now. */
@@ -301,21 +330,22 @@ export class ChatApp {
   }
 
   /** A first message with no conversation open: one is created with the default model. */
-  async startConversation(content: string): Promise<boolean> {
+  async startConversation(content: string, attachments: Attachment[] = []): Promise<boolean> {
     const choice = this.defaultChoice.value;
     const created = await this.createConversation(choice ? { provider: choice.provider, model: choice.model } : {});
     if (!created) return false;
-    this.send(content);
+    this.send(content, attachments);
     return true;
   }
 
-  send(content: string, clientMessageId: string = crypto.randomUUID()): void {
+  send(content: string, attachments: Attachment[] = [], clientMessageId: string = crypto.randomUUID()): void {
     const conversation = this.selected.value;
-    if (!conversation || !content.trim()) return;
+    if (!conversation || (!content.trim() && attachments.length === 0)) return;
     const entry: Outgoing = {
       conversation_id: conversation.id,
       client_message_id: clientMessageId,
       content,
+      attachments: attachments.length ? attachments : undefined,
       queued_at: new Date().toISOString(),
     };
     this.showLocal(entry, "sending");
@@ -341,7 +371,7 @@ export class ChatApp {
     if (!conversation) return;
     const items = this.messages.of(conversation.id).items.value;
     const lastUser = [...items].reverse().find((m) => m.value.role === "user" && !m.value.local);
-    if (lastUser) this.send(lastUser.value.content);
+    if (lastUser) this.send(lastUser.value.content, (lastUser.value.attachments ?? []).filter((a) => !a.deleted));
   }
 
   stop(messageId: string): void {
@@ -356,6 +386,7 @@ export class ChatApp {
       conversation_id: entry.conversation_id,
       role: "user",
       content: entry.content,
+      attachments: entry.attachments,
       status: "pending",
       client_message_id: entry.client_message_id,
       token_count: 0,
@@ -441,6 +472,9 @@ export class ChatApp {
         break;
       case "conversation.deleted":
         this.removed(event.conversation_id);
+        break;
+      case "file.updated":
+        for (const uploads of this.uploads.values()) uploads.updated(event.file);
         break;
       default:
         break;

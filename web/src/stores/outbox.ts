@@ -4,7 +4,7 @@
 // never doubled — across drops and reloads alike. A refusal ends the send and says why.
 
 import { ApiError, type Api } from "../api/client";
-import type { SentPair } from "../api/types";
+import type { Attachment, SentPair } from "../api/types";
 import type { KeyValue } from "../auth/session";
 
 export interface Outgoing {
@@ -13,6 +13,8 @@ export interface Outgoing {
   content: string;
   provider?: string;
   model?: string;
+  /** The files sent with it (ready, the user's). */
+  attachments?: Attachment[];
   queued_at: string;
 }
 
@@ -114,6 +116,7 @@ export class Outbox {
         content: entry.content,
         provider: entry.provider,
         model: entry.model,
+        attachments: entry.attachments?.map((a) => a.file_id),
       });
       if (!this.entries.has(id)) return; // cleared meanwhile (signed out)
       this.finish(id);

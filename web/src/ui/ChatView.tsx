@@ -5,6 +5,7 @@ import type { Conversation, ToolExecution } from "../api/types";
 import type { ChatApp } from "../stores/app";
 import { NEW_CONVERSATION } from "../stores/drafts";
 import type { ConversationMessages } from "../stores/messages";
+import { ComposerFiles, limitsText } from "./Attachments";
 import { money, tokens } from "./format";
 import { MessageView } from "./MessageView";
 import type { SettingsTarget } from "./Settings";
@@ -195,49 +196,83 @@ export function Composer({
   onSent?: () => void;
 }) {
   const draft = app.drafts.of(conversationId ?? NEW_CONVERSATION);
+  const uploads = app.uploadsOf(conversationId ?? NEW_CONVERSATION);
   const starting = useSignal(false);
+  const dragging = useSignal(false);
   const input = useRef<HTMLTextAreaElement>(null);
+  const picker = useRef<HTMLInputElement>(null);
   useEffect(() => input.current?.focus(), [conversationId]);
   const text = draft.value;
   // Characters as the server counts them (code points, not UTF-16 units).
   const length = codePoints(text);
   const tooLong = length > MESSAGE_MAX_CHARS;
   const busy = conversationId ? app.busy(conversationId) : starting.value;
-  const blocked = !text.trim() || tooLong || busy;
+  const attached = uploads.readyFiles.value.length > 0;
+  const uploading = !uploads.settled.value;
+  const blocked = (!text.trim() && !attached) || tooLong || busy || uploading;
   const touch = touchFirst();
   const submit = async () => {
     if (blocked) return;
     const key = conversationId ?? NEW_CONVERSATION;
+    const files = uploads.attachments();
     if (conversationId) {
-      app.send(text);
+      app.send(text, files);
       app.drafts.clear(key);
+      uploads.clear();
       onSent?.();
       return;
     }
     starting.value = true;
-    const started = await app.startConversation(text);
+    const started = await app.startConversation(text, files);
     starting.value = false;
-    if (started) app.drafts.clear(key);
+    if (started) {
+      app.drafts.clear(key);
+      uploads.clear();
+    }
+  };
+  const attach = (list: FileList | null | undefined) => {
+    const files = list ? [...list] : [];
+    if (files.length) uploads.add(files);
   };
   // Said only when it matters: too long, or typed while the previous answer still goes.
   const help = tooLong
     ? `This message is ${length.toLocaleString()} characters; at most ${MESSAGE_MAX_CHARS.toLocaleString()} can be sent.`
-    : busy && text.trim()
-      ? conversationId
-        ? "The answer is still going: wait for it, stop it, or decide on its tool call first. What you type is kept."
-        : "Starting the conversation…"
-      : "";
+    : uploading
+      ? "Files are still uploading or being read; the message can go once they are ready."
+      : busy && text.trim()
+        ? conversationId
+          ? "The answer is still going: wait for it, stop it, or decide on its tool call first. What you type is kept."
+          : "Starting the conversation…"
+        : "";
   const hint = touch
     ? "Message"
     : "Message (Enter to send, Shift+Enter for a new line, Esc to stop)";
   return (
     <form
-      class="composer"
+      class={dragging.value ? "composer dragging" : "composer"}
       onSubmit={(e) => {
         e.preventDefault();
         void submit();
       }}
+      onDragOver={(e) => {
+        if (!e.dataTransfer?.types.includes("Files")) return;
+        e.preventDefault();
+        dragging.value = true;
+      }}
+      onDragLeave={() => (dragging.value = false)}
+      onDrop={(e) => {
+        if (!e.dataTransfer?.files.length) return;
+        e.preventDefault();
+        dragging.value = false;
+        attach(e.dataTransfer.files);
+      }}
     >
+      {dragging.value && (
+        <p class="drop-hint" aria-hidden="true">
+          Drop to attach. {limitsText(app)}
+        </p>
+      )}
+      <ComposerFiles uploads={uploads} />
       <label class="sr-only" for="composer">
         Message
       </label>
@@ -250,6 +285,13 @@ export function Composer({
         aria-invalid={tooLong}
         aria-describedby={help ? "composer-help" : undefined}
         onInput={(e) => app.drafts.set(conversationId ?? NEW_CONVERSATION, e.currentTarget.value)}
+        onPaste={(e) => {
+          const files = e.clipboardData?.files;
+          if (files?.length) {
+            e.preventDefault();
+            attach(files);
+          }
+        }}
         onKeyDown={(e) => {
           if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !touch) {
             e.preventDefault();
@@ -259,6 +301,31 @@ export function Composer({
         }}
       />
       <div class="composer-actions">
+        <input
+          ref={picker}
+          type="file"
+          multiple
+          class="sr-only"
+          tabIndex={-1}
+          aria-hidden="true"
+          id="attach-input"
+          onChange={(e) => {
+            attach(e.currentTarget.files);
+            e.currentTarget.value = "";
+          }}
+        />
+        <button
+          type="button"
+          class="ghost attach"
+          onClick={() => picker.current?.click()}
+          title={limitsText(app)}
+          aria-describedby="attach-limits"
+        >
+          Attach
+        </button>
+        <span id="attach-limits" class="sr-only">
+          {limitsText(app)}
+        </span>
         {canRegenerate && (
           <button type="button" class="ghost" onClick={() => app.regenerate()} title="Ask again">
             Regenerate

@@ -6,6 +6,7 @@ import type { MessageItem } from "../stores/messages";
 import { money, refusalText, sentence, statusLabel, tokens } from "./format";
 import { renderMarkdown } from "./markdown";
 import type { SettingsTarget } from "./Settings";
+import { MessageFiles } from "./Attachments";
 import { ToolApproval } from "./ToolApproval";
 
 /** Failures the user fixes in the provider's settings rather than by trying again. */
@@ -70,6 +71,7 @@ export const MessageView = memo(function MessageView({
           <div class="reasoning-text">{m.reasoning}</div>
         </details>
       )}
+      {m.attachments && m.attachments.length > 0 && <MessageFiles app={app} items={m.attachments} />}
       {m.role === "user" ? (
         <div class="content plain">{m.content}</div>
       ) : (

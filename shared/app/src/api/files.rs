@@ -23,6 +23,19 @@ pub const LIST: Handler = handler!(list);
 pub const GET: Handler = handler!(get);
 pub const CONTENT: Handler = handler!(content);
 pub const DELETE: Handler = handler!(delete);
+pub const LIMITS: Handler = handler!(limits);
+
+/// What the caller may upload, to show before an upload starts.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct FileLimits {
+    pub max_bytes: u64,
+    pub per_message: usize,
+    pub storage_bytes: u64,
+    /// What the caller stores now (the same bytes once).
+    pub stored_bytes: u64,
+    /// The formats accepted, by name.
+    pub formats: Vec<String>,
+}
 
 /// `POST /api/files`: what the client is about to upload.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -279,6 +292,27 @@ async fn list(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppE
         },
     );
     json_response(StatusCode::OK, &files)
+}
+
+async fn limits(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {
+    let user = caller(state, &request).await?;
+    let settings = &state.config.files;
+    let stored = state.store().storage_bytes(user).await?;
+    json_response(
+        StatusCode::OK,
+        &FileLimits {
+            max_bytes: settings.max_bytes,
+            per_message: settings.per_message,
+            storage_bytes: settings.storage_bytes,
+            stored_bytes: u64::try_from(stored).unwrap_or(0),
+            formats: settings
+                .types
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect(),
+        },
+    )
 }
 
 async fn get(state: &AppState, request: ApiRequest) -> Result<ApiResponse, AppError> {

@@ -8,7 +8,7 @@ use bestchat_tests::api::{Api, assert_error};
 use bestchat_tests::chat::new_conversation;
 use bestchat_tests::fake_provider::{FakeProvider, Reply};
 use bestchat_tests::files::{self, processed, put_presigned, sha256_hex, upload};
-use bestchat_tests::gateway::{Running, bucket_keys};
+use bestchat_tests::gateway::Running;
 use bestchat_tests::scripted;
 use bestchat_tests::ws::WsClient;
 use reqwest::StatusCode;
@@ -20,35 +20,9 @@ const LIMITS: &[(&str, &str)] = &[
     ("BESTCHAT_FILES_MAX_EXPANDED_BYTES", "1000000"),
 ];
 
-/// Every stored object under `files/`, wherever this adapter set keeps them.
-async fn stored_keys(running: &Running) -> Vec<String> {
-    match &running.bucket {
-        Some(bucket) => bucket_keys(bucket, "files/").await,
-        None => {
-            let root = running.dir.path().join("blobs");
-            let mut keys = Vec::new();
-            let mut dirs = vec![root.join("files")];
-            while let Some(dir) = dirs.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                for entry in entries.flatten() {
-                    let path = entry.path();
-                    if path.is_dir() {
-                        dirs.push(path);
-                    } else if !entry.file_name().to_string_lossy().starts_with('.') {
-                        let key = path.strip_prefix(&root).unwrap().to_string_lossy().into();
-                        keys.push(key);
-                    }
-                }
-            }
-            keys
-        }
-    }
-}
-
 async fn keys_of(running: &Running, sha: &str) -> Vec<String> {
-    stored_keys(running)
+    running
+        .blob_keys("files/")
         .await
         .into_iter()
         .filter(|k| k.contains(sha))
@@ -749,3 +723,69 @@ on_both!(
     attachments_reach_each_wire_format_in_its_form,
     files_in_a_conversation_are_tracked_and_go_with_it,
 );
+
+/// The janitor, every 200 ms with a grace of 5 s: uploads never completed are forgotten, and the
+/// bytes of a user whose rows are gone are removed; another user's stay.
+async fn the_janitor_forgets_orphans_and_unheld_bytes(running: Running) {
+    let gateway = &running.gateway;
+    let (ana, bo) = (Api::new(gateway, "ana"), Api::new(gateway, "bo"));
+    let kept = ready_upload(&ana, "kept.txt", "text/plain", b"ana keeps this\n").await;
+    let (status, orphan) = ana
+        .post(
+            "/api/files",
+            &json!({"name": "never.txt", "content_type": "text/plain", "size_bytes": 5,
+                "sha256": "e".repeat(64)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{orphan}");
+    let orphan = orphan["file"]["id"].as_str().unwrap().to_owned();
+    let gone = b"bo leaves\n";
+    ready_upload(&bo, "gone.txt", "text/plain", gone).await;
+    let bo_id = bestchat_domain::ids::UserId::from_subject(
+        &bestchat_domain::ids::Subject::parse("bo").unwrap(),
+    );
+    // The user is erased behind the API's back: rows cascade, bytes are the janitor's.
+    running
+        .try_sql(&format!("DELETE FROM users WHERE id = '{bo_id}'"))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _) = ana.get(&format!("/api/files/{orphan}")).await;
+        let bytes_left = keys_of(&running, &files::sha256_hex(gone)).await;
+        if status == StatusCode::NOT_FOUND && bytes_left.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "orphan {status}, bytes {bytes_left:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (status, file) = ana
+        .get(&format!("/api/files/{}", kept["id"].as_str().unwrap()))
+        .await;
+    assert_eq!((status, &file["status"]), (StatusCode::OK, &json!("ready")));
+    assert!(
+        !keys_of(&running, &files::sha256_hex(b"ana keeps this\n"))
+            .await
+            .is_empty()
+    );
+}
+
+const JANITOR: &[(&str, &str)] = &[
+    ("BESTCHAT_JANITOR_INTERVAL_MS", "200"),
+    ("BESTCHAT_FILES_ORPHAN_AFTER_S", "5"),
+];
+
+#[tokio::test]
+async fn embedded_janitor_forgets_orphans_and_unheld_bytes() {
+    the_janitor_forgets_orphans_and_unheld_bytes(bestchat_tests::gateway::sqlite(JANITOR).await)
+        .await;
+}
+
+#[tokio::test]
+async fn aws_janitor_forgets_orphans_and_unheld_bytes() {
+    the_janitor_forgets_orphans_and_unheld_bytes(bestchat_tests::gateway::cloud(JANITOR).await)
+        .await;
+}

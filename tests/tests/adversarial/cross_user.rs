@@ -44,7 +44,8 @@ struct Alice {
 
 const ALICE: &str = "alice";
 const MALLORY: &str = "mallory";
-const ALICE_KEY: &str = "sk-alice-private-key-000111";
+// Its last four characters are not hex: no id or timestamp can contain them by chance.
+const ALICE_KEY: &str = "sk-alice-private-key-000qzxw";
 const ALICE_MCP_SECRET: &str = "Bearer alice-mcp-secret-999";
 
 /// A conversation of Alice's whose model asked for a call that waits for her; its id.

@@ -133,6 +133,20 @@ pub fn docx_bomb(expanded: usize) -> Vec<u8> {
 
 /// A workbook with one sheet of `rows` (inline strings and numbers).
 pub fn xlsx(sheet: &str, rows: &[&[&str]]) -> Vec<u8> {
+    xlsx_of(sheet, rows, "")
+}
+
+/// A tiny workbook with a cell in the sheet's last corner too: a dense range over it would be
+/// 17 billion cells.
+pub fn xlsx_far_corner() -> Vec<u8> {
+    xlsx_of(
+        "Far",
+        &[&["near"]],
+        r#"<row r="1048576"><c r="XFD1048576"><v>42</v></c></row>"#,
+    )
+}
+
+fn xlsx_of(sheet: &str, rows: &[&[&str]], extra_rows: &str) -> Vec<u8> {
     let cells = |row: &[&str], r: usize| -> String {
         row.iter()
             .enumerate()
@@ -153,7 +167,7 @@ pub fn xlsx(sheet: &str, rows: &[&[&str]]) -> Vec<u8> {
         .map(|(i, row)| format!(r#"<row r="{}">{}</row>"#, i + 1, cells(row, i + 1)))
         .collect();
     let sheet_xml = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{data}</sheetData></worksheet>"#
+        r#"<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{data}{extra_rows}</sheetData></worksheet>"#
     );
     let workbook = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="{sheet}" sheetId="1" r:id="rId1"/></sheets></workbook>"#

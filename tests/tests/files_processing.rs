@@ -135,6 +135,17 @@ fn an_image_claiming_a_billion_pixels_is_not_decoded() {
 }
 
 #[test]
+fn a_sheet_naming_its_far_corner_is_read_cell_by_cell() {
+    let far = files::xlsx_far_corner();
+    let text = process(&far, Format::Xlsx, &Limits::default())
+        .unwrap()
+        .text
+        .unwrap();
+    assert!(text.contains("near") && text.contains("42"), "{text}");
+    assert!(text.len() < 100, "{text}");
+}
+
+#[test]
 fn a_pdf_with_a_million_objects_fails_before_it_is_parsed() {
     let many = files::pdf_with_objects(1_000_000);
     assert_eq!(format_of(&many, "many.pdf"), Format::Pdf);

@@ -1,8 +1,10 @@
-//! Spreadsheets: every sheet as tab-separated rows under its name.
+//! Spreadsheets: every sheet as tab-separated rows under its name. Cells are read one by one
+//! as they are stored (never as a dense range, which a sheet naming a far corner would make
+//! billions of cells wide), and at most the text limit of them is kept.
 
 use std::io::Cursor;
 
-use calamine::{Reader, Xlsx};
+use calamine::{Data, Reader, Xlsx};
 
 use crate::{Extracted, Failure, Limits, bounded, zipped};
 
@@ -13,20 +15,33 @@ pub(crate) fn xlsx(bytes: &[u8], limits: &Limits) -> Result<Extracted, Failure> 
         .map_err(|e| Failure::Malformed(format!("not a readable workbook ({e})")))?;
     let mut out = String::new();
     let names = book.sheet_names();
+    let room = limits.max_text_chars.saturating_mul(4);
     for name in &names {
-        let range = book
-            .worksheet_range(name)
-            .map_err(|e| Failure::Malformed(format!("sheet {name}: {e}")))?;
         out.push_str(&format!("## {name}\n"));
-        for row in range.rows() {
-            let cells: Vec<String> = row.iter().map(ToString::to_string).collect();
-            out.push_str(&cells.join("\t"));
-            out.push('\n');
-            if out.len() > limits.max_text_chars.saturating_mul(4) {
+        let mut cells = book
+            .worksheet_cells_reader(name)
+            .map_err(|e| Failure::Malformed(format!("sheet {name}: {e}")))?;
+        let mut row = None;
+        while let Some(cell) = cells
+            .next_cell()
+            .map_err(|e| Failure::Malformed(format!("sheet {name}: {e}")))?
+        {
+            let (r, _) = cell.get_position();
+            match row {
+                Some(current) if current == r => out.push('\t'),
+                Some(_) => out.push('\n'),
+                None => {}
+            }
+            row = Some(r);
+            out.push_str(&Data::from(cell.get_value().clone()).to_string());
+            if out.len() > room {
                 break;
             }
         }
-        out.push('\n');
+        out.push_str("\n\n");
+        if out.len() > room {
+            break;
+        }
     }
     Ok(Extracted {
         text: Some(bounded(out, limits.max_text_chars)),

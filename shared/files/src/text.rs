@@ -32,19 +32,38 @@ pub(crate) fn html(bytes: &[u8], limits: &Limits) -> Result<Extracted, Failure> 
     })
 }
 
-/// An upper bound of how deep tags nest: opening tags counted against closing ones.
+/// Elements that never have content, so never close.
+const VOID: &[&[u8]] = &[
+    b"area", b"base", b"br", b"col", b"embed", b"hr", b"img", b"input", b"link", b"meta", b"param",
+    b"source", b"track", b"wbr",
+];
+
+/// An upper bound of how deep tags nest: opening tags (void elements aside) counted against
+/// closing ones; `<div/>` closes nothing in HTML, so a self-closing mark is not counted.
 fn nesting(bytes: &[u8]) -> usize {
     let (mut depth, mut deepest) = (0usize, 0usize);
-    for pair in bytes.windows(2) {
-        match pair {
-            [b'<', b'/'] => depth = depth.saturating_sub(1),
-            [b'<', c] if c.is_ascii_alphabetic() => {
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] != b'<' {
+            i += 1;
+            continue;
+        }
+        let closing = bytes[i + 1] == b'/';
+        let start = i + 1 + usize::from(closing);
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .map_or(bytes.len(), |n| start + n);
+        let name = bytes[start..end].to_ascii_lowercase();
+        if !name.is_empty() && name[0].is_ascii_alphabetic() && !VOID.contains(&name.as_slice()) {
+            if closing {
+                depth = depth.saturating_sub(1);
+            } else {
                 depth += 1;
                 deepest = deepest.max(depth);
             }
-            [b'/', b'>'] => depth = depth.saturating_sub(1),
-            _ => {}
         }
+        i = end.max(i + 1);
     }
     deepest
 }
@@ -72,6 +91,15 @@ mod tests {
             html(page.as_bytes(), &Limits::default()),
             Err(Failure::Malformed(_))
         ));
+        // A self-closing mark closes nothing in HTML: it does not hide the depth.
+        let page = format!("<table><tr><td>{}", "<div/>".repeat(100_000));
+        assert!(matches!(
+            html(page.as_bytes(), &Limits::default()),
+            Err(Failure::Malformed(_))
+        ));
+        // Ordinary pages pass.
+        let ordinary = format!("<p>{}</p>", "line<br>".repeat(5_000));
+        assert!(html(ordinary.as_bytes(), &Limits::default()).is_ok());
     }
 
     #[test]

@@ -37,6 +37,17 @@ pub fn document_limit(protocol: Protocol, media_type: &str) -> Option<u64> {
     }
 }
 
+/// Bytes of files one request may carry inline, all together (the documented request limits,
+/// less base64's third and room for the rest); past it, documents go as text.
+pub fn request_limit(protocol: Protocol) -> u64 {
+    match protocol {
+        Protocol::Anthropic => 22 * MB,
+        Protocol::Gemini => 14 * MB,
+        Protocol::Bedrock => 15 * MB,
+        _ => 14 * MB,
+    }
+}
+
 /// Pages of a PDF the format reads whole (Claude: 100); longer ones go as text.
 pub fn document_page_limit(protocol: Protocol) -> u32 {
     match protocol {

@@ -174,7 +174,12 @@ async fn create(state: &AppState, request: ApiRequest) -> Result<ApiResponse, Ap
         created_at: at,
         updated_at: at,
     };
-    if let Some(held) = store.file_with_bytes(user, &file.sha256).await? {
+    // A failed result is not shared: the bytes may be uploaded and processed again.
+    if let Some(held) = store
+        .file_with_bytes(user, &file.sha256)
+        .await?
+        .filter(|held| held.status != FileStatus::Failed)
+    {
         // The same bytes again: a new name for them, sharing what processing found.
         file = FileRecord {
             kind: held.kind,
@@ -191,8 +196,7 @@ async fn create(state: &AppState, request: ApiRequest) -> Result<ApiResponse, Ap
         return json_response(StatusCode::CREATED, &Announced { file, upload: None });
     }
     let stored = u64::try_from(store.storage_bytes(user).await?).unwrap_or(0);
-    let pending_same = store.bytes_in_use(user, &file.sha256).await?;
-    if !pending_same && stored.saturating_add(body.size_bytes) > settings.storage_bytes {
+    if stored.saturating_add(body.size_bytes) > settings.storage_bytes {
         return Err(DomainError::new(
             ErrorCode::StorageQuotaExceeded,
             format!(
@@ -265,6 +269,8 @@ async fn complete(state: &AppState, request: ApiRequest) -> Result<ApiResponse, 
         .start_processing(user, id, sniffed.format.kind(), sniffed.content_type, now())
         .await?
         .ok_or_else(file_not_found)?;
+    // Announced before processing starts, so no device hears `processing` after `ready`.
+    files::announce(&state.devices(), &started).await;
     let job = json!({ "user_id": user, "sha256": file.sha256 });
     if let Err(e) = state.invoker.invoke_async(FILES_PROCESS, &job).await {
         tracing::error!(error = %e, "cannot start processing a file");
@@ -277,7 +283,6 @@ async fn complete(state: &AppState, request: ApiRequest) -> Result<ApiResponse, 
         }
         return Err(DomainError::of(ErrorCode::Unavailable).into());
     }
-    files::announce(&state.devices(), &started).await;
     json_response(StatusCode::ACCEPTED, &started)
 }
 

@@ -18,7 +18,9 @@ use bestchat_domain::ports::store::FileStore;
 use bestchat_domain::provider::Protocol;
 use bestchat_domain::{DomainError, ErrorCode};
 use bestchat_providers::Part;
-use bestchat_providers::attachments::{document_limit, document_page_limit, image_limit};
+use bestchat_providers::attachments::{
+    document_limit, document_page_limit, image_limit, request_limit,
+};
 
 use crate::error::AppError;
 use crate::files::FileSettings;
@@ -169,8 +171,10 @@ pub async fn materialize(
         .into_iter()
         .map(|f| (f.id, f))
         .collect();
-    // Newest first: the first copy of a name met is the one that stays.
+    // Newest first: the first copy of a name met is the one that stays, and the newest files
+    // get the request's room for inline bytes.
     let mut named: HashSet<String> = HashSet::new();
+    let mut room = request_limit(reader.protocol);
     for (index, message) in history.iter().enumerate().rev() {
         if message.attachments.is_empty() {
             continue;
@@ -195,7 +199,7 @@ pub async fn materialize(
                 });
                 continue;
             }
-            add(&mut m, blobs, settings, file, reader).await?;
+            add(&mut m, blobs, settings, file, reader, &mut room).await?;
         }
         out.insert(index, m);
     }
@@ -209,6 +213,7 @@ async fn add(
     settings: &FileSettings,
     file: &FileRecord,
     reader: Reader,
+    room: &mut u64,
 ) -> Result<(), AppError> {
     let user = file.user_id;
     if file.kind == FileKind::Image {
@@ -221,13 +226,17 @@ async fn add(
             .ok()
             .flatten();
         match image {
-            Some(bytes) if reader.vision => {
+            Some(bytes) if reader.vision && fits(room, &bytes) => {
                 m.parts.push(Part::Image {
                     media_type: image_type(&bytes).to_owned(),
                     data: Arc::from(bytes),
                 });
                 m.part_tokens = m.part_tokens.saturating_add(IMAGE_TOKENS);
             }
+            Some(_) if reader.vision => m.text.push_str(&format!(
+                "[{}: an image left out: this request has no room for more files]\n",
+                file.name
+            )),
             _ => m.text.push_str(&format!(
                 "[{}: an image, which this model cannot see]\n",
                 file.name
@@ -236,10 +245,12 @@ async fn add(
         return Ok(());
     }
     let native = document_limit(reader.protocol, &file.content_type)
+        .map(|max| max.min(*room))
         .filter(|max| u64::try_from(file.size_bytes).is_ok_and(|size| size <= *max))
         .filter(|_| file.pages.unwrap_or(0) <= document_page_limit(reader.protocol));
     if let Some(max) = native
         && let Some(bytes) = blobs.get(&original_key(user, &file.sha256), max).await?
+        && fits(room, &bytes)
     {
         m.parts.push(Part::Document {
             name: file.name.clone(),
@@ -265,6 +276,7 @@ async fn add(
                 image_limit(reader.protocol),
             )
             .await?
+            .filter(|b| fits(room, b))
         {
             m.parts.push(Part::Image {
                 media_type: image_type(&bytes).to_owned(),
@@ -288,6 +300,16 @@ async fn add(
         text
     ));
     Ok(())
+}
+
+/// Takes `bytes` from the request's room for inline files when they fit.
+fn fits(room: &mut u64, bytes: &[u8]) -> bool {
+    let size = bytes.len() as u64;
+    if size > *room {
+        return false;
+    }
+    *room -= size;
+    true
 }
 
 /// UTF-8 takes at most four bytes a character.

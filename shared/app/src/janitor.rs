@@ -85,13 +85,17 @@ pub async fn run(state: &AppState) -> Result<Report, AppError> {
             tracing::error!(error = %e, "cannot sweep unused tool modules");
             0
         });
-    (report.uploads_expired, report.file_blobs_removed) =
-        crate::files::sweep::files(state.store(), blobs, &state.config.files)
-            .await
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot sweep files");
-                (0, 0)
-            });
+    (report.uploads_expired, report.file_blobs_removed) = crate::files::sweep::files(
+        state.store(),
+        blobs,
+        state.cache.as_ref(),
+        &state.config.files,
+    )
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot sweep files");
+        (0, 0)
+    });
     if report != Report::default() {
         tracing::warn!(?report, "the janitor ended or continued what died");
     }

@@ -54,13 +54,6 @@ pub struct FileRecord {
     pub updated_at: Timestamp,
 }
 
-impl FileRecord {
-    /// Where the original bytes live: one object per user and content, whatever the name.
-    pub fn blob_key(&self) -> String {
-        original_key(self.user_id, &self.sha256)
-    }
-}
-
 /// What processing found, recorded on every row of the user with the same bytes.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Processed {
@@ -72,6 +65,7 @@ pub struct Processed {
     pub height: Option<u32>,
 }
 
+/// Where the original bytes live: one object per user and content, whatever the name.
 pub fn original_key(user: UserId, sha256: &str) -> String {
     format!("{}original", prefix_of(user, sha256))
 }

@@ -6,13 +6,12 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use bestchat_domain::ports::blobs::{
-    BlobDigest, BlobError, BlobInfo, BlobStore, DIGEST_HEAD_BYTES, DownloadTerms, Presigned,
-    UploadTerms,
+    BlobDigest, BlobError, BlobInfo, BlobStore, DownloadTerms, Presigned, UploadTerms,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-use super::check_key;
 use super::local_urls::{Grant, UrlError, UrlSigner};
+use super::{Digester, check_key};
 use crate::files::uuid_like;
 
 pub struct LocalBlobs {
@@ -78,25 +77,23 @@ impl LocalBlobs {
         let temp = dir.join(format!(".{}.tmp", uuid_like()));
         let copied = async {
             let mut file = tokio::fs::File::create(&temp).await.map_err(io)?;
-            let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+            let mut digest = Digester::new(size_bytes);
             let mut buf = vec![0u8; CHUNK];
-            let mut written = 0u64;
             loop {
                 let n = body.read(&mut buf).await.map_err(io)?;
                 if n == 0 {
                     break;
                 }
-                written += n as u64;
-                if written > size_bytes {
-                    return Err(UploadError::WrongSize);
-                }
-                hash.update(&buf[..n]);
+                digest
+                    .update(&buf[..n])
+                    .map_err(|_| UploadError::WrongSize)?;
                 file.write_all(&buf[..n]).await.map_err(io)?;
             }
-            if written != size_bytes {
+            let got = digest.finish();
+            if got.size_bytes != size_bytes {
                 return Err(UploadError::WrongSize);
             }
-            if hex(hash.finish().as_ref()) != sha256 {
+            if got.sha256 != sha256 {
                 return Err(UploadError::WrongChecksum);
             }
             file.sync_all().await.map_err(io)?;
@@ -129,10 +126,6 @@ impl LocalBlobs {
             }
         }
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn io(e: std::io::Error) -> BlobError {
@@ -179,27 +172,16 @@ impl BlobStore for LocalBlobs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             other => other.map_err(io)?,
         };
-        let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        let (mut head, mut size) = (Vec::new(), 0u64);
+        let mut digest = Digester::new(max_bytes);
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = file.read(&mut buf).await.map_err(io)?;
             if n == 0 {
                 break;
             }
-            size += n as u64;
-            if size > max_bytes {
-                return Err(BlobError::TooLarge(max_bytes));
-            }
-            let room = DIGEST_HEAD_BYTES.saturating_sub(head.len()).min(n);
-            head.extend_from_slice(&buf[..room]);
-            hash.update(&buf[..n]);
+            digest.update(&buf[..n])?;
         }
-        Ok(Some(BlobDigest {
-            size_bytes: size,
-            sha256: hex(hash.finish().as_ref()),
-            head,
-        }))
+        Ok(Some(digest.finish()))
     }
 
     async fn presign_put(&self, terms: &UploadTerms) -> Result<Presigned, BlobError> {
@@ -311,7 +293,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bestchat-blobs-{}", uuid_like()));
         let blobs = LocalBlobs::new(dir.clone());
         let body = b"hello, file".to_vec();
-        let sha = hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body).as_ref());
+        let sha = crate::blobs::hex(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body).as_ref(),
+        );
         let terms = UploadTerms {
             key: "files/u/f".into(),
             size_bytes: body.len() as u64,

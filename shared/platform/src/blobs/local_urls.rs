@@ -13,7 +13,7 @@ use bestchat_domain::time::{Timestamp, now};
 use crate::files::read_or_create_private;
 
 /// The path the gateway serves presigned requests under.
-pub const BLOB_PATH: &str = "/blobs/";
+const BLOB_PATH: &str = "/blobs/";
 
 /// What a valid URL lets its holder do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,11 +5,56 @@ mod local_urls;
 mod s3;
 
 pub use local::{LocalBlobs, UploadError};
-pub use local_urls::{BLOB_PATH, Grant, UrlError};
+pub use local_urls::{Grant, UrlError};
 pub use s3::S3Blobs;
 pub use s3::content_disposition;
 
-use bestchat_domain::ports::blobs::BlobError;
+use bestchat_domain::ports::blobs::{BlobDigest, BlobError, DIGEST_HEAD_BYTES};
+
+/// An object's size, SHA-256 and first bytes, from its pieces as they are read, refusing to
+/// read past a bound: both stores digest this way.
+struct Digester {
+    hash: aws_lc_rs::digest::Context,
+    head: Vec<u8>,
+    size: u64,
+    max_bytes: u64,
+}
+
+impl Digester {
+    fn new(max_bytes: u64) -> Self {
+        Self {
+            hash: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+            head: Vec::new(),
+            size: 0,
+            max_bytes,
+        }
+    }
+
+    fn update(&mut self, piece: &[u8]) -> Result<(), BlobError> {
+        self.size += piece.len() as u64;
+        if self.size > self.max_bytes {
+            return Err(BlobError::TooLarge(self.max_bytes));
+        }
+        let room = DIGEST_HEAD_BYTES
+            .saturating_sub(self.head.len())
+            .min(piece.len());
+        self.head.extend_from_slice(&piece[..room]);
+        self.hash.update(piece);
+        Ok(())
+    }
+
+    fn finish(self) -> BlobDigest {
+        BlobDigest {
+            size_bytes: self.size,
+            sha256: hex(self.hash.finish().as_ref()),
+            head: self.head,
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Keys are paths the app makes (`tools/<sha256>.wasm`); anything else is refused before it
 /// reaches a file system or a bucket.

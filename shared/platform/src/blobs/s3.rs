@@ -5,14 +5,12 @@ use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
 use bestchat_domain::ports::blobs::{
-    BlobDigest, BlobError, BlobInfo, BlobStore, DIGEST_HEAD_BYTES, DownloadTerms, Presigned,
-    UploadTerms,
+    BlobDigest, BlobError, BlobInfo, BlobStore, DownloadTerms, Presigned, UploadTerms,
 };
 use bestchat_domain::time::now;
 use tokio::sync::OnceCell;
 
-use super::check_key;
-use super::local::hex;
+use super::{Digester, check_key};
 
 pub struct S3Blobs {
     bucket: String,
@@ -22,6 +20,27 @@ pub struct S3Blobs {
 }
 
 impl S3Blobs {
+    /// The object, `None` when there is no such key.
+    async fn object(
+        &self,
+        key: &str,
+    ) -> Result<Option<aws_sdk_s3::operation::get_object::GetObjectOutput>, BlobError> {
+        check_key(key)?;
+        let sent = self
+            .client()
+            .await
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match sent {
+            Ok(object) => Ok(Some(object)),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     pub fn new(bucket: String, path_style: bool) -> Self {
         Self {
             bucket,
@@ -114,19 +133,8 @@ impl BlobStore for S3Blobs {
     }
 
     async fn get(&self, key: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, BlobError> {
-        check_key(key)?;
-        let sent = self
-            .client()
-            .await
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let object = match sent {
-            Ok(object) => object,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(unavailable(e)),
+        let Some(object) = self.object(key).await? else {
+            return Ok(None);
         };
         let length = object.content_length().and_then(|n| u64::try_from(n).ok());
         if length.is_none_or(|n| n > max_bytes) {
@@ -145,19 +153,8 @@ impl BlobStore for S3Blobs {
     }
 
     async fn digest(&self, key: &str, max_bytes: u64) -> Result<Option<BlobDigest>, BlobError> {
-        check_key(key)?;
-        let sent = self
-            .client()
-            .await
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        let mut object = match sent {
-            Ok(object) => object,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
-            Err(e) => return Err(unavailable(e)),
+        let Some(mut object) = self.object(key).await? else {
+            return Ok(None);
         };
         if object
             .content_length()
@@ -166,24 +163,11 @@ impl BlobStore for S3Blobs {
         {
             return Err(BlobError::TooLarge(max_bytes));
         }
-        let mut hash = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        let (mut head, mut size) = (Vec::new(), 0u64);
+        let mut digest = Digester::new(max_bytes);
         while let Some(chunk) = object.body.try_next().await.map_err(unavailable)? {
-            size += chunk.len() as u64;
-            if size > max_bytes {
-                return Err(BlobError::TooLarge(max_bytes));
-            }
-            let room = DIGEST_HEAD_BYTES
-                .saturating_sub(head.len())
-                .min(chunk.len());
-            head.extend_from_slice(&chunk[..room]);
-            hash.update(&chunk);
+            digest.update(&chunk)?;
         }
-        Ok(Some(BlobDigest {
-            size_bytes: size,
-            sha256: hex(hash.finish().as_ref()),
-            head,
-        }))
+        Ok(Some(digest.finish()))
     }
 
     async fn presign_put(&self, terms: &UploadTerms) -> Result<Presigned, BlobError> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bestchat_domain::file::{
     Attachment, FileKind, FileRecord, FileStatus, image_key, original_key, text_key,
 };
-use bestchat_domain::ids::{FileId, UserId};
+use bestchat_domain::ids::{FileId, MessageId, UserId};
 use bestchat_domain::message::Message;
 use bestchat_domain::ports::blobs::BlobStore;
 use bestchat_domain::ports::store::FileStore;
@@ -141,18 +141,18 @@ pub struct Materialized {
 
 /// An older copy left out of the context, for the optimization record.
 pub struct Superseded {
-    pub message: bestchat_domain::ids::MessageId,
+    pub message: MessageId,
     pub tokens: u32,
 }
 
-/// Every attachment of `history`, as the turn sends it; the key is the message's position.
+/// Every attachment of `history`, as the turn sends it, by message.
 pub async fn materialize(
     store: &dyn FileStore,
     blobs: &dyn BlobStore,
     settings: &FileSettings,
     history: &[Message],
     reader: Reader,
-) -> Result<(HashMap<usize, Materialized>, Vec<Superseded>), AppError> {
+) -> Result<(HashMap<MessageId, Materialized>, Vec<Superseded>), AppError> {
     let mut out = HashMap::new();
     let mut superseded = Vec::new();
     let Some(user) = history.first().map(|m| m.user_id) else {
@@ -175,7 +175,7 @@ pub async fn materialize(
     // get the request's room for inline bytes.
     let mut named: HashSet<String> = HashSet::new();
     let mut room = request_limit(reader.protocol);
-    for (index, message) in history.iter().enumerate().rev() {
+    for message in history.iter().rev() {
         if message.attachments.is_empty() {
             continue;
         }
@@ -201,7 +201,7 @@ pub async fn materialize(
             }
             add(&mut m, blobs, settings, file, reader, &mut room).await?;
         }
-        out.insert(index, m);
+        out.insert(message.id, m);
     }
     Ok((out, superseded))
 }

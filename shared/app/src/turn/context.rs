@@ -63,8 +63,7 @@ pub(super) async fn build(
     let with_files: Vec<Option<(String, u32)>> = sendable
         .iter()
         .map(|s| {
-            let position = history.iter().position(|m| m.id == s.message.id)?;
-            let m = files.get(&position)?;
+            let m = files.get(&s.message.id)?;
             let text = format!("{}{}", m.text, s.message.content);
             let tokens = encoding.count(&text).saturating_add(m.part_tokens);
             Some((text, tokens))
@@ -145,9 +144,8 @@ pub(super) async fn build(
         .iter()
         .map(|p| {
             let s = &sendable[p.index];
-            let position = history.iter().position(|m| m.id == s.message.id);
-            let parts = position
-                .and_then(|i| files.get(&i))
+            let parts = files
+                .get(&s.message.id)
                 .map(|m| m.parts.clone())
                 .unwrap_or_default();
             let text = p
